@@ -1,0 +1,171 @@
+//! Account operations shared by the REST routes and the JSON-RPC methods, so both enforce the same
+//! rules: password policy, hashing off the async runtime, last-admin protection, no deleting
+//! yourself, and token revocation on every change.
+
+use super::SharedState;
+use crate::auth::{Role, password};
+use crate::store::users::{self, User};
+use crate::store::{StoreError, settings};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Hashes a new password after checking the policy; `field` names it in the error.
+pub async fn hash_new_password(
+    state: &SharedState,
+    pw: String,
+    field: &str,
+) -> Result<String, StoreError> {
+    password::check_policy(&pw, state.config.auth.min_password_length)
+        .map_err(|r| StoreError::Invalid(format!("{field}: {r}")))?;
+    tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+        .map_err(StoreError::Task)
+}
+
+/// Checks a password against a user's stored hash (a missing user costs the same time).
+pub async fn check_password(
+    state: &SharedState,
+    username: &str,
+    pw: String,
+) -> Result<Option<User>, StoreError> {
+    let name = username.to_string();
+    let user = state.store.call(move |c| users::by_name(c, &name)).await?;
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| password::dummy_hash().to_string());
+    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
+        .await
+        .unwrap_or(false);
+    Ok(user.filter(|_| ok))
+}
+
+pub async fn create_user(
+    state: &SharedState,
+    username: String,
+    pw: String,
+    role: Role,
+    only_if_none: bool,
+) -> Result<User, StoreError> {
+    users::valid_username(&username).map_err(|r| StoreError::Invalid(format!("username: {r}")))?;
+    let hash = hash_new_password(state, pw, "password").await?;
+    let now = state.clock.now_secs();
+    let user = state
+        .store
+        .call(move |c| users::create(c, &username, &hash, role, now, only_if_none))
+        .await?;
+    state.users_changed().await;
+    Ok(user)
+}
+
+pub async fn update_user(
+    state: &SharedState,
+    username: String,
+    role: Option<Role>,
+    pw: Option<String>,
+) -> Result<User, StoreError> {
+    if role.is_none() && pw.is_none() {
+        return Err(StoreError::Invalid(
+            "role: give a role and/or a password".into(),
+        ));
+    }
+    let hash = match pw {
+        Some(pw) => Some(hash_new_password(state, pw, "password").await?),
+        None => None,
+    };
+    let now = state.clock.now_secs();
+    let user = state
+        .store
+        .call(move |c| {
+            // The role first: it is the change that can be refused (last admin).
+            if let Some(r) = role {
+                users::set_role(c, &username, r, now)?;
+            }
+            if let Some(h) = &hash {
+                users::set_password(c, &username, h, now)?;
+            }
+            users::by_name(c, &username)?
+                .ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))
+        })
+        .await?;
+    state.users_changed().await;
+    Ok(user)
+}
+
+pub async fn delete_user(
+    state: &SharedState,
+    actor: &str,
+    username: String,
+) -> Result<(), StoreError> {
+    if actor.eq_ignore_ascii_case(&username) {
+        return Err(StoreError::Conflict(
+            "you cannot delete your own account".into(),
+        ));
+    }
+    state
+        .store
+        .call(move |c| users::delete(c, &username))
+        .await?;
+    state.users_changed().await;
+    Ok(())
+}
+
+/// Changes the caller's own password; every token of theirs is revoked.
+pub async fn change_password(
+    state: &SharedState,
+    username: &str,
+    current: String,
+    new: String,
+) -> Result<User, StoreError> {
+    if check_password(state, username, current).await?.is_none() {
+        return Err(StoreError::Invalid(
+            "current_password: wrong password".into(),
+        ));
+    }
+    let hash = hash_new_password(state, new, "new_password").await?;
+    let now = state.clock.now_secs();
+    let name = username.to_string();
+    let user = state
+        .store
+        .call(move |c| {
+            users::set_password(c, &name, &hash, now)?;
+            users::by_name(c, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))
+        })
+        .await?;
+    state.users_changed().await;
+    Ok(user)
+}
+
+/// The effective settings and their definitions.
+pub async fn settings_view(state: &SharedState) -> Result<Value, StoreError> {
+    let config = state.config.clone();
+    let values = state
+        .store
+        .call(move |c| settings::effective(c, &config))
+        .await?;
+    let definitions: Vec<Value> = settings::SETTINGS
+        .iter()
+        .map(|d| serde_json::json!({"key": d.key, "description": d.description}))
+        .collect();
+    Ok(serde_json::json!({"settings": values, "definitions": definitions}))
+}
+
+pub async fn update_settings(
+    state: &SharedState,
+    by: Option<String>,
+    changes: BTreeMap<String, Value>,
+) -> Result<Value, StoreError> {
+    let now = state.clock.now_secs();
+    let keys: Vec<String> = changes.keys().cloned().collect();
+    state
+        .store
+        .call(move |c| settings::update(c, &changes, by.as_deref(), now))
+        .await?;
+    state.events.publish(
+        "system.settings_changed",
+        serde_json::json!({"keys": keys}),
+        state.now_ms(),
+    );
+    settings_view(state).await
+}

@@ -1,0 +1,230 @@
+//! Prometheus metrics at `/metrics`, in the text exposition format (checked with
+//! `promtool check metrics` in the tests). Uses the `prometheus` crate; process figures (RSS,
+//! CPU seconds, open files) come from its process collector.
+
+use super::SharedState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    rpc_calls: IntCounterVec,
+    rpc_duration: HistogramVec,
+    pub ws_connections: IntGauge,
+    pub notifications_dropped: IntCounter,
+    pub logins: IntCounterVec,
+    subsystem_up: IntGaugeVec,
+    subsystem_restarts: IntGaugeVec,
+    cpu_ratio: Gauge,
+    memory_available: IntGauge,
+    temperature: Gauge,
+    disk_available: IntGauge,
+    uptime: Gauge,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Only fails for malformed metric names, which are constants here.
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("metric definition: {e}"),
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = must(IntCounterVec::new(
+            Opts::new(
+                "pinhole_http_requests_total",
+                "HTTP requests by route and status code.",
+            ),
+            &["route", "status"],
+        ));
+        let rpc_calls = must(IntCounterVec::new(
+            Opts::new(
+                "pinhole_rpc_calls_total",
+                "JSON-RPC calls by method and outcome (ok or error code).",
+            ),
+            &["method", "outcome"],
+        ));
+        let rpc_duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "pinhole_rpc_call_duration_seconds",
+                "Time to answer a JSON-RPC call.",
+            )
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+            ]),
+            &["method"],
+        ));
+        let ws_connections = must(IntGauge::new(
+            "pinhole_websocket_connections",
+            "Open WebSocket connections.",
+        ));
+        let notifications_dropped = must(IntCounter::new(
+            "pinhole_notifications_dropped_total",
+            "Event notifications a slow WebSocket client missed.",
+        ));
+        let logins = must(IntCounterVec::new(
+            Opts::new("pinhole_login_attempts_total", "Password logins by result."),
+            &["result"],
+        ));
+        let subsystem_up = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_subsystem_up",
+                "1 when the subsystem is running and its heartbeat is fresh.",
+            ),
+            &["subsystem"],
+        ));
+        let subsystem_restarts = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_subsystem_restarts",
+                "Times the subsystem was restarted since start.",
+            ),
+            &["subsystem"],
+        ));
+        let cpu_ratio = must(Gauge::new(
+            "pinhole_system_cpu_usage_ratio",
+            "Whole-machine CPU use, 0 to 1.",
+        ));
+        let memory_available = must(IntGauge::new(
+            "pinhole_system_memory_available_bytes",
+            "Memory available to new work (MemAvailable).",
+        ));
+        let temperature = must(Gauge::new(
+            "pinhole_system_temperature_celsius",
+            "SoC temperature.",
+        ));
+        let disk_available = must(IntGauge::new(
+            "pinhole_state_disk_available_bytes",
+            "Free space on the file system holding the state directory.",
+        ));
+        let uptime = must(Gauge::new(
+            "pinhole_uptime_seconds",
+            "Seconds since pinhole started.",
+        ));
+        let build_info = must(IntGaugeVec::new(
+            Opts::new("pinhole_build_info", "Always 1; labels carry the build."),
+            &["version", "arch"],
+        ));
+        build_info
+            .with_label_values(&[crate::VERSION, std::env::consts::ARCH])
+            .set(1);
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rpc_calls.clone()),
+            Box::new(rpc_duration.clone()),
+            Box::new(ws_connections.clone()),
+            Box::new(notifications_dropped.clone()),
+            Box::new(logins.clone()),
+            Box::new(subsystem_up.clone()),
+            Box::new(subsystem_restarts.clone()),
+            Box::new(cpu_ratio.clone()),
+            Box::new(memory_available.clone()),
+            Box::new(temperature.clone()),
+            Box::new(disk_available.clone()),
+            Box::new(uptime.clone()),
+            Box::new(build_info),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ] {
+            must(registry.register(c));
+        }
+        Self {
+            registry,
+            http_requests,
+            rpc_calls,
+            rpc_duration,
+            ws_connections,
+            notifications_dropped,
+            logins,
+            subsystem_up,
+            subsystem_restarts,
+            cpu_ratio,
+            memory_available,
+            temperature,
+            disk_available,
+            uptime,
+        }
+    }
+
+    pub fn rpc_call(&self, method: &str, outcome: &str, took: Duration) {
+        self.rpc_calls.with_label_values(&[method, outcome]).inc();
+        self.rpc_duration
+            .with_label_values(&[method])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn http_request(&self, route: &str, status: u16) {
+        self.http_requests
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: counts requests by matched route (never by raw path: bounded label values).
+pub async fn track_http(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    state
+        .metrics
+        .http_request(&route, response.status().as_u16());
+    response
+}
+
+pub async fn scrape(State(state): State<SharedState>) -> Response {
+    let m = &state.metrics;
+    for s in state.health.snapshot() {
+        m.subsystem_up
+            .with_label_values(&[s.name])
+            .set(i64::from(s.healthy));
+        m.subsystem_restarts
+            .with_label_values(&[s.name])
+            .set(i64::from(s.restarts));
+    }
+    if let Some(s) = state.monitor.latest() {
+        m.cpu_ratio.set(s.cpu_percent / 100.0);
+        m.memory_available
+            .set(i64::try_from(s.memory_available_bytes).unwrap_or(i64::MAX));
+        if let Some(t) = s.temperature_c {
+            m.temperature.set(t);
+        }
+    }
+    if let Ok(d) = crate::system::disk_usage(&state.config.general.state_dir) {
+        m.disk_available
+            .set(i64::try_from(d.available_bytes).unwrap_or(i64::MAX));
+    }
+    m.uptime.set(state.started_at.elapsed().as_secs_f64());
+    let mut buf = Vec::new();
+    let encoder = TextEncoder::new();
+    if let Err(e) = encoder.encode(&m.registry.gather(), &mut buf) {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}"),
+        )
+            .into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, encoder.format_type().to_string())],
+        buf,
+    )
+        .into_response()
+}

@@ -1,0 +1,128 @@
+//! The control plane: one axum router served on the plain HTTP listener and, when configured,
+//! on the HTTPS listener.
+//!
+//! - `/ws` and `/rpc`: JSON-RPC 2.0 ([`rpc`]) over WebSocket and HTTP POST, the camera service's
+//!   method set plus Pinhole's own.
+//! - `/api/...`: REST ([`rest`]) for the web page and scripts; `/api/openapi.json` describes it.
+//! - `/health...` and `/metrics`: for load balancers, systemd checks and Prometheus.
+//!
+//! Requests pass through [`authn::authenticate`] (bearer token or session cookie, CSRF for cookie
+//! sessions), then handlers declare the least role they need with the [`authn::Authed`]
+//! extractors. Every state-changing request lands in the audit log.
+
+pub mod accounts;
+pub mod authn;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod rest;
+pub mod rpc;
+pub mod security;
+pub mod ws;
+
+use crate::auth::directory::UserDirectory;
+use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::token::TokenKeys;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::secrets::SecretBox;
+use crate::store::{Store, audit};
+use crate::supervisor::HealthRegistry;
+use crate::system::SystemMonitor;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub tokens: TokenKeys,
+    pub users: UserDirectory,
+    pub secrets: SecretBox,
+    pub login_limiter: LoginLimiter,
+    pub events: EventBus,
+    pub health: HealthRegistry,
+    pub monitor: SystemMonitor,
+    pub metrics: metrics::Metrics,
+    pub started_at: tokio::time::Instant,
+    /// Set once the store is open and the listeners are bound.
+    pub ready: AtomicBool,
+    /// Open WebSocket connections.
+    pub ws_connections: AtomicUsize,
+    /// Each WebSocket client's subscribed topics, for `get_subscription_stats`.
+    pub subscriptions: Mutex<HashMap<String, BTreeSet<String>>>,
+    pub next_client_id: AtomicU64,
+    /// Cancelled when the process shuts down; WebSocket sessions close with 1001.
+    pub shutdown: CancellationToken,
+    /// Whether session cookies get the `Secure` attribute (HTTPS is configured).
+    pub tls_enabled: bool,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Writes an audit row without failing the caller: an audit failure is logged loudly.
+    pub async fn audit(&self, entry: audit::NewAuditEntry) {
+        let action = entry.action.clone();
+        if let Err(e) = self.store.call(move |c| audit::insert(c, &entry)).await {
+            tracing::error!(%action, error = %e, "could not write the audit log");
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Reloads the user directory after a change.
+    pub async fn users_changed(&self) {
+        if let Err(e) = self.users.refresh(&self.store).await {
+            tracing::error!(error = %e, "could not reload users");
+        }
+        self.events
+            .publish("system.users_changed", serde_json::json!({}), self.now_ms());
+    }
+
+    pub fn new_client_id(&self, ip: IpAddr) -> String {
+        let n = self
+            .next_client_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("client_{n}@{ip}")
+    }
+}
+
+/// The complete router.
+pub fn router(state: SharedState) -> Router {
+    let body_limit = state.config.http.max_message_bytes;
+    let (api_router, _) = openapi::api_router().split_for_parts();
+    Router::new()
+        .merge(api_router)
+        .route("/ws", axum::routing::get(ws::upgrade))
+        .route("/rpc", axum::routing::post(rpc::http::post))
+        .merge(health::router())
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route("/", axum::routing::get(security::landing))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authn::audit_mutations,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authn::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track_http,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(security::headers_layer())
+        .with_state(state)
+}

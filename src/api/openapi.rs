@@ -1,0 +1,82 @@
+//! The REST routes, registered through `utoipa-axum` so the router and the OpenAPI document at
+//! `/api/openapi.json` come from the same declarations and cannot drift apart.
+
+use super::SharedState;
+use super::rest::{audit, auth, cameras, settings, status, users};
+use axum::Json;
+use axum::response::IntoResponse;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Pinhole",
+        description = "Camera appliance control plane. JSON-RPC 2.0 is served at /ws (WebSocket) and /rpc (POST); this document covers the REST routes.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Login, sessions, first-run setup"),
+        (name = "users", description = "Accounts (admin)"),
+        (name = "cameras", description = "Camera definitions"),
+        (name = "status", description = "Machine and service status"),
+        (name = "settings", description = "Run-time settings"),
+        (name = "audit", description = "Audit log (admin)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every REST route, with its documentation.
+pub fn api_router() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::create_session, auth::delete_session))
+        .routes(routes!(auth::setup_status, auth::setup))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::update, users::delete))
+        .routes(routes!(cameras::list, cameras::create))
+        .routes(routes!(cameras::get, cameras::update, cameras::delete))
+        .routes(routes!(status::system))
+        .routes(routes!(status::system_info))
+        .routes(routes!(status::cameras))
+        .routes(routes!(status::health))
+        .routes(routes!(settings::get, settings::put))
+        .routes(routes!(audit::list))
+        .route("/api/openapi.json", axum::routing::get(serve))
+}
+
+/// The OpenAPI document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+async fn serve() -> impl IntoResponse {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    Json(
+        DOC.get_or_init(|| serde_json::to_value(document()).unwrap_or_default())
+            .clone(),
+    )
+}

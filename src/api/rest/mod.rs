@@ -1,0 +1,11 @@
+//! REST routes under `/api`, in the style of the VistterStream design (`/api/auth`,
+//! `/api/cameras`, `/api/status`) plus users, settings and the audit log. Each handler is small:
+//! it declares its least role with an extractor and leaves validation to the store and
+//! [`crate::api::accounts`].
+
+pub mod audit;
+pub mod auth;
+pub mod cameras;
+pub mod settings;
+pub mod status;
+pub mod users;

@@ -1,0 +1,130 @@
+//! `/api/status`: the machine and the service, for the web page's system view.
+
+use crate::api::SharedState;
+use crate::api::authn::AsViewer;
+use crate::api::error::{ApiError, ErrorBody};
+use crate::store::{StoreError, cameras, settings};
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+/// What `get_server_info` and `/api/status/system/info` report.
+pub async fn server_info(state: &SharedState) -> Value {
+    let config = state.config.clone();
+    let device_name = state
+        .store
+        .call(move |c| settings::effective(c, &config))
+        .await
+        .ok()
+        .and_then(|s| {
+            s.get("device_name")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| state.config.general.device_name.clone());
+    json!({
+        "name": "Pinhole",
+        "version": crate::VERSION,
+        "architecture": std::env::consts::ARCH,
+        "device_name": device_name,
+        // Grows as subsystems land: snapshots, recordings, streaming, ptz, detection.
+        "capabilities": ["control", "events", "users", "settings", "audit"],
+        "supported_formats": [],
+        "max_cameras": 8,
+    })
+}
+
+/// What `get_storage_info` reports.
+pub async fn storage_info(state: &SharedState) -> Result<Value, StoreError> {
+    let rec_dir = state.config.recordings_dir();
+    let probe = if rec_dir.exists() {
+        rec_dir
+    } else {
+        state.config.general.state_dir.clone()
+    };
+    let disk = crate::system::disk_usage(&probe)?;
+    let (recordings, snapshots): (i64, i64) = state
+        .store
+        .call(|c| {
+            Ok((
+                c.query_row(
+                    "SELECT COALESCE(SUM(size_bytes), 0) FROM recordings",
+                    [],
+                    |r| r.get(0),
+                )?,
+                c.query_row(
+                    "SELECT COALESCE(SUM(size_bytes), 0) FROM snapshots",
+                    [],
+                    |r| r.get(0),
+                )?,
+            ))
+        })
+        .await?;
+    let low = disk.available_bytes < disk.total_bytes / 10 || disk.available_bytes < 1 << 30;
+    Ok(json!({
+        "total_space": disk.total_bytes,
+        "used_space": disk.used_bytes,
+        "available_space": disk.available_bytes,
+        "usage_percentage": disk.usage_percent,
+        "recordings_size": recordings,
+        "snapshots_size": snapshots,
+        "low_space_warning": low,
+    }))
+}
+
+/// CPU, memory, temperature, disk and uptime, with recent history for graphs.
+#[utoipa::path(get, path = "/api/status/system", tag = "status",
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn system(
+    State(state): State<SharedState>,
+    _: AsViewer,
+) -> Result<Json<Value>, ApiError> {
+    let disk = crate::system::disk_usage(&state.config.general.state_dir)
+        .map_err(|e| ApiError::Internal(format!("statvfs: {e}")))?;
+    Ok(Json(json!({
+        "latest": state.monitor.latest(),
+        "history": state.monitor.history(),
+        "disk": disk,
+        "service_uptime_secs": state.started_at.elapsed().as_secs_f64(),
+    })))
+}
+
+/// Name, version, architecture, capabilities.
+#[utoipa::path(get, path = "/api/status/system/info", tag = "status",
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn system_info(State(state): State<SharedState>, _: AsViewer) -> Json<Value> {
+    Json(server_info(&state).await)
+}
+
+/// Each camera and its streaming state.
+#[utoipa::path(get, path = "/api/status/cameras", tag = "status",
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn cameras(
+    State(state): State<SharedState>,
+    _: AsViewer,
+) -> Result<Json<Value>, ApiError> {
+    let list = state.store.call(|c| cameras::list(c)).await?;
+    let cams: Vec<Value> = list
+        .into_iter()
+        .map(|c| {
+            json!({
+                "device": c.id,
+                "name": c.name,
+                "enabled": c.enabled,
+                // The media engine is not part of this build: nothing streams yet.
+                "status": if c.enabled { "unavailable" } else { "disabled" },
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"cameras": cams, "total": cams.len(), "connected": 0}),
+    ))
+}
+
+/// Subsystem health (same as /health/detailed, for signed-in pages).
+#[utoipa::path(get, path = "/api/status/health", tag = "status",
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn health(State(state): State<SharedState>, _: AsViewer) -> Json<Value> {
+    Json(crate::api::health::detailed_body(&state).1)
+}

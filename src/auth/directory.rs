@@ -1,0 +1,91 @@
+//! The in-memory view of who exists, used to check every token without a database round trip.
+//!
+//! A token is valid only if its signature and expiry check out *and* its user still exists with the
+//! same `token_generation`; the role used is the user's current one, not the one in the token.
+//! The directory is reloaded after every change made through the API and every few seconds by the
+//! store subsystem, so changes made with the `pinhole user` command while the service runs take
+//! effect within that period.
+
+use crate::auth::token::{TokenError, TokenKeys};
+use crate::auth::{Principal, Role};
+use crate::clock::Clock;
+use crate::store::{Store, StoreError, users};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, Clone)]
+struct Entry {
+    username: String,
+    role: Role,
+    generation: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserDirectory {
+    users: Arc<RwLock<HashMap<i64, Entry>>>,
+}
+
+impl UserDirectory {
+    /// Reloads from the store.
+    pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let list = store.call(|c| users::list(c)).await?;
+        self.replace(list);
+        Ok(())
+    }
+
+    pub fn replace(&self, list: Vec<users::User>) {
+        let map = list
+            .into_iter()
+            .map(|u| {
+                (
+                    u.id,
+                    Entry {
+                        username: u.username,
+                        role: u.role,
+                        generation: u.token_generation,
+                    },
+                )
+            })
+            .collect();
+        match self.users.write() {
+            Ok(mut g) => *g = map,
+            Err(p) => *p.into_inner() = map,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.read().map(|g| g.is_empty()).unwrap_or(true)
+    }
+
+    /// Verifies a token and returns the caller with their current role.
+    pub fn verify(
+        &self,
+        keys: &TokenKeys,
+        clock: &dyn Clock,
+        token: &str,
+    ) -> Result<Principal, TokenError> {
+        let claims = keys.verify(token, clock)?;
+        let users = self.users.read().map_err(|_| TokenError::Invalid)?;
+        let entry = users.get(&claims.user_id).ok_or(TokenError::Revoked)?;
+        if entry.generation != claims.r#gen || !entry.username.eq_ignore_ascii_case(&claims.sub) {
+            return Err(TokenError::Revoked);
+        }
+        let mut p = claims.principal();
+        p.role = entry.role;
+        p.username = entry.username.clone();
+        Ok(p)
+    }
+
+    /// Is this principal still valid (not expired, not revoked)? Used by long-lived WebSocket
+    /// sessions on every call.
+    pub fn still_valid(&self, p: &Principal, clock: &dyn Clock) -> Result<Role, TokenError> {
+        if p.expires_at <= clock.now_secs() {
+            return Err(TokenError::Expired);
+        }
+        let users = self.users.read().map_err(|_| TokenError::Invalid)?;
+        match users.get(&p.user_id) {
+            Some(e) if e.generation == p.generation => Ok(e.role),
+            _ => Err(TokenError::Revoked),
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! `pinhole run`: start every subsystem under the supervisor and serve until SIGTERM/SIGINT.
+//!
+//! Order matters for systemd: configuration is checked first (a bad file exits with status 2 and
+//! every problem listed), then the store is opened and upgraded, keys are loaded, the listeners
+//! are bound, and only then READY=1 is sent. Shutdown stops accepting, closes WebSocket sessions
+//! with 1001, lets subsystems finish (recordings are closed by theirs), checkpoints the database,
+//! and exits within `supervisor.shutdown_timeout_secs`.
+
+use crate::api::{self, AppState, SharedState};
+use crate::auth::directory::UserDirectory;
+use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::token::TokenKeys;
+use crate::auth::{Role, password};
+use crate::cli::{LogFormatArg, RunArgs};
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::config::{Config, LogFormat, TlsMode};
+use crate::events::EventBus;
+use crate::secrets::{SecretBox, load_or_create_key};
+use crate::store::{Store, audit, cameras, users};
+use crate::supervisor::notify::{Notifier, SystemdNotifier};
+use crate::supervisor::{Backoff, SubsystemCtx, Supervisor, watchdog};
+use crate::system::SystemMonitor;
+use anyhow::Context;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub fn main(args: RunArgs) -> ExitCode {
+    let config = match super::load_config(args.config.clone(), args.demo) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("pinhole: {e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let config = apply_cli(config, &args);
+    crate::logging::init(config.log.format, &config.log.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("pinhole")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pinhole: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let notifier: Arc<dyn Notifier> = Arc::new(SystemdNotifier);
+    match runtime.block_on(serve(config, args.demo, notifier)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "pinhole stopped on an error");
+            eprintln!("pinhole: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn apply_cli(mut c: Config, args: &RunArgs) -> Config {
+    if let Some(l) = args.listen {
+        c.http.listen = l;
+    }
+    if let Some(d) = &args.state_dir {
+        c.general.state_dir = d.clone();
+    }
+    if let Some(f) = args.log_format {
+        c.log.format = match f {
+            LogFormatArg::Auto => LogFormat::Auto,
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+            LogFormatArg::Journald => LogFormat::Journald,
+        };
+    }
+    c
+}
+
+fn create_private_dir(p: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(p)
+        .with_context(|| format!("cannot create {}", p.display()))
+}
+
+/// The address to probe our own listener on.
+fn probe_addr(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), listen.port())
+        }
+        _ => listen,
+    }
+}
+
+/// Runs the appliance until a signal arrives.
+pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let config = Arc::new(config);
+    let state_dir = config.general.state_dir.clone();
+    create_private_dir(&state_dir)?;
+    notifier.status("opening the database");
+
+    let db_path = config.database_path();
+    let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+        .await
+        .context("database task")??;
+    let jwt_key = load_or_create_key(&state_dir.join("jwt.key"))?;
+    let device_key = load_or_create_key(&state_dir.join("device.key"))?;
+    let secrets = SecretBox::new(&device_key);
+
+    {
+        let cams = config.cameras.clone();
+        let secrets = secrets.clone();
+        let now = clock.now_secs();
+        let added = store
+            .call(move |c| cameras::seed_from_config(c, &secrets, &cams, now))
+            .await?;
+        if added > 0 {
+            tracing::info!(added, "cameras provisioned from the configuration file");
+        }
+    }
+    if demo {
+        demo_admin(&store, clock.as_ref(), config.auth.min_password_length).await?;
+    }
+    let users_dir = UserDirectory::default();
+    users_dir.refresh(&store).await?;
+    if users_dir.is_empty() {
+        tracing::warn!(
+            "no user exists yet: create the admin with `pinhole user add NAME`, or through the web page's first-run setup"
+        );
+    }
+
+    // Bind before READY=1: a client told we are ready must be able to connect.
+    let http_listener = std::net::TcpListener::bind(config.http.listen)
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    http_listener.set_nonblocking(true)?;
+    let http_addr = http_listener.local_addr()?;
+    let tls = match config.tls.mode {
+        TlsMode::Off => None,
+        mode => {
+            crate::tls::install_crypto_provider();
+            let files = match mode {
+                TlsMode::SelfSigned => {
+                    crate::tls::ensure_self_signed(&state_dir, &config.general.device_name)?
+                }
+                _ => crate::tls::TlsFiles {
+                    cert: config.tls.cert.clone().unwrap_or_default(),
+                    key: config.tls.key.clone().unwrap_or_default(),
+                },
+            };
+            let rustls =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot load TLS certificate {} / key {}",
+                            files.cert.display(),
+                            files.key.display()
+                        )
+                    })?;
+            let l = std::net::TcpListener::bind(config.tls.listen)
+                .with_context(|| format!("cannot listen on {} (tls.listen)", config.tls.listen))?;
+            l.set_nonblocking(true)?;
+            Some((l, rustls))
+        }
+    };
+
+    let supervisor = Supervisor::new(Backoff {
+        initial: Duration::from_millis(config.supervisor.restart_backoff_initial_ms),
+        max: Duration::from_secs(config.supervisor.restart_backoff_max_secs),
+    });
+    let state: SharedState = Arc::new(AppState {
+        config: config.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        tokens: TokenKeys::new(jwt_key.as_ref()),
+        users: users_dir,
+        secrets,
+        login_limiter: LoginLimiter::per_minute(config.auth.login_attempts_per_minute),
+        events: EventBus::new(256),
+        health: supervisor.registry.clone(),
+        monitor: SystemMonitor::new(120),
+        metrics: api::metrics::Metrics::new(),
+        started_at: tokio::time::Instant::now(),
+        ready: Default::default(),
+        ws_connections: Default::default(),
+        subscriptions: Default::default(),
+        next_client_id: Default::default(),
+        shutdown: supervisor.shutdown.clone(),
+        tls_enabled: tls.is_some(),
+    });
+
+    spawn_http(&supervisor, state.clone(), http_listener);
+    let mut listening = format!("http://{http_addr}");
+    if let Some((listener, rustls)) = tls {
+        listening.push_str(&format!(", https://{}", listener.local_addr()?));
+        spawn_https(&supervisor, state.clone(), listener, rustls);
+    }
+    spawn_store_upkeep(&supervisor, state.clone());
+    spawn_system_monitor(&supervisor, state.clone());
+
+    state.ready.store(true, Ordering::SeqCst);
+    let ready_status = format!("ready: listening on {listening}");
+    notifier.ready(&ready_status);
+    tracing::info!(version = crate::VERSION, listen = %listening, state_dir = %state_dir.display(), "pinhole ready");
+    eprintln!("pinhole {} listening on {listening}", crate::VERSION);
+    state.events.publish(
+        "system.startup",
+        serde_json::json!({"version": crate::VERSION}),
+        clock.now_ms(),
+    );
+    let watchdog_task = tokio::spawn(watchdog::run(
+        supervisor.registry.clone(),
+        notifier.clone(),
+        ready_status,
+        Duration::from_secs(5),
+        supervisor.shutdown.clone(),
+    ));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    notifier.stopping("stopping: closing connections and recordings");
+    state
+        .events
+        .publish("system.shutdown", serde_json::json!({}), clock.now_ms());
+    state.ready.store(false, Ordering::SeqCst);
+    supervisor.request_shutdown();
+    let timeout = Duration::from_secs(config.supervisor.shutdown_timeout_secs);
+    let stuck = supervisor.wait_stopped(timeout).await;
+    if !stuck.is_empty() {
+        tracing::warn!(?stuck, "subsystems did not stop in time; exiting anyway");
+    }
+    watchdog_task.abort();
+    // Fold the WAL into the main file so the next start (or a copy of the SD card) is clean.
+    let checkpoint = store.call(|c| {
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    });
+    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), checkpoint).await {
+        tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            tracing::error!("cannot install signal handlers; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+/// In demo mode, an `admin` exists with PINHOLE_ADMIN_PASSWORD or a random password printed once.
+async fn demo_admin(store: &Store, clock: &dyn Clock, min_len: usize) -> anyhow::Result<()> {
+    let from_env = std::env::var("PINHOLE_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    if let Some(p) = &from_env {
+        password::check_policy(p, min_len)
+            .map_err(|r| anyhow::anyhow!("PINHOLE_ADMIN_PASSWORD {r}"))?;
+    }
+    let exists = store.call(|c| users::by_name(c, "admin")).await?.is_some();
+    let now = clock.now_secs();
+    match (exists, from_env) {
+        (true, None) => {
+            tracing::info!("demo: using the existing admin account");
+        }
+        (true, Some(p)) => {
+            let hash = tokio::task::spawn_blocking(move || password::hash(&p))
+                .await?
+                .map_err(anyhow::Error::msg)?;
+            store
+                .call(move |c| users::set_password(c, "admin", &hash, now))
+                .await?;
+            tracing::info!("demo: admin password set from PINHOLE_ADMIN_PASSWORD");
+        }
+        (false, env) => {
+            let printed = env.is_none();
+            let p = env.unwrap_or_else(|| crate::auth::token::random_token()[..16].to_string());
+            let pw = p.clone();
+            let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+                .await?
+                .map_err(anyhow::Error::msg)?;
+            store
+                .call(move |c| users::create(c, "admin", &hash, Role::Admin, now, false))
+                .await?;
+            store
+                .call(move |c| {
+                    audit::insert(
+                        c,
+                        &audit::NewAuditEntry {
+                            at_ms: now * 1000,
+                            actor: None,
+                            client: Some("demo".into()),
+                            action: "user add".into(),
+                            target: Some("admin".into()),
+                            details: None,
+                            result: "ok".into(),
+                        },
+                    )
+                })
+                .await?;
+            if printed {
+                println!(
+                    "Demo admin account: username `admin`, password `{p}` (shown once; set PINHOLE_ADMIN_PASSWORD to choose it)"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// GET /health/live over plain TCP: proves the accept loop and the router answer.
+async fn probe_http(addr: SocketAddr) -> anyhow::Result<()> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).await?;
+    if buf[..n].starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        anyhow::bail!("unexpected answer {:?}", String::from_utf8_lossy(&buf[..n]))
+    }
+}
+
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// Runs `server` in its own task and probes it every few seconds; beats while the probe passes.
+/// (The server must not share a task with the probe, or it could not answer it.)
+async fn beat_while_serving<F>(
+    ctx: &SubsystemCtx,
+    addr: SocketAddr,
+    http: bool,
+    server: F,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let mut server = tokio::spawn(server);
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    loop {
+        tokio::select! {
+            r = &mut server => {
+                r??;
+                return Ok(());
+            }
+            _ = tick.tick() => {
+                let probe = async {
+                    if http {
+                        probe_http(addr).await
+                    } else {
+                        tokio::net::TcpStream::connect(addr).await.map(|_| ()).map_err(Into::into)
+                    }
+                };
+                match tokio::time::timeout(Duration::from_secs(5), probe).await {
+                    Ok(Ok(())) => ctx.heartbeat.beat(),
+                    Ok(Err(e)) => tracing::warn!(subsystem = ctx.name, error = %e, "self-probe failed"),
+                    Err(_) => tracing::warn!(subsystem = ctx.name, "self-probe timed out"),
+                }
+            }
+        }
+    }
+}
+
+fn spawn_http(sup: &Supervisor, state: SharedState, listener: std::net::TcpListener) {
+    let listener = Arc::new(listener);
+    sup.spawn("api", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        let listener = listener.clone();
+        async move {
+            let std_listener = listener.try_clone()?;
+            let addr = std_listener.local_addr()?;
+            let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            let app = api::router(state.clone());
+            let shutdown = ctx.shutdown.clone();
+            let server = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+            beat_while_serving(&ctx, probe_addr(addr), true, server.into_future()).await
+        }
+    });
+}
+
+fn spawn_https(
+    sup: &Supervisor,
+    state: SharedState,
+    listener: std::net::TcpListener,
+    rustls: axum_server::tls_rustls::RustlsConfig,
+) {
+    let listener = Arc::new(listener);
+    sup.spawn("api-tls", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        let listener = listener.clone();
+        let rustls = rustls.clone();
+        async move {
+            let std_listener = listener.try_clone()?;
+            let addr = std_listener.local_addr()?;
+            let app = api::router(state.clone()).layer(api::security::hsts_layer());
+            let handle = axum_server::Handle::new();
+            let h2 = handle.clone();
+            let shutdown = ctx.shutdown.clone();
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                h2.graceful_shutdown(Some(Duration::from_secs(3)));
+            });
+            let server = axum_server::from_tcp_rustls(std_listener, rustls)
+                .handle(handle)
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+            beat_while_serving(&ctx, probe_addr(addr), false, server).await
+        }
+    });
+}
+
+/// Checks the database answers, keeps the user directory fresh (changes made with `pinhole user`
+/// while running), and prunes the audit log and the login limiter.
+fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
+    sup.spawn("store", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(PROBE_EVERY);
+            let mut last_prune = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+                match tokio::time::timeout(
+                    Duration::from_secs(10),
+                    state.users.refresh(&state.store),
+                )
+                .await
+                {
+                    Ok(Ok(())) => ctx.heartbeat.beat(),
+                    Ok(Err(e)) => tracing::error!(error = %e, "database check failed"),
+                    Err(_) => tracing::error!("database check timed out (10 s)"),
+                }
+                if last_prune.elapsed() >= Duration::from_secs(3600) {
+                    last_prune = tokio::time::Instant::now();
+                    state.login_limiter.prune();
+                    let days = state.config.storage.audit_retention_days;
+                    if days > 0 {
+                        let before = state.now_ms() - i64::from(days) * 86_400_000;
+                        match state.store.call(move |c| audit::prune(c, before)).await {
+                            Ok(n) if n > 0 => tracing::info!(removed = n, "pruned the audit log"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "audit log pruning failed"),
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn spawn_system_monitor(sup: &Supervisor, state: SharedState) {
+    sup.spawn("system", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(PROBE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+                let monitor = state.monitor.clone();
+                let now = state.now_ms();
+                tokio::task::spawn_blocking(move || monitor.sample(now)).await?;
+                ctx.heartbeat.beat();
+            }
+        }
+    });
+}
