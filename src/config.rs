@@ -697,13 +697,10 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
     if c.tls.mode != TlsMode::Off && c.tls.listen == c.http.listen {
         bad("tls.listen", "must differ from http.listen".into());
     }
-    if c.auth.token_ttl_secs < 10 || c.auth.token_ttl_secs > 30 * 24 * 3600 {
+    if c.auth.token_ttl_secs < 5 || c.auth.token_ttl_secs > 30 * 24 * 3600 {
         bad(
             "auth.token_ttl_secs",
-            format!(
-                "{} is outside 10..=2592000 (30 days)",
-                c.auth.token_ttl_secs
-            ),
+            format!("{} is outside 5..=2592000 (30 days)", c.auth.token_ttl_secs),
         );
     }
     if c.auth.login_attempts_per_minute == 0 {

@@ -1,0 +1,294 @@
+//! Test harness: starts the real `pinhole` binary on an ephemeral port with a temporary state
+//! directory, and talks to it over real HTTP and WebSocket.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pinhole");
+pub const PASSWORD: &str = "test-password-1";
+
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub https: Option<SocketAddr>,
+    pub dir: tempfile::TempDir,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Default)]
+pub struct Opts {
+    /// Extra TOML appended to the generated config file.
+    pub toml: String,
+    pub env: Vec<(String, String)>,
+    /// Users to create with `pinhole user add` before starting: (name, role).
+    pub users: Vec<(&'static str, &'static str)>,
+    pub demo: bool,
+    /// Prepares the state directory before anything else.
+    pub prepare: Option<Box<dyn FnOnce(&Path)>>,
+}
+
+impl Opts {
+    pub fn with_roles() -> Self {
+        Opts {
+            users: vec![("admin", "admin"), ("oper", "operator"), ("view", "viewer")],
+            ..Default::default()
+        }
+    }
+}
+
+pub fn state_dir(dir: &Path) -> PathBuf {
+    dir.join("state")
+}
+
+/// Runs `pinhole user add` against a state directory.
+pub fn add_user(state: &Path, name: &str, role: &str) {
+    let mut child = Command::new(BIN)
+        .args([
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--state-dir",
+        ])
+        .arg(state)
+        .env_remove("PINHOLE_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pinhole user add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .expect("write password");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "user add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn pump(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Ok(mut v) = into.lock() {
+                v.push(line);
+            }
+        }
+    });
+}
+
+impl Server {
+    pub fn start(opts: Opts) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = state_dir(dir.path());
+        std::fs::create_dir_all(&state).expect("state dir");
+        if let Some(prepare) = opts.prepare {
+            prepare(&state);
+        }
+        for (name, role) in &opts.users {
+            add_user(&state, name, role);
+        }
+        let config = dir.path().join("pinhole.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[general]\nstate_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{}",
+                state.display(),
+                opts.toml
+            ),
+        )
+        .expect("config");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run").arg("--config").arg(&config);
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        if opts.demo {
+            cmd.arg("--demo").arg("--state-dir").arg(&state);
+        }
+        cmd.current_dir(dir.path())
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("PINHOLE_ADMIN_PASSWORD")
+            .envs(opts.env.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn pinhole run");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        pump(child.stderr.take().expect("stderr"), stderr.clone());
+        pump(child.stdout.take().expect("stdout"), stdout.clone());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = stderr.lock().ok().and_then(|l| {
+                l.iter()
+                    .find(|l| l.contains(" listening on http://"))
+                    .cloned()
+            });
+            if let Some(line) = line {
+                let after = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .unwrap_or_default();
+                let mut parts = after.split(", https://");
+                let addr = parts
+                    .next()
+                    .and_then(|a| a.trim().parse().ok())
+                    .expect("http address");
+                let https = parts.next().and_then(|a| a.trim().parse().ok());
+                return Server {
+                    child,
+                    addr,
+                    https,
+                    dir,
+                    stderr,
+                    stdout,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "pinhole exited early ({status}): {}",
+                    stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "pinhole did not start in time");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn state(&self) -> PathBuf {
+        state_dir(self.dir.path())
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    pub async fn token(&self, user: &str) -> String {
+        let r: Value = client()
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"username": user, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("login json");
+        r["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token for {user}: {r}"))
+            .to_string()
+    }
+
+    /// One JSON-RPC call over HTTP POST.
+    pub async fn rpc(&self, token: Option<&str>, method: &str, params: Value) -> Value {
+        let mut req = client()
+            .post(self.url("/rpc"))
+            .json(&json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+            .await
+            .expect("rpc")
+            .json()
+            .await
+            .expect("rpc json")
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, sig).expect("kill");
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        wait_exit(&mut self.child, Duration::from_secs(30))
+    }
+}
+
+pub fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn ws(server: &Server) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+        .await
+        .expect("ws connect");
+    ws
+}
+
+pub async fn ws_send(ws: &mut Ws, text: &str) {
+    ws.send(Message::Text(text.into())).await.expect("ws send");
+}
+
+/// The next text message as JSON (bounded wait).
+pub async fn ws_recv(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("ws reply in time")
+            .expect("ws open")
+            .expect("ws message");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).expect("reply is JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+pub async fn ws_call(ws: &mut Ws, req: Value) -> Value {
+    ws_send(ws, &req.to_string()).await;
+    ws_recv(ws).await
+}
