@@ -212,9 +212,9 @@ fn session_cookies(
     token: &str,
     csrf: &str,
     max_age: u64,
-) -> [(header::HeaderName, String); 2] {
+) -> axum::response::AppendHeaders<[(header::HeaderName, String); 2]> {
     let secure = if state.tls_enabled { "; Secure" } else { "" };
-    [
+    axum::response::AppendHeaders([
         (
             header::SET_COOKIE,
             format!(
@@ -225,7 +225,7 @@ fn session_cookies(
             header::SET_COOKIE,
             format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}{secure}"),
         ),
-    ]
+    ])
 }
 
 /// Log in the browser: sets an HttpOnly session cookie and returns the CSRF token.

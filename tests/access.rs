@@ -1,0 +1,596 @@
+//! Who may do what, against the real binary: the role matrix for every REST route and every
+//! JSON-RPC method, first-run setup, browser sessions with CSRF, rate limiting, security headers,
+//! secrets at rest, and the audit log.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The least role each JSON-RPC method needs, from the camera-service reference (not from the
+/// server's own table: this is the specification the server is checked against).
+const RPC_ROLES: &[(&str, Option<&str>)] = &[
+    ("ping", None),
+    ("authenticate", None),
+    ("get_camera_list", Some("viewer")),
+    ("get_camera_status", Some("viewer")),
+    ("get_camera_capabilities", Some("viewer")),
+    ("take_snapshot", Some("operator")),
+    ("start_recording", Some("operator")),
+    ("stop_recording", Some("operator")),
+    ("list_recordings", Some("viewer")),
+    ("list_snapshots", Some("viewer")),
+    ("get_recording_info", Some("viewer")),
+    ("get_snapshot_info", Some("viewer")),
+    ("delete_recording", Some("admin")),
+    ("delete_snapshot", Some("admin")),
+    ("start_streaming", Some("operator")),
+    ("stop_streaming", Some("operator")),
+    ("get_stream_url", Some("viewer")),
+    ("get_stream_status", Some("viewer")),
+    ("get_streams", Some("viewer")),
+    ("get_server_info", Some("viewer")),
+    ("get_system_status", Some("viewer")),
+    ("get_metrics", Some("admin")),
+    ("get_status", Some("admin")),
+    ("get_storage_info", Some("admin")),
+    ("set_retention_policy", Some("admin")),
+    ("cleanup_old_files", Some("admin")),
+    ("subscribe_events", Some("viewer")),
+    ("unsubscribe_events", Some("viewer")),
+    ("get_subscription_stats", Some("viewer")),
+    ("discover_external_streams", Some("operator")),
+    ("add_external_stream", Some("operator")),
+    ("remove_external_stream", Some("operator")),
+    ("get_external_streams", Some("viewer")),
+    ("set_discovery_interval", Some("admin")),
+    ("list_users", Some("admin")),
+    ("create_user", Some("admin")),
+    ("update_user", Some("admin")),
+    ("delete_user", Some("admin")),
+    ("change_password", Some("viewer")),
+    ("get_settings", Some("viewer")),
+    ("update_settings", Some("admin")),
+    ("get_audit_log", Some("admin")),
+];
+
+fn rank(role: &str) -> u8 {
+    match role {
+        "viewer" => 1,
+        "operator" => 2,
+        "admin" => 3,
+        _ => 0,
+    }
+}
+
+#[tokio::test]
+async fn rpc_role_matrix() {
+    let server = Server::start(Opts::with_roles());
+    let tokens = [
+        ("none", None),
+        ("viewer", Some(server.token("view").await)),
+        ("operator", Some(server.token("oper").await)),
+        ("admin", Some(server.token("admin").await)),
+    ];
+    for (method, need) in RPC_ROLES {
+        for (who, token) in &tokens {
+            // Params chosen to be harmless: `{}` is invalid for every state-changing method.
+            let r = server.rpc(token.as_deref(), method, json!({})).await;
+            let code = r["error"]["code"].as_i64();
+            match need {
+                None => assert!(
+                    code != Some(-32001) && code != Some(-32002),
+                    "{method} as {who}: {r}"
+                ),
+                Some(need) if *who == "none" => {
+                    assert_eq!(
+                        code,
+                        Some(-32001),
+                        "{method} without auth must need it (min {need}): {r}"
+                    )
+                }
+                Some(need) if rank(who) < rank(need) => {
+                    assert_eq!(
+                        code,
+                        Some(-32002),
+                        "{method} as {who} must be denied (min {need}): {r}"
+                    )
+                }
+                Some(_) => assert!(
+                    code != Some(-32001) && code != Some(-32002),
+                    "{method} as {who} must be allowed: {r}"
+                ),
+            }
+        }
+    }
+}
+
+/// Every REST route with its least role (None = public), and a harmless request body.
+fn rest_routes() -> Vec<(Method, &'static str, Option<&'static str>, Option<Value>)> {
+    vec![
+        (Method::GET, "/health", None, None),
+        (Method::GET, "/health/live", None, None),
+        (Method::GET, "/health/ready", None, None),
+        (Method::GET, "/health/detailed", None, None),
+        (Method::GET, "/metrics", None, None),
+        (Method::GET, "/api/openapi.json", None, None),
+        (Method::GET, "/api/auth/setup", None, None),
+        (Method::GET, "/api/auth/me", Some("viewer"), None),
+        (
+            Method::POST,
+            "/api/auth/change-password",
+            Some("viewer"),
+            Some(json!({"current_password": "wrong", "new_password": "whatever-long"})),
+        ),
+        (Method::GET, "/api/users", Some("admin"), None),
+        (
+            Method::POST,
+            "/api/users",
+            Some("admin"),
+            Some(json!({"username": "x", "password": "short", "role": "viewer"})),
+        ),
+        (
+            Method::PUT,
+            "/api/users/nobody",
+            Some("admin"),
+            Some(json!({"role": "viewer"})),
+        ),
+        (Method::DELETE, "/api/users/nobody", Some("admin"), None),
+        (Method::GET, "/api/cameras", Some("viewer"), None),
+        (
+            Method::POST,
+            "/api/cameras",
+            Some("admin"),
+            Some(json!({"source": "warp-drive"})),
+        ),
+        (Method::GET, "/api/cameras/nocam", Some("viewer"), None),
+        (
+            Method::PUT,
+            "/api/cameras/nocam",
+            Some("admin"),
+            Some(json!({"fps": 10})),
+        ),
+        (Method::DELETE, "/api/cameras/nocam", Some("admin"), None),
+        (Method::GET, "/api/status/system", Some("viewer"), None),
+        (Method::GET, "/api/status/system/info", Some("viewer"), None),
+        (Method::GET, "/api/status/cameras", Some("viewer"), None),
+        (Method::GET, "/api/status/health", Some("viewer"), None),
+        (Method::GET, "/api/settings", Some("viewer"), None),
+        (
+            Method::PUT,
+            "/api/settings",
+            Some("admin"),
+            Some(json!({"no_such_setting": 1})),
+        ),
+        (Method::GET, "/api/audit", Some("admin"), None),
+    ]
+}
+
+#[tokio::test]
+async fn rest_role_matrix() {
+    let server = Server::start(Opts::with_roles());
+    let tokens = [
+        ("none", None),
+        ("viewer", Some(server.token("view").await)),
+        ("operator", Some(server.token("oper").await)),
+        ("admin", Some(server.token("admin").await)),
+    ];
+    let c = client();
+    for (method, path, need, body) in rest_routes() {
+        for (who, token) in &tokens {
+            let mut req = c.request(method.clone(), server.url(path));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let status = req.send().await.expect("request").status().as_u16();
+            match need {
+                None => assert!(
+                    status != 401 && status != 403,
+                    "{method} {path} as {who}: {status}"
+                ),
+                Some(need) if *who == "none" => {
+                    assert_eq!(status, 401, "{method} {path} without auth (min {need})")
+                }
+                Some(need) if rank(who) < rank(need) => {
+                    assert_eq!(status, 403, "{method} {path} as {who} (min {need})")
+                }
+                Some(_) => assert!(
+                    status != 401 && status != 403,
+                    "{method} {path} as {who}: {status}"
+                ),
+            }
+        }
+    }
+    // The OpenAPI document lists every /api route of the matrix.
+    let doc: Value = c
+        .get(server.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("doc")
+        .json()
+        .await
+        .expect("json");
+    for (method, path, _, _) in rest_routes() {
+        if !path.starts_with("/api/") || path == "/api/openapi.json" {
+            continue;
+        }
+        let templ = path
+            .replace("/nobody", "/{username}")
+            .replace("/nocam", "/{id}");
+        let op = &doc["paths"][&templ][method.as_str().to_ascii_lowercase()];
+        assert!(
+            op.is_object(),
+            "{method} {templ} missing from the OpenAPI document"
+        );
+    }
+}
+
+#[tokio::test]
+async fn first_run_setup_only_once() {
+    let server = Server::start(Opts::default());
+    let c = client();
+    let s: Value = c
+        .get(server.url("/api/auth/setup"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(s["setup_required"], true);
+    // A bad setting fails the whole setup: nobody is created.
+    let r = c
+        .post(server.url("/api/auth/setup"))
+        .json(
+            &json!({"username": "root", "password": "long-enough-pw", "timezone": "Mars/Olympus"}),
+        )
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["fields"]["timezone"].is_string(), "{body}");
+    let r = c
+        .post(server.url("/api/auth/setup"))
+        .json(&json!({"username": "root", "password": "long-enough-pw", "device_name": "Front door", "timezone": "Europe/Paris"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    let tok: Value = r.json().await.expect("json");
+    assert_eq!(tok["role"], "admin");
+    let r = c
+        .post(server.url("/api/auth/setup"))
+        .json(&json!({"username": "intruder", "password": "long-enough-pw"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 409, "setup works only while no user exists");
+    let s: Value = c
+        .get(server.url("/api/auth/setup"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(s["setup_required"], false);
+    assert_eq!(s["device_name"], "Front door");
+    let settings = server
+        .rpc(tok["access_token"].as_str(), "get_settings", json!({}))
+        .await;
+    assert_eq!(settings["result"]["settings"]["timezone"], "Europe/Paris");
+}
+
+#[tokio::test]
+async fn browser_session_needs_csrf_token() {
+    let server = Server::start(Opts::with_roles());
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let r = c
+        .post(server.url("/api/auth/session"))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("session");
+    assert_eq!(r.status(), 200);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("pinhole_session=")
+            && c.contains("HttpOnly")
+            && c.contains("SameSite=Strict")),
+        "{cookies:?}"
+    );
+    let body: Value = r.json().await.expect("json");
+    let csrf = body["csrf_token"].as_str().expect("csrf").to_string();
+
+    // Reads work with the cookie alone.
+    let me: Value = c
+        .get(server.url("/api/auth/me"))
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["username"], "admin");
+    // Changes need the CSRF token.
+    let change = json!({"device_name": "kitchen"});
+    let r = c
+        .put(server.url("/api/settings"))
+        .json(&change)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 403);
+    let r = c
+        .put(server.url("/api/settings"))
+        .header("x-csrf-token", "forged")
+        .json(&change)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 403);
+    let r = c
+        .put(server.url("/api/settings"))
+        .header("x-csrf-token", &csrf)
+        .json(&change)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 200);
+    // A cookie-authenticated WebSocket from another origin is refused.
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("pinhole_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        server.ws_url(),
+    )
+    .expect("req");
+    req.headers_mut()
+        .insert("cookie", cookie.parse().expect("header"));
+    req.headers_mut()
+        .insert("origin", "http://evil.example".parse().expect("header"));
+    let refused = tokio_tungstenite::connect_async(req).await;
+    assert!(refused.is_err(), "cross-origin WebSocket must be refused");
+    // Logout clears the cookies.
+    let r = c
+        .delete(server.url("/api/auth/session"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    let r = c.get(server.url("/api/auth/me")).send().await.expect("me");
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn login_attempts_are_rate_limited() {
+    let server = Server::start(Opts {
+        toml: "[auth]\nlogin_attempts_per_minute = 3\n".into(),
+        ..Opts::with_roles()
+    });
+    let c = client();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = c
+            .post(server.url("/api/auth/login"))
+            .json(&json!({"username": "admin", "password": "wrong-password"}))
+            .send()
+            .await
+            .expect("login");
+        if r.status() == 429 {
+            assert!(r.headers().get("retry-after").is_some());
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
+    // The right password is refused too while the limit holds.
+    let r = c
+        .post(server.url("/api/auth/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username=admin&password={PASSWORD}"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 429);
+    // Failed token authentications count as well.
+    let mut ws = ws(&server).await;
+    let mut codes = Vec::new();
+    for i in 0..2 {
+        let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": "bad"}, "id": i})).await;
+        codes.push(r["error"]["code"].as_i64().unwrap_or_default());
+    }
+    assert_eq!(codes, vec![-32040, -32040]);
+    let metrics = c
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("pinhole_login_attempts_total{result=\"rate_limited\"} 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn errors_and_headers() {
+    let server = Server::start(Opts::with_roles());
+    let c = client();
+    for path in ["/health", "/api/auth/me", "/no/such/route", "/"] {
+        let r = c.get(server.url(path)).send().await.expect("get");
+        let h = r.headers();
+        for name in [
+            "x-content-type-options",
+            "x-frame-options",
+            "content-security-policy",
+            "referrer-policy",
+        ] {
+            assert!(h.get(name).is_some(), "{path} lacks {name}");
+        }
+    }
+    let admin = server.token("admin").await;
+    // Malformed JSON, wrong types, unknown fields.
+    for body in [
+        "{",
+        r#"{"username": 5, "password": "x"}"#,
+        r#"{"username": "a", "password": "b", "extra": 1}"#,
+    ] {
+        let r = c
+            .post(server.url("/api/users"))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 422, "{body}");
+        let v: Value = r.json().await.expect("error body is JSON");
+        assert_eq!(v["error"], "invalid");
+    }
+    let r = c
+        .post(server.url("/api/users"))
+        .bearer_auth(&admin)
+        .body("x")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 422, "missing content type");
+    // Field-level validation.
+    let r = c
+        .post(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .json(&json!({"source": "rtsp", "url": "http://not-rtsp", "fps": 500}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.expect("json");
+    assert!(
+        v["fields"]["url"].is_string() && v["fields"]["fps"].is_string(),
+        "{v}"
+    );
+    // A forged token claiming admin.
+    let r = c
+        .get(server.url("/api/users"))
+        .bearer_auth("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn camera_secrets_stay_sealed_and_changes_are_audited() {
+    let server = Server::start(Opts::with_roles());
+    let admin = server.token("admin").await;
+    let c = client();
+    let r = c
+        .post(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Gate", "source": "rtsp", "url": "rtsp://192.0.2.10/stream", "username": "cam", "password": "Sup3rSecretCamPw"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let cam: Value = r.json().await.expect("json");
+    assert_eq!(cam["id"], "camera0");
+    assert_eq!(cam["has_password"], true);
+    let text = c
+        .get(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("text");
+    assert!(!text.contains("Sup3rSecretCamPw"));
+    // Neither the database nor its WAL holds the password in clear.
+    for f in ["pinhole.db", "pinhole.db-wal"] {
+        if let Ok(bytes) = std::fs::read(server.state().join(f)) {
+            assert!(
+                !bytes.windows(16).any(|w| w == b"Sup3rSecretCamPw"),
+                "{f} holds the password"
+            );
+        }
+    }
+    let r = server
+        .rpc(
+            Some(&admin),
+            "create_user",
+            json!({"username": "dave", "password": "dave-password", "role": "operator"}),
+        )
+        .await;
+    assert_eq!(r["result"]["created"], true, "{r}");
+    let audit: Value = c
+        .get(server.url("/api/audit"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    let rows = audit.as_array().expect("rows");
+    let text = audit.to_string();
+    assert!(
+        !text.contains("dave-password") && !text.contains("Sup3rSecretCamPw"),
+        "{text}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["action"] == "create_user" && r["actor"] == "admin" && r["result"] == "ok")
+    );
+    assert!(rows.iter().any(|r| r["action"] == "POST /api/cameras"
+        && r["actor"] == "admin"
+        && r["client"] == "127.0.0.1"));
+    assert!(
+        rows.iter()
+            .any(|r| r["action"] == "POST /api/auth/login" && r["actor"] == "admin")
+    );
+}
+
+#[tokio::test]
+async fn last_admin_and_self_are_protected() {
+    let server = Server::start(Opts::with_roles());
+    let admin = server.token("admin").await;
+    let r = server
+        .rpc(Some(&admin), "delete_user", json!({"username": "admin"}))
+        .await;
+    assert_eq!(r["error"]["code"], -32020);
+    let r = server
+        .rpc(
+            Some(&admin),
+            "update_user",
+            json!({"username": "admin", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32020, "{r}");
+    let r = server
+        .rpc(Some(&admin), "delete_user", json!({"username": "view"}))
+        .await;
+    assert_eq!(r["result"]["deleted"], true);
+    let r = server
+        .rpc(Some(&admin), "delete_user", json!({"username": "view"}))
+        .await;
+    assert_eq!(r["error"]["code"], -32010);
+}
