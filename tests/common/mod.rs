@@ -32,6 +32,8 @@ pub struct Opts {
     /// Users to create with `pinhole user add` before starting: (name, role).
     pub users: Vec<(&'static str, &'static str)>,
     pub demo: bool,
+    /// Run under `sh` so that WATCHDOG_PID names the server's own pid, as systemd sets it.
+    pub watchdog_pid: bool,
     /// Prepares the state directory before anything else.
     pub prepare: Option<Box<dyn FnOnce(&Path)>>,
 }
@@ -113,7 +115,17 @@ impl Server {
             ),
         )
         .expect("config");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = if opts.watchdog_pid {
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                "WATCHDOG_PID=$$; export WATCHDOG_PID; exec \"$0\" \"$@\"",
+                BIN,
+            ]);
+            c
+        } else {
+            Command::new(BIN)
+        };
         cmd.arg("run").arg("--config").arg(&config);
         cmd.args(["--listen", "127.0.0.1:0"]);
         if opts.demo {
