@@ -24,6 +24,9 @@ pub struct Server {
     pub stdout: Arc<Mutex<Vec<String>>>,
 }
 
+/// Prepares a state directory before the server starts.
+pub type Prepare = Box<dyn FnOnce(&Path)>;
+
 #[derive(Default)]
 pub struct Opts {
     /// Extra TOML appended to the generated config file.
@@ -35,7 +38,7 @@ pub struct Opts {
     /// Run under `sh` so that WATCHDOG_PID names the server's own pid, as systemd sets it.
     pub watchdog_pid: bool,
     /// Prepares the state directory before anything else.
-    pub prepare: Option<Box<dyn FnOnce(&Path)>>,
+    pub prepare: Option<Prepare>,
 }
 
 impl Opts {
