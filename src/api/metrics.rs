@@ -16,9 +16,11 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// Label lookups resolved once per known method: the `ok` counter and the duration
+    /// histogram are on the hot path of every call.
+    per_method: std::collections::HashMap<&'static str, (IntCounter, prometheus::Histogram)>,
     http_requests: IntCounterVec,
     rpc_calls: IntCounterVec,
-    rpc_duration: HistogramVec,
     pub ws_connections: IntGauge,
     pub notifications_dropped: IntCounter,
     pub logins: IntCounterVec,
@@ -138,11 +140,23 @@ impl Metrics {
         ] {
             must(registry.register(c));
         }
+        let per_method = crate::api::rpc::methods::METHODS
+            .iter()
+            .map(|m| {
+                (
+                    m.name,
+                    (
+                        rpc_calls.with_label_values(&[m.name, "ok"]),
+                        rpc_duration.with_label_values(&[m.name]),
+                    ),
+                )
+            })
+            .collect();
         Self {
             registry,
+            per_method,
             http_requests,
             rpc_calls,
-            rpc_duration,
             ws_connections,
             notifications_dropped,
             logins,
@@ -156,11 +170,19 @@ impl Metrics {
         }
     }
 
+    /// `method` must be a declared method name or `unknown` (bounded label values).
     pub fn rpc_call(&self, method: &str, outcome: &str, took: Duration) {
-        self.rpc_calls.with_label_values(&[method, outcome]).inc();
-        self.rpc_duration
-            .with_label_values(&[method])
-            .observe(took.as_secs_f64());
+        match self.per_method.get(method) {
+            Some((ok, duration)) => {
+                if outcome == "ok" {
+                    ok.inc();
+                } else {
+                    self.rpc_calls.with_label_values(&[method, outcome]).inc();
+                }
+                duration.observe(took.as_secs_f64());
+            }
+            None => self.rpc_calls.with_label_values(&[method, outcome]).inc(),
+        }
     }
 
     pub fn http_request(&self, route: &str, status: u16) {

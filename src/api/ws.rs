@@ -12,7 +12,6 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -60,13 +59,13 @@ async fn serve(state: SharedState, authn: Authn, socket: WebSocket) {
         websocket: true,
     };
     let _guard = ConnectionGuard(state.clone(), session.client_id.clone());
-    let (mut sink, mut stream) = socket.split();
+    let mut socket = socket;
     let mut events: Option<tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::Event>>> =
         None;
     let shutdown = state.shutdown.clone();
     loop {
         tokio::select! {
-            msg = stream.next() => {
+            msg = socket.recv() => {
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t.to_string(),
                     Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
@@ -79,7 +78,7 @@ async fn serve(state: SharedState, authn: Authn, socket: WebSocket) {
                         let too_big = e.to_string().to_ascii_lowercase().contains("too long")
                             || e.to_string().to_ascii_lowercase().contains("size");
                         if too_big {
-                            let _ = sink.send(Message::Close(Some(CloseFrame {
+                            let _ = socket.send(Message::Close(Some(CloseFrame {
                                 code: close_code::SIZE,
                                 reason: "message too big".into(),
                             }))).await;
@@ -89,7 +88,7 @@ async fn serve(state: SharedState, authn: Authn, socket: WebSocket) {
                     }
                 };
                 if let Some(reply) = handle_text(&state, &mut session, &text).await {
-                    if sink.send(Message::Text(reply.into())).await.is_err() {
+                    if socket.send(Message::Text(reply.into())).await.is_err() {
                         break;
                     }
                 }
@@ -113,7 +112,7 @@ async fn serve(state: SharedState, authn: Authn, socket: WebSocket) {
                             });
                         if deliver {
                             let n = envelope::notification(&event.topic, &event.params).to_string();
-                            if sink.send(Message::Text(n.into())).await.is_err() {
+                            if socket.send(Message::Text(n.into())).await.is_err() {
                                 break;
                             }
                         }
@@ -125,7 +124,7 @@ async fn serve(state: SharedState, authn: Authn, socket: WebSocket) {
                 }
             }
             _ = shutdown.cancelled() => {
-                let _ = sink.send(Message::Close(Some(CloseFrame {
+                let _ = socket.send(Message::Close(Some(CloseFrame {
                     code: close_code::AWAY,
                     reason: "pinhole is shutting down".into(),
                 }))).await;

@@ -103,6 +103,7 @@ fn probe_addr(listen: SocketAddr) -> SocketAddr {
 
 /// Runs the appliance until a signal arrives.
 pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> anyhow::Result<()> {
+    raise_fd_limit();
     let clock: SharedClock = Arc::new(SystemClock);
     let config = Arc::new(config);
     let state_dir = config.general.state_dir.clone();
@@ -250,6 +251,20 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every WebSocket client holds a descriptor: use the hard limit, not the 1024 soft default
+/// (systemd's LimitNOFILE= sets both for the service).
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(error = %e, soft, hard, "cannot raise the open-file limit");
+            }
+        }
+        _ => {}
+    }
 }
 
 async fn wait_for_signal() {
