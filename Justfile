@@ -1,0 +1,39 @@
+# Pinhole tasks. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+default:
+    @just --list
+
+# Build the release binary.
+build:
+    cargo build --release --locked
+
+# Run the appliance in demo mode: state in ./data, admin password printed (or PINHOLE_ADMIN_PASSWORD), http://localhost:8002
+demo *ARGS:
+    cargo run --release --locked -- run --demo {{ARGS}}
+
+# Everything CI checks: formatting, lints, unit and integration tests.
+test:
+    cargo fmt --all -- --check
+    cargo clippy --locked --all-targets -- -D warnings
+    cargo test --locked
+
+# Check a configuration file.
+check-config FILE="config/pinhole.toml":
+    cargo run --locked -- check-config {{FILE}}
+
+# The WebSocket JSON-RPC load benchmark, against the seeds' FastAPI/uvicorn stack in the same run.
+bench:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    venv="${CARGO_TARGET_DIR:-target}/bench-venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import fastapi, uvicorn, websockets' 2>/dev/null; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet fastapi uvicorn websockets
+    fi
+    BENCH_BASELINE_PYTHON="$venv/bin/python" cargo bench --locked --bench ws_rpc
+
+# Format the code.
+fmt:
+    cargo fmt --all
