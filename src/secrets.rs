@@ -66,23 +66,33 @@ pub fn load_or_create_key(path: &Path) -> Result<Zeroizing<[u8; 32]>, SecretErro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = Zeroizing::new([0u8; 32]);
             rand::rngs::OsRng.fill_bytes(key.as_mut());
-            let tmp = path.with_extension("tmp");
-            {
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&tmp)
-                    .map_err(io)?;
-                f.write_all(key.as_ref()).map_err(io)?;
-                f.sync_all().map_err(io)?;
-            }
-            std::fs::rename(&tmp, path).map_err(io)?;
+            write_private(path, key.as_ref()).map_err(io)?;
             Ok(key)
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// Writes a file readable only by its owner (0600), atomically: a power cut leaves either no file
+/// or the whole file, never a truncated key.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(tmp, path)?;
+    if let Some(dir) = path.parent() {
+        // Make the rename itself durable.
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Seals and opens stored secrets with the device key.

@@ -2,8 +2,6 @@
 //! installer provides. Uses `rcgen` and rustls with the `ring` provider (no C toolchain beyond
 //! what `ring` needs, and the same provider on x86_64 and aarch64).
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Cert and key paths for the HTTPS listener.
@@ -39,7 +37,7 @@ pub fn ensure_self_signed(state_dir: &Path, device_name: &str) -> anyhow::Result
     params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3650);
     let key = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
-    write_private(&files.key, key.serialize_pem().as_bytes())?;
+    crate::secrets::write_private(&files.key, key.serialize_pem().as_bytes())?;
     std::fs::write(&files.cert, cert.pem())?;
     tracing::info!(cert = %files.cert.display(), "generated a self-signed HTTPS certificate for this device");
     Ok(files)
@@ -58,21 +56,6 @@ fn sanitize_host(name: &str) -> String {
         .collect();
     let s = s.trim_matches('-').to_string();
     if s.is_empty() { "pinhole".into() } else { s }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(tmp, path)
 }
 
 /// Installs the process-wide rustls crypto provider (ring); harmless when already installed.

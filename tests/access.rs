@@ -67,12 +67,7 @@ fn rank(role: &str) -> u8 {
 #[tokio::test]
 async fn rpc_role_matrix() {
     let server = Server::start(Opts::with_roles());
-    let tokens = [
-        ("none", None),
-        ("viewer", Some(server.token("view").await)),
-        ("operator", Some(server.token("oper").await)),
-        ("admin", Some(server.token("admin").await)),
-    ];
+    let tokens = server.role_tokens().await;
     for (method, need) in RPC_ROLES {
         for (who, token) in &tokens {
             // Params chosen to be harmless: `{}` is invalid for every state-changing method.
@@ -170,12 +165,7 @@ fn rest_routes() -> Vec<(Method, &'static str, Option<&'static str>, Option<Valu
 #[tokio::test]
 async fn rest_role_matrix() {
     let server = Server::start(Opts::with_roles());
-    let tokens = [
-        ("none", None),
-        ("viewer", Some(server.token("view").await)),
-        ("operator", Some(server.token("oper").await)),
-        ("admin", Some(server.token("admin").await)),
-    ];
+    let tokens = server.role_tokens().await;
     let c = client();
     for (method, path, need, body) in rest_routes() {
         for (who, token) in &tokens {
@@ -206,14 +196,7 @@ async fn rest_role_matrix() {
         }
     }
     // The OpenAPI document lists every /api route of the matrix.
-    let doc: Value = c
-        .get(server.url("/api/openapi.json"))
-        .send()
-        .await
-        .expect("doc")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = get_json(&server.url("/api/openapi.json")).await;
     for (method, path, _, _) in rest_routes() {
         if !path.starts_with("/api/") || path == "/api/openapi.json" {
             continue;
@@ -233,14 +216,7 @@ async fn rest_role_matrix() {
 async fn first_run_setup_only_once() {
     let server = Server::start(Opts::default());
     let c = client();
-    let s: Value = c
-        .get(server.url("/api/auth/setup"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let s: Value = get_json(&server.url("/api/auth/setup")).await;
     assert_eq!(s["setup_required"], true);
     // A bad setting fails the whole setup: nobody is created.
     let r = c
@@ -270,14 +246,7 @@ async fn first_run_setup_only_once() {
         .await
         .expect("post");
     assert_eq!(r.status(), 409, "setup works only while no user exists");
-    let s: Value = c
-        .get(server.url("/api/auth/setup"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let s: Value = get_json(&server.url("/api/auth/setup")).await;
     assert_eq!(s["setup_required"], false);
     assert_eq!(s["device_name"], "Front door");
     let settings = server

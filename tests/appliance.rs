@@ -18,6 +18,17 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// `pinhole run` on a state directory, expected to stop on its own.
+fn run_with_state(state: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["run", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(state)
+        .env_remove("PINHOLE_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run")
+}
+
 #[test]
 fn bad_config_is_reported_with_file_key_and_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -94,13 +105,7 @@ fn not_a_database_is_refused_untouched() {
     std::fs::create_dir_all(&state).expect("mkdir");
     let junk = b"GIF89a this is a picture, not a database\n".repeat(64);
     std::fs::write(state.join("pinhole.db"), &junk).expect("write");
-    let out = Command::new(BIN)
-        .args(["run", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(&state)
-        .env_remove("PINHOLE_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
+    let out = run_with_state(&state);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not an SQLite database"), "{err}");
@@ -156,13 +161,7 @@ fn newer_schema_is_refused() {
         )
         .expect("bump");
     }
-    let out = Command::new(BIN)
-        .args(["run", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(&state)
-        .env_remove("PINHOLE_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
+    let out = run_with_state(&state);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("schema version 999"), "{err}");
@@ -337,14 +336,7 @@ async fn metrics_pass_promtool_and_health_reports_subsystems() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let detailed: Value = c
-        .get(server.url("/health/detailed"))
-        .send()
-        .await
-        .expect("d")
-        .json()
-        .await
-        .expect("json");
+    let detailed: Value = get_json(&server.url("/health/detailed")).await;
     let names: Vec<&str> = detailed["subsystems"]
         .as_array()
         .expect("list")
@@ -459,21 +451,9 @@ async fn demo_mode_prints_a_random_admin_password_once() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(password.len() >= 16);
-    let r = client()
-        .post(server.url("/api/auth/login"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .expect("login");
+    let r = login(&server, "admin", &password).await;
     assert_eq!(r.status(), 200);
-    let info: Value = client()
-        .get(server.url("/api/auth/setup"))
-        .send()
-        .await
-        .expect("s")
-        .json()
-        .await
-        .expect("j");
+    let info: Value = get_json(&server.url("/api/auth/setup")).await;
     assert_eq!(info["setup_required"], false);
 }
 
@@ -484,12 +464,7 @@ async fn demo_mode_takes_the_password_from_the_environment() {
         env: vec![("PINHOLE_ADMIN_PASSWORD".into(), "chosen-password".into())],
         ..Default::default()
     });
-    let r = client()
-        .post(server.url("/api/auth/login"))
-        .json(&json!({"username": "admin", "password": "chosen-password"}))
-        .send()
-        .await
-        .expect("login");
+    let r = login(&server, "admin", "chosen-password").await;
     assert_eq!(r.status(), 200);
     assert!(
         server
@@ -504,23 +479,11 @@ async fn demo_mode_takes_the_password_from_the_environment() {
 async fn user_command_changes_apply_to_a_running_service() {
     let server = Server::start(Opts::with_roles());
     let old = server.token("view").await;
-    let mut child = Command::new(BIN)
-        .args(["user", "passwd", "view", "--password-stdin", "--state-dir"])
-        .arg(server.state())
-        .env_remove("PINHOLE_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"brand-new-password\n")
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
+    let out = user_cmd(
+        &server.state(),
+        &["passwd", "view", "--password-stdin"],
+        "brand-new-password\n",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -551,30 +514,14 @@ async fn user_command_changes_apply_to_a_running_service() {
         assert!(Instant::now() < deadline, "old token still accepted");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let r = client()
-        .post(server.url("/api/auth/login"))
-        .json(&json!({"username": "view", "password": "brand-new-password"}))
-        .send()
-        .await
-        .expect("login");
+    let r = login(&server, "view", "brand-new-password").await;
     assert_eq!(r.status(), 200);
     // A short password is refused by the command.
-    let mut child = Command::new(BIN)
-        .args(["user", "add", "shorty", "--password-stdin", "--state-dir"])
-        .arg(server.state())
-        .env_remove("PINHOLE_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"short\n")
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
+    let out = user_cmd(
+        &server.state(),
+        &["add", "shorty", "--password-stdin"],
+        "short\n",
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
 }

@@ -10,12 +10,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// A camera as the API shows it (no secrets).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Camera {
     pub id: String,
     pub name: String,
     pub enabled: bool,
+    /// test, v4l2, libcamera or rtsp.
     pub source: String,
+    /// Device path or RTSP URL.
     pub url: String,
     pub username: Option<String>,
     pub has_password: bool,
@@ -23,14 +25,17 @@ pub struct Camera {
     pub height: Option<u32>,
     pub fps: Option<u32>,
     pub bitrate_kbps: Option<u32>,
+    /// continuous, events or off.
     pub recording: String,
+    /// api, or config when provisioned from the configuration file.
     pub origin: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-/// The fields a client may set. `password`: absent = keep, `""` = clear, otherwise replace.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The fields a client may set; on update, absent fields keep their value. `password`: absent
+/// keeps it, `""` clears it, anything else replaces it.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CameraInput {
     pub id: Option<String>,

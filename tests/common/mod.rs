@@ -54,32 +54,35 @@ pub fn state_dir(dir: &Path) -> PathBuf {
     dir.join("state")
 }
 
-/// Runs `pinhole user add` against a state directory.
-pub fn add_user(state: &Path, name: &str, role: &str) {
+/// Runs `pinhole user ARGS --state-dir STATE` with `stdin` as its input.
+pub fn user_cmd(state: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(BIN)
-        .args([
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-            "--state-dir",
-        ])
+        .arg("user")
+        .args(args)
+        .arg("--state-dir")
         .arg(state)
         .env_remove("PINHOLE_CONFIG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn pinhole user add");
+        .expect("spawn pinhole user");
     child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("wait");
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Runs `pinhole user add` against a state directory.
+pub fn add_user(state: &Path, name: &str, role: &str) {
+    let out = user_cmd(
+        state,
+        &["add", name, "--role", role, "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
     assert!(
         out.status.success(),
         "user add failed: {}",
@@ -217,6 +220,16 @@ impl Server {
             .to_string()
     }
 
+    /// Tokens for the users of [`Opts::with_roles`], by role name, with no token first.
+    pub async fn role_tokens(&self) -> [(&'static str, Option<String>); 4] {
+        [
+            ("none", None),
+            ("viewer", Some(self.token("view").await)),
+            ("operator", Some(self.token("oper").await)),
+            ("admin", Some(self.token("admin").await)),
+        ]
+    }
+
     /// One JSON-RPC call over HTTP POST.
     pub async fn rpc(&self, token: Option<&str>, method: &str, params: Value) -> Value {
         let mut req = client()
@@ -271,6 +284,28 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client")
+}
+
+/// GET a JSON document without credentials.
+pub async fn get_json(url: &str) -> Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json body")
+}
+
+/// POST /api/auth/login.
+pub async fn login(server: &Server, user: &str, password: &str) -> reqwest::Response {
+    client()
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .expect("login")
 }
 
 pub type Ws =
