@@ -112,6 +112,31 @@ fn not_a_database_is_refused_untouched() {
     assert_eq!(std::fs::read(state.join("pinhole.db")).expect("read"), junk);
 }
 
+#[test]
+fn damaged_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let out = user_cmd(
+        &state,
+        &["add", "root", "--password-stdin"],
+        "long-enough-pw\n",
+    );
+    assert!(out.status.success());
+    // Overwrite the schema page after the 100-byte header: a damaged SD card sector.
+    let db = state.join("pinhole.db");
+    let mut bytes = std::fs::read(&db).expect("read");
+    bytes[100..3000].fill(0xff);
+    std::fs::write(&db, &bytes).expect("write");
+    let out = run_with_state(&state);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is damaged") && err.contains("left untouched"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db).expect("read"), bytes);
+}
+
 #[tokio::test]
 async fn upgrades_a_previous_schema_and_keeps_its_users() {
     let server = Server::start(Opts {

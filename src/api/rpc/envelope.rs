@@ -271,6 +271,66 @@ mod tests {
         assert!(matches!(parse("[1,2,3]").expect("ok"), Incoming::Batch(v) if v.len() == 3));
     }
 
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            prop_oneof![Just("2.0".to_string()), Just("ping".to_string()), ".{0,8}"]
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("jsonrpc".to_string()),
+                        Just("method".to_string()),
+                        Just("params".to_string()),
+                        Just("id".to_string()),
+                        "[a-z]{1,3}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives, validation either yields a well-formed request or an Invalid Request
+        /// whose id is a legal id; it never panics.
+        #[test]
+        fn validate_is_total(v in arb_json()) {
+            match validate(v.clone()) {
+                Ok(r) => {
+                    proptest::prop_assert_eq!(&v["jsonrpc"], &json!("2.0"));
+                    proptest::prop_assert!(v["method"].is_string());
+                    proptest::prop_assert!(r.params.as_ref().is_none_or(|p| p.is_object() || p.is_array()));
+                    proptest::prop_assert_eq!(r.id.is_none(), v.get("id").is_none());
+                }
+                Err((id, e)) => {
+                    proptest::prop_assert_eq!(e.code, INVALID_REQUEST);
+                    proptest::prop_assert!(id.is_null() || id.is_string() || id.is_number());
+                }
+            }
+        }
+
+        /// Arbitrary text either parses or yields a complete Parse error response.
+        #[test]
+        fn parse_is_total(text in ".{0,64}") {
+            if let Err(resp) = parse(&text) {
+                proptest::prop_assert_eq!(&resp["error"]["code"], &json!(PARSE_ERROR));
+                proptest::prop_assert!(resp["id"].is_null());
+            }
+        }
+    }
+
     #[test]
     fn responses_have_exactly_one_of_result_error() {
         let ok = result_response(json!(1), json!("pong"));
