@@ -28,6 +28,8 @@ pub enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Run a simulated VISCA camera (Sony UDP, raw TCP/UDP, serial) for tests and demos.
+    ViscaSim(crate::cmds::visca_sim::SimArgs),
     /// Manage user accounts in the database.
     User {
         #[command(flatten)]

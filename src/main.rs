@@ -10,5 +10,6 @@ fn main() -> ExitCode {
         Command::Run(args) => pinhole::cmds::run::main(args),
         Command::CheckConfig { file } => pinhole::cmds::check_config::main(&file),
         Command::User { target, action } => pinhole::cmds::user::main(target, action),
+        Command::ViscaSim(args) => pinhole::cmds::visca_sim::main(args),
     }
 }

@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod run;
 pub mod user;
+pub mod visca_sim;
 
 use crate::config::{Config, ConfigError, ConfigSource};
 use std::path::PathBuf;
