@@ -34,9 +34,10 @@ bench:
     fi
     BENCH_BASELINE_PYTHON="$venv/bin/python" cargo bench --locked --bench ws_rpc
 
-# Fuzz the JSON-RPC envelope and the config loader for SECONDS each (cargo install cargo-fuzz;
+# Fuzz the VISCA decoders, the JSON-RPC envelope and the config loader for SECONDS each (cargo install cargo-fuzz;
 # RUSTC_BOOTSTRAP lets the stable toolchain use the sanitizer flags).
 fuzz SECONDS="60":
+    RUSTC_BOOTSTRAP=1 cargo fuzz run visca_decoders -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run jsonrpc_envelope -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run config -- -max_total_time={{SECONDS}}
 
