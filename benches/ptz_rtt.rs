@@ -18,7 +18,10 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 }
 
 async fn measure(name: &str, link: LinkSpec, count: usize) {
-    let c = Controller::spawn(ControllerConfig::new(link, Profile::sony()), CancellationToken::new());
+    let c = Controller::spawn(
+        ControllerConfig::new(link, Profile::sony()),
+        CancellationToken::new(),
+    );
     let mut w = c.watch();
     let _ = tokio::time::timeout(Duration::from_secs(10), w.wait_for(|s| s.connected)).await;
     // Warm up, and let the initial IF_Clear and polls pass.
@@ -50,13 +53,26 @@ fn main() {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let sim = SimServer::new(Profile::sony(), 1, Faults::default());
-        let sony = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let raw = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let (a, b, t) = (sony.local_addr().expect("a"), raw.local_addr().expect("a"), tcp.local_addr().expect("a"));
+        let sony = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let raw = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let (a, b, t) = (
+            sony.local_addr().expect("a"),
+            raw.local_addr().expect("a"),
+            tcp.local_addr().expect("a"),
+        );
         tokio::spawn(sim.clone().serve_sony_udp(sony));
         tokio::spawn(sim.clone().serve_raw_udp(raw));
         tokio::spawn(sim.clone().serve_raw_tcp(tcp));
