@@ -461,10 +461,10 @@ pub fn load(source: &ConfigSource) -> Result<Config, ConfigError> {
                 let mut path = segments(e.path());
                 let inner = e.inner().to_string();
                 let reason = inner.lines().next().unwrap_or_default().to_string();
-                if let Some(field) = unknown_field_name(&reason) {
-                    if path.last().map(|s| s.as_str()) != Some(field.as_str()) {
-                        path.push(field);
-                    }
+                if let Some(field) = unknown_field_name(&reason)
+                    && path.last().map(|s| s.as_str()) != Some(field.as_str())
+                {
+                    path.push(field);
                 }
                 let key = join_path(&path);
                 let removed = remove_path(&mut value, &path);
@@ -787,25 +787,25 @@ pub fn camera_problems(
         }
         SourceKind::Test | SourceKind::Libcamera => {}
     }
-    if let Some(w) = width {
-        if !(16..=7680).contains(&w) || w % 2 != 0 {
-            out.push(("width", format!("{w} must be even and within 16..=7680")));
-        }
+    if let Some(w) = width
+        && (!(16..=7680).contains(&w) || w % 2 != 0)
+    {
+        out.push(("width", format!("{w} must be even and within 16..=7680")));
     }
-    if let Some(h) = height {
-        if !(16..=4320).contains(&h) || h % 2 != 0 {
-            out.push(("height", format!("{h} must be even and within 16..=4320")));
-        }
+    if let Some(h) = height
+        && (!(16..=4320).contains(&h) || h % 2 != 0)
+    {
+        out.push(("height", format!("{h} must be even and within 16..=4320")));
     }
-    if let Some(f) = fps {
-        if !(1..=120).contains(&f) {
-            out.push(("fps", format!("{f} is outside 1..=120")));
-        }
+    if let Some(f) = fps
+        && !(1..=120).contains(&f)
+    {
+        out.push(("fps", format!("{f} is outside 1..=120")));
     }
-    if let Some(b) = bitrate_kbps {
-        if !(64..=50_000).contains(&b) {
-            out.push(("bitrate_kbps", format!("{b} is outside 64..=50000")));
-        }
+    if let Some(b) = bitrate_kbps
+        && !(64..=50_000).contains(&b)
+    {
+        out.push(("bitrate_kbps", format!("{b} is outside 64..=50000")));
     }
     out
 }

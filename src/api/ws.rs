@@ -87,11 +87,10 @@ async fn serve(state: SharedState, authn: Authn, socket: WebSocket) {
                         break;
                     }
                 };
-                if let Some(reply) = handle_text(&state, &mut session, &text).await {
-                    if socket.send(Message::Text(reply.into())).await.is_err() {
+                if let Some(reply) = handle_text(&state, &mut session, &text).await
+                    && socket.send(Message::Text(reply.into())).await.is_err() {
                         break;
                     }
-                }
                 if session.subscription.is_some() && events.is_none() {
                     events = Some(state.events.subscribe());
                 } else if session.subscription.is_none() {

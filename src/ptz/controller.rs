@@ -340,14 +340,13 @@ impl Task {
             return;
         }
         // The newest joystick move wins over a queued, unsent one; stops are never replaced.
-        if op.is_drive() {
-            if let Some(last) = self.queue.back() {
-                if last.is_drive() && !last.is_stop() {
-                    if let Some(old) = self.queue.pop_back() {
-                        finish(old, Ok(()));
-                    }
-                }
-            }
+        if op.is_drive()
+            && let Some(last) = self.queue.back()
+            && last.is_drive()
+            && !last.is_stop()
+            && let Some(old) = self.queue.pop_back()
+        {
+            finish(old, Ok(()));
         }
         self.queue.push_back(op);
     }
@@ -430,40 +429,39 @@ impl Task {
             .in_flight
             .as_ref()
             .is_some_and(|f| now >= f.sent_at + self.cfg.ack_timeout)
+            && let Some(mut f) = self.in_flight.take()
         {
-            if let Some(mut f) = self.in_flight.take() {
-                if f.attempts <= self.cfg.retries {
-                    f.attempts += 1;
-                    f.sent_at = now;
-                    self.set_status(|s| s.retransmissions += 1);
-                    let inquiry = matches!(f.op, Op::Inquiry(..));
-                    let res = match self.link.as_mut() {
-                        Some(l) => l.resend(&f.packet, inquiry, f.sequence).await,
-                        None => Ok(()),
-                    };
-                    self.in_flight = Some(f);
-                    if let Err(e) = res {
-                        self.link_lost(e);
+            if f.attempts <= self.cfg.retries {
+                f.attempts += 1;
+                f.sent_at = now;
+                self.set_status(|s| s.retransmissions += 1);
+                let inquiry = matches!(f.op, Op::Inquiry(..));
+                let res = match self.link.as_mut() {
+                    Some(l) => l.resend(&f.packet, inquiry, f.sequence).await,
+                    None => Ok(()),
+                };
+                self.in_flight = Some(f);
+                if let Err(e) = res {
+                    self.link_lost(e);
+                }
+            } else {
+                let err = PtzError::Timeout {
+                    link: self.link_name(),
+                    what: what(&f.op),
+                    attempts: f.attempts,
+                    timeout_ms: self.cfg.ack_timeout.as_millis() as u64,
+                };
+                tracing::warn!(error = %err, "PTZ command timed out");
+                self.set_status(|s| s.last_error = Some(err.to_string()));
+                finish(f.op, Err(err));
+                self.consecutive_timeouts += 1;
+                // A camera that stopped answering: start the session afresh.
+                if self.consecutive_timeouts >= 3 {
+                    self.consecutive_timeouts = 0;
+                    if let Some(l) = self.link.as_mut() {
+                        let _ = l.reset_sequence().await;
                     }
-                } else {
-                    let err = PtzError::Timeout {
-                        link: self.link_name(),
-                        what: what(&f.op),
-                        attempts: f.attempts,
-                        timeout_ms: self.cfg.ack_timeout.as_millis() as u64,
-                    };
-                    tracing::warn!(error = %err, "PTZ command timed out");
-                    self.set_status(|s| s.last_error = Some(err.to_string()));
-                    finish(f.op, Err(err));
-                    self.consecutive_timeouts += 1;
-                    // A camera that stopped answering: start the session afresh.
-                    if self.consecutive_timeouts >= 3 {
-                        self.consecutive_timeouts = 0;
-                        if let Some(l) = self.link.as_mut() {
-                            let _ = l.reset_sequence().await;
-                        }
-                        self.queue.push_front(Op::Command(Command::IfClear, None));
-                    }
+                    self.queue.push_front(Op::Command(Command::IfClear, None));
                 }
             }
         }
@@ -471,17 +469,15 @@ impl Task {
             if self.executing[i]
                 .as_ref()
                 .is_some_and(|e| now >= e.deadline)
+                && let Some(e) = self.executing[i].take()
+                && let Some(d) = e.done
             {
-                if let Some(e) = self.executing[i].take() {
-                    if let Some(d) = e.done {
-                        let _ = d.send(Err(PtzError::Timeout {
-                            link: self.link_name(),
-                            what: format!("completion of {}", e.what),
-                            attempts: 1,
-                            timeout_ms: self.cfg.completion_timeout.as_millis() as u64,
-                        }));
-                    }
-                }
+                let _ = d.send(Err(PtzError::Timeout {
+                    link: self.link_name(),
+                    what: format!("completion of {}", e.what),
+                    attempts: 1,
+                    timeout_ms: self.cfg.completion_timeout.as_millis() as u64,
+                }));
             }
         }
         if self.link.is_some() && now >= self.next_poll {
@@ -628,23 +624,22 @@ impl Task {
                     && self.executing[usize::from(socket - 1)].is_some()
                     && error != CameraError::NoSocket
                 {
-                    if let Some(e) = self.executing[usize::from(socket - 1)].take() {
-                        if let Some(d) = e.done {
-                            let _ = d.send(Err(PtzError::Camera {
-                                link: link.clone(),
-                                what: e.what,
-                                error,
-                            }));
-                        }
+                    if let Some(e) = self.executing[usize::from(socket - 1)].take()
+                        && let Some(d) = e.done
+                    {
+                        let _ = d.send(Err(PtzError::Camera {
+                            link: link.clone(),
+                            what: e.what,
+                            error,
+                        }));
                     }
                     // A cancel command in flight succeeded.
                     if matches!(
                         self.in_flight.as_ref().map(|f| &f.op),
                         Some(Op::Command(Command::Cancel { .. }, _))
-                    ) {
-                        if let Some(f) = self.in_flight.take() {
-                            finish(f.op, Ok(()));
-                        }
+                    ) && let Some(f) = self.in_flight.take()
+                    {
+                        finish(f.op, Ok(()));
                     }
                     return;
                 }

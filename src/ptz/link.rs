@@ -51,12 +51,12 @@ impl LinkSpec {
     }
 
     pub fn check(&self) -> Result<(), String> {
-        if let LinkSpec::Serial { baud, .. } = self {
-            if ![2400, 4800, 9600, 19200, 38400].contains(baud) {
-                return Err(format!(
-                    "baud {baud} is not one of 2400, 4800, 9600, 19200, 38400"
-                ));
-            }
+        if let LinkSpec::Serial { baud, .. } = self
+            && ![2400, 4800, 9600, 19200, 38400].contains(baud)
+        {
+            return Err(format!(
+                "baud {baud} is not one of 2400, 4800, 9600, 19200, 38400"
+            ));
         }
         Ok(())
     }

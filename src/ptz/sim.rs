@@ -236,15 +236,13 @@ impl<O: Clone> SimCamera<O> {
             let due = self.sockets[i]
                 .as_ref()
                 .is_some_and(|r| self.completion_time(r) <= now);
-            if due {
-                if let Some(r) = self.sockets[i].take() {
-                    out.push((
-                        r.origin,
-                        Reply::Completion {
-                            socket: i as u8 + 1,
-                        },
-                    ));
-                }
+            if due && let Some(r) = self.sockets[i].take() {
+                out.push((
+                    r.origin,
+                    Reply::Completion {
+                        socket: i as u8 + 1,
+                    },
+                ));
             }
         }
         out

@@ -169,13 +169,13 @@ pub fn validate(v: Value) -> Result<Request, (Value, RpcError)> {
         Some(v @ (Value::String(_) | Value::Number(_) | Value::Null)) => v.clone(),
         _ => Value::Null,
     };
-    if let Some(bad) = &id {
-        if !matches!(bad, Value::String(_) | Value::Number(_) | Value::Null) {
-            return Err((
-                Value::Null,
-                RpcError::invalid_request("\"id\" must be a string, a number or null"),
-            ));
-        }
+    if let Some(bad) = &id
+        && !matches!(bad, Value::String(_) | Value::Number(_) | Value::Null)
+    {
+        return Err((
+            Value::Null,
+            RpcError::invalid_request("\"id\" must be a string, a number or null"),
+        ));
     }
     match obj.remove("jsonrpc") {
         Some(Value::String(s)) if s == "2.0" => {}
