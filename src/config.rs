@@ -281,6 +281,9 @@ pub struct CameraConfig {
     pub bitrate_kbps: Option<u32>,
     #[serde(default = "continuous")]
     pub recording: RecordingMode,
+    /// PTZ link, when the camera can pan, tilt and zoom.
+    #[serde(default)]
+    pub ptz: Option<crate::ptz::link::PtzLink>,
 }
 
 fn yes() -> bool {
@@ -746,6 +749,9 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
             );
         } else if !seen.insert(cam.id.clone()) {
             bad(&k("id"), format!("duplicate camera id `{}`", cam.id));
+        }
+        if let Some(Err((key, reason))) = cam.ptz.as_ref().map(|p| p.resolve()) {
+            bad(&k(&key), reason);
         }
         for (field, reason) in camera_problems(
             cam.source,

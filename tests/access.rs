@@ -53,6 +53,14 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("get_settings", Some("viewer")),
     ("update_settings", Some("admin")),
     ("get_audit_log", Some("admin")),
+    ("ptz_status", Some("viewer")),
+    ("ptz_move", Some("operator")),
+    ("ptz_stop", Some("operator")),
+    ("ptz_absolute", Some("operator")),
+    ("ptz_focus", Some("operator")),
+    ("ptz_home", Some("operator")),
+    ("ptz_power", Some("operator")),
+    ("ptz_preset", Some("operator")),
 ];
 
 fn rank(role: &str) -> u8 {
@@ -147,6 +155,30 @@ fn rest_routes() -> Vec<(Method, &'static str, Option<&'static str>, Option<Valu
             Some(json!({"fps": 10})),
         ),
         (Method::DELETE, "/api/cameras/nocam", Some("admin"), None),
+        (
+            Method::POST,
+            "/api/cameras/nocam/ptz/continuous",
+            Some("operator"),
+            Some(json!({"pan_speed": 0.5})),
+        ),
+        (
+            Method::POST,
+            "/api/cameras/nocam/ptz/stop",
+            Some("operator"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/cameras/nocam/ptz/absolute",
+            Some("operator"),
+            Some(json!({"pan": 10})),
+        ),
+        (
+            Method::GET,
+            "/api/cameras/nocam/ptz/status",
+            Some("viewer"),
+            None,
+        ),
         (Method::GET, "/api/status/system", Some("viewer"), None),
         (Method::GET, "/api/status/system/info", Some("viewer"), None),
         (Method::GET, "/api/status/cameras", Some("viewer"), None),

@@ -16,6 +16,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod ptz_ops;
 pub mod rest;
 pub mod rpc;
 pub mod security;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Whether session cookies get the `Secure` attribute (HTTPS is configured).
     pub tls_enabled: bool,
+    /// PTZ controllers, one per camera with a PTZ link.
+    pub ptz: crate::ptz::manager::PtzManager,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -89,6 +92,14 @@ impl AppState {
         }
         self.events
             .publish("system.users_changed", serde_json::json!({}), self.now_ms());
+    }
+
+    /// Re-reads the camera table and brings the PTZ controllers in line with it.
+    pub async fn cameras_changed(&self) {
+        match self.store.call(|c| crate::store::cameras::list(c)).await {
+            Ok(list) => self.ptz.sync(&list),
+            Err(e) => tracing::error!(error = %e, "could not reload cameras"),
+        }
     }
 
     pub fn new_client_id(&self, ip: IpAddr) -> String {

@@ -2,7 +2,7 @@
 //! `/api/openapi.json` come from the same declarations and cannot drift apart.
 
 use super::SharedState;
-use super::rest::{audit, auth, cameras, settings, status, users};
+use super::rest::{audit, auth, cameras, ptz, settings, status, users};
 use axum::Json;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -23,6 +23,7 @@ use utoipa_axum::routes;
         (name = "auth", description = "Login, sessions, first-run setup"),
         (name = "users", description = "Accounts (admin)"),
         (name = "cameras", description = "Camera definitions"),
+        (name = "ptz", description = "Pan, tilt, zoom over VISCA"),
         (name = "status", description = "Machine and service status"),
         (name = "settings", description = "Run-time settings"),
         (name = "audit", description = "Audit log (admin)"),
@@ -59,6 +60,10 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         .routes(routes!(users::update, users::delete))
         .routes(routes!(cameras::list, cameras::create))
         .routes(routes!(cameras::get, cameras::update, cameras::delete))
+        .routes(routes!(ptz::continuous))
+        .routes(routes!(ptz::stop))
+        .routes(routes!(ptz::absolute))
+        .routes(routes!(ptz::status))
         .routes(routes!(status::system))
         .routes(routes!(status::system_info))
         .routes(routes!(status::cameras))

@@ -131,6 +131,7 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
     }
     if demo {
         demo_admin(&store, clock.as_ref(), config.auth.min_password_length).await?;
+        demo_ptz_camera(&store, &secrets, clock.as_ref()).await?;
     }
     let users_dir = UserDirectory::default();
     users_dir.refresh(&store).await?;
@@ -175,6 +176,7 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         }
     };
 
+    let events = EventBus::new(256);
     let supervisor = Supervisor::new(Backoff {
         initial: Duration::from_millis(config.supervisor.restart_backoff_initial_ms),
         max: Duration::from_secs(config.supervisor.restart_backoff_max_secs),
@@ -187,7 +189,7 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         users: users_dir,
         secrets,
         login_limiter: LoginLimiter::per_minute(config.auth.login_attempts_per_minute),
-        events: EventBus::new(256),
+        events: events.clone(),
         health: supervisor.registry.clone(),
         monitor: SystemMonitor::new(120),
         metrics: api::metrics::Metrics::new(),
@@ -198,7 +200,13 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         next_client_id: Default::default(),
         shutdown: supervisor.shutdown.clone(),
         tls_enabled: tls.is_some(),
+        ptz: crate::ptz::manager::PtzManager::new(
+            supervisor.shutdown.clone(),
+            events.clone(),
+            clock.clone(),
+        ),
     });
+    state.cameras_changed().await;
 
     spawn_http(&supervisor, state.clone(), http_listener);
     let mut listening = format!("http://{http_addr}");
@@ -343,6 +351,56 @@ async fn demo_admin(store: &Store, clock: &dyn Clock, min_len: usize) -> anyhow:
             }
         }
     }
+    Ok(())
+}
+
+/// In demo mode, `camera0` is a test-pattern camera whose PTZ link goes to a simulated Sony
+/// VISCA camera on loopback (the same simulator as `pinhole visca-sim`).
+async fn demo_ptz_camera(
+    store: &Store,
+    secrets: &SecretBox,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    use crate::ptz::link::PtzLink;
+    use crate::store::cameras::CameraInput;
+    let sim = crate::ptz::simserver::SimServer::new(
+        crate::ptz::profile::Profile::sony(),
+        1,
+        crate::ptz::simserver::Faults::default(),
+    );
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let addr = sock.local_addr()?;
+    tokio::spawn(sim.serve_sony_udp(sock));
+    let input = CameraInput {
+        id: Some("camera0".into()),
+        name: Some("Demo PTZ camera".into()),
+        source: Some("test".into()),
+        ptz: Some(PtzLink {
+            transport: "sony-udp".into(),
+            addr: Some(addr.to_string()),
+            path: None,
+            baud: None,
+            address: None,
+            profile: Some("sony".into()),
+        }),
+        ..Default::default()
+    };
+    let secrets = secrets.clone();
+    let now = clock.now_secs();
+    store
+        .call(move |c| match cameras::get(c, "camera0")? {
+            None => cameras::create(c, &secrets, &input, "api", now).map(|_| ()),
+            Some(_) => {
+                let update = CameraInput {
+                    id: None,
+                    ptz: input.ptz.clone(),
+                    ..Default::default()
+                };
+                cameras::update(c, &secrets, "camera0", &update, now).map(|_| ())
+            }
+        })
+        .await?;
+    eprintln!("demo: camera0 is a simulated Sony VISCA PTZ camera at sony-udp {addr}");
     Ok(())
 }
 

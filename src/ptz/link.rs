@@ -374,3 +374,85 @@ fn decode_reply(bytes: &[u8], sequence: Option<u32>) -> LinkMsg {
         },
     }
 }
+
+/// A camera's PTZ settings as stored and as the API and config file take them (flat, so
+/// unknown keys are refused): `{"transport": "sony-udp", "addr": "192.168.1.50:52381",
+/// "profile": "sony"}`, or `{"transport": "serial", "path": "/dev/ttyUSB0", "baud": 9600,
+/// "address": 2}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PtzLink {
+    /// sony-udp, raw-udp, raw-tcp or serial.
+    pub transport: String,
+    /// HOST:PORT for the IP transports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    /// Device path for serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Serial speed (default 9600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baud: Option<u32>,
+    /// Camera address 1-7 on a serial chain (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<u8>,
+    /// Model profile: generic (default), sony, ptzoptics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+impl PtzLink {
+    /// Resolves into what the controller needs; the error names the offending key.
+    pub fn resolve(&self) -> Result<(LinkSpec, super::profile::Profile, u8), (String, String)> {
+        let bad = |k: &str, r: String| (format!("ptz.{k}"), r);
+        let addr = || -> Result<SocketAddr, (String, String)> {
+            let a = self
+                .addr
+                .as_deref()
+                .ok_or_else(|| bad("addr", "required for this transport".into()))?;
+            a.parse().map_err(|_| {
+                bad(
+                    "addr",
+                    format!("`{a}` is not HOST:PORT with a numeric address"),
+                )
+            })
+        };
+        let spec = match self.transport.as_str() {
+            "sony-udp" => LinkSpec::SonyUdp { addr: addr()? },
+            "raw-udp" => LinkSpec::RawUdp { addr: addr()? },
+            "raw-tcp" => LinkSpec::RawTcp { addr: addr()? },
+            "serial" => LinkSpec::Serial {
+                path: self
+                    .path
+                    .clone()
+                    .ok_or_else(|| bad("path", "required for serial".into()))?,
+                baud: self.baud.unwrap_or(9600),
+            },
+            other => {
+                return Err(bad(
+                    "transport",
+                    format!("`{other}` is not one of sony-udp, raw-udp, raw-tcp, serial"),
+                ));
+            }
+        };
+        spec.check().map_err(|r| bad("baud", r))?;
+        let profile_name = self.profile.as_deref().unwrap_or("generic");
+        let profile = super::profile::Profile::by_name(profile_name).ok_or_else(|| {
+            bad(
+                "profile",
+                format!("`{profile_name}` is not one of generic, sony, ptzoptics"),
+            )
+        })?;
+        let address = self.address.unwrap_or(1);
+        if !(1..=7).contains(&address) {
+            return Err(bad("address", format!("{address} is outside 1..=7")));
+        }
+        if address != 1 && !spec.is_serial() {
+            return Err(bad(
+                "address",
+                "over IP the camera address is always 1".into(),
+            ));
+        }
+        Ok((spec, profile, address))
+    }
+}

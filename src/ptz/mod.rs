@@ -4,6 +4,7 @@
 
 pub mod controller;
 pub mod link;
+pub mod manager;
 pub mod profile;
 pub mod sim;
 pub mod simserver;

@@ -8,7 +8,7 @@
 
 use std::ops::RangeInclusive;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub name: &'static str,
     pub pan_speed: RangeInclusive<u8>,
@@ -23,6 +23,9 @@ pub struct Profile {
     /// Zoom positions 0 (wide) to this (tele).
     pub zoom_max: u16,
     pub focus_limits: RangeInclusive<u16>,
+    /// Pan/tilt position units per degree, for the REST routes that speak degrees (14.4 on the
+    /// EVI-D70 / PTZOptics class: 0x0990 = 170°).
+    pub units_per_degree: f64,
 }
 
 impl Profile {
@@ -38,6 +41,7 @@ impl Profile {
             tilt_limits: -0x0190..=0x0510,
             zoom_max: 0x4000,
             focus_limits: 0x1000..=0xC000,
+            units_per_degree: 14.4,
         }
     }
 

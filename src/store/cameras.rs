@@ -5,6 +5,7 @@
 
 use super::StoreError;
 use crate::config::{CameraConfig, RecordingMode, SourceKind, camera_problems, valid_camera_id};
+use crate::ptz::link::PtzLink;
 use crate::secrets::{SecretBox, SecretString};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub struct Camera {
     pub bitrate_kbps: Option<u32>,
     /// continuous, events or off.
     pub recording: String,
+    /// PTZ link, when the camera pans, tilts and zooms.
+    pub ptz: Option<PtzLink>,
     /// api, or config when provisioned from the configuration file.
     pub origin: String,
     pub created_at: i64,
@@ -50,6 +53,8 @@ pub struct CameraInput {
     pub fps: Option<u32>,
     pub bitrate_kbps: Option<u32>,
     pub recording: Option<String>,
+    /// PTZ link; `null` keeps it on update, `{"transport": "none"}` removes it.
+    pub ptz: Option<PtzLink>,
 }
 
 impl CameraInput {
@@ -67,13 +72,14 @@ impl CameraInput {
             fps: c.fps,
             bitrate_kbps: c.bitrate_kbps,
             recording: Some(c.recording.as_str().into()),
+            ptz: c.ptz.clone(),
         }
     }
 }
 
 const COLUMNS: &str =
     "id, name, enabled, source_kind, source_url, username, password_sealed IS NOT NULL,
-    width, height, fps, bitrate_kbps, recording_mode, origin, created_at, updated_at";
+    width, height, fps, bitrate_kbps, recording_mode, origin, created_at, updated_at, ptz";
 
 fn row_to_camera(r: &rusqlite::Row<'_>) -> rusqlite::Result<Camera> {
     Ok(Camera {
@@ -92,6 +98,10 @@ fn row_to_camera(r: &rusqlite::Row<'_>) -> rusqlite::Result<Camera> {
         origin: r.get(12)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
+        // A value that no longer parses (hand-edited database) reads as "no PTZ".
+        ptz: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 
@@ -200,6 +210,11 @@ fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Vec<(St
         fps: pick(input.fps, base.and_then(|b| b.fps)),
         bitrate_kbps: pick(input.bitrate_kbps, base.and_then(|b| b.bitrate_kbps)),
         recording,
+        ptz: match &input.ptz {
+            Some(p) if p.transport == "none" => None,
+            Some(p) => Some(p.clone()),
+            None => base.and_then(|b| b.ptz.clone()),
+        },
         origin: base
             .map(|b| b.origin.clone())
             .unwrap_or_else(|| "api".into()),
@@ -211,6 +226,9 @@ fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Vec<(St
             "name".into(),
             "must be at most 64 printable characters".into(),
         ));
+    }
+    if let Some(Err(e)) = cam.ptz.as_ref().map(|p| p.resolve()) {
+        errs.push(e);
     }
     if let Some(source) = source {
         for (f, r) in camera_problems(
@@ -273,11 +291,11 @@ pub fn create(
         .map(|p| secrets.seal(p));
     tx.execute(
         "INSERT INTO cameras (id, name, enabled, source_kind, source_url, username, password_sealed,
-            width, height, fps, bitrate_kbps, recording_mode, origin, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+            width, height, fps, bitrate_kbps, recording_mode, origin, created_at, updated_at, ptz)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
         params![
             cam.id, cam.name, cam.enabled, cam.source, cam.url, cam.username, sealed, cam.width,
-            cam.height, cam.fps, cam.bitrate_kbps, cam.recording, origin, now
+            cam.height, cam.fps, cam.bitrate_kbps, cam.recording, origin, now, ptz_json(&cam.ptz)
         ],
     )?;
     tx.commit()?;
@@ -301,7 +319,7 @@ pub fn update(
     tx.execute(
         "UPDATE cameras SET name = ?2, enabled = ?3, source_kind = ?4, source_url = ?5,
             username = ?6, width = ?7, height = ?8, fps = ?9, bitrate_kbps = ?10,
-            recording_mode = ?11, updated_at = ?12 WHERE id = ?1",
+            recording_mode = ?11, updated_at = ?12, ptz = ?13 WHERE id = ?1",
         params![
             id,
             cam.name,
@@ -314,7 +332,8 @@ pub fn update(
             cam.fps,
             cam.bitrate_kbps,
             cam.recording,
-            now
+            now,
+            ptz_json(&cam.ptz)
         ],
     )?;
     match input.password.as_deref() {
@@ -334,6 +353,10 @@ pub fn update(
     }
     tx.commit()?;
     get(conn, id)?.ok_or_else(|| StoreError::NotFound(id.into()))
+}
+
+fn ptz_json(p: &Option<PtzLink>) -> Option<String> {
+    p.as_ref().and_then(|p| serde_json::to_string(p).ok())
 }
 
 pub fn delete(conn: &Connection, id: &str) -> Result<(), StoreError> {

@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::json;
 
-fn changed(state: &SharedState, id: &str, what: &str) {
+async fn changed(state: &SharedState, id: &str, what: &str) {
+    state.cameras_changed().await;
     state.events.publish(
         "system.cameras_changed",
         json!({"device": id, "change": what}),
@@ -66,7 +67,7 @@ pub async fn create(
         .store
         .call(move |c| cameras::create(c, &secrets, &input, "api", now))
         .await?;
-    changed(&state, &cam.id, "added");
+    changed(&state, &cam.id, "added").await;
     Ok((StatusCode::CREATED, Json(cam)))
 }
 
@@ -86,7 +87,7 @@ pub async fn update(
         .store
         .call(move |c| cameras::update(c, &secrets, &id, &input, now))
         .await?;
-    changed(&state, &cam.id, "updated");
+    changed(&state, &cam.id, "updated").await;
     Ok(Json(cam))
 }
 
@@ -104,6 +105,6 @@ pub async fn delete(
         .store
         .call(move |c| cameras::delete(c, &removed))
         .await?;
-    changed(&state, &id, "removed");
+    changed(&state, &id, "removed").await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cameras;
+pub mod ptz;
 pub mod settings;
 pub mod status;
 pub mod users;

@@ -27,8 +27,8 @@ pub async fn server_info(state: &SharedState) -> Value {
         "version": crate::VERSION,
         "architecture": std::env::consts::ARCH,
         "device_name": device_name,
-        // Grows as subsystems land: snapshots, recordings, streaming, ptz, detection.
-        "capabilities": ["control", "events", "users", "settings", "audit"],
+        // Grows as subsystems land: snapshots, recordings, streaming, detection.
+        "capabilities": ["control", "events", "users", "settings", "audit", "ptz"],
         "supported_formats": [],
         "max_cameras": 8,
     })

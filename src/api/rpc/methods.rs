@@ -8,7 +8,7 @@
 
 use super::Session;
 use super::envelope::{self, RpcError};
-use crate::api::{SharedState, accounts};
+use crate::api::{SharedState, accounts, ptz_ops};
 use crate::auth::Role;
 use crate::auth::token::TokenError;
 use crate::events::{self, Subscription};
@@ -104,6 +104,15 @@ pub const METHODS: &[MethodSpec] = &[
     m("get_settings", V, false, Core),
     m("update_settings", A, true, Core),
     m("get_audit_log", A, false, Core),
+    // PTZ (VISCA).
+    m("ptz_status", V, false, Core),
+    m("ptz_move", O, true, Core),
+    m("ptz_stop", O, true, Core),
+    m("ptz_absolute", O, true, Core),
+    m("ptz_focus", O, true, Core),
+    m("ptz_home", O, true, Core),
+    m("ptz_power", O, true, Core),
+    m("ptz_preset", O, true, Core),
 ];
 
 pub fn spec(name: &str) -> Option<&'static MethodSpec> {
@@ -313,6 +322,99 @@ struct UpdateSettingsParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct DeviceParams {
+    device: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PtzMoveParams {
+    device: String,
+    #[serde(default)]
+    pan_speed: f64,
+    #[serde(default)]
+    tilt_speed: f64,
+    #[serde(default)]
+    zoom_speed: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PtzAbsoluteParams {
+    device: String,
+    #[serde(default)]
+    pan: Option<i32>,
+    #[serde(default)]
+    tilt: Option<i32>,
+    #[serde(default)]
+    zoom: Option<i32>,
+    #[serde(default)]
+    speed: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PtzFocusParams {
+    device: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    position: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PtzPowerParams {
+    device: String,
+    on: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PtzPresetParams {
+    device: String,
+    action: String,
+    preset: i32,
+}
+
+fn ptz_error(e: ptz_ops::PtzOpError) -> RpcError {
+    use crate::ptz::controller::PtzError;
+    use crate::ptz::visca::CameraError;
+    match e {
+        ptz_ops::PtzOpError::NoCamera(m) => RpcError::new(
+            envelope::NOT_FOUND,
+            "not_found",
+            m,
+            "Give the camera a PTZ link",
+        ),
+        ptz_ops::PtzOpError::Invalid(m) => RpcError::invalid_params(m),
+        ptz_ops::PtzOpError::Ptz(e) => {
+            let details = e.to_string();
+            match e {
+                PtzError::Camera {
+                    error: CameraError::Syntax | CameraError::MessageLength,
+                    ..
+                } => RpcError::invalid_params(details),
+                PtzError::Camera { .. } => RpcError::new(
+                    envelope::INVALID_STATE,
+                    "camera_refused",
+                    details,
+                    "Check the camera's state (power, focus mode)",
+                ),
+                PtzError::Timeout { .. } | PtzError::LinkDown { .. } => RpcError::new(
+                    envelope::DEPENDENCY_FAILED,
+                    "camera_unreachable",
+                    details,
+                    "Check the camera's network or serial link",
+                ),
+                PtzError::Invalid(_) | PtzError::Stopped => RpcError::internal(details),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PageParams {
     #[serde(default)]
     limit: Option<u32>,
@@ -439,6 +541,79 @@ async fn run(
                 .await
                 .map_err(store_error)?;
             Ok(json!({"entries": entries, "limit": limit, "offset": offset}))
+        }
+        "ptz_status" => {
+            let DeviceParams { device } = params(p)?;
+            let v = ptz_ops::status(state, &device).map_err(ptz_error)?;
+            serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
+        }
+        "ptz_move" => {
+            let PtzMoveParams {
+                device,
+                pan_speed,
+                tilt_speed,
+                zoom_speed,
+            } = params(p)?;
+            ptz_ops::continuous(state, &device, pan_speed, tilt_speed, zoom_speed)
+                .await
+                .map_err(ptz_error)?;
+            Ok(
+                json!({"moving": pan_speed != 0.0 || tilt_speed != 0.0 || zoom_speed.is_some_and(|z| z != 0.0)}),
+            )
+        }
+        "ptz_stop" => {
+            let DeviceParams { device } = params(p)?;
+            ptz_ops::stop(state, &device).await.map_err(ptz_error)?;
+            Ok(json!({"stopped": true}))
+        }
+        "ptz_absolute" => {
+            let PtzAbsoluteParams {
+                device,
+                pan,
+                tilt,
+                zoom,
+                speed,
+            } = params(p)?;
+            ptz_ops::absolute(state, &device, pan, tilt, zoom, speed)
+                .await
+                .map_err(ptz_error)?;
+            Ok(json!({"arrived": true}))
+        }
+        "ptz_focus" => {
+            let PtzFocusParams {
+                device,
+                mode,
+                position,
+            } = params(p)?;
+            ptz_ops::focus(state, &device, mode.as_deref(), position)
+                .await
+                .map_err(ptz_error)?;
+            Ok(json!({"done": true}))
+        }
+        "ptz_home" => {
+            let DeviceParams { device } = params(p)?;
+            ptz_ops::simple(state, &device, crate::ptz::visca::Command::PanTiltHome)
+                .await
+                .map_err(ptz_error)?;
+            Ok(json!({"arrived": true}))
+        }
+        "ptz_power" => {
+            let PtzPowerParams { device, on } = params(p)?;
+            ptz_ops::simple(state, &device, crate::ptz::visca::Command::Power { on })
+                .await
+                .map_err(ptz_error)?;
+            Ok(json!({"power": on}))
+        }
+        "ptz_preset" => {
+            let PtzPresetParams {
+                device,
+                action,
+                preset,
+            } = params(p)?;
+            ptz_ops::preset(state, &device, &action, preset)
+                .await
+                .map_err(ptz_error)?;
+            Ok(json!({"done": true, "action": action, "preset": preset}))
         }
         other => Err(RpcError::internal(format!(
             "{other} is declared but not implemented"

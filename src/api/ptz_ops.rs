@@ -1,0 +1,258 @@
+//! PTZ operations shared by the JSON-RPC methods and the REST routes: the caller's normalised
+//! values are checked against the camera's profile *before* anything is sent (out-of-range
+//! speeds, positions and preset numbers never reach the wire), then mapped to VISCA units.
+//!
+//! Units: continuous speeds are -1..1 (sign = direction: pan right, tilt up, zoom tele are
+//! positive), scaled onto the profile's speed range; absolute positions are VISCA position units
+//! (signed 16-bit, checked against the profile's limits), or degrees on the REST routes
+//! (× `units_per_degree`); zoom is 0..zoom_max (REST: 0-10).
+
+use super::SharedState;
+use crate::ptz::controller::{Controller, PtzError, PtzStatus};
+use crate::ptz::profile::Profile;
+use crate::ptz::visca::{Answer, Command, FocusMode, Inquiry, PanDirection, TiltDirection};
+use serde::Serialize;
+
+#[derive(Debug)]
+pub enum PtzOpError {
+    NoCamera(String),
+    Invalid(String),
+    Ptz(PtzError),
+}
+
+impl From<PtzError> for PtzOpError {
+    fn from(e: PtzError) -> Self {
+        PtzOpError::Ptz(e)
+    }
+}
+
+pub fn camera(state: &SharedState, id: &str) -> Result<(Controller, Profile), PtzOpError> {
+    state.ptz.get(id).ok_or_else(|| {
+        PtzOpError::NoCamera(format!("camera `{id}` has no PTZ link (or does not exist)"))
+    })
+}
+
+fn unit(name: &str, v: f64) -> Result<f64, PtzOpError> {
+    if v.is_finite() && (-1.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(PtzOpError::Invalid(format!("{name}: {v} is outside -1..1")))
+    }
+}
+
+/// Continuous move; zero speeds stop that axis.
+pub async fn continuous(
+    state: &SharedState,
+    id: &str,
+    pan: f64,
+    tilt: f64,
+    zoom: Option<f64>,
+) -> Result<(), PtzOpError> {
+    let (c, p) = camera(state, id)?;
+    let (pan, tilt) = (unit("pan_speed", pan)?, unit("tilt_speed", tilt)?);
+    let zoom = zoom.map(|z| unit("zoom_speed", z)).transpose()?;
+    let ps = p.pan_speed_from_unit(pan).max(*p.pan_speed.start());
+    let ts = p.tilt_speed_from_unit(tilt).max(*p.tilt_speed.start());
+    let dir_pan = if pan > 0.0 {
+        PanDirection::Right
+    } else if pan < 0.0 {
+        PanDirection::Left
+    } else {
+        PanDirection::Stop
+    };
+    let dir_tilt = if tilt > 0.0 {
+        TiltDirection::Up
+    } else if tilt < 0.0 {
+        TiltDirection::Down
+    } else {
+        TiltDirection::Stop
+    };
+    c.command(Command::PanTiltDrive {
+        pan_speed: ps,
+        tilt_speed: ts,
+        pan: dir_pan,
+        tilt: dir_tilt,
+    })
+    .await?;
+    if let Some(z) = zoom {
+        let speed = Some(
+            ((z.abs() * f64::from(*p.zoom_speed.end())).round() as u8)
+                .clamp(*p.zoom_speed.start(), *p.zoom_speed.end()),
+        );
+        let cmd = if z > 0.0 {
+            Command::ZoomTele { speed }
+        } else if z < 0.0 {
+            Command::ZoomWide { speed }
+        } else {
+            Command::ZoomStop
+        };
+        c.command(cmd).await?;
+    }
+    Ok(())
+}
+
+pub async fn stop(state: &SharedState, id: &str) -> Result<(), PtzOpError> {
+    let (c, p) = camera(state, id)?;
+    let s = *p.pan_speed.start();
+    c.command(Command::PanTiltDrive {
+        pan_speed: s,
+        tilt_speed: *p.tilt_speed.start(),
+        pan: PanDirection::Stop,
+        tilt: TiltDirection::Stop,
+    })
+    .await?;
+    c.command(Command::ZoomStop).await?;
+    Ok(())
+}
+
+/// Absolute move in VISCA units; `speed` 0..1 (default 1). Missing axes keep their position.
+pub async fn absolute(
+    state: &SharedState,
+    id: &str,
+    pan: Option<i32>,
+    tilt: Option<i32>,
+    zoom: Option<i32>,
+    speed: Option<f64>,
+) -> Result<(), PtzOpError> {
+    let (c, p) = camera(state, id)?;
+    let speed = speed.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&speed) || !speed.is_finite() || speed == 0.0 {
+        return Err(PtzOpError::Invalid(format!(
+            "speed: {speed} is outside (0, 1]"
+        )));
+    }
+    let fit = |name: &str, v: i32, r: &std::ops::RangeInclusive<i16>| -> Result<i16, PtzOpError> {
+        i16::try_from(v)
+            .ok()
+            .filter(|v| r.contains(v))
+            .ok_or_else(|| {
+                PtzOpError::Invalid(format!(
+                    "{name}: {v} is outside {}..={} for this camera",
+                    r.start(),
+                    r.end()
+                ))
+            })
+    };
+    let pan = pan.map(|v| fit("pan", v, &p.pan_limits)).transpose()?;
+    let tilt = tilt.map(|v| fit("tilt", v, &p.tilt_limits)).transpose()?;
+    let zoom = zoom
+        .map(|z| {
+            u16::try_from(z)
+                .ok()
+                .filter(|z| *z <= p.zoom_max)
+                .ok_or_else(|| {
+                    PtzOpError::Invalid(format!("zoom: {z} is outside 0..={}", p.zoom_max))
+                })
+        })
+        .transpose()?;
+    if pan.is_some() || tilt.is_some() {
+        let (cur_pan, cur_tilt) = match (pan, tilt) {
+            (Some(a), Some(b)) => (a, b),
+            _ => match c.inquire(Inquiry::PanTiltPosition).await? {
+                Answer::PanTiltPosition { pan, tilt } => (pan, tilt),
+                _ => (0, 0),
+            },
+        };
+        c.command(Command::PanTiltAbsolute {
+            pan_speed: p.pan_speed_from_unit(speed).max(*p.pan_speed.start()),
+            tilt_speed: p.tilt_speed_from_unit(speed).max(*p.tilt_speed.start()),
+            pan: pan.unwrap_or(cur_pan),
+            tilt: tilt.unwrap_or(cur_tilt),
+        })
+        .await?;
+    }
+    if let Some(z) = zoom {
+        c.command(Command::ZoomDirect { position: z }).await?;
+    }
+    Ok(())
+}
+
+pub async fn focus(
+    state: &SharedState,
+    id: &str,
+    mode: Option<&str>,
+    position: Option<i32>,
+) -> Result<(), PtzOpError> {
+    let (c, p) = camera(state, id)?;
+    match mode {
+        None => {}
+        Some("auto") => c.command(Command::FocusSetMode(FocusMode::Auto)).await?,
+        Some("manual") => c.command(Command::FocusSetMode(FocusMode::Manual)).await?,
+        Some("one_push") => c.command(Command::FocusOnePush).await?,
+        Some(other) => {
+            return Err(PtzOpError::Invalid(format!(
+                "mode: `{other}` is not auto, manual or one_push"
+            )));
+        }
+    }
+    if let Some(v) = position {
+        let v = u16::try_from(v)
+            .ok()
+            .filter(|v| p.focus_limits.contains(v))
+            .ok_or_else(|| {
+                PtzOpError::Invalid(format!("position: {v} is outside {:?}", p.focus_limits))
+            })?;
+        c.command(Command::FocusDirect { position: v }).await?;
+    }
+    Ok(())
+}
+
+pub async fn simple(state: &SharedState, id: &str, cmd: Command) -> Result<(), PtzOpError> {
+    let (c, _) = camera(state, id)?;
+    Ok(c.command(cmd).await?)
+}
+
+/// Camera-memory presets: `set`, `recall`, `reset`.
+pub async fn preset(
+    state: &SharedState,
+    id: &str,
+    action: &str,
+    preset: i32,
+) -> Result<(), PtzOpError> {
+    let (c, p) = camera(state, id)?;
+    let n = u8::try_from(preset)
+        .ok()
+        .filter(|n| p.preset_ok(*n))
+        .ok_or_else(|| {
+            PtzOpError::Invalid(format!(
+                "preset: {preset} is outside this camera's presets {:?}",
+                p.presets
+            ))
+        })?;
+    let cmd = match action {
+        "set" => Command::PresetSet { preset: n },
+        "recall" => Command::PresetRecall { preset: n },
+        "reset" => Command::PresetReset { preset: n },
+        other => {
+            return Err(PtzOpError::Invalid(format!(
+                "action: `{other}` is not set, recall or reset"
+            )));
+        }
+    };
+    Ok(c.command(cmd).await?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub device: String,
+    #[serde(flatten)]
+    pub status: PtzStatus,
+    pub profile: &'static str,
+    pub pan_limits: [i16; 2],
+    pub tilt_limits: [i16; 2],
+    pub zoom_max: u16,
+    pub units_per_degree: f64,
+}
+
+pub fn status(state: &SharedState, id: &str) -> Result<StatusView, PtzOpError> {
+    let (c, p) = camera(state, id)?;
+    Ok(StatusView {
+        device: id.to_string(),
+        status: c.status(),
+        profile: p.name,
+        pan_limits: [*p.pan_limits.start(), *p.pan_limits.end()],
+        tilt_limits: [*p.tilt_limits.start(), *p.tilt_limits.end()],
+        zoom_max: p.zoom_max,
+        units_per_degree: p.units_per_degree,
+    })
+}

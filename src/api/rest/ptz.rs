@@ -1,0 +1,135 @@
+//! `/api/cameras/{id}/ptz/...`: the VistterStream routes. Speeds are -1..1; the absolute route
+//! speaks degrees (pan -180..180, tilt -90..90) and a 0-10 zoom scale, mapped to VISCA units
+//! through the camera's profile.
+
+use crate::api::SharedState;
+use crate::api::authn::{AsOperator, AsViewer};
+use crate::api::error::{ApiError, ErrorBody, JsonBody};
+use crate::api::ptz_ops::{self, PtzOpError};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+impl From<PtzOpError> for ApiError {
+    fn from(e: PtzOpError) -> Self {
+        use crate::ptz::controller::PtzError;
+        match e {
+            PtzOpError::NoCamera(m) => ApiError::NotFound(m),
+            PtzOpError::Invalid(m) => {
+                let field = m.split(':').next().unwrap_or_default().to_string();
+                ApiError::field(
+                    &field,
+                    m.split_once(": ").map(|x| x.1).unwrap_or(&m).to_string(),
+                )
+            }
+            PtzOpError::Ptz(e @ (PtzError::Timeout { .. } | PtzError::LinkDown { .. })) => {
+                ApiError::Unavailable(e.to_string())
+            }
+            PtzOpError::Ptz(e @ PtzError::Camera { .. }) => ApiError::Conflict(e.to_string()),
+            PtzOpError::Ptz(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Continuous {
+    /// -1 (left) to 1 (right); 0 stops panning.
+    #[serde(default)]
+    pub pan_speed: f64,
+    /// -1 (down) to 1 (up).
+    #[serde(default)]
+    pub tilt_speed: f64,
+    /// -1 (wide) to 1 (tele); absent leaves the zoom alone.
+    #[serde(default)]
+    pub zoom_speed: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Absolute {
+    /// Degrees, -180..180; absent keeps the current pan.
+    pub pan: Option<f64>,
+    /// Degrees, -90..90.
+    pub tilt: Option<f64>,
+    /// 0 (wide) to 10 (tele).
+    pub zoom: Option<f64>,
+}
+
+/// Move continuously until stopped.
+#[utoipa::path(post, path = "/api/cameras/{id}/ptz/continuous", tag = "ptz", params(("id" = String, Path)), request_body = Continuous,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn continuous(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<Continuous>,
+) -> Result<StatusCode, ApiError> {
+    ptz_ops::continuous(&state, &id, b.pan_speed, b.tilt_speed, b.zoom_speed).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stop pan, tilt and zoom.
+#[utoipa::path(post, path = "/api/cameras/{id}/ptz/stop", tag = "ptz", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn stop(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    ptz_ops::stop(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Go to a position (degrees and a 0-10 zoom); answers when the camera has arrived.
+#[utoipa::path(post, path = "/api/cameras/{id}/ptz/absolute", tag = "ptz", params(("id" = String, Path)), request_body = Absolute,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn absolute(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<Absolute>,
+) -> Result<StatusCode, ApiError> {
+    let (_, p) = ptz_ops::camera(&state, &id)?;
+    let check = |name: &str, v: Option<f64>, lim: f64| -> Result<Option<f64>, ApiError> {
+        match v {
+            Some(x) if !x.is_finite() || x.abs() > lim => Err(ApiError::field(
+                name,
+                format!("{x} is outside -{lim}..{lim}"),
+            )),
+            other => Ok(other),
+        }
+    };
+    let pan = check("pan", b.pan, 180.0)?.map(|d| (d * p.units_per_degree).round() as i32);
+    let tilt = check("tilt", b.tilt, 90.0)?.map(|d| (d * p.units_per_degree).round() as i32);
+    let zoom = match b.zoom {
+        Some(z) if !(0.0..=10.0).contains(&z) => {
+            return Err(ApiError::field("zoom", format!("{z} is outside 0..10")));
+        }
+        Some(z) => Some((z / 10.0 * f64::from(p.zoom_max)).round() as i32),
+        None => None,
+    };
+    ptz_ops::absolute(&state, &id, pan, tilt, zoom, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the controller knows of the camera: link, power, position, limits.
+#[utoipa::path(get, path = "/api/cameras/{id}/ptz/status", tag = "ptz", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn status(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let v = ptz_ops::status(&state, &id)?;
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}

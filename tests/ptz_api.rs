@@ -1,0 +1,262 @@
+//! PTZ through the appliance: demo mode's simulated camera driven over JSON-RPC and REST, with
+//! validation before anything is sent, roles, events, and PTZ links on camera definitions.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn demo() -> Server {
+    Server::start(Opts {
+        demo: true,
+        env: vec![("PINHOLE_ADMIN_PASSWORD".into(), PASSWORD.into())],
+        users: vec![("view", "viewer")],
+        ..Default::default()
+    })
+}
+
+async fn wait_ptz_connected(server: &Server, token: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server
+            .rpc(Some(token), "ptz_status", json!({"device": "camera0"}))
+            .await;
+        if r["result"]["connected"] == true && r["result"]["pan"].is_number() {
+            return r["result"].clone();
+        }
+        assert!(Instant::now() < deadline, "PTZ never connected: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn demo_ptz_camera_moves_over_json_rpc() {
+    let server = demo();
+    let admin = server.token("admin").await;
+    let status = wait_ptz_connected(&server, &admin).await;
+    assert_eq!(status["profile"], "sony");
+    assert!(
+        status["link"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("sony-udp 127.0.0.1:"))
+    );
+
+    let r = server
+        .rpc(
+            Some(&admin),
+            "ptz_absolute",
+            json!({"device": "camera0", "pan": 500, "tilt": -100}),
+        )
+        .await;
+    assert_eq!(r["result"]["arrived"], true, "{r}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = server
+            .rpc(Some(&admin), "ptz_status", json!({"device": "camera0"}))
+            .await;
+        if s["result"]["pan"] == 500 && s["result"]["tilt"] == -100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "position never reported: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Continuous move, then stop.
+    let r = server
+        .rpc(
+            Some(&admin),
+            "ptz_move",
+            json!({"device": "camera0", "pan_speed": -0.5, "tilt_speed": 0.0}),
+        )
+        .await;
+    assert_eq!(r["result"]["moving"], true, "{r}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = server
+        .rpc(Some(&admin), "ptz_stop", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["stopped"], true);
+    let r = server
+        .rpc(
+            Some(&admin),
+            "ptz_preset",
+            json!({"device": "camera0", "action": "set", "preset": 2}),
+        )
+        .await;
+    assert_eq!(r["result"]["done"], true, "{r}");
+    let r = server
+        .rpc(Some(&admin), "ptz_home", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["arrived"], true);
+
+    // Out-of-range values are refused before anything is sent.
+    for (method, params) in [
+        ("ptz_move", json!({"device": "camera0", "pan_speed": 2.0})),
+        ("ptz_absolute", json!({"device": "camera0", "pan": 40000})),
+        ("ptz_absolute", json!({"device": "camera0", "zoom": 99999})),
+        (
+            "ptz_preset",
+            json!({"device": "camera0", "action": "recall", "preset": 300}),
+        ),
+        (
+            "ptz_preset",
+            json!({"device": "camera0", "action": "explode", "preset": 1}),
+        ),
+        ("ptz_focus", json!({"device": "camera0", "mode": "blurry"})),
+    ] {
+        let r = server.rpc(Some(&admin), method, params.clone()).await;
+        assert_eq!(r["error"]["code"], -32602, "{method} {params}: {r}");
+    }
+    // The camera's own refusal: manual focus position while in auto focus.
+    let r = server
+        .rpc(
+            Some(&admin),
+            "ptz_focus",
+            json!({"device": "camera0", "position": 0x2000}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32020, "{r}");
+    // A camera without PTZ, and roles.
+    let r = server
+        .rpc(Some(&admin), "ptz_home", json!({"device": "camera9"}))
+        .await;
+    assert_eq!(r["error"]["code"], -32010);
+    let view = server.token("view").await;
+    let r = server
+        .rpc(Some(&view), "ptz_status", json!({"device": "camera0"}))
+        .await;
+    assert!(r.get("result").is_some(), "{r}");
+    let r = server
+        .rpc(Some(&view), "ptz_home", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["error"]["code"], -32002);
+}
+
+#[tokio::test]
+async fn rest_routes_speak_degrees_and_events_follow_the_camera() {
+    let server = demo();
+    let admin = server.token("admin").await;
+    wait_ptz_connected(&server, &admin).await;
+    let mut ws = ws(&server).await;
+    ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": admin}, "id": 1})).await;
+    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "subscribe_events", "params": {"topics": ["ptz.*"], "filters": {"device": "camera0"}}, "id": 2})).await;
+    assert_eq!(r["result"]["subscribed"], true);
+
+    let c = client();
+    let r = c
+        .post(server.url("/api/cameras/camera0/ptz/absolute"))
+        .bearer_auth(&admin)
+        .json(&json!({"pan": 10.0, "tilt": -5.0, "zoom": 5.0}))
+        .send()
+        .await
+        .expect("absolute");
+    assert_eq!(r.status(), 204);
+    // 10° × 14.4 units per degree = 144; the event stream reports the new position.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = ws_recv(&mut ws).await;
+        assert_eq!(n["method"], "ptz.position");
+        if n["params"]["pan"] == 144 && n["params"]["tilt"] == -72 && n["params"]["zoom"] == 0x2000
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never saw the new position");
+    }
+    let s: Value = c
+        .get(server.url("/api/cameras/camera0/ptz/status"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(s["units_per_degree"], 14.4);
+    let r = c
+        .post(server.url("/api/cameras/camera0/ptz/absolute"))
+        .bearer_auth(&admin)
+        .json(&json!({"pan": 500.0}))
+        .send()
+        .await
+        .expect("absolute");
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.expect("json");
+    assert!(v["fields"]["pan"].is_string(), "{v}");
+    let r = c
+        .post(server.url("/api/cameras/camera0/ptz/continuous"))
+        .bearer_auth(&admin)
+        .json(&json!({"pan_speed": 0.3, "tilt_speed": 0.3}))
+        .send()
+        .await
+        .expect("continuous");
+    assert_eq!(r.status(), 204);
+    let r = c
+        .post(server.url("/api/cameras/camera0/ptz/stop"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn ptz_links_are_validated_on_camera_definitions() {
+    let server = Server::start(Opts::with_roles());
+    let admin = server.token("admin").await;
+    let c = client();
+    let r = c
+        .post(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"source": "test", "ptz": {"transport": "sony-udp", "addr": "not-an-address"}}),
+        )
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.expect("json");
+    assert!(v["fields"]["ptz.addr"].is_string(), "{v}");
+    let r = c
+        .post(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .json(&json!({"source": "test", "ptz": {"transport": "serial", "path": "/dev/ttyUSB0", "baud": 1234}}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 422);
+    // A link to a camera that is not there: the controller reports it, calls fail with -32050.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let r = c
+        .post(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .json(&json!({"id": "mast", "source": "test", "ptz": {"transport": "sony-udp", "addr": addr.to_string(), "profile": "ptzoptics"}}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let cam: Value = r.json().await.expect("json");
+    assert_eq!(cam["ptz"]["profile"], "ptzoptics");
+    let r = server
+        .rpc(Some(&admin), "ptz_home", json!({"device": "mast"}))
+        .await;
+    assert_eq!(r["error"]["code"], -32050, "{r}");
+    assert!(
+        r["error"]["data"]["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("no answer")),
+        "{r}"
+    );
+    // Removing the link stops the controller.
+    let r = c
+        .put(server.url("/api/cameras/mast"))
+        .bearer_auth(&admin)
+        .json(&json!({"ptz": {"transport": "none"}}))
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(r.status(), 200);
+    let r = server
+        .rpc(Some(&admin), "ptz_status", json!({"device": "mast"}))
+        .await;
+    assert_eq!(r["error"]["code"], -32010);
+}
