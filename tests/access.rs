@@ -61,6 +61,11 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("ptz_home", Some("operator")),
     ("ptz_power", Some("operator")),
     ("ptz_preset", Some("operator")),
+    ("ptz_presets", Some("viewer")),
+    ("ptz_preset_save", Some("operator")),
+    ("ptz_preset_goto", Some("operator")),
+    ("ptz_preset_rename", Some("operator")),
+    ("ptz_preset_delete", Some("operator")),
 ];
 
 fn rank(role: &str) -> u8 {

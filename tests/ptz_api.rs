@@ -260,3 +260,91 @@ async fn ptz_links_are_validated_on_camera_definitions() {
         .await;
     assert_eq!(r["error"]["code"], -32010);
 }
+
+#[tokio::test]
+async fn named_presets_are_saved_recalled_renamed_and_deleted() {
+    let server = demo();
+    let admin = server.token("admin").await;
+    wait_ptz_connected(&server, &admin).await;
+    let r = server
+        .rpc(
+            Some(&admin),
+            "ptz_absolute",
+            json!({"device": "camera0", "pan": -300, "tilt": 150, "zoom": 4000}),
+        )
+        .await;
+    assert_eq!(r["result"]["arrived"], true, "{r}");
+    let c = client();
+    let r = c
+        .post(server.url("/api/cameras/camera0/presets"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "front door"}))
+        .send()
+        .await
+        .expect("save");
+    assert_eq!(r.status(), 201);
+    let preset: Value = r.json().await.expect("json");
+    assert_eq!(
+        (
+            preset["pan"].as_i64(),
+            preset["tilt"].as_i64(),
+            preset["zoom"].as_i64()
+        ),
+        (Some(-300), Some(150), Some(4000))
+    );
+    let id = preset["id"].as_i64().expect("id");
+    server
+        .rpc(Some(&admin), "ptz_home", json!({"device": "camera0"}))
+        .await;
+    let r = c
+        .post(server.url(&format!("/api/presets/{id}/move")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("move");
+    assert_eq!(r.status(), 200);
+    let s = server
+        .rpc(Some(&admin), "ptz_status", json!({"device": "camera0"}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = s;
+    while s["result"]["pan"] != -300 {
+        assert!(Instant::now() < deadline, "not back at the preset: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s = server
+            .rpc(Some(&admin), "ptz_status", json!({"device": "camera0"}))
+            .await;
+    }
+    assert_eq!(s["result"]["zoom"], 4000);
+    let r = server
+        .rpc(
+            Some(&admin),
+            "ptz_preset_rename",
+            json!({"id": id, "name": "porch"}),
+        )
+        .await;
+    assert_eq!(r["result"]["preset"]["name"], "porch", "{r}");
+    let r = server
+        .rpc(Some(&admin), "ptz_presets", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["total"], 1);
+    let r = c
+        .delete(server.url(&format!("/api/presets/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let r = server
+        .rpc(Some(&admin), "ptz_preset_goto", json!({"id": id}))
+        .await;
+    assert_eq!(r["error"]["code"], -32010);
+    let r = server
+        .rpc(
+            Some(&admin),
+            "ptz_preset_save",
+            json!({"device": "camera0", "name": ""}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32602);
+}

@@ -11,6 +11,7 @@ use super::SharedState;
 use crate::ptz::controller::{Controller, PtzError, PtzStatus};
 use crate::ptz::profile::Profile;
 use crate::ptz::visca::{Answer, Command, FocusMode, Inquiry, PanDirection, TiltDirection};
+use crate::store::presets::{self, Preset};
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -18,6 +19,17 @@ pub enum PtzOpError {
     NoCamera(String),
     Invalid(String),
     Ptz(PtzError),
+}
+
+impl From<crate::store::StoreError> for PtzOpError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
+        match e {
+            S::NotFound(m) => PtzOpError::NoCamera(m),
+            S::Invalid(m) | S::Conflict(m) => PtzOpError::Invalid(m),
+            other => PtzOpError::Invalid(format!("database: {other}")),
+        }
+    }
 }
 
 impl From<PtzError> for PtzOpError {
@@ -255,4 +267,78 @@ pub fn status(state: &SharedState, id: &str) -> Result<StatusView, PtzOpError> {
         zoom_max: p.zoom_max,
         units_per_degree: p.units_per_degree,
     })
+}
+
+/// Saves the camera's current position as a named preset.
+pub async fn save_preset(
+    state: &SharedState,
+    id: &str,
+    name: String,
+) -> Result<Preset, PtzOpError> {
+    presets::valid_name(&name)?;
+    let (c, _) = camera(state, id)?;
+    let (pan, tilt) = match c.inquire(Inquiry::PanTiltPosition).await? {
+        Answer::PanTiltPosition { pan, tilt } => (i32::from(pan), i32::from(tilt)),
+        _ => (0, 0),
+    };
+    let zoom = match c.inquire(Inquiry::ZoomPosition).await? {
+        Answer::ZoomPosition(z) => i32::from(z),
+        _ => 0,
+    };
+    // Focus is kept only when the camera focuses manually; in auto focus it refocuses anyway.
+    let focus = match c.inquire(Inquiry::FocusMode).await {
+        Ok(Answer::FocusMode(FocusMode::Manual)) => {
+            match c.inquire(Inquiry::FocusPosition).await? {
+                Answer::FocusPosition(f) => Some(i32::from(f)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let camera_id = id.to_string();
+    let now = state.clock.now_secs();
+    let pos = presets::Position {
+        pan,
+        tilt,
+        zoom,
+        focus,
+    };
+    let p = state
+        .store
+        .call(move |c| presets::save(c, &camera_id, &name, pos, now))
+        .await?;
+    state.events.publish(
+        "ptz.preset",
+        serde_json::json!({"device": id, "preset": p.id, "name": p.name, "change": "saved"}),
+        state.now_ms(),
+    );
+    Ok(p)
+}
+
+pub async fn preset_by_id(state: &SharedState, preset_id: i64) -> Result<Preset, PtzOpError> {
+    state
+        .store
+        .call(move |c| presets::get(c, preset_id))
+        .await?
+        .ok_or_else(|| PtzOpError::NoCamera(format!("preset {preset_id}")))
+}
+
+/// Moves to a named preset with absolute moves; answers on arrival.
+pub async fn goto_preset(state: &SharedState, preset_id: i64) -> Result<Preset, PtzOpError> {
+    let p = preset_by_id(state, preset_id).await?;
+    absolute(
+        state,
+        &p.camera_id,
+        Some(p.pan),
+        Some(p.tilt),
+        Some(p.zoom),
+        None,
+    )
+    .await?;
+    if let Some(f) = p.focus {
+        // Only meaningful in manual focus; a camera in auto focus refuses, which is fine.
+        let _ = focus(state, &p.camera_id, None, Some(f)).await;
+    }
+    state.events.publish("ptz.preset", serde_json::json!({"device": p.camera_id, "preset": p.id, "name": p.name, "change": "recalled"}), state.now_ms());
+    Ok(p)
 }

@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod cameras;
+pub mod presets;
 pub mod schema;
 pub mod settings;
 pub mod users;

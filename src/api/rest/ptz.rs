@@ -6,6 +6,7 @@ use crate::api::SharedState;
 use crate::api::authn::{AsOperator, AsViewer};
 use crate::api::error::{ApiError, ErrorBody, JsonBody};
 use crate::api::ptz_ops::{self, PtzOpError};
+use crate::store::presets::{self, Preset};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -132,4 +133,84 @@ pub async fn status(
     serde_json::to_value(v)
         .map(Json)
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresetName {
+    pub name: String,
+}
+
+/// Named presets of a camera.
+#[utoipa::path(get, path = "/api/cameras/{id}/presets", tag = "ptz", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<Preset>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_presets(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Preset>>, ApiError> {
+    ptz_ops::camera(&state, &id)?;
+    Ok(Json(
+        state.store.call(move |c| presets::list(c, &id)).await?,
+    ))
+}
+
+/// Save the camera's current position as a named preset (replacing one of the same name).
+#[utoipa::path(post, path = "/api/cameras/{id}/presets", tag = "ptz", params(("id" = String, Path)), request_body = PresetName,
+    responses((status = 201, body = Preset), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn save_preset(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<PresetName>,
+) -> Result<(StatusCode, Json<Preset>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(ptz_ops::save_preset(&state, &id, b.name).await?),
+    ))
+}
+
+/// Move to a named preset; answers on arrival.
+#[utoipa::path(post, path = "/api/presets/{id}/move", tag = "ptz", params(("id" = i64, Path)),
+    responses((status = 200, body = Preset), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn move_to_preset(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<i64>,
+) -> Result<Json<Preset>, ApiError> {
+    Ok(Json(ptz_ops::goto_preset(&state, id).await?))
+}
+
+/// Rename a preset.
+#[utoipa::path(put, path = "/api/presets/{id}", tag = "ptz", params(("id" = i64, Path)), request_body = PresetName,
+    responses((status = 200, body = Preset), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn rename_preset(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<i64>,
+    JsonBody(b): JsonBody<PresetName>,
+) -> Result<Json<Preset>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .call(move |c| presets::rename(c, id, &b.name))
+            .await?,
+    ))
+}
+
+/// Delete a preset.
+#[utoipa::path(delete, path = "/api/presets/{id}", tag = "ptz", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_preset(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.store.call(move |c| presets::delete(c, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

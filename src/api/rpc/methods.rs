@@ -113,6 +113,11 @@ pub const METHODS: &[MethodSpec] = &[
     m("ptz_home", O, true, Core),
     m("ptz_power", O, true, Core),
     m("ptz_preset", O, true, Core),
+    m("ptz_presets", V, false, Core),
+    m("ptz_preset_save", O, true, Core),
+    m("ptz_preset_goto", O, true, Core),
+    m("ptz_preset_rename", O, true, Core),
+    m("ptz_preset_delete", O, true, Core),
 ];
 
 pub fn spec(name: &str) -> Option<&'static MethodSpec> {
@@ -377,6 +382,21 @@ struct PtzPresetParams {
     preset: i32,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetSaveParams {
+    device: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetIdParams {
+    id: i64,
+    #[serde(default)]
+    name: Option<String>,
+}
+
 fn ptz_error(e: ptz_ops::PtzOpError) -> RpcError {
     use crate::ptz::controller::PtzError;
     use crate::ptz::visca::CameraError;
@@ -614,6 +634,47 @@ async fn run(
                 .await
                 .map_err(ptz_error)?;
             Ok(json!({"done": true, "action": action, "preset": preset}))
+        }
+        "ptz_presets" => {
+            let DeviceParams { device } = params(p)?;
+            ptz_ops::camera(state, &device).map_err(ptz_error)?;
+            let list = state
+                .store
+                .call(move |c| crate::store::presets::list(c, &device))
+                .await
+                .map_err(store_error)?;
+            Ok(json!({"presets": list, "total": list.len()}))
+        }
+        "ptz_preset_save" => {
+            let PresetSaveParams { device, name } = params(p)?;
+            let preset = ptz_ops::save_preset(state, &device, name)
+                .await
+                .map_err(ptz_error)?;
+            Ok(json!({"saved": true, "preset": preset}))
+        }
+        "ptz_preset_goto" => {
+            let PresetIdParams { id, .. } = params(p)?;
+            let preset = ptz_ops::goto_preset(state, id).await.map_err(ptz_error)?;
+            Ok(json!({"arrived": true, "preset": preset}))
+        }
+        "ptz_preset_rename" => {
+            let PresetIdParams { id, name } = params(p)?;
+            let name = name.ok_or_else(|| RpcError::invalid_params("name: required"))?;
+            let preset = state
+                .store
+                .call(move |c| crate::store::presets::rename(c, id, &name))
+                .await
+                .map_err(store_error)?;
+            Ok(json!({"renamed": true, "preset": preset}))
+        }
+        "ptz_preset_delete" => {
+            let PresetIdParams { id, .. } = params(p)?;
+            state
+                .store
+                .call(move |c| crate::store::presets::delete(c, id))
+                .await
+                .map_err(store_error)?;
+            Ok(json!({"deleted": true, "id": id}))
         }
         other => Err(RpcError::internal(format!(
             "{other} is declared but not implemented"
