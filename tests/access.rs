@@ -66,6 +66,11 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("ptz_preset_goto", Some("operator")),
     ("ptz_preset_rename", Some("operator")),
     ("ptz_preset_delete", Some("operator")),
+    ("ptz_tours", Some("viewer")),
+    ("ptz_tour_save", Some("operator")),
+    ("ptz_tour_delete", Some("operator")),
+    ("ptz_tour_start", Some("operator")),
+    ("ptz_tour_stop", Some("operator")),
 ];
 
 fn rank(role: &str) -> u8 {

@@ -368,7 +368,7 @@ async fn metrics_pass_promtool_and_health_reports_subsystems() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, ["api", "store", "system"]);
+    assert_eq!(names, ["api", "store", "system", "tours"]);
     let text = c
         .get(server.url("/metrics"))
         .send()

@@ -348,3 +348,94 @@ async fn named_presets_are_saved_recalled_renamed_and_deleted() {
         .await;
     assert_eq!(r["error"]["code"], -32602);
 }
+
+#[tokio::test]
+async fn tours_visit_presets_and_stop_for_a_manual_move() {
+    let server = demo();
+    let admin = server.token("admin").await;
+    wait_ptz_connected(&server, &admin).await;
+    let mut ids = Vec::new();
+    for (name, pan) in [("left", -400), ("right", 400)] {
+        server
+            .rpc(
+                Some(&admin),
+                "ptz_absolute",
+                json!({"device": "camera0", "pan": pan, "tilt": 0}),
+            )
+            .await;
+        let r = server
+            .rpc(
+                Some(&admin),
+                "ptz_preset_save",
+                json!({"device": "camera0", "name": name}),
+            )
+            .await;
+        ids.push(r["result"]["preset"]["id"].as_i64().expect("preset id"));
+    }
+    let bad = server
+        .rpc(Some(&admin), "ptz_tour_save", json!({"device": "camera0", "name": "sweep", "steps": [{"preset_id": 999, "dwell_secs": 1}]}))
+        .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let steps: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"preset_id": id, "dwell_secs": 1}))
+        .collect();
+    let r = server
+        .rpc(Some(&admin), "ptz_tour_save", json!({"device": "camera0", "name": "sweep", "steps": steps, "repeat": true, "schedule": ["06:30"]}))
+        .await;
+    let tour_id = r["result"]["tour"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{r}"));
+    let mut ws = ws(&server).await;
+    ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": admin}, "id": 1})).await;
+    ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "subscribe_events", "params": {"topics": ["ptz.preset"]}, "id": 2})).await;
+    let r = server
+        .rpc(Some(&admin), "ptz_tour_start", json!({"id": tour_id}))
+        .await;
+    assert_eq!(r["result"]["started"], true, "{r}");
+    // Both presets are visited, then the loop comes round again.
+    let mut visited = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while visited.len() < 3 {
+        assert!(Instant::now() < deadline, "tour too slow: {visited:?}");
+        let n = ws_recv(&mut ws).await;
+        if n["params"]["change"] == "tour_step" {
+            visited.push(
+                n["params"]["preset_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+    }
+    assert_eq!(visited, ["left", "right", "left"]);
+    let r = server
+        .rpc(Some(&admin), "ptz_tours", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["running"][0]["tour_id"], tour_id, "{r}");
+    // The operator takes over: the tour stops.
+    server
+        .rpc(
+            Some(&admin),
+            "ptz_move",
+            json!({"device": "camera0", "pan_speed": 0.2}),
+        )
+        .await;
+    server
+        .rpc(Some(&admin), "ptz_stop", json!({"device": "camera0"}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = ws_recv(&mut ws).await;
+        if n["params"]["change"] == "tour_stopped" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no tour_stopped event");
+    }
+    let r = server.rpc(Some(&admin), "ptz_tours", json!({})).await;
+    assert_eq!(r["result"]["running"], json!([]));
+    let r = server
+        .rpc(Some(&admin), "ptz_tour_delete", json!({"id": tour_id}))
+        .await;
+    assert_eq!(r["result"]["deleted"], true);
+}

@@ -68,6 +68,8 @@ pub struct AppState {
     pub tls_enabled: bool,
     /// PTZ controllers, one per camera with a PTZ link.
     pub ptz: crate::ptz::manager::PtzManager,
+    /// Running PTZ tours.
+    pub tours: Arc<crate::ptz::tours::TourRunner>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -38,6 +38,13 @@ impl From<PtzError> for PtzOpError {
     }
 }
 
+/// The operator takes over: a manual command stops the camera's tour.
+fn manual(state: &SharedState, id: &str) {
+    if state.tours.stop(id) {
+        tracing::info!(camera = %id, "tour stopped by a manual PTZ command");
+    }
+}
+
 pub fn camera(state: &SharedState, id: &str) -> Result<(Controller, Profile), PtzOpError> {
     state.ptz.get(id).ok_or_else(|| {
         PtzOpError::NoCamera(format!("camera `{id}` has no PTZ link (or does not exist)"))
@@ -62,6 +69,7 @@ pub async fn continuous(
 ) -> Result<(), PtzOpError> {
     let (c, p) = camera(state, id)?;
     let (pan, tilt) = (unit("pan_speed", pan)?, unit("tilt_speed", tilt)?);
+    manual(state, id);
     let zoom = zoom.map(|z| unit("zoom_speed", z)).transpose()?;
     let ps = p.pan_speed_from_unit(pan).max(*p.pan_speed.start());
     let ts = p.tilt_speed_from_unit(tilt).max(*p.tilt_speed.start());
@@ -105,6 +113,7 @@ pub async fn continuous(
 
 pub async fn stop(state: &SharedState, id: &str) -> Result<(), PtzOpError> {
     let (c, p) = camera(state, id)?;
+    manual(state, id);
     let s = *p.pan_speed.start();
     c.command(Command::PanTiltDrive {
         pan_speed: s,
@@ -157,6 +166,7 @@ pub async fn absolute(
                 })
         })
         .transpose()?;
+    manual(state, id);
     if pan.is_some() || tilt.is_some() {
         let (cur_pan, cur_tilt) = match (pan, tilt) {
             (Some(a), Some(b)) => (a, b),
@@ -211,6 +221,7 @@ pub async fn focus(
 
 pub async fn simple(state: &SharedState, id: &str, cmd: Command) -> Result<(), PtzOpError> {
     let (c, _) = camera(state, id)?;
+    manual(state, id);
     Ok(c.command(cmd).await?)
 }
 
@@ -341,4 +352,45 @@ pub async fn goto_preset(state: &SharedState, preset_id: i64) -> Result<Preset, 
     }
     state.events.publish("ptz.preset", serde_json::json!({"device": p.camera_id, "preset": p.id, "name": p.name, "change": "recalled"}), state.now_ms());
     Ok(p)
+}
+
+/// Starts a tour (replacing any tour the camera runs).
+pub async fn start_tour(
+    state: &SharedState,
+    tour_id: i64,
+) -> Result<crate::store::tours::Tour, PtzOpError> {
+    let tour = state
+        .store
+        .call(move |c| crate::store::tours::get(c, tour_id))
+        .await?
+        .ok_or_else(|| PtzOpError::NoCamera(format!("tour {tour_id}")))?;
+    let (c, p) = camera(state, &tour.camera_id)?;
+    let steps = tour.steps.clone();
+    let resolved = state
+        .store
+        .call(move |c| {
+            let mut out = Vec::new();
+            for s in &steps {
+                if let Some(p) = presets::get(c, s.preset_id)? {
+                    out.push((p, s.dwell_secs));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    if resolved.is_empty() {
+        return Err(PtzOpError::Invalid(
+            "steps: none of this tour's presets exist any more".into(),
+        ));
+    }
+    state.tours.start(
+        &tour,
+        resolved,
+        c,
+        p,
+        state.events.clone(),
+        state.clock.clone(),
+        &state.shutdown,
+    );
+    Ok(tour)
 }

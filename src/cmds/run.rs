@@ -205,6 +205,7 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
             events.clone(),
             clock.clone(),
         ),
+        tours: Default::default(),
     });
     state.cameras_changed().await;
 
@@ -216,6 +217,7 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
     }
     spawn_store_upkeep(&supervisor, state.clone());
     spawn_system_monitor(&supervisor, state.clone());
+    spawn_tour_scheduler(&supervisor, state.clone());
 
     state.ready.store(true, Ordering::SeqCst);
     let ready_status = format!("ready: listening on {listening}");
@@ -543,6 +545,45 @@ fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
                             Ok(_) => {}
                             Err(e) => tracing::warn!(error = %e, "audit log pruning failed"),
                         }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Starts tours at their scheduled daily times (UTC), once per minute that matches.
+fn spawn_tour_scheduler(sup: &Supervisor, state: SharedState) {
+    sup.spawn("tours", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            let mut last_minute = String::new();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+                ctx.heartbeat.beat();
+                let minute = crate::ptz::tours::utc_hhmm(state.now_ms());
+                if minute == last_minute {
+                    continue;
+                }
+                last_minute = minute.clone();
+                let due: Vec<_> = state
+                    .store
+                    .call(|c| crate::store::tours::list(c, None))
+                    .await?
+                    .into_iter()
+                    .filter(|t| t.schedule.contains(&minute))
+                    .collect();
+                for t in due {
+                    if state.tours.running_on(&t.camera_id).is_some_and(|r| r.tour_id == t.id) {
+                        continue;
+                    }
+                    match crate::api::ptz_ops::start_tour(&state, t.id).await {
+                        Ok(_) => tracing::info!(tour = %t.name, camera = %t.camera_id, "scheduled tour started"),
+                        Err(e) => tracing::warn!(tour = %t.name, error = ?e, "scheduled tour could not start"),
                     }
                 }
             }

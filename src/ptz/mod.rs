@@ -8,4 +8,5 @@ pub mod manager;
 pub mod profile;
 pub mod sim;
 pub mod simserver;
+pub mod tours;
 pub mod visca;

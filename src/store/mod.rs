@@ -17,6 +17,7 @@ pub mod cameras;
 pub mod presets;
 pub mod schema;
 pub mod settings;
+pub mod tours;
 pub mod users;
 
 use rusqlite::{Connection, OpenFlags};

@@ -122,8 +122,22 @@ CREATE TABLE snapshots (
 CREATE INDEX snapshots_camera_taken ON snapshots (camera_id, taken_ms);
 "#;
 
+/// Version 3: PTZ tours (named sequences of presets with dwell times, optionally scheduled).
+const V3: &str = r#"
+CREATE TABLE tours (
+    id INTEGER PRIMARY KEY,
+    camera_id TEXT NOT NULL REFERENCES cameras (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    steps TEXT NOT NULL,           -- JSON [{"preset_id": 1, "dwell_secs": 10}, ...]
+    repeat INTEGER NOT NULL DEFAULT 1,
+    schedule TEXT NOT NULL DEFAULT '[]',  -- JSON ["HH:MM", ...]: daily UTC start times
+    created_at INTEGER NOT NULL,
+    UNIQUE (camera_id, name)
+) STRICT;
+"#;
+
 /// Every migration, in order; index + 1 is the version it produces.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {
@@ -233,6 +247,7 @@ mod tests {
             "events",
             "audit_log",
             "settings",
+            "tours",
         ] {
             let n: i64 = conn
                 .query_row(

@@ -118,6 +118,11 @@ pub const METHODS: &[MethodSpec] = &[
     m("ptz_preset_goto", O, true, Core),
     m("ptz_preset_rename", O, true, Core),
     m("ptz_preset_delete", O, true, Core),
+    m("ptz_tours", V, false, Core),
+    m("ptz_tour_save", O, true, Core),
+    m("ptz_tour_delete", O, true, Core),
+    m("ptz_tour_start", O, true, Core),
+    m("ptz_tour_stop", O, true, Core),
 ];
 
 pub fn spec(name: &str) -> Option<&'static MethodSpec> {
@@ -395,6 +400,35 @@ struct PresetIdParams {
     id: i64,
     #[serde(default)]
     name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToursParams {
+    #[serde(default)]
+    device: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TourSaveParams {
+    device: String,
+    name: String,
+    steps: Vec<crate::store::tours::TourStep>,
+    #[serde(default = "default_true")]
+    repeat: bool,
+    #[serde(default)]
+    schedule: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TourIdParams {
+    id: i64,
 }
 
 fn ptz_error(e: ptz_ops::PtzOpError) -> RpcError {
@@ -675,6 +709,69 @@ async fn run(
                 .await
                 .map_err(store_error)?;
             Ok(json!({"deleted": true, "id": id}))
+        }
+        "ptz_tours" => {
+            let ToursParams { device } = params(p)?;
+            let tours = state
+                .store
+                .call(move |c| crate::store::tours::list(c, device.as_deref()))
+                .await
+                .map_err(store_error)?;
+            Ok(json!({"tours": tours, "running": state.tours.running()}))
+        }
+        "ptz_tour_save" => {
+            let TourSaveParams {
+                device,
+                name,
+                steps,
+                repeat,
+                schedule,
+            } = params(p)?;
+            let tour = crate::store::tours::TourInput {
+                name,
+                steps,
+                repeat,
+                schedule,
+            };
+            ptz_ops::camera(state, &device).map_err(ptz_error)?;
+            let now = state.clock.now_secs();
+            let saved = state
+                .store
+                .call(move |c| crate::store::tours::save(c, &device, &tour, now))
+                .await
+                .map_err(store_error)?;
+            Ok(json!({"saved": true, "tour": saved}))
+        }
+        "ptz_tour_delete" => {
+            let TourIdParams { id } = params(p)?;
+            let tour = state
+                .store
+                .call(move |c| crate::store::tours::get(c, id))
+                .await
+                .map_err(store_error)?;
+            if let Some(t) = &tour
+                && state
+                    .tours
+                    .running_on(&t.camera_id)
+                    .is_some_and(|r| r.tour_id == id)
+            {
+                state.tours.stop(&t.camera_id);
+            }
+            state
+                .store
+                .call(move |c| crate::store::tours::delete(c, id))
+                .await
+                .map_err(store_error)?;
+            Ok(json!({"deleted": true, "id": id}))
+        }
+        "ptz_tour_start" => {
+            let TourIdParams { id } = params(p)?;
+            let tour = ptz_ops::start_tour(state, id).await.map_err(ptz_error)?;
+            Ok(json!({"started": true, "tour": tour}))
+        }
+        "ptz_tour_stop" => {
+            let DeviceParams { device } = params(p)?;
+            Ok(json!({"stopped": state.tours.stop(&device)}))
         }
         other => Err(RpcError::internal(format!(
             "{other} is declared but not implemented"
