@@ -7,7 +7,7 @@
 use pinhole::ptz::controller::{Controller, ControllerConfig};
 use pinhole::ptz::link::LinkSpec;
 use pinhole::ptz::profile::Profile;
-use pinhole::ptz::simserver::{Faults, SimServer};
+use pinhole::ptz::simserver::{Faults, start_loopback};
 use pinhole::ptz::visca::{Command, Inquiry};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -58,24 +58,10 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let sim = SimServer::new(Profile::sony(), 1, Faults::default());
-        let sony = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        let (_sim, a) = start_loopback(Profile::sony(), Faults::default())
             .await
-            .expect("bind");
-        let raw = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let (a, b, t) = (
-            sony.local_addr().expect("a"),
-            raw.local_addr().expect("a"),
-            tcp.local_addr().expect("a"),
-        );
-        tokio::spawn(sim.clone().serve_sony_udp(sony));
-        tokio::spawn(sim.clone().serve_raw_udp(raw));
-        tokio::spawn(sim.clone().serve_raw_tcp(tcp));
+            .expect("simulator");
+        let (a, b, t) = (a.sony_udp, a.raw_udp, a.raw_tcp);
         measure("sony-udp", LinkSpec::SonyUdp { addr: a }, count).await;
         measure("raw-udp", LinkSpec::RawUdp { addr: b }, count).await;
         measure("raw-tcp", LinkSpec::RawTcp { addr: t }, count).await;

@@ -7,7 +7,7 @@ mod common;
 use pinhole::ptz::controller::{Controller, ControllerConfig, PtzError};
 use pinhole::ptz::link::LinkSpec;
 use pinhole::ptz::profile::Profile;
-use pinhole::ptz::simserver::{Faults, SimServer};
+use pinhole::ptz::simserver::{Faults, SimServer, start_loopback};
 use pinhole::ptz::visca::{Answer, CameraError, Command, Inquiry, PanDirection, TiltDirection};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,25 +15,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 async fn start_sim(faults: Faults) -> (Arc<SimServer>, SocketAddr, SocketAddr, SocketAddr) {
-    let sim = SimServer::new(Profile::sony(), 1, faults);
-    let sony = tokio::net::UdpSocket::bind("127.0.0.1:0")
+    let (sim, a) = start_loopback(Profile::sony(), faults)
         .await
-        .expect("bind");
-    let raw_udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addrs = (
-        sony.local_addr().expect("addr"),
-        raw_udp.local_addr().expect("addr"),
-        tcp.local_addr().expect("addr"),
-    );
-    tokio::spawn(sim.clone().serve_sony_udp(sony));
-    tokio::spawn(sim.clone().serve_raw_udp(raw_udp));
-    tokio::spawn(sim.clone().serve_raw_tcp(tcp));
-    (sim, addrs.0, addrs.1, addrs.2)
+        .expect("simulator");
+    (sim, a.sony_udp, a.raw_udp, a.raw_tcp)
 }
 
 fn controller(link: LinkSpec) -> Controller {

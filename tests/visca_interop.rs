@@ -13,7 +13,7 @@ use grafton_visca::{SpeedLevel, command::PanTiltDirection};
 use pinhole::ptz::controller::{Controller, ControllerConfig};
 use pinhole::ptz::link::LinkSpec;
 use pinhole::ptz::profile::Profile;
-use pinhole::ptz::simserver::{Faults, SimServer};
+use pinhole::ptz::simserver::{Faults, SimServer, start_loopback};
 use pinhole::ptz::visca::{Answer, Command, Inquiry};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,25 +21,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 async fn our_sim() -> (Arc<SimServer>, SocketAddr, SocketAddr, SocketAddr) {
-    let sim = SimServer::new(Profile::sony(), 1, Faults::default());
-    let sony = tokio::net::UdpSocket::bind("127.0.0.1:0")
+    let (sim, a) = start_loopback(Profile::sony(), Faults::default())
         .await
-        .expect("bind");
-    let raw = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let a = (
-        sony.local_addr().expect("a"),
-        raw.local_addr().expect("a"),
-        tcp.local_addr().expect("a"),
-    );
-    tokio::spawn(sim.clone().serve_sony_udp(sony));
-    tokio::spawn(sim.clone().serve_raw_udp(raw));
-    tokio::spawn(sim.clone().serve_raw_tcp(tcp));
-    (sim, a.0, a.1, a.2)
+        .expect("simulator");
+    (sim, a.sony_udp, a.raw_udp, a.raw_tcp)
 }
 
 #[tokio::test]

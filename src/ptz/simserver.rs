@@ -328,6 +328,35 @@ impl SimServer {
     }
 }
 
+/// Where [`start_loopback`] listens.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopbackAddrs {
+    pub sony_udp: SocketAddr,
+    pub raw_udp: SocketAddr,
+    pub raw_tcp: SocketAddr,
+}
+
+/// A simulated camera on 127.0.0.1 over Sony UDP, raw UDP and raw TCP (ephemeral ports), for
+/// tests, benchmarks and the demo.
+pub async fn start_loopback(
+    profile: Profile,
+    faults: Faults,
+) -> std::io::Result<(Arc<SimServer>, LoopbackAddrs)> {
+    let sim = SimServer::new(profile, 1, faults);
+    let sony = UdpSocket::bind("127.0.0.1:0").await?;
+    let raw = UdpSocket::bind("127.0.0.1:0").await?;
+    let tcp = TcpListener::bind("127.0.0.1:0").await?;
+    let addrs = LoopbackAddrs {
+        sony_udp: sony.local_addr()?,
+        raw_udp: raw.local_addr()?,
+        raw_tcp: tcp.local_addr()?,
+    };
+    tokio::spawn(sim.clone().serve_sony_udp(sony));
+    tokio::spawn(sim.clone().serve_raw_udp(raw));
+    tokio::spawn(sim.clone().serve_raw_tcp(tcp));
+    Ok((sim, addrs))
+}
+
 async fn send_to(origin: &Origin, bytes: &[u8], garbage: bool) {
     const JUNK: &[u8] = &[0x00, 0x13, 0x37, 0x42];
     match origin {
