@@ -34,8 +34,12 @@ bench:
     fi
     BENCH_BASELINE_PYTHON="$venv/bin/python" cargo bench --locked --bench ws_rpc
 
-# Fuzz the VISCA decoders, the JSON-RPC envelope and the config loader for SECONDS each (cargo install cargo-fuzz;
-# RUSTC_BOOTSTRAP lets the stable toolchain use the sanitizer flags).
+# PTZ command round trip against the simulator over loopback UDP and TCP.
+bench-ptz:
+    cargo bench --locked --bench ptz_rtt
+
+# cargo-fuzz needs the sanitizer flags, which RUSTC_BOOTSTRAP lets the stable toolchain use.
+# Fuzz the VISCA decoders, the JSON-RPC envelope and the config loader for SECONDS each (needs cargo-fuzz).
 fuzz SECONDS="60":
     RUSTC_BOOTSTRAP=1 cargo fuzz run visca_decoders -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run jsonrpc_envelope -- -max_total_time={{SECONDS}}
