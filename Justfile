@@ -45,6 +45,10 @@ fuzz SECONDS="60":
     RUSTC_BOOTSTRAP=1 cargo fuzz run jsonrpc_envelope -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run config -- -max_total_time={{SECONDS}}
 
+# Cross-build for aarch64 with Debian's Rust (no containers), run the unit tests and a smoke test under qemu-user.
+arm64 *ARGS:
+    scripts/arm64 {{ARGS}}
+
 # Format the code.
 fmt:
     cargo fmt --all
