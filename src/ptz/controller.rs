@@ -541,6 +541,16 @@ impl Task {
 
     fn on_reply(&mut self, reply: Reply, for_in_flight: bool, bytes: &[u8]) {
         self.consecutive_timeouts = 0;
+        if self
+            .status
+            .borrow()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no answer"))
+        {
+            tracing::info!(link = %self.cfg.link.describe(), "PTZ camera answers again");
+            self.set_status(|s| s.last_error = None);
+        }
         match reply {
             Reply::Ack { socket } if (1..=2).contains(&socket) => {
                 if !for_in_flight {
