@@ -552,7 +552,7 @@ fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
     });
 }
 
-/// Starts tours at their scheduled daily times (UTC), once per minute that matches.
+/// Starts tours at their scheduled daily times (device time zone), once per minute that matches.
 fn spawn_tour_scheduler(sup: &Supervisor, state: SharedState) {
     sup.spawn("tours", STALE_AFTER, move |ctx| {
         let state = state.clone();
@@ -565,7 +565,15 @@ fn spawn_tour_scheduler(sup: &Supervisor, state: SharedState) {
                     _ = ctx.shutdown.cancelled() => return Ok(()),
                 }
                 ctx.heartbeat.beat();
-                let minute = crate::ptz::tours::utc_hhmm(state.now_ms());
+                let config = state.config.clone();
+                let tz = state
+                    .store
+                    .call(move |c| crate::store::settings::effective(c, &config))
+                    .await?
+                    .get("timezone")
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "UTC".into());
+                let minute = crate::ptz::tours::local_hhmm(state.now_ms(), &tz);
                 if minute == last_minute {
                     continue;
                 }

@@ -1,6 +1,7 @@
 //! Runs tours: at most one per camera, moving to each preset with absolute moves and dwelling
 //! there, once or in a loop, until stopped. A manual move by an operator stops the camera's tour
-//! (the person at the joystick wins). A scheduler starts tours at their daily times.
+//! (the person at the joystick wins). A scheduler starts tours at their daily times, in the
+//! device's time zone (the `timezone` setting).
 
 use super::controller::Controller;
 use super::profile::Profile;
@@ -161,9 +162,35 @@ pub fn utc_hhmm(ms: i64) -> String {
     format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
 }
 
+/// "HH:MM" of that time in the IANA zone `tz` (the device's time zone setting), from the
+/// system's time zone database; UTC when the zone is unknown.
+pub fn local_hhmm(ms: i64, tz: &str) -> String {
+    let zoned = jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .zip(jiff::tz::TimeZone::get(tz).ok())
+        .map(|(t, z)| t.to_zoned(z));
+    match zoned {
+        Some(z) => format!("{:02}:{:02}", z.hour(), z.minute()),
+        None => utc_hhmm(ms),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_local_minutes() {
+        // 2026-07-01 12:00 UTC is 14:00 in Paris (summer time) and 08:00 in New York.
+        let noon = 1_782_907_200_000;
+        assert_eq!(utc_hhmm(noon), "12:00");
+        assert_eq!(local_hhmm(noon, "UTC"), "12:00");
+        if std::path::Path::new("/usr/share/zoneinfo/Europe/Paris").exists() {
+            assert_eq!(local_hhmm(noon, "Europe/Paris"), "14:00");
+            assert_eq!(local_hhmm(noon, "America/New_York"), "08:00");
+        }
+        assert_eq!(local_hhmm(noon, "Nowhere/Atlantis"), "12:00");
+    }
 
     #[test]
     fn formats_utc_minutes() {

@@ -130,7 +130,7 @@ CREATE TABLE tours (
     name TEXT NOT NULL,
     steps TEXT NOT NULL,           -- JSON [{"preset_id": 1, "dwell_secs": 10}, ...]
     repeat INTEGER NOT NULL DEFAULT 1,
-    schedule TEXT NOT NULL DEFAULT '[]',  -- JSON ["HH:MM", ...]: daily UTC start times
+    schedule TEXT NOT NULL DEFAULT '[]',  -- JSON ["HH:MM", ...]: daily start times, device time zone
     created_at INTEGER NOT NULL,
     UNIQUE (camera_id, name)
 ) STRICT;

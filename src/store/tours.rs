@@ -21,7 +21,7 @@ pub struct Tour {
     pub name: String,
     pub steps: Vec<TourStep>,
     pub repeat: bool,
-    /// Daily start times, "HH:MM" in UTC.
+    /// Daily start times, "HH:MM" in the device's time zone (the `timezone` setting).
     pub schedule: Vec<String>,
     pub created_at: i64,
 }
