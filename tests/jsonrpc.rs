@@ -437,3 +437,29 @@ async fn password_change_revokes_open_sessions() {
     .await;
     assert_eq!(r["error"]["code"], -32001, "{r}");
 }
+
+#[tokio::test]
+async fn websocket_connections_are_capped() {
+    let server = Server::start(Opts {
+        toml: "[http]\nmax_websocket_connections = 2\n".into(),
+        ..Default::default()
+    });
+    let mut a = ws(&server).await;
+    let _b = ws(&server).await;
+    // Wait (bounded) until both are counted, then a third is refused with 503.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = get_json(&server.url("/health/detailed")).await;
+        if h["websocket_connections"] == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match tokio_tungstenite::connect_async(server.ws_url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 503),
+        other => panic!("third connection must be refused: {other:?}"),
+    }
+    let r = ws_call(&mut a, json!({"jsonrpc": "2.0", "method": "ping", "id": 1})).await;
+    assert_eq!(r["result"], "pong", "existing connections are unaffected");
+}

@@ -65,7 +65,6 @@ pub fn detailed_body(state: &SharedState) -> (bool, Value) {
             "uptime_secs": state.started_at.elapsed().as_secs_f64(),
             "ready": state.ready.load(Ordering::Relaxed),
             "subsystems": subsystems,
-            "database": {"path": state.store.path().display().to_string()},
             "websocket_connections": state.ws_connections.load(Ordering::Relaxed),
         }),
     )
