@@ -440,3 +440,115 @@ async fn the_visca_sim_command_serves_and_reports_position() {
     let _ = child.wait();
     assert!(found, "the status line reports the new position");
 }
+
+#[tokio::test]
+async fn two_cameras_on_one_serial_daisy_chain() {
+    use pinhole::ptz::visca::{Framer, decode_request};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cam_end = dir.path().join("chain");
+    let ctl_end = dir.path().join("controllers");
+    let mut socat = std::process::Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", cam_end.display()))
+        .arg(format!("pty,raw,echo=0,link={}", ctl_end.display()))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("socat must be installed (package socat)");
+    for _ in 0..100 {
+        if cam_end.exists() && ctl_end.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The chain: cameras 1 and 2 behind one line. Packets go to the camera they address
+    // (broadcasts to both); both cameras' replies share the line back.
+    use tokio_serial::SerialPortBuilderExt;
+    let line = tokio_serial::new(cam_end.to_string_lossy(), 9600)
+        .open_native_async()
+        .expect("open chain end");
+    let (mut line_rd, line_wr) = tokio::io::split(line);
+    let line_wr = Arc::new(tokio::sync::Mutex::new(line_wr));
+    let mut cams = Vec::new();
+    let mut inputs = Vec::new();
+    for address in [1u8, 2] {
+        let sim = SimServer::new(Profile::sony(), address, Faults::default());
+        let (ours, theirs) = tokio::io::duplex(1024);
+        tokio::spawn(sim.clone().serve_stream(theirs));
+        let (mut rd, wr) = tokio::io::split(ours);
+        let out = line_wr.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = rd.read(&mut buf).await {
+                if n == 0 || out.lock().await.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        cams.push(sim);
+        inputs.push(wr);
+    }
+    tokio::spawn(async move {
+        let mut framer = Framer::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = line_rd.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            for p in framer.push(&buf[..n]) {
+                let to = decode_request(&p).map(|(a, _)| a).unwrap_or(8);
+                for (i, input) in inputs.iter_mut().enumerate() {
+                    if to == 8 || usize::from(to) == i + 1 {
+                        let _ = input.write_all(&p).await;
+                    }
+                }
+            }
+        }
+    });
+    let controller_for = |address| {
+        let mut cfg = ControllerConfig::new(
+            LinkSpec::Serial {
+                path: ctl_end.to_string_lossy().into_owned(),
+                baud: 9600,
+            },
+            Profile::sony(),
+        );
+        cfg.address = address;
+        cfg.ack_timeout = Duration::from_millis(300);
+        Controller::spawn(cfg, CancellationToken::new())
+    };
+    let one = controller_for(1);
+    let two = controller_for(2);
+    wait_connected(&one).await;
+    wait_connected(&two).await;
+    let (a, b) = tokio::join!(
+        one.command(Command::PanTiltAbsolute {
+            pan_speed: 0x18,
+            tilt_speed: 0x17,
+            pan: 220,
+            tilt: 0
+        }),
+        two.command(Command::PanTiltAbsolute {
+            pan_speed: 0x18,
+            tilt_speed: 0x17,
+            pan: -440,
+            tilt: 55
+        }),
+    );
+    a.expect("camera 1");
+    b.expect("camera 2");
+    assert_eq!((cams[0].status().pan, cams[0].status().tilt), (220, 0));
+    assert_eq!((cams[1].status().pan, cams[1].status().tilt), (-440, 55));
+    assert_eq!(
+        one.inquire(Inquiry::PanTiltPosition).await.expect("1"),
+        Answer::PanTiltPosition { pan: 220, tilt: 0 }
+    );
+    assert_eq!(
+        two.inquire(Inquiry::PanTiltPosition).await.expect("2"),
+        Answer::PanTiltPosition {
+            pan: -440,
+            tilt: 55
+        }
+    );
+    let _ = socat.kill();
+    let _ = socat.wait();
+}

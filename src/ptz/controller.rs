@@ -260,7 +260,7 @@ impl Task {
     }
 
     async fn connect(&mut self) {
-        match Link::open(&self.cfg.link).await {
+        match Link::open(&self.cfg.link, self.cfg.address).await {
             Ok(mut link) => {
                 // Start clean: Sony RESET, serial Address Set, then IF_Clear.
                 let init = async {

@@ -1,6 +1,6 @@
 //! Transports to a camera: Sony VISCA over IP (UDP with the 8-byte header and sequence numbers),
 //! raw VISCA over UDP and TCP, and serial lines (RS-232/RS-422 adapters, via `tokio-serial`
-//! without libudev). A [`Link`] sends packets and yields decoded replies; retransmission policy
+//! without libudev), where the cameras of a daisy chain share one port through a [`SerialBus`]. A [`Link`] sends packets and yields decoded replies; retransmission policy
 //! lives in the controller, which knows what each packet was.
 
 use super::visca::{
@@ -8,11 +8,13 @@ use super::visca::{
     PayloadType, Reply,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::mpsc;
 
 /// How to reach a camera.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +98,12 @@ pub enum LinkMsg {
 }
 
 enum Kind {
+    /// One camera's share of a serial bus (a daisy chain): packets to and from its address.
+    Bus {
+        to_bus: mpsc::UnboundedSender<Vec<u8>>,
+        from_bus: mpsc::UnboundedReceiver<Vec<u8>>,
+        _bus: Arc<SerialBus>,
+    },
     Sony {
         sock: UdpSocket,
         next_sequence: u32,
@@ -132,7 +140,8 @@ fn loopback_for(addr: &SocketAddr) -> SocketAddr {
 }
 
 impl Link {
-    pub async fn open(spec: &LinkSpec) -> Result<Link, LinkError> {
+    /// Opens a link to the camera at `address` (1-7; only serial buses carry several).
+    pub async fn open(spec: &LinkSpec, address: u8) -> Result<Link, LinkError> {
         let name = spec.describe();
         let io = |source| LinkError::Io {
             link: name.clone(),
@@ -174,19 +183,12 @@ impl Link {
                 }
             }
             LinkSpec::Serial { path, baud } => {
-                use tokio_serial::SerialPortBuilderExt;
-                let port = tokio_serial::new(path, *baud)
-                    .data_bits(tokio_serial::DataBits::Eight)
-                    .parity(tokio_serial::Parity::None)
-                    .stop_bits(tokio_serial::StopBits::One)
-                    .flow_control(tokio_serial::FlowControl::None)
-                    .open_native_async()
-                    .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-                let (rd, wr) = tokio::io::split(port);
-                Kind::Stream {
-                    rd: Box::new(rd),
-                    wr: Box::new(wr),
-                    framer: Framer::new(),
+                let bus = SerialBus::open(path, *baud).map_err(io)?;
+                let (to_bus, from_bus) = bus.join(address);
+                Kind::Bus {
+                    to_bus,
+                    from_bus,
+                    _bus: bus,
                 }
             }
         };
@@ -259,6 +261,13 @@ impl Link {
             Kind::Stream { wr, .. } => {
                 wr.write_all(packet).await.map_err(io)?;
                 wr.flush().await.map_err(io)?;
+            }
+            Kind::Bus { to_bus, .. } => {
+                to_bus
+                    .send(packet.to_vec())
+                    .map_err(|_| LinkError::Closed {
+                        link: self.name.clone(),
+                    })?;
             }
         }
         Ok(())
@@ -345,6 +354,14 @@ impl Link {
                         self.pending.push_back(decode_reply(&p, None));
                     }
                 }
+                Kind::Bus { from_bus, .. } => match from_bus.recv().await {
+                    Some(p) => self.pending.push_back(decode_reply(&p, None)),
+                    None => {
+                        return Err(LinkError::Closed {
+                            link: self.name.clone(),
+                        });
+                    }
+                },
                 Kind::Stream { rd, framer, .. } => {
                     let n = rd.read(&mut buf).await.map_err(io)?;
                     if n == 0 {
@@ -359,6 +376,126 @@ impl Link {
             }
         }
     }
+}
+
+/// A serial port shared by the cameras of a daisy chain. One task writes what the controllers
+/// send and routes each reply to the controller of the camera that sent it (its header carries
+/// the address); broadcast and undecodable replies go to every controller. The port closes when
+/// the last controller lets go of the bus.
+pub struct SerialBus {
+    path: String,
+    to_port: mpsc::UnboundedSender<Vec<u8>>,
+    routes: Routes,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+/// Where replies go, by camera address.
+type Routes = Arc<Mutex<HashMap<u8, mpsc::UnboundedSender<Vec<u8>>>>>;
+
+/// Buses currently open, by device path, so that the controllers of one chain share one port.
+static OPEN_BUSES: Mutex<Vec<(String, Weak<SerialBus>)>> = Mutex::new(Vec::new());
+
+fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl Drop for SerialBus {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        guard(&OPEN_BUSES).retain(|(p, w)| p != &self.path && w.strong_count() > 0);
+    }
+}
+
+impl SerialBus {
+    /// The bus on `path`, opening the port if no controller has it open yet.
+    pub fn open(path: &str, baud: u32) -> std::io::Result<Arc<SerialBus>> {
+        let mut open = guard(&OPEN_BUSES);
+        if let Some(bus) = open
+            .iter()
+            .find(|(p, _)| p == path)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(bus);
+        }
+        use tokio_serial::SerialPortBuilderExt;
+        let port = tokio_serial::new(path, baud)
+            .data_bits(tokio_serial::DataBits::Eight)
+            .parity(tokio_serial::Parity::None)
+            .stop_bits(tokio_serial::StopBits::One)
+            .flow_control(tokio_serial::FlowControl::None)
+            .open_native_async()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (to_port, outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+        let routes: Routes = Arc::default();
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(run_bus(port, outgoing, routes.clone(), stop.clone()));
+        let bus = Arc::new(SerialBus {
+            path: path.to_string(),
+            to_port,
+            routes,
+            stop,
+        });
+        open.retain(|(_, w)| w.strong_count() > 0);
+        open.push((path.to_string(), Arc::downgrade(&bus)));
+        Ok(bus)
+    }
+
+    /// Registers the controller of camera `address`: a sender to the port and a receiver of
+    /// that camera's replies.
+    fn join(
+        &self,
+        address: u8,
+    ) -> (
+        mpsc::UnboundedSender<Vec<u8>>,
+        mpsc::UnboundedReceiver<Vec<u8>>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        guard(&self.routes).insert(address, tx);
+        (self.to_port.clone(), rx)
+    }
+}
+
+async fn run_bus(
+    port: tokio_serial::SerialStream,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    routes: Routes,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let (mut rd, mut wr) = tokio::io::split(port);
+    let mut framer = Framer::new();
+    let mut buf = [0u8; 256];
+    loop {
+        tokio::select! {
+            out = outgoing.recv() => match out {
+                Some(p) => {
+                    if wr.write_all(&p).await.is_err() || wr.flush().await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            n = rd.read(&mut buf) => {
+                let n = match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                for p in framer.push(&buf[..n]) {
+                    let from = Reply::decode(&p).map(|(address, _)| address).unwrap_or(0);
+                    for (addr, tx) in guard(&routes).iter() {
+                        if from == 0 || *addr == from {
+                            let _ = tx.send(p.clone());
+                        }
+                    }
+                }
+            }
+            _ = stop.cancelled() => break,
+        }
+    }
+    // Dropping the routes' senders tells every controller that the bus is gone.
+    guard(&routes).clear();
 }
 
 fn decode_reply(bytes: &[u8], sequence: Option<u32>) -> LinkMsg {
