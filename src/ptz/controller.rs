@@ -12,9 +12,7 @@
 
 use super::link::{Link, LinkError, LinkMsg, LinkSpec};
 use super::profile::Profile;
-use super::visca::{
-    Answer, CameraError, Command, FocusMode, Inquiry, PanDirection, Reply, TiltDirection,
-};
+use super::visca::{Answer, CameraError, Command, Inquiry, PanDirection, Reply, TiltDirection};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -703,14 +701,5 @@ fn finish(op: Op, result: Result<(), PtzError>) {
             )))));
         }
         _ => {}
-    }
-}
-
-/// The focus mode named by a string, for the API.
-pub fn focus_mode(s: &str) -> Option<FocusMode> {
-    match s {
-        "auto" => Some(FocusMode::Auto),
-        "manual" => Some(FocusMode::Manual),
-        _ => None,
     }
 }

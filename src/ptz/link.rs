@@ -203,10 +203,6 @@ impl Link {
         &self.name
     }
 
-    pub fn is_sony(&self) -> bool {
-        matches!(self.kind, Kind::Sony { .. })
-    }
-
     /// Sends a VISCA packet; returns the Sony sequence number used (0 on other links).
     pub async fn send(&mut self, packet: &[u8], inquiry: bool) -> Result<u32, LinkError> {
         let sequence = match &mut self.kind {

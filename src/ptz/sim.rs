@@ -374,9 +374,7 @@ impl<O: Clone> SimCamera<O> {
     fn execute(&mut self, cmd: Command) -> Result<Option<Waits>, CameraError> {
         let p = &self.profile;
         let pt_speed = |v: u8, w: u8| -> Result<(f64, f64), CameraError> {
-            if !p.pan_speed.contains(&v) || !p.tilt_speed.contains(&w) {
-                return Err(CameraError::Syntax);
-            }
+            p.check_speeds(v, w).map_err(|_| CameraError::Syntax)?;
             Ok((
                 f64::from(v) * PAN_TILT_UNITS_PER_SPEED,
                 f64::from(w) * PAN_TILT_UNITS_PER_SPEED,
@@ -417,9 +415,8 @@ impl<O: Clone> SimCamera<O> {
                 tilt,
             } => {
                 let (vs, ws) = pt_speed(pan_speed, tilt_speed)?;
-                if !p.pan_limits.contains(&pan) || !p.tilt_limits.contains(&tilt) {
-                    return Err(CameraError::NotExecutable);
-                }
+                p.check_position(pan, tilt)
+                    .map_err(|_| CameraError::NotExecutable)?;
                 self.pan.go_to(f64::from(pan), vs);
                 self.tilt.go_to(f64::from(tilt), ws);
                 Ok(Some(Waits::PanTilt))

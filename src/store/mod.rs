@@ -21,7 +21,7 @@ pub mod tours;
 pub mod users;
 
 use rusqlite::{Connection, OpenFlags};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// Errors from the store, each saying what to do about it.
@@ -78,7 +78,6 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
 }
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -102,7 +101,6 @@ impl Store {
         schema::upgrade(&mut conn, path)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
         })
     }
 
@@ -113,12 +111,7 @@ impl Store {
         schema::upgrade(&mut conn, Path::new(":memory:"))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
-            path: PathBuf::from(":memory:"),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Runs `f` with the connection on the blocking pool.
