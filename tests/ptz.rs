@@ -146,6 +146,31 @@ async fn exercise(c: &Controller, sim: &SimServer) {
     .expect("watch");
 }
 
+/// A serial line made of a `socat` pty pair: the camera end and the controller end.
+async fn pty_pair() -> (
+    tempfile::TempDir,
+    std::process::Child,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cam_end = dir.path().join("camera");
+    let ctl_end = dir.path().join("controller");
+    let socat = std::process::Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", cam_end.display()))
+        .arg(format!("pty,raw,echo=0,link={}", ctl_end.display()))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("socat must be installed (package socat)");
+    for _ in 0..100 {
+        if cam_end.exists() && ctl_end.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (dir, socat, cam_end, ctl_end)
+}
+
 #[tokio::test]
 async fn controller_drives_the_simulator_over_sony_udp() {
     let (sim, sony, _, _) = start_sim(Faults::default()).await;
@@ -166,21 +191,7 @@ async fn controller_drives_the_simulator_over_raw_tcp() {
 
 #[tokio::test]
 async fn controller_drives_the_simulator_over_a_serial_pty_pair() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cam_end = dir.path().join("camera");
-    let ctl_end = dir.path().join("controller");
-    let mut socat = std::process::Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", cam_end.display()))
-        .arg(format!("pty,raw,echo=0,link={}", ctl_end.display()))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("socat must be installed (package socat)");
-    for _ in 0..100 {
-        if cam_end.exists() && ctl_end.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (_dir, mut socat, cam_end, ctl_end) = pty_pair().await;
     let sim = SimServer::new(Profile::sony(), 1, Faults::default());
     use tokio_serial::SerialPortBuilderExt;
     let port = tokio_serial::new(cam_end.to_string_lossy(), 9600)
@@ -445,21 +456,7 @@ async fn the_visca_sim_command_serves_and_reports_position() {
 async fn two_cameras_on_one_serial_daisy_chain() {
     use pinhole::ptz::visca::{Framer, decode_request};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cam_end = dir.path().join("chain");
-    let ctl_end = dir.path().join("controllers");
-    let mut socat = std::process::Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", cam_end.display()))
-        .arg(format!("pty,raw,echo=0,link={}", ctl_end.display()))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("socat must be installed (package socat)");
-    for _ in 0..100 {
-        if cam_end.exists() && ctl_end.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (_dir, mut socat, cam_end, ctl_end) = pty_pair().await;
     // The chain: cameras 1 and 2 behind one line. Packets go to the camera they address
     // (broadcasts to both); both cameras' replies share the line back.
     use tokio_serial::SerialPortBuilderExt;
