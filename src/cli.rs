@@ -60,6 +60,10 @@ pub struct RunArgs {
     /// HTTP listen address (overrides http.listen).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// RTSP listen address (overrides media.rtsp_listen); port 0 picks a free port, printed at
+    /// start.
+    #[arg(long)]
+    pub rtsp_listen: Option<SocketAddr>,
     /// State directory (overrides general.state_dir).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,

@@ -30,6 +30,7 @@ pub struct Config {
     pub auth: Auth,
     pub log: Log,
     pub storage: Storage,
+    pub media: Media,
     pub supervisor: Supervisor,
     /// Cameras provisioned from the file. They are copied into the store on first start (by id);
     /// after that the store, edited through the API, is authoritative.
@@ -159,7 +160,7 @@ impl Default for Log {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     /// Recordings directory; default `<state_dir>/recordings`.
@@ -168,6 +169,80 @@ pub struct Storage {
     pub snapshots_dir: Option<PathBuf>,
     /// Audit log rows older than this many days are deleted (0 keeps them forever).
     pub audit_retention_days: u32,
+    /// Length of one recording segment, in seconds.
+    pub segment_secs: u32,
+    /// The segment being written is flushed to the medium (fdatasync) this often, in seconds:
+    /// the most video a power cut can lose. Lower is safer but wears an SD card faster.
+    pub sync_interval_secs: u32,
+    /// Initial retention policy (the API can change it; the database then keeps it).
+    pub retention_max_age_days: f64,
+    pub retention_max_size_gb: f64,
+    /// Oldest recordings are deleted to keep this much free space, whatever the policy.
+    pub min_free_mb: u64,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self {
+            recordings_dir: None,
+            snapshots_dir: None,
+            audit_retention_days: 365,
+            segment_secs: 60,
+            sync_interval_secs: 5,
+            retention_max_age_days: 30.0,
+            retention_max_size_gb: 0.0,
+            min_free_mb: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Media {
+    /// Run the capture pipelines and the RTSP server. Off: PTZ and the control plane only.
+    pub enabled: bool,
+    /// RTSP server address; streams are `rtsp://HOST:PORT/<camera-id>`. Port 0 picks a free one.
+    pub rtsp_listen: SocketAddr,
+    /// Host name or address put in the stream URLs the API returns. Default: the address the
+    /// client used to reach the API.
+    pub public_host: Option<String>,
+    /// H.264 encoder for raw sources: auto (v4l2h264enc, then x264enc, then openh264enc),
+    /// or one of those element names.
+    pub encoder: String,
+    /// Keyframe interval of encoded cameras, in milliseconds (250..=2000).
+    pub keyframe_interval_ms: u32,
+    /// Defaults for cameras that do not set them.
+    pub default_width: u32,
+    pub default_height: u32,
+    pub default_fps: u32,
+    pub default_bitrate_kbps: u32,
+    /// Browser preview (MJPEG) and snapshot branch: frames per second and width.
+    pub preview_fps: u32,
+    pub preview_width: u32,
+    /// A camera that delivers no frame for this long is rebuilt.
+    pub stall_timeout_secs: u32,
+    /// Pull RTSP cameras over TCP (true) or UDP.
+    pub rtsp_tcp: bool,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rtsp_listen: SocketAddr::from(([0, 0, 0, 0], 8554)),
+            public_host: None,
+            encoder: "auto".into(),
+            keyframe_interval_ms: 1000,
+            default_width: 1280,
+            default_height: 720,
+            default_fps: 15,
+            default_bitrate_kbps: 2000,
+            preview_fps: 5,
+            preview_width: 640,
+            stall_timeout_secs: 5,
+            rtsp_tcp: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -324,6 +399,12 @@ impl Config {
             toml::Value::String("pinhole-demo".into()),
         );
         t.insert("general".into(), toml::Value::Table(general));
+        // Small retention limits: the demo records its two cameras continuously.
+        let mut storage = toml::Table::new();
+        storage.insert("retention_max_age_days".into(), toml::Value::Float(1.0));
+        storage.insert("retention_max_size_gb".into(), toml::Value::Float(0.5));
+        storage.insert("min_free_mb".into(), toml::Value::Integer(512));
+        t.insert("storage".into(), toml::Value::Table(storage));
         t
     }
 }
@@ -683,6 +764,7 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
             format!("{} is outside 1024..=16777216", c.http.max_message_bytes),
         );
     }
+    media_problems(c, &mut bad);
     if c.http.max_websocket_connections == 0 {
         bad(
             "http.max_websocket_connections",
@@ -768,6 +850,66 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
 }
 
 /// Checks shared by the config file and the camera API.
+fn media_problems(c: &Config, bad: &mut impl FnMut(&str, String)) {
+    let m = &c.media;
+    if !["auto", "v4l2h264enc", "x264enc", "openh264enc"].contains(&m.encoder.as_str()) {
+        bad(
+            "media.encoder",
+            format!(
+                "`{}` is not auto, v4l2h264enc, x264enc or openh264enc",
+                m.encoder
+            ),
+        );
+    }
+    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 9] = [
+        (
+            "media.keyframe_interval_ms",
+            m.keyframe_interval_ms,
+            250..=2000,
+        ),
+        ("media.default_width", m.default_width, 16..=7680),
+        ("media.default_height", m.default_height, 16..=4320),
+        ("media.default_fps", m.default_fps, 1..=120),
+        (
+            "media.default_bitrate_kbps",
+            m.default_bitrate_kbps,
+            64..=100_000,
+        ),
+        ("media.preview_fps", m.preview_fps, 1..=30),
+        ("media.preview_width", m.preview_width, 64..=1920),
+        ("media.stall_timeout_secs", m.stall_timeout_secs, 2..=300),
+        ("storage.segment_secs", c.storage.segment_secs, 10..=3600),
+    ];
+    for (k, v, r) in ranges {
+        if !r.contains(&v) {
+            bad(k, format!("{v} is outside {}..={}", r.start(), r.end()));
+        }
+    }
+    if !(1..=60).contains(&c.storage.sync_interval_secs) {
+        bad(
+            "storage.sync_interval_secs",
+            format!("{} is outside 1..=60", c.storage.sync_interval_secs),
+        );
+    }
+    if !m.preview_width.is_multiple_of(2) {
+        bad("media.preview_width", "must be even".into());
+    }
+    let policy = crate::media::retention::RetentionPolicy {
+        enabled: true,
+        max_age_days: c.storage.retention_max_age_days,
+        max_size_gb: c.storage.retention_max_size_gb,
+        min_free_mb: c.storage.min_free_mb,
+    };
+    for (k, r) in policy.problems() {
+        let key = match k {
+            "max_age_days" => "storage.retention_max_age_days",
+            "max_size_gb" => "storage.retention_max_size_gb",
+            _ => "storage.min_free_mb",
+        };
+        bad(key, r);
+    }
+}
+
 pub fn camera_problems(
     source: SourceKind,
     url: &str,

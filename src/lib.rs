@@ -19,6 +19,7 @@ pub mod cmds;
 pub mod config;
 pub mod events;
 pub mod logging;
+pub mod media;
 pub mod ptz;
 pub mod secrets;
 pub mod store;

@@ -230,10 +230,10 @@ async fn authenticate_and_params_over_websocket() {
     .await;
     assert_eq!(r["error"]["code"], -32002);
     assert_eq!(r["error"]["data"]["required_role"], "admin");
-    // Media methods are not built yet.
-    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "take_snapshot", "params": {"device": "camera0"}, "id": 8})).await;
-    assert_eq!(r["error"]["code"], -32030);
-    assert_eq!(r["error"]["data"]["feature"], "media");
+    // An unknown camera is -32010 with the resource named.
+    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "take_snapshot", "params": {"device": "camera9"}, "id": 8})).await;
+    assert_eq!(r["error"]["code"], -32010, "{r}");
+    assert_eq!(r["error"]["data"]["resource"], "camera");
 }
 
 #[tokio::test]

@@ -23,6 +23,11 @@ pub async fn hash_new_password(
         .map_err(StoreError::Task)
 }
 
+/// The user's RTSP Digest secret, sealed with the device key (see [`crate::media::rtsp_auth`]).
+pub fn sealed_rtsp_ha1(secrets: &crate::secrets::SecretBox, username: &str, pw: &str) -> Vec<u8> {
+    secrets.seal(&crate::media::rtsp_auth::ha1(username, pw))
+}
+
 /// Checks a password against a user's stored hash (a missing user costs the same time).
 pub async fn check_password(
     state: &SharedState,
@@ -49,11 +54,16 @@ pub async fn create_user(
     only_if_none: bool,
 ) -> Result<User, StoreError> {
     users::valid_username(&username).map_err(|r| StoreError::Invalid(format!("username: {r}")))?;
+    let ha1 = sealed_rtsp_ha1(&state.secrets, &username, &pw);
     let hash = hash_new_password(state, pw, "password").await?;
     let now = state.clock.now_secs();
     let user = state
         .store
-        .call(move |c| users::create(c, &username, &hash, role, now, only_if_none))
+        .call(move |c| {
+            let u = users::create(c, &username, &hash, role, now, only_if_none)?;
+            users::set_rtsp_ha1(c, &username, &ha1)?;
+            Ok(u)
+        })
         .await?;
     state.users_changed().await;
     Ok(user)
@@ -71,7 +81,10 @@ pub async fn update_user(
         ));
     }
     let hash = match pw {
-        Some(pw) => Some(hash_new_password(state, pw, "password").await?),
+        Some(pw) => Some((
+            sealed_rtsp_ha1(&state.secrets, &username, &pw),
+            hash_new_password(state, pw, "password").await?,
+        )),
         None => None,
     };
     let now = state.clock.now_secs();
@@ -82,8 +95,9 @@ pub async fn update_user(
             if let Some(r) = role {
                 users::set_role(c, &username, r, now)?;
             }
-            if let Some(h) = &hash {
+            if let Some((ha1, h)) = &hash {
                 users::set_password(c, &username, h, now)?;
+                users::set_rtsp_ha1(c, &username, ha1)?;
             }
             users::by_name(c, &username)?
                 .ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))
@@ -123,6 +137,7 @@ pub async fn change_password(
             "current_password: wrong password".into(),
         ));
     }
+    let ha1 = sealed_rtsp_ha1(&state.secrets, username, &new);
     let hash = hash_new_password(state, new, "new_password").await?;
     let now = state.clock.now_secs();
     let name = username.to_string();
@@ -130,6 +145,7 @@ pub async fn change_password(
         .store
         .call(move |c| {
             users::set_password(c, &name, &hash, now)?;
+            users::set_rtsp_ha1(c, &name, &ha1)?;
             users::by_name(c, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))
         })
         .await?;

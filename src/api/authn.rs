@@ -29,6 +29,8 @@ pub struct Authn {
     pub refused: Option<TokenError>,
     pub via_cookie: bool,
     pub client: IpAddr,
+    /// The `Host` the client used (for URLs handed back, such as RTSP stream URLs).
+    pub host: Option<String>,
 }
 
 /// The client address, from the connection.
@@ -87,11 +89,17 @@ pub async fn authenticate(
         Some(t) => (Some(t.to_string()), false),
         None => (cookie(headers, SESSION_COOKIE).map(str::to_string), true),
     };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255 && !h.contains(['/', '@', ' ']))
+        .map(str::to_string);
     let mut authn = Authn {
         principal: None,
         refused: None,
         via_cookie: false,
         client,
+        host,
     };
     if let Some(token) = token {
         match state

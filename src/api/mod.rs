@@ -70,6 +70,8 @@ pub struct AppState {
     pub ptz: crate::ptz::manager::PtzManager,
     /// Running PTZ tours.
     pub tours: Arc<crate::ptz::tours::TourRunner>,
+    /// Capture, RTSP, recording, snapshots; `None` when `media.enabled = false`.
+    pub media: Option<Arc<crate::media::MediaEngine>>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -92,6 +94,9 @@ impl AppState {
         if let Err(e) = self.users.refresh(&self.store).await {
             tracing::error!(error = %e, "could not reload users");
         }
+        if let Some(m) = &self.media {
+            m.refresh_rtsp_users().await;
+        }
         self.events
             .publish("system.users_changed", serde_json::json!({}), self.now_ms());
     }
@@ -99,7 +104,12 @@ impl AppState {
     /// Re-reads the camera table and brings the PTZ controllers in line with it.
     pub async fn cameras_changed(&self) {
         match self.store.call(|c| crate::store::cameras::list(c)).await {
-            Ok(list) => self.ptz.sync(&list),
+            Ok(list) => {
+                self.ptz.sync(&list);
+                if let Some(m) = &self.media {
+                    m.sync(&list).await;
+                }
+            }
             Err(e) => tracing::error!(error = %e, "could not reload cameras"),
         }
     }
@@ -121,6 +131,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/ws", axum::routing::get(ws::upgrade))
         .route("/rpc", axum::routing::post(rpc::http::post))
         .merge(health::router())
+        .merge(rest::media::router())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .route("/", axum::routing::get(security::landing))
         .layer(axum::middleware::from_fn_with_state(

@@ -2,7 +2,7 @@
 //! `/api/openapi.json` come from the same declarations and cannot drift apart.
 
 use super::SharedState;
-use super::rest::{audit, auth, cameras, ptz, settings, status, users};
+use super::rest::{audit, auth, cameras, media, ptz, settings, status, users};
 use axum::Json;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -67,6 +67,15 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         .routes(routes!(ptz::list_presets, ptz::save_preset))
         .routes(routes!(ptz::move_to_preset))
         .routes(routes!(ptz::rename_preset, ptz::delete_preset))
+        .routes(routes!(media::streams))
+        .routes(routes!(media::stream))
+        .routes(routes!(media::take_snapshot))
+        .routes(routes!(media::start_recording))
+        .routes(routes!(media::stop_recording))
+        .routes(routes!(media::list_recordings))
+        .routes(routes!(media::delete_recording))
+        .routes(routes!(media::list_snapshots))
+        .routes(routes!(media::delete_snapshot))
         .routes(routes!(status::system))
         .routes(routes!(status::system_info))
         .routes(routes!(status::cameras))

@@ -57,6 +57,7 @@ async fn serve(state: SharedState, authn: Authn, socket: WebSocket) {
         client_id: state.new_client_id(authn.client),
         subscription: None,
         websocket: true,
+        host: authn.host.clone(),
     };
     let _guard = ConnectionGuard(state.clone(), session.client_id.clone());
     let mut socket = socket;

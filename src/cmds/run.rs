@@ -65,6 +65,9 @@ fn apply_cli(mut c: Config, args: &RunArgs) -> Config {
     if let Some(l) = args.listen {
         c.http.listen = l;
     }
+    if let Some(l) = args.rtsp_listen {
+        c.media.rtsp_listen = l;
+    }
     if let Some(d) = &args.state_dir {
         c.general.state_dir = d.clone();
     }
@@ -130,8 +133,15 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         }
     }
     if demo {
-        demo_admin(&store, clock.as_ref(), config.auth.min_password_length).await?;
+        demo_admin(
+            &store,
+            &secrets,
+            clock.as_ref(),
+            config.auth.min_password_length,
+        )
+        .await?;
         demo_ptz_camera(&store, &secrets, clock.as_ref()).await?;
+        demo_second_camera(&store, &secrets, clock.as_ref()).await?;
     }
     let users_dir = UserDirectory::default();
     users_dir.refresh(&store).await?;
@@ -181,6 +191,13 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         initial: Duration::from_millis(config.supervisor.restart_backoff_initial_ms),
         max: Duration::from_secs(config.supervisor.restart_backoff_max_secs),
     });
+    let media = if config.media.enabled {
+        notifier.status("starting the media engine");
+        Some(start_media(&config, &store, &clock, &events, &secrets, &supervisor).await?)
+    } else {
+        tracing::info!("media engine disabled (media.enabled = false)");
+        None
+    };
     let state: SharedState = Arc::new(AppState {
         config: config.clone(),
         store: store.clone(),
@@ -206,11 +223,20 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
             clock.clone(),
         ),
         tours: Default::default(),
+        media,
     });
+    if let Some(m) = &state.media {
+        m.refresh_rtsp_users().await;
+        m.set_status_listener(camera_status_listener(events.clone(), clock.clone()));
+        m.spawn_background();
+    }
     state.cameras_changed().await;
 
     spawn_http(&supervisor, state.clone(), http_listener);
     let mut listening = format!("http://{http_addr}");
+    if let Some(m) = &state.media {
+        listening.push_str(&format!(", rtsp://{}", m.rtsp_addr()));
+    }
     if let Some((listener, rustls)) = tls {
         listening.push_str(&format!(", https://{}", listener.local_addr()?));
         spawn_https(&supervisor, state.clone(), listener, rustls);
@@ -246,6 +272,10 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
     state.ready.store(false, Ordering::SeqCst);
     supervisor.request_shutdown();
     let timeout = Duration::from_secs(config.supervisor.shutdown_timeout_secs);
+    if let Some(m) = &state.media {
+        // Recorders finalise their segments (EOS through the muxer) before the process ends.
+        m.shutdown(timeout).await;
+    }
     let stuck = supervisor.wait_stopped(timeout).await;
     if !stuck.is_empty() {
         tracing::warn!(?stuck, "subsystems did not stop in time; exiting anyway");
@@ -261,6 +291,80 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the media engine with the effective recordings directory and retention policy (the
+/// API may have changed them since the configuration file was written).
+async fn start_media(
+    config: &Arc<Config>,
+    store: &Store,
+    clock: &SharedClock,
+    events: &EventBus,
+    secrets: &SecretBox,
+    supervisor: &Supervisor,
+) -> anyhow::Result<Arc<crate::media::MediaEngine>> {
+    let cfg = config.clone();
+    let effective = store
+        .call(move |c| crate::store::settings::effective(c, &cfg))
+        .await?;
+    let recordings_dir = effective
+        .get("recordings_dir")
+        .and_then(|v| v.as_str())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| config.recordings_dir());
+    let retention = effective
+        .get("retention_policy")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    crate::media::MediaEngine::start(
+        config,
+        recordings_dir,
+        retention,
+        store.clone(),
+        clock.clone(),
+        events.clone(),
+        secrets.clone(),
+        supervisor.shutdown.clone(),
+    )
+    .await
+}
+
+/// Publishes camera state changes: `camera.status_change` always, plus `camera.connected` /
+/// `camera.disconnected` when streaming starts or stops.
+fn camera_status_listener(
+    events: EventBus,
+    clock: SharedClock,
+) -> crate::media::camera::StateListener {
+    use crate::media::camera::CameraState;
+    let last = std::sync::Mutex::new(std::collections::HashMap::<String, CameraState>::new());
+    Arc::new(move |cam, status| {
+        let now = clock.now_ms();
+        let def = cam.definition();
+        let params = serde_json::json!({
+            "device": cam.id,
+            "name": def.name,
+            "status": status.state.service_status(),
+            "state": status.state.as_str(),
+            "error": status.error,
+            "encoder": status.encoder,
+        });
+        let before = last
+            .lock()
+            .map(|mut m| m.insert(cam.id.clone(), status.state))
+            .unwrap_or(None);
+        match status.state {
+            CameraState::Streaming if before != Some(CameraState::Streaming) => {
+                tracing::info!(camera = %cam.id, "camera streaming");
+                events.publish("camera.connected", params.clone(), now)
+            }
+            s if before == Some(CameraState::Streaming) && s != CameraState::Streaming => {
+                tracing::warn!(camera = %cam.id, state = s.as_str(), error = ?status.error, "camera lost");
+                events.publish("camera.disconnected", params.clone(), now)
+            }
+            _ => {}
+        }
+        events.publish("camera.status_change", params, now);
+    })
 }
 
 /// Every WebSocket client holds a descriptor: use the hard limit, not the 1024 soft default
@@ -297,7 +401,12 @@ async fn wait_for_signal() {
 }
 
 /// In demo mode, an `admin` exists with PINHOLE_ADMIN_PASSWORD or a random password printed once.
-async fn demo_admin(store: &Store, clock: &dyn Clock, min_len: usize) -> anyhow::Result<()> {
+async fn demo_admin(
+    store: &Store,
+    secrets: &SecretBox,
+    clock: &dyn Clock,
+    min_len: usize,
+) -> anyhow::Result<()> {
     let from_env = std::env::var("PINHOLE_ADMIN_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
@@ -312,11 +421,15 @@ async fn demo_admin(store: &Store, clock: &dyn Clock, min_len: usize) -> anyhow:
             tracing::info!("demo: using the existing admin account");
         }
         (true, Some(p)) => {
+            let ha1 = crate::api::accounts::sealed_rtsp_ha1(secrets, "admin", &p);
             let hash = tokio::task::spawn_blocking(move || password::hash(&p))
                 .await?
                 .map_err(anyhow::Error::msg)?;
             store
-                .call(move |c| users::set_password(c, "admin", &hash, now))
+                .call(move |c| {
+                    users::set_password(c, "admin", &hash, now)?;
+                    users::set_rtsp_ha1(c, "admin", &ha1)
+                })
                 .await?;
             tracing::info!("demo: admin password set from PINHOLE_ADMIN_PASSWORD");
         }
@@ -327,8 +440,12 @@ async fn demo_admin(store: &Store, clock: &dyn Clock, min_len: usize) -> anyhow:
             let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
                 .await?
                 .map_err(anyhow::Error::msg)?;
+            let ha1 = crate::api::accounts::sealed_rtsp_ha1(secrets, "admin", &p);
             store
-                .call(move |c| users::create(c, "admin", &hash, Role::Admin, now, false))
+                .call(move |c| {
+                    users::create(c, "admin", &hash, Role::Admin, now, false)?;
+                    users::set_rtsp_ha1(c, "admin", &ha1)
+                })
                 .await?;
             store
                 .call(move |c| {
@@ -353,6 +470,30 @@ async fn demo_admin(store: &Store, clock: &dyn Clock, min_len: usize) -> anyhow:
             }
         }
     }
+    Ok(())
+}
+
+/// In demo mode, `camera1` is a second test-pattern camera (no PTZ).
+async fn demo_second_camera(
+    store: &Store,
+    secrets: &SecretBox,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    use crate::store::cameras::CameraInput;
+    let input = CameraInput {
+        id: Some("camera1".into()),
+        name: Some("Demo camera".into()),
+        source: Some("test".into()),
+        ..Default::default()
+    };
+    let secrets = secrets.clone();
+    let now = clock.now_secs();
+    store
+        .call(move |c| match cameras::get(c, "camera1")? {
+            None => cameras::create(c, &secrets, &input, "api", now).map(|_| ()),
+            Some(_) => Ok(()),
+        })
+        .await?;
     Ok(())
 }
 
@@ -530,7 +671,12 @@ fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
                 )
                 .await
                 {
-                    Ok(Ok(())) => ctx.heartbeat.beat(),
+                    Ok(Ok(())) => {
+                        ctx.heartbeat.beat();
+                        if let Some(m) = &state.media {
+                            m.refresh_rtsp_users().await;
+                        }
+                    }
                     Ok(Err(e)) => tracing::error!(error = %e, "database check failed"),
                     Err(_) => tracing::error!("database check timed out (10 s)"),
                 }

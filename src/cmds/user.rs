@@ -29,6 +29,11 @@ fn run(target: StateArgs, action: UserAction) -> anyhow::Result<()> {
     let store = Store::open(&state_dir.join("pinhole.db"))?;
     let min_len = config.auth.min_password_length;
     let now = SystemClock.now_secs();
+    // The device key seals each user's RTSP Digest secret, as the service does.
+    let device_secrets = || -> anyhow::Result<crate::secrets::SecretBox> {
+        let key = crate::secrets::load_or_create_key(&state_dir.join("device.key"))?;
+        Ok(crate::secrets::SecretBox::new(&key))
+    };
     let actor = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .map(|u| format!("local:{u}"))
@@ -55,7 +60,11 @@ fn run(target: StateArgs, action: UserAction) -> anyhow::Result<()> {
             let pw = read_new_password(password_stdin, min_len)?;
             let hash = password::hash(&pw).map_err(anyhow::Error::msg)?;
             let role: Role = role.into();
-            store.call_blocking(|c| users::create(c, &username, &hash, role, now, false))?;
+            let ha1 = crate::api::accounts::sealed_rtsp_ha1(&device_secrets()?, &username, &pw);
+            store.call_blocking(|c| {
+                users::create(c, &username, &hash, role, now, false)?;
+                users::set_rtsp_ha1(c, &username, &ha1)
+            })?;
             log("user add", &username)?;
             println!("added {username} ({role})");
         }
@@ -71,7 +80,11 @@ fn run(target: StateArgs, action: UserAction) -> anyhow::Result<()> {
             }
             let pw = read_new_password(password_stdin, min_len)?;
             let hash = password::hash(&pw).map_err(anyhow::Error::msg)?;
-            store.call_blocking(|c| users::set_password(c, &username, &hash, now))?;
+            let ha1 = crate::api::accounts::sealed_rtsp_ha1(&device_secrets()?, &username, &pw);
+            store.call_blocking(|c| {
+                users::set_password(c, &username, &hash, now)?;
+                users::set_rtsp_ha1(c, &username, &ha1)
+            })?;
             log("user passwd", &username)?;
             println!("password changed for {username}; their sessions are revoked");
         }

@@ -15,8 +15,10 @@
 pub mod audit;
 pub mod cameras;
 pub mod presets;
+pub mod recordings;
 pub mod schema;
 pub mod settings;
+pub mod snapshots;
 pub mod tours;
 pub mod users;
 

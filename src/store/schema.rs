@@ -136,8 +136,14 @@ CREATE TABLE tours (
 ) STRICT;
 "#;
 
+/// Version 4: the RTSP Digest secret per user (HA1 = MD5(user:realm:password), sealed with the
+/// device key; set whenever the password is set, NULL for accounts that have not set one since).
+const V4: &str = r#"
+ALTER TABLE users ADD COLUMN rtsp_ha1_sealed BLOB;
+"#;
+
 /// Every migration, in order; index + 1 is the version it produces.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {

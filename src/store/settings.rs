@@ -55,6 +55,27 @@ pub const SETTINGS: &[SettingDef] = &[
         default: |c| Value::String(c.recordings_dir().display().to_string()),
         validate: |v| string_with(v, absolute_path),
     },
+    SettingDef {
+        key: "retention_policy",
+        description: "Recording retention: {enabled, max_age_days, max_size_gb, min_free_mb}",
+        default: |c| {
+            serde_json::to_value(crate::media::retention::RetentionPolicy {
+                enabled: true,
+                max_age_days: c.storage.retention_max_age_days,
+                max_size_gb: c.storage.retention_max_size_gb,
+                min_free_mb: c.storage.min_free_mb,
+            })
+            .unwrap_or(Value::Null)
+        },
+        validate: |v| {
+            let p: crate::media::retention::RetentionPolicy = serde_json::from_value(v.clone())
+                .map_err(|e| format!("not a retention policy: {e}"))?;
+            match p.problems().first() {
+                Some((k, r)) => Err(format!("{k} {r}")),
+                None => Ok(()),
+            }
+        },
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {

@@ -127,6 +127,28 @@ pub fn set_password(
     Ok(())
 }
 
+/// Stores the sealed RTSP Digest secret ([`crate::media::rtsp_auth::ha1`]) of a user.
+pub fn set_rtsp_ha1(conn: &Connection, username: &str, sealed: &[u8]) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE users SET rtsp_ha1_sealed = ?2 WHERE username = ?1",
+        params![username, sealed],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("user `{username}`")));
+    }
+    Ok(())
+}
+
+/// (username, argon2 hash, sealed HA1 if set).
+pub type RtspCredential = (String, String, Option<Vec<u8>>);
+
+/// RTSP credentials of every user.
+pub fn rtsp_credentials(conn: &Connection) -> Result<Vec<RtspCredential>, StoreError> {
+    let mut stmt = conn.prepare("SELECT username, password_hash, rtsp_ha1_sealed FROM users")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn admins(conn: &Connection) -> Result<i64, StoreError> {
     Ok(
         conn.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {

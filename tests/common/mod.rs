@@ -19,6 +19,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub https: Option<SocketAddr>,
+    /// The RTSP server, when the media engine runs.
+    pub rtsp: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub stderr: Arc<Mutex<Vec<String>>>,
     pub stdout: Arc<Mutex<Vec<String>>>,
@@ -133,13 +135,21 @@ impl Server {
             Command::new(BIN)
         };
         cmd.arg("run").arg("--config").arg(&config);
-        cmd.args(["--listen", "127.0.0.1:0"]);
+        cmd.args(["--listen", "127.0.0.1:0", "--rtsp-listen", "127.0.0.1:0"]);
         if opts.demo {
             cmd.arg("--demo").arg("--state-dir").arg(&state);
         }
         cmd.current_dir(dir.path())
             .env_remove("NOTIFY_SOCKET")
             .env_remove("PINHOLE_ADMIN_PASSWORD")
+            // Small, cheap test pictures: tests run many appliances at once on 2 cores.
+            .envs([
+                ("PINHOLE_MEDIA__DEFAULT_WIDTH", "320"),
+                ("PINHOLE_MEDIA__DEFAULT_HEIGHT", "240"),
+                ("PINHOLE_MEDIA__DEFAULT_FPS", "10"),
+                ("PINHOLE_MEDIA__DEFAULT_BITRATE_KBPS", "300"),
+                ("PINHOLE_MEDIA__PREVIEW_WIDTH", "160"),
+            ])
             .envs(opts.env.iter().map(|(a, b)| (a.as_str(), b.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -161,16 +171,24 @@ impl Server {
                     .split("listening on http://")
                     .nth(1)
                     .unwrap_or_default();
-                let mut parts = after.split(", https://");
+                let mut parts = after.split(", ");
                 let addr = parts
                     .next()
                     .and_then(|a| a.trim().parse().ok())
                     .expect("http address");
-                let https = parts.next().and_then(|a| a.trim().parse().ok());
+                let (mut https, mut rtsp) = (None, None);
+                for p in parts {
+                    if let Some(a) = p.strip_prefix("https://") {
+                        https = a.trim().parse().ok();
+                    } else if let Some(a) = p.strip_prefix("rtsp://") {
+                        rtsp = a.trim().parse().ok();
+                    }
+                }
                 return Server {
                     child,
                     addr,
                     https,
+                    rtsp,
                     dir,
                     stderr,
                     stdout,

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cameras;
+pub mod media;
 pub mod ptz;
 pub mod settings;
 pub mod status;

@@ -108,17 +108,27 @@ pub async fn cameras(
     let cams: Vec<Value> = list
         .into_iter()
         .map(|c| {
+            let st = state
+                .media
+                .as_ref()
+                .and_then(|m| m.camera(&c.id))
+                .map(|h| h.status());
             json!({
                 "device": c.id,
                 "name": c.name,
                 "enabled": c.enabled,
-                // The media engine is not part of this build: nothing streams yet.
-                "status": if c.enabled { "unavailable" } else { "disabled" },
+                "state": st.as_ref().map(|s| s.state.as_str()).unwrap_or("unavailable"),
+                "status": st.as_ref().map(|s| s.state.service_status()).unwrap_or("DISCONNECTED"),
+                "error": st.as_ref().and_then(|s| s.error.clone()),
+                "encoder": st.as_ref().and_then(|s| s.encoder.clone()),
+                "fps": st.as_ref().map(|s| s.fps),
+                "bitrate_kbps": st.as_ref().map(|s| s.bitrate_kbps),
             })
         })
         .collect();
+    let connected = cams.iter().filter(|c| c["status"] == "CONNECTED").count();
     Ok(Json(
-        json!({"cameras": cams, "total": cams.len(), "connected": 0}),
+        json!({"cameras": cams, "total": cams.len(), "connected": connected}),
     ))
 }
 

@@ -23,6 +23,7 @@ pub async fn post(
         client_id: state.new_client_id(authn.client),
         subscription: None,
         websocket: false,
+        host: authn.host.clone(),
     };
     match handle_text(&state, &mut session, text).await {
         Some(json) => (

@@ -56,7 +56,8 @@ use Availability::{Core, Pending};
 const V: Option<Role> = Some(Role::Viewer);
 const O: Option<Role> = Some(Role::Operator);
 const A: Option<Role> = Some(Role::Admin);
-const MEDIA: Availability = Pending("media");
+/// Media methods answer -32030 themselves when `media.enabled = false`.
+const MEDIA: Availability = Core;
 const DISCOVERY: Availability = Pending("discovery");
 
 /// Every method, with its least role.
@@ -233,7 +234,7 @@ async fn check_and_run(
 }
 
 /// Parses named params; absent params and `[]` mean "none".
-fn params<T: DeserializeOwned>(p: &Option<Value>) -> Result<T, RpcError> {
+pub(super) fn params<T: DeserializeOwned>(p: &Option<Value>) -> Result<T, RpcError> {
     let v = match p {
         None => Value::Object(Map::new()),
         Some(Value::Array(a)) if a.is_empty() => Value::Object(Map::new()),
@@ -772,6 +773,9 @@ async fn run(
         "ptz_tour_stop" => {
             let DeviceParams { device } = params(p)?;
             Ok(json!({"stopped": state.tours.stop(&device)}))
+        }
+        name if super::media_methods::METHODS.contains(&name) => {
+            super::media_methods::call(state, session, name, p).await
         }
         other => Err(RpcError::internal(format!(
             "{other} is declared but not implemented"

@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod http;
+pub mod media_methods;
 pub mod methods;
 
 use super::SharedState;
@@ -22,6 +23,8 @@ pub struct Session {
     pub subscription: Option<Subscription>,
     /// Only WebSocket sessions can receive notifications.
     pub websocket: bool,
+    /// The `Host` header of the HTTP request or WebSocket upgrade.
+    pub host: Option<String>,
 }
 
 /// Handles one message; `None` when nothing must be sent back (notifications only).

@@ -1,0 +1,497 @@
+//! Media over HTTP: stream status, snapshots, on-demand recording, recording and snapshot
+//! listings, downloads with Range (`/files/...`), and the MJPEG live preview.
+//!
+//! The MJPEG stream (`multipart/x-mixed-replace`, viewable in a plain `<img>`) reads the camera's
+//! shared JPEG branch: a hundred viewers cost one encoder. A viewer that reads slowly skips
+//! frames instead of queueing them.
+
+use crate::api::SharedState;
+use crate::api::authn::{AsAdmin, AsOperator, AsViewer};
+use crate::api::error::{ApiError, ErrorBody};
+
+use crate::media::recorder::Format;
+use crate::media::{MediaEngine, MediaError};
+use crate::store::{recordings, snapshots};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
+            MediaError::InvalidState(m) => ApiError::Conflict(m),
+            MediaError::Invalid(m) => ApiError::invalid(m),
+            MediaError::Failed(m) => ApiError::Unavailable(m),
+            MediaError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn engine(state: &SharedState) -> Result<&Arc<MediaEngine>, ApiError> {
+    state.media.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("the media engine is disabled (media.enabled = false)".into())
+    })
+}
+
+fn host(req_headers: &axum::http::HeaderMap) -> Option<String> {
+    req_headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+}
+
+fn stream_json(e: &MediaEngine, id: &str, host: Option<&str>) -> Option<Value> {
+    let h = e.camera(id)?;
+    let st = h.status();
+    Some(json!({
+        "device": id,
+        "name": h.definition().name,
+        "state": st.state.as_str(),
+        "status": st.state.service_status(),
+        "error": st.error,
+        "since": crate::clock::rfc3339_ms(st.since_ms),
+        "restarts": st.restarts,
+        "encoder": st.encoder,
+        "width": st.width,
+        "height": st.height,
+        "fps": st.fps,
+        "bitrate_kbps": st.bitrate_kbps,
+        "rtsp_url": e.stream_url(id, host),
+        "consumers": h.hub.consumers(),
+        "preview_viewers": h.preview.viewers(),
+        "mjpeg_url": format!("/api/cameras/{id}/mjpeg"),
+    }))
+}
+
+/// Every camera's stream: state, encoder, measured fps and bitrate, RTSP URL.
+#[utoipa::path(get, path = "/api/streams", tag = "media",
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn streams(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let e = engine(&state)?;
+    let h = host(&headers);
+    let list: Vec<Value> = e
+        .cameras()
+        .iter()
+        .filter_map(|c| stream_json(e, &c.id, h.as_deref()))
+        .collect();
+    Ok(Json(
+        json!({"streams": list, "total": list.len(), "rtsp_sessions": e.rtsp_sessions()}),
+    ))
+}
+
+/// One camera's stream.
+#[utoipa::path(get, path = "/api/cameras/{id}/stream", tag = "media", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn stream(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let e = engine(&state)?;
+    stream_json(e, &id, host(&headers).as_deref())
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRequest {
+    /// File name (letters, digits, `.`, `_`, `-`); default `<camera>_<time>.jpg`.
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+/// Takes a snapshot of the live picture and stores it.
+#[utoipa::path(post, path = "/api/cameras/{id}/snapshot", tag = "media", params(("id" = String, Path)),
+    request_body(content = SnapshotRequest, description = "optional"),
+    responses((status = 201, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn take_snapshot(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let e = engine(&state)?;
+    let req: SnapshotRequest = if body.is_empty() {
+        SnapshotRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(err.to_string()))?
+    };
+    let s = e.take_snapshot(&id, req.filename).await?;
+    Ok((StatusCode::CREATED, Json(snapshot_json(&s))))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRequest {
+    /// Seconds (1..=86400); absent: until stopped.
+    #[serde(default)]
+    pub duration: Option<u32>,
+    /// fmp4 (default), mp4 or mkv.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// Starts an on-demand recording.
+#[utoipa::path(post, path = "/api/cameras/{id}/recording/start", tag = "media", params(("id" = String, Path)),
+    request_body(content = RecordRequest, description = "optional"),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn start_recording(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let e = engine(&state)?;
+    let req: RecordRequest = if body.is_empty() {
+        RecordRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(err.to_string()))?
+    };
+    let format = match req.format.as_deref() {
+        None => Format::Fmp4,
+        Some(f) => Format::parse(f)
+            .ok_or_else(|| ApiError::field("format", format!("`{f}` is not fmp4, mp4 or mkv")))?,
+    };
+    if let Some(d) = req.duration
+        && !(1..=86_400).contains(&d)
+    {
+        return Err(ApiError::field(
+            "duration",
+            format!("{d} is outside 1..=86400"),
+        ));
+    }
+    let r = e.start_recording(&id, format, req.duration).await?;
+    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+}
+
+/// Stops an on-demand recording.
+#[utoipa::path(post, path = "/api/cameras/{id}/recording/stop", tag = "media", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn stop_recording(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let e = engine(&state)?;
+    let (st, row) = e.stop_recording(&id).await?;
+    Ok(Json(
+        json!({"recording": st, "segment": row.as_ref().map(recording_json)}),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this camera.
+    pub camera: Option<String>,
+    /// Segments overlapping [from, to), RFC 3339.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// 1..=1000, default 50.
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+fn parse_time(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            s.parse::<jiff::Timestamp>()
+                .map(|t| t.as_millisecond())
+                .map_err(|e| ApiError::field(field, format!("`{s}` is not an RFC 3339 time: {e}")))
+        })
+        .transpose()
+}
+
+fn limit(q: &ListQuery) -> Result<(u32, u32), ApiError> {
+    let l = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&l) {
+        return Err(ApiError::field("limit", format!("{l} is outside 1..=1000")));
+    }
+    Ok((l, q.offset.unwrap_or(0)))
+}
+
+pub fn recording_json(r: &recordings::Recording) -> Value {
+    json!({
+        "filename": r.filename,
+        "device": r.camera_id,
+        "start_time": crate::clock::rfc3339_ms(r.start_ms),
+        "end_time": r.end_ms.map(crate::clock::rfc3339_ms),
+        "start_ms": r.start_ms,
+        "end_ms": r.end_ms,
+        "duration": r.duration_ms().map(|d| d as f64 / 1000.0),
+        "file_size": r.size_bytes,
+        "format": r.format,
+        "state": r.state,
+        "trigger": r.trigger,
+        "download_url": format!("/files/recordings/{}", r.file_name()),
+    })
+}
+
+fn snapshot_json(s: &snapshots::Snapshot) -> Value {
+    json!({
+        "filename": s.filename,
+        "device": s.camera_id,
+        "timestamp": crate::clock::rfc3339_ms(s.taken_ms),
+        "file_size": s.size_bytes,
+        "width": s.width,
+        "height": s.height,
+        "event_id": s.event_id,
+        "download_url": format!("/files/snapshots/{}", s.filename),
+    })
+}
+
+/// Recording segments, newest first, with filters and paging.
+#[utoipa::path(get, path = "/api/recordings", tag = "media", params(ListQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_recordings(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (l, o) = limit(&q)?;
+    let f = recordings::Filter {
+        camera_id: q.camera.clone(),
+        from_ms: parse_time("from", &q.from)?,
+        to_ms: parse_time("to", &q.to)?,
+    };
+    let (rows, total) = state
+        .store
+        .call(move |c| recordings::list(c, &f, l, o))
+        .await?;
+    Ok(Json(json!({
+        "recordings": rows.iter().map(recording_json).collect::<Vec<_>>(),
+        "total": total, "limit": l, "offset": o,
+    })))
+}
+
+/// Snapshots, newest first.
+#[utoipa::path(get, path = "/api/snapshots", tag = "media", params(ListQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_snapshots(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (l, o) = limit(&q)?;
+    let cam = q.camera.clone();
+    let (rows, total) = state
+        .store
+        .call(move |c| snapshots::list(c, cam.as_deref(), l, o))
+        .await?;
+    Ok(Json(json!({
+        "snapshots": rows.iter().map(snapshot_json).collect::<Vec<_>>(),
+        "total": total, "limit": l, "offset": o,
+    })))
+}
+
+/// Deletes a recording segment (not the one being written).
+#[utoipa::path(delete, path = "/api/recordings/{name}", tag = "media", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_recording(
+    State(state): State<SharedState>,
+    _: AsAdmin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    engine(&state)?
+        .delete_recording(name.trim_end_matches(".mp4").trim_end_matches(".mkv"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a snapshot.
+#[utoipa::path(delete, path = "/api/snapshots/{name}", tag = "media", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_snapshot(
+    State(state): State<SharedState>,
+    _: AsAdmin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    engine(&state)?.delete_snapshot(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Serves a file with Range and conditional requests.
+async fn serve_file(path: std::path::PathBuf, mime: &'static str, req: Request) -> Response {
+    use tower::ServiceExt;
+    match tower_http::services::ServeFile::new(&path)
+        .oneshot(req)
+        .await
+    {
+        Ok(mut r) => {
+            if r.status().is_success() {
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+            }
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            );
+            r.into_response()
+        }
+        Err(e) => {
+            ApiError::Internal(format!("cannot read {}: {e}", path.display())).into_response()
+        }
+    }
+}
+
+/// `GET /files/recordings/{name}`: a segment, with Range support for seeking players.
+pub async fn download_recording(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
+    let Ok(e) = engine(&state) else {
+        return ApiError::Unavailable("media engine disabled".into()).into_response();
+    };
+    if !crate::media::valid_file_name(&name) {
+        return ApiError::NotFound(format!("recording `{name}`")).into_response();
+    }
+    let stem = name
+        .trim_end_matches(".mp4")
+        .trim_end_matches(".mkv")
+        .to_string();
+    let row = match state.store.call(move |c| recordings::get(c, &stem)).await {
+        Ok(Some(r)) if r.file_name() == name => r,
+        Ok(_) => return ApiError::NotFound(format!("recording `{name}`")).into_response(),
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    let mime = if row.format == "mkv" {
+        "video/x-matroska"
+    } else {
+        "video/mp4"
+    };
+    serve_file(e.recording_path(&row), mime, req).await
+}
+
+/// `GET /files/snapshots/{name}`.
+pub async fn download_snapshot(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
+    let Ok(e) = engine(&state) else {
+        return ApiError::Unavailable("media engine disabled".into()).into_response();
+    };
+    if !crate::media::valid_file_name(&name) {
+        return ApiError::NotFound(format!("snapshot `{name}`")).into_response();
+    }
+    let n = name.clone();
+    let row = match state.store.call(move |c| snapshots::get(c, &n)).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return ApiError::NotFound(format!("snapshot `{name}`")).into_response(),
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    serve_file(e.snapshot_path(&row), "image/jpeg", req).await
+}
+
+const BOUNDARY: &str = "frame";
+
+/// `GET /api/cameras/{id}/mjpeg`: live preview as `multipart/x-mixed-replace`.
+pub async fn mjpeg(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let e = engine(&state)?;
+    let cam = e
+        .camera(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))?;
+    let (demand, rx) = cam.preview.watch();
+    let shutdown = state.shutdown.clone();
+    // The demand guard lives in the stream's state: the valve closes when the viewer leaves.
+    let stream = futures_util::stream::unfold(
+        (demand, rx, shutdown),
+        |(demand, mut rx, shutdown)| async move {
+            let frame = tokio::select! {
+                _ = shutdown.cancelled() => None,
+                r = rx.changed() => match r {
+                    Ok(()) => rx.borrow_and_update().clone(),
+                    Err(_) => None,
+                },
+            }?;
+            let mut part = Vec::with_capacity(frame.data.len() + 128);
+            part.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                    frame.data.len()
+                )
+                .as_bytes(),
+            );
+            part.extend_from_slice(&frame.data);
+            part.extend_from_slice(b"\r\n");
+            Some((
+                Ok::<_, std::io::Error>(bytes::Bytes::from(part)),
+                (demand, rx, shutdown),
+            ))
+        },
+    );
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+/// `GET /api/cameras/{id}/preview.jpg`: the next live JPEG (not stored).
+pub async fn preview_jpeg(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let e = engine(&state)?;
+    let cam = e
+        .camera(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))?;
+    let frame = cam
+        .preview
+        .next_frame(std::time::Duration::from_secs(5))
+        .await
+        .ok_or_else(|| {
+            ApiError::Unavailable(format!("camera `{id}` delivered no picture within 5 s"))
+        })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        frame.data.clone(),
+    )
+        .into_response())
+}
+
+/// Routes outside the OpenAPI document (binary bodies).
+pub fn router() -> axum::Router<SharedState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/files/recordings/{name}", get(download_recording))
+        .route("/files/snapshots/{name}", get(download_snapshot))
+        .route("/api/cameras/{id}/mjpeg", get(mjpeg))
+        .route("/api/cameras/{id}/preview.jpg", get(preview_jpeg))
+}
