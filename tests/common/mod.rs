@@ -41,6 +41,11 @@ pub struct Opts {
     pub watchdog_pid: bool,
     /// Prepares the state directory before anything else.
     pub prepare: Option<Prepare>,
+    /// RTSP address (default 127.0.0.1:0).
+    pub rtsp_listen: Option<String>,
+    /// Start in this directory (from [`Server::kill_keep_dir`]) instead of a new one; users
+    /// are not added again.
+    pub reuse_dir: Option<tempfile::TempDir>,
 }
 
 impl Opts {
@@ -104,14 +109,19 @@ fn pump(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>
 
 impl Server {
     pub fn start(opts: Opts) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let reused = opts.reuse_dir.is_some();
+        let dir = opts
+            .reuse_dir
+            .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
         let state = state_dir(dir.path());
         std::fs::create_dir_all(&state).expect("state dir");
         if let Some(prepare) = opts.prepare {
             prepare(&state);
         }
-        for (name, role) in &opts.users {
-            add_user(&state, name, role);
+        if !reused {
+            for (name, role) in &opts.users {
+                add_user(&state, name, role);
+            }
         }
         let config = dir.path().join("pinhole.toml");
         std::fs::write(
@@ -135,7 +145,8 @@ impl Server {
             Command::new(BIN)
         };
         cmd.arg("run").arg("--config").arg(&config);
-        cmd.args(["--listen", "127.0.0.1:0", "--rtsp-listen", "127.0.0.1:0"]);
+        let rtsp_listen = opts.rtsp_listen.as_deref().unwrap_or("127.0.0.1:0");
+        cmd.args(["--listen", "127.0.0.1:0", "--rtsp-listen", rtsp_listen]);
         if opts.demo {
             cmd.arg("--demo").arg("--state-dir").arg(&state);
         }
@@ -267,6 +278,14 @@ impl Server {
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, sig).expect("kill");
+    }
+
+    /// SIGKILLs the server (a power cut, as far as the process can tell) and returns its
+    /// directory for a restart.
+    pub fn kill_keep_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit.

@@ -1,0 +1,716 @@
+//! The media engine end to end: the real binary, real GStreamer pipelines (videotestsrc stands in
+//! for a sensor), foreign RTSP clients (ffprobe/ffmpeg, gst-launch rtspsrc), a second appliance as
+//! the fake IP camera, kill -9 mid-segment, and files checked with `ffmpeg -xerror`.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn camera_toml(id: &str, source: &str, url: &str, recording: &str) -> String {
+    format!(
+        "[[cameras]]\nid = \"{id}\"\nsource = \"{source}\"\nurl = \"{url}\"\nrecording = \"{recording}\"\n"
+    )
+}
+
+/// Polls `get_camera_status` until the camera reports `want` (CONNECTED...).
+async fn wait_status(
+    server: &Server,
+    token: &str,
+    device: &str,
+    want: &str,
+    limit: Duration,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let r = server
+            .rpc(Some(token), "get_camera_status", json!({"device": device}))
+            .await;
+        if r["result"]["status"] == want {
+            return r["result"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{device} did not become {want} in {limit:?}: {r}\n{}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs a command with a time limit; returns (success, stdout, stderr).
+fn run(cmd: &mut Command, limit_secs: u32) -> (bool, String, String) {
+    let prog = cmd.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let out = Command::new("timeout")
+        .arg(limit_secs.to_string())
+        .arg(&prog)
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ffprobe(url: &str) -> (bool, String, String) {
+    run(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "json",
+            url,
+        ]),
+        20,
+    )
+}
+
+/// `ffmpeg -xerror` decodes the whole file: the check that catches truncation.
+fn decodes(path: &std::path::Path) -> Result<(), String> {
+    let (ok, _, err) = run(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-xerror", "-i"])
+            .arg(path)
+            .args(["-f", "null", "-"]),
+        60,
+    );
+    if ok && err.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn rtsp_url(server: &Server, user: &str, path: &str) -> String {
+    let a = server.rtsp.expect("rtsp address");
+    if user.is_empty() {
+        format!("rtsp://{a}/{path}")
+    } else {
+        format!("rtsp://{user}@{a}/{path}")
+    }
+}
+
+/// A raw RTSP DESCRIBE with an optional Authorization header; returns the status line and headers.
+fn describe(addr: std::net::SocketAddr, path: &str, auth: Option<&str>) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect rtsp");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut req =
+        format!("DESCRIBE rtsp://{addr}/{path} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n");
+    if let Some(a) = auth {
+        req.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut buf = vec![0u8; 8192];
+    let n = s.read(&mut buf).expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn rtsp_serves_foreign_clients_with_the_appliances_users() {
+    let server = Server::start(Opts {
+        toml: camera_toml("camera0", "test", "", "off"),
+        ..Opts::with_roles()
+    });
+    let token = server.token("admin").await;
+    let st = wait_status(
+        &server,
+        &token,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(st["encoder"], "x264enc", "{st}");
+    assert_eq!(st["resolution"], "320x240");
+
+    // get_stream_url names the RTSP server and the camera.
+    let r = server
+        .rpc(Some(&token), "get_stream_url", json!({"device": "camera0"}))
+        .await;
+    let url = r["result"]["stream_url"].as_str().expect("url").to_string();
+    assert_eq!(
+        url,
+        format!("rtsp://{}/camera0", server.rtsp.expect("rtsp"))
+    );
+    assert_eq!(r["result"]["available"], true);
+
+    // ffprobe (Digest: ffmpeg answers the Digest challenge when offered).
+    let (ok, out, err) = ffprobe(&rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0"));
+    assert!(ok, "ffprobe failed: {err}");
+    let v: Value = serde_json::from_str(&out).expect("ffprobe json");
+    assert_eq!(v["streams"][0]["codec_name"], "h264", "{out}");
+    assert_eq!(v["streams"][0]["width"], 320);
+
+    // gst-launch rtspsrc, another RTSP stack, pulls and decodes 20 frames.
+    let (ok, _, err) = run(
+        Command::new("gst-launch-1.0").args([
+            "-q",
+            "rtspsrc",
+            &format!("location={}", rtsp_url(&server, "", "camera0")),
+            "user-id=oper",
+            &format!("user-pw={PASSWORD}"),
+            "protocols=tcp",
+            "!",
+            "rtph264depay",
+            "!",
+            "h264parse",
+            "!",
+            "avdec_h264",
+            "!",
+            "fakesink",
+            "num-buffers=20",
+        ]),
+        30,
+    );
+    assert!(ok, "gst-launch rtspsrc failed: {err}");
+
+    // No credentials, a wrong password, an unknown user: refused with both challenges.
+    let rtsp = server.rtsp.expect("rtsp");
+    let anon = describe(rtsp, "camera0", None);
+    assert!(anon.starts_with("RTSP/1.0 401"), "{anon}");
+    assert!(
+        anon.contains("WWW-Authenticate: Digest realm=\"pinhole\""),
+        "{anon}"
+    );
+    assert!(
+        anon.contains("WWW-Authenticate: Basic realm=\"pinhole\""),
+        "{anon}"
+    );
+    use base64::Engine;
+    let basic = |u: &str, p: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
+    };
+    assert!(
+        describe(rtsp, "camera0", Some(&basic("view", "wrong-password")))
+            .starts_with("RTSP/1.0 401")
+    );
+    assert!(
+        describe(rtsp, "camera0", Some(&basic("nobody", PASSWORD))).starts_with("RTSP/1.0 401")
+    );
+    let (ok, _, err) = ffprobe(&rtsp_url(&server, "view:wrong-password", "camera0"));
+    assert!(!ok && err.contains("401"), "{err}");
+    // Basic with the right password works.
+    let ok_basic = describe(rtsp, "camera0", Some(&basic("view", PASSWORD)));
+    assert!(ok_basic.starts_with("RTSP/1.0 200"), "{ok_basic}");
+    assert!(ok_basic.contains("m=video"), "{ok_basic}");
+    // An unknown camera is not found (after authentication).
+    let missing = describe(rtsp, "nocam", Some(&basic("view", PASSWORD)));
+    assert!(missing.starts_with("RTSP/1.0 404"), "{missing}");
+
+    // A password change takes effect for RTSP too.
+    let r = server
+        .rpc(
+            Some(&token),
+            "update_user",
+            json!({"username": "view", "password": "a-new-password-2"}),
+        )
+        .await;
+    assert_eq!(r["result"]["updated"], true, "{r}");
+    assert!(describe(rtsp, "camera0", Some(&basic("view", PASSWORD))).starts_with("RTSP/1.0 401"));
+    let (ok, _, err) = ffprobe(&rtsp_url(&server, "view:a-new-password-2", "camera0"));
+    assert!(ok, "{err}");
+}
+
+#[tokio::test]
+async fn relays_an_ip_camera_without_transcoding_and_reconnects() {
+    // The fake IP camera: another appliance with a test camera, on a fixed RTSP port.
+    let port = free_port();
+    let camera_opts = || Opts {
+        toml: camera_toml("camera0", "test", "", "off"),
+        rtsp_listen: Some(format!("127.0.0.1:{port}")),
+        users: vec![("cam", "viewer")],
+        ..Default::default()
+    };
+    let ipcam = Server::start(camera_opts());
+    let relay = Server::start(Opts {
+        toml: format!(
+            "{}username = \"cam\"\npassword = \"{PASSWORD}\"\n",
+            camera_toml(
+                "camera0",
+                "rtsp",
+                &format!("rtsp://127.0.0.1:{port}/camera0"),
+                "off"
+            )
+        ),
+        env: vec![("PINHOLE_MEDIA__STALL_TIMEOUT_SECS".into(), "3".into())],
+        ..Opts::with_roles()
+    });
+    let token = relay.token("admin").await;
+    let st = wait_status(
+        &relay,
+        &token,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(st["encoder"], "none (passthrough)", "{st}");
+    let (ok, out, err) = ffprobe(&rtsp_url(&relay, &format!("view:{PASSWORD}"), "camera0"));
+    assert!(ok, "{err}");
+    assert!(out.contains("\"h264\""), "{out}");
+
+    // The IP camera dies: the relay notices and says so.
+    let dir = ipcam.kill_keep_dir();
+    let st = wait_status(
+        &relay,
+        &token,
+        "camera0",
+        "DISCONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(st["error"].is_string(), "{st}");
+    // It comes back on the same address: streaming resumes within seconds.
+    let back = Instant::now();
+    let _ipcam = Server::start(Opts {
+        reuse_dir: Some(dir),
+        ..camera_opts()
+    });
+    wait_status(
+        &relay,
+        &token,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(30),
+    )
+    .await;
+    eprintln!(
+        "relay resumed {:?} after the camera came back",
+        back.elapsed()
+    );
+    let (ok, _, err) = ffprobe(&rtsp_url(&relay, &format!("view:{PASSWORD}"), "camera0"));
+    assert!(ok, "{err}");
+    let r = relay
+        .rpc(
+            Some(&token),
+            "get_camera_status",
+            json!({"device": "camera0"}),
+        )
+        .await;
+    assert!(r["result"]["restarts"].as_u64().unwrap_or(0) >= 1, "{r}");
+}
+
+fn recordings_on_disk(server_state: &std::path::Path, camera: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(server_state.join("recordings").join(camera))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn kill_9_mid_segment_loses_at_most_a_fragment_and_the_index_is_repaired() {
+    let opts = || Opts {
+        toml: format!(
+            "{}[storage]\nsegment_secs = 10\nsync_interval_secs = 1\n",
+            camera_toml("camera0", "test", "", "continuous")
+        ),
+        ..Opts::with_roles()
+    };
+    let server = Server::start(opts());
+    let token = server.token("admin").await;
+    wait_status(
+        &server,
+        &token,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    // Record ~4.5 s of the first segment, then pull the plug.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let r = server.rpc(Some(&token), "list_recordings", json!({})).await;
+    assert_eq!(r["result"]["total"], 1, "{r}");
+    let state = server.state();
+    let dir = server.kill_keep_dir();
+    let files = recordings_on_disk(&state, "camera0");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let torn = files[0].clone();
+    let torn_len = std::fs::metadata(&torn).expect("file").len();
+    assert!(torn_len > 0);
+
+    // Restart: the index is reconciled with the disk before recording resumes.
+    let server = Server::start(Opts {
+        reuse_dir: Some(dir),
+        ..opts()
+    });
+    let token = server.token("admin").await;
+    let stem = torn
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("stem")
+        .to_string();
+    let info = server
+        .rpc(
+            Some(&token),
+            "get_recording_info",
+            json!({"filename": stem}),
+        )
+        .await;
+    let info = &info["result"];
+    assert_eq!(info["state"], "recovered", "{info}");
+    let secs = info["duration"].as_i64().expect("duration");
+    assert!(
+        (3..=5).contains(&secs),
+        "recovered {secs} s of ~4.5 s: {info}"
+    );
+    let repaired_len = std::fs::metadata(&torn).expect("file").len();
+    assert!(repaired_len <= torn_len);
+    assert_eq!(info["file_size"].as_u64(), Some(repaired_len));
+    decodes(&torn).unwrap_or_else(|e| panic!("recovered segment does not decode: {e}"));
+
+    // Recording resumed in a new file (no name collision), and a clean stop finalises it.
+    wait_status(
+        &server,
+        &token,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut server = server;
+    assert!(server.stop().success());
+    let files = recordings_on_disk(&state, "camera0");
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        decodes(f).unwrap_or_else(|e| panic!("{} does not decode: {e}", f.display()));
+    }
+    let conn = rusqlite::Connection::open(state.join("pinhole.db")).expect("db");
+    let states: Vec<String> = conn
+        .prepare("SELECT state FROM recordings ORDER BY start_ms")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("rows");
+    assert_eq!(states, vec!["recovered", "complete"]);
+}
+
+#[tokio::test]
+async fn on_demand_recording_snapshots_downloads_and_mjpeg() {
+    let server = Server::start(Opts {
+        toml: camera_toml("camera0", "test", "", "off"),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    let oper = server.token("oper").await;
+    let view = server.token("view").await;
+    wait_status(
+        &server,
+        &view,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // Snapshot of the live picture.
+    let r = server
+        .rpc(
+            Some(&oper),
+            "take_snapshot",
+            json!({"device": "camera0", "filename": "door"}),
+        )
+        .await;
+    assert_eq!(r["result"]["status"], "SUCCESS", "{r}");
+    assert_eq!(r["result"]["filename"], "door.jpg");
+    let r2 = server
+        .rpc(
+            Some(&oper),
+            "take_snapshot",
+            json!({"device": "camera0", "filename": "door"}),
+        )
+        .await;
+    assert_eq!(
+        r2["error"]["code"], -32020,
+        "a name is never overwritten: {r2}"
+    );
+    let r3 = server
+        .rpc(
+            Some(&oper),
+            "take_snapshot",
+            json!({"device": "camera0", "filename": "../etc/x"}),
+        )
+        .await;
+    assert_eq!(r3["error"]["code"], -32602, "{r3}");
+    let c = client();
+    let jpg = c
+        .get(server.url("/files/snapshots/door.jpg"))
+        .bearer_auth(&view)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(jpg.status(), 200);
+    assert_eq!(jpg.headers()["content-type"], "image/jpeg");
+    let body = jpg.bytes().await.expect("body");
+    assert_eq!(&body[..2], &[0xFF, 0xD8], "a JPEG");
+    assert_eq!(
+        c.get(server.url("/files/snapshots/door.jpg"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        401,
+        "downloads need a login"
+    );
+    let list = server
+        .rpc(Some(&view), "list_snapshots", json!({"limit": 10}))
+        .await;
+    assert_eq!(list["result"]["total"], 1, "{list}");
+
+    // On-demand recording for a camera whose mode is off.
+    let r = server
+        .rpc(
+            Some(&oper),
+            "start_recording",
+            json!({"device": "camera0", "format": "fmp4"}),
+        )
+        .await;
+    assert_eq!(r["result"]["status"], "RECORDING", "{r}");
+    let again = server
+        .rpc(Some(&oper), "start_recording", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(again["error"]["code"], -32020, "{again}");
+    let bad = server
+        .rpc(
+            Some(&oper),
+            "start_recording",
+            json!({"device": "camera0", "duration": 0}),
+        )
+        .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = server
+        .rpc(Some(&oper), "stop_recording", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["status"], "STOPPED", "{r}");
+    let name = r["result"]["filename"]
+        .as_str()
+        .expect("filename")
+        .to_string();
+    let info = server
+        .rpc(Some(&view), "get_recording_info", json!({"filename": name}))
+        .await;
+    assert_eq!(info["result"]["state"], "complete", "{info}");
+    let url = info["result"]["download_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    // Range request, as a seeking player makes.
+    let part = c
+        .get(server.url(&url))
+        .bearer_auth(&view)
+        .header("Range", "bytes=0-99")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-type"], "video/mp4");
+    assert_eq!(part.bytes().await.expect("body").len(), 100);
+    let whole = c
+        .get(server.url(&url))
+        .bearer_auth(&view)
+        .send()
+        .await
+        .expect("get");
+    let bytes = whole.bytes().await.expect("body");
+    let tmp = server.dir.path().join("download.mp4");
+    std::fs::write(&tmp, &bytes).expect("write");
+    decodes(&tmp).unwrap_or_else(|e| panic!("downloaded recording does not decode: {e}"));
+    // Viewers may not delete; admins may.
+    let d = server
+        .rpc(Some(&oper), "delete_recording", json!({"filename": name}))
+        .await;
+    assert_eq!(d["error"]["code"], -32002);
+    let d = server
+        .rpc(Some(&admin), "delete_recording", json!({"filename": name}))
+        .await;
+    assert_eq!(d["result"]["deleted"], true, "{d}");
+    assert_eq!(
+        c.get(server.url(&url))
+            .bearer_auth(&view)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+
+    // MJPEG to a plain HTTP client: two complete JPEG parts.
+    let mut resp = c
+        .get(server.url("/api/cameras/camera0/mjpeg"))
+        .bearer_auth(&view)
+        .send()
+        .await
+        .expect("mjpeg");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "multipart/x-mixed-replace; boundary=frame"
+    );
+    let mut buf = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while buf.windows(2).filter(|w| w == &[0xFF, 0xD9]).count() < 2 {
+        assert!(Instant::now() < deadline, "no MJPEG frames");
+        match tokio::time::timeout(Duration::from_secs(10), resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => buf.extend_from_slice(&chunk),
+            other => panic!("mjpeg stream ended: {other:?}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.starts_with("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "),
+        "{}",
+        &text[..60.min(text.len())]
+    );
+    drop(resp);
+}
+
+#[tokio::test]
+async fn retention_keeps_free_space_and_never_deletes_the_open_segment() {
+    let server = Server::start(Opts {
+        toml: format!(
+            "{}[storage]\nsegment_secs = 10\n",
+            camera_toml("camera0", "test", "", "continuous")
+        ),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    // A free-space floor larger than any disk: every closed segment must go, the open one stays.
+    let r = server
+        .rpc(
+            Some(&admin),
+            "set_retention_policy",
+            json!({"policy_type": "manual", "enabled": false, "min_free_mb": 1_000_000_000u64}),
+        )
+        .await;
+    assert_eq!(r["result"]["min_free_mb"], 1_000_000_000u64, "{r}");
+    let bad = server
+        .rpc(
+            Some(&admin),
+            "set_retention_policy",
+            json!({"policy_type": "age", "enabled": true, "max_age_days": -1}),
+        )
+        .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    // Wait for the first segment to close (10 s) and retention to run.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let state = server.state();
+    let mut first: Option<String> = None;
+    loop {
+        let list = server.rpc(Some(&admin), "list_recordings", json!({})).await;
+        let files = list["result"]["files"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let oldest = files
+            .last()
+            .and_then(|f| f["filename"].as_str())
+            .map(str::to_string);
+        if first.is_none() {
+            first = oldest.clone();
+        }
+        // Done when the first segment (closed after 10 s) is gone and only the open one is left.
+        let only_open = files.len() == 1 && files[0]["state"] == "open";
+        if only_open && oldest != first && recordings_on_disk(&state, "camera0").len() == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "retention did not delete the closed segment: {list}\n{}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let r = server
+        .rpc(Some(&admin), "cleanup_old_files", json!({}))
+        .await;
+    assert_eq!(r["result"]["cleanup_executed"], true, "{r}");
+    let storage = server
+        .rpc(Some(&admin), "get_storage_info", json!({}))
+        .await;
+    assert!(
+        storage["result"]["recordings_size"].as_i64().is_some(),
+        "{storage}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_device_fails_alone() {
+    let server = Server::start(Opts {
+        toml: format!(
+            "{}{}",
+            camera_toml("camera0", "test", "", "off"),
+            camera_toml("camera1", "v4l2", "/dev/video97", "continuous")
+        ),
+        ..Opts::with_roles()
+    });
+    let token = server.token("view").await;
+    wait_status(
+        &server,
+        &token,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server
+            .rpc(
+                Some(&token),
+                "get_camera_status",
+                json!({"device": "camera1"}),
+            )
+            .await;
+        let err = r["result"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if err.contains("/dev/video97") {
+            assert_ne!(r["result"]["status"], "CONNECTED");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no clear error for the missing device: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The healthy camera is untouched.
+    let r = server.rpc(Some(&token), "get_camera_list", json!({})).await;
+    assert_eq!(r["result"]["connected"], 1, "{r}");
+    assert_eq!(r["result"]["total"], 2);
+}
