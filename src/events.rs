@@ -80,6 +80,19 @@ impl EventBus {
     }
 }
 
+/// The JSON-RPC method a notification for `topic` is sent as: the camera service's
+/// `camera_status_update` and `recording_status_update` for camera and recording state, the
+/// topic itself otherwise.
+pub fn notification_method(topic: &str) -> &str {
+    match topic {
+        "camera.connected" | "camera.disconnected" | "camera.status_change" => {
+            "camera_status_update"
+        }
+        "recording.start" | "recording.stop" | "recording.error" => "recording_status_update",
+        other => other,
+    }
+}
+
 /// Is `pattern` something a client may subscribe to?
 pub fn valid_pattern(pattern: &str) -> bool {
     if pattern == "*" {

@@ -53,6 +53,7 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("get_settings", Some("viewer")),
     ("update_settings", Some("admin")),
     ("get_audit_log", Some("admin")),
+    ("list_local_devices", Some("operator")),
     ("ptz_status", Some("viewer")),
     ("ptz_move", Some("operator")),
     ("ptz_stop", Some("operator")),
@@ -202,6 +203,7 @@ fn rest_routes() -> Vec<(Method, &'static str, Option<&'static str>, Option<Valu
         ),
         (Method::GET, "/api/audit", Some("admin"), None),
         (Method::GET, "/api/streams", Some("viewer"), None),
+        (Method::GET, "/api/devices", Some("operator"), None),
         (
             Method::GET,
             "/api/cameras/nocam/stream",

@@ -714,3 +714,67 @@ async fn a_missing_device_fails_alone() {
     assert_eq!(r["result"]["connected"], 1, "{r}");
     assert_eq!(r["result"]["total"], 2);
 }
+
+#[tokio::test]
+async fn fmp4_over_websocket_plays_from_a_keyframe() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let server = Server::start(Opts {
+        toml: camera_toml("camera0", "test", "", "off"),
+        ..Opts::with_roles()
+    });
+    let view = server.token("view").await;
+    wait_status(
+        &server,
+        &view,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    let url = format!("ws://{}/api/cameras/camera0/live", server.addr);
+    // Without a login: refused before the upgrade.
+    let anon = tokio_tungstenite::connect_async(url.as_str()).await;
+    assert!(anon.is_err(), "anonymous live stream must be refused");
+    let mut req = url.as_str().into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {view}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
+    let first = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("hello in time")
+        .expect("message")
+        .expect("ok");
+    let hello: Value = match first {
+        Message::Text(t) => serde_json::from_str(&t).expect("json"),
+        other => panic!("expected the init text, got {other:?}"),
+    };
+    assert_eq!(hello["type"], "init");
+    let mime = hello["mime"].as_str().expect("mime");
+    assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
+    let mut data = Vec::new();
+    let mut messages = 0;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                if messages == 0 {
+                    assert_eq!(&b[4..8], b"ftyp", "the init segment comes first");
+                }
+                messages += 1;
+                data.extend_from_slice(&b);
+            }
+            other => panic!("live stream ended: {other:?}"),
+        }
+    }
+    assert!(messages >= 5, "only {messages} fragments in 3 s");
+    let f = server.dir.path().join("live.mp4");
+    std::fs::write(&f, &data).expect("write");
+    decodes(&f).unwrap_or_else(|e| panic!("the live stream does not decode from its start: {e}"));
+    let scan = pinhole::media::fmp4::scan(&mut std::io::Cursor::new(&data)).expect("fmp4");
+    assert!(scan.fragments >= 5 && scan.has_moov, "{scan:?}");
+}

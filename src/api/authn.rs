@@ -120,7 +120,15 @@ pub async fn authenticate(
                         .into_response();
                     }
                 }
-                if via_cookie && req.uri().path() == "/ws" && !same_origin(req.headers()) {
+                let websocket = req
+                    .headers()
+                    .get(axum::http::header::UPGRADE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+                if via_cookie
+                    && (websocket || req.uri().path() == "/ws")
+                    && !same_origin(req.headers())
+                {
                     return ApiError::Forbidden("cross-origin WebSocket refused".into())
                         .into_response();
                 }

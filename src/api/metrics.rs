@@ -31,6 +31,13 @@ pub struct Metrics {
     temperature: Gauge,
     disk_available: IntGauge,
     uptime: Gauge,
+    camera_state: IntGaugeVec,
+    camera_fps: prometheus::GaugeVec,
+    camera_bitrate: prometheus::GaugeVec,
+    camera_restarts: IntGaugeVec,
+    camera_consumers: IntGaugeVec,
+    camera_encoder: IntGaugeVec,
+    rtsp_sessions: IntGauge,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -114,6 +121,46 @@ impl Metrics {
             "pinhole_uptime_seconds",
             "Seconds since pinhole started.",
         ));
+        let camera_state = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_camera_state",
+                "1 for the camera's current state (starting, streaming, reconnecting, failed, disabled).",
+            ),
+            &["camera", "state"],
+        ));
+        let camera_fps = must(prometheus::GaugeVec::new(
+            Opts::new("pinhole_camera_fps", "Measured frames per second."),
+            &["camera"],
+        ));
+        let camera_bitrate = must(prometheus::GaugeVec::new(
+            Opts::new("pinhole_camera_bitrate_kbps", "Measured H.264 bitrate."),
+            &["camera"],
+        ));
+        let camera_restarts = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_camera_pipeline_restarts",
+                "Capture pipeline rebuilds since start.",
+            ),
+            &["camera"],
+        ));
+        let camera_consumers = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_camera_consumers",
+                "Consumers of the camera's H.264 (RTSP media, recorder, live viewers).",
+            ),
+            &["camera"],
+        ));
+        let camera_encoder = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_camera_encoder_info",
+                "Always 1; the encoder in use.",
+            ),
+            &["camera", "encoder"],
+        ));
+        let rtsp_sessions = must(IntGauge::new(
+            "pinhole_rtsp_sessions",
+            "RTSP sessions currently open.",
+        ));
         let build_info = must(IntGaugeVec::new(
             Opts::new("pinhole_build_info", "Always 1; labels carry the build."),
             &["version", "arch"],
@@ -135,6 +182,13 @@ impl Metrics {
             Box::new(temperature.clone()),
             Box::new(disk_available.clone()),
             Box::new(uptime.clone()),
+            Box::new(camera_state.clone()),
+            Box::new(camera_fps.clone()),
+            Box::new(camera_bitrate.clone()),
+            Box::new(camera_restarts.clone()),
+            Box::new(camera_consumers.clone()),
+            Box::new(camera_encoder.clone()),
+            Box::new(rtsp_sessions.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -167,6 +221,13 @@ impl Metrics {
             temperature,
             disk_available,
             uptime,
+            camera_state,
+            camera_fps,
+            camera_bitrate,
+            camera_restarts,
+            camera_consumers,
+            camera_encoder,
+            rtsp_sessions,
         }
     }
 
@@ -235,6 +296,32 @@ pub async fn scrape(State(state): State<SharedState>) -> Response {
             .set(i64::try_from(d.available_bytes).unwrap_or(i64::MAX));
     }
     m.uptime.set(state.started_at.elapsed().as_secs_f64());
+    if let Some(media) = &state.media {
+        // Rebuilt at each scrape so removed cameras and old states disappear.
+        m.camera_state.reset();
+        m.camera_encoder.reset();
+        for cam in media.cameras() {
+            let s = cam.status();
+            let id = cam.id.as_str();
+            m.camera_state
+                .with_label_values(&[id, s.state.as_str()])
+                .set(1);
+            m.camera_fps.with_label_values(&[id]).set(s.fps);
+            m.camera_bitrate
+                .with_label_values(&[id])
+                .set(s.bitrate_kbps);
+            m.camera_restarts
+                .with_label_values(&[id])
+                .set(i64::from(s.restarts));
+            m.camera_consumers
+                .with_label_values(&[id])
+                .set(cam.hub.consumers() as i64);
+            if let Some(e) = &s.encoder {
+                m.camera_encoder.with_label_values(&[id, e]).set(1);
+            }
+        }
+        m.rtsp_sessions.set(media.rtsp_sessions() as i64);
+    }
     let mut buf = Vec::new();
     let encoder = TextEncoder::new();
     if let Err(e) = encoder.encode(&m.registry.gather(), &mut buf) {

@@ -67,6 +67,7 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         .routes(routes!(ptz::list_presets, ptz::save_preset))
         .routes(routes!(ptz::move_to_preset))
         .routes(routes!(ptz::rename_preset, ptz::delete_preset))
+        .routes(routes!(media::devices))
         .routes(routes!(media::streams))
         .routes(routes!(media::stream))
         .routes(routes!(media::take_snapshot))

@@ -111,7 +111,15 @@ async fn serve(state: SharedState, authn: Authn, socket: WebSocket) {
                                 state.users.still_valid(p, state.clock.as_ref()).is_ok()
                             });
                         if deliver {
-                            let n = envelope::notification(&event.topic, &event.params).to_string();
+                            let method = crate::events::notification_method(&event.topic);
+                            let n = if method == event.topic {
+                                envelope::notification(method, &event.params).to_string()
+                            } else {
+                                // Renamed for camera-service clients: keep the topic in the params.
+                                let mut params = event.params.clone();
+                                params["topic"] = serde_json::Value::String(event.topic.clone());
+                                envelope::notification(method, &params).to_string()
+                            };
                             if socket.send(Message::Text(n.into())).await.is_err() {
                                 break;
                             }

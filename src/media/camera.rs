@@ -169,6 +169,15 @@ impl CameraHandle {
         self.epoch.elapsed().as_millis() as i64
     }
 
+    /// The caps of the camera's H.264 (with `codec_data`), once the pipeline has negotiated.
+    pub fn h264_caps(&self) -> Option<gst::Caps> {
+        self.h264_pad
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|p| p.current_caps())
+    }
+
     /// Asks the encoder for a keyframe (a new RTSP client is joining); at most every 500 ms.
     pub fn request_keyframe(&self) {
         let now = self.mono_ms();

@@ -140,11 +140,12 @@ fn children(body: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
             }
             n => (8, n),
         };
-        if size < hdr || pos + size > body.len() {
+        let end = pos.checked_add(size)?;
+        if size < hdr || end > body.len() {
             return None;
         }
-        let payload = &body[pos + hdr..pos + size];
-        pos += size;
+        let payload = &body[pos + hdr..end];
+        pos = end;
         Some((kind, payload))
     })
 }
@@ -227,12 +228,18 @@ fn moof_duration(moof: &[u8]) -> u64 {
                         .count()
                         * 4;
                     if flags & 0x100 == 0 {
-                        total += u64::from(count) * u64::from(default_duration);
+                        total = total.saturating_add(
+                            u64::from(count).saturating_mul(u64::from(default_duration)),
+                        );
                         continue;
                     }
                     for i in 0..count as usize {
-                        match be_u32(b, at + i * per_sample) {
-                            Some(d) => total += u64::from(d),
+                        let d = i
+                            .checked_mul(per_sample)
+                            .and_then(|o| o.checked_add(at))
+                            .and_then(|o| be_u32(b, o));
+                        match d {
+                            Some(d) => total = total.saturating_add(u64::from(d)),
                             None => break,
                         }
                     }
@@ -242,6 +249,58 @@ fn moof_duration(moof: &[u8]) -> u64 {
         }
     }
     total
+}
+
+/// Regroups a muxer's output (buffers that may split or join boxes) into self-contained
+/// messages: the init segment (everything up to and including `moov`), then one message per
+/// fragment (everything up to and including each `mdat`). For live streaming, where each
+/// message must be appendable on its own.
+#[derive(Debug, Default)]
+pub struct FragmentSplitter {
+    pending: Vec<u8>,
+    /// Bytes of `pending` already known to form complete boxes.
+    complete: usize,
+}
+
+impl FragmentSplitter {
+    /// Adds bytes; returns the messages they complete.
+    pub fn push(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+        self.pending.extend_from_slice(data);
+        let mut out = Vec::new();
+        loop {
+            let rest = &self.pending[self.complete..];
+            if rest.len() < 8 {
+                break;
+            }
+            let size32 = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as u64;
+            let size = match size32 {
+                1 if rest.len() >= 16 => {
+                    u64::from_be_bytes(rest[8..16].try_into().unwrap_or([0; 8]))
+                }
+                1 => break,
+                // Size 0 ("to the end") never occurs in a live stream; treat as malformed.
+                0 => u64::MAX,
+                n => n,
+            };
+            if !(8..=256 * 1024 * 1024).contains(&size) {
+                // Not an MP4 box stream: pass everything through rather than stall.
+                out.push(std::mem::take(&mut self.pending));
+                self.complete = 0;
+                break;
+            }
+            if (rest.len() as u64) < size {
+                break;
+            }
+            let kind = [rest[4], rest[5], rest[6], rest[7]];
+            self.complete += size as usize;
+            if &kind == b"moov" || &kind == b"mdat" {
+                let rest = self.pending.split_off(self.complete);
+                out.push(std::mem::replace(&mut self.pending, rest));
+                self.complete = 0;
+            }
+        }
+        out
+    }
 }
 
 /// Bodies larger than this are not read into memory (a `moov` or `moof` is a few KB).
@@ -287,7 +346,7 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<ScanReport, ScanError> {
             b"mdat" => {
                 if let Some(d) = pending.take() {
                     rep.fragments += 1;
-                    rep.duration_units += d;
+                    rep.duration_units = rep.duration_units.saturating_add(d);
                     rep.playable_len = end;
                 }
             }
@@ -392,6 +451,31 @@ pub(crate) mod tests {
         let r = scan(&mut Cursor::new(&f[..30])).unwrap();
         assert!(!r.is_playable());
         assert_eq!(r.playable_len, 0);
+    }
+
+    #[test]
+    fn found_by_fuzzing_a_child_box_claiming_an_enormous_size() {
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode("AAAACGZ0eXAAAAAAbW9vZgAAAAhmdHlwAAAAAQD+/wD/////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////KQAAjAAAdXAleSEIAAA=")
+            .expect("base64");
+        let _ = scan(&mut Cursor::new(data));
+    }
+
+    #[test]
+    fn splitter_yields_init_then_whole_fragments_whatever_the_buffering() {
+        let f = synthetic(3);
+        let init_len = synthetic(0).len();
+        for chunk in [1usize, 7, 100, 5000, f.len()] {
+            let mut s = FragmentSplitter::default();
+            let msgs: Vec<Vec<u8>> = f.chunks(chunk).flat_map(|c| s.push(c)).collect();
+            assert_eq!(msgs.len(), 4, "chunk {chunk}");
+            assert_eq!(msgs[0].len(), init_len);
+            assert_eq!(msgs.concat(), f);
+            for m in &msgs[1..] {
+                assert_eq!(&m[4..8], b"moof");
+            }
+        }
     }
 
     #[test]

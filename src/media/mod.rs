@@ -8,6 +8,7 @@
 //! - [`recorder`], [`fmp4`], [`retention`]: power-cut-safe segments, their index and its repair,
 //!   and what to delete.
 //! - [`preview`]: the shared JPEG branch (MJPEG preview, snapshots).
+//! - [`live`]: the low-latency browser path (fragmented MP4 over WebSocket, for MSE).
 //!
 //! Local devices are enumerated with GStreamer's device monitor rather than the `v4l` crate:
 //! the monitor is already linked, reports each device's caps in GStreamer's own terms, and the
@@ -15,8 +16,10 @@
 //! ARM64 cross build.
 
 pub mod camera;
+pub mod devices;
 pub mod fmp4;
 pub mod hub;
+pub mod live;
 pub mod pipeline;
 pub mod preview;
 pub mod recorder;

@@ -69,6 +69,17 @@ fn stream_json(e: &MediaEngine, id: &str, host: Option<&str>) -> Option<Value> {
     }))
 }
 
+/// Local cameras (V4L2, libcamera) that could be added, with what they offer.
+#[utoipa::path(get, path = "/api/devices", tag = "media",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn devices(_: AsOperator) -> Result<Json<Value>, ApiError> {
+    let list = tokio::task::spawn_blocking(crate::media::devices::list)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(json!({"devices": list, "total": list.len()})))
+}
+
 /// Every camera's stream: state, encoder, measured fps and bitrate, RTSP URL.
 #[utoipa::path(get, path = "/api/streams", tag = "media",
     responses((status = 200, body = Object), (status = 401, body = ErrorBody)),
@@ -486,6 +497,65 @@ pub async fn preview_jpeg(
         .into_response())
 }
 
+/// `GET /api/cameras/{id}/live` (WebSocket): fragmented MP4 for Media Source Extensions.
+/// First a text message `{"type": "init", "mime": "video/mp4; codecs=\"avc1...\""}`, then
+/// binary messages: the init segment, then ~200 ms fragments. See [`crate::media::live`].
+pub async fn live(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    use axum::extract::ws::{CloseFrame, Message};
+    let e = engine(&state)?;
+    let cam = e
+        .camera(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))?;
+    let shutdown = state.shutdown.clone();
+    Ok(ws.on_upgrade(move |mut socket| async move {
+        let Some(mime) = crate::media::live::mime_type(&cam) else {
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1013,
+                    reason: "camera is not streaming yet; retry".into(),
+                })))
+                .await;
+            return;
+        };
+        let (live, mut rx) = match crate::media::live::LiveMp4::start(cam.clone(), 200) {
+            Ok(v) => v,
+            Err(err) => {
+                tracing::warn!(camera = %cam.id, error = %err, "live stream failed");
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame { code: 1011, reason: err.into() })))
+                    .await;
+                return;
+            }
+        };
+        let hello = json!({"type": "init", "device": cam.id, "mime": mime}).to_string();
+        if socket.send(Message::Text(hello.into())).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                frag = rx.recv() => match frag {
+                    Some(b) => if socket.send(Message::Binary(b)).await.is_err() { break },
+                    None => {
+                        let _ = socket.send(Message::Close(Some(CloseFrame { code: 1011, reason: "stream ended or viewer too slow; reconnect".into() }))).await;
+                        break;
+                    }
+                },
+                msg = socket.recv() => match msg {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    _ => {}
+                },
+            }
+        }
+        drop(live);
+    }))
+}
+
 /// Routes outside the OpenAPI document (binary bodies).
 pub fn router() -> axum::Router<SharedState> {
     use axum::routing::get;
@@ -494,4 +564,5 @@ pub fn router() -> axum::Router<SharedState> {
         .route("/files/snapshots/{name}", get(download_snapshot))
         .route("/api/cameras/{id}/mjpeg", get(mjpeg))
         .route("/api/cameras/{id}/preview.jpg", get(preview_jpeg))
+        .route("/api/cameras/{id}/live", get(live))
 }

@@ -38,6 +38,7 @@ pub const METHODS: &[&str] = &[
     "get_streams",
     "set_retention_policy",
     "cleanup_old_files",
+    "list_local_devices",
 ];
 
 pub fn media_error(e: MediaError) -> RpcError {
@@ -573,6 +574,13 @@ pub async fn call(
                 "space_freed": bytes,
                 "message": "Cleanup completed successfully",
             }))
+        }
+        "list_local_devices" => {
+            parse::<NoParams>(p)?;
+            let list = tokio::task::spawn_blocking(crate::media::devices::list)
+                .await
+                .map_err(|e| RpcError::internal(e.to_string()))?;
+            Ok(json!({"devices": list, "total": list.len()}))
         }
         other => Err(RpcError::internal(format!("{other} is not a media method"))),
     }

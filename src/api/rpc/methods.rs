@@ -106,6 +106,7 @@ pub const METHODS: &[MethodSpec] = &[
     m("update_settings", A, true, Core),
     m("get_audit_log", A, false, Core),
     // PTZ (VISCA).
+    m("list_local_devices", O, false, Core),
     m("ptz_status", V, false, Core),
     m("ptz_move", O, true, Core),
     m("ptz_stop", O, true, Core),

@@ -1,0 +1,465 @@
+//! Media engine figures (not a timed test): starts the real `pinhole` binary with test cameras
+//! and foreign RTSP clients, and prints CPU (share of one core) and RSS of the appliance process,
+//! each against a baseline measured in the same run:
+//!
+//! 1. fan-out: one 720p30 camera with 0, 1, 4 and 16 RTSP clients (`ffmpeg -c copy`);
+//! 2. relay + record of a 1080p ~4 Mbit/s RTSP source vs `ffmpeg -c copy -f segment`;
+//! 3. RSS with 4 encoding 720p cameras, and with 4 relayed cameras;
+//! 4. time from process start to the first RTP packet at an RTSP client (a minimal client here).
+//!
+//! `cargo bench --bench media [-- --window SECS]`
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pinhole");
+const USER: &str = "bench";
+const PASSWORD: &str = "bench-password-1";
+
+fn ticks_per_sec() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / ticks_per_sec()
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// CPU share of one core and peak RSS of `pid` over `window`.
+fn measure(pid: u32, window: Duration) -> (f64, f64) {
+    let c0 = cpu_secs(pid);
+    let t0 = Instant::now();
+    let mut peak = 0f64;
+    while t0.elapsed() < window {
+        peak = peak.max(rss_mb(pid));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    (
+        (cpu_secs(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0,
+        peak,
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+struct Appliance {
+    child: Child,
+    rtsp: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn add_user(state: &Path) {
+    let mut c = Command::new(BIN)
+        .args([
+            "user",
+            "add",
+            USER,
+            "--role",
+            "viewer",
+            "--password-stdin",
+            "--state-dir",
+        ])
+        .arg(state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pinhole user add");
+    let _ = c
+        .stdin
+        .take()
+        .map(|mut s| s.write_all(format!("{PASSWORD}\n").as_bytes()));
+    assert!(c.wait().expect("wait").success(), "user add failed");
+}
+
+/// Starts the appliance with `cameras` (TOML) on a fixed RTSP port; returns once it listens.
+fn start(cameras: &str, rtsp_port: u16) -> (Appliance, Instant) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state: PathBuf = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    add_user(&state);
+    let cfg = dir.path().join("pinhole.toml");
+    std::fs::write(
+        &cfg,
+        format!("[general]\nstate_dir = \"{}\"\n[log]\nlevel = \"warn\"\n[tls]\nmode = \"off\"\n{cameras}", state.display()),
+    )
+    .expect("config");
+    let t0 = Instant::now();
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--rtsp-listen",
+            &format!("127.0.0.1:{rtsp_port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn pinhole");
+    let rtsp: SocketAddr = format!("127.0.0.1:{rtsp_port}").parse().expect("addr");
+    (
+        Appliance {
+            child,
+            rtsp,
+            _dir: dir,
+        },
+        t0,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn camera(
+    id: &str,
+    source: &str,
+    url: &str,
+    w: u32,
+    h: u32,
+    fps: u32,
+    kbps: u32,
+    recording: &str,
+) -> String {
+    let creds = if source == "rtsp" {
+        format!("username = \"{USER}\"\npassword = \"{PASSWORD}\"\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "[[cameras]]\nid = \"{id}\"\nsource = \"{source}\"\nurl = \"{url}\"\nwidth = {w}\nheight = {h}\nfps = {fps}\nbitrate_kbps = {kbps}\nrecording = \"{recording}\"\n{creds}"
+    )
+}
+
+fn rtsp_url(a: SocketAddr, cam: &str) -> String {
+    format!("rtsp://{USER}:{PASSWORD}@{a}/{cam}")
+}
+
+/// Minimal RTSP client over TCP interleaved with Basic auth: returns once the first RTP
+/// packet arrives (or None after `limit`).
+fn first_rtp_packet(addr: SocketAddr, cam: &str, limit: Duration) -> Option<Instant> {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let deadline = Instant::now() + limit;
+    let mut s = loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return None,
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let base = format!("rtsp://{addr}/{cam}");
+    let mut cseq = 0;
+    let mut request = |s: &mut TcpStream, method: &str, url: &str, extra: &str| -> Option<String> {
+        cseq += 1;
+        let req = format!(
+            "{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\nAuthorization: Basic {auth}\r\n{extra}\r\n"
+        );
+        s.write_all(req.as_bytes()).ok()?;
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).ok()?;
+            buf.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&buf).into_owned();
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).ok()?;
+        Some(head + &String::from_utf8_lossy(&body))
+    };
+    // The camera may still be starting: retry DESCRIBE until it answers 200.
+    let sdp = loop {
+        let r = request(&mut s, "DESCRIBE", &base, "Accept: application/sdp\r\n")?;
+        if r.starts_with("RTSP/1.0 200") {
+            break r;
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let control = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=control:"))
+        .filter(|c| *c != "*")
+        .map(|c| {
+            if c.starts_with("rtsp://") {
+                c.to_string()
+            } else {
+                format!("{base}/{c}")
+            }
+        })
+        .unwrap_or_else(|| format!("{base}/stream=0"));
+    let setup = request(
+        &mut s,
+        "SETUP",
+        &control,
+        "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n",
+    )?;
+    let session = setup
+        .lines()
+        .find_map(|l| l.strip_prefix("Session: "))
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())?;
+    let play = format!("Session: {session}\r\nRange: npt=now-\r\n");
+    cseq += 1;
+    let req = format!(
+        "PLAY {base} RTSP/1.0\r\nCSeq: {cseq}\r\nAuthorization: Basic {auth}\r\n{play}\r\n"
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut byte = [0u8; 1];
+    loop {
+        s.read_exact(&mut byte).ok()?;
+        if byte[0] == b'$' {
+            return Some(Instant::now());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+    }
+}
+
+fn four_cameras(one: impl Fn(usize) -> String) -> String {
+    (0..4).map(one).collect()
+}
+
+/// Starts an appliance with these cameras, waits until each one streams, measures it.
+fn measure_four(cameras: &str, window: Duration, settle: Duration) -> (f64, f64) {
+    let (a, _) = start(cameras, free_port());
+    for i in 0..4 {
+        let _ = first_rtp_packet(a.rtsp, &format!("camera{i}"), Duration::from_secs(30));
+    }
+    std::thread::sleep(settle);
+    measure(a.child.id(), window)
+}
+
+fn ffmpeg_clients(url: &str, n: usize) -> Vec<Child> {
+    (0..n)
+        .map(|_| {
+            Command::new("ffmpeg")
+                .args([
+                    "-v",
+                    "quiet",
+                    "-rtsp_transport",
+                    "tcp",
+                    "-i",
+                    url,
+                    "-c",
+                    "copy",
+                    "-f",
+                    "null",
+                    "-",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ffmpeg")
+        })
+        .collect()
+}
+
+fn stop(children: Vec<Child>) {
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+fn main() {
+    let window = std::env::args()
+        .skip_while(|a| a != "--window")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(10));
+    let settle = Duration::from_secs(3);
+    println!(
+        "media bench: window {window:?} per figure, 2-core shared machine; CPU is % of one core\n"
+    );
+
+    // 4. Start to first frame, measured first on a cold process.
+    let port = free_port();
+    let (a, t0) = start(
+        &camera("camera0", "test", "", 1280, 720, 30, 2000, "off"),
+        port,
+    );
+    let first = first_rtp_packet(a.rtsp, "camera0", Duration::from_secs(20));
+    match first {
+        Some(t) => println!(
+            "start → first RTP packet at a client: {:.0} ms (goal < 500 ms)",
+            (t - t0).as_secs_f64() * 1000.0
+        ),
+        None => println!("start → first RTP packet: no packet within 20 s"),
+    }
+    // A second client joining the running stream (keyframe forced on PLAY).
+    let t = Instant::now();
+    if let Some(p) = first_rtp_packet(a.rtsp, "camera0", Duration::from_secs(10)) {
+        println!(
+            "join of a second client → first RTP packet: {:.0} ms",
+            (p - t).as_secs_f64() * 1000.0
+        );
+    }
+
+    // 1. Fan-out on one 720p30 camera.
+    println!(
+        "\n1. one 720p30 test camera (x264 ultrafast, 2 Mbit/s), RTSP clients: ffmpeg -c copy"
+    );
+    let pid = a.child.id();
+    std::thread::sleep(settle);
+    let mut cpu1 = 0.0;
+    for n in [0usize, 1, 4, 16] {
+        let clients = ffmpeg_clients(&rtsp_url(a.rtsp, "camera0"), n);
+        std::thread::sleep(settle);
+        let (cpu, rss) = measure(pid, window);
+        if n == 1 {
+            cpu1 = cpu;
+        }
+        let ratio = if n > 1 && cpu1 > 0.0 {
+            format!("  ({:.2}× the CPU of 1 client)", cpu / cpu1)
+        } else {
+            String::new()
+        };
+        println!("   {n:>2} clients: CPU {cpu:5.1} %  RSS {rss:5.1} MB{ratio}");
+        stop(clients);
+    }
+    drop(a);
+
+    // 2. Relay + record of a 1080p ~4 Mbit/s source vs ffmpeg.
+    println!("\n2. relay + record of a 1080p30 ~4 Mbit/s RTSP source (no transcode)");
+    let src_port = free_port();
+    let (src, _) = start(
+        &camera("camera0", "test", "", 1920, 1080, 30, 4000, "off"),
+        src_port,
+    );
+    let src_url = rtsp_url(src.rtsp, "camera0");
+    let _ = first_rtp_packet(src.rtsp, "camera0", Duration::from_secs(30));
+    let relay_port = free_port();
+    let (relay, _) = start(
+        &camera(
+            "camera0",
+            "rtsp",
+            &format!("rtsp://{}/camera0", src.rtsp),
+            1920,
+            1080,
+            30,
+            4000,
+            "continuous",
+        ),
+        relay_port,
+    );
+    let _ = first_rtp_packet(relay.rtsp, "camera0", Duration::from_secs(30));
+    std::thread::sleep(settle);
+    let (p_cpu, p_rss) = measure(relay.child.id(), window);
+    drop(relay);
+    let seg_dir = tempfile::tempdir().expect("tempdir");
+    let ff = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "quiet",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            &src_url,
+            "-c",
+            "copy",
+            "-f",
+            "segment",
+            "-segment_time",
+            "60",
+        ])
+        .arg(seg_dir.path().join("seg%03d.mp4"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    std::thread::sleep(settle);
+    let (f_cpu, f_rss) = measure(ff.id(), window);
+    stop(vec![ff]);
+    println!(
+        "   pinhole (whole appliance, relay + fMP4 record): CPU {p_cpu:5.1} %  RSS {p_rss:5.1} MB"
+    );
+    println!(
+        "   ffmpeg -c copy -f segment (baseline):           CPU {f_cpu:5.1} %  RSS {f_rss:5.1} MB"
+    );
+    if f_cpu > 0.0 {
+        println!(
+            "   ratio: {:.2}× ffmpeg's CPU (goal ≤ 0.5×), {:.2}× its RSS",
+            p_cpu / f_cpu,
+            p_rss / f_rss.max(0.1)
+        );
+    }
+
+    // 3. RSS with 4 relayed cameras (same source), then with 4 encoding 720p cameras.
+    let relayed = four_cameras(|i| {
+        camera(
+            &format!("camera{i}"),
+            "rtsp",
+            &format!("rtsp://{}/camera0", src.rtsp),
+            1920,
+            1080,
+            30,
+            4000,
+            "off",
+        )
+    });
+    let (r_cpu, r_rss) = measure_four(&relayed, window, settle);
+    drop(src);
+    let encoding = four_cameras(|i| {
+        camera(
+            &format!("camera{i}"),
+            "test",
+            "",
+            1280,
+            720,
+            30,
+            2000,
+            "off",
+        )
+    });
+    let (e_cpu, e_rss) = measure_four(&encoding, window, settle);
+    println!("\n3. four cameras, no detection");
+    println!(
+        "   4 relayed 1080p RTSP cameras: RSS {r_rss:5.1} MB (goal < 40 MB)  CPU {r_cpu:5.1} %"
+    );
+    println!(
+        "   4 encoding 720p30 test cameras: RSS {e_rss:5.1} MB (goal < 100 MB)  CPU {e_cpu:5.1} % (x264 on this x86 host; the Pi 4 uses v4l2h264enc)"
+    );
+}
