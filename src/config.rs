@@ -219,6 +219,10 @@ pub struct Media {
     /// Browser preview (MJPEG) and snapshot branch: frames per second and width.
     pub preview_fps: u32,
     pub preview_width: u32,
+    /// The detector's frames: packed RGB at this rate and width (the height keeps the aspect);
+    /// produced only while a detector reads them.
+    pub detect_fps: u32,
+    pub detect_width: u32,
     /// A camera that delivers no frame for this long is rebuilt.
     pub stall_timeout_secs: u32,
     /// Pull RTSP cameras over TCP (true) or UDP.
@@ -239,6 +243,8 @@ impl Default for Media {
             default_bitrate_kbps: 2000,
             preview_fps: 5,
             preview_width: 640,
+            detect_fps: 5,
+            detect_width: 320,
             stall_timeout_secs: 5,
             rtsp_tcp: true,
         }
@@ -861,7 +867,9 @@ fn media_problems(c: &Config, bad: &mut impl FnMut(&str, String)) {
             ),
         );
     }
-    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 9] = [
+    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 11] = [
+        ("media.detect_fps", m.detect_fps, 1..=30),
+        ("media.detect_width", m.detect_width, 32..=1920),
         (
             "media.keyframe_interval_ms",
             m.keyframe_interval_ms,

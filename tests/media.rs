@@ -778,3 +778,127 @@ async fn fmp4_over_websocket_plays_from_a_keyframe() {
     let scan = pinhole::media::fmp4::scan(&mut std::io::Cursor::new(&data)).expect("fmp4");
     assert!(scan.fragments >= 5 && scan.has_moov, "{scan:?}");
 }
+
+#[tokio::test]
+async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
+    let server = Server::start(Opts {
+        toml: camera_toml("camera0", "test", "", "continuous"),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    // A foreign client records 8 s of the RTSP stream while the pipeline is rebuilt under it.
+    let out = server.dir.path().join("client.mp4");
+    let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
+    let client = Command::new("timeout")
+        .args([
+            "30",
+            "ffmpeg",
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            &url,
+            "-c",
+            "copy",
+            "-t",
+            "8",
+        ])
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = server
+        .rpc(
+            Some(&admin),
+            "get_camera_status",
+            json!({"device": "camera0"}),
+        )
+        .await;
+    let recording = before["result"]["recording"]["filename"].clone();
+    // A new bitrate needs a new encoder: the capture pipeline is rebuilt.
+    let r = client_put(
+        &server,
+        &admin,
+        "/api/cameras/camera0",
+        json!({"bitrate_kbps": 400}),
+    )
+    .await;
+    assert_eq!(r, 200);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = server
+            .rpc(
+                Some(&admin),
+                "get_camera_status",
+                json!({"device": "camera0"}),
+            )
+            .await;
+        if s["result"]["status"] == "CONNECTED" && s["result"]["since"] != before["result"]["since"]
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rebuild seen: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = tokio::task::spawn_blocking(move || client.wait_with_output())
+        .await
+        .expect("join")
+        .expect("ffmpeg");
+    assert!(
+        status.status.success(),
+        "the RTSP client failed across the rebuild: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let (ok, dur, err) = run(
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&out),
+        20,
+    );
+    assert!(ok, "{err}");
+    let secs: f64 = dur.trim().parse().expect("duration");
+    assert!(secs >= 7.0, "the client got {secs} s of 8");
+    decodes(&out).unwrap_or_else(|e| panic!("client recording across the rebuild: {e}"));
+    // The recording went on in the same segment.
+    let after = server
+        .rpc(
+            Some(&admin),
+            "get_camera_status",
+            json!({"device": "camera0"}),
+        )
+        .await;
+    assert_eq!(
+        after["result"]["recording"]["filename"], recording,
+        "{after}"
+    );
+}
+
+async fn client_put(server: &Server, token: &str, path: &str, body: Value) -> u16 {
+    client()
+        .put(server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("put")
+        .status()
+        .as_u16()
+}

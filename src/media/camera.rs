@@ -82,6 +82,8 @@ pub struct RunnerSettings {
     pub default_bitrate_kbps: u32,
     pub preview_fps: u32,
     pub preview_width: u32,
+    pub detect_fps: u32,
+    pub detect_width: u32,
     pub stall_timeout: Duration,
     pub rtsp_tcp: bool,
     pub overlay: bool,
@@ -97,7 +99,11 @@ pub struct CameraHandle {
     /// RTSP password, already unsealed (never logged).
     pub password: RwLock<Option<crate::secrets::SecretString>>,
     pub hub: Hub,
+    /// JPEG frames: live preview and snapshots.
     pub preview: Arc<Preview>,
+    /// Packed RGB frames at `media.detect_fps` and `media.detect_width` for the detector;
+    /// leaky, so detection can never slow capture or recording.
+    pub detect: Arc<Preview>,
     status: Mutex<CameraStatus>,
     pub frames: AtomicU64,
     pub bytes: AtomicU64,
@@ -132,6 +138,7 @@ impl CameraHandle {
             password: RwLock::new(password),
             hub: Hub::default(),
             preview: Arc::new(Preview::default()),
+            detect: Arc::new(Preview::default()),
             status: Mutex::new(CameraStatus {
                 state,
                 since_ms: now_ms,
@@ -277,6 +284,7 @@ pub async fn run(
                 .await;
                 cam.hub.set_producer(None);
                 cam.preview.set_valve(None);
+                cam.detect.set_valve(None);
                 *cam.h264_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 let pipeline = running.pipeline.clone();
                 let _ =
@@ -362,6 +370,8 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, String> {
         encoder: s.encoder,
         preview_fps: s.preview_fps,
         preview_width: s.preview_width,
+        detect_fps: s.detect_fps,
+        detect_width: s.detect_width,
         overlay: s.overlay,
         rtsp_tcp: s.rtsp_tcp,
     })
@@ -445,40 +455,31 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
         });
     }
     cam.preview.set_valve(valve);
-    let jpeg = appsink(&pipeline, "jpeg")?;
-    {
-        let preview = cam.preview.clone();
-        jpeg.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
-                    let (w, h) = sample
-                        .caps()
-                        .and_then(|c| c.structure(0))
-                        .map(|s| {
-                            (
-                                s.get::<i32>("width").unwrap_or(0).max(0) as u32,
-                                s.get::<i32>("height").unwrap_or(0).max(0) as u32,
-                            )
-                        })
-                        .unwrap_or((0, 0));
-                    if !preview.output_valid(encoded) {
-                        return Ok(gst::FlowSuccess::Ok);
-                    }
-                    if let Some(buf) = sample.buffer()
-                        && let Ok(map) = buf.map_readable()
-                    {
-                        let now = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_millis() as i64)
-                            .unwrap_or(0);
-                        preview.publish(bytes::Bytes::copy_from_slice(map.as_slice()), w, h, now);
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
+    connect_tap(
+        &appsink(&pipeline, "jpeg")?,
+        cam.preview.clone(),
+        encoded,
+        false,
+    );
+    let detect_valve = pipeline
+        .by_name("detectdecodegate")
+        .or_else(|| pipeline.by_name("detectgate"));
+    if encoded && let Some(pad) = detect_valve.as_ref().and_then(|v| v.static_pad("src")) {
+        let tap = cam.detect.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                tap.saw_input(b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            }
+            gst::PadProbeReturn::Ok
+        });
     }
+    cam.detect.set_valve(detect_valve);
+    connect_tap(
+        &appsink(&pipeline, "detect")?,
+        cam.detect.clone(),
+        encoded,
+        true,
+    );
 
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         let detail = pipeline
@@ -502,6 +503,55 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
         s.height = Some(spec.height);
     }
     Ok(Running { pipeline })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Feeds a tap from an appsink. `rgb`: packed RGB frames, re-packed without row padding.
+fn connect_tap(sink: &gst_app::AppSink, tap: Arc<Preview>, encoded: bool, rgb: bool) {
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                if !tap.output_valid(encoded) {
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps()) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let s = caps.structure(0);
+                let dim = |k: &str| s.and_then(|s| s.get::<i32>(k).ok()).unwrap_or(0).max(0) as u32;
+                let (w, h) = (dim("width"), dim("height"));
+                let Ok(map) = buf.map_readable() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let data = if rgb {
+                    let row = w as usize * 3;
+                    let stride = gst_video::VideoInfo::from_caps(caps)
+                        .map(|i| i.stride()[0].max(0) as usize)
+                        .unwrap_or(row);
+                    if stride == row {
+                        bytes::Bytes::copy_from_slice(map.as_slice())
+                    } else {
+                        let mut out = Vec::with_capacity(row * h as usize);
+                        for r in map.as_slice().chunks(stride).take(h as usize) {
+                            out.extend_from_slice(&r[..row.min(r.len())]);
+                        }
+                        bytes::Bytes::from(out)
+                    }
+                } else {
+                    bytes::Bytes::copy_from_slice(map.as_slice())
+                };
+                tap.publish(data, w, h, now_ms());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
 }
 
 /// A bus message as one line: the element and the error.
@@ -610,6 +660,8 @@ mod tests {
             default_bitrate_kbps: 500,
             preview_fps: 5,
             preview_width: 320,
+            detect_fps: 5,
+            detect_width: 320,
             stall_timeout: Duration::from_secs(3),
             rtsp_tcp: true,
             overlay: false,

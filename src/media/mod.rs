@@ -194,6 +194,8 @@ impl MediaEngine {
             default_bitrate_kbps: m.default_bitrate_kbps,
             preview_fps: m.preview_fps,
             preview_width: m.preview_width,
+            detect_fps: m.detect_fps,
+            detect_width: m.detect_width,
             stall_timeout: Duration::from_secs(m.stall_timeout_secs.into()),
             rtsp_tcp: m.rtsp_tcp,
             overlay: gst::ElementFactory::find("clockoverlay").is_some(),

@@ -107,6 +107,9 @@ pub struct CaptureSpec {
     pub encoder: Encoder,
     pub preview_fps: u32,
     pub preview_width: u32,
+    /// The detector's raw RGB tap: frames per second and width (height keeps the aspect).
+    pub detect_fps: u32,
+    pub detect_width: u32,
     /// clockoverlay exists (gstreamer1.0-x): the test source shows the time.
     pub overlay: bool,
     /// RTSP: TCP interleaved (true) or UDP.
@@ -178,6 +181,15 @@ impl CaptureSpec {
         )
     }
 
+    /// The detector's branch: packed RGB at low rate, leaky, behind its own valve.
+    fn detect_tail(&self) -> String {
+        format!(
+            "valve name=detectgate drop=true ! queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream ! videorate drop-only=true max-rate={} ! videoscale ! videoconvert ! video/x-raw,format=RGB,width={},pixel-aspect-ratio=1/1 ! appsink name=detect sync=false async=false max-buffers=1 drop=true",
+            self.detect_fps.max(1),
+            self.detect_width
+        )
+    }
+
     /// The full description.
     pub fn launch(&self) -> String {
         const H264_OUT: &str = "h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au ! appsink name=h264 sync=false async=false";
@@ -185,18 +197,24 @@ impl CaptureSpec {
             format!(
                 "{src} ! tee name=enc \
                  enc. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 ! {H264_OUT} \
-                 enc. ! valve name=previewgate drop=true ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 leaky=downstream ! avdec_h264 ! {jpeg}",
+                 enc. ! valve name=previewgate drop=true ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 leaky=downstream ! avdec_h264 ! {jpeg} \
+                 enc. ! valve name=detectdecodegate drop=true ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 leaky=downstream ! avdec_h264 ! {detect}",
                 src = self.source(),
-                jpeg = self.jpeg_tail()
+                jpeg = self.jpeg_tail(),
+                detect = self
+                    .detect_tail()
+                    .replacen("valve name=detectgate drop=true ! ", "", 1)
             )
         } else {
             format!(
                 "{src} ! tee name=raw \
                  raw. ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream ! videoconvert ! {enc} ! {H264_OUT} \
-                 raw. ! valve name=previewgate drop=true ! {jpeg}",
+                 raw. ! valve name=previewgate drop=true ! {jpeg} \
+                 raw. ! {detect}",
                 src = self.source(),
                 enc = self.encoder.launch(self.bitrate_kbps, self.gop()),
-                jpeg = self.jpeg_tail()
+                jpeg = self.jpeg_tail(),
+                detect = self.detect_tail()
             )
         }
     }
@@ -223,6 +241,8 @@ mod tests {
             encoder: Encoder::X264,
             preview_fps: 5,
             preview_width: 640,
+            detect_fps: 5,
+            detect_width: 320,
             overlay: true,
             rtsp_tcp: true,
         }
@@ -260,6 +280,8 @@ mod tests {
         assert!(l.contains("bitrate=2000 key-int-max=30"));
         assert!(l.contains("appsink name=h264"));
         assert!(l.contains("appsink name=jpeg"));
+        assert!(l.contains("raw. ! valve name=detectgate drop=true"));
+        assert!(l.contains("video/x-raw,format=RGB,width=320"));
         assert!(!l.contains("avdec_h264"));
     }
 
@@ -270,6 +292,12 @@ mod tests {
         let l = s.launch();
         assert!(l.contains("rtspsrc name=src latency=200 protocols=tcp ! rtph264depay"));
         assert!(!l.contains("x264enc") && !l.contains("openh264enc"));
+        assert_eq!(
+            l.matches("avdec_h264").count(),
+            2,
+            "preview and detector decode only on demand"
+        );
+        assert!(l.contains("valve name=detectdecodegate drop=true"));
         assert!(
             !l.contains("rtsp://"),
             "URL is set as a property, not in the text"

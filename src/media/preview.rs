@@ -1,7 +1,9 @@
-//! The JPEG branch of a camera: live preview (MJPEG to any number of browsers) and snapshots.
+//! A camera's demand-gated frame taps: the JPEG branch (live preview, MJPEG to any number of
+//! browsers, and snapshots) and the detector's raw RGB branch.
 //!
-//! One low-fps `jpegenc` per camera feeds a `tokio::sync::watch` channel; every MJPEG viewer reads
-//! the latest frame from it, so a hundred viewers cost what one does. The branch is gated: while
+//! One low-fps branch per camera and purpose feeds a `tokio::sync::watch` channel; every reader
+//! gets the latest frame from it, so a hundred viewers cost what one does, and a slow reader (the
+//! detector) skips frames instead of slowing capture. Each branch is gated: while
 //! nobody watches and no snapshot is pending, a `valve` drops frames before scaling and
 //! encoding (and, for encoded sources, before decoding; frames decoded before the first
 //! keyframe after the valve opens are not published, so nobody sees a half-decoded picture).
@@ -11,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::watch;
 
-/// One encoded preview frame.
+/// One frame of a tap: a JPEG (preview) or packed RGB, 3 bytes per pixel, rows without padding
+/// (detector).
 #[derive(Debug, Clone)]
 pub struct JpegFrame {
     pub data: Bytes,
