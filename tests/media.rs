@@ -275,6 +275,21 @@ async fn relays_an_ip_camera_without_transcoding_and_reconnects() {
     assert!(ok, "{err}");
     assert!(out.contains("\"h264\""), "{out}");
 
+    // A preview of a relayed camera: decoded on demand, from a keyframe.
+    let jpg = client()
+        .get(relay.url("/api/cameras/camera0/preview.jpg"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("preview");
+    assert_eq!(jpg.status(), 200);
+    let body = jpg.bytes().await.expect("jpeg");
+    assert_eq!(&body[..2], &[0xFF, 0xD8]);
+    let r = relay
+        .rpc(Some(&token), "take_snapshot", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["status"], "SUCCESS", "{r}");
+
     // The IP camera dies: the relay notices and says so.
     let dir = ipcam.kill_keep_dir();
     let st = wait_status(

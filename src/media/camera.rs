@@ -84,6 +84,8 @@ pub struct RunnerSettings {
     pub preview_width: u32,
     pub detect_fps: u32,
     pub detect_width: u32,
+    /// H.264 decoder for previews and detection of cameras that deliver H.264.
+    pub decoder: &'static str,
     pub stall_timeout: Duration,
     pub rtsp_tcp: bool,
     pub overlay: bool,
@@ -444,42 +446,44 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
     }
 
     let encoded = spec.is_encoded();
-    let valve = pipeline.by_name("previewgate");
-    if encoded && let Some(pad) = valve.as_ref().and_then(|v| v.static_pad("src")) {
-        let preview = cam.preview.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(b) = info.buffer() {
-                preview.saw_input(b.flags().contains(gst::BufferFlags::DELTA_UNIT));
-            }
-            gst::PadProbeReturn::Ok
-        });
+    if encoded {
+        // Preview and detector frames come from decoders started on demand on the hub.
+        cam.preview.set_valve(None);
+        cam.detect.set_valve(None);
+        if !cam.preview.has_on_demand() {
+            let spec = super::pipeline::DecodeSpec {
+                decoder: settings.decoder,
+                fps: settings.preview_fps,
+                width: settings.preview_width,
+                jpeg: true,
+            };
+            cam.preview.set_on_demand(Some(super::decode::hook(
+                Arc::downgrade(cam),
+                Arc::downgrade(&cam.preview),
+                spec,
+            )));
+        }
+        if !cam.detect.has_on_demand() {
+            let spec = super::pipeline::DecodeSpec {
+                decoder: settings.decoder,
+                fps: settings.detect_fps,
+                width: settings.detect_width,
+                jpeg: false,
+            };
+            cam.detect.set_on_demand(Some(super::decode::hook(
+                Arc::downgrade(cam),
+                Arc::downgrade(&cam.detect),
+                spec,
+            )));
+        }
+    } else {
+        cam.preview.set_on_demand(None);
+        cam.detect.set_on_demand(None);
+        cam.preview.set_valve(pipeline.by_name("previewgate"));
+        connect_tap(&appsink(&pipeline, "jpeg")?, cam.preview.clone(), false);
+        cam.detect.set_valve(pipeline.by_name("detectgate"));
+        connect_tap(&appsink(&pipeline, "detect")?, cam.detect.clone(), true);
     }
-    cam.preview.set_valve(valve);
-    connect_tap(
-        &appsink(&pipeline, "jpeg")?,
-        cam.preview.clone(),
-        encoded,
-        false,
-    );
-    let detect_valve = pipeline
-        .by_name("detectdecodegate")
-        .or_else(|| pipeline.by_name("detectgate"));
-    if encoded && let Some(pad) = detect_valve.as_ref().and_then(|v| v.static_pad("src")) {
-        let tap = cam.detect.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(b) = info.buffer() {
-                tap.saw_input(b.flags().contains(gst::BufferFlags::DELTA_UNIT));
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
-    cam.detect.set_valve(detect_valve);
-    connect_tap(
-        &appsink(&pipeline, "detect")?,
-        cam.detect.clone(),
-        encoded,
-        true,
-    );
 
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         let detail = pipeline
@@ -513,14 +517,11 @@ fn now_ms() -> i64 {
 }
 
 /// Feeds a tap from an appsink. `rgb`: packed RGB frames, re-packed without row padding.
-fn connect_tap(sink: &gst_app::AppSink, tap: Arc<Preview>, encoded: bool, rgb: bool) {
+pub(crate) fn connect_tap(sink: &gst_app::AppSink, tap: Arc<Preview>, rgb: bool) {
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
-                if !tap.output_valid(encoded) {
-                    return Ok(gst::FlowSuccess::Ok);
-                }
                 let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps()) else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
@@ -662,6 +663,7 @@ mod tests {
             preview_width: 320,
             detect_fps: 5,
             detect_width: 320,
+            decoder: "avdec_h264",
             stall_timeout: Duration::from_secs(3),
             rtsp_tcp: true,
             overlay: false,

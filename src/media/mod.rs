@@ -16,6 +16,7 @@
 //! ARM64 cross build.
 
 pub mod camera;
+pub mod decode;
 pub mod devices;
 pub mod fmp4;
 pub mod hub;
@@ -196,6 +197,10 @@ impl MediaEngine {
             preview_width: m.preview_width,
             detect_fps: m.detect_fps,
             detect_width: m.detect_width,
+            decoder: pipeline::choose_decoder(|name| {
+                gst::ElementFactory::find(name).is_some()
+                    && (name != "v4l2h264dec" || std::path::Path::new("/dev/video10").exists())
+            }),
             stall_timeout: Duration::from_secs(m.stall_timeout_secs.into()),
             rtsp_tcp: m.rtsp_tcp,
             overlay: gst::ElementFactory::find("clockoverlay").is_some(),

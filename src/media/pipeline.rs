@@ -157,17 +157,16 @@ impl CaptureSpec {
                     "v4l2src name=src ! {} ! jpegdec ! videoconvert",
                     self.raw_caps("image/jpeg")
                 ),
-                DeviceFormat::H264 => format!(
-                    "v4l2src name=src ! {} ! h264parse",
-                    self.raw_caps("video/x-h264")
-                ),
+                DeviceFormat::H264 => {
+                    format!("v4l2src name=src ! {}", self.raw_caps("video/x-h264"))
+                }
             },
             SourceKind::Libcamera => format!(
                 "libcamerasrc name=src ! {} ! videoconvert",
                 self.raw_caps("video/x-raw")
             ),
             SourceKind::Rtsp => format!(
-                "rtspsrc name=src latency=200 protocols={} ! rtph264depay ! h264parse",
+                "rtspsrc name=src latency=200 protocols={} ! rtph264depay",
                 if self.rtsp_tcp { "tcp" } else { "udp" }
             ),
         }
@@ -194,17 +193,9 @@ impl CaptureSpec {
     pub fn launch(&self) -> String {
         const H264_OUT: &str = "h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au ! appsink name=h264 sync=false async=false";
         if self.is_encoded() {
-            format!(
-                "{src} ! tee name=enc \
-                 enc. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 ! {H264_OUT} \
-                 enc. ! valve name=previewgate drop=true ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 leaky=downstream ! avdec_h264 ! {jpeg} \
-                 enc. ! valve name=detectdecodegate drop=true ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 leaky=downstream ! avdec_h264 ! {detect}",
-                src = self.source(),
-                jpeg = self.jpeg_tail(),
-                detect = self
-                    .detect_tail()
-                    .replacen("valve name=detectgate drop=true ! ", "", 1)
-            )
+            // Nothing else: preview and detection decode in their own on-demand pipelines on
+            // the hub ([`DecodeSpec`]), so a relay-only appliance never even loads a decoder.
+            format!("{src} ! {H264_OUT}", src = self.source())
         } else {
             format!(
                 "{src} ! tee name=raw \
@@ -220,10 +211,53 @@ impl CaptureSpec {
     }
 }
 
+/// What an on-demand decoding pipeline produces (previews and detector frames of cameras
+/// that deliver H.264).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeSpec {
+    /// The H.264 decoder element (v4l2h264dec on a Pi, avdec_h264 elsewhere).
+    pub decoder: &'static str,
+    pub fps: u32,
+    pub width: u32,
+    /// JPEG (preview) or packed RGB (detector).
+    pub jpeg: bool,
+}
+
+impl DecodeSpec {
+    /// `appsrc ! parse ! decode ! rate ! scale ! convert ! (jpegenc | RGB) ! appsink`.
+    pub fn launch(&self) -> String {
+        let tail = if self.jpeg {
+            format!(
+                "video/x-raw,format=I420,width={},pixel-aspect-ratio=1/1 ! jpegenc quality=80",
+                self.width
+            )
+        } else {
+            format!(
+                "video/x-raw,format=RGB,width={},pixel-aspect-ratio=1/1",
+                self.width
+            )
+        };
+        format!(
+            "appsrc name=src ! h264parse ! {} ! videorate drop-only=true max-rate={} ! videoscale ! videoconvert ! {tail} ! appsink name=out sync=false async=false max-buffers=1 drop=true",
+            self.decoder,
+            self.fps.max(1)
+        )
+    }
+}
+
+/// The decoder to use: the Pi's hardware decoder when its device exists, else libav's.
+pub fn choose_decoder(available: impl Fn(&str) -> bool) -> &'static str {
+    ["v4l2h264dec", "avdec_h264", "openh264dec"]
+        .into_iter()
+        .find(|d| available(d))
+        .unwrap_or("avdec_h264")
+}
+
 /// The RTSP media factory's description: one shared media per camera, fed by an appsrc that
-/// consumes the camera's H.264.
+/// consumes the camera's H.264 (already parsed, access units with parameter sets in band: no
+/// second h264parse on the way out, nor in the recorder and live muxers).
 pub const RTSP_FACTORY_LAUNCH: &str =
-    "( appsrc name=src ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=0 )";
+    "( appsrc name=src ! rtph264pay name=pay0 pt=96 config-interval=0 )";
 
 #[cfg(test)]
 mod tests {
@@ -292,12 +326,24 @@ mod tests {
         let l = s.launch();
         assert!(l.contains("rtspsrc name=src latency=200 protocols=tcp ! rtph264depay"));
         assert!(!l.contains("x264enc") && !l.contains("openh264enc"));
-        assert_eq!(
-            l.matches("avdec_h264").count(),
-            2,
-            "preview and detector decode only on demand"
+        assert!(
+            !l.contains("avdec_h264"),
+            "decoding happens on demand, elsewhere"
         );
-        assert!(l.contains("valve name=detectdecodegate drop=true"));
+        assert_eq!(l.matches("h264parse").count(), 1);
+        let d = DecodeSpec {
+            decoder: "avdec_h264",
+            fps: 2,
+            width: 320,
+            jpeg: false,
+        };
+        assert!(
+            d.launch()
+                .contains("avdec_h264 ! videorate drop-only=true max-rate=2")
+        );
+        assert!(d.launch().contains("format=RGB,width=320"));
+        assert_eq!(choose_decoder(|d| d != "v4l2h264dec"), "avdec_h264");
+        assert_eq!(choose_decoder(|_| true), "v4l2h264dec");
         assert!(
             !l.contains("rtsp://"),
             "URL is set as a property, not in the text"
@@ -340,6 +386,15 @@ mod tests {
             let mut s = spec(src);
             s.overlay = gst::ElementFactory::find("clockoverlay").is_some();
             gst::parse::launch(&s.launch()).unwrap_or_else(|e| panic!("{src:?}: {e}"));
+        }
+        for jpeg in [true, false] {
+            let d = DecodeSpec {
+                decoder: "avdec_h264",
+                fps: 5,
+                width: 320,
+                jpeg,
+            };
+            gst::parse::launch(&d.launch()).expect("decode launch parses");
         }
         gst::parse::launch(RTSP_FACTORY_LAUNCH.trim_matches(|c| c == '(' || c == ')' || c == ' '))
             .expect("factory launch parses");

@@ -3,14 +3,15 @@
 //!
 //! One low-fps branch per camera and purpose feeds a `tokio::sync::watch` channel; every reader
 //! gets the latest frame from it, so a hundred viewers cost what one does, and a slow reader (the
-//! detector) skips frames instead of slowing capture. Each branch is gated: while
-//! nobody watches and no snapshot is pending, a `valve` drops frames before scaling and
-//! encoding (and, for encoded sources, before decoding; frames decoded before the first
-//! keyframe after the valve opens are not published, so nobody sees a half-decoded picture).
+//! detector) skips frames instead of slowing capture. Each branch runs only on demand: for raw
+//! sources a `valve` in the capture pipeline drops frames before scaling and encoding while
+//! nobody reads; for cameras that deliver H.264 a decoding pipeline is started on the camera's
+//! hub when the first reader arrives and stopped when the last one leaves
+//! ([`super::decode`]).
 
 use bytes::Bytes;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 /// One frame of a tap: a JPEG (preview) or packed RGB, 3 bytes per pixel, rows without padding
@@ -26,27 +27,37 @@ pub struct JpegFrame {
     pub seq: u64,
 }
 
-#[derive(Debug)]
+/// Called with `true` when readers appear and `false` when they are gone (may repeat).
+pub type DemandHook = Box<dyn Fn(bool) + Send + Sync>;
+
 pub struct Preview {
     /// The running pipeline's valve, opened while there is demand.
     valve: std::sync::Mutex<Option<gst::Element>>,
+    on_demand: std::sync::Mutex<Option<DemandHook>>,
     tx: watch::Sender<Option<Arc<JpegFrame>>>,
     viewers: AtomicUsize,
     /// Snapshot requests waiting for a frame.
     pending: AtomicUsize,
-    /// The gate has seen a keyframe since it opened (encoded sources).
-    synced: AtomicBool,
     seq: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Preview {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preview")
+            .field("viewers", &self.viewers)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Preview {
     fn default() -> Self {
         Self {
             valve: Default::default(),
+            on_demand: Default::default(),
             tx: watch::channel(None).0,
             viewers: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
-            synced: AtomicBool::new(false),
             seq: Default::default(),
         }
     }
@@ -83,9 +94,6 @@ impl Preview {
     /// Opens or closes the valve to match the demand.
     fn update_valve(&self) {
         let wanted = self.is_wanted();
-        if !wanted {
-            self.synced.store(false, Ordering::Release);
-        }
         if let Some(v) = self
             .valve
             .lock()
@@ -95,26 +103,40 @@ impl Preview {
             use gst::prelude::ObjectExt;
             v.set_property("drop", !wanted);
         }
+        if let Some(hook) = self
+            .on_demand
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            hook(wanted);
+        }
     }
 
-    /// A new pipeline: its valve, closed until there is demand; encoded sources wait for a
-    /// keyframe again.
+    /// A new capture pipeline: its valve, closed until there is demand.
     pub(crate) fn set_valve(&self, valve: Option<gst::Element>) {
-        self.synced.store(false, Ordering::Release);
         *self.valve.lock().unwrap_or_else(|p| p.into_inner()) = valve;
         self.update_valve();
     }
 
-    /// A buffer passed the valve (encoded sources): a keyframe makes decoded output valid.
-    pub(crate) fn saw_input(&self, is_delta: bool) {
-        if !is_delta {
-            self.synced.store(true, Ordering::Release);
+    /// Frames come from an on-demand pipeline started and stopped by `hook`; `None` removes it
+    /// (and so stops that pipeline).
+    pub(crate) fn set_on_demand(&self, hook: Option<DemandHook>) {
+        let old = std::mem::replace(
+            &mut *self.on_demand.lock().unwrap_or_else(|p| p.into_inner()),
+            hook,
+        );
+        if let Some(old) = old {
+            old(false);
         }
+        self.update_valve();
     }
 
-    /// May a decoded frame be published? Raw sources always; encoded ones after a keyframe.
-    pub(crate) fn output_valid(&self, encoded: bool) -> bool {
-        !encoded || self.synced.load(Ordering::Acquire)
+    pub(crate) fn has_on_demand(&self) -> bool {
+        self.on_demand
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// A viewer: keeps frames coming while held.
@@ -177,24 +199,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn valve_follows_demand_and_decoded_output_waits_for_a_keyframe() {
+    fn valve_and_hook_follow_demand() {
         gst::init().expect("GStreamer initialises");
         let valve = gst::ElementFactory::make("valve").build().expect("valve");
         let p = Arc::new(Preview::default());
         p.set_valve(Some(valve.clone()));
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let c = calls.clone();
+        p.set_on_demand(Some(Box::new(move |w| c.lock().unwrap().push(w))));
         let closed = |v: &gst::Element| gst::prelude::ObjectExt::property::<bool>(v, "drop");
         assert!(closed(&valve));
         let (d, _rx) = p.watch();
         assert!(!closed(&valve));
-        assert!(p.output_valid(false), "raw frames are valid at once");
-        assert!(!p.output_valid(true));
-        p.saw_input(true);
-        assert!(!p.output_valid(true), "not from a delta frame");
-        p.saw_input(false);
-        assert!(p.output_valid(true), "a keyframe makes it valid");
         drop(d);
         assert!(closed(&valve));
-        assert!(!p.output_valid(true));
+        assert_eq!(*calls.lock().unwrap(), vec![false, true, false]);
+        p.set_on_demand(None);
+        assert_eq!(
+            calls.lock().unwrap().last(),
+            Some(&false),
+            "removing the hook stops it"
+        );
         assert_eq!(p.viewers(), 0);
     }
 

@@ -1,6 +1,6 @@
 //! Recording: segments of fragmented MP4 written from a camera's [`Hub`], indexed in SQLite.
 //!
-//! Each recorder is its own small pipeline, `appsrc ! h264parse ! splitmuxsink`, attached to the
+//! Each recorder is its own small pipeline, `appsrc ! splitmuxsink`, attached to the
 //! camera's hub like an RTSP client: a capture rebuild does not stop it, and a recorder failure
 //! (a full or read-only disk) never touches capture or streaming.
 //!
@@ -262,9 +262,6 @@ impl Recorder {
         });
         let pipeline = gst::Pipeline::with_name(&format!("recorder-{}", a.camera.id));
         let appsrc = gst_app::AppSrc::builder().name("src").build();
-        let parse = gst::ElementFactory::make("h264parse")
-            .build()
-            .map_err(|_| "h264parse is not available")?;
         let mux = gst::ElementFactory::make("splitmuxsink")
             .property("max-size-time", a.settings.segment.as_nanos() as u64)
             .property("send-keyframe-requests", true)
@@ -278,9 +275,9 @@ impl Recorder {
             });
         }
         pipeline
-            .add_many([appsrc.upcast_ref(), &parse, &mux])
+            .add_many([appsrc.upcast_ref(), &mux])
             .map_err(|e| e.to_string())?;
-        gst::Element::link_many([appsrc.upcast_ref(), &parse, &mux]).map_err(|e| e.to_string())?;
+        appsrc.link(&mux).map_err(|e| e.to_string())?;
         super::adopt_shared_clock(&pipeline);
         let consumer = a.camera.hub.attach(&appsrc);
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
