@@ -360,6 +360,9 @@ pub struct CameraConfig {
     pub fps: Option<u32>,
     #[serde(default)]
     pub bitrate_kbps: Option<u32>,
+    /// Keyframe interval in ms (250..=2000); default `media.keyframe_interval_ms`.
+    #[serde(default)]
+    pub keyframe_ms: Option<u32>,
     #[serde(default = "continuous")]
     pub recording: RecordingMode,
     /// PTZ link, when the camera can pan, tilt and zoom.

@@ -368,7 +368,7 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, String> {
         height: def.height.unwrap_or(s.default_height),
         fps: def.fps.unwrap_or(s.default_fps),
         bitrate_kbps: def.bitrate_kbps.unwrap_or(s.default_bitrate_kbps),
-        keyframe_ms: s.keyframe_ms,
+        keyframe_ms: def.keyframe_ms.unwrap_or(s.keyframe_ms),
         encoder: s.encoder,
         preview_fps: s.preview_fps,
         preview_width: s.preview_width,

@@ -921,25 +921,18 @@ fn strip_port(host: &str) -> &str {
 
 /// Does a definition change need a pipeline rebuild?
 fn same_pipeline(a: &Camera, b: &Camera) -> bool {
-    (
-        a.enabled,
-        &a.source,
-        &a.url,
-        &a.username,
-        a.width,
-        a.height,
-        a.fps,
-        a.bitrate_kbps,
-    ) == (
-        b.enabled,
-        &b.source,
-        &b.url,
-        &b.username,
-        b.width,
-        b.height,
-        b.fps,
-        b.bitrate_kbps,
-    )
+    let key = |c: &Camera| {
+        (
+            (
+                c.enabled,
+                c.source.clone(),
+                c.url.clone(),
+                c.username.clone(),
+            ),
+            (c.width, c.height, c.fps, c.bitrate_kbps, c.keyframe_ms),
+        )
+    };
+    key(a) == key(b)
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct Camera {
     pub height: Option<u32>,
     pub fps: Option<u32>,
     pub bitrate_kbps: Option<u32>,
+    /// Keyframe interval in milliseconds (250..=2000) for encoded raw sources; default
+    /// `media.keyframe_interval_ms`.
+    pub keyframe_ms: Option<u32>,
     /// continuous, events or off.
     pub recording: String,
     /// PTZ link, when the camera pans, tilts and zooms.
@@ -52,6 +55,7 @@ pub struct CameraInput {
     pub height: Option<u32>,
     pub fps: Option<u32>,
     pub bitrate_kbps: Option<u32>,
+    pub keyframe_ms: Option<u32>,
     pub recording: Option<String>,
     /// PTZ link; `null` keeps it on update, `{"transport": "none"}` removes it.
     pub ptz: Option<PtzLink>,
@@ -71,6 +75,7 @@ impl CameraInput {
             height: c.height,
             fps: c.fps,
             bitrate_kbps: c.bitrate_kbps,
+            keyframe_ms: c.keyframe_ms,
             recording: Some(c.recording.as_str().into()),
             ptz: c.ptz.clone(),
         }
@@ -79,7 +84,8 @@ impl CameraInput {
 
 const COLUMNS: &str =
     "id, name, enabled, source_kind, source_url, username, password_sealed IS NOT NULL,
-    width, height, fps, bitrate_kbps, recording_mode, origin, created_at, updated_at, ptz";
+    width, height, fps, bitrate_kbps, recording_mode, origin, created_at, updated_at, ptz,
+    keyframe_ms";
 
 fn row_to_camera(r: &rusqlite::Row<'_>) -> rusqlite::Result<Camera> {
     Ok(Camera {
@@ -94,6 +100,7 @@ fn row_to_camera(r: &rusqlite::Row<'_>) -> rusqlite::Result<Camera> {
         height: r.get(8)?,
         fps: r.get(9)?,
         bitrate_kbps: r.get(10)?,
+        keyframe_ms: r.get(16)?,
         recording: r.get(11)?,
         origin: r.get(12)?,
         created_at: r.get(13)?,
@@ -209,6 +216,7 @@ fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Vec<(St
         height: pick(input.height, base.and_then(|b| b.height)),
         fps: pick(input.fps, base.and_then(|b| b.fps)),
         bitrate_kbps: pick(input.bitrate_kbps, base.and_then(|b| b.bitrate_kbps)),
+        keyframe_ms: pick(input.keyframe_ms, base.and_then(|b| b.keyframe_ms)),
         recording,
         ptz: match &input.ptz {
             Some(p) if p.transport == "none" => None,
@@ -226,6 +234,11 @@ fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Vec<(St
             "name".into(),
             "must be at most 64 printable characters".into(),
         ));
+    }
+    if let Some(k) = cam.keyframe_ms
+        && !(250..=2000).contains(&k)
+    {
+        errs.push(("keyframe_ms".into(), format!("{k} is outside 250..=2000")));
     }
     if let Some(Err(e)) = cam.ptz.as_ref().map(|p| p.resolve()) {
         errs.push(e);
@@ -298,6 +311,10 @@ pub fn create(
             cam.height, cam.fps, cam.bitrate_kbps, cam.recording, origin, now, ptz_json(&cam.ptz)
         ],
     )?;
+    tx.execute(
+        "UPDATE cameras SET keyframe_ms = ?2 WHERE id = ?1",
+        params![cam.id, cam.keyframe_ms],
+    )?;
     tx.commit()?;
     get(conn, &cam.id)?.ok_or_else(|| StoreError::NotFound(cam.id))
 }
@@ -335,6 +352,10 @@ pub fn update(
             now,
             ptz_json(&cam.ptz)
         ],
+    )?;
+    tx.execute(
+        "UPDATE cameras SET keyframe_ms = ?2 WHERE id = ?1",
+        params![id, cam.keyframe_ms],
     )?;
     match input.password.as_deref() {
         None => {}
@@ -387,6 +408,34 @@ pub fn seed_from_config(
 mod tests {
     use super::*;
     use crate::store::Store;
+
+    #[test]
+    fn keyframe_interval_per_camera() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let secrets = SecretBox::new(&[1; 32]);
+        store
+            .call_blocking(|c| {
+                let mut input = CameraInput {
+                    id: Some("camera0".into()),
+                    source: Some("test".into()),
+                    keyframe_ms: Some(5000),
+                    ..Default::default()
+                };
+                let e = create(c, &secrets, &input, "api", 0).unwrap_err();
+                assert!(e.to_string().contains("keyframe_ms"), "{e}");
+                input.keyframe_ms = Some(500);
+                assert_eq!(create(c, &secrets, &input, "api", 0)?.keyframe_ms, Some(500));
+                let change = CameraInput {
+                    fps: Some(10),
+                    ..Default::default()
+                };
+                let cam = update(c, &secrets, "camera0", &change, 1)?;
+                assert_eq!(cam.keyframe_ms, Some(500), "kept when not given");
+                Ok(())
+            })
+            .unwrap();
+    }
 
     #[test]
     fn crud_keeps_password_sealed() {

@@ -142,8 +142,13 @@ const V4: &str = r#"
 ALTER TABLE users ADD COLUMN rtsp_ha1_sealed BLOB;
 "#;
 
+/// Version 5: per-camera keyframe interval.
+const V5: &str = r#"
+ALTER TABLE cameras ADD COLUMN keyframe_ms INTEGER;
+"#;
+
 /// Every migration, in order; index + 1 is the version it produces.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {
