@@ -30,6 +30,8 @@ pub enum Command {
     },
     /// Run a simulated VISCA camera (Sony UDP, raw TCP/UDP, serial) for tests and demos.
     ViscaSim(crate::cmds::visca_sim::SimArgs),
+    /// Run a detection model on still pictures; one JSON line per detection.
+    Detect(crate::cmds::detect::DetectArgs),
     /// Manage user accounts in the database.
     User {
         #[command(flatten)]

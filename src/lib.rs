@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod cmds;
 pub mod config;
+pub mod detect;
 pub mod events;
 pub mod logging;
 pub mod media;

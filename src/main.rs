@@ -11,5 +11,6 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => pinhole::cmds::check_config::main(&file),
         Command::User { target, action } => pinhole::cmds::user::main(target, action),
         Command::ViscaSim(args) => pinhole::cmds::visca_sim::main(args),
+        Command::Detect(args) => pinhole::cmds::detect::main(args),
     }
 }

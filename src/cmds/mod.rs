@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check_config;
+pub mod detect;
 pub mod run;
 pub mod user;
 pub mod visca_sim;

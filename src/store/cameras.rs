@@ -425,7 +425,10 @@ mod tests {
                 let e = create(c, &secrets, &input, "api", 0).unwrap_err();
                 assert!(e.to_string().contains("keyframe_ms"), "{e}");
                 input.keyframe_ms = Some(500);
-                assert_eq!(create(c, &secrets, &input, "api", 0)?.keyframe_ms, Some(500));
+                assert_eq!(
+                    create(c, &secrets, &input, "api", 0)?.keyframe_ms,
+                    Some(500)
+                );
                 let change = CameraInput {
                     fps: Some(10),
                     ..Default::default()

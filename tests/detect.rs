@@ -1,0 +1,112 @@
+//! `pinhole detect` with the real LiteRT runtime and the real BlazeFace model on a real photo
+//! (fetched, hash-pinned, by `scripts/fetch-detect-assets`, which bootstrap runs).
+
+mod common;
+
+use common::BIN;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn assets() -> PathBuf {
+    let dir = std::env::var_os("PINHOLE_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/pinhole-assets")
+        });
+    assert!(
+        dir.join("images/astronaut.png").is_file(),
+        "detection assets missing in {}: run scripts/fetch-detect-assets",
+        dir.display()
+    );
+    dir
+}
+
+fn detect(args: &[&str]) -> (bool, Vec<Value>, String) {
+    let out = Command::new(BIN)
+        .arg("detect")
+        .args(args)
+        .output()
+        .expect("run pinhole detect");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn finds_the_astronauts_face() {
+    let a = assets();
+    let model = a.join("models/face_detection_short_range.tflite");
+    let image = a.join("images/astronaut.png");
+    let (ok, found, err) = detect(&["--model", model.to_str().unwrap(), image.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let f = &found[0];
+    assert_eq!(f["label"], "face");
+    let score = f["score"].as_f64().unwrap();
+    assert!((0.90..=0.94).contains(&score), "score {score}");
+    // Reference (Python runtime): (177, 81)-(272, 175) px of the 512×512 picture.
+    let b: Vec<f64> = f["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let (x0, y0, x1, y1) = (b[0], b[1], b[0] + b[2], b[1] + b[3]);
+    for (got, want) in [(x0, 177.0), (y0, 81.0), (x1, 272.0), (y1, 175.0)] {
+        assert!((got - want).abs() <= 4.0, "box {b:?} vs (177,81)-(272,175)");
+    }
+    // Two threads give the same answer.
+    let (ok, again, _) = detect(&[
+        "--threads",
+        "2",
+        "--model",
+        model.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(ok);
+    assert_eq!(again, found);
+}
+
+#[test]
+fn bad_models_and_libraries_are_named_in_the_error() {
+    let a = assets();
+    let image = a.join("images/astronaut.png");
+    let junk = std::env::temp_dir().join(format!("pinhole-junk-{}.tflite", std::process::id()));
+    std::fs::write(&junk, b"this is not a flatbuffer at all").unwrap();
+    let (ok, _, err) = detect(&["--model", junk.to_str().unwrap(), image.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains(junk.to_str().unwrap()) && err.contains("not a valid .tflite model"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(&junk);
+    let (ok, _, err) = detect(&["--model", "/no/such/model.tflite", image.to_str().unwrap()]);
+    assert!(!ok && err.contains("/no/such/model.tflite"), "{err}");
+    let model = a.join("models/face_detection_short_range.tflite");
+    let (ok, _, err) = detect(&[
+        "--library",
+        "/no/libLiteRt.so",
+        "--model",
+        model.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("cannot load the inference library /no/libLiteRt.so"),
+        "{err}"
+    );
+    let (ok, _, err) = detect(&[
+        "--kind",
+        "coco",
+        "--model",
+        model.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("not Coco"), "{err}");
+}
