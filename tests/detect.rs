@@ -110,3 +110,76 @@ fn bad_models_and_libraries_are_named_in_the_error() {
     ]);
     assert!(!ok && err.contains("not Coco"), "{err}");
 }
+
+fn read_f32(path: &std::path::Path) -> Vec<f32> {
+    std::fs::read(path)
+        .expect("golden file")
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The Rust binding gives the Python runtime's numbers (tests/golden/blazeface_synthetic.py made
+/// the golden files from the same synthetic input), and the decoder turns both into the same
+/// detections.
+#[test]
+fn runtime_matches_the_python_runtime_on_the_same_input() {
+    use pinhole::detect::litert::{LiteRt, find_library};
+    use pinhole::detect::runtime::{Backend, InputData};
+    use pinhole::detect::ssd::{self, SsdModel};
+    let a = assets();
+    let rt = LiteRt::load(&find_library(None).expect("library")).expect("load");
+    let mut m = rt
+        .load_model(&a.join("models/face_detection_short_range.tflite"), 1)
+        .expect("model");
+    let n = 128 * 128 * 3;
+    let input: Vec<f32> = (0..n as i64)
+        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    let outs = m.run(InputData::F32(&input)).expect("run");
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let reg = outs
+        .iter()
+        .find(|o| o.name == "regressors")
+        .expect("regressors");
+    let cls = outs
+        .iter()
+        .find(|o| o.name == "classificators")
+        .expect("classificators");
+    let (greg, gcls) = (
+        read_f32(&golden.join("regressors.f32")),
+        read_f32(&golden.join("classificators.f32")),
+    );
+    let max_diff = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(
+        max_diff(&reg.data, &greg) < 1e-4,
+        "regressors differ by {}",
+        max_diff(&reg.data, &greg)
+    );
+    assert!(
+        max_diff(&cls.data, &gcls) < 1e-4,
+        "classificators differ by {}",
+        max_diff(&cls.data, &gcls)
+    );
+    let model = SsdModel::blazeface_short();
+    let anchors = ssd::anchors(&model.anchors);
+    let ours = ssd::weighted_nms(
+        ssd::decode(&model, &anchors, &reg.data, &cls.data, 0.005).unwrap(),
+        0.3,
+    );
+    let theirs = ssd::weighted_nms(
+        ssd::decode(&model, &anchors, &greg, &gcls, 0.005).unwrap(),
+        0.3,
+    );
+    assert!(!ours.is_empty());
+    assert_eq!(ours.len(), theirs.len());
+    for (x, y) in ours.iter().zip(&theirs) {
+        assert!((x.score - y.score).abs() < 1e-5 && (x.xmin - y.xmin).abs() < 1e-4);
+    }
+}

@@ -9,10 +9,12 @@
 //! - [`ssd`]: anchor-based models without a post-processing op (BlazeFace, BlazePose).
 //! - [`coco`]: models ending in `TFLite_Detection_PostProcess`, with a labels file.
 //! - [`image`]: letterboxed resizing and normalisation into the model's input.
+//! - [`motion`]: the motion gate (frame differencing with masks) in front of the model.
 
 pub mod coco;
 pub mod image;
 pub mod litert;
 pub mod model;
+pub mod motion;
 pub mod runtime;
 pub mod ssd;
