@@ -31,6 +31,7 @@ pub struct Config {
     pub log: Log,
     pub storage: Storage,
     pub media: Media,
+    pub detection: Detection,
     pub supervisor: Supervisor,
     /// Cameras provisioned from the file. They are copied into the store on first start (by id);
     /// after that the store, edited through the API, is authoritative.
@@ -192,6 +193,67 @@ impl Default for Storage {
             retention_max_age_days: 30.0,
             retention_max_size_gb: 0.0,
             min_free_mb: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Detection {
+    /// Run detection on the cameras' detector frames.
+    pub enabled: bool,
+    /// libLiteRt.so; default: beside the binary, /usr/lib/pinhole, ~/.cache/pinhole-assets.
+    pub library: Option<PathBuf>,
+    /// The .tflite model (BlazeFace, BlazePose, or a TFLite_Detection_PostProcess model).
+    pub model: Option<PathBuf>,
+    /// face, person or coco; recognised from the model when absent.
+    pub kind: Option<String>,
+    /// Labels file for COCO models.
+    pub labels: Option<PathBuf>,
+    /// Minimum score for a detection.
+    pub threshold: f32,
+    /// Only these labels make events (empty: all).
+    pub label_filter: Vec<String>,
+    /// Cameras to run on (empty: all).
+    pub cameras: Vec<String>,
+    /// Inferences per second per camera, at most.
+    pub fps: f32,
+    /// Concurrent inferences (size of the worker pool); frames arriving while all are busy are
+    /// dropped (newest frame wins).
+    pub workers: usize,
+    /// XNNPACK threads per inference.
+    pub threads: u32,
+    /// Frames reach the model only when the motion gate sees motion, or every
+    /// `keepalive_secs` (so a still object is still reported).
+    pub motion_gate: bool,
+    /// 1 (only strong motion) to 100 (the slightest).
+    pub motion_sensitivity: u8,
+    pub keepalive_secs: u32,
+    /// An object unseen for this long ends its event.
+    pub event_end_secs: u32,
+    /// Events older than this are deleted (0: kept).
+    pub event_retention_days: u32,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            library: None,
+            model: None,
+            kind: None,
+            labels: None,
+            threshold: 0.6,
+            label_filter: Vec::new(),
+            cameras: Vec::new(),
+            fps: 2.0,
+            workers: 1,
+            threads: 2,
+            motion_gate: true,
+            motion_sensitivity: 50,
+            keepalive_secs: 10,
+            event_end_secs: 5,
+            event_retention_days: 30,
         }
     }
 }
@@ -774,6 +836,48 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
         );
     }
     media_problems(c, &mut bad);
+    let d = &c.detection;
+    if d.enabled && d.model.is_none() {
+        bad(
+            "detection.model",
+            "required when detection.enabled = true".into(),
+        );
+    }
+    if let Some(k) = &d.kind
+        && crate::detect::model::Kind::parse(k).is_none()
+    {
+        bad(
+            "detection.kind",
+            format!("`{k}` is not face, person or coco"),
+        );
+    }
+    if !(0.0..=1.0).contains(&d.threshold) {
+        bad(
+            "detection.threshold",
+            format!("{} is outside 0..=1", d.threshold),
+        );
+    }
+    if !(d.fps > 0.0 && d.fps <= 30.0) {
+        bad("detection.fps", format!("{} is outside (0, 30]", d.fps));
+    }
+    if !(1..=16).contains(&d.workers) {
+        bad(
+            "detection.workers",
+            format!("{} is outside 1..=16", d.workers),
+        );
+    }
+    if !(1..=16).contains(&d.threads) {
+        bad(
+            "detection.threads",
+            format!("{} is outside 1..=16", d.threads),
+        );
+    }
+    if !(1..=100).contains(&d.motion_sensitivity) {
+        bad(
+            "detection.motion_sensitivity",
+            format!("{} is outside 1..=100", d.motion_sensitivity),
+        );
+    }
     if c.http.max_websocket_connections == 0 {
         bad(
             "http.max_websocket_connections",

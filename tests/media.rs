@@ -917,3 +917,138 @@ async fn client_put(server: &Server, token: &str, path: &str, body: Value) -> u1
         .status()
         .as_u16()
 }
+
+fn assets_dir() -> std::path::PathBuf {
+    std::env::var_os("PINHOLE_ASSETS")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/pinhole-assets")
+        })
+}
+
+#[tokio::test]
+async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
+    let a = assets_dir();
+    let photo = a.join("images/astronaut.png");
+    let model = a.join("models/face_detection_short_range.tflite");
+    assert!(
+        photo.is_file() && model.is_file(),
+        "run scripts/fetch-detect-assets"
+    );
+    let server = Server::start(Opts {
+        toml: format!(
+            "[detection]\nenabled = true\nmodel = \"{}\"\nfps = 5\nthreshold = 0.6\n\n[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nurl = \"{}\"\nwidth = 512\nheight = 512\nfps = 5\nrecording = \"off\"\n",
+            model.display(),
+            photo.display()
+        ),
+        ..Opts::with_roles()
+    });
+    let view = server.token("view").await;
+    wait_status(
+        &server,
+        &view,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let event = loop {
+        let r = server
+            .rpc(
+                Some(&view),
+                "list_events",
+                json!({"device": "camera0", "kind": "object"}),
+            )
+            .await;
+        if let Some(e) = r["result"]["events"]
+            .as_array()
+            .and_then(|l| l.first())
+            .cloned()
+        {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no detection event: {r}\n{}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(event["label"], "face", "{event}");
+    let score = event["score"].as_f64().expect("score");
+    assert!(score > 0.85, "{event}");
+    // The box (normalised) is where the astronaut's face is: ~(0.35, 0.16) 0.18 wide.
+    let b: Vec<f64> = event["box"]
+        .as_array()
+        .expect("box")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(-1.0))
+        .collect();
+    assert!(
+        (b[0] - 0.35).abs() < 0.05 && (b[1] - 0.16).abs() < 0.05 && (b[2] - 0.18).abs() < 0.05,
+        "{b:?}"
+    );
+    // Still there a few seconds later: still one event (one per appearance), not one per frame.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = server
+        .rpc(
+            Some(&view),
+            "list_events",
+            json!({"device": "camera0", "kind": "object"}),
+        )
+        .await;
+    assert_eq!(r["result"]["total"], 1, "{r}");
+    // Its snapshot, with the box drawn, is downloadable.
+    let snap = event["snapshot"].as_str().expect("snapshot");
+    let jpg = client()
+        .get(server.url(&format!("/files/snapshots/{snap}")))
+        .bearer_auth(&view)
+        .send()
+        .await
+        .expect("snapshot");
+    assert_eq!(jpg.status(), 200);
+    assert_eq!(&jpg.bytes().await.expect("body")[..2], &[0xFF, 0xD8]);
+    let st = server
+        .rpc(Some(&view), "get_detection_status", json!({}))
+        .await;
+    assert_eq!(st["result"]["enabled"], true, "{st}");
+    assert!(
+        st["result"]["cameras"]["camera0"]["inferences"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{st}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_model_disables_detection_and_nothing_else() {
+    let junk = std::env::temp_dir().join(format!("pinhole-broken-{}.tflite", std::process::id()));
+    std::fs::write(&junk, b"not a model").expect("write");
+    let server = Server::start(Opts {
+        toml: format!(
+            "[detection]\nenabled = true\nmodel = \"{}\"\n\n{}",
+            junk.display(),
+            camera_toml("camera0", "test", "", "off")
+        ),
+        ..Opts::with_roles()
+    });
+    let view = server.token("view").await;
+    wait_status(
+        &server,
+        &view,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    let st = server
+        .rpc(Some(&view), "get_detection_status", json!({}))
+        .await;
+    assert_eq!(st["result"]["enabled"], false, "{st}");
+    let err = st["result"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains(junk.to_str().unwrap_or("?")), "{st}");
+    let _ = std::fs::remove_file(&junk);
+}

@@ -72,6 +72,8 @@ pub struct AppState {
     pub tours: Arc<crate::ptz::tours::TourRunner>,
     /// Capture, RTSP, recording, snapshots; `None` when `media.enabled = false`.
     pub media: Option<Arc<crate::media::MediaEngine>>,
+    /// Detection status (set once detection has started).
+    pub detection: std::sync::OnceLock<Arc<crate::detect::service::DetectionStatus>>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -224,6 +224,7 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         ),
         tours: Default::default(),
         media,
+        detection: Default::default(),
     });
     if let Some(m) = &state.media {
         m.refresh_rtsp_users().await;
@@ -231,6 +232,19 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         m.spawn_background();
     }
     state.cameras_changed().await;
+    if let Some(m) = &state.media {
+        let status = crate::detect::service::start(
+            config.detection.clone(),
+            m.clone(),
+            store.clone(),
+            events.clone(),
+            clock.clone(),
+            config.snapshots_dir(),
+            supervisor.shutdown.clone(),
+        )
+        .await;
+        let _ = state.detection.set(status);
+    }
 
     spawn_http(&supervisor, state.clone(), http_listener);
     let mut listening = format!("http://{http_addr}");

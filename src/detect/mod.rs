@@ -17,4 +17,6 @@ pub mod litert;
 pub mod model;
 pub mod motion;
 pub mod runtime;
+pub mod service;
 pub mod ssd;
+pub mod tracker;

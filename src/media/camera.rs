@@ -376,6 +376,7 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, String> {
         detect_width: s.detect_width,
         overlay: s.overlay,
         rtsp_tcp: s.rtsp_tcp,
+        test_image: source == SourceKind::Test && !def.url.is_empty(),
     })
 }
 
@@ -422,6 +423,7 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
             src.set_property("tcp-timeout", 10_000_000u64);
         }
         SourceKind::V4l2 => src.set_property("device", &def.url),
+        SourceKind::Test if !def.url.is_empty() => src.set_property("location", &def.url),
         _ => {}
     }
 

@@ -114,6 +114,9 @@ pub struct CaptureSpec {
     pub overlay: bool,
     /// RTSP: TCP interleaved (true) or UDP.
     pub rtsp_tcp: bool,
+    /// Test source showing a still picture (its path is the camera's `url`) instead of the
+    /// moving pattern: a stand-in for a scene with objects in it.
+    pub test_image: bool,
 }
 
 impl CaptureSpec {
@@ -136,6 +139,16 @@ impl CaptureSpec {
 
     fn source(&self) -> String {
         match self.source {
+            SourceKind::Test if self.test_image => {
+                let mut s = format!(
+                    "filesrc name=src ! decodebin ! videoconvert ! imagefreeze is-live=true ! videoscale ! videorate ! {}",
+                    self.raw_caps("video/x-raw")
+                );
+                if self.overlay {
+                    s.push_str(" ! clockoverlay time-format=\"%Y-%m-%d %H:%M:%S\" halignment=left valignment=top shaded-background=true");
+                }
+                s
+            }
             SourceKind::Test => {
                 let mut s = format!(
                     "videotestsrc name=src is-live=true pattern=smpte horizontal-speed=4 ! {}",
@@ -279,6 +292,7 @@ mod tests {
             detect_width: 320,
             overlay: true,
             rtsp_tcp: true,
+            test_image: false,
         }
     }
 
@@ -317,6 +331,10 @@ mod tests {
         assert!(l.contains("raw. ! valve name=detectgate drop=true"));
         assert!(l.contains("video/x-raw,format=RGB,width=320"));
         assert!(!l.contains("avdec_h264"));
+        let mut s = spec(SourceKind::Test);
+        s.test_image = true;
+        assert!(s.launch().starts_with("filesrc name=src ! decodebin"));
+        assert!(s.launch().contains("imagefreeze is-live=true"));
     }
 
     #[test]

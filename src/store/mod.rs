@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod cameras;
+pub mod events;
 pub mod presets;
 pub mod recordings;
 pub mod schema;

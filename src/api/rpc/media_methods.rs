@@ -39,6 +39,10 @@ pub const METHODS: &[&str] = &[
     "set_retention_policy",
     "cleanup_old_files",
     "list_local_devices",
+    "list_events",
+    "get_event",
+    "delete_event",
+    "get_detection_status",
 ];
 
 pub fn media_error(e: MediaError) -> RpcError {
@@ -105,6 +109,32 @@ struct PageParams {
     /// Pinhole extension: only this camera.
     #[serde(default)]
     device: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventQuery {
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
+    /// object or motion.
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    from_ms: Option<i64>,
+    #[serde(default)]
+    to_ms: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    offset: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventId {
+    id: i64,
 }
 
 #[derive(Deserialize)]
@@ -581,6 +611,65 @@ pub async fn call(
                 .await
                 .map_err(|e| RpcError::internal(e.to_string()))?;
             Ok(json!({"devices": list, "total": list.len()}))
+        }
+        "list_events" => {
+            let q: EventQuery = parse(p)?;
+            let (limit, offset) = page(&PageParams {
+                limit: q.limit,
+                offset: q.offset,
+                device: None,
+            })?;
+            let f = crate::store::events::Filter {
+                camera_id: q.device,
+                label: q.label,
+                kind: q.kind,
+                from_ms: q.from_ms,
+                to_ms: q.to_ms,
+            };
+            let (rows, total) = state
+                .store
+                .call(move |c| crate::store::events::list(c, &f, limit, offset))
+                .await
+                .map_err(|e| media_error(e.into()))?;
+            Ok(json!({"events": rows, "total": total, "limit": limit, "offset": offset}))
+        }
+        "get_event" | "delete_event" => {
+            let EventId { id } = parse(p)?;
+            let ev = state
+                .store
+                .call(move |c| crate::store::events::get(c, id))
+                .await
+                .map_err(|e| media_error(e.into()))?
+                .ok_or_else(|| {
+                    RpcError::new(
+                        envelope::NOT_FOUND,
+                        "not_found",
+                        format!("event {id} not found"),
+                        "Use list_events",
+                    )
+                    .with_data("resource", json!("event"))
+                    .with_data("id", json!(id))
+                })?;
+            if name == "get_event" {
+                return Ok(json!(ev));
+            }
+            if let Some(s) = &ev.snapshot {
+                let _ = e.delete_snapshot(s).await;
+            }
+            state
+                .store
+                .call(move |c| crate::store::events::delete(c, id))
+                .await
+                .map_err(|e| media_error(e.into()))?;
+            Ok(json!({"id": id, "deleted": true}))
+        }
+        "get_detection_status" => {
+            parse::<NoParams>(p)?;
+            Ok(state
+                .detection
+                .get()
+                .map(|s| s.json())
+                .unwrap_or_else(|| json!({"enabled": false})))
         }
         other => Err(RpcError::internal(format!("{other} is not a media method"))),
     }

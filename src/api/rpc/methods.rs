@@ -107,6 +107,10 @@ pub const METHODS: &[MethodSpec] = &[
     m("get_audit_log", A, false, Core),
     // PTZ (VISCA).
     m("list_local_devices", O, false, Core),
+    m("list_events", V, false, Core),
+    m("get_event", V, false, Core),
+    m("delete_event", A, true, Core),
+    m("get_detection_status", V, false, Core),
     m("ptz_status", V, false, Core),
     m("ptz_move", O, true, Core),
     m("ptz_stop", O, true, Core),
