@@ -476,8 +476,34 @@ impl Config {
         storage.insert("retention_max_size_gb".into(), toml::Value::Float(0.5));
         storage.insert("min_free_mb".into(), toml::Value::Integer(512));
         t.insert("storage".into(), toml::Value::Table(storage));
+        // Face detection on camera1 when the assets are there (scripts/fetch-detect-assets).
+        if let Some(model) = demo_asset("models/face_detection_short_range.tflite") {
+            let mut d = toml::Table::new();
+            d.insert("enabled".into(), toml::Value::Boolean(true));
+            d.insert(
+                "model".into(),
+                toml::Value::String(model.display().to_string()),
+            );
+            d.insert(
+                "cameras".into(),
+                toml::Value::Array(vec![toml::Value::String("camera1".into())]),
+            );
+            t.insert("detection".into(), toml::Value::Table(d));
+        }
         t
     }
+}
+
+/// A file from `scripts/fetch-detect-assets`, if present ($PINHOLE_ASSETS or
+/// ~/.cache/pinhole-assets).
+pub fn demo_asset(rel: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("PINHOLE_ASSETS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pinhole-assets"))
+        })?;
+    let p = dir.join(rel);
+    p.is_file().then_some(p)
 }
 
 /// One problem found in the configuration.

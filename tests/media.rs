@@ -938,7 +938,7 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
     );
     let server = Server::start(Opts {
         toml: format!(
-            "[detection]\nenabled = true\nmodel = \"{}\"\nfps = 5\nthreshold = 0.6\n\n[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nurl = \"{}\"\nwidth = 512\nheight = 512\nfps = 5\nrecording = \"off\"\n",
+            "[detection]\nenabled = true\nmodel = \"{}\"\nfps = 5\nthreshold = 0.6\nevent_end_secs = 2\nkeepalive_secs = 6\n\n[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nurl = \"{}\"\nwidth = 512\nheight = 512\nfps = 5\nrecording = \"off\"\n",
             model.display(),
             photo.display()
         ),
@@ -990,8 +990,9 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
         (b[0] - 0.35).abs() < 0.05 && (b[1] - 0.16).abs() < 0.05 && (b[2] - 0.18).abs() < 0.05,
         "{b:?}"
     );
-    // Still there a few seconds later: still one event (one per appearance), not one per frame.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Still there later (longer than an unseen object lasts, past a motion-gate keep-alive, and
+    // nothing moves): still one event, one per appearance, not one per frame or per keep-alive.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let r = server
         .rpc(
             Some(&view),

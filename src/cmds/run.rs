@@ -494,10 +494,16 @@ async fn demo_second_camera(
     clock: &dyn Clock,
 ) -> anyhow::Result<()> {
     use crate::store::cameras::CameraInput;
+    // A still photo with a face in it (for the demo's face detection) when the assets are
+    // there, the moving test pattern otherwise.
+    let photo = crate::config::demo_asset("images/astronaut.png");
     let input = CameraInput {
         id: Some("camera1".into()),
         name: Some("Demo camera".into()),
         source: Some("test".into()),
+        url: photo.map(|p| p.display().to_string()),
+        width: Some(640),
+        height: Some(640),
         ..Default::default()
     };
     let secrets = secrets.clone();

@@ -5,6 +5,9 @@
 //! `detection.start` / `detection.update` / `detection.end`. Motion is an event kind too
 //! (label `motion`).
 //!
+//! The motion gate lets a frame through when something moves, every `keepalive_secs`, and
+//! always while an object is tracked.
+//!
 //! A library or model that cannot be loaded disables detection with the error in the status
 //! (`get_detection_status`) and the log, naming the file; the rest of the appliance runs on.
 
@@ -260,7 +263,9 @@ async fn camera_loop(
         let ch = motion.update(now, &motion_dets);
         apply(&ctx, &cam.id, "motion", ch, &mut open_motion, None).await;
         let due = last_infer.is_none_or(|t| t.elapsed() >= keepalive);
-        if ctx.cfg.motion_gate && !m.motion && !due {
+        // While an object is being tracked the model keeps running (at `fps`): a still object
+        // must not end its event just because nothing moves.
+        if ctx.cfg.motion_gate && !m.motion && !due && objects.live().is_empty() {
             stats.gated.fetch_add(1, Ordering::Relaxed);
             continue;
         }
