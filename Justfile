@@ -38,6 +38,10 @@ bench:
 bench-ptz:
     cargo bench --locked --bench ptz_rtt
 
+# Inference figures: BlazeFace through LiteRT, 1 and 2 threads.
+bench-detect:
+    cargo bench --locked --bench detect
+
 # Media figures: RTSP fan-out CPU/RSS, relay + record vs ffmpeg, RSS of 4 cameras, time to first frame.
 bench-media WINDOW="10":
     cargo bench --locked --bench media -- --window {{WINDOW}}

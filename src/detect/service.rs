@@ -140,10 +140,21 @@ pub async fn start(
         // Follow the camera list: one loop per camera.
         let mut running: HashMap<String, CancellationToken> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut last_prune: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
+            }
+            let days = ctx.cfg.event_retention_days;
+            if days > 0 && last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                last_prune = Some(Instant::now());
+                let before = ctx.clock.now_ms() - i64::from(days) * 86_400_000;
+                match ctx.store.call(move |c| events::prune(c, before)).await {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "pruned old events"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot prune events"),
+                }
             }
             let cams = engine.cameras();
             running.retain(|id, stop| {
