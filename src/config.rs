@@ -32,6 +32,7 @@ pub struct Config {
     pub storage: Storage,
     pub media: Media,
     pub detection: Detection,
+    pub mqtt: crate::detect::mqtt::MqttConfig,
     pub supervisor: Supervisor,
     /// Cameras provisioned from the file. They are copied into the store on first start (by id);
     /// after that the store, edited through the API, is authoritative.

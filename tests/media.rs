@@ -1053,3 +1053,124 @@ async fn a_broken_model_disables_detection_and_nothing_else() {
     assert!(err.contains(junk.to_str().unwrap_or("?")), "{st}");
     let _ = std::fs::remove_file(&junk);
 }
+
+/// A mosquitto broker on 127.0.0.1 for one test.
+struct Broker {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_broker(port: u16) -> Broker {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .expect("conf");
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto (apt install mosquitto)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Broker { child, _dir: dir }
+}
+
+#[tokio::test]
+async fn mqtt_events_wait_for_a_broker_that_is_down_then_arrive() {
+    let a = assets_dir();
+    let port = free_port();
+    let server = Server::start(Opts {
+        toml: format!(
+            "[mqtt]\nenabled = true\nport = {port}\n\n[detection]\nenabled = true\nmodel = \"{}\"\nfps = 5\n\n[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nurl = \"{}\"\nwidth = 512\nheight = 512\nfps = 5\nrecording = \"off\"\n",
+            a.join("models/face_detection_short_range.tflite").display(),
+            a.join("images/astronaut.png").display()
+        ),
+        ..Opts::with_roles()
+    });
+    let view = server.token("view").await;
+    // The face is found while the broker is down: the messages wait.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = server
+            .rpc(Some(&view), "get_detection_status", json!({}))
+            .await;
+        if st["result"]["mqtt"]["queued"].as_u64().unwrap_or(0) >= 2 {
+            assert_eq!(st["result"]["mqtt"]["connected"], false);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing queued: {st}\n{}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _broker = start_broker(port);
+    let mut sub = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "pinhole/#",
+            "-v",
+            "-W",
+            "40",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    let out = sub.stdout.take().expect("stdout");
+    let lines = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            seen.push(l);
+            let new = seen.iter().any(|l| {
+                l.starts_with("pinhole/events ")
+                    && l.contains("\"type\":\"new\"")
+                    && l.contains("\"label\":\"face\"")
+            });
+            let count = seen.iter().any(|l| l == "pinhole/camera0/face 1");
+            if new && count {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("reader");
+    let _ = sub.kill();
+    let _ = sub.wait();
+    assert!(
+        lines.iter().any(|l| l == "pinhole/camera0/face 1"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("pinhole/events ") && l.contains("\"type\":\"new\"")),
+        "{lines:?}"
+    );
+    let st = server
+        .rpc(Some(&view), "get_detection_status", json!({}))
+        .await;
+    assert_eq!(st["result"]["mqtt"]["connected"], true, "{st}");
+    assert_eq!(st["result"]["mqtt"]["dropped"], 0, "{st}");
+}

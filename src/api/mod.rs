@@ -74,6 +74,8 @@ pub struct AppState {
     pub media: Option<Arc<crate::media::MediaEngine>>,
     /// Detection status (set once detection has started).
     pub detection: std::sync::OnceLock<Arc<crate::detect::service::DetectionStatus>>,
+    /// MQTT delivery of detection events.
+    pub mqtt: std::sync::OnceLock<Arc<crate::detect::mqtt::MqttStatus>>,
 }
 
 pub type SharedState = Arc<AppState>;

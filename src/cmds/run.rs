@@ -225,6 +225,7 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         tours: Default::default(),
         media,
         detection: Default::default(),
+        mqtt: Default::default(),
     });
     if let Some(m) = &state.media {
         m.refresh_rtsp_users().await;
@@ -245,6 +246,12 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
         .await;
         let _ = state.detection.set(status);
     }
+    let _ = state.mqtt.set(crate::detect::mqtt::spawn(
+        config.mqtt.clone(),
+        &config.general.device_name,
+        events.clone(),
+        supervisor.shutdown.clone(),
+    ));
 
     spawn_http(&supervisor, state.clone(), http_listener);
     let mut listening = format!("http://{http_addr}");

@@ -16,6 +16,7 @@ pub mod image;
 pub mod litert;
 pub mod model;
 pub mod motion;
+pub mod mqtt;
 pub mod runtime;
 pub mod service;
 pub mod ssd;

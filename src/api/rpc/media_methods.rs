@@ -665,11 +665,22 @@ pub async fn call(
         }
         "get_detection_status" => {
             parse::<NoParams>(p)?;
-            Ok(state
+            let mut v = state
                 .detection
                 .get()
                 .map(|s| s.json())
-                .unwrap_or_else(|| json!({"enabled": false})))
+                .unwrap_or_else(|| json!({"enabled": false}));
+            if let Some(m) = state.mqtt.get() {
+                use std::sync::atomic::Ordering::Relaxed;
+                v["mqtt"] = json!({
+                    "enabled": state.config.mqtt.enabled,
+                    "connected": m.connected.load(Relaxed),
+                    "sent": m.sent.load(Relaxed),
+                    "queued": m.queued.load(Relaxed),
+                    "dropped": m.dropped.load(Relaxed),
+                });
+            }
+            Ok(v)
         }
         other => Err(RpcError::internal(format!("{other} is not a media method"))),
     }
