@@ -208,6 +208,8 @@ fn rest_routes() -> Vec<(Method, &'static str, Option<&'static str>, Option<Valu
         (Method::GET, "/api/audit", Some("admin"), None),
         (Method::GET, "/api/streams", Some("viewer"), None),
         (Method::GET, "/api/devices", Some("operator"), None),
+        (Method::GET, "/api/events", Some("viewer"), None),
+        (Method::GET, "/api/events/1", Some("viewer"), None),
         (
             Method::GET,
             "/api/cameras/nocam/stream",
@@ -317,7 +319,8 @@ async fn rest_role_matrix() {
         let templ = path
             .replace("/nobody", "/{username}")
             .replace("/nocam", "/{id}")
-            .replace("/nofile", "/{name}");
+            .replace("/nofile", "/{name}")
+            .replace("/events/1", "/events/{id}");
         let op = &doc["paths"][&templ][method.as_str().to_ascii_lowercase()];
         assert!(
             op.is_object(),

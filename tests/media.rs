@@ -906,6 +906,17 @@ async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
     );
 }
 
+async fn get_authed(server: &Server, token: &str, path: &str) -> Value {
+    let r = client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().await.expect("json")
+}
+
 async fn client_put(server: &Server, token: &str, path: &str, body: Value) -> u16 {
     client()
         .put(server.url(path))
@@ -1011,6 +1022,16 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
         .expect("snapshot");
     assert_eq!(jpg.status(), 200);
     assert_eq!(&jpg.bytes().await.expect("body")[..2], &[0xFF, 0xD8]);
+    // The same over REST.
+    let list = get_authed(&server, &view, "/api/events?camera=camera0&kind=object").await;
+    assert_eq!(list["total"], 1, "{list}");
+    let id = list["events"][0]["id"].as_i64().expect("id");
+    let one = get_authed(&server, &view, &format!("/api/events/{id}")).await;
+    assert_eq!(
+        one["snapshot_url"],
+        format!("/files/snapshots/{snap}"),
+        "{one}"
+    );
     let st = server
         .rpc(Some(&view), "get_detection_status", json!({}))
         .await;

@@ -68,6 +68,8 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         .routes(routes!(ptz::move_to_preset))
         .routes(routes!(ptz::rename_preset, ptz::delete_preset))
         .routes(routes!(media::devices))
+        .routes(routes!(media::list_events))
+        .routes(routes!(media::get_event))
         .routes(routes!(media::streams))
         .routes(routes!(media::stream))
         .routes(routes!(media::take_snapshot))

@@ -314,6 +314,74 @@ pub async fn list_snapshots(
     })))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Only this camera.
+    pub camera: Option<String>,
+    /// Only this label (face, person, motion, ...).
+    pub label: Option<String>,
+    /// object or motion.
+    pub kind: Option<String>,
+    /// Events overlapping [from, to), RFC 3339.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// 1..=1000, default 50.
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// Detection and motion events, newest first, with filters and paging.
+#[utoipa::path(get, path = "/api/events", tag = "detection", params(EventQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_events(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Query(q): Query<EventQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let l = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&l) {
+        return Err(ApiError::field("limit", format!("{l} is outside 1..=1000")));
+    }
+    let o = q.offset.unwrap_or(0);
+    let f = crate::store::events::Filter {
+        camera_id: q.camera.clone(),
+        label: q.label.clone(),
+        kind: q.kind.clone(),
+        from_ms: parse_time("from", &q.from)?,
+        to_ms: parse_time("to", &q.to)?,
+    };
+    let (rows, total) = state
+        .store
+        .call(move |c| crate::store::events::list(c, &f, l, o))
+        .await?;
+    Ok(Json(
+        json!({"events": rows, "total": total, "limit": l, "offset": o}),
+    ))
+}
+
+/// One event, with its snapshot's download URL.
+#[utoipa::path(get, path = "/api/events/{id}", tag = "detection", params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_event(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let ev = state
+        .store
+        .call(move |c| crate::store::events::get(c, id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("event {id}")))?;
+    let mut v = json!(ev);
+    if let Some(s) = &ev.snapshot {
+        v["snapshot_url"] = json!(format!("/files/snapshots/{s}"));
+    }
+    Ok(Json(v))
+}
+
 /// Deletes a recording segment (not the one being written).
 #[utoipa::path(delete, path = "/api/recordings/{name}", tag = "media", params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
