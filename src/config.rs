@@ -234,6 +234,8 @@ pub struct Detection {
     pub event_end_secs: u32,
     /// Events older than this are deleted (0: kept).
     pub event_retention_days: u32,
+    /// Cameras in `events` recording mode keep recording this long after the last sighting.
+    pub post_roll_secs: u32,
 }
 
 impl Default for Detection {
@@ -255,6 +257,7 @@ impl Default for Detection {
             keepalive_secs: 10,
             event_end_secs: 5,
             event_retention_days: 30,
+            post_roll_secs: 10,
         }
     }
 }

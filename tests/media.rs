@@ -949,7 +949,7 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
     );
     let server = Server::start(Opts {
         toml: format!(
-            "[detection]\nenabled = true\nmodel = \"{}\"\nfps = 5\nthreshold = 0.6\nevent_end_secs = 2\nkeepalive_secs = 6\n\n[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nurl = \"{}\"\nwidth = 512\nheight = 512\nfps = 5\nrecording = \"off\"\n",
+            "[detection]\nenabled = true\nmodel = \"{}\"\nfps = 5\nthreshold = 0.6\nevent_end_secs = 2\nkeepalive_secs = 6\n\n[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nurl = \"{}\"\nwidth = 512\nheight = 512\nfps = 5\nrecording = \"events\"\n",
             model.display(),
             photo.display()
         ),
@@ -1022,6 +1022,10 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
         .expect("snapshot");
     assert_eq!(jpg.status(), 200);
     assert_eq!(&jpg.bytes().await.expect("body")[..2], &[0xFF, 0xD8]);
+    // The camera records on events: the detection started a recording.
+    let recs = server.rpc(Some(&view), "list_recordings", json!({})).await;
+    assert!(recs["result"]["total"].as_u64().unwrap_or(0) >= 1, "{recs}");
+    assert_eq!(recs["result"]["files"][0]["trigger"], "event", "{recs}");
     // The same over REST.
     let list = get_authed(&server, &view, "/api/events?camera=camera0&kind=object").await;
     assert_eq!(list["total"], 1, "{list}");

@@ -5,6 +5,10 @@
 //! `detection.start` / `detection.update` / `detection.end`. Motion is an event kind too
 //! (label `motion`).
 //!
+//! Cameras whose recording mode is `events` record while an object or motion is tracked, plus
+//! `post_roll_secs` (no pre-roll yet: recording starts at the next keyframe, which the encoder
+//! is asked for at once).
+//!
 //! The motion gate lets a frame through when something moves, every `keepalive_secs`, and
 //! always while an object is tracked.
 //!
@@ -82,6 +86,7 @@ impl DetectionStatus {
 /// Everything a camera loop needs.
 struct Ctx {
     cfg: DetectionConfig,
+    engine: Arc<MediaEngine>,
     store: Store,
     events: EventBus,
     clock: SharedClock,
@@ -130,6 +135,7 @@ pub async fn start(
     let ctx = Arc::new(Ctx {
         workers: Arc::new(tokio::sync::Semaphore::new(cfg.workers.max(1))),
         cfg,
+        engine: engine.clone(),
         store,
         events,
         clock,
@@ -273,6 +279,11 @@ async fn camera_loop(
         };
         let ch = motion.update(now, &motion_dets);
         apply(&ctx, &cam.id, "motion", ch, &mut open_motion, None).await;
+        // Cameras in `events` recording mode record while something is tracked, plus post-roll.
+        if !objects.live().is_empty() || !motion.live().is_empty() {
+            let until = now + i64::from(ctx.cfg.post_roll_secs) * 1000;
+            ctx.engine.trigger_event_recording(&cam.id, until).await;
+        }
         let due = last_infer.is_none_or(|t| t.elapsed() >= keepalive);
         // While an object is being tracked the model keeps running (at `fps`): a still object
         // must not end its event just because nothing moves.

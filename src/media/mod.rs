@@ -103,6 +103,8 @@ struct RecSlot {
     recorder: Option<Recorder>,
     trigger: &'static str,
     manual: Option<Manual>,
+    /// Cameras in `events` recording mode record until this time (detections extend it).
+    event_until_ms: i64,
     failures: u32,
     next_try_ms: i64,
     last_error: Option<String>,
@@ -700,6 +702,24 @@ impl MediaEngine {
         Ok((state, row))
     }
 
+    /// A detection on a camera whose recording mode is `events`: record until `until_ms`
+    /// (extended by every later detection). Returns whether the camera records on events.
+    pub async fn trigger_event_recording(&self, id: &str, until_ms: i64) -> bool {
+        let Some(cam) = self.camera(id) else {
+            return false;
+        };
+        if cam.definition().recording != "events" {
+            return false;
+        }
+        {
+            let mut recs = self.recs.lock().await;
+            let slot = recs.entry(id.to_string()).or_default();
+            slot.event_until_ms = slot.event_until_ms.max(until_ms);
+        }
+        self.rec_kick.notify_one();
+        true
+    }
+
     pub async fn recording_state(&self, id: &str) -> Option<RecordingState> {
         let recs = self.recs.lock().await;
         let slot = recs.get(id)?;
@@ -752,10 +772,12 @@ impl MediaEngine {
                 slot.manual = None;
             }
             let continuous = def.enabled && def.recording == "continuous";
-            let want = def.enabled && (continuous || slot.manual.is_some());
+            let event = def.recording == "events" && slot.event_until_ms > now;
+            let want = def.enabled && (continuous || event || slot.manual.is_some());
             let (format, trigger) = match &slot.manual {
                 Some(m) => (m.format, "manual"),
-                None => (Format::Fmp4, "continuous"),
+                None if continuous => (Format::Fmp4, "continuous"),
+                None => (Format::Fmp4, "event"),
             };
             // A failed recorder: finalise, back off, retry.
             if slot.recorder.as_ref().is_some_and(|r| r.failed())
