@@ -429,6 +429,9 @@ pub struct CameraConfig {
     /// Keyframe interval in ms (250..=2000); default `media.keyframe_interval_ms`.
     #[serde(default)]
     pub keyframe_ms: Option<u32>,
+    /// Detection settings for this camera (zones, masks, threshold, labels).
+    #[serde(default)]
+    pub detection: Option<crate::detect::motion::CameraDetection>,
     #[serde(default = "continuous")]
     pub recording: RecordingMode,
     /// PTZ link, when the camera can pan, tilt and zoom.

@@ -906,6 +906,16 @@ async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
     );
 }
 
+async fn object_events(server: &Server, token: &str) -> Value {
+    server
+        .rpc(
+            Some(token),
+            "list_events",
+            json!({"device": "camera0", "kind": "object"}),
+        )
+        .await
+}
+
 async fn get_authed(server: &Server, token: &str, path: &str) -> Value {
     let r = client()
         .get(server.url(path))
@@ -966,13 +976,7 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let event = loop {
-        let r = server
-            .rpc(
-                Some(&view),
-                "list_events",
-                json!({"device": "camera0", "kind": "object"}),
-            )
-            .await;
+        let r = object_events(&server, &view).await;
         if let Some(e) = r["result"]["events"]
             .as_array()
             .and_then(|l| l.first())
@@ -1004,13 +1008,7 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
     // Still there later (longer than an unseen object lasts, past a motion-gate keep-alive, and
     // nothing moves): still one event, one per appearance, not one per frame or per keep-alive.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let r = server
-        .rpc(
-            Some(&view),
-            "list_events",
-            json!({"device": "camera0", "kind": "object"}),
-        )
-        .await;
+    let r = object_events(&server, &view).await;
     assert_eq!(r["result"]["total"], 1, "{r}");
     // Its snapshot, with the box drawn, is downloadable.
     let snap = event["snapshot"].as_str().expect("snapshot");
@@ -1036,6 +1034,48 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
         format!("/files/snapshots/{snap}"),
         "{one}"
     );
+
+    // Per-camera zones through the camera API: a zone away from the face ends its event and
+    // starts no new one; a zone around it brings it back as a new appearance.
+    let admin = server.token("admin").await;
+    let bad = client_put(
+        &server,
+        &admin,
+        "/api/cameras/camera0",
+        json!({"detection": {"zones": [[[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]]]}}),
+    )
+    .await;
+    assert_eq!(bad, 422);
+    let away = json!({"detection": {"zones": [[[0.7, 0.7], [1.0, 0.7], [1.0, 1.0], [0.7, 1.0]]]}});
+    assert_eq!(
+        client_put(&server, &admin, "/api/cameras/camera0", away).await,
+        200
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let r = object_events(&server, &view).await;
+    assert_eq!(
+        r["result"]["total"], 1,
+        "no new event outside the zone: {r}"
+    );
+    assert!(
+        r["result"]["events"][0]["end_ms"].is_i64(),
+        "the event ended: {r}"
+    );
+    let around =
+        json!({"detection": {"zones": [[[0.2, 0.0], [0.7, 0.0], [0.7, 0.5], [0.2, 0.5]]]}});
+    assert_eq!(
+        client_put(&server, &admin, "/api/cameras/camera0", around).await,
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = object_events(&server, &view).await;
+        if r["result"]["total"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no event inside the zone: {r}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let st = server
         .rpc(Some(&view), "get_detection_status", json!({}))
         .await;

@@ -45,6 +45,55 @@ impl Polygon {
     }
 }
 
+/// Per-camera detection settings (the camera's `detection` field; absent: the `[detection]`
+/// defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraDetection {
+    /// false turns detection off for this camera.
+    pub enabled: Option<bool>,
+    /// Minimum score (default `detection.threshold`).
+    pub threshold: Option<f32>,
+    /// Only these labels make events (empty: `detection.label_filter`).
+    pub labels: Vec<String>,
+    /// An object counts only when its box centre is inside one of these polygons (empty:
+    /// anywhere). Points are normalised [x, y] pairs.
+    #[schema(value_type = Vec<Vec<Vec<f32>>>)]
+    pub zones: Vec<Polygon>,
+    /// Motion in these polygons is ignored.
+    #[schema(value_type = Vec<Vec<Vec<f32>>>)]
+    pub masks: Vec<Polygon>,
+    /// Motion sensitivity 1..=100 (default `detection.motion_sensitivity`).
+    pub sensitivity: Option<u8>,
+}
+
+impl CameraDetection {
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+            out.push("threshold must be within 0..=1".into());
+        }
+        if self.sensitivity.is_some_and(|s| !(1..=100).contains(&s)) {
+            out.push("sensitivity must be within 1..=100".into());
+        }
+        for p in self.zones.iter().chain(&self.masks) {
+            if let Some(e) = p.problems() {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// Is a box (normalised x, y, w, h) inside the zones?
+    pub fn in_zone(&self, b: &[f32; 4]) -> bool {
+        self.zones.is_empty()
+            || self
+                .zones
+                .iter()
+                .any(|z| z.contains(b[0] + b[2] / 2.0, b[1] + b[3] / 2.0))
+    }
+}
+
 /// Motion settings per camera.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MotionSettings {

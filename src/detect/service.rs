@@ -235,10 +235,11 @@ async fn camera_loop(
         }
         Err(_) => return,
     };
-    let mut gate = MotionGate::new(MotionSettings {
+    let mut gate_settings = MotionSettings {
         sensitivity: ctx.cfg.motion_sensitivity,
         ..Default::default()
-    });
+    };
+    let mut gate = MotionGate::new(gate_settings.clone());
     let end_ms = i64::from(ctx.cfg.event_end_secs) * 1000;
     let mut objects = Tracker::new(0.3, end_ms);
     let mut motion = Tracker::new(0.0, end_ms);
@@ -270,6 +271,20 @@ async fn camera_loop(
         if last_frame.is_some_and(|t| t.elapsed() < min_gap) {
             continue;
         }
+        // The camera's own settings, re-read on every frame: API changes apply at once.
+        let cd = cam.definition().detection.unwrap_or_default();
+        if cd.enabled == Some(false) {
+            continue;
+        }
+        let wanted_gate = MotionSettings {
+            sensitivity: cd.sensitivity.unwrap_or(ctx.cfg.motion_sensitivity),
+            masks: cd.masks.clone(),
+            ..Default::default()
+        };
+        if wanted_gate != gate_settings {
+            gate = MotionGate::new(wanted_gate.clone());
+            gate_settings = wanted_gate;
+        }
         last_frame = Some(Instant::now());
         let now = ctx.clock.now_ms();
         let m = gate.feed(&frame.data, frame.width, frame.height);
@@ -299,11 +314,12 @@ async fn camera_loop(
         let det = detector.clone();
         let f2 = frame.clone();
         let started = Instant::now();
+        let threshold = cd.threshold.unwrap_or(ctx.cfg.threshold);
         let found = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            det.lock()
-                .map_err(|_| "detector poisoned".to_string())?
-                .detect(&f2.data, f2.width, f2.height)
+            let mut d = det.lock().map_err(|_| "detector poisoned".to_string())?;
+            d.threshold = threshold;
+            d.detect(&f2.data, f2.width, f2.height)
                 .map_err(|e| e.to_string())
         })
         .await;
@@ -320,9 +336,14 @@ async fn camera_loop(
             Err(_) => continue,
         };
         let (w, h) = (frame.width.max(1) as f32, frame.height.max(1) as f32);
+        let labels = if cd.labels.is_empty() {
+            &ctx.cfg.label_filter
+        } else {
+            &cd.labels
+        };
         let dets: Vec<(String, f32, [f32; 4])> = found
             .into_iter()
-            .filter(|f| ctx.cfg.label_filter.is_empty() || ctx.cfg.label_filter.contains(&f.label))
+            .filter(|f| labels.is_empty() || labels.contains(&f.label))
             .map(|f| {
                 (
                     f.label,
@@ -330,6 +351,7 @@ async fn camera_loop(
                     [f.bbox[0] / w, f.bbox[1] / h, f.bbox[2] / w, f.bbox[3] / h],
                 )
             })
+            .filter(|(_, _, b)| cd.in_zone(b))
             .collect();
         let ch = objects.update(now, &dets);
         apply(&ctx, &cam.id, "object", ch, &mut open, Some(&frame)).await;

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// A camera as the API shows it (no secrets).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Camera {
     pub id: String,
     pub name: String,
@@ -29,6 +29,8 @@ pub struct Camera {
     /// Keyframe interval in milliseconds (250..=2000) for encoded raw sources; default
     /// `media.keyframe_interval_ms`.
     pub keyframe_ms: Option<u32>,
+    /// Detection settings for this camera (zones, masks, threshold, labels).
+    pub detection: Option<crate::detect::motion::CameraDetection>,
     /// continuous, events or off.
     pub recording: String,
     /// PTZ link, when the camera pans, tilts and zooms.
@@ -56,6 +58,7 @@ pub struct CameraInput {
     pub fps: Option<u32>,
     pub bitrate_kbps: Option<u32>,
     pub keyframe_ms: Option<u32>,
+    pub detection: Option<crate::detect::motion::CameraDetection>,
     pub recording: Option<String>,
     /// PTZ link; `null` keeps it on update, `{"transport": "none"}` removes it.
     pub ptz: Option<PtzLink>,
@@ -76,6 +79,7 @@ impl CameraInput {
             fps: c.fps,
             bitrate_kbps: c.bitrate_kbps,
             keyframe_ms: c.keyframe_ms,
+            detection: c.detection.clone(),
             recording: Some(c.recording.as_str().into()),
             ptz: c.ptz.clone(),
         }
@@ -85,7 +89,7 @@ impl CameraInput {
 const COLUMNS: &str =
     "id, name, enabled, source_kind, source_url, username, password_sealed IS NOT NULL,
     width, height, fps, bitrate_kbps, recording_mode, origin, created_at, updated_at, ptz,
-    keyframe_ms";
+    keyframe_ms, detection";
 
 fn row_to_camera(r: &rusqlite::Row<'_>) -> rusqlite::Result<Camera> {
     Ok(Camera {
@@ -101,6 +105,9 @@ fn row_to_camera(r: &rusqlite::Row<'_>) -> rusqlite::Result<Camera> {
         fps: r.get(9)?,
         bitrate_kbps: r.get(10)?,
         keyframe_ms: r.get(16)?,
+        detection: r
+            .get::<_, Option<String>>(17)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
         recording: r.get(11)?,
         origin: r.get(12)?,
         created_at: r.get(13)?,
@@ -217,6 +224,10 @@ fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Vec<(St
         fps: pick(input.fps, base.and_then(|b| b.fps)),
         bitrate_kbps: pick(input.bitrate_kbps, base.and_then(|b| b.bitrate_kbps)),
         keyframe_ms: pick(input.keyframe_ms, base.and_then(|b| b.keyframe_ms)),
+        detection: input
+            .detection
+            .clone()
+            .or_else(|| base.and_then(|b| b.detection.clone())),
         recording,
         ptz: match &input.ptz {
             Some(p) if p.transport == "none" => None,
@@ -234,6 +245,11 @@ fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Vec<(St
             "name".into(),
             "must be at most 64 printable characters".into(),
         ));
+    }
+    if let Some(d) = &cam.detection {
+        for p in d.problems() {
+            errs.push(("detection".into(), p));
+        }
     }
     if let Some(k) = cam.keyframe_ms
         && !(250..=2000).contains(&k)
@@ -256,6 +272,10 @@ fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Vec<(St
         }
     }
     if errs.is_empty() { Ok(cam) } else { Err(errs) }
+}
+
+fn detection_json(d: &Option<crate::detect::motion::CameraDetection>) -> Option<String> {
+    d.as_ref().and_then(|d| serde_json::to_string(d).ok())
 }
 
 fn invalid(errs: Vec<(String, String)>) -> StoreError {
@@ -312,8 +332,8 @@ pub fn create(
         ],
     )?;
     tx.execute(
-        "UPDATE cameras SET keyframe_ms = ?2 WHERE id = ?1",
-        params![cam.id, cam.keyframe_ms],
+        "UPDATE cameras SET keyframe_ms = ?2, detection = ?3 WHERE id = ?1",
+        params![cam.id, cam.keyframe_ms, detection_json(&cam.detection)],
     )?;
     tx.commit()?;
     get(conn, &cam.id)?.ok_or_else(|| StoreError::NotFound(cam.id))
@@ -354,8 +374,8 @@ pub fn update(
         ],
     )?;
     tx.execute(
-        "UPDATE cameras SET keyframe_ms = ?2 WHERE id = ?1",
-        params![id, cam.keyframe_ms],
+        "UPDATE cameras SET keyframe_ms = ?2, detection = ?3 WHERE id = ?1",
+        params![id, cam.keyframe_ms, detection_json(&cam.detection)],
     )?;
     match input.password.as_deref() {
         None => {}
