@@ -503,14 +503,7 @@ async fn login_attempts_are_rate_limited() {
         codes.push(r["error"]["code"].as_i64().unwrap_or_default());
     }
     assert_eq!(codes, vec![-32040, -32040]);
-    let metrics = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("pinhole_login_attempts_total{result=\"rate_limited\"} 3"),
         "{metrics}"

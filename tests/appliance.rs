@@ -369,14 +369,7 @@ async fn metrics_pass_promtool_and_health_reports_subsystems() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert_eq!(names, ["api", "store", "system", "tours"]);
-    let text = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = metrics_text(&server).await;
     for name in [
         "pinhole_build_info",
         "pinhole_rpc_calls_total{method=\"get_status\",outcome=\"ok\"} 1",
@@ -385,27 +378,7 @@ async fn metrics_pass_promtool_and_health_reports_subsystems() {
     ] {
         assert!(text.contains(name), "{name} missing");
     }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed (package prometheus)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&text);
 }
 
 #[test]

@@ -1238,4 +1238,13 @@ async fn mqtt_events_wait_for_a_broker_that_is_down_then_arrive() {
         .await;
     assert_eq!(st["result"]["mqtt"]["connected"], true, "{st}");
     assert_eq!(st["result"]["mqtt"]["dropped"], 0, "{st}");
+    // The same figures in Prometheus, in a format promtool accepts.
+    let text = metrics_text(&server).await;
+    assert!(
+        text.contains("pinhole_mqtt_messages{state=\"connected\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("pinhole_detection_frames{camera=\"camera0\",outcome=\"inferred\"}"));
+    assert!(text.contains("pinhole_camera_encoder_info{camera=\"camera0\",encoder=\"x264enc\"} 1"));
+    promtool_check(&text);
 }

@@ -38,6 +38,9 @@ pub struct Metrics {
     camera_consumers: IntGaugeVec,
     camera_encoder: IntGaugeVec,
     rtsp_sessions: IntGauge,
+    detection: IntGaugeVec,
+    inference_seconds: prometheus::GaugeVec,
+    mqtt: IntGaugeVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -157,6 +160,27 @@ impl Metrics {
             ),
             &["camera", "encoder"],
         ));
+        let detection = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_detection_frames",
+                "Detector frames per camera since start, by what became of them: seen, gated (no motion), dropped (workers busy), inferred.",
+            ),
+            &["camera", "outcome"],
+        ));
+        let inference_seconds = must(prometheus::GaugeVec::new(
+            Opts::new(
+                "pinhole_detection_inference_mean_seconds",
+                "Mean inference time per camera since start.",
+            ),
+            &["camera"],
+        ));
+        let mqtt = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_mqtt_messages",
+                "MQTT messages since start: sent, dropped (queue full); queued now; connected (0/1).",
+            ),
+            &["state"],
+        ));
         let rtsp_sessions = must(IntGauge::new(
             "pinhole_rtsp_sessions",
             "RTSP sessions currently open.",
@@ -189,6 +213,9 @@ impl Metrics {
             Box::new(camera_consumers.clone()),
             Box::new(camera_encoder.clone()),
             Box::new(rtsp_sessions.clone()),
+            Box::new(detection.clone()),
+            Box::new(inference_seconds.clone()),
+            Box::new(mqtt.clone()),
             Box::new(build_info),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -228,6 +255,9 @@ impl Metrics {
             camera_consumers,
             camera_encoder,
             rtsp_sessions,
+            detection,
+            inference_seconds,
+            mqtt,
         }
     }
 
@@ -321,6 +351,42 @@ pub async fn scrape(State(state): State<SharedState>) -> Response {
             }
         }
         m.rtsp_sessions.set(media.rtsp_sessions() as i64);
+    }
+    if let Some(d) = state.detection.get() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let cams = d.cameras.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, s) in cams.iter() {
+            let n = s.inferences.load(Relaxed);
+            for (outcome, v) in [
+                ("seen", s.frames.load(Relaxed)),
+                ("gated", s.gated.load(Relaxed)),
+                ("dropped", s.dropped.load(Relaxed)),
+                ("inferred", n),
+            ] {
+                m.detection
+                    .with_label_values(&[id.as_str(), outcome])
+                    .set(v as i64);
+            }
+            let us = s.inference_us.load(Relaxed);
+            m.inference_seconds
+                .with_label_values(&[id.as_str()])
+                .set(if n > 0 {
+                    us as f64 / n as f64 / 1000.0
+                } else {
+                    0.0
+                });
+        }
+    }
+    if let Some(q) = state.mqtt.get() {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (k, v) in [
+            ("sent", q.sent.load(Relaxed) as i64),
+            ("dropped", q.dropped.load(Relaxed) as i64),
+            ("queued", q.queued.load(Relaxed) as i64),
+            ("connected", i64::from(q.connected.load(Relaxed))),
+        ] {
+            m.mqtt.with_label_values(&[k]).set(v);
+        }
     }
     let mut buf = Vec::new();
     let encoder = TextEncoder::new();

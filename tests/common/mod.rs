@@ -324,6 +324,18 @@ pub fn client() -> reqwest::Client {
 }
 
 /// GET a JSON document without credentials.
+/// The Prometheus exposition text of a server.
+pub async fn metrics_text(server: &Server) -> String {
+    client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 pub async fn get_json(url: &str) -> Value {
     client()
         .get(url)
@@ -378,4 +390,28 @@ pub async fn ws_recv(ws: &mut Ws) -> Value {
 pub async fn ws_call(ws: &mut Ws, req: Value) -> Value {
     ws_send(ws, &req.to_string()).await;
     ws_recv(ws).await
+}
+
+/// `promtool check metrics` must accept the exposition text.
+pub fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (package prometheus)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
