@@ -42,12 +42,21 @@ impl RtspAccess {
         a
     }
 
+    /// Replaces the user list. The store re-reads it every few seconds: an unchanged list keeps
+    /// the Basic cache (whose keys include the password hash, so a changed password never
+    /// matches a cached entry anyway).
     pub fn set_users(&self, list: Vec<RtspUser>) {
-        let map = list
+        let map: HashMap<String, RtspUser> = list
             .into_iter()
             .map(|(u, phc, ha1)| (u.to_lowercase(), (u, phc, ha1)))
             .collect();
-        *self.users.write().unwrap_or_else(|p| p.into_inner()) = map;
+        {
+            let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
+            if *users == map {
+                return;
+            }
+            *users = map;
+        }
         self.basic_ok
             .lock()
             .unwrap_or_else(|p| p.into_inner())
