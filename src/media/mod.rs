@@ -544,16 +544,7 @@ impl MediaEngine {
             .await?
             .ok_or_else(|| MediaError::NotFound(format!("snapshot `{filename}`")))?;
         let path = self.snapshot_path(&s);
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(MediaError::Failed(format!(
-                    "cannot delete {}: {e}",
-                    path.display()
-                )));
-            }
-        }
+        remove_file_if_present(&path).await?;
         let f = filename.to_string();
         self.store.call(move |c| snapshots::delete(c, &f)).await?;
         Ok(())
@@ -576,16 +567,7 @@ impl MediaEngine {
 
     async fn remove_recording(&self, r: &recordings::Recording) -> Result<(), MediaError> {
         let path = self.recording_path(r);
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(MediaError::Failed(format!(
-                    "cannot delete {}: {e}",
-                    path.display()
-                )));
-            }
-        }
+        remove_file_if_present(&path).await?;
         let id = r.id;
         self.store.call(move |c| recordings::delete(c, id)).await?;
         Ok(())
@@ -925,6 +907,17 @@ impl MediaEngine {
     pub async fn shutdown(&self, timeout: Duration) {
         self.tasks.close();
         let _ = tokio::time::timeout(timeout, self.tasks.wait()).await;
+    }
+}
+
+/// Deletes a file; one that is already gone is not an error (the index row goes either way).
+async fn remove_file_if_present(path: &std::path::Path) -> Result<(), MediaError> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(MediaError::Failed(format!(
+            "cannot delete {}: {e}",
+            path.display()
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -213,7 +213,6 @@ pub struct Recorder {
     task: tokio::task::JoinHandle<String>,
     stop: tokio_util::sync::CancellationToken,
     pub started_ms: i64,
-    pub first_filename: String,
     pub format: Format,
 }
 
@@ -301,7 +300,6 @@ impl Recorder {
             task,
             stop,
             started_ms: a.clock.now_ms(),
-            first_filename: String::new(),
             format: a.format,
         })
     }
@@ -316,7 +314,7 @@ impl Recorder {
             .map(|s| s.filename.clone())
     }
 
-    /// Has the recorder's watch task ended (an error)? Returns the reason.
+    /// Has the recorder's watch task ended (a write error)? `stop` then returns the reason.
     pub fn failed(&self) -> bool {
         self.task.is_finished()
     }

@@ -40,6 +40,14 @@ impl Recording {
     }
 }
 
+/// A recording's name without the extension a client may have added (`camera0_x.mp4`).
+pub fn stem(name: &str) -> &str {
+    name.strip_suffix(".mp4")
+        .or_else(|| name.strip_suffix(".mkv"))
+        .or_else(|| name.strip_suffix(".fmp4"))
+        .unwrap_or(name)
+}
+
 pub fn extension(format: &str) -> &'static str {
     match format {
         "mkv" => "mkv",

@@ -117,6 +117,14 @@ pub async fn stream(
         .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))
 }
 
+/// A JSON body that may be left out entirely (its defaults then apply).
+fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|err| ApiError::invalid(err.to_string()))
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRequest {
@@ -137,11 +145,7 @@ pub async fn take_snapshot(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let e = engine(&state)?;
-    let req: SnapshotRequest = if body.is_empty() {
-        SnapshotRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(err.to_string()))?
-    };
+    let req: SnapshotRequest = optional_body(&body)?;
     let s = e.take_snapshot(&id, req.filename).await?;
     Ok((StatusCode::CREATED, Json(snapshot_json(&s))))
 }
@@ -169,11 +173,7 @@ pub async fn start_recording(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let e = engine(&state)?;
-    let req: RecordRequest = if body.is_empty() {
-        RecordRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(err.to_string()))?
-    };
+    let req: RecordRequest = optional_body(&body)?;
     let format = match req.format.as_deref() {
         None => Format::Fmp4,
         Some(f) => Format::parse(f)
@@ -230,12 +230,13 @@ fn parse_time(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> 
         .transpose()
 }
 
-fn limit(q: &ListQuery) -> Result<(u32, u32), ApiError> {
-    let l = q.limit.unwrap_or(50);
+/// `limit` (1..=1000, default 50) and `offset` (default 0).
+fn page(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), ApiError> {
+    let l = limit.unwrap_or(50);
     if !(1..=1000).contains(&l) {
         return Err(ApiError::field("limit", format!("{l} is outside 1..=1000")));
     }
-    Ok((l, q.offset.unwrap_or(0)))
+    Ok((l, offset.unwrap_or(0)))
 }
 
 pub fn recording_json(r: &recordings::Recording) -> Value {
@@ -277,7 +278,7 @@ pub async fn list_recordings(
     _: AsViewer,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (l, o) = limit(&q)?;
+    let (l, o) = page(q.limit, q.offset)?;
     let f = recordings::Filter {
         camera_id: q.camera.clone(),
         from_ms: parse_time("from", &q.from)?,
@@ -302,7 +303,7 @@ pub async fn list_snapshots(
     _: AsViewer,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (l, o) = limit(&q)?;
+    let (l, o) = page(q.limit, q.offset)?;
     let cam = q.camera.clone();
     let (rows, total) = state
         .store
@@ -340,11 +341,7 @@ pub async fn list_events(
     _: AsViewer,
     Query(q): Query<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let l = q.limit.unwrap_or(50);
-    if !(1..=1000).contains(&l) {
-        return Err(ApiError::field("limit", format!("{l} is outside 1..=1000")));
-    }
-    let o = q.offset.unwrap_or(0);
+    let (l, o) = page(q.limit, q.offset)?;
     let f = crate::store::events::Filter {
         camera_id: q.camera.clone(),
         label: q.label.clone(),
@@ -392,7 +389,7 @@ pub async fn delete_recording(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     engine(&state)?
-        .delete_recording(name.trim_end_matches(".mp4").trim_end_matches(".mkv"))
+        .delete_recording(recordings::stem(&name))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -447,10 +444,7 @@ pub async fn download_recording(
     if !crate::media::valid_file_name(&name) {
         return ApiError::NotFound(format!("recording `{name}`")).into_response();
     }
-    let stem = name
-        .trim_end_matches(".mp4")
-        .trim_end_matches(".mkv")
-        .to_string();
+    let stem = recordings::stem(&name).to_string();
     let row = match state.store.call(move |c| recordings::get(c, &stem)).await {
         Ok(Some(r)) if r.file_name() == name => r,
         Ok(_) => return ApiError::NotFound(format!("recording `{name}`")).into_response(),

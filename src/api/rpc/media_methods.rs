@@ -421,7 +421,7 @@ pub async fn call(
         }
         "get_recording_info" => {
             let FilenameParams { filename } = parse(p)?;
-            let name = strip_ext(&filename).to_string();
+            let name = recordings::stem(&filename).to_string();
             let r = state
                 .store
                 .call(move |c| recordings::get(c, &name))
@@ -443,7 +443,7 @@ pub async fn call(
         }
         "delete_recording" => {
             let FilenameParams { filename } = parse(p)?;
-            e.delete_recording(strip_ext(&filename))
+            e.delete_recording(recordings::stem(&filename))
                 .await
                 .map_err(|err| match err {
                     MediaError::NotFound(_) => file_not_found("recording", &filename),
@@ -684,13 +684,6 @@ pub async fn call(
         }
         other => Err(RpcError::internal(format!("{other} is not a media method"))),
     }
-}
-
-fn strip_ext(name: &str) -> &str {
-    name.strip_suffix(".mp4")
-        .or_else(|| name.strip_suffix(".mkv"))
-        .or_else(|| name.strip_suffix(".fmp4"))
-        .unwrap_or(name)
 }
 
 fn file_not_found(kind: &str, name: &str) -> RpcError {
