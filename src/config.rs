@@ -207,6 +207,9 @@ pub struct Detection {
     pub library: Option<PathBuf>,
     /// The .tflite model (BlazeFace, BlazePose, or a TFLite_Detection_PostProcess model).
     pub model: Option<PathBuf>,
+    /// Where per-camera models (a camera's `detection.model`) are looked up; default
+    /// `<state_dir>/models`. Cameras name a file here, never a path.
+    pub models_dir: Option<PathBuf>,
     /// face, person or coco; recognised from the model when absent.
     pub kind: Option<String>,
     /// Labels file for COCO models.
@@ -244,6 +247,7 @@ impl Default for Detection {
             enabled: false,
             library: None,
             model: None,
+            models_dir: None,
             kind: None,
             labels: None,
             threshold: 0.6,
@@ -460,6 +464,13 @@ impl Config {
             .snapshots_dir
             .clone()
             .unwrap_or_else(|| self.general.state_dir.join("snapshots"))
+    }
+
+    pub fn models_dir(&self) -> PathBuf {
+        self.detection
+            .models_dir
+            .clone()
+            .unwrap_or_else(|| self.general.state_dir.join("models"))
     }
 
     pub fn database_path(&self) -> PathBuf {

@@ -183,3 +183,75 @@ fn runtime_matches_the_python_runtime_on_the_same_input() {
         assert!((x.score - y.score).abs() < 1e-5 && (x.xmin - y.xmin).abs() < 1e-4);
     }
 }
+
+/// Every SSD-anchor decoder (BlazeFace short and full range, BlazePose) against reference
+/// detections made by the Python runtime and an independent decoder
+/// (tests/golden/astronaut_reference.py) on the same photo. The inputs differ only by the
+/// resize's rounding (Pillow's bilinear vs ours), hence the tolerances.
+#[test]
+fn decoders_match_the_python_reference_on_the_photo() {
+    let a = assets();
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/golden/astronaut_detections.json"),
+        )
+        .expect("golden file"),
+    )
+    .expect("golden JSON");
+    let image = a.join("images/astronaut.png");
+    for (name, model, kind, label) in [
+        (
+            "face_short",
+            "face_detection_short_range.tflite",
+            "face",
+            "face",
+        ),
+        (
+            "face_full",
+            "face_detection_full_range_sparse.tflite",
+            "face",
+            "face",
+        ),
+        ("person", "pose_detection.tflite", "person", "person"),
+    ] {
+        let model = a.join("models").join(model);
+        let (ok, found, err) = detect(&[
+            "--model",
+            model.to_str().expect("path"),
+            "--kind",
+            kind,
+            "--threshold",
+            "0.5",
+            image.to_str().expect("path"),
+        ]);
+        assert!(ok, "{name}: {err}");
+        let want = golden[name].as_array().expect("golden list");
+        assert!(!want.is_empty(), "{name}: the reference found nothing");
+        assert_eq!(found.len(), want.len(), "{name}: {found:?} vs {want:?}");
+        for (f, w) in found.iter().zip(want) {
+            assert_eq!(f["label"], label);
+            let score = f["score"].as_f64().expect("score");
+            let ws = w["score"].as_f64().expect("score");
+            assert!((score - ws).abs() < 0.02, "{name}: score {score} vs {ws}");
+            let b: Vec<f64> = f["box"]
+                .as_array()
+                .expect("box")
+                .iter()
+                .map(|v| v.as_f64().unwrap_or(f64::NAN) / 512.0)
+                .collect();
+            let wb: Vec<f64> = w["box"]
+                .as_array()
+                .expect("box")
+                .iter()
+                .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                .collect();
+            for (got, want) in b.iter().zip(&wb) {
+                assert!(
+                    (got - want).abs() < 0.01,
+                    "{name}: box {b:?} vs reference {wb:?}"
+                );
+            }
+        }
+    }
+}

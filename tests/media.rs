@@ -1087,6 +1087,55 @@ async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
             >= 1,
         "{st}"
     );
+
+    // A per-camera model, named from the models directory: a path is refused; a missing file
+    // turns object detection off for this camera with the file named; a model dropped in
+    // there is picked up.
+    let escape = json!({"detection": {"model": "../pinhole.db"}});
+    assert_eq!(
+        client_put(&server, &admin, "/api/cameras/camera0", escape).await,
+        422
+    );
+    let missing = json!({"detection": {"model": "missing.tflite"}});
+    assert_eq!(
+        client_put(&server, &admin, "/api/cameras/camera0", missing).await,
+        200
+    );
+    let models = server.state().join("models");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = server
+            .rpc(Some(&view), "get_detection_status", json!({}))
+            .await;
+        let err = st["result"]["cameras"]["camera0"]["error"]
+            .as_str()
+            .unwrap_or("");
+        if err.contains("missing.tflite") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no model error: {st}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    std::fs::create_dir_all(&models).expect("models dir");
+    std::fs::copy(&model, models.join("face.tflite")).expect("copy model");
+    let own = json!({"detection": {"model": "face.tflite", "model_kind": "face"}});
+    assert_eq!(
+        client_put(&server, &admin, "/api/cameras/camera0", own).await,
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = server
+            .rpc(Some(&view), "get_detection_status", json!({}))
+            .await;
+        let cam = &st["result"]["cameras"]["camera0"];
+        if cam["model"].as_str().unwrap_or("").ends_with("face.tflite") && cam["error"].is_null() {
+            assert_eq!(st["result"]["models"], json!(["face.tflite"]), "{st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "own model not loaded: {st}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

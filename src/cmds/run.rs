@@ -234,8 +234,10 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
     }
     state.cameras_changed().await;
     if let Some(m) = &state.media {
+        let mut detection = config.detection.clone();
+        detection.models_dir = Some(config.models_dir());
         let status = crate::detect::service::start(
-            config.detection.clone(),
+            detection,
             m.clone(),
             store.clone(),
             events.clone(),

@@ -65,6 +65,12 @@ pub struct CameraDetection {
     pub masks: Vec<Polygon>,
     /// Motion sensitivity 1..=100 (default `detection.motion_sensitivity`).
     pub sensitivity: Option<u8>,
+    /// This camera's model: a file name in `detection.models_dir` (default: `detection.model`).
+    pub model: Option<String>,
+    /// face, person or coco for `model` (default: recognised from the model).
+    pub model_kind: Option<String>,
+    /// Labels file for a COCO `model`, a file name in `detection.models_dir`.
+    pub model_labels: Option<String>,
 }
 
 impl CameraDetection {
@@ -75,6 +81,20 @@ impl CameraDetection {
         }
         if self.sensitivity.is_some_and(|s| !(1..=100).contains(&s)) {
             out.push("sensitivity must be within 1..=100".into());
+        }
+        for (key, name) in [("model", &self.model), ("model_labels", &self.model_labels)] {
+            if let Some(n) = name
+                && !crate::media::valid_file_name(n)
+            {
+                out.push(format!(
+                    "{key} must be a file name in detection.models_dir (letters, digits, . _ -)"
+                ));
+            }
+        }
+        if let Some(k) = &self.model_kind
+            && super::model::Kind::parse(k).is_none()
+        {
+            out.push(format!("model_kind `{k}` is not face, person or coco"));
         }
         for p in self.zones.iter().chain(&self.masks) {
             if let Some(e) = p.problems() {

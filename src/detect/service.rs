@@ -6,8 +6,8 @@
 //! (label `motion`).
 //!
 //! Cameras whose recording mode is `events` record while an object or motion is tracked, plus
-//! `post_roll_secs` (no pre-roll yet: recording starts at the next keyframe, which the encoder
-//! is asked for at once).
+//! `post_roll_secs`; the clip starts with the camera's GOP before the trigger (pre-roll of up to
+//! one keyframe interval, kept by the media hub).
 //!
 //! The motion gate lets a frame through when something moves, every `keepalive_secs`, and
 //! always while an object is tracked.
@@ -42,6 +42,17 @@ pub struct CameraStats {
     pub inferences: AtomicU64,
     /// Sum of inference times in microseconds.
     pub inference_us: AtomicU64,
+    /// The model this camera runs, and why it runs none when it cannot load one.
+    pub model: Mutex<Option<String>>,
+    pub error: Mutex<Option<String>>,
+}
+
+fn read<T: Clone>(m: &Mutex<T>) -> T {
+    m.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn write<T>(m: &Mutex<T>, v: T) {
+    *m.lock().unwrap_or_else(|p| p.into_inner()) = v;
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +61,63 @@ pub struct DetectionStatus {
     pub error: Option<String>,
     pub model: Option<String>,
     pub library: Option<String>,
+    /// Where per-camera models are looked up.
+    pub models_dir: Option<PathBuf>,
     pub cameras: Mutex<HashMap<String, Arc<CameraStats>>>,
+}
+
+/// The `.tflite` files a camera may name as its model.
+fn list_models(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".tflite") && crate::media::valid_file_name(n))
+        .collect();
+    out.sort();
+    out
+}
+
+/// What a camera runs: the model file, its labels and kind.
+#[derive(Debug, Clone, PartialEq)]
+struct ModelChoice {
+    model: PathBuf,
+    labels: Option<PathBuf>,
+    kind: Option<String>,
+}
+
+impl ModelChoice {
+    /// The camera's own model when it names one (a file in `models_dir`), else the default.
+    fn for_camera(
+        cfg: &DetectionConfig,
+        cd: &super::motion::CameraDetection,
+    ) -> Result<Self, String> {
+        let Some(name) = &cd.model else {
+            let model = cfg.model.clone().ok_or("detection.model is not set")?;
+            return Ok(Self {
+                model,
+                labels: cfg.labels.clone(),
+                kind: cfg.kind.clone(),
+            });
+        };
+        let dir = cfg
+            .models_dir
+            .as_deref()
+            .ok_or("detection.models_dir is not set")?;
+        let in_dir = |n: &String| -> Result<PathBuf, String> {
+            if crate::media::valid_file_name(n) {
+                Ok(dir.join(n))
+            } else {
+                Err(format!("`{n}` is not a file name"))
+            }
+        };
+        Ok(Self {
+            model: in_dir(name)?,
+            labels: cd.model_labels.as_ref().map(in_dir).transpose()?,
+            kind: cd.model_kind.clone(),
+        })
+    }
 }
 
 impl DetectionStatus {
@@ -69,6 +136,8 @@ impl DetectionStatus {
                         "dropped_busy": s.dropped.load(Ordering::Relaxed),
                         "inferences": n,
                         "mean_inference_ms": if n > 0 { us as f64 / n as f64 / 1000.0 } else { 0.0 },
+                        "model": read(&s.model),
+                        "error": read(&s.error),
                     }),
                 )
             })
@@ -78,6 +147,8 @@ impl DetectionStatus {
             "error": self.error,
             "model": self.model,
             "library": self.library,
+            "models_dir": self.models_dir,
+            "models": self.models_dir.as_deref().map(list_models).unwrap_or_default(),
             "cameras": per,
         })
     }
@@ -107,6 +178,7 @@ pub async fn start(
     let mut status = DetectionStatus {
         enabled: cfg.enabled,
         model: cfg.model.as_ref().map(|p| p.display().to_string()),
+        models_dir: cfg.models_dir.clone(),
         ..Default::default()
     };
     if !cfg.enabled {
@@ -114,7 +186,11 @@ pub async fn start(
     }
     let probe = {
         let cfg = cfg.clone();
-        tokio::task::spawn_blocking(move || load_detector(&cfg).map(|(_, lib)| lib)).await
+        tokio::task::spawn_blocking(move || {
+            let choice = ModelChoice::for_camera(&cfg, &Default::default())?;
+            load_detector(&cfg, &choice).map(|(_, lib)| lib)
+        })
+        .await
     };
     match probe {
         Ok(Ok(lib)) => status.library = Some(lib),
@@ -191,11 +267,14 @@ pub async fn start(
 }
 
 /// Loads the library and the model; returns the detector and the library path.
-fn load_detector(cfg: &DetectionConfig) -> Result<(Detector, String), String> {
-    let model = cfg.model.clone().ok_or("detection.model is not set")?;
+fn load_detector(
+    cfg: &DetectionConfig,
+    choice: &ModelChoice,
+) -> Result<(Detector, String), String> {
+    let model = choice.model.clone();
     let lib = find_library(cfg.library.as_deref()).map_err(|e| e.to_string())?;
     let rt = LiteRt::load(&lib).map_err(|e| e.to_string())?;
-    let labels = match &cfg.labels {
+    let labels = match &choice.labels {
         Some(p) => Some(super::coco::parse_labels(
             &std::fs::read_to_string(p)
                 .map_err(|e| format!("cannot read labels {}: {e}", p.display()))?,
@@ -205,7 +284,7 @@ fn load_detector(cfg: &DetectionConfig) -> Result<(Detector, String), String> {
     let backend = rt
         .load_model(&model, cfg.threads)
         .map_err(|e| e.to_string())?;
-    let kind = cfg.kind.as_deref().and_then(Kind::parse);
+    let kind = choice.kind.as_deref().and_then(Kind::parse);
     let d = Detector::new(
         Box::new(backend),
         &model.display().to_string(),
@@ -226,15 +305,10 @@ async fn camera_loop(
     stats: Arc<CameraStats>,
     stop: CancellationToken,
 ) {
-    let cfg = ctx.cfg.clone();
-    let detector = match tokio::task::spawn_blocking(move || load_detector(&cfg)).await {
-        Ok(Ok((d, _))) => Arc::new(Mutex::new(d)),
-        Ok(Err(e)) => {
-            tracing::error!(camera = %cam.id, error = %e, "detection disabled for this camera");
-            return;
-        }
-        Err(_) => return,
-    };
+    // The model is (re)loaded when the camera's choice changes; one that cannot be loaded
+    // leaves this camera without object detection (motion events go on) until it changes.
+    let mut loaded: Option<(ModelChoice, Arc<Mutex<Detector>>)> = None;
+    let mut failed: Option<ModelChoice> = None;
     let mut gate_settings = MotionSettings {
         sensitivity: ctx.cfg.motion_sensitivity,
         ..Default::default()
@@ -306,6 +380,40 @@ async fn camera_loop(
             stats.gated.fetch_add(1, Ordering::Relaxed);
             continue;
         }
+        let choice = match ModelChoice::for_camera(&ctx.cfg, &cd) {
+            Ok(c) => c,
+            Err(e) => {
+                write(&stats.error, Some(e));
+                continue;
+            }
+        };
+        if loaded.as_ref().is_none_or(|(c, _)| *c != choice) {
+            if failed.as_ref() == Some(&choice) {
+                continue;
+            }
+            let (cfg, c) = (ctx.cfg.clone(), choice.clone());
+            match tokio::task::spawn_blocking(move || load_detector(&cfg, &c)).await {
+                Ok(Ok((d, _))) => {
+                    tracing::info!(camera = %cam.id, model = %choice.model.display(), "detection model loaded");
+                    write(&stats.model, Some(choice.model.display().to_string()));
+                    write(&stats.error, None);
+                    loaded = Some((choice, Arc::new(Mutex::new(d))));
+                    failed = None;
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(camera = %cam.id, error = %e, "object detection off for this camera");
+                    write(&stats.model, None);
+                    write(&stats.error, Some(e));
+                    loaded = None;
+                    failed = Some(choice);
+                    continue;
+                }
+                Err(_) => continue,
+            }
+        }
+        let Some((_, detector)) = &loaded else {
+            continue;
+        };
         let Ok(permit) = ctx.workers.clone().try_acquire_owned() else {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
             continue;

@@ -437,8 +437,9 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
     let sink_pad = h264.static_pad("sink").ok_or("appsink has no sink pad")?;
     {
         let cam = cam.clone();
-        sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        sink_pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             if let Some(buf) = info.buffer() {
+                cam.hub.cache_buffer(pad, buf);
                 cam.frames.fetch_add(1, Ordering::Relaxed);
                 cam.bytes.fetch_add(buf.size() as u64, Ordering::Relaxed);
                 cam.last_frame.store(cam.mono_ms(), Ordering::Relaxed);

@@ -745,6 +745,9 @@ impl MediaEngine {
         let mut recs = self.recs.lock().await;
         for cam in cams {
             let def = cam.definition();
+            // Event recordings start with the GOP before the trigger (pre-roll).
+            cam.hub
+                .set_keep_gop(def.enabled && def.recording == "events");
             let slot = recs.entry(cam.id.clone()).or_default();
             if slot
                 .manual

@@ -100,12 +100,17 @@ struct Shared {
     /// Called when a segment closes (retention runs then).
     on_closed: Arc<dyn Fn() + Send + Sync>,
     events: crate::events::EventBus,
+    /// How far before the start the first segment reaches (pre-roll), in ms; taken once.
+    preroll_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
     /// Picks the next segment name and indexes it (runs on the muxer's streaming thread).
     fn open_segment(&self) -> Option<String> {
-        let now = self.clock.now_ms();
+        let preroll = self
+            .preroll_ms
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        let now = self.clock.now_ms() - preroll;
         let stamp = jiff::Timestamp::from_millisecond(now)
             .map(|t| t.strftime("%Y-%m-%d_%H-%M-%S").to_string())
             .unwrap_or_else(|_| now.to_string());
@@ -258,6 +263,7 @@ impl Recorder {
             current: Mutex::default(),
             on_closed: a.on_closed,
             events: a.events,
+            preroll_ms: Default::default(),
         });
         let pipeline = gst::Pipeline::with_name(&format!("recorder-{}", a.camera.id));
         let appsrc = gst_app::AppSrc::builder().name("src").build();
@@ -278,12 +284,24 @@ impl Recorder {
             .map_err(|e| e.to_string())?;
         appsrc.link(&mux).map_err(|e| e.to_string())?;
         super::adopt_shared_clock(&pipeline);
-        let consumer = a.camera.hub.attach(&appsrc);
+        super::hub::Hub::configure_consumer(&appsrc);
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
-            a.camera.hub.detach(consumer);
             let _ = pipeline.set_state(gst::State::Null);
             return Err(format!("cannot start the recorder: {e}"));
         }
+        // An event recording starts with the camera's current GOP: the moments before the
+        // trigger, up to one keyframe interval.
+        let consumer = if shared.trigger == "event" {
+            let (id, reach) = a.camera.hub.attach_with_preroll(&appsrc);
+            if let Some(r) = reach {
+                shared
+                    .preroll_ms
+                    .store(r.as_millis() as i64, std::sync::atomic::Ordering::Relaxed);
+            }
+            id
+        } else {
+            a.camera.hub.attach(&appsrc)
+        };
         let stop = tokio_util::sync::CancellationToken::new();
         let task = tokio::runtime::Handle::current().spawn(watch(
             pipeline.clone(),
