@@ -38,9 +38,17 @@ bench:
 bench-ptz:
     cargo bench --locked --bench ptz_rtt
 
-# Inference figures: BlazeFace through LiteRT, 1 and 2 threads.
+# Detection figures: face and person inference vs the Python runtime, the whole path, appliance CPU.
 bench-detect:
-    cargo bench --locked --bench detect
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/fetch-detect-assets >/dev/null
+    venv="${CARGO_TARGET_DIR:-target}/bench-litert-venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import ai_edge_litert, numpy' 2>/dev/null; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet ai-edge-litert==2.1.4 numpy
+    fi
+    BENCH_BASELINE_PYTHON="$venv/bin/python" cargo bench --locked --bench detect
 
 # Media figures: RTSP fan-out CPU/RSS, relay + record vs ffmpeg, RSS of 4 cameras, time to first frame.
 bench-media WINDOW="10":

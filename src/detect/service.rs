@@ -80,7 +80,7 @@ fn list_models(dir: &std::path::Path) -> Vec<String> {
 }
 
 /// What a camera runs: the model file, its labels and kind.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ModelChoice {
     model: PathBuf,
     labels: Option<PathBuf>,
@@ -163,6 +163,60 @@ struct Ctx {
     clock: SharedClock,
     snapshots_dir: PathBuf,
     workers: Arc<tokio::sync::Semaphore>,
+    /// Loaded models, shared by every camera that runs them: one interpreter per worker, not
+    /// per camera (each costs several MB of tensors and XNNPACK workspace).
+    models: Mutex<HashMap<ModelChoice, DetectorPool>>,
+}
+
+/// `detection.workers` interpreters of one model; an inference takes any free one.
+type DetectorPool = Arc<Vec<Mutex<Detector>>>;
+
+impl Ctx {
+    /// The pool for `choice`, loading it (on the blocking pool) the first time.
+    async fn pool(&self, choice: &ModelChoice) -> Result<DetectorPool, String> {
+        if let Some(p) = self
+            .models
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(choice)
+        {
+            return Ok(p.clone());
+        }
+        let (cfg, c) = (self.cfg.clone(), choice.clone());
+        let pool: DetectorPool = tokio::task::spawn_blocking(move || {
+            (0..cfg.workers.max(1))
+                .map(|_| load_detector(&cfg, &c).map(|(d, _)| Mutex::new(d)))
+                .collect::<Result<Vec<_>, String>>()
+        })
+        .await
+        .map_err(|e| e.to_string())??
+        .into();
+        self.models
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(choice.clone(), pool.clone());
+        Ok(pool)
+    }
+
+    /// Drops models no camera runs any more.
+    fn prune_models(&self) {
+        self.models
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, p| Arc::strong_count(p) > 1);
+    }
+}
+
+/// Runs `f` on a free interpreter of the pool (waiting for one only if all are busy, which the
+/// worker semaphore makes rare).
+fn with_detector<T>(pool: &DetectorPool, f: impl FnOnce(&mut Detector) -> T) -> T {
+    for m in pool.iter() {
+        if let Ok(mut d) = m.try_lock() {
+            return f(&mut d);
+        }
+    }
+    let mut d = pool[0].lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut d)
 }
 
 /// Loads the runtime and model once to check them; returns the status (with the error if any).
@@ -210,6 +264,7 @@ pub async fn start(
     let status = Arc::new(status);
     let ctx = Arc::new(Ctx {
         workers: Arc::new(tokio::sync::Semaphore::new(cfg.workers.max(1))),
+        models: Mutex::default(),
         cfg,
         engine: engine.clone(),
         store,
@@ -307,7 +362,7 @@ async fn camera_loop(
 ) {
     // The model is (re)loaded when the camera's choice changes; one that cannot be loaded
     // leaves this camera without object detection (motion events go on) until it changes.
-    let mut loaded: Option<(ModelChoice, Arc<Mutex<Detector>>)> = None;
+    let mut loaded: Option<(ModelChoice, DetectorPool)> = None;
     let mut failed: Option<ModelChoice> = None;
     let mut gate_settings = MotionSettings {
         sensitivity: ctx.cfg.motion_sensitivity,
@@ -391,24 +446,23 @@ async fn camera_loop(
             if failed.as_ref() == Some(&choice) {
                 continue;
             }
-            let (cfg, c) = (ctx.cfg.clone(), choice.clone());
-            match tokio::task::spawn_blocking(move || load_detector(&cfg, &c)).await {
-                Ok(Ok((d, _))) => {
+            loaded = None;
+            ctx.prune_models();
+            match ctx.pool(&choice).await {
+                Ok(pool) => {
                     tracing::info!(camera = %cam.id, model = %choice.model.display(), "detection model loaded");
                     write(&stats.model, Some(choice.model.display().to_string()));
                     write(&stats.error, None);
-                    loaded = Some((choice, Arc::new(Mutex::new(d))));
+                    loaded = Some((choice, pool));
                     failed = None;
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::error!(camera = %cam.id, error = %e, "object detection off for this camera");
                     write(&stats.model, None);
                     write(&stats.error, Some(e));
-                    loaded = None;
                     failed = Some(choice);
                     continue;
                 }
-                Err(_) => continue,
             }
         }
         let Some((_, detector)) = &loaded else {
@@ -425,10 +479,11 @@ async fn camera_loop(
         let threshold = cd.threshold.unwrap_or(ctx.cfg.threshold);
         let found = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut d = det.lock().map_err(|_| "detector poisoned".to_string())?;
-            d.threshold = threshold;
-            d.detect(&f2.data, f2.width, f2.height)
-                .map_err(|e| e.to_string())
+            with_detector(&det, |d| {
+                d.threshold = threshold;
+                d.detect(&f2.data, f2.width, f2.height)
+                    .map_err(|e| e.to_string())
+            })
         })
         .await;
         stats.inferences.fetch_add(1, Ordering::Relaxed);
