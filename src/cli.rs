@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// printed once), plain HTTP.
     #[arg(long)]
     pub demo: bool,
+    /// With --demo: create no account, so the web page starts with its first-run setup (the
+    /// administrator, device name, time zone, storage), as a freshly flashed appliance does.
+    #[arg(long, requires = "demo")]
+    pub first_run: bool,
     /// HTTP listen address (overrides http.listen).
     #[arg(long)]
     pub listen: Option<SocketAddr>,

@@ -20,6 +20,7 @@ pub mod ptz_ops;
 pub mod rest;
 pub mod rpc;
 pub mod security;
+pub mod web;
 pub mod ws;
 
 use crate::auth::directory::UserDirectory;
@@ -137,7 +138,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(health::router())
         .merge(rest::media::router())
         .route("/metrics", axum::routing::get(metrics::scrape))
-        .route("/", axum::routing::get(security::landing))
+        .merge(web::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authn::audit_mutations,

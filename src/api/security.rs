@@ -1,11 +1,10 @@
-//! Response headers that every answer carries, and the landing page.
+//! Response headers that every answer carries.
 //!
 //! No cross-origin access is granted (no CORS headers): the web page is served by the appliance
 //! itself. The Content-Security-Policy allows only the appliance's own scripts, styles and
 //! connections; framing is refused (clickjacking of PTZ controls).
 
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::Html;
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -42,15 +41,4 @@ pub fn headers_layer()
 /// HSTS, added on the HTTPS listener only.
 pub fn hsts_layer() -> H {
     h(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")
-}
-
-pub async fn landing() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Pinhole</title>",
-        "<h1>Pinhole ",
-        env!("CARGO_PKG_VERSION"),
-        "</h1><p>The web interface is not part of this build yet. ",
-        "The API is described at <a href=/api/openapi.json>/api/openapi.json</a>; ",
-        "health at <a href=/health/detailed>/health/detailed</a>.</p></html>"
-    ))
 }

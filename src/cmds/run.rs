@@ -51,7 +51,7 @@ pub fn main(args: RunArgs) -> ExitCode {
         }
     };
     let notifier: Arc<dyn Notifier> = Arc::new(SystemdNotifier);
-    match runtime.block_on(serve(config, args.demo, notifier)) {
+    match runtime.block_on(serve(config, args.demo, args.first_run, notifier)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "pinhole stopped on an error");
@@ -105,7 +105,12 @@ fn probe_addr(listen: SocketAddr) -> SocketAddr {
 }
 
 /// Runs the appliance until a signal arrives.
-pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    demo: bool,
+    first_run: bool,
+    notifier: Arc<dyn Notifier>,
+) -> anyhow::Result<()> {
     raise_fd_limit();
     let clock: SharedClock = Arc::new(SystemClock);
     let config = Arc::new(config);
@@ -132,7 +137,7 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
             tracing::info!(added, "cameras provisioned from the configuration file");
         }
     }
-    if demo {
+    if demo && !first_run {
         demo_admin(
             &store,
             &secrets,
@@ -140,6 +145,8 @@ pub async fn serve(config: Config, demo: bool, notifier: Arc<dyn Notifier>) -> a
             config.auth.min_password_length,
         )
         .await?;
+    }
+    if demo {
         demo_ptz_camera(&store, &secrets, clock.as_ref()).await?;
         demo_second_camera(&store, &secrets, clock.as_ref()).await?;
     }
@@ -786,7 +793,13 @@ fn spawn_system_monitor(sup: &Supervisor, state: SharedState) {
                 }
                 let monitor = state.monitor.clone();
                 let now = state.now_ms();
-                tokio::task::spawn_blocking(move || monitor.sample(now)).await?;
+                let sample = tokio::task::spawn_blocking(move || monitor.sample(now)).await?;
+                // Live graphs (the web page's system view) follow this event, not polling.
+                state.events.publish(
+                    "system.health",
+                    serde_json::to_value(sample).unwrap_or_default(),
+                    now,
+                );
                 ctx.heartbeat.beat();
             }
         }

@@ -842,8 +842,18 @@ fn system_status(state: &SharedState) -> Value {
         (true, true) => ("ready", "System is fully operational".to_string()),
         (true, false) => ("partial", format!("Degraded: {}", unhealthy.join(", "))),
     };
-    // No media engine in this build: no camera is available yet.
-    json!({"status": status, "message": message, "available_cameras": [], "discovery_active": false})
+    let cameras: Vec<String> = state
+        .media
+        .as_ref()
+        .map(|m| {
+            m.cameras()
+                .iter()
+                .filter(|c| c.status().state == crate::media::camera::CameraState::Streaming)
+                .map(|c| c.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"status": status, "message": message, "available_cameras": cameras, "discovery_active": false})
 }
 
 /// The camera service's health summary.

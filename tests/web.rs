@@ -1,0 +1,86 @@
+//! The web page end to end in a real browser: starts the real binary in demo mode with no
+//! account (`--first-run`), then runs `tests/web/e2e.mjs` (playwright-core driving Debian's
+//! headless Chromium) against it: first-run setup, login, moving live video, the PTZ pad moving
+//! the simulated camera, presets, playback of a recording, an event after detection, and a
+//! viewer neither offered nor allowed operator actions. Screenshots of the main pages go to
+//! `target/web-screenshots/`.
+//!
+//! Needs `npm ci --prefix tests/web` and Debian's `chromium` (scripts/bootstrap installs both).
+
+mod common;
+
+use common::BIN;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[test]
+fn web_page_end_to_end_in_headless_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/web/node_modules/playwright-core").is_dir(),
+        "run `npm ci --prefix tests/web` (scripts/bootstrap does)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "install Debian's chromium (scripts/bootstrap does)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("pinhole.log")).expect("log");
+    let child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["run", "--demo", "--first-run", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--rtsp-listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .env_remove("PINHOLE_ADMIN_PASSWORD")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start pinhole");
+    let _guard = Killed(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "pinhole did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shots = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("web-screenshots");
+    let out = Command::new("node")
+        .arg(root.join("tests/web/e2e.mjs"))
+        .arg(&base)
+        .arg(&shots)
+        .output()
+        .expect("run node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{text}\n--- appliance log ---\n{}",
+        std::fs::read_to_string(dir.path().join("pinhole.log")).unwrap_or_default()
+    );
+}

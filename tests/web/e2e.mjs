@@ -1,0 +1,235 @@
+// End-to-end test of the web page in headless Debian Chromium (playwright-core), against the real
+// `pinhole` binary in demo mode that tests/web.rs starts with no user (first-run setup).
+//
+//   node tests/web/e2e.mjs BASE_URL SCREENSHOT_DIR
+//
+// Every step checks what the user would see, and what the appliance really did (PTZ position
+// reported by the simulated camera, recordings playing, the server refusing a viewer).
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const [base, shots] = process.argv.slice(2);
+assert.ok(base && shots, 'usage: e2e.mjs BASE_URL SCREENSHOT_DIR');
+mkdirSync(shots, { recursive: true });
+
+const ADMIN = { user: 'admin', password: 'e2e-admin-password' };
+const VIEWER = { user: 'viewer1', password: 'e2e-viewer-password' };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+});
+const errors = [];
+let step = 'start';
+const log = (s) => {
+  step = s;
+  console.log(`# ${s}`);
+};
+
+async function newPage() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  page.on('pageerror', (e) => errors.push(`${step}: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && errors.push(`${step}: console: ${m.text()}`));
+  return page;
+}
+
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+async function ptzStatus(page) {
+  const r = await page.request.get(`${base}/api/cameras/camera0/ptz/status`);
+  assert.equal(r.status(), 200);
+  return r.json();
+}
+
+async function hold(page, selector, ms) {
+  const b = page.locator(selector);
+  const box = await b.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.waitForTimeout(ms);
+  await page.mouse.up();
+}
+
+async function login(page, who) {
+  await page.goto(base + '/');
+  await page.fill('#login-form [name=username]', who.user);
+  await page.fill('#login-form [name=password]', who.password);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#nav:not([hidden])');
+}
+
+try {
+  const page = await newPage();
+
+  log('first-run setup');
+  await page.goto(base + '/');
+  await page.waitForSelector('#setup-form');
+  await page.screenshot({ path: `${shots}/01-setup.png` });
+  // Client-side validation: mismatched passwords stay on the form with the error at the field.
+  await page.fill('#setup-form [name=username]', ADMIN.user);
+  await page.fill('#setup-form [name=password]', ADMIN.password);
+  await page.fill('#setup-form [name=password2]', 'something-else');
+  await page.click('#setup-form button[type=submit]');
+  await until('the mismatch error', async () => (await page.textContent('[data-field=password2] .error')).includes('differ'));
+  await page.fill('#setup-form [name=password2]', ADMIN.password);
+  await page.fill('#setup-form [name=device_name]', 'e2e-pinhole');
+  await page.click('#setup-form button[type=submit]');
+  await page.waitForSelector('#camera-form');
+  assert.match(await page.textContent('#camera-form h2'), /first camera/);
+  await page.screenshot({ path: `${shots}/02-first-camera.png` });
+  // The camera form checks the id on the client before sending.
+  await page.fill('#camera-form [name=id]', 'Bad Id');
+  await page.click('#camera-form button[type=submit]');
+  await until('the id error', async () => (await page.textContent('[data-field=id] .error')).length > 0);
+  await page.click('text=skip this step');
+
+  log('camera grid with moving video');
+  await page.waitForSelector('#grid .tile[data-camera=camera0]');
+  const img = page.locator('.tile[data-camera=camera0] img.preview');
+  await until('the preview to show frames', () => img.evaluate((i) => i.complete && i.naturalWidth > 0));
+  await until('status badges', async () => (await page.locator('.tile[data-camera=camera0] .badge').count()) > 0);
+  const a = await img.screenshot();
+  await page.waitForTimeout(1500);
+  const b = await img.screenshot();
+  assert.notDeepEqual(a, b, 'two screenshots of the live preview are identical: the video does not move');
+  await page.screenshot({ path: `${shots}/03-grid.png` });
+
+  log('logout and login');
+  await page.click('#logout');
+  await page.waitForSelector('#login-form');
+  await page.fill('#login-form [name=username]', ADMIN.user);
+  await page.fill('#login-form [name=password]', 'wrong-password');
+  await page.click('#login-form button[type=submit]');
+  await until('the login error', async () => (await page.textContent('#login-form .form-message')).includes('Wrong'));
+  await login(page, ADMIN);
+  await page.waitForSelector('#grid');
+
+  log('PTZ pad moves the simulated camera');
+  await page.click('.tile[data-camera=camera0]');
+  await page.waitForSelector('#ptz');
+  const p0 = await ptzStatus(page);
+  await hold(page, '[data-dir=right]', 1200);
+  const p1 = await until('the simulator to report a new pan', async () => {
+    const s = await ptzStatus(page);
+    return s.pan !== p0.pan ? s : null;
+  });
+  assert.ok(p1.pan > p0.pan, `pan went ${p0.pan} -> ${p1.pan} after holding right`);
+  // It stopped when released: the position settles.
+  await page.waitForTimeout(700);
+  const settled = await ptzStatus(page);
+  await page.waitForTimeout(700);
+  assert.equal((await ptzStatus(page)).pan, settled.pan, 'the camera kept moving after release');
+  await until('the position line', async () => (await page.textContent('#ptz-position')).includes('pan'));
+  await page.screenshot({ path: `${shots}/04-camera.png` });
+
+  log('save and recall a preset');
+  await page.fill('#preset-name', 'door');
+  await page.click('#preset-save button');
+  await page.waitForSelector('[data-preset=door]');
+  await hold(page, '[data-dir=up]', 1000);
+  const moved = await until('the tilt to change', async () => {
+    const s = await ptzStatus(page);
+    return s.tilt !== settled.tilt ? s : null;
+  });
+  assert.notEqual(moved.tilt, settled.tilt);
+  await page.click('[data-preset=door] .recall');
+  await until('the camera back at the preset', async () => {
+    const s = await ptzStatus(page);
+    return Math.abs(s.pan - settled.pan) <= 2 && Math.abs(s.tilt - settled.tilt) <= 2;
+  });
+
+  log('snapshot and recording controls');
+  await page.click('#snapshot');
+  await page.waitForSelector('.toast:has-text("Snapshot")');
+
+  log('play back a recording');
+  await page.goto(`${base}/#/recordings?camera=camera0`);
+  await page.waitForSelector('#timeline .segment');
+  await page.locator('#recordings .play').first().click();
+  const video = page.locator('#playback');
+  await until('the recording to play', () => video.evaluate((v) => v.readyState >= 2 && v.currentTime > 0.3 && !v.error), 30000);
+  await page.screenshot({ path: `${shots}/05-recordings.png` });
+
+  log('an event listed after detection');
+  await page.goto(`${base}/#/events`);
+  await page.waitForSelector('#events .event[data-label=face]', { timeout: 30000 });
+  await page.screenshot({ path: `${shots}/06-events.png` });
+  await page.locator('#events .event[data-label=face]').first().click();
+  await page.waitForSelector('img[alt="event snapshot"]');
+  await until('the snapshot image', () => page.locator('img[alt="event snapshot"]').evaluate((i) => i.complete && i.naturalWidth > 0));
+
+  log('settings: add a viewer; server errors show on the form');
+  await page.goto(`${base}/#/settings/users`);
+  await page.waitForSelector('#user-form');
+  await page.fill('#user-form [name=username]', ADMIN.user);
+  await page.fill('#user-form [name=password]', 'another-password-1');
+  await page.click('#user-form button[type=submit]');
+  await until('the server error', async () => {
+    const t = (await page.textContent('#user-form')) || '';
+    return /exist|taken|already/i.test(t);
+  });
+  await page.fill('#user-form [name=username]', VIEWER.user);
+  await page.fill('#user-form [name=password]', VIEWER.password);
+  await page.selectOption('#user-form [name=role]', 'viewer');
+  await page.click('#user-form button[type=submit]');
+  await page.waitForSelector(`[data-user=${VIEWER.user}]`);
+  await page.screenshot({ path: `${shots}/07-users.png` });
+  await page.goto(`${base}/#/settings/system`);
+  await page.waitForSelector('#system-figures .figure');
+  await page.screenshot({ path: `${shots}/08-system.png` });
+  await page.goto(`${base}/#/settings/cameras/camera0`);
+  await page.waitForSelector('#camera-form .zones canvas');
+  await page.screenshot({ path: `${shots}/09-camera-settings.png` });
+  await page.close();
+
+  log('a viewer is not offered operator actions, and the server refuses them');
+  const vp = await newPage();
+  await login(vp, VIEWER);
+  await vp.goto(`${base}/#/camera/camera0`);
+  await vp.waitForSelector('#presets');
+  await until('the capture card', async () => (await vp.locator('section.card h2:has-text("Capture")').count()) === 1);
+  assert.equal(await vp.locator('#ptz').count(), 0, 'the PTZ pad is shown to a viewer');
+  assert.equal(await vp.locator('#snapshot').count(), 0, 'the snapshot button is shown to a viewer');
+  assert.equal(await vp.locator('#rec-start').count(), 0, 'the record button is shown to a viewer');
+  assert.ok(await vp.locator('[data-preset=door] .recall').isDisabled(), 'a viewer can recall presets');
+  const tabs = await vp.locator('.tabs a').allTextContents();
+  await vp.goto(`${base}/#/settings`);
+  await vp.waitForSelector('.tabs');
+  const viewerTabs = await vp.locator('.tabs a').allTextContents();
+  assert.deepEqual(viewerTabs, ['System', 'My account'], `viewer tabs: ${viewerTabs} ${tabs}`);
+  const csrf = (await vp.context().cookies()).find((c) => c.name === 'pinhole_csrf').value;
+  const refused = await vp.request.post(`${base}/api/cameras/camera0/ptz/continuous`, {
+    headers: { 'x-csrf-token': csrf },
+    data: { pan_speed: 0.5, tilt_speed: 0 },
+  });
+  assert.equal(refused.status(), 403, 'the server let a viewer move the camera');
+  await vp.screenshot({ path: `${shots}/10-viewer.png` });
+  await vp.close();
+
+  assert.deepEqual(errors, [], 'errors in the page');
+  console.log('ok: web page end to end');
+} catch (e) {
+  console.error(`FAILED at step "${step}": ${e.stack || e}`);
+  if (errors.length) console.error('page errors:\n' + errors.join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,138 @@
+// Talking to the appliance: REST with the browser session (HttpOnly cookie + CSRF header), and
+// JSON-RPC 2.0 over the /ws WebSocket for live updates (notifications) and low-latency calls
+// (PTZ). The socket reconnects by itself; listeners see 'open'/'close' to show a banner.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && (body.detail || body.error)) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+    this.fields = this.body.fields || {};
+  }
+}
+
+function cookie(name) {
+  const m = document.cookie.split('; ').find((c) => c.startsWith(name + '='));
+  return m ? decodeURIComponent(m.slice(name.length + 1)) : '';
+}
+
+/** Called with the error when a request finds the session gone (401). */
+export const hooks = { onUnauthorized: null };
+
+export async function api(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET') headers['x-csrf-token'] = cookie('pinhole_csrf');
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, { detail: 'The appliance cannot be reached' });
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { detail: text };
+  }
+  if (!res.ok) {
+    const err = new ApiError(res.status, data);
+    if (res.status === 401 && hooks.onUnauthorized && !path.startsWith('/api/auth/')) {
+      hooks.onUnauthorized(err);
+    }
+    throw err;
+  }
+  return data;
+}
+
+export class Rpc {
+  constructor() {
+    this.ws = null;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.listeners = new Set();
+    this.topics = [];
+    this.delay = 500;
+    this.closed = false;
+  }
+
+  /** `fn(method, params)` for notifications; `fn('open')` / `fn('close')` for the link. */
+  listen(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  emit(method, params) {
+    for (const fn of [...this.listeners]) {
+      try {
+        fn(method, params);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+
+  connect(topics) {
+    this.topics = topics;
+    this.closed = false;
+    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.delay = 500;
+      this.call('subscribe_events', { topics: this.topics }).catch(() => {});
+      this.emit('open');
+    };
+    ws.onmessage = (m) => {
+      let msg;
+      try {
+        msg = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      if (msg.id !== undefined && msg.id !== null && this.pending.has(msg.id)) {
+        const p = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        if (msg.error) {
+          const e = new Error(msg.error.message);
+          e.code = msg.error.code;
+          e.data = msg.error.data;
+          p.reject(e);
+        } else p.resolve(msg.result);
+      } else if (msg.method) {
+        this.emit(msg.method, msg.params || {});
+      }
+    };
+    ws.onclose = () => {
+      for (const p of this.pending.values()) p.reject(new Error('connection lost'));
+      this.pending.clear();
+      if (this.closed) return;
+      this.emit('close');
+      setTimeout(() => !this.closed && this.connect(this.topics), this.delay);
+      this.delay = Math.min(this.delay * 2, 8000);
+    };
+  }
+
+  close() {
+    this.closed = true;
+    if (this.ws) this.ws.close();
+  }
+
+  call(method, params) {
+    return new Promise((resolve, reject) => {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        reject(new Error('not connected'));
+        return;
+      }
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
+    });
+  }
+}

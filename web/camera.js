@@ -1,0 +1,265 @@
+// One camera: live view with the recent detections drawn over it, the PTZ pad (press and hold to
+// move; keyboard and touch), presets, tours, snapshot and recording controls. Operator actions
+// are offered only to operators and admins; the server enforces the same rule.
+
+import { api } from './api.js';
+import { h, clear, toast, input } from './ui.js';
+import { app, onLeave, preview, statusLine } from './app.js';
+
+export async function cameraView(el, id) {
+  let cam;
+  try {
+    cam = await api('GET', `/api/cameras/${encodeURIComponent(id)}`);
+  } catch (e) {
+    clear(el, h('p.notice', e.message), h('a', { href: '#/' }, 'Back'));
+    return;
+  }
+  const operator = app.can('control');
+  const live = h('div.live', preview(id, '.big'));
+  const overlay = h('canvas.overlay', { width: 1000, height: 1000 });
+  live.append(overlay);
+  const status = h('div.status');
+  const side = h('div.side');
+  clear(el, h('div.camera-head', h('a', { href: '#/' }, '← All cameras'), h('h1', cam.name || cam.id), status),
+    h('div.camera-view', live, side));
+
+  const refreshStatus = async () => {
+    try {
+      const s = await api('GET', '/api/status/cameras');
+      const mine = s.cameras.find((c) => c.device === id);
+      clear(status, statusLine(mine));
+    } catch {}
+  };
+  refreshStatus();
+
+  // Recent detections, drawn for a few seconds.
+  const boxes = new Map();
+  const draw = () => {
+    const ctx = overlay.getContext('2d');
+    ctx.clearRect(0, 0, 1000, 1000);
+    const now = Date.now();
+    for (const [k, b] of boxes) {
+      if (now - b.at > 5000) {
+        boxes.delete(k);
+        continue;
+      }
+      ctx.strokeStyle = b.kind === 'motion' ? '#f5c542' : '#ff3b3b';
+      ctx.lineWidth = 4;
+      ctx.strokeRect(b.box[0] * 1000, b.box[1] * 1000, b.box[2] * 1000, b.box[3] * 1000);
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.font = '28px sans-serif';
+      ctx.fillText(`${b.label} ${Math.round(b.score * 100)}%`, b.box[0] * 1000 + 4, b.box[1] * 1000 + 30);
+    }
+  };
+  const timer = setInterval(draw, 500);
+  onLeave(() => clearInterval(timer));
+
+  const recState = h('span.meta#rec-state');
+  const off = app.rpc.listen((m, p) => {
+    if (p && p.device !== id) return;
+    if (m === 'camera_status_update') refreshStatus();
+    if (m === 'detection.start' || m === 'detection.update') {
+      if (p.box) boxes.set(p.event_id, { ...p, at: Date.now() });
+      draw();
+    }
+    if (m === 'recording_status_update') refreshRecording();
+    if (m === 'ptz.position') showPosition(p);
+  });
+  onLeave(off);
+
+  // Snapshot and recording.
+  const refreshRecording = async () => {
+    try {
+      const s = await app.rpc.call('get_camera_status', { device: id });
+      recState.textContent = s.recording ? `recording (${s.recording.trigger})` : 'not recording';
+      recState.dataset.recording = s.recording ? 'yes' : 'no';
+    } catch {
+      recState.textContent = '';
+    }
+  };
+  setTimeout(refreshRecording, 300);
+  if (operator) {
+    side.append(h('section.card', h('h2', 'Capture'),
+      h('div.row',
+        h('button#snapshot', { on: { click: async () => {
+          try {
+            const r = await api('POST', `/api/cameras/${encodeURIComponent(id)}/snapshot`, {});
+            toast(`Snapshot ${r.filename || ''} saved`);
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } } }, 'Snapshot'),
+        h('button#rec-start', { on: { click: () => record('start') } }, 'Record'),
+        h('button#rec-stop', { on: { click: () => record('stop') } }, 'Stop recording')),
+      recState));
+  } else {
+    side.append(h('section.card', h('h2', 'Capture'), recState));
+  }
+  async function record(what) {
+    try {
+      await api('POST', `/api/cameras/${encodeURIComponent(id)}/recording/${what}`, what === 'start' ? {} : undefined);
+      refreshRecording();
+    } catch (e) {
+      toast(e.message, true);
+    }
+  }
+
+  // PTZ.
+  const position = h('p.meta#ptz-position');
+  function showPosition(p) {
+    if (p && p.pan !== undefined) position.textContent = `pan ${p.pan} · tilt ${p.tilt} · zoom ${p.zoom}`;
+  }
+  if (!cam.ptz) {
+    side.append(h('section.card', h('h2', 'PTZ'), h('p.meta', 'This camera has no PTZ link.')));
+    return;
+  }
+  api('GET', `/api/cameras/${encodeURIComponent(id)}/ptz/status`).then(showPosition).catch(() => {});
+  if (!operator) {
+    side.append(h('section.card', h('h2', 'PTZ'), position, presetsCard(id, false)));
+    return;
+  }
+  side.append(ptzPad(id, position), presetsCard(id, true), toursCard(id));
+}
+
+function ptzPad(id, position) {
+  const speed = input({ type: 'range', min: 0.1, max: 1, step: 0.1, value: 0.5, id: 'ptz-speed', 'aria-label': 'speed' });
+  let moving = null;
+  const send = (method, params) => app.rpc.call(method, { device: id, ...params }).catch((e) => toast(e.message, true));
+  const start = (dir) => {
+    const s = Number(speed.value);
+    moving = dir;
+    send('ptz_move', { pan_speed: (dir.pan || 0) * s, tilt_speed: (dir.tilt || 0) * s, zoom_speed: dir.zoom ? dir.zoom * s : undefined });
+  };
+  const stop = () => {
+    if (!moving) return;
+    moving = null;
+    send('ptz_stop', {});
+  };
+  const hold = (label, dir, name) => {
+    const b = h('button.pad', { type: 'button', 'aria-label': name, 'data-dir': name, title: name }, label);
+    b.addEventListener('pointerdown', (e) => {
+      e.preventDefault();
+      b.setPointerCapture(e.pointerId);
+      start(dir);
+    });
+    for (const ev of ['pointerup', 'pointercancel', 'lostpointercapture']) b.addEventListener(ev, stop);
+    return b;
+  };
+  const grid = h('div.pad-grid',
+    hold('↖', { pan: -1, tilt: 1 }, 'up-left'), hold('↑', { tilt: 1 }, 'up'), hold('↗', { pan: 1, tilt: 1 }, 'up-right'),
+    hold('←', { pan: -1 }, 'left'),
+    h('button.pad#ptz-home', { type: 'button', on: { click: () => send('ptz_home', {}) }, title: 'home' }, '⌂'),
+    hold('→', { pan: 1 }, 'right'),
+    hold('↙', { pan: -1, tilt: -1 }, 'down-left'), hold('↓', { tilt: -1 }, 'down'), hold('↘', { pan: 1, tilt: -1 }, 'down-right'));
+  const zoom = h('div.row', hold('Zoom −', { zoom: -1 }, 'zoom-out'), hold('Zoom +', { zoom: 1 }, 'zoom-in'));
+  const focus = h('div.row',
+    h('button', { type: 'button', on: { click: () => send('ptz_focus', { mode: 'auto' }) } }, 'Auto focus'),
+    h('button', { type: 'button', on: { click: () => send('ptz_focus', { mode: 'one_push' }) } }, 'One push'),
+    h('button', { type: 'button', on: { click: () => send('ptz_focus', { mode: 'manual' }) } }, 'Manual'));
+  // Keyboard: arrows move while held, +/- zoom, Home goes home.
+  const keys = { ArrowUp: { tilt: 1 }, ArrowDown: { tilt: -1 }, ArrowLeft: { pan: -1 }, ArrowRight: { pan: 1 }, '+': { zoom: 1 }, '=': { zoom: 1 }, '-': { zoom: -1 } };
+  const down = (e) => {
+    if (e.target.closest('input,select,textarea')) return;
+    if (e.key === 'Home') return send('ptz_home', {});
+    const d = keys[e.key];
+    if (d && !e.repeat) {
+      e.preventDefault();
+      start(d);
+    }
+  };
+  const up = (e) => keys[e.key] && stop();
+  window.addEventListener('keydown', down);
+  window.addEventListener('keyup', up);
+  window.addEventListener('blur', stop);
+  onLeave(() => {
+    window.removeEventListener('keydown', down);
+    window.removeEventListener('keyup', up);
+    window.removeEventListener('blur', stop);
+    stop();
+  });
+  return h('section.card#ptz', h('h2', 'PTZ'), grid, zoom, h('label', 'Speed ', speed), focus, position,
+    h('p.hint', 'Hold a button (or an arrow key) to move; release to stop.'));
+}
+
+function presetsCard(id, operator) {
+  const list = h('ul.presets#presets');
+  const card = h('section.card', h('h2', 'Presets'), list);
+  const load = async () => {
+    let presets = [];
+    try {
+      presets = await api('GET', `/api/cameras/${encodeURIComponent(id)}/presets`);
+    } catch (e) {
+      clear(list, h('li.meta', e.message));
+      return;
+    }
+    clear(list, presets.length ? null : h('li.meta', 'No preset yet.'));
+    for (const p of presets) {
+      list.append(h('li', { 'data-preset': p.name },
+        h('button.recall', { type: 'button', disabled: !operator, on: { click: async () => {
+          try {
+            await api('POST', `/api/presets/${p.id}/move`);
+            toast(`At ${p.name}`);
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } } }, p.name),
+        operator ? h('button.link', { type: 'button', on: { click: async () => {
+          const name = prompt('New name', p.name);
+          if (!name) return;
+          try {
+            await api('PUT', `/api/presets/${p.id}`, { name });
+            load();
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } } }, 'rename') : null,
+        operator ? h('button.link', { type: 'button', on: { click: async () => {
+          if (!confirm(`Delete preset ${p.name}?`)) return;
+          try {
+            await api('DELETE', `/api/presets/${p.id}`);
+            load();
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } } }, 'delete') : null));
+    }
+  };
+  if (operator) {
+    const name = input({ placeholder: 'name', id: 'preset-name', required: true, maxLength: 64 });
+    const form = h('form.row#preset-save', name, h('button', { type: 'submit' }, 'Save current position'));
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      if (!name.value.trim()) return;
+      try {
+        await api('POST', `/api/cameras/${encodeURIComponent(id)}/presets`, { name: name.value.trim() });
+        name.value = '';
+        load();
+      } catch (err) {
+        toast(err.message, true);
+      }
+    };
+    card.append(form);
+  }
+  load();
+  return card;
+}
+
+function toursCard(id) {
+  const list = h('ul.tours');
+  const load = async () => {
+    try {
+      const r = await app.rpc.call('ptz_tours', { device: id });
+      const running = new Set((r.running || []).map((t) => t.tour_id));
+      clear(list, r.tours.length ? null : h('li.meta', 'No tour yet (tours are lists of presets: JSON-RPC ptz_tour_save).'));
+      for (const t of r.tours) {
+        list.append(h('li', h('span', `${t.name}${running.has(t.id) ? ' (running)' : ''}`),
+          h('button.link', { type: 'button', on: { click: () => app.rpc.call('ptz_tour_start', { id: t.id }).then(load, (e) => toast(e.message, true)) } }, 'start'),
+          h('button.link', { type: 'button', on: { click: () => app.rpc.call('ptz_tour_stop', { device: id }).then(load, (e) => toast(e.message, true)) } }, 'stop')));
+      }
+    } catch (e) {
+      clear(list, h('li.meta', e.message));
+    }
+  };
+  setTimeout(load, 300);
+  return h('section.card', h('h2', 'Tours'), list);
+}

@@ -1,0 +1,439 @@
+// Settings: cameras (add, edit, delete; detection zones and masks drawn on the picture), storage
+// and retention, users, the device, system figures with live graphs, network, updates, and the
+// user's own password. Each form checks what it can on the client and shows the server's field
+// errors next to the fields.
+
+import { api } from './api.js';
+import { h, clear, field, input, select, showErrors, keepDraft, fmtBytes, fmtDuration, sparkline, toast } from './ui.js';
+import { app, onLeave } from './app.js';
+
+const TABS = [
+  ['cameras', 'Cameras', 'admin'],
+  ['storage', 'Storage', 'admin'],
+  ['users', 'Users', 'admin'],
+  ['device', 'Device', 'admin'],
+  ['system', 'System', 'view'],
+  ['account', 'My account', 'view'],
+];
+
+export function settingsView(el, parts, params) {
+  const tabs = TABS.filter(([, , perm]) => app.can(perm));
+  const tab = tabs.some(([t]) => t === parts[0]) ? parts[0] : tabs[0][0];
+  const body = h('div.tab-body');
+  clear(el, h('h1', 'Settings'),
+    h('nav.tabs', tabs.map(([t, label]) => h('a', { href: `#/settings/${t}`, class: t === tab ? 'active' : '' }, label))),
+    body);
+  ({ cameras: camerasTab, storage: storageTab, users: usersTab, device: deviceTab, system: systemTab, account: accountTab })[tab](body, parts.slice(1), params);
+}
+
+// ---- cameras ----------------------------------------------------------------------------------
+
+async function camerasTab(el, parts, params) {
+  if (parts[0]) return cameraForm(el, parts[0] === 'new' ? null : decodeURIComponent(parts[0]), params.get('first') === '1');
+  let cams;
+  try {
+    cams = await api('GET', '/api/cameras');
+  } catch (e) {
+    clear(el, h('p.notice', e.message));
+    return;
+  }
+  const table = h('table.list#camera-list', h('tr', h('th', 'Id'), h('th', 'Name'), h('th', 'Source'), h('th', 'Recording'), h('th', 'PTZ'), h('th', '')));
+  for (const c of cams) {
+    table.append(h('tr', { 'data-camera': c.id }, h('td', c.id), h('td', c.name || ''), h('td', `${c.source} ${c.url || ''}`), h('td', c.recording),
+      h('td', c.ptz ? `${c.ptz.transport} ${c.ptz.addr || c.ptz.path || ''}` : '—'),
+      h('td', h('a', { href: `#/settings/cameras/${encodeURIComponent(c.id)}` }, 'edit'), ' ',
+        h('button.link', { type: 'button', on: { click: async () => {
+          if (!confirm(`Delete camera ${c.id}? Its recordings stay.`)) return;
+          try {
+            await api('DELETE', `/api/cameras/${encodeURIComponent(c.id)}`);
+            camerasTab(el, [], params);
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } } }, 'delete'))));
+  }
+  clear(el, table, h('a.button#add-camera', { href: '#/settings/cameras/new' }, 'Add a camera'));
+}
+
+async function cameraForm(el, id, first) {
+  let c = { enabled: true, source: 'test', recording: 'continuous', width: 1280, height: 720, fps: 15, bitrate_kbps: 2000 };
+  if (id) {
+    try {
+      c = await api('GET', `/api/cameras/${encodeURIComponent(id)}`);
+    } catch (e) {
+      clear(el, h('p.notice', e.message));
+      return;
+    }
+  }
+  const det = c.detection || {};
+  let devices = [];
+  try {
+    devices = (await api('GET', '/api/devices')).devices || [];
+  } catch {}
+  let models = [];
+  try {
+    models = (await app.rpc.call('get_detection_status', {})).models || [];
+  } catch {}
+  const num = (name, v, attrs) => input({ type: 'number', value: v ?? '', ...attrs });
+  const url = input({ value: c.url || '', list: 'device-list' });
+  const datalist = h('datalist#device-list', devices.map((d) => h('option', { value: d.path || d.url || d.device || '' }, d.name || '')));
+  const form = h('form.card#camera-form', { novalidate: true },
+    h('h2', id ? `Camera ${id}` : first ? 'Add your first camera' : 'Add a camera'),
+    first ? h('p', 'The appliance is ready. Add a camera now, or ', h('a', { href: '#/' }, 'skip this step'), '.') : null,
+    h('fieldset', h('legend', 'Source'),
+      field('Id', 'id', input({ value: c.id || '', required: true, pattern: '[a-z][a-z0-9_-]{0,31}', disabled: !!id }), 'a-z, 0-9, - and _, starting with a letter'),
+      field('Name', 'name', input({ value: c.name || '' })),
+      field('Kind', 'source', select([['test', 'test pattern'], ['v4l2', 'V4L2 / USB'], ['libcamera', 'CSI (libcamera)'], ['rtsp', 'RTSP IP camera']], c.source)),
+      field('URL or device', 'url', url, 'rtsp://host/path, /dev/video0, or a picture for a test camera'), datalist,
+      field('User', 'username', input({ value: c.username || '', autocomplete: 'off' })),
+      field('Password', 'password', input({ type: 'password', placeholder: c.has_password ? '(unchanged)' : '', autocomplete: 'new-password' })),
+      field('Enabled', 'enabled', select([['true', 'yes'], ['false', 'no']], String(c.enabled !== false)))),
+    h('fieldset', h('legend', 'Picture'),
+      h('div.row',
+        field('Width', 'width', num('width', c.width, { min: 160, max: 3840 })),
+        field('Height', 'height', num('height', c.height, { min: 120, max: 2160 })),
+        field('FPS', 'fps', num('fps', c.fps, { min: 1, max: 60 })),
+        field('Bitrate kbit/s', 'bitrate_kbps', num('bitrate_kbps', c.bitrate_kbps, { min: 100, max: 20000 })),
+        field('Keyframe every ms', 'keyframe_ms', num('keyframe_ms', c.keyframe_ms, { min: 250, max: 2000 })))),
+    h('fieldset', h('legend', 'Recording'),
+      field('Mode', 'recording', select([['continuous', 'continuous'], ['events', 'on events'], ['off', 'off']], c.recording))),
+    h('fieldset', h('legend', 'PTZ'),
+      h('div.row',
+        field('Link', 'ptz.transport', select([['', 'none'], ['sony-udp', 'VISCA over IP (Sony, UDP 52381)'], ['raw-tcp', 'raw VISCA TCP (5678)'], ['raw-udp', 'raw VISCA UDP (1259)'], ['serial', 'serial RS-232/422']], c.ptz ? c.ptz.transport : '')),
+        field('Address or port', 'ptz.addr', input({ value: c.ptz ? c.ptz.addr || c.ptz.path || '' : '', placeholder: '192.168.1.20:52381 or /dev/ttyUSB0' })),
+        field('Profile', 'ptz.profile', select([['generic', 'generic'], ['sony', 'Sony'], ['ptzoptics', 'PTZOptics']], c.ptz ? c.ptz.profile : 'generic')))),
+    h('fieldset', h('legend', 'Detection'),
+      h('div.row',
+        field('Detection', 'detection.enabled', select([['', 'default'], ['true', 'on'], ['false', 'off']], det.enabled === undefined || det.enabled === null ? '' : String(det.enabled))),
+        field('Model', 'detection.model', select([['', 'default model'], ...models.map((m) => [m, m])], det.model || '')),
+        field('Threshold', 'detection.threshold', num('threshold', det.threshold, { min: 0, max: 1, step: 0.05 })),
+        field('Labels', 'detection.labels', input({ value: (det.labels || []).join(', '), placeholder: 'all' }))),
+      id ? zoneEditor(id, det) : h('p.meta', 'Zones and masks can be drawn once the camera exists.')),
+    h('p.form-message'),
+    h('button', { type: 'submit' }, id ? 'Save' : 'Add camera'));
+  const forget = keepDraft(form, 'camera:' + (id || 'new'));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(form));
+    const errs = {};
+    if (!id && !/^[a-z][a-z0-9_-]{0,31}$/.test(f.id || '')) errs.id = 'a-z, 0-9, - and _, starting with a letter, at most 32';
+    if (f.source === 'rtsp' && !/^rtsps?:\/\//.test(f.url)) errs.url = 'an RTSP camera needs an rtsp:// URL';
+    if ((f.source === 'v4l2') && !f.url) errs.url = 'the device, e.g. /dev/video0';
+    if (f['ptz.transport'] && !f['ptz.addr']) errs['ptz.addr'] = 'required for a PTZ link';
+    if (Object.keys(errs).length) return showErrors(form, { fields: errs });
+    const n = (v) => (v === '' || v === undefined ? null : Number(v));
+    const body = {
+      name: f.name || null, source: f.source, url: f.url, username: f.username || null,
+      enabled: f.enabled === 'true', width: n(f.width), height: n(f.height), fps: n(f.fps),
+      bitrate_kbps: n(f.bitrate_kbps), keyframe_ms: n(f.keyframe_ms), recording: f.recording,
+    };
+    if (!id) body.id = f.id;
+    if (f.password) body.password = f.password;
+    if (f['ptz.transport']) {
+      const serial = f['ptz.transport'] === 'serial';
+      body.ptz = { transport: f['ptz.transport'], profile: f['ptz.profile'], [serial ? 'path' : 'addr']: f['ptz.addr'] };
+    }
+    const d = { ...(c.detection || {}) };
+    d.enabled = f['detection.enabled'] === '' ? null : f['detection.enabled'] === 'true';
+    d.model = f['detection.model'] || null;
+    d.threshold = n(f['detection.threshold']);
+    d.labels = f['detection.labels'].split(',').map((s) => s.trim()).filter(Boolean);
+    const zones = form.querySelector('.zones');
+    if (zones) Object.assign(d, zones.value());
+    for (const k of Object.keys(d)) if (d[k] === null) delete d[k];
+    body.detection = d;
+    try {
+      if (id) await api('PUT', `/api/cameras/${encodeURIComponent(id)}`, body);
+      else await api('POST', '/api/cameras', body);
+      forget();
+      toast('Saved');
+      location.hash = first ? '#/' : '#/settings/cameras';
+    } catch (err) {
+      showErrors(form, err);
+    }
+  };
+  clear(el, form);
+}
+
+/** Zones (an object must be inside) and motion masks, drawn as polygons on a still picture. */
+function zoneEditor(id, det) {
+  const shapes = { zones: (det.zones || []).map((p) => p.slice()), masks: (det.masks || []).map((p) => p.slice()) };
+  let mode = 'zones';
+  let current = null;
+  const img = h('img', { src: `/api/cameras/${encodeURIComponent(id)}/preview.jpg`, alt: 'camera picture' });
+  const canvas = h('canvas', { width: 640, height: 360 });
+  const draw = () => {
+    const ctx = canvas.getContext('2d');
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    for (const [kind, color] of [['zones', '#3bd16f'], ['masks', '#ff3b3b']]) {
+      for (const p of shapes[kind].concat(kind === mode && current ? [current] : [])) {
+        ctx.beginPath();
+        p.forEach(([x, y], i) => (i ? ctx.lineTo(x * canvas.width, y * canvas.height) : ctx.moveTo(x * canvas.width, y * canvas.height)));
+        if (p !== current) ctx.closePath();
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 3;
+        ctx.stroke();
+        ctx.fillStyle = color + '33';
+        if (p !== current) ctx.fill();
+      }
+    }
+  };
+  canvas.addEventListener('click', (e) => {
+    const r = canvas.getBoundingClientRect();
+    const pt = [Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)), Math.min(1, Math.max(0, (e.clientY - r.top) / r.height))];
+    current = current || [];
+    current.push(pt.map((v) => Math.round(v * 1000) / 1000));
+    draw();
+  });
+  const finish = () => {
+    if (current && current.length >= 3) shapes[mode].push(current);
+    current = null;
+    draw();
+  };
+  const modeSel = select([['zones', 'zone (objects count only inside)'], ['masks', 'mask (motion ignored)']], mode, { 'aria-label': 'shape kind' });
+  modeSel.onchange = () => {
+    finish();
+    mode = modeSel.value;
+  };
+  const wrap = h('div.zones',
+    h('p.meta', 'Click on the picture to add points; "Close shape" ends a polygon (3 points at least).'),
+    h('div.row', modeSel,
+      h('button', { type: 'button', on: { click: finish } }, 'Close shape'),
+      h('button', { type: 'button', on: { click: () => { shapes[mode] = []; current = null; draw(); } } }, 'Clear')),
+    h('div.zone-canvas', img, canvas));
+  img.onload = () => {
+    canvas.width = img.naturalWidth || 640;
+    canvas.height = img.naturalHeight || 360;
+    draw();
+  };
+  wrap.value = () => {
+    finish();
+    return { zones: shapes.zones, masks: shapes.masks };
+  };
+  draw();
+  return wrap;
+}
+
+// ---- storage ----------------------------------------------------------------------------------
+
+async function storageTab(el) {
+  let info = null;
+  let settings;
+  try {
+    [info, settings] = await Promise.all([app.rpc.call('get_storage_info', {}).catch(() => null), api('GET', '/api/settings')]);
+  } catch (e) {
+    clear(el, h('p.notice', e.message));
+    return;
+  }
+  const p = settings.settings.retention_policy || {};
+  const form = h('form.card#retention-form', { novalidate: true }, h('h2', 'Retention'),
+    field('Delete old recordings', 'enabled', select([['true', 'yes'], ['false', 'no']], String(p.enabled !== false))),
+    field('Keep at most (days, 0 = no limit)', 'max_age_days', input({ type: 'number', min: 0, step: 0.5, value: p.max_age_days ?? 0 })),
+    field('Use at most (GB, 0 = no limit)', 'max_size_gb', input({ type: 'number', min: 0, step: 0.5, value: p.max_size_gb ?? 0 })),
+    field('Keep free (MB)', 'min_free_mb', input({ type: 'number', min: 0, step: 64, value: p.min_free_mb ?? 1024 })),
+    h('p.form-message'), h('button', { type: 'submit' }, 'Save'));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(form));
+    const value = { enabled: f.enabled === 'true', max_age_days: Number(f.max_age_days), max_size_gb: Number(f.max_size_gb), min_free_mb: Number(f.min_free_mb) };
+    const errs = {};
+    for (const k of ['max_age_days', 'max_size_gb', 'min_free_mb']) if (!(value[k] >= 0)) errs[k] = 'a number, 0 or more';
+    if (Object.keys(errs).length) return showErrors(form, { fields: errs });
+    try {
+      await api('PUT', '/api/settings', { retention_policy: value });
+      toast('Saved');
+    } catch (err) {
+      showErrors(form, { ...err, fields: Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [k.replace(/^retention_policy\.?/, '') || 'enabled', v])), message: err.message });
+    }
+  };
+  const usage = info
+    ? h('section.card#storage-usage', h('h2', 'Usage'),
+      h('meter', { min: 0, max: 100, value: info.usage_percentage || 0 }),
+      h('p', `${fmtBytes(info.used_space)} used of ${fmtBytes(info.total_space)} (${(info.usage_percentage || 0).toFixed(1)} %), ${fmtBytes(info.available_space)} free`),
+      h('p', `Recordings ${fmtBytes(info.recordings_size)}, snapshots ${fmtBytes(info.snapshots_size)}`),
+      info.low_space_warning ? h('p.notice', 'Low on space') : null)
+    : h('p.meta', 'Storage figures are not available.');
+  clear(el, usage, form);
+}
+
+// ---- users ------------------------------------------------------------------------------------
+
+async function usersTab(el) {
+  let users;
+  try {
+    users = await api('GET', '/api/users');
+  } catch (e) {
+    clear(el, h('p.notice', e.message));
+    return;
+  }
+  users = users.users || users;
+  const roles = ['viewer', 'operator', 'admin'];
+  const table = h('table.list#user-list', h('tr', h('th', 'User'), h('th', 'Role'), h('th', '')));
+  for (const u of users) {
+    const role = select(roles, u.role, { 'aria-label': `role of ${u.username}` });
+    role.onchange = async () => {
+      try {
+        await api('PUT', `/api/users/${encodeURIComponent(u.username)}`, { role: role.value });
+        toast(`${u.username} is now ${role.value}`);
+      } catch (e) {
+        toast(e.message, true);
+        role.value = u.role;
+      }
+    };
+    table.append(h('tr', { 'data-user': u.username }, h('td', u.username), h('td', role),
+      h('td',
+        h('button.link', { type: 'button', on: { click: async () => {
+          const password = prompt(`New password for ${u.username} (at least 10 characters)`);
+          if (!password) return;
+          try {
+            await api('PUT', `/api/users/${encodeURIComponent(u.username)}`, { password });
+            toast('Password changed');
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } } }, 'set password'), ' ',
+        u.username === app.me.username ? null : h('button.link', { type: 'button', on: { click: async () => {
+          if (!confirm(`Delete ${u.username}?`)) return;
+          try {
+            await api('DELETE', `/api/users/${encodeURIComponent(u.username)}`);
+            usersTab(el);
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } } }, 'delete'))));
+  }
+  const form = h('form.card#user-form', { novalidate: true }, h('h2', 'Add a user'),
+    h('div.row',
+      field('User', 'username', input({ required: true, autocomplete: 'off' })),
+      field('Password', 'password', input({ type: 'password', required: true, minLength: 10, autocomplete: 'new-password' })),
+      field('Role', 'role', select(roles, 'viewer'))),
+    h('p.form-message'), h('button', { type: 'submit' }, 'Add user'));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(form));
+    const errs = {};
+    if (!f.username.trim()) errs.username = 'required';
+    if (f.password.length < 10) errs.password = 'at least 10 characters';
+    if (Object.keys(errs).length) return showErrors(form, { fields: errs });
+    try {
+      await api('POST', '/api/users', { ...f, username: f.username.trim() });
+      usersTab(el);
+    } catch (err) {
+      showErrors(form, err);
+    }
+  };
+  clear(el, table, form);
+}
+
+// ---- device -----------------------------------------------------------------------------------
+
+async function deviceTab(el) {
+  let s;
+  try {
+    s = (await api('GET', '/api/settings')).settings;
+  } catch (e) {
+    clear(el, h('p.notice', e.message));
+    return;
+  }
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [s.timezone];
+  const form = h('form.card#device-form', { novalidate: true }, h('h2', 'Device'),
+    field('Device name', 'device_name', input({ value: s.device_name || '', required: true })),
+    field('Time zone', 'timezone', select(zones.includes(s.timezone) ? zones : [s.timezone, ...zones], s.timezone)),
+    field('Recordings folder', 'recordings_dir', input({ value: s.recordings_dir || '' })),
+    h('p.form-message'), h('button', { type: 'submit' }, 'Save'));
+  keepDraft(form, 'device');
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(form));
+    if (!f.device_name.trim()) return showErrors(form, { fields: { device_name: 'required' } });
+    try {
+      await api('PUT', '/api/settings', f);
+      sessionStorage.removeItem('draft:device');
+      toast('Saved');
+    } catch (err) {
+      showErrors(form, err);
+    }
+  };
+  clear(el, form, h('section.card', h('h2', 'Updates'),
+    h('p.meta#update-status', 'Over-the-air updates are not available in this build.')));
+}
+
+// ---- system -----------------------------------------------------------------------------------
+
+async function systemTab(el) {
+  let sys;
+  let info;
+  try {
+    [sys, info] = await Promise.all([api('GET', '/api/status/system'), api('GET', '/api/status/system/info')]);
+  } catch (e) {
+    clear(el, h('p.notice', e.message));
+    return;
+  }
+  const history = (sys.history || []).slice(-60);
+  const figures = h('div.figures#system-figures');
+  const render = () => {
+    const l = history[history.length - 1] || {};
+    const graph = (label, key, max, fmt) => h('div.figure', h('span.meta', label), h('strong', fmt(l[key])),
+      sparkline(history.map((x) => x[key] || 0), max(history), label));
+    clear(figures,
+      graph('CPU', 'cpu_percent', () => 100, (v) => `${(v || 0).toFixed(1)} %`),
+      graph('Memory', 'memory_percent', () => 100, (v) => `${(v || 0).toFixed(1)} %`),
+      graph('Pinhole RSS', 'process_rss_bytes', (hs) => Math.max(1, ...hs.map((x) => x.process_rss_bytes || 0)), (v) => fmtBytes(v)),
+      l.temperature_c !== null && l.temperature_c !== undefined
+        ? graph('Temperature', 'temperature_c', () => 90, (v) => `${(v || 0).toFixed(1)} °C`)
+        : h('div.figure', h('span.meta', 'Temperature'), h('strong', 'not reported')));
+  };
+  render();
+  const off = app.rpc.listen((m, p) => {
+    if (m === 'system.health' && p.at_ms) {
+      history.push(p);
+      if (history.length > 60) history.shift();
+      render();
+    }
+  });
+  onLeave(off);
+  const d = sys.disk || {};
+  clear(el, h('section.card', h('h2', 'System'), figures,
+    h('dl',
+      h('dt', 'Version'), h('dd', `${info.name} ${info.version} (${info.architecture})`),
+      h('dt', 'Service uptime'), h('dd', fmtDuration(sys.service_uptime_secs)),
+      h('dt', 'Machine uptime'), h('dd', fmtDuration((sys.latest || {}).uptime_secs)),
+      h('dt', 'Disk'), h('dd', d.total_bytes ? `${fmtBytes(d.used_bytes)} of ${fmtBytes(d.total_bytes)} used` : '—'))),
+  h('section.card#network', h('h2', 'Network'),
+    h('dl',
+      h('dt', 'Web page'), h('dd', location.origin),
+      h('dt', 'RTSP'), h('dd', h('span#rtsp-info', '…')))));
+  try {
+    const streams = await api('GET', '/api/streams');
+    const first = (streams.streams || [])[0];
+    document.getElementById('rtsp-info').textContent = first ? first.rtsp_url || first.url || JSON.stringify(first) : 'no stream';
+  } catch {
+    document.getElementById('rtsp-info').textContent = 'not available';
+  }
+}
+
+// ---- my account -------------------------------------------------------------------------------
+
+function accountTab(el) {
+  const form = h('form.card.narrow#password-form', { novalidate: true }, h('h2', 'Change my password'),
+    field('Current password', 'current_password', input({ type: 'password', required: true, autocomplete: 'current-password' })),
+    field('New password', 'new_password', input({ type: 'password', required: true, minLength: 10, autocomplete: 'new-password' })),
+    field('Repeat', 'repeat', input({ type: 'password', required: true, autocomplete: 'new-password' })),
+    h('p.form-message'), h('button', { type: 'submit' }, 'Change password'));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(form));
+    const errs = {};
+    if (f.new_password.length < 10) errs.new_password = 'at least 10 characters';
+    if (f.new_password !== f.repeat) errs.repeat = 'the passwords differ';
+    if (Object.keys(errs).length) return showErrors(form, { fields: errs });
+    try {
+      await api('POST', '/api/auth/change-password', { current_password: f.current_password, new_password: f.new_password });
+      toast('Password changed; log in again');
+      form.reset();
+    } catch (err) {
+      showErrors(form, err);
+    }
+  };
+  clear(el, h('p', `Logged in as ${app.me.username} (${app.me.role}).`), form);
+}
