@@ -55,6 +55,7 @@ fn web_page_end_to_end_in_headless_chromium() {
         .stderr(log)
         .spawn()
         .expect("start pinhole");
+    let pid = child.id();
     let _guard = Killed(child);
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -70,6 +71,7 @@ fn web_page_end_to_end_in_headless_chromium() {
         .arg(root.join("tests/web/e2e.mjs"))
         .arg(&base)
         .arg(&shots)
+        .env("PINHOLE_PID", pid.to_string())
         .output()
         .expect("run node");
     let text = format!(

@@ -84,10 +84,18 @@ export class Rpc {
     const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
     const ws = new WebSocket(url);
     this.ws = ws;
+    // A link can die without a close (Wi-Fi gone, appliance hung): a ping every 10 s must be
+    // answered within 4 s, and a connection must open within 8 s, or it is dropped and redialled.
+    const opening = setTimeout(() => this.drop(ws), 8000);
     ws.onopen = () => {
+      clearTimeout(opening);
       this.delay = 500;
       this.call('subscribe_events', { topics: this.topics }).catch(() => {});
       this.emit('open');
+      this.heartbeat = setInterval(() => {
+        const timer = setTimeout(() => this.drop(ws), 4000);
+        this.call('ping', {}).then(() => clearTimeout(timer), () => {});
+      }, 10000);
     };
     ws.onmessage = (m) => {
       let msg;
@@ -110,17 +118,37 @@ export class Rpc {
       }
     };
     ws.onclose = () => {
-      for (const p of this.pending.values()) p.reject(new Error('connection lost'));
-      this.pending.clear();
-      if (this.closed) return;
-      this.emit('close');
-      setTimeout(() => !this.closed && this.connect(this.topics), this.delay);
-      this.delay = Math.min(this.delay * 2, 8000);
+      clearTimeout(opening);
+      this.lost(ws);
     };
+  }
+
+  /** Gives up on `ws` at once (no waiting for a closing handshake a dead peer never sends). */
+  drop(ws) {
+    ws.onclose = null;
+    ws.onmessage = null;
+    ws.onopen = null;
+    try {
+      ws.close();
+    } catch {}
+    this.lost(ws);
+  }
+
+  lost(ws) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    clearInterval(this.heartbeat);
+    for (const p of this.pending.values()) p.reject(new Error('connection lost'));
+    this.pending.clear();
+    if (this.closed) return;
+    this.emit('close');
+    setTimeout(() => !this.closed && this.connect(this.topics), this.delay);
+    this.delay = Math.min(this.delay * 2, 8000);
   }
 
   close() {
     this.closed = true;
+    clearInterval(this.heartbeat);
     if (this.ws) this.ws.close();
   }
 

@@ -104,6 +104,26 @@ export async function cameraView(el, id) {
     }
   }
 
+  // Recent events of this camera (refreshed when one starts or ends).
+  const recent = h('ul.recent#recent-events');
+  const loadRecent = async () => {
+    try {
+      const r = await api('GET', `/api/events?camera=${encodeURIComponent(id)}&limit=5`);
+      clear(recent, r.events.length ? null : h('li.meta', 'No event yet.'));
+      for (const e of r.events) {
+        recent.append(h('li', h('a', { href: `#/events/${e.id}` }, `${e.label} ${Math.round(e.score * 100)}%`),
+          h('span.meta', ` ${new Date(e.start_ms).toLocaleTimeString()}`)));
+      }
+    } catch (e) {
+      clear(recent, h('li.meta', e.message));
+    }
+  };
+  loadRecent();
+  onLeave(app.rpc.listen((m, p) => {
+    if (p && p.device === id && (m === 'detection.start' || m === 'detection.end')) loadRecent();
+  }));
+  side.append(h('section.card', h('h2', 'Recent events'), recent));
+
   // PTZ.
   const position = h('p.meta#ptz-position');
   function showPosition(p) {

@@ -195,9 +195,58 @@ try {
   await page.goto(`${base}/#/settings/system`);
   await page.waitForSelector('#system-figures .figure');
   await page.screenshot({ path: `${shots}/08-system.png` });
-  await page.goto(`${base}/#/settings/cameras/camera0`);
+
+  log('zones drawn on the picture are saved with the camera');
+  await page.goto(`${base}/#/settings/cameras/camera1`);
   await page.waitForSelector('#camera-form .zones canvas');
+  const canvas = page.locator('#camera-form .zones canvas');
+  await until('the picture under the zone editor', () => page.locator('.zone-canvas img').evaluate((i) => i.complete && i.naturalWidth > 0));
+  await canvas.scrollIntoViewIfNeeded();
+  const cb = await canvas.boundingBox();
+  for (const [fx, fy] of [[0.2, 0.1], [0.8, 0.1], [0.8, 0.6], [0.2, 0.6]]) {
+    await page.mouse.click(cb.x + cb.width * fx, cb.y + cb.height * fy);
+  }
+  await page.click('text=Close shape');
   await page.screenshot({ path: `${shots}/09-camera-settings.png` });
+  await page.click('#camera-form button[type=submit]');
+  await page.waitForSelector('#camera-list');
+  const cam1 = await (await page.request.get(`${base}/api/cameras/camera1`)).json();
+  assert.equal(cam1.detection.zones.length, 1, JSON.stringify(cam1.detection));
+  assert.equal(cam1.detection.zones[0].length, 4);
+  assert.ok(Math.abs(cam1.detection.zones[0][0][0] - 0.2) < 0.02, JSON.stringify(cam1.detection.zones));
+
+  log('an expired session returns to the login page and keeps what was typed');
+  await page.goto(`${base}/#/settings/cameras/new`);
+  await page.waitForSelector('#camera-form');
+  await page.fill('#camera-form [name=id]', 'cam9');
+  await page.fill('#camera-form [name=name]', 'Typed before expiry');
+  await page.context().clearCookies();
+  await page.click('#camera-form button[type=submit]');
+  await page.waitForSelector('#login-form');
+  assert.match(await page.textContent('#login-form'), /expired/);
+  await page.fill('#login-form [name=username]', ADMIN.user);
+  await page.fill('#login-form [name=password]', ADMIN.password);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#camera-form');
+  assert.equal(await page.inputValue('#camera-form [name=name]'), 'Typed before expiry');
+  assert.equal(await page.inputValue('#camera-form [name=id]'), 'cam9');
+
+  log('a lost connection shows a banner, and it goes when the link is back');
+  // The appliance stops answering (frozen with SIGSTOP, the link stays open): the page's
+  // heartbeat notices, shows the banner, and redials until the appliance answers again.
+  const pid = Number(process.env.PINHOLE_PID);
+  assert.ok(pid > 0, 'PINHOLE_PID');
+  await page.goto(`${base}/#/`);
+  await page.waitForSelector('#grid');
+  await page.waitForTimeout(500);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await page.waitForSelector('#banner:not([hidden])', { timeout: 30000 });
+    assert.match(await page.textContent('#banner'), /lost/);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await page.waitForSelector('#banner', { state: 'hidden', timeout: 30000 });
   await page.close();
 
   log('a viewer is not offered operator actions, and the server refuses them');
