@@ -18,6 +18,11 @@ test:
     cargo fmt --all -- --check
     cargo clippy --locked --all-targets -- -D warnings
     cargo test --locked
+    scripts/lint-yocto-buildroot
+
+# Static checks of yocto/meta-pinhole and the buildroot/ tree (their builds cannot run here).
+lint-yocto-buildroot:
+    scripts/lint-yocto-buildroot
 
 # Check a configuration file.
 check-config FILE="config/pinhole.toml":
