@@ -20,6 +20,14 @@ test:
     cargo test --locked
     scripts/lint-yocto-buildroot
 
+# The flashable SD image (Debian arm64 root file system, A/B slots, data partition); needs root.
+image:
+    scripts/image build
+
+# Build the image, then boot it under qemu-system-aarch64 and check pinhole reaches READY=1 and answers.
+image-test:
+    scripts/image test
+
 # Static checks of yocto/meta-pinhole and the buildroot/ tree (their builds cannot run here).
 lint-yocto-buildroot:
     scripts/lint-yocto-buildroot
