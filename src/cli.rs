@@ -32,6 +32,8 @@ pub enum Command {
     ViscaSim(crate::cmds::visca_sim::SimArgs),
     /// Run a detection model on still pictures; one JSON line per detection.
     Detect(crate::cmds::detect::DetectArgs),
+    /// Install a RAUC bundle into the other slot, or show the slots.
+    Update(crate::cmds::update::UpdateArgs),
     /// Manage user accounts in the database.
     User {
         #[command(flatten)]

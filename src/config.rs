@@ -33,6 +33,7 @@ pub struct Config {
     pub media: Media,
     pub detection: Detection,
     pub mqtt: crate::detect::mqtt::MqttConfig,
+    pub ota: crate::ota::OtaConfig,
     pub supervisor: Supervisor,
     /// Cameras provisioned from the file. They are copied into the store on first start (by id);
     /// after that the store, edited through the API, is authoritative.
@@ -880,6 +881,9 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
         );
     }
     media_problems(c, &mut bad);
+    for (k, r) in c.ota.problems() {
+        bad(&k, r);
+    }
     let d = &c.detection;
     if d.enabled && d.model.is_none() {
         bad(

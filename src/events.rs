@@ -35,6 +35,7 @@ pub const TOPICS: &[&str] = &[
     "detection.start",
     "detection.update",
     "detection.end",
+    "update.status",
 ];
 
 #[derive(Debug, Clone, Serialize)]

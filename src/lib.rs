@@ -21,6 +21,7 @@ pub mod detect;
 pub mod events;
 pub mod logging;
 pub mod media;
+pub mod ota;
 pub mod ptz;
 pub mod secrets;
 pub mod store;

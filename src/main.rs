@@ -12,5 +12,6 @@ fn main() -> ExitCode {
         Command::User { target, action } => pinhole::cmds::user::main(target, action),
         Command::ViscaSim(args) => pinhole::cmds::visca_sim::main(args),
         Command::Detect(args) => pinhole::cmds::detect::main(args),
+        Command::Update(args) => pinhole::cmds::update::main(args),
     }
 }

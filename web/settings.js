@@ -354,8 +354,27 @@ async function deviceTab(el) {
       showErrors(form, err);
     }
   };
-  clear(el, form, h('section.card', h('h2', 'Updates'),
-    h('p.meta#update-status', 'Over-the-air updates are not available in this build.')));
+  const updates = h('div#update-status', h('p.meta', '…'));
+  clear(el, form, h('section.card', h('h2', 'Updates'), updates));
+  const showUpdate = async () => {
+    try {
+      const u = await app.rpc.call('get_update_status', {});
+      if (!u.enabled) {
+        clear(updates, h('p.meta', 'Over-the-air updates are off on this device ([ota] enabled = false).'));
+        return;
+      }
+      clear(updates,
+        h('p', h('strong', u.state.replace('_', ' ')), u.detail ? ` — ${u.detail}` : ''),
+        h('p.meta', `booted slot ${u.booted || '?'}, next boot ${u.primary || '?'}, ${u.compatible || ''}`),
+        h('table.list', h('tr', h('th', 'Slot'), h('th', 'State'), h('th', 'Boot status'), h('th', 'Bundle')),
+          (u.slots || []).map((s) => h('tr', h('td', `${s.name} (${s.bootname || ''})`), h('td', s.state || ''),
+            h('td', s.boot_status || ''), h('td', s.bundle_version || '—')))));
+    } catch (e) {
+      clear(updates, h('p.meta', e.message));
+    }
+  };
+  showUpdate();
+  onLeave(app.rpc.listen((m) => m === 'update.status' && showUpdate()));
 }
 
 // ---- system -----------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ pub struct AppState {
     pub detection: std::sync::OnceLock<Arc<crate::detect::service::DetectionStatus>>,
     /// MQTT delivery of detection events.
     pub mqtt: std::sync::OnceLock<Arc<crate::detect::mqtt::MqttStatus>>,
+    /// The update agent (RAUC), when running.
+    pub ota: std::sync::OnceLock<Arc<crate::ota::OtaHandle>>,
 }
 
 pub type SharedState = Arc<AppState>;

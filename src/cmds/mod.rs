@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod detect;
 pub mod run;
+pub mod update;
 pub mod user;
 pub mod visca_sim;
 

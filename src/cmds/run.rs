@@ -233,6 +233,7 @@ pub async fn serve(
         media,
         detection: Default::default(),
         mqtt: Default::default(),
+        ota: Default::default(),
     });
     if let Some(m) = &state.media {
         m.refresh_rtsp_users().await;
@@ -255,6 +256,9 @@ pub async fn serve(
         .await;
         let _ = state.detection.set(status);
     }
+    let _ = state
+        .ota
+        .set(spawn_update_agent(&state, supervisor.shutdown.clone()));
     let _ = state.mqtt.set(crate::detect::mqtt::spawn(
         config.mqtt.clone(),
         &config.general.device_name,
@@ -804,4 +808,44 @@ fn spawn_system_monitor(sup: &Supervisor, state: SharedState) {
             }
         }
     });
+}
+
+/// The update agent: confirms (or rolls back) a freshly installed slot once the appliance is
+/// healthy. Local cameras must stream; IP cameras may be offline for their own reasons.
+fn spawn_update_agent(
+    state: &SharedState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Arc<crate::ota::OtaHandle> {
+    let st = state.clone();
+    let clock = state.clock.clone();
+    crate::ota::spawn(
+        state.config.ota.clone(),
+        state.config.general.state_dir.clone(),
+        state.events.clone(),
+        move || clock.now_ms(),
+        move || crate::ota::health::Snapshot {
+            unhealthy: st.health.unhealthy(),
+            cameras_down: st
+                .media
+                .as_ref()
+                .map(|m| {
+                    m.cameras()
+                        .iter()
+                        .filter_map(|c| {
+                            let def = c.definition();
+                            let status = c.status();
+                            let local = def.source != "rtsp";
+                            (def.enabled
+                                && local
+                                && status.state != crate::media::camera::CameraState::Streaming)
+                                .then(|| {
+                                    (c.id.clone(), format!("{:?}", status.state).to_lowercase())
+                                })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
+        shutdown,
+    )
 }

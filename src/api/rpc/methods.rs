@@ -111,6 +111,7 @@ pub const METHODS: &[MethodSpec] = &[
     m("get_event", V, false, Core),
     m("delete_event", A, true, Core),
     m("get_detection_status", V, false, Core),
+    m("get_update_status", V, false, Core),
     m("ptz_status", V, false, Core),
     m("ptz_move", O, true, Core),
     m("ptz_stop", O, true, Core),
@@ -497,6 +498,14 @@ async fn run(
         "get_server_info" => {
             params::<NoParams>(p)?;
             Ok(crate::api::rest::status::server_info(state).await)
+        }
+        "get_update_status" => {
+            params::<NoParams>(p)?;
+            Ok(state
+                .ota
+                .get()
+                .map(|o| serde_json::to_value(o.status()).unwrap_or_default())
+                .unwrap_or_else(|| json!({"enabled": false, "state": "disabled"})))
         }
         "get_system_status" => {
             params::<NoParams>(p)?;

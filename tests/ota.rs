@@ -1,0 +1,423 @@
+//! Over-the-air updates with the real RAUC 1.8 (Debian's): a test PKI, signed `plain` bundles,
+//! two file-backed root slots and a stand-in boot loader (`tests/ota/boot-backend.sh`, RAUC's
+//! `custom` backend keeping primary/state in files), RAUC's service on a private D-Bus system
+//! bus, and pinhole talking to it:
+//!
+//! - `pinhole update install` refuses tampered, foreign-signed, wrong-`compatible` and truncated
+//!   bundles with RAUC's reason, and the inactive slot is left byte for byte as it was; a good
+//!   bundle goes into the other slot and becomes primary;
+//! - after the "reboot" into the new slot, the appliance's agent marks it good once healthy;
+//! - a new slot that does not become healthy is marked bad: the boot loader's primary goes back
+//!   to the old slot and the reboot command runs.
+//!
+//! `plain` bundles are loop-mounted by RAUC (root and /dev/loop* needed, as on the CI machine);
+//! devices use `verity` bundles, which need device-mapper, absent here.
+
+mod common;
+
+use common::{BIN, Opts, Server};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256_prefix(path: &Path, len: usize) -> String {
+    use sha2::Digest;
+    let data = std::fs::read(path).expect("read");
+    hex(&sha2::Sha256::digest(&data[..len.min(data.len())]))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// RAUC with its slots, boot loader state, bundles and a private system bus.
+struct Rig {
+    dir: tempfile::TempDir,
+    bus: String,
+    _dbus: Killed,
+    service: Option<Killed>,
+}
+
+const IMAGE_BYTES: usize = 4 << 20;
+
+impl Rig {
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn new() -> Rig {
+        for tool in ["rauc", "dbus-daemon", "openssl", "mkfs.ext4", "mksquashfs"] {
+            assert!(
+                Command::new("sh")
+                    .args(["-c", &format!("command -v {tool}")])
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success()),
+                "{tool} is missing: run scripts/bootstrap"
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("pinhole-ota")
+            .tempdir_in("/var/tmp")
+            .expect("tempdir");
+        let d = dir.path();
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ota");
+        for f in ["boot-backend.sh", "dbus-system.conf", "openssl.cnf"] {
+            std::fs::copy(here.join(f), d.join(f)).expect("copy");
+        }
+        // PKI: a CA and its bundle signer, and an unrelated CA with its own signer.
+        let pki = d.join("pki");
+        std::fs::create_dir_all(&pki).expect("pki");
+        let ca = |name: &str| {
+            sh(Command::new("openssl")
+                .current_dir(&pki)
+                .args(["req", "-config", "../openssl.cnf", "-x509", "-newkey", "ec"])
+                .args([
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-days",
+                    "3650",
+                ])
+                .args([
+                    "-keyout",
+                    &format!("{name}.key.pem"),
+                    "-out",
+                    &format!("{name}.cert.pem"),
+                ])
+                .args([
+                    "-subj",
+                    &format!("/O=pinhole test/CN={name}"),
+                    "-extensions",
+                    "v3_ca",
+                ]));
+        };
+        let signer = |name: &str, ca: &str| {
+            sh(Command::new("openssl")
+                .current_dir(&pki)
+                .args(["req", "-config", "../openssl.cnf", "-new", "-newkey", "ec"])
+                .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+                .args([
+                    "-keyout",
+                    &format!("{name}.key.pem"),
+                    "-out",
+                    &format!("{name}.csr"),
+                ])
+                .args(["-subj", &format!("/O=pinhole test/CN={name}")]));
+            sh(Command::new("openssl")
+                .current_dir(&pki)
+                .args([
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-days",
+                    "3650",
+                ])
+                .args([
+                    "-CA",
+                    &format!("{ca}.cert.pem"),
+                    "-CAkey",
+                    &format!("{ca}.key.pem"),
+                ])
+                .args(["-CAcreateserial", "-out", &format!("{name}.cert.pem")])
+                .args(["-extfile", "../openssl.cnf", "-extensions", "v3_signer"]));
+        };
+        ca("ca");
+        signer("signer", "ca");
+        ca("rogue-ca");
+        signer("rogue-signer", "rogue-ca");
+        // Two root slots holding a factory image each.
+        std::fs::create_dir_all(d.join("slots")).expect("slots");
+        for (slot, label) in [("rootfs.0", "factory-A"), ("rootfs.1", "factory-B")] {
+            let content = d.join(format!("content-{slot}"));
+            std::fs::create_dir_all(&content).expect("content");
+            std::fs::write(content.join("version"), label).expect("version");
+            sh(Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-L", label, "-E", "root_owner=0:0", "-d"])
+                .arg(&content)
+                .arg(d.join(format!("slots/{slot}.img")))
+                .arg("4M"));
+        }
+        std::fs::write(
+            d.join("system.conf"),
+            "[system]\ncompatible=pinhole-test\nbootloader=custom\ndata-directory=data\nbundle-formats=plain\n\n\
+             [handlers]\nbootloader-custom-backend=boot-backend.sh\n\n\
+             [keyring]\npath=pki/ca.cert.pem\ncheck-purpose=codesign\n\n\
+             [slot.rootfs.0]\ndevice=slots/rootfs.0.img\ntype=ext4\nbootname=A\n\n\
+             [slot.rootfs.1]\ndevice=slots/rootfs.1.img\ntype=ext4\nbootname=B\n",
+        )
+        .expect("system.conf");
+        std::fs::create_dir_all(d.join("data")).expect("data");
+        std::fs::create_dir_all(d.join("mnt")).expect("mnt");
+        // The private system bus.
+        let sock = d.join("bus.sock");
+        let dbus = Command::new("dbus-daemon")
+            .arg(format!(
+                "--config-file={}",
+                d.join("dbus-system.conf").display()
+            ))
+            .arg(format!("--address=unix:path={}", sock.display()))
+            .args(["--nofork", "--nopidfile"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            assert!(Instant::now() < deadline, "the bus did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Rig {
+            bus: format!("unix:path={}", sock.display()),
+            _dbus: Killed(dbus),
+            service: None,
+            dir,
+        }
+    }
+
+    /// A bundle holding a root image whose `version` file says `version`.
+    fn bundle(&self, name: &str, version: &str, compatible: &str, signer: &str) -> PathBuf {
+        let d = self.path(&format!("build-{name}"));
+        let content = d.join("content");
+        std::fs::create_dir_all(&content).expect("build");
+        std::fs::write(content.join("version"), version).expect("version");
+        let staging = d.join("bundle");
+        std::fs::create_dir_all(&staging).expect("staging");
+        sh(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", version, "-E", "root_owner=0:0", "-d"])
+            .arg(&content)
+            .arg(staging.join("rootfs.ext4"))
+            .arg("4M"));
+        std::fs::write(
+            staging.join("manifest.raucm"),
+            format!("[update]\ncompatible={compatible}\nversion={version}\n\n[bundle]\nformat=plain\n\n[image.rootfs]\nfilename=rootfs.ext4\n"),
+        )
+        .expect("manifest");
+        let out = self.path(&format!("{name}.raucb"));
+        let pki = self.path("pki");
+        sh(Command::new("rauc")
+            .arg(format!("--conf={}", self.path("system.conf").display()))
+            .arg("bundle")
+            .arg(format!(
+                "--cert={}",
+                pki.join(format!("{signer}.cert.pem")).display()
+            ))
+            .arg(format!(
+                "--key={}",
+                pki.join(format!("{signer}.key.pem")).display()
+            ))
+            .arg(format!(
+                "--keyring={}",
+                pki.join(if signer == "signer" {
+                    "ca.cert.pem"
+                } else {
+                    "rogue-ca.cert.pem"
+                })
+                .display()
+            ))
+            .arg(&staging)
+            .arg(&out));
+        out
+    }
+
+    /// (Re)starts RAUC's service as if booted from `slot` (A or B).
+    fn boot(&mut self, slot: &str) {
+        self.service = None;
+        let child = Command::new("rauc")
+            .arg(format!("--conf={}", self.path("system.conf").display()))
+            .arg(format!("--mount={}", self.path("mnt").display()))
+            .arg("service")
+            .arg(format!("--override-boot-slot={slot}"))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.path(&format!("rauc-{slot}.log"))).expect("log"))
+            .spawn()
+            .expect("rauc service");
+        self.service = Some(Killed(child));
+        // Ready when it answers on the bus.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = self.pinhole_update(&["status"]);
+            if out.0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "RAUC did not start: {}", out.2);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pinhole_update(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(BIN)
+            .arg("update")
+            .arg("--dbus-address")
+            .arg(&self.bus)
+            .args(args)
+            .output()
+            .expect("pinhole update");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn boot_state(&self, file: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("bootstate/{file}")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    fn slot_sum(&self, slot: &str) -> String {
+        sha256_prefix(&self.path(&format!("slots/{slot}.img")), IMAGE_BYTES)
+    }
+
+    /// The appliance with the update agent on, one local test camera (or a broken one).
+    fn appliance(&self, camera_ok: bool, timeout_secs: u64, reboot_flag: &Path) -> Server {
+        let camera = if camera_ok {
+            "[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 10\nrecording = \"off\"\n"
+        } else {
+            "[[cameras]]\nid = \"camera0\"\nsource = \"v4l2\"\nurl = \"/dev/video-not-there\"\nrecording = \"off\"\n"
+        };
+        Server::start(Opts {
+            toml: format!(
+                "[ota]\nenabled = true\ndbus_address = \"{}\"\nhealth_settle_secs = 2\nhealth_timeout_secs = {timeout_secs}\nreboot_command = [\"touch\", \"{}\"]\n\n{camera}",
+                self.bus,
+                reboot_flag.display()
+            ),
+            ..Opts::with_roles()
+        })
+    }
+}
+
+async fn update_status(
+    server: &Server,
+    token: &str,
+    want: &str,
+    limit: Duration,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let r = server
+            .rpc(Some(token), "get_update_status", json!({}))
+            .await;
+        if r["result"]["state"] == want {
+            return r["result"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "update state never became {want}: {r}\n{}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rauc_installs_only_good_bundles_and_the_agent_confirms_or_rolls_back() {
+    let mut rig = Rig::new();
+    let good = rig.bundle("good", "2.0.0", "pinhole-test", "signer");
+    let foreign = rig.bundle("foreign", "2.0.0", "pinhole-test", "rogue-signer");
+    let wrong = rig.bundle("wrong", "2.0.0", "another-product", "signer");
+    // Tampered: one byte of the payload flipped. Truncated: cut in half.
+    let bytes = std::fs::read(&good).expect("bundle");
+    let mut t = bytes.clone();
+    t[bytes.len() / 3] ^= 0x55;
+    let tampered = rig.path("tampered.raucb");
+    std::fs::write(&tampered, &t).expect("tampered");
+    let truncated = rig.path("truncated.raucb");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("truncated");
+
+    rig.boot("A");
+    let before = (rig.slot_sum("rootfs.0"), rig.slot_sum("rootfs.1"));
+    for (bundle, why) in [
+        (&tampered, "signature verification failed"),
+        (&foreign, "unable to get local issuer certificate"),
+        (&wrong, "Compatible mismatch"),
+        (&truncated, "Invalid bundle"),
+    ] {
+        let (ok, out, err) = rig.pinhole_update(&["install", bundle.to_str().expect("path")]);
+        assert!(!ok, "{} was installed: {out}", bundle.display());
+        assert!(err.contains(why), "{}: {err}", bundle.display());
+        assert_eq!(
+            (rig.slot_sum("rootfs.0"), rig.slot_sum("rootfs.1")),
+            before,
+            "a refused bundle changed a slot"
+        );
+    }
+    assert_eq!(rig.boot_state("primary"), "A");
+
+    // A good bundle goes into B, which becomes primary; A is untouched.
+    let (ok, out, err) = rig.pinhole_update(&["install", good.to_str().expect("path")]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("% ") && out.contains("installed; the next boot uses slot rootfs.1"),
+        "{out}"
+    );
+    assert_eq!(rig.slot_sum("rootfs.0"), before.0);
+    let image = rig.path("build-good/bundle/rootfs.ext4");
+    assert_eq!(rig.slot_sum("rootfs.1"), sha256_prefix(&image, IMAGE_BYTES));
+    assert_eq!(rig.boot_state("primary"), "B");
+
+    // Boot B: the appliance becomes healthy and marks it good; nothing reboots.
+    rig.boot("B");
+    std::fs::write(rig.path("bootstate/state.B"), "bad\n").expect("state");
+    let flag = rig.path("rebooted");
+    {
+        let server = rig.appliance(true, 60, &flag);
+        let token = server.token("view").await;
+        let st = update_status(&server, &token, "marked_good", Duration::from_secs(60)).await;
+        assert_eq!(st["booted"], "B", "{st}");
+        assert_eq!(rig.boot_state("state.B"), "good");
+        assert_eq!(rig.boot_state("primary"), "B");
+        assert!(!flag.exists(), "rebooted after a good update");
+        assert!(server.state().join("ota-good.json").is_file());
+    }
+
+    // A second update (from B into A) that never becomes healthy: marked bad, the boot loader
+    // goes back to B, and the reboot command runs.
+    let next = rig.bundle("next", "3.0.0", "pinhole-test", "signer");
+    let (ok, out, err) = rig.pinhole_update(&["install", next.to_str().expect("path")]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(rig.boot_state("primary"), "A");
+    rig.boot("A");
+    let server = rig.appliance(false, 5, &flag);
+    let token = server.token("view").await;
+    let st = update_status(&server, &token, "rolling_back", Duration::from_secs(60)).await;
+    assert!(
+        st["detail"].as_str().unwrap_or("").contains("camera0"),
+        "the reason names the camera: {st}"
+    );
+    assert_eq!(rig.boot_state("state.A"), "bad");
+    assert_eq!(
+        rig.boot_state("primary"),
+        "B",
+        "no rollback to the old slot"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !flag.exists() {
+        assert!(Instant::now() < deadline, "the reboot command did not run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
