@@ -202,6 +202,17 @@ impl Rig {
         let content = d.join("content");
         std::fs::create_dir_all(&content).expect("build");
         std::fs::write(content.join("version"), version).expect("version");
+        // Incompressible payload, so the bundle has some size (about 2 MB).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ version.len() as u64;
+        let payload: Vec<u8> = (0..2 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(content.join("payload"), payload).expect("payload");
         let staging = d.join("bundle");
         std::fs::create_dir_all(&staging).expect("staging");
         sh(Command::new("mkfs.ext4")
@@ -295,6 +306,16 @@ impl Rig {
 
     /// The appliance with the update agent on, one local test camera (or a broken one).
     fn appliance(&self, camera_ok: bool, timeout_secs: u64, reboot_flag: &Path) -> Server {
+        self.appliance_with(camera_ok, timeout_secs, reboot_flag, "")
+    }
+
+    fn appliance_with(
+        &self,
+        camera_ok: bool,
+        timeout_secs: u64,
+        reboot_flag: &Path,
+        extra: &str,
+    ) -> Server {
         let camera = if camera_ok {
             "[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 10\nrecording = \"off\"\n"
         } else {
@@ -302,7 +323,7 @@ impl Rig {
         };
         Server::start(Opts {
             toml: format!(
-                "[ota]\nenabled = true\ndbus_address = \"{}\"\nhealth_settle_secs = 2\nhealth_timeout_secs = {timeout_secs}\nreboot_command = [\"touch\", \"{}\"]\n\n{camera}",
+                "[ota]\nenabled = true\ndbus_address = \"{}\"\nhealth_settle_secs = 2\nhealth_timeout_secs = {timeout_secs}\nreboot_command = [\"touch\", \"{}\"]\n{extra}\n{camera}",
                 self.bus,
                 reboot_flag.display()
             ),
@@ -420,4 +441,158 @@ async fn rauc_installs_only_good_bundles_and_the_agent_confirms_or_rolls_back() 
         assert!(Instant::now() < deadline, "the reboot command did not run");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The update source: a signed manifest and the bundle, served on 127.0.0.1 with Range
+/// support; the first full download breaks halfway through.
+#[derive(Clone)]
+struct Source {
+    manifest: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    bundle: std::sync::Arc<Vec<u8>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+async fn serve_manifest(axum::extract::State(s): axum::extract::State<Source>) -> Vec<u8> {
+    s.manifest.lock().expect("lock").clone()
+}
+
+async fn serve_bundle(
+    axum::extract::State(s): axum::extract::State<Source>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let range = headers
+        .get(axum::http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let first = {
+        let mut r = s.requests.lock().expect("lock");
+        r.push(range.clone());
+        r.len() == 1
+    };
+    let total = s.bundle.len();
+    match range.as_deref().and_then(|r| r.strip_prefix("bytes=")) {
+        Some(spec) => {
+            let start: usize = spec.trim_end_matches('-').parse().unwrap_or(0);
+            (
+                axum::http::StatusCode::PARTIAL_CONTENT,
+                [(
+                    axum::http::header::CONTENT_RANGE,
+                    format!("bytes {start}-{}/{total}", total - 1),
+                )],
+                s.bundle[start..].to_vec(),
+            )
+                .into_response()
+        }
+        None if first => {
+            // Half the bundle, then the connection breaks.
+            let half = bytes::Bytes::copy_from_slice(&s.bundle[..total / 2]);
+            use futures_util::StreamExt;
+            let body = futures_util::stream::iter(vec![
+                Ok::<_, std::io::Error>(half),
+                Err(std::io::Error::other("connection reset by the test")),
+            ])
+            // Let the first half reach the client before the connection breaks.
+            .then(|item| async move {
+                if item.is_err() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                item
+            });
+            (
+                [(axum::http::header::CONTENT_LENGTH, total.to_string())],
+                axum::body::Body::from_stream(body),
+            )
+                .into_response()
+        }
+        None => s.bundle.as_ref().clone().into_response(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_installs() {
+    use base64::Engine;
+    use pinhole::ota::manifest::{Manifest, sign};
+    use sha2::Digest;
+    let mut rig = Rig::new();
+    let good = rig.bundle("good", "2.0.0", "pinhole-test", "signer");
+    let bundle = std::fs::read(&good).expect("bundle");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let manifest = Manifest {
+        compatible: "pinhole-test".into(),
+        version: "2.0.0".into(),
+        url: "bundle.raucb".into(),
+        sha256: hex(&sha2::Sha256::digest(&bundle)),
+        size: bundle.len() as u64,
+    };
+    // First served with another key's signature: refused, nothing downloaded.
+    let impostor = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
+    let source = Source {
+        manifest: std::sync::Arc::new(std::sync::Mutex::new(sign(&manifest, &impostor))),
+        bundle: std::sync::Arc::new(bundle.clone()),
+        requests: Default::default(),
+    };
+    let app = axum::Router::new()
+        .route("/updates/manifest.json", axum::routing::get(serve_manifest))
+        .route("/updates/bundle.raucb", axum::routing::get(serve_bundle))
+        .with_state(source.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    rig.boot("A");
+    let flag = rig.path("rebooted");
+    let extra = format!(
+        "manifest_url = \"http://{addr}/updates/manifest.json\"\nmanifest_key = \"{}\"\npoll_secs = 2\n",
+        base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes())
+    );
+    let server = rig.appliance_with(true, 60, &flag, &extra);
+    let token = server.token("view").await;
+    let st = update_status(&server, &token, "error", Duration::from_secs(60)).await;
+    assert!(
+        st["detail"].as_str().unwrap_or("").contains("signature"),
+        "{st}"
+    );
+    assert!(source.requests.lock().expect("lock").is_empty());
+    assert_eq!(rig.boot_state("primary"), "A");
+
+    // The real manifest: downloaded (broken once, resumed with Range), installed into B, reboot.
+    *source.manifest.lock().expect("lock") = sign(&manifest, &key);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !flag.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no reboot after the update: {}\n{}",
+            server
+                .rpc(Some(&token), "get_update_status", json!({}))
+                .await,
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let requests = source.requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0], None);
+    assert_eq!(
+        requests[1].as_deref(),
+        Some(format!("bytes={}-", bundle.len() / 2).as_str()),
+        "the download resumed where it broke"
+    );
+    let image = rig.path("build-good/bundle/rootfs.ext4");
+    assert_eq!(rig.slot_sum("rootfs.1"), sha256_prefix(&image, IMAGE_BYTES));
+    assert_eq!(rig.boot_state("primary"), "B");
+    let st = server
+        .rpc(Some(&token), "get_update_status", json!({}))
+        .await;
+    assert_eq!(st["result"]["available"], "2.0.0", "{st}");
+    // The downloaded bundle is not kept.
+    assert!(
+        std::fs::read_dir(server.state().join("ota"))
+            .map(|d| d.count() == 0)
+            .unwrap_or(true)
+    );
 }

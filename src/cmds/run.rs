@@ -818,8 +818,10 @@ fn spawn_update_agent(
 ) -> Arc<crate::ota::OtaHandle> {
     let st = state.clone();
     let clock = state.clock.clone();
+    let mut cfg = state.config.ota.clone();
+    cfg.timezone = state.config.general.timezone.clone();
     crate::ota::spawn(
-        state.config.ota.clone(),
+        cfg,
         state.config.general.state_dir.clone(),
         state.events.clone(),
         move || clock.now_ms(),

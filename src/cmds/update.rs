@@ -27,6 +27,25 @@ pub enum UpdateAction {
     },
     /// The slots as RAUC sees them (JSON).
     Status,
+    /// Make an Ed25519 key pair for signing manifests: the secret goes to FILE (0600), the
+    /// public key (for `ota.manifest_key`) is printed.
+    Keygen { file: std::path::PathBuf },
+    /// Print the signed manifest for a bundle (serve it at `ota.manifest_url`).
+    Manifest {
+        /// The secret key file made by `keygen`.
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The bundle's `compatible` (as in its RAUC manifest).
+        #[arg(long)]
+        compatible: String,
+        #[arg(long)]
+        version: String,
+        /// Where devices download it, absolute or relative to the manifest's URL.
+        #[arg(long)]
+        url: String,
+        /// The bundle file (for its size and SHA-256).
+        bundle: std::path::PathBuf,
+    },
 }
 
 pub fn main(a: UpdateArgs) -> ExitCode {
@@ -50,6 +69,46 @@ pub fn main(a: UpdateArgs) -> ExitCode {
 }
 
 async fn run(a: UpdateArgs) -> anyhow::Result<()> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    match &a.action {
+        UpdateAction::Keygen { file } => {
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            crate::secrets::write_private(file, STANDARD.encode(seed).as_bytes())?;
+            println!("{}", STANDARD.encode(key.verifying_key().to_bytes()));
+            return Ok(());
+        }
+        UpdateAction::Manifest {
+            key,
+            compatible,
+            version,
+            url,
+            bundle,
+        } => {
+            use sha2::Digest;
+            let seed = STANDARD.decode(std::fs::read_to_string(key)?.trim())?;
+            let seed: [u8; 32] = seed
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{} is not a key made by keygen", key.display()))?;
+            let data = std::fs::read(bundle)?;
+            let m = crate::ota::manifest::Manifest {
+                compatible: compatible.clone(),
+                version: version.clone(),
+                url: url.clone(),
+                sha256: sha2::Sha256::digest(&data)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+                size: data.len() as u64,
+            };
+            let doc = crate::ota::manifest::sign(&m, &ed25519_dalek::SigningKey::from_bytes(&seed));
+            println!("{}", String::from_utf8_lossy(&doc));
+            return Ok(());
+        }
+        _ => {}
+    }
     let rauc = Rauc::connect(a.dbus_address.as_deref()).await?;
     match a.action {
         UpdateAction::Install { bundle, timeout } => {
@@ -80,6 +139,7 @@ async fn run(a: UpdateArgs) -> anyhow::Result<()> {
             });
             println!("{}", serde_json::to_string_pretty(&status)?);
         }
+        UpdateAction::Keygen { .. } | UpdateAction::Manifest { .. } => {}
     }
     Ok(())
 }

@@ -1,0 +1,187 @@
+//! Downloading a bundle without ever touching the running system: into
+//! `<state_dir>/ota/<name>.part` on the data partition, resumed with HTTP Range after a broken
+//! connection (a 200 answer to a ranged request restarts it), checked against the signed
+//! manifest's size and SHA-256, synced, then renamed. Only a complete, verified file is handed
+//! to RAUC, which checks the bundle's own signature again.
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("download of {url} failed: {detail}")]
+    Http { url: String, detail: String },
+    #[error("download of {url} broke after {have} of {size} bytes (resumes next time): {detail}")]
+    Interrupted {
+        url: String,
+        have: u64,
+        size: u64,
+        detail: String,
+    },
+    #[error("the downloaded bundle does not match the manifest: {0}")]
+    Mismatch(String),
+    #[error("cannot write {path}: {detail}")]
+    Io { path: String, detail: String },
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> DownloadError + '_ {
+    move |e| DownloadError::Io {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// Fetches `url` to `dest` (`dest.part` while incomplete). `progress` gets bytes so far.
+pub async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    dest: &Path,
+    size: u64,
+    sha256_hex: &str,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<PathBuf, DownloadError> {
+    let part = dest.with_extension("part");
+    if let Some(dir) = part.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
+    }
+    let mut have = tokio::fs::metadata(&part)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if have > size {
+        have = 0;
+    }
+    if have < size {
+        let mut req = client.get(url);
+        if have > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        }
+        let http = |detail: String| DownloadError::Http {
+            url: url.to_string(),
+            detail,
+        };
+        let res = req.send().await.map_err(|e| http(e.to_string()))?;
+        let status = res.status();
+        let append = match status.as_u16() {
+            206 if have > 0 => true,
+            200 => false,
+            s => return Err(http(format!("HTTP {s}"))),
+        };
+        if !append {
+            have = 0;
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&part)
+            .await
+            .map_err(io(&part))?;
+        let mut body = res.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = file.sync_all().await;
+                    return Err(DownloadError::Interrupted {
+                        url: url.to_string(),
+                        have,
+                        size,
+                        detail: e.to_string(),
+                    });
+                }
+            };
+            if have + chunk.len() as u64 > size {
+                drop(file);
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(DownloadError::Mismatch(format!(
+                    "more than the {size} bytes announced"
+                )));
+            }
+            file.write_all(&chunk).await.map_err(io(&part))?;
+            have += chunk.len() as u64;
+            progress(have, size);
+        }
+        file.sync_all().await.map_err(io(&part))?;
+        if have < size {
+            return Err(DownloadError::Interrupted {
+                url: url.to_string(),
+                have,
+                size,
+                detail: "the connection closed early".into(),
+            });
+        }
+    }
+    // Check the whole file (a resumed download included).
+    let p = part.clone();
+    let sum = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut f = std::fs::File::open(&p)?;
+        let mut h = Sha256::new();
+        std::io::copy(&mut f, &mut h)?;
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    })
+    .await
+    .map_err(|e| DownloadError::Io {
+        path: part.display().to_string(),
+        detail: e.to_string(),
+    })?
+    .map_err(io(&part))?;
+    if !sum.eq_ignore_ascii_case(sha256_hex) {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(DownloadError::Mismatch(format!(
+            "SHA-256 {sum}, the manifest says {sha256_hex}"
+        )));
+    }
+    tokio::fs::rename(&part, dest).await.map_err(io(dest))?;
+    Ok(dest.to_path_buf())
+}
+
+/// Is `minute_of_day` inside `window` ("HH:MM-HH:MM", may wrap midnight; empty: always)?
+pub fn in_window(window: &str, minute_of_day: u32) -> Result<bool, String> {
+    let w = window.trim();
+    if w.is_empty() {
+        return Ok(true);
+    }
+    let parse = |s: &str| -> Result<u32, String> {
+        let (h, m) = s
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("`{s}` is not HH:MM"))?;
+        let (h, m): (u32, u32) = (
+            h.parse().map_err(|_| format!("`{s}` is not HH:MM"))?,
+            m.parse().map_err(|_| format!("`{s}` is not HH:MM"))?,
+        );
+        if h > 23 || m > 59 {
+            return Err(format!("`{s}` is not a time of day"));
+        }
+        Ok(h * 60 + m)
+    };
+    let (a, b) = w
+        .split_once('-')
+        .ok_or_else(|| format!("`{w}` is not HH:MM-HH:MM"))?;
+    let (a, b) = (parse(a)?, parse(b)?);
+    Ok(if a <= b {
+        (a..b).contains(&minute_of_day)
+    } else {
+        minute_of_day >= a || minute_of_day < b
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows() {
+        assert_eq!(in_window("", 5), Ok(true));
+        assert_eq!(in_window("02:00-04:00", 150), Ok(true));
+        assert_eq!(in_window("02:00-04:00", 240), Ok(false));
+        assert_eq!(in_window("23:30-01:00", 10), Ok(true), "wraps midnight");
+        assert_eq!(in_window("23:30-01:00", 600), Ok(false));
+        assert!(in_window("25:00-01:00", 0).is_err());
+        assert!(in_window("2-3", 0).is_err());
+    }
+}
