@@ -28,6 +28,10 @@ image:
 image-test:
     scripts/image test
 
+# A signed RAUC update bundle (verity) from the image's root file system (after just image).
+bundle:
+    scripts/bundle
+
 # Static checks of yocto/meta-pinhole and the buildroot/ tree (their builds cannot run here).
 lint-yocto-buildroot:
     scripts/lint-yocto-buildroot
