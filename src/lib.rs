@@ -31,3 +31,8 @@ pub mod tls;
 
 /// The version reported by `--version`, `get_server_info` and `/metrics`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Lower-case hexadecimal of `bytes` (digests in logs, manifests and RTSP Digest).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

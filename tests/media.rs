@@ -94,14 +94,6 @@ fn decodes(path: &std::path::Path) -> Result<(), String> {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn rtsp_url(server: &Server, user: &str, path: &str) -> String {
     let a = server.rtsp.expect("rtsp address");
     if user.is_empty() {

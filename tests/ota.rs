@@ -15,10 +15,10 @@
 
 mod common;
 
-use common::{BIN, Opts, Server};
+use common::{BIN, KillOnDrop, Opts, Server};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn sh(cmd: &mut Command) -> String {
@@ -35,28 +35,15 @@ fn sh(cmd: &mut Command) -> String {
 fn sha256_prefix(path: &Path, len: usize) -> String {
     use sha2::Digest;
     let data = std::fs::read(path).expect("read");
-    hex(&sha2::Sha256::digest(&data[..len.min(data.len())]))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    pinhole::hex(&sha2::Sha256::digest(&data[..len.min(data.len())]))
 }
 
 /// RAUC with its slots, boot loader state, bundles and a private system bus.
 struct Rig {
     dir: tempfile::TempDir,
     bus: String,
-    _dbus: Killed,
-    service: Option<Killed>,
+    _dbus: KillOnDrop,
+    service: Option<KillOnDrop>,
 }
 
 const IMAGE_BYTES: usize = 4 << 20;
@@ -190,7 +177,7 @@ impl Rig {
         }
         Rig {
             bus: format!("unix:path={}", sock.display()),
-            _dbus: Killed(dbus),
+            _dbus: KillOnDrop(dbus),
             service: None,
             dir,
         }
@@ -265,7 +252,7 @@ impl Rig {
             .stderr(std::fs::File::create(self.path(&format!("rauc-{slot}.log"))).expect("log"))
             .spawn()
             .expect("rauc service");
-        self.service = Some(Killed(child));
+        self.service = Some(KillOnDrop(child));
         // Ready when it answers on the bus.
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -522,7 +509,7 @@ async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_insta
         compatible: "pinhole-test".into(),
         version: "2.0.0".into(),
         url: "bundle.raucb".into(),
-        sha256: hex(&sha2::Sha256::digest(&bundle)),
+        sha256: pinhole::hex(&sha2::Sha256::digest(&bundle)),
         size: bundle.len() as u64,
     };
     // First served with another key's signature: refused, nothing downloaded.

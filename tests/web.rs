@@ -9,26 +9,10 @@
 
 mod common;
 
-use common::BIN;
+use common::{BIN, KillOnDrop, free_port};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 #[test]
 fn web_page_end_to_end_in_headless_chromium() {
@@ -56,7 +40,7 @@ fn web_page_end_to_end_in_headless_chromium() {
         .spawn()
         .expect("start pinhole");
     let pid = child.id();
-    let _guard = Killed(child);
+    let _guard = KillOnDrop(child);
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -840,9 +840,7 @@ fn spawn_update_agent(
                             (def.enabled
                                 && local
                                 && status.state != crate::media::camera::CameraState::Streaming)
-                                .then(|| {
-                                    (c.id.clone(), format!("{:?}", status.state).to_lowercase())
-                                })
+                                .then(|| (c.id.clone(), status.state.as_str().to_string()))
                         })
                         .collect()
                 })

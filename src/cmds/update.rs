@@ -87,21 +87,16 @@ async fn run(a: UpdateArgs) -> anyhow::Result<()> {
             url,
             bundle,
         } => {
-            use sha2::Digest;
             let seed = STANDARD.decode(std::fs::read_to_string(key)?.trim())?;
             let seed: [u8; 32] = seed
                 .try_into()
                 .map_err(|_| anyhow::anyhow!("{} is not a key made by keygen", key.display()))?;
-            let data = std::fs::read(bundle)?;
             let m = crate::ota::manifest::Manifest {
                 compatible: compatible.clone(),
                 version: version.clone(),
                 url: url.clone(),
-                sha256: sha2::Sha256::digest(&data)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect(),
-                size: data.len() as u64,
+                sha256: crate::ota::download::sha256_file(bundle)?,
+                size: std::fs::metadata(bundle)?.len(),
             };
             let doc = crate::ota::manifest::sign(&m, &ed25519_dalek::SigningKey::from_bytes(&seed));
             println!("{}", String::from_utf8_lossy(&doc));

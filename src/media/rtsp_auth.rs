@@ -6,6 +6,7 @@
 //! (a timestamp plus an HMAC over it with a per-process key, so no nonce table grows with
 //! clients). The GStreamer glue is in [`super::rtsp`].
 
+use crate::hex;
 use hmac::{Hmac, Mac};
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
@@ -143,10 +144,6 @@ fn md5_hex(parts: &[&str]) -> String {
         h.update(p.as_bytes());
     }
     hex(&h.finalize())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// HA1 = MD5(username:realm:password), what is stored per user.

@@ -117,18 +117,13 @@ pub async fn fetch(
     }
     // Check the whole file (a resumed download included).
     let p = part.clone();
-    let sum = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-        let mut f = std::fs::File::open(&p)?;
-        let mut h = Sha256::new();
-        std::io::copy(&mut f, &mut h)?;
-        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-    })
-    .await
-    .map_err(|e| DownloadError::Io {
-        path: part.display().to_string(),
-        detail: e.to_string(),
-    })?
-    .map_err(io(&part))?;
+    let sum = tokio::task::spawn_blocking(move || sha256_file(&p))
+        .await
+        .map_err(|e| DownloadError::Io {
+            path: part.display().to_string(),
+            detail: e.to_string(),
+        })?
+        .map_err(io(&part))?;
     if !sum.eq_ignore_ascii_case(sha256_hex) {
         let _ = tokio::fs::remove_file(&part).await;
         return Err(DownloadError::Mismatch(format!(
@@ -137,6 +132,14 @@ pub async fn fetch(
     }
     tokio::fs::rename(&part, dest).await.map_err(io(dest))?;
     Ok(dest.to_path_buf())
+}
+
+/// Hex SHA-256 of a file, read in blocks (bundles are hundreds of MB).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(crate::hex(&h.finalize()))
 }
 
 /// Is `minute_of_day` inside `window` ("HH:MM-HH:MM", may wrap midnight; empty: always)?

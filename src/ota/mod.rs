@@ -355,14 +355,8 @@ async fn confirm(
                 );
             }
             refresh(&rauc).await;
-            if marked.is_ok()
-                && let Some((cmd, args)) = cfg.reboot_command.split_first()
-            {
-                match tokio::process::Command::new(cmd).args(args).status().await {
-                    Ok(st) if st.success() => {}
-                    Ok(st) => tracing::error!(%st, "the reboot command failed"),
-                    Err(e) => tracing::error!(error = %e, "cannot run the reboot command"),
-                }
+            if marked.is_ok() {
+                reboot(cfg).await;
             }
             return None;
         }
@@ -370,6 +364,18 @@ async fn confirm(
     }
     refresh(&rauc).await;
     Some((rauc, this.version))
+}
+
+/// Runs `reboot_command` (after a rollback mark, or an installed update).
+async fn reboot(cfg: &OtaConfig) {
+    let Some((cmd, args)) = cfg.reboot_command.split_first() else {
+        return;
+    };
+    match tokio::process::Command::new(cmd).args(args).status().await {
+        Ok(st) if st.success() => {}
+        Ok(st) => tracing::error!(%st, "the reboot command failed"),
+        Err(e) => tracing::error!(error = %e, "cannot run the reboot command"),
+    }
 }
 
 /// The fetch side: check the signed manifest every `poll_secs`; download a newer bundle for
@@ -449,13 +455,7 @@ async fn poll(
                     tokio::time::sleep(Duration::from_secs(30)).await;
                 }
                 set("rebooting", format!("into version {version}"));
-                if let Some((cmd, args)) = cfg.reboot_command.split_first() {
-                    match tokio::process::Command::new(cmd).args(args).status().await {
-                        Ok(st) if st.success() => {}
-                        Ok(st) => tracing::error!(%st, "the reboot command failed"),
-                        Err(e) => tracing::error!(error = %e, "cannot run the reboot command"),
-                    }
-                }
+                reboot(cfg).await;
                 return;
             }
             Ok(None) => {}
