@@ -303,17 +303,37 @@ impl Rig {
         reboot_flag: &Path,
         extra: &str,
     ) -> Server {
-        let camera = if camera_ok {
-            "[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 10\nrecording = \"off\"\n"
-        } else {
-            "[[cameras]]\nid = \"camera0\"\nsource = \"v4l2\"\nurl = \"/dev/video-not-there\"\nrecording = \"off\"\n"
-        };
+        self.appliance_in(camera_ok, timeout_secs, reboot_flag, extra, None)
+    }
+
+    /// `dir`: the state of an appliance stopped before (a reboot keeps the data partition). A
+    /// broken camera is a second camera (`camera1`): cameras are seeded from the file once.
+    fn appliance_in(
+        &self,
+        camera_ok: bool,
+        timeout_secs: u64,
+        reboot_flag: &Path,
+        extra: &str,
+        dir: Option<tempfile::TempDir>,
+    ) -> Server {
+        let mut camera = String::from(
+            "[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 10\nrecording = \"off\"\n",
+        );
+        if !camera_ok {
+            let broken = "[[cameras]]\nid = \"camera1\"\nsource = \"v4l2\"\nurl = \"/dev/video-not-there\"\nrecording = \"off\"\n";
+            if dir.is_some() {
+                camera.push_str(broken);
+            } else {
+                camera = broken.replace("camera1", "camera0");
+            }
+        }
         Server::start(Opts {
             toml: format!(
                 "[ota]\nenabled = true\ndbus_address = \"{}\"\nhealth_settle_secs = 2\nhealth_timeout_secs = {timeout_secs}\nreboot_command = [\"touch\", \"{}\"]\n{extra}\n{camera}",
                 self.bus,
                 reboot_flag.display()
             ),
+            reuse_dir: dir,
             ..Opts::with_roles()
         })
     }
@@ -325,21 +345,49 @@ async fn update_status(
     want: &str,
     limit: Duration,
 ) -> serde_json::Value {
+    wait_for(
+        &format!("update state {want}"),
+        limit,
+        server,
+        || async move {
+            let r = server
+                .rpc(Some(token), "get_update_status", json!({}))
+                .await;
+            if r["result"]["state"] == want {
+                Ok(r["result"].clone())
+            } else {
+                Err(r.to_string())
+            }
+        },
+    )
+    .await
+}
+
+/// Polls `f` until it yields `Ok`; after `limit`, fails with `what`, the last `Err` (what was
+/// seen instead) and the appliance's log.
+async fn wait_for<T, F: std::future::Future<Output = Result<T, String>>>(
+    what: &str,
+    limit: Duration,
+    server: &Server,
+    mut f: impl FnMut() -> F,
+) -> T {
     let deadline = Instant::now() + limit;
     loop {
-        let r = server
-            .rpc(Some(token), "get_update_status", json!({}))
-            .await;
-        if r["result"]["state"] == want {
-            return r["result"].clone();
+        match f().await {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "{what} did not happen: {seen}\n{}",
+                server.stderr_text()
+            ),
         }
-        assert!(
-            Instant::now() < deadline,
-            "update state never became {want}: {r}\n{}",
-            server.stderr_text()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A check for [`wait_for`] that has nothing to show when it fails.
+fn ready<T>(v: Option<T>) -> std::future::Ready<Result<T, String>> {
+    std::future::ready(v.ok_or_else(String::new))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,7 +495,6 @@ async fn serve_bundle(
     axum::extract::State(s): axum::extract::State<Source>,
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let range = headers
         .get(axum::http::header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -457,8 +504,15 @@ async fn serve_bundle(
         r.push(range.clone());
         r.len() == 1
     };
-    let total = s.bundle.len();
-    match range.as_deref().and_then(|r| r.strip_prefix("bytes=")) {
+    range_response(&s.bundle, range.as_deref(), first)
+}
+
+/// The bytes of `bundle` for a request with `range` (`bytes=N-` only); `break_it`: send half,
+/// then break the connection.
+fn range_response(bundle: &[u8], range: Option<&str>, break_it: bool) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let total = bundle.len();
+    match range.and_then(|r| r.strip_prefix("bytes=")) {
         Some(spec) => {
             let start: usize = spec.trim_end_matches('-').parse().unwrap_or(0);
             (
@@ -467,13 +521,13 @@ async fn serve_bundle(
                     axum::http::header::CONTENT_RANGE,
                     format!("bytes {start}-{}/{total}", total - 1),
                 )],
-                s.bundle[start..].to_vec(),
+                bundle[start..].to_vec(),
             )
                 .into_response()
         }
-        None if first => {
+        None if break_it => {
             // Half the bundle, then the connection breaks.
-            let half = bytes::Bytes::copy_from_slice(&s.bundle[..total / 2]);
+            let half = bytes::Bytes::copy_from_slice(&bundle[..total / 2]);
             use futures_util::StreamExt;
             let body = futures_util::stream::iter(vec![
                 Ok::<_, std::io::Error>(half),
@@ -492,7 +546,7 @@ async fn serve_bundle(
             )
                 .into_response()
         }
-        None => s.bundle.as_ref().clone().into_response(),
+        None => bundle.to_vec().into_response(),
     }
 }
 
@@ -582,4 +636,505 @@ async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_insta
             .map(|d| d.count() == 0)
             .unwrap_or(true)
     );
+
+    // The service restarts before the reboot happened (still on A, B primary): it reboots
+    // again, without fetching anything.
+    let dir = server.kill_keep_dir();
+    std::fs::remove_file(&flag).expect("flag");
+    let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
+    let token = server.token("view").await;
+    let st = update_status(&server, &token, "rebooting", Duration::from_secs(60)).await;
+    assert_eq!(st["detail"], "into version 2.0.0", "{st}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !flag.exists() {
+        assert!(Instant::now() < deadline, "the reboot command did not run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(source.requests.lock().expect("lock").len(), 2);
+}
+
+/// A hawkBit stand-in speaking the DDI API on 127.0.0.1, as the real server does for one
+/// controller: token check, the base resource with its links, deployments, artifacts (with Range;
+/// the first download breaks halfway), cancel requests, and it records every feedback and the
+/// attributes the device sends.
+#[derive(Clone, Default)]
+struct Hawkbit {
+    st: std::sync::Arc<std::sync::Mutex<HawkbitState>>,
+}
+
+#[derive(Default)]
+struct HawkbitState {
+    addr: String,
+    token: String,
+    /// The open action: (id, artifact file name, version, maintenance window open).
+    action: Option<(String, String, String, bool)>,
+    /// A cancel request for this action id.
+    cancel: Option<String>,
+    want_attributes: bool,
+    attributes: Vec<serde_json::Value>,
+    /// (action, feedback document), in arrival order.
+    feedback: Vec<(String, serde_json::Value)>,
+    bundles: std::collections::HashMap<String, Vec<u8>>,
+    downloads: Vec<(String, Option<String>)>,
+}
+
+impl Hawkbit {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HawkbitState> {
+        self.st.lock().expect("lock")
+    }
+
+    fn feedback_of(&self, action: &str) -> Vec<serde_json::Value> {
+        self.lock()
+            .feedback
+            .iter()
+            .filter(|(a, _)| a == action)
+            .map(|(_, f)| f.clone())
+            .collect()
+    }
+
+    fn closed(&self, action: &str) -> Option<serde_json::Value> {
+        self.feedback_of(action)
+            .into_iter()
+            .find(|f| f["status"]["execution"] == "closed")
+    }
+}
+
+type Hb = axum::extract::State<Hawkbit>;
+type Seg2 = axum::extract::Path<(String, String)>;
+type Seg3 = axum::extract::Path<(String, String, String)>;
+
+/// Every DDI resource needs the target's token.
+async fn hb_authorize(
+    axum::extract::State(h): Hb,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let want = format!("TargetToken {}", h.lock().token);
+    let given = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given != Some(want.as_str()) {
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    next.run(req).await
+}
+
+async fn hb_base(
+    axum::extract::State(h): Hb,
+    axum::extract::Path((tenant, id)): Seg2,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if tenant != "DEFAULT" || id != "pinhole-test" {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    let st = h.lock();
+    let root = format!("http://{}/DEFAULT/controller/v1/pinhole-test", st.addr);
+    let mut links = serde_json::Map::new();
+    if st.want_attributes {
+        links.insert(
+            "configData".into(),
+            json!({"href": format!("{root}/configData")}),
+        );
+    }
+    if let Some(stop) = &st.cancel {
+        links.insert(
+            "cancelAction".into(),
+            json!({"href": format!("{root}/cancelAction/{stop}1")}),
+        );
+    } else if let Some((action, ..)) = &st.action {
+        links.insert(
+            "deploymentBase".into(),
+            json!({"href": format!("{root}/deploymentBase/{action}?c=-1467332084")}),
+        );
+    }
+    axum::Json(json!({"config": {"polling": {"sleep": "00:00:01"}}, "_links": links}))
+        .into_response()
+}
+
+async fn hb_deployment(
+    axum::extract::State(h): Hb,
+    axum::extract::Path((_, _, action)): Seg3,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use sha2::Digest;
+    let st = h.lock();
+    let Some((id, file, version, window)) = st.action.clone().filter(|a| a.0 == action) else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let bundle = &st.bundles[&file];
+    let href = format!(
+        "http://{}/DEFAULT/controller/v1/pinhole-test/softwaremodules/3/artifacts/{file}",
+        st.addr
+    );
+    axum::Json(json!({
+        "id": id,
+        "deployment": {
+            "download": "forced", "update": "forced",
+            "maintenanceWindow": if window { "available" } else { "unavailable" },
+            "chunks": [{"part": "os", "version": version, "name": "pinhole", "artifacts": [{
+                "filename": file, "size": bundle.len(),
+                "hashes": {"sha1": "unused", "md5": "unused",
+                           "sha256": pinhole::hex(&sha2::Sha256::digest(bundle))},
+                "_links": {"download-http": {"href": href}, "md5sum-http": {"href": format!("{href}.MD5SUM")}}
+            }]}]
+        },
+        "actionHistory": {"status": "RUNNING", "messages": []}
+    }))
+    .into_response()
+}
+
+async fn hb_feedback(
+    axum::extract::State(h): Hb,
+    axum::extract::Path((_, _, kind, action)): axum::extract::Path<(
+        String,
+        String,
+        String,
+        String,
+    )>,
+    axum::Json(doc): axum::Json<serde_json::Value>,
+) -> axum::http::StatusCode {
+    let mut st = h.lock();
+    let execution = doc["status"]["execution"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    if kind == "cancelAction" {
+        // The cancel action's own id is the stopped action's id plus "1".
+        let stopped = action.trim_end_matches('1').to_string();
+        st.feedback.push((format!("cancel {stopped}"), doc));
+        if execution == "canceled" {
+            st.cancel = None;
+            st.action = None;
+        }
+        return axum::http::StatusCode::OK;
+    }
+    st.feedback.push((action.clone(), doc));
+    if execution == "closed" && st.action.as_ref().is_some_and(|a| a.0 == action) {
+        st.action = None;
+    }
+    axum::http::StatusCode::OK
+}
+
+async fn hb_cancel(
+    axum::extract::State(h): Hb,
+    axum::extract::Path((_, _, id)): Seg3,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let stop = h.lock().cancel.clone().unwrap_or_default();
+    axum::Json(json!({"id": id, "cancelAction": {"stopId": stop}})).into_response()
+}
+
+async fn hb_config_data(
+    axum::extract::State(h): Hb,
+    axum::Json(doc): axum::Json<serde_json::Value>,
+) -> axum::http::StatusCode {
+    let mut st = h.lock();
+    st.attributes.push(doc);
+    st.want_attributes = false;
+    axum::http::StatusCode::OK
+}
+
+async fn hb_artifact(
+    axum::extract::State(h): Hb,
+    axum::extract::Path((_, _, file)): Seg3,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let range = headers
+        .get(axum::http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (bundle, first) = {
+        let mut st = h.lock();
+        st.downloads.push((file.clone(), range.clone()));
+        let first = st.downloads.len() == 1;
+        match st.bundles.get(&file) {
+            Some(b) => (b.clone(), first),
+            None => return axum::http::StatusCode::NOT_FOUND.into_response(),
+        }
+    };
+    range_response(&bundle, range.as_deref(), first)
+}
+
+/// The fleet path: a hawkBit server assigns updates; the device installs them and the server
+/// hears the real outcome after the reboot: success once the new slot is confirmed healthy,
+/// failure with the reason when it was rolled back. Also: a wrong token, a maintenance window,
+/// a cancel request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hawkbit_server_rolls_out_updates_and_hears_how_each_went() {
+    let mut rig = Rig::new();
+    let v2 = rig.bundle("v2", "2.0.0", "pinhole-test", "signer");
+    let v3 = rig.bundle("v3", "3.0.0", "pinhole-test", "signer");
+    let hb = Hawkbit::default();
+    {
+        let mut st = hb.lock();
+        st.token = "rotated-token".into();
+        st.want_attributes = true;
+        st.action = Some((
+            "7".into(),
+            "pinhole-2.0.0.raucb".into(),
+            "2.0.0".into(),
+            true,
+        ));
+        st.bundles.insert(
+            "pinhole-2.0.0.raucb".into(),
+            std::fs::read(&v2).expect("v2"),
+        );
+        st.bundles.insert(
+            "pinhole-3.0.0.raucb".into(),
+            std::fs::read(&v3).expect("v3"),
+        );
+    }
+    let app = axum::Router::new()
+        .route("/{tenant}/controller/v1/{id}", axum::routing::get(hb_base))
+        .route(
+            "/{tenant}/controller/v1/{id}/configData",
+            axum::routing::put(hb_config_data),
+        )
+        .route(
+            "/{tenant}/controller/v1/{id}/deploymentBase/{action}",
+            axum::routing::get(hb_deployment),
+        )
+        .route(
+            "/{tenant}/controller/v1/{id}/cancelAction/{action}",
+            axum::routing::get(hb_cancel),
+        )
+        .route(
+            "/{tenant}/controller/v1/{id}/{kind}/{action}/feedback",
+            axum::routing::post(hb_feedback),
+        )
+        .route(
+            "/{tenant}/controller/v1/{id}/softwaremodules/3/artifacts/{file}",
+            axum::routing::get(hb_artifact),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            hb.clone(),
+            hb_authorize,
+        ))
+        .with_state(hb.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    hb.lock().addr = listener.local_addr().expect("addr").to_string();
+    let hawkbit_url = format!("http://{}", hb.lock().addr);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let extra = format!(
+        "poll_secs = 1\n[ota.hawkbit]\nurl = \"{hawkbit_url}\"\ncontroller_id = \"pinhole-test\"\ntarget_token = \"device-token\"\n"
+    );
+    let flag = rig.path("rebooted");
+
+    // The server expects another token: a clear error, nothing downloaded.
+    rig.boot("A");
+    let server = rig.appliance_in(true, 60, &flag, &extra, None);
+    let token = server.token("view").await;
+    let st = update_status(&server, &token, "error", Duration::from_secs(60)).await;
+    assert!(
+        st["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refused controller pinhole-test"),
+        "{st}"
+    );
+    assert_eq!(st["source"], format!("hawkbit {hawkbit_url}"));
+    assert!(hb.lock().downloads.is_empty() && hb.lock().feedback.is_empty());
+
+    // The right token: attributes sent, action 7 downloaded (broken once, resumed), installed
+    // into B, progress reported, reboot; the action stays open until the new slot proves healthy.
+    hb.lock().token = "device-token".into();
+    wait_for(
+        "the reboot into 2.0.0",
+        Duration::from_secs(90),
+        &server,
+        || ready(flag.exists().then_some(())),
+    )
+    .await;
+    let attributes = hb.lock().attributes.clone();
+    assert_eq!(attributes.len(), 1, "{attributes:?}");
+    assert_eq!(attributes[0]["mode"], "merge");
+    assert_eq!(attributes[0]["data"]["compatible"], "pinhole-test");
+    assert_eq!(attributes[0]["data"]["slot"], "rootfs.0");
+    let downloads = hb.lock().downloads.clone();
+    let size = std::fs::read(&v2).expect("v2").len();
+    assert_eq!(
+        downloads,
+        [
+            ("pinhole-2.0.0.raucb".to_string(), None),
+            (
+                "pinhole-2.0.0.raucb".to_string(),
+                Some(format!("bytes={}-", size / 2))
+            )
+        ],
+        "the download resumed where it broke"
+    );
+    let fb = hb.feedback_of("7");
+    assert!(
+        fb.iter().all(|f| f["status"]["execution"] == "proceeding"),
+        "{fb:?}"
+    );
+    let details: Vec<String> = fb
+        .iter()
+        .map(|f| f["status"]["details"][0].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        details
+            .first()
+            .is_some_and(|d| d.starts_with("downloading pinhole-2.0.0.raucb")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d == "installing version 2.0.0"),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .last()
+            .is_some_and(|d| d.starts_with("version 2.0.0 installed")),
+        "{details:?}"
+    );
+    assert_eq!(
+        fb.last().map(|f| f["status"]["result"]["progress"].clone()),
+        Some(json!({"cnt": 100, "of": 100}))
+    );
+    let image = rig.path("build-v2/bundle/rootfs.ext4");
+    assert_eq!(rig.slot_sum("rootfs.1"), sha256_prefix(&image, IMAGE_BYTES));
+    assert_eq!(rig.boot_state("primary"), "B");
+
+    // Reboot into B: healthy, marked good, and only now is action 7 closed with success.
+    let dir = server.kill_keep_dir();
+    std::fs::remove_file(&flag).expect("flag");
+    rig.boot("B");
+    let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
+    let closed = wait_for("action 7 closed", Duration::from_secs(60), &server, || {
+        ready(hb.closed("7"))
+    })
+    .await;
+    assert_eq!(
+        closed["status"]["result"]["finished"], "success",
+        "{closed}"
+    );
+    assert!(
+        closed["status"]["details"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("runs in slot rootfs.1"),
+        "{closed}"
+    );
+    assert_eq!(rig.boot_state("state.B"), "good");
+    assert!(!flag.exists());
+
+    // Action 8 (3.0.0) in a closed maintenance window: downloaded, not installed.
+    hb.lock().action = Some((
+        "8".into(),
+        "pinhole-3.0.0.raucb".into(),
+        "3.0.0".into(),
+        false,
+    ));
+    let token = server.token("view").await;
+    let st = update_status(&server, &token, "waiting", Duration::from_secs(60)).await;
+    assert!(
+        st["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("maintenance window"),
+        "{st}"
+    );
+    assert_eq!(
+        rig.boot_state("primary"),
+        "B",
+        "installed outside the window"
+    );
+    // The window opens: installed into A, reboot.
+    hb.lock().action = Some((
+        "8".into(),
+        "pinhole-3.0.0.raucb".into(),
+        "3.0.0".into(),
+        true,
+    ));
+    wait_for(
+        "the reboot into 3.0.0",
+        Duration::from_secs(60),
+        &server,
+        || ready(flag.exists().then_some(())),
+    )
+    .await;
+    assert_eq!(
+        hb.lock().downloads.len(),
+        3,
+        "the waiting bundle was downloaded once"
+    );
+    assert_eq!(rig.boot_state("primary"), "A");
+
+    // Reboot into A, where a camera never streams: marked bad, back to B, reboot.
+    let dir = server.kill_keep_dir();
+    std::fs::remove_file(&flag).expect("flag");
+    rig.boot("A");
+    let server = rig.appliance_in(false, 5, &flag, &extra, Some(dir));
+    wait_for(
+        "the rollback reboot",
+        Duration::from_secs(60),
+        &server,
+        || ready(flag.exists().then_some(())),
+    )
+    .await;
+    assert_eq!(rig.boot_state("primary"), "B");
+    assert!(
+        hb.closed("8").is_none(),
+        "closed before the outcome was known"
+    );
+
+    // Back on B: action 8 is closed as failed, with the reason.
+    let dir = server.kill_keep_dir();
+    rig.boot("B");
+    let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
+    let closed = wait_for("action 8 closed", Duration::from_secs(60), &server, || {
+        ready(hb.closed("8"))
+    })
+    .await;
+    assert_eq!(
+        closed["status"]["result"]["finished"], "failure",
+        "{closed}"
+    );
+    let why = closed["status"]["details"][0].as_str().unwrap_or("");
+    assert!(
+        why.contains("3.0.0") && why.contains("rolled back") && why.contains("camera1"),
+        "{closed}"
+    );
+
+    // Action 9 waits for its window, then the operator cancels it: confirmed, file deleted.
+    hb.lock().action = Some((
+        "9".into(),
+        "pinhole-3.0.0.raucb".into(),
+        "3.0.0".into(),
+        false,
+    ));
+    let token = server.token("view").await;
+    update_status(&server, &token, "waiting", Duration::from_secs(60)).await;
+    assert_eq!(
+        std::fs::read_dir(server.state().join("ota"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        1
+    );
+    hb.lock().cancel = Some("9".into());
+    let fb = wait_for(
+        "the cancel confirmed",
+        Duration::from_secs(60),
+        &server,
+        || ready(Some(hb.feedback_of("cancel 9")).filter(|f| !f.is_empty())),
+    )
+    .await;
+    assert_eq!(fb.len(), 1, "{fb:?}");
+    assert_eq!(fb[0]["status"]["execution"], "canceled");
+    assert_eq!(
+        std::fs::read_dir(server.state().join("ota"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    assert!(hb.lock().action.is_none());
+    assert_eq!(rig.boot_state("primary"), "B");
 }

@@ -364,8 +364,12 @@ async function deviceTab(el) {
         return;
       }
       clear(updates,
-        h('p', h('strong', u.state.replace('_', ' ')), u.detail ? ` — ${u.detail}` : ''),
+        h('p', h('strong', u.state.replaceAll('_', ' ')), u.detail ? ` — ${u.detail}` : ''),
+        u.progress !== null && u.progress !== undefined && ['downloading', 'installing'].includes(u.state)
+          ? h('progress', { max: 100, value: u.progress }) : null,
         h('p.meta', `booted slot ${u.booted || '?'}, next boot ${u.primary || '?'}, ${u.compatible || ''}`),
+        h('p.meta', `source: ${u.source || 'none (pinhole update install by hand)'}`
+          + (u.available ? `, offers version ${u.available}` : '')),
         h('table.list', h('tr', h('th', 'Slot'), h('th', 'State'), h('th', 'Boot status'), h('th', 'Bundle')),
           (u.slots || []).map((s) => h('tr', h('td', `${s.name} (${s.bootname || ''})`), h('td', s.state || ''),
             h('td', s.boot_status || ''), h('td', s.bundle_version || '—')))));

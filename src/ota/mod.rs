@@ -11,10 +11,20 @@
 //!
 //! Installing a bundle goes through RAUC too ([`rauc::Rauc::install`]; `pinhole update
 //! install`): RAUC checks the signature, the `compatible` and the bundle format before it
-//! writes anything, and writes only the inactive slot. Polling an update source (hawkBit's
-//! DDI API or a signed manifest) and choosing the reboot time are not built yet.
+//! writes anything, and writes only the inactive slot.
+//!
+//! The fetch side polls one update source: a hawkBit server through its DDI API
+//! ([`hawkbit`], the fleet engine: the server assigns updates and hears how each went, the
+//! health gate's verdict included), or a plain HTTPS URL serving a signed manifest
+//! ([`manifest`]). Either way the bundle is downloaded to the data partition with resume
+//! ([`download`]), installed by RAUC, and the device reboots inside `reboot_window`. What was
+//! installed and from which slot is kept in `<state_dir>/ota-pending.json`, so that after the
+//! reboot (or a restart of the service before it) the agent knows whether the update is
+//! running, still waits for its reboot, or was rolled back.
 
+pub mod ddi;
 pub mod download;
+pub mod hawkbit;
 pub mod health;
 pub mod manifest;
 pub mod rauc;
@@ -22,7 +32,7 @@ pub mod rauc;
 use crate::events::EventBus;
 use health::{HealthGate, Snapshot, Verdict};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -49,9 +59,52 @@ pub struct OtaConfig {
     /// When an installed update may reboot the device: "HH:MM-HH:MM" in `general.timezone`
     /// (may wrap midnight); empty: at once.
     pub reboot_window: String,
+    /// The hawkBit server to take updates from (DDI API); its `url` empty: not used.
+    pub hawkbit: HawkbitConfig,
     /// The device's time zone for `reboot_window` (set from `general.timezone`).
     #[serde(skip)]
     pub timezone: String,
+}
+
+/// `[ota.hawkbit]`: the device is a hawkBit target (controller) polling the DDI API.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HawkbitConfig {
+    /// The server, e.g. "https://hawkbit.example.com"; empty: no hawkBit.
+    pub url: String,
+    pub tenant: String,
+    /// This device's controller id; empty: its host name (unique per device on the SD image).
+    pub controller_id: String,
+    /// The target's own security token (`TargetToken`), or ...
+    pub target_token: String,
+    /// ... the tenant's gateway token (`GatewayToken`). At most one of the two.
+    pub gateway_token: String,
+}
+
+impl Default for HawkbitConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            tenant: "DEFAULT".into(),
+            controller_id: String::new(),
+            target_token: String::new(),
+            gateway_token: String::new(),
+        }
+    }
+}
+
+impl HawkbitConfig {
+    /// The controller id: configured, or the host name.
+    pub fn controller(&self) -> String {
+        if !self.controller_id.is_empty() {
+            return self.controller_id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "pinhole".into())
+    }
 }
 
 impl Default for OtaConfig {
@@ -66,6 +119,7 @@ impl Default for OtaConfig {
             manifest_key: String::new(),
             poll_secs: 3600,
             reboot_window: String::new(),
+            hawkbit: HawkbitConfig::default(),
             timezone: "UTC".into(),
         }
     }
@@ -100,6 +154,42 @@ impl OtaConfig {
         if let Err(e) = download::in_window(&self.reboot_window, 0) {
             out.push(("ota.reboot_window".into(), e));
         }
+        let hb = &self.hawkbit;
+        if !hb.url.is_empty() {
+            if !self.manifest_url.is_empty() {
+                out.push((
+                    "ota.hawkbit.url".into(),
+                    "choose one update source: hawkbit.url or manifest_url".into(),
+                ));
+            }
+            if let Err(e) = ddi::base_url(&hb.url, &hb.tenant, "x") {
+                out.push(("ota.hawkbit.url".into(), e));
+            }
+            let id_ok = |s: &str| {
+                s.len() <= 64
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            };
+            if hb.tenant.is_empty() || !id_ok(&hb.tenant) {
+                out.push((
+                    "ota.hawkbit.tenant".into(),
+                    "must be 1-64 letters, digits, '-', '_' or '.'".into(),
+                ));
+            }
+            if !id_ok(&hb.controller_id) {
+                out.push((
+                    "ota.hawkbit.controller_id".into(),
+                    "must be up to 64 letters, digits, '-', '_' or '.' (empty: the host name)"
+                        .into(),
+                ));
+            }
+            if !hb.target_token.is_empty() && !hb.gateway_token.is_empty() {
+                out.push((
+                    "ota.hawkbit.gateway_token".into(),
+                    "set target_token or gateway_token, not both".into(),
+                ));
+            }
+        }
         out
     }
 }
@@ -108,9 +198,13 @@ impl OtaConfig {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct UpdateStatus {
     pub enabled: bool,
-    /// disabled, connecting, unavailable, checking, confirmed, marked_good, rolling_back, error.
+    /// disabled, connecting, unavailable, checking, confirmed, marked_good, rolling_back,
+    /// idle, up_to_date, skipped, downloading, waiting, installing, reboot_pending, rebooting,
+    /// canceled, error.
     pub state: String,
     pub detail: Option<String>,
+    /// Where updates come from: "hawkbit <server>", "manifest <url>" or none.
+    pub source: Option<String>,
     pub compatible: Option<String>,
     pub booted: Option<String>,
     pub primary: Option<String>,
@@ -146,6 +240,236 @@ struct Confirmed {
     version: Option<String>,
 }
 
+/// An update installed into the other slot: written once RAUC has installed it, read after the
+/// reboot to tell what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    pub version: String,
+    /// The slot that was booted when it was installed.
+    pub from_slot: String,
+    /// The hawkBit action it belongs to.
+    pub action: Option<String>,
+}
+
+/// What became of a [`Pending`] update, judged from the booted and the primary slot.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// Installed, the reboot into it has not happened yet.
+    AwaitingReboot,
+    /// The device runs the new slot, which passed the health gate.
+    Running,
+    /// The device runs the old slot again: the new one was marked bad or never booted.
+    RolledBack(String),
+}
+
+impl Pending {
+    pub(crate) fn outcome(&self, booted: &str, primary: &str, failure: Option<&str>) -> Outcome {
+        if booted != self.from_slot {
+            Outcome::Running
+        } else if primary != self.from_slot {
+            Outcome::AwaitingReboot
+        } else {
+            Outcome::RolledBack(match failure {
+                Some(why) => format!(
+                    "version {} failed its health check and was rolled back to slot {booted}: {why}",
+                    self.version
+                ),
+                None => format!(
+                    "version {} did not boot or was not confirmed; the boot loader returned to slot {booted}",
+                    self.version
+                ),
+            })
+        }
+    }
+}
+
+/// The update agent's shared parts: configuration, where it keeps its records, and how it
+/// reports (status for the API, `update.status` events).
+pub(crate) struct Agent {
+    cfg: OtaConfig,
+    state_dir: PathBuf,
+    events: EventBus,
+    now_ms: Box<dyn Fn() -> i64 + Send + Sync>,
+    h: Arc<OtaHandle>,
+}
+
+impl Agent {
+    /// Sets the state and its detail, and publishes them as an `update.status` event.
+    fn set(&self, state: &str, detail: impl Into<String>) {
+        let detail = detail.into();
+        self.h.update(|s| {
+            s.state = state.into();
+            s.detail = Some(detail.clone());
+        });
+        self.events.publish(
+            "update.status",
+            serde_json::json!({"state": state, "detail": detail}),
+            (self.now_ms)(),
+        );
+    }
+
+    fn record(&self, name: &str) -> PathBuf {
+        self.state_dir.join(name)
+    }
+
+    fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        std::fs::read(self.record(name))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    fn write_json(&self, name: &str, v: &impl Serialize) {
+        match serde_json::to_vec(v) {
+            Ok(b) => {
+                if let Err(e) = crate::secrets::write_private(&self.record(name), &b) {
+                    tracing::error!(file = name, error = %e, "cannot keep the update record");
+                }
+            }
+            Err(e) => tracing::error!(file = name, error = %e, "cannot encode the update record"),
+        }
+    }
+
+    pub(crate) fn pending(&self) -> Option<Pending> {
+        self.read_json("ota-pending.json")
+    }
+
+    pub(crate) fn clear_pending(&self) {
+        let _ = std::fs::remove_file(self.record("ota-pending.json"));
+    }
+
+    /// Why the last failed version failed, if it is `version`.
+    fn failure_of(&self, version: &str) -> Option<String> {
+        let v: serde_json::Value = self.read_json("ota-failed.json")?;
+        (v["version"] == version).then(|| v["reason"].as_str().unwrap_or("unhealthy").to_string())
+    }
+
+    /// Runs `reboot_command` (after a rollback mark, or an installed update).
+    async fn reboot(&self) {
+        let Some((cmd, args)) = self.cfg.reboot_command.split_first() else {
+            return;
+        };
+        match tokio::process::Command::new(cmd).args(args).status().await {
+            Ok(st) if st.success() => {}
+            Ok(st) => tracing::error!(%st, "the reboot command failed"),
+            Err(e) => tracing::error!(error = %e, "cannot run the reboot command"),
+        }
+    }
+
+    /// Waits for `reboot_window`, then reboots into the installed `version`.
+    async fn reboot_in_window(&self, version: &str) {
+        self.set(
+            "reboot_pending",
+            format!(
+                "version {version} installed; rebooting in the window {:?}",
+                self.cfg.reboot_window
+            ),
+        );
+        loop {
+            let minute = jiff::tz::TimeZone::get(&self.cfg.timezone)
+                .map(|tz| {
+                    let z = jiff::Timestamp::now().to_zoned(tz);
+                    u32::from(z.hour() as u8) * 60 + u32::from(z.minute() as u8)
+                })
+                .unwrap_or(0);
+            if download::in_window(&self.cfg.reboot_window, minute).unwrap_or(true) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        self.set("rebooting", format!("into version {version}"));
+        self.reboot().await;
+    }
+
+    /// Downloads `offer` to the data partition (resuming a broken connection) and checks it,
+    /// without installing. Returns the verified file.
+    async fn download(&self, client: &reqwest::Client, offer: &Offer) -> Result<PathBuf, String> {
+        let dest = self.record("ota").join(format!(
+            "pinhole-{}.raucb",
+            offer
+                .version
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                })
+                .collect::<String>()
+        ));
+        self.set(
+            "downloading",
+            format!("version {} from {}", offer.version, offer.url),
+        );
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let r = download::fetch(
+                client,
+                offer.url.as_str(),
+                &dest,
+                offer.size,
+                &offer.sha256,
+                |have, size| {
+                    self.h
+                        .update(|s| s.progress = Some((have * 100 / size.max(1)) as i32));
+                },
+            )
+            .await;
+            match r {
+                Ok(p) => return Ok(p),
+                Err(download::DownloadError::Interrupted { .. }) if attempt < 5 => {
+                    tracing::info!(attempt, "download interrupted; resuming");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    /// Has RAUC install a downloaded bundle into the other slot, deletes the file, and records
+    /// the update as pending.
+    async fn install(
+        &self,
+        rauc: &rauc::Rauc,
+        path: &Path,
+        offer: &Offer,
+        action: Option<String>,
+    ) -> Result<(), String> {
+        let from_slot = match rauc.booted().await {
+            Ok(Some(s)) => s.name,
+            Ok(None) => return Err("RAUC knows no booted slot".into()),
+            Err(e) => return Err(e.to_string()),
+        };
+        self.set("installing", format!("version {}", offer.version));
+        let result = rauc
+            .install(
+                &path.display().to_string(),
+                Duration::from_secs(1800),
+                |pct, _| self.h.update(|s| s.progress = Some(pct)),
+            )
+            .await;
+        let _ = tokio::fs::remove_file(path).await;
+        result.map_err(|e| e.to_string())?;
+        self.write_json(
+            "ota-pending.json",
+            &Pending {
+                version: offer.version.clone(),
+                from_slot,
+                action,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// A bundle an update source offers, and what the download must match.
+#[derive(Debug, Clone)]
+pub(crate) struct Offer {
+    pub version: String,
+    pub url: reqwest::Url,
+    pub size: u64,
+    pub sha256: String,
+}
+
 /// Starts the agent. `snapshot` reads the appliance's health for the gate.
 pub fn spawn(
     cfg: OtaConfig,
@@ -164,64 +488,81 @@ pub fn spawn(
             "disabled"
         }
         .into();
+        s.source = if !cfg.hawkbit.url.is_empty() {
+            Some(format!("hawkbit {}", cfg.hawkbit.url))
+        } else if !cfg.manifest_url.is_empty() {
+            Some(format!("manifest {}", cfg.manifest_url))
+        } else {
+            None
+        };
     });
     if !cfg.enabled {
         return handle;
     }
-    let h = handle.clone();
+    let agent = Agent {
+        cfg,
+        state_dir,
+        events,
+        now_ms: Box::new(now_ms),
+        h: handle.clone(),
+    };
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown.cancelled() => {}
-            _ = run(cfg, state_dir, events, now_ms, snapshot, h) => {}
+            _ = run(agent, snapshot) => {}
         }
     });
     handle
 }
 
-async fn run(
-    cfg: OtaConfig,
-    state_dir: PathBuf,
-    events: EventBus,
-    now_ms: impl Fn() -> i64,
-    snapshot: impl Fn() -> Snapshot,
-    h: Arc<OtaHandle>,
-) {
-    let Some((rauc, booted_version)) =
-        confirm(&cfg, &state_dir, &events, &now_ms, &snapshot, &h).await
-    else {
+async fn run(agent: Agent, snapshot: impl Fn() -> Snapshot) {
+    let Some((rauc, booted_version)) = confirm(&agent, &snapshot).await else {
         return;
     };
-    if !cfg.manifest_url.is_empty() {
-        poll(
-            &cfg,
-            &state_dir,
-            &events,
-            &now_ms,
-            &rauc,
-            booted_version,
-            &h,
-        )
-        .await;
+    // An update installed before a restart of the service, whose reboot is still due.
+    if let Some(p) = agent.pending() {
+        let (booted, primary) = (
+            rauc.booted().await.ok().flatten().map(|s| s.name),
+            rauc.primary().await.ok(),
+        );
+        if let (Some(b), Some(pr)) = (booted, primary) {
+            let failure = agent.failure_of(&p.version);
+            match p.outcome(&b, &pr, failure.as_deref()) {
+                Outcome::AwaitingReboot => {
+                    agent.reboot_in_window(&p.version).await;
+                    return;
+                }
+                // hawkBit hears how it went when it next offers the action.
+                _ if p.action.is_some() && !agent.cfg.hawkbit.url.is_empty() => {}
+                Outcome::Running => agent.clear_pending(),
+                Outcome::RolledBack(why) => {
+                    tracing::warn!(%why, "the last update was rolled back");
+                    agent.clear_pending();
+                }
+            }
+        }
+    }
+    if !agent.cfg.hawkbit.url.is_empty() {
+        hawkbit::run(&agent, &rauc, booted_version).await;
+    } else if !agent.cfg.manifest_url.is_empty() {
+        poll_manifest(&agent, &rauc, booted_version).await;
+    } else {
+        agent.h.update(|s| {
+            if s.state == "marked_good" || s.state == "confirmed" {
+                return;
+            }
+            s.state = "idle".into();
+        });
     }
 }
 
 /// The boot side: confirm (or roll back) the booted slot. Returns RAUC's client and the booted
 /// bundle's version when the device may go on looking for updates.
 async fn confirm(
-    cfg: &OtaConfig,
-    state_dir: &std::path::Path,
-    events: &EventBus,
-    now_ms: &impl Fn() -> i64,
+    agent: &Agent,
     snapshot: &impl Fn() -> Snapshot,
-    h: &Arc<OtaHandle>,
 ) -> Option<(rauc::Rauc, Option<String>)> {
-    let publish = |state: &str, detail: &str| {
-        events.publish(
-            "update.status",
-            serde_json::json!({"state": state, "detail": detail}),
-            now_ms(),
-        );
-    };
+    let (cfg, h) = (&agent.cfg, &agent.h);
     let address = (!cfg.dbus_address.is_empty()).then_some(cfg.dbus_address.as_str());
     // RAUC may start after us: keep trying for a while.
     let started = Instant::now();
@@ -230,78 +571,46 @@ async fn confirm(
             Ok(r) => break r,
             Err(e) if started.elapsed() > Duration::from_secs(60) => {
                 tracing::warn!(error = %e, "updates unavailable");
-                h.update(|s| {
-                    s.state = "unavailable".into();
-                    s.detail = Some(e.to_string());
-                });
+                agent.set("unavailable", e.to_string());
                 return None;
             }
             Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
         }
     };
-    let refresh = |r: &rauc::Rauc| {
-        let r = r.clone();
-        let h = h.clone();
-        async move {
-            let (compatible, booted, primary, slots) = (
-                r.compatible().await,
-                r.boot_slot().await,
-                r.primary().await,
-                r.slots().await,
-            );
-            h.update(|s| {
-                s.compatible = compatible.ok();
-                s.booted = booted.ok();
-                s.primary = primary.ok();
-                s.slots = slots.unwrap_or_default();
-            });
-        }
-    };
-    refresh(&rauc).await;
+    refresh(&rauc, h).await;
     let booted = match rauc.booted().await {
         Ok(Some(b)) => b,
         Ok(None) => {
-            h.update(|s| {
-                s.state = "error".into();
-                s.detail = Some("RAUC knows no booted slot".into());
-            });
+            agent.set("error", "RAUC knows no booted slot");
             return None;
         }
         Err(e) => {
-            h.update(|s| {
-                s.state = "error".into();
-                s.detail = Some(e.to_string());
-            });
+            agent.set("error", e.to_string());
             return None;
         }
     };
-    let record = state_dir.join("ota-good.json");
     let this = Confirmed {
         slot: booted.name.clone(),
         version: booted.bundle_version.clone(),
     };
-    let confirmed: Option<Confirmed> = std::fs::read(&record)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let confirmed: Option<Confirmed> = agent.read_json("ota-good.json");
     if confirmed.as_ref() == Some(&this) {
         // Known good: refill the boot loader's attempts.
-        let res = rauc.mark("good", "booted").await;
-        h.update(|s| {
-            s.state = "confirmed".into();
-            s.detail = res.err().map(|e| e.to_string());
-        });
-        refresh(&rauc).await;
+        match rauc.mark("good", "booted").await {
+            Ok(_) => agent.set("confirmed", format!("slot {}", this.slot)),
+            Err(e) => agent.set("confirmed", e.to_string()),
+        }
+        refresh(&rauc, h).await;
         return Some((rauc, this.version));
     }
-    h.update(|s| {
-        s.state = "checking".into();
-        s.detail = Some(format!(
+    agent.set(
+        "checking",
+        format!(
             "slot {} (bundle {}) must prove healthy",
             this.slot,
             this.version.as_deref().unwrap_or("unknown")
-        ));
-    });
-    publish("checking", &this.slot);
+        ),
+    );
     let mut gate = HealthGate::new(
         Duration::from_secs(cfg.health_settle_secs),
         Duration::from_secs(cfg.health_timeout_secs),
@@ -318,189 +627,128 @@ async fn confirm(
     match verdict {
         Verdict::Good => match rauc.mark("good", "booted").await {
             Ok(_) => {
-                if let Ok(b) = serde_json::to_vec(&this) {
-                    let _ = crate::secrets::write_private(&record, &b);
-                }
+                agent.write_json("ota-good.json", &this);
                 tracing::info!(slot = %this.slot, "updated slot is healthy: marked good");
-                h.update(|s| {
-                    s.state = "marked_good".into();
-                    s.detail = Some(format!("slot {} confirmed", this.slot));
-                });
-                publish("marked_good", &this.slot);
+                agent.set("marked_good", format!("slot {} confirmed", this.slot));
             }
-            Err(e) => h.update(|s| {
-                s.state = "error".into();
-                s.detail = Some(e.to_string());
-            }),
+            Err(e) => agent.set("error", e.to_string()),
         },
         Verdict::Bad(why) => {
             tracing::error!(slot = %this.slot, reason = %why, "updated slot is not healthy: rolling back");
             let marked = rauc.mark("bad", "booted").await;
-            h.update(|s| {
-                s.state = "rolling_back".into();
-                s.detail = Some(match &marked {
+            agent.set(
+                "rolling_back",
+                match &marked {
                     Ok(_) => format!("slot {} marked bad: {why}", this.slot),
                     Err(e) => format!(
                         "slot {} unhealthy ({why}); marking it bad failed: {e}",
                         this.slot
                     ),
-                });
-            });
-            publish("rolling_back", &why);
-            // Never offer this version to this device again.
+                },
+            );
+            // Never offer this version to this device again; say why to the update server.
             if let Some(v) = &this.version {
-                let _ = crate::secrets::write_private(
-                    &state_dir.join("ota-failed.json"),
-                    serde_json::json!({"version": v}).to_string().as_bytes(),
+                agent.write_json(
+                    "ota-failed.json",
+                    &serde_json::json!({"version": v, "reason": why}),
                 );
             }
-            refresh(&rauc).await;
+            refresh(&rauc, h).await;
             if marked.is_ok() {
-                reboot(cfg).await;
+                agent.reboot().await;
             }
             return None;
         }
         Verdict::Wait => {}
     }
-    refresh(&rauc).await;
+    refresh(&rauc, h).await;
     Some((rauc, this.version))
 }
 
-/// Runs `reboot_command` (after a rollback mark, or an installed update).
-async fn reboot(cfg: &OtaConfig) {
-    let Some((cmd, args)) = cfg.reboot_command.split_first() else {
-        return;
-    };
-    match tokio::process::Command::new(cmd).args(args).status().await {
-        Ok(st) if st.success() => {}
-        Ok(st) => tracing::error!(%st, "the reboot command failed"),
-        Err(e) => tracing::error!(error = %e, "cannot run the reboot command"),
-    }
+/// Reads RAUC's view of the slots into the status.
+async fn refresh(r: &rauc::Rauc, h: &OtaHandle) {
+    let (compatible, booted, primary, slots) = (
+        r.compatible().await,
+        r.boot_slot().await,
+        r.primary().await,
+        r.slots().await,
+    );
+    h.update(|s| {
+        s.compatible = compatible.ok();
+        s.booted = booted.ok();
+        s.primary = primary.ok();
+        s.slots = slots.unwrap_or_default();
+    });
 }
 
-/// The fetch side: check the signed manifest every `poll_secs`; download a newer bundle for
-/// this device (resumable), have RAUC install it into the other slot, then reboot in the window.
-async fn poll(
-    cfg: &OtaConfig,
-    state_dir: &std::path::Path,
-    events: &EventBus,
-    now_ms: &impl Fn() -> i64,
-    rauc: &rauc::Rauc,
-    booted_version: Option<String>,
-    h: &Arc<OtaHandle>,
-) {
-    let set = |state: &str, detail: String| {
-        h.update(|s| {
-            s.state = state.into();
-            s.detail = Some(detail.clone());
-        });
-        events.publish(
-            "update.status",
-            serde_json::json!({"state": state, "detail": detail}),
-            now_ms(),
-        );
-    };
+/// The plain HTTPS source: check the signed manifest every `poll_secs`; download a newer bundle
+/// for this device, have RAUC install it into the other slot, then reboot in the window.
+async fn poll_manifest(agent: &Agent, rauc: &rauc::Rauc, booted_version: Option<String>) {
+    let cfg = &agent.cfg;
     let key = match manifest::parse_key(&cfg.manifest_key) {
         Ok(k) => k,
-        Err(e) => return set("error", e.to_string()),
+        Err(e) => return agent.set("error", e.to_string()),
     };
     let client = match reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
         .build()
     {
         Ok(c) => c,
-        Err(e) => return set("error", e.to_string()),
+        Err(e) => return agent.set("error", e.to_string()),
     };
     let compatible = rauc.compatible().await.unwrap_or_default();
-    let failed: Option<String> = std::fs::read(state_dir.join("ota-failed.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["version"].as_str().map(str::to_string));
     let mut refused: Option<String> = None;
     loop {
-        match check(
-            cfg,
-            state_dir,
+        match check_manifest(
+            agent,
             &client,
             &key,
             rauc,
             &compatible,
             &booted_version,
-            &failed,
             &mut refused,
-            h,
-            &set,
         )
         .await
         {
             Ok(Some(version)) => {
-                // Installed: reboot in the window.
-                set(
-                    "reboot_pending",
-                    format!(
-                        "version {version} installed; rebooting in the window {:?}",
-                        cfg.reboot_window
-                    ),
-                );
-                loop {
-                    let minute = jiff::tz::TimeZone::get(&cfg.timezone)
-                        .map(|tz| {
-                            let z = jiff::Timestamp::now().to_zoned(tz);
-                            u32::from(z.hour() as u8) * 60 + u32::from(z.minute() as u8)
-                        })
-                        .unwrap_or(0);
-                    if download::in_window(&cfg.reboot_window, minute).unwrap_or(true) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                }
-                set("rebooting", format!("into version {version}"));
-                reboot(cfg).await;
+                agent.reboot_in_window(&version).await;
                 return;
             }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "update check failed");
-                set("error", e);
+                agent.set("error", e);
             }
         }
         tokio::time::sleep(Duration::from_secs(cfg.poll_secs)).await;
     }
 }
 
-/// One check of the update source. `Ok(Some(version))`: a bundle was installed.
-#[allow(clippy::too_many_arguments)]
-async fn check(
-    cfg: &OtaConfig,
-    state_dir: &std::path::Path,
+/// One check of the manifest. `Ok(Some(version))`: a bundle was installed.
+async fn check_manifest(
+    agent: &Agent,
     client: &reqwest::Client,
     key: &ed25519_dalek::VerifyingKey,
     rauc: &rauc::Rauc,
     compatible: &str,
     booted_version: &Option<String>,
-    failed: &Option<String>,
     refused: &mut Option<String>,
-    h: &Arc<OtaHandle>,
-    set: &impl Fn(&str, String),
 ) -> Result<Option<String>, String> {
+    let url = &agent.cfg.manifest_url;
     let res = client
-        .get(&cfg.manifest_url)
+        .get(url)
         .send()
         .await
-        .map_err(|e| format!("cannot fetch the manifest {}: {e}", cfg.manifest_url))?;
+        .map_err(|e| format!("cannot fetch the manifest {url}: {e}"))?;
     if !res.status().is_success() {
-        return Err(format!(
-            "the manifest {} answered {}",
-            cfg.manifest_url,
-            res.status()
-        ));
+        return Err(format!("the manifest {url} answered {}", res.status()));
     }
     let doc = res
         .bytes()
         .await
         .map_err(|e| format!("cannot read the manifest: {e}"))?;
     let m = manifest::verify(&doc, key).map_err(|e| e.to_string())?;
-    h.update(|s| s.available = Some(m.version.clone()));
+    agent.h.update(|s| s.available = Some(m.version.clone()));
     if m.compatible != compatible {
         return Err(format!(
             "the manifest is for `{}`, this device is `{compatible}`",
@@ -508,11 +756,11 @@ async fn check(
         ));
     }
     if booted_version.as_deref() == Some(m.version.as_str()) {
-        set("up_to_date", format!("version {}", m.version));
+        agent.set("up_to_date", format!("version {}", m.version));
         return Ok(None);
     }
-    if failed.as_deref() == Some(m.version.as_str()) {
-        set(
+    if agent.failure_of(&m.version).is_some() {
+        agent.set(
             "skipped",
             format!(
                 "version {} failed its health check on this device",
@@ -524,58 +772,80 @@ async fn check(
     if refused.as_deref() == Some(m.version.as_str()) {
         return Ok(None);
     }
-    let url = reqwest::Url::parse(&cfg.manifest_url)
-        .and_then(|base| base.join(&m.url))
-        .map_err(|e| format!("bad bundle url {}: {e}", m.url))?;
-    let dest = state_dir.join("ota").join(format!(
-        "pinhole-{}.raucb",
-        m.version
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            })
-            .collect::<String>()
-    ));
-    set("downloading", format!("version {} from {url}", m.version));
-    let mut attempt = 0;
-    let path = loop {
-        attempt += 1;
-        let r = download::fetch(
-            client,
-            url.as_str(),
-            &dest,
-            m.size,
-            &m.sha256,
-            |have, size| {
-                h.update(|s| s.progress = Some((have * 100 / size.max(1)) as i32));
-            },
-        )
-        .await;
-        match r {
-            Ok(p) => break p,
-            Err(download::DownloadError::Interrupted { .. }) if attempt < 5 => {
-                tracing::info!(attempt, "download interrupted; resuming");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(e) => return Err(e.to_string()),
-        }
+    let offer = Offer {
+        url: reqwest::Url::parse(url)
+            .and_then(|base| base.join(&m.url))
+            .map_err(|e| format!("bad bundle url {}: {e}", m.url))?,
+        version: m.version,
+        size: m.size,
+        sha256: m.sha256,
     };
-    set("installing", format!("version {}", m.version));
-    let result = rauc
-        .install(
-            &path.display().to_string(),
-            Duration::from_secs(1800),
-            |pct, _| h.update(|s| s.progress = Some(pct)),
-        )
-        .await;
-    let _ = tokio::fs::remove_file(&path).await;
-    match result {
-        Ok(()) => Ok(Some(m.version)),
+    let path = agent.download(client, &offer).await?;
+    match agent.install(rauc, &path, &offer, None).await {
+        Ok(()) => Ok(Some(offer.version)),
         Err(e) => {
-            *refused = Some(m.version.clone());
-            Err(e.to_string())
+            *refused = Some(offer.version.clone());
+            Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_update_is_judged_by_the_booted_and_primary_slot() {
+        let p = Pending {
+            version: "2.0.0".into(),
+            from_slot: "rootfs.0".into(),
+            action: Some("8".into()),
+        };
+        assert_eq!(
+            p.outcome("rootfs.0", "rootfs.1", None),
+            Outcome::AwaitingReboot
+        );
+        assert_eq!(p.outcome("rootfs.1", "rootfs.1", None), Outcome::Running);
+        let Outcome::RolledBack(why) = p.outcome("rootfs.0", "rootfs.0", Some("camera0 is down"))
+        else {
+            panic!("not a rollback");
+        };
+        assert!(
+            why.contains("2.0.0") && why.contains("camera0 is down"),
+            "{why}"
+        );
+        let Outcome::RolledBack(why) = p.outcome("rootfs.0", "rootfs.0", None) else {
+            panic!("not a rollback");
+        };
+        assert!(why.contains("did not boot"), "{why}");
+    }
+
+    #[test]
+    fn one_update_source_and_sane_hawkbit_settings() {
+        let mut c = OtaConfig::default();
+        c.hawkbit.url = "https://hawkbit.example.com".into();
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        c.manifest_url = "https://updates.example.com/m.json".into();
+        c.manifest_key = {
+            use base64::Engine;
+            let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+            base64::engine::general_purpose::STANDARD.encode(key.to_bytes())
+        };
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.0).collect();
+        assert_eq!(keys, ["ota.hawkbit.url"]);
+        c.manifest_url.clear();
+        c.hawkbit.tenant = "a/b".into();
+        c.hawkbit.controller_id = "dev 1".into();
+        c.hawkbit.target_token = "t".into();
+        c.hawkbit.gateway_token = "g".into();
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.0).collect();
+        assert_eq!(
+            keys,
+            [
+                "ota.hawkbit.tenant",
+                "ota.hawkbit.controller_id",
+                "ota.hawkbit.gateway_token"
+            ]
+        );
     }
 }
