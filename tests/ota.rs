@@ -44,6 +44,26 @@ struct Rig {
     bus: String,
     _dbus: KillOnDrop,
     service: Option<KillOnDrop>,
+    /// The SD image's boot loader backend (`rauc-pi-boot`, Pi firmware with tryboot) instead
+    /// of the stand-in.
+    pi: bool,
+    /// Counts boots: each has its own boot id.
+    boots: u32,
+}
+
+/// Where a slot's root file system keeps its kernel, initramfs and device tree (Debian's
+/// layout), so that the Pi backend has boot files to copy; `kernel` is the kernel's content.
+fn add_boot_files(root: &Path, kernel: &str) {
+    let dtbs = root.join("usr/lib/linux-image-6.1.0-test/broadcom");
+    std::fs::create_dir_all(&dtbs).expect("dtbs");
+    std::fs::create_dir_all(root.join("boot")).expect("boot");
+    std::fs::write(root.join("boot/vmlinuz-6.1.0-test"), kernel).expect("kernel");
+    std::fs::write(root.join("boot/initrd.img-6.1.0-test"), "initramfs").expect("initrd");
+    std::fs::write(dtbs.join("bcm2711-rpi-4-b.dtb"), "dtb").expect("dtb");
+}
+
+fn pi_backend() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("image/overlay/usr/lib/pinhole/rauc-pi-boot")
 }
 
 const IMAGE_BYTES: usize = 4 << 20;
@@ -54,6 +74,11 @@ impl Rig {
     }
 
     fn new() -> Rig {
+        Rig::with(false)
+    }
+
+    /// `pi`: RAUC drives the SD image's backend over a boot partition directory (`bootfs/`).
+    fn with(pi: bool) -> Rig {
         for tool in ["rauc", "dbus-daemon", "openssl", "mkfs.ext4", "mksquashfs"] {
             assert!(
                 Command::new("sh")
@@ -141,6 +166,7 @@ impl Rig {
             let content = d.join(format!("content-{slot}"));
             std::fs::create_dir_all(&content).expect("content");
             std::fs::write(content.join("version"), label).expect("version");
+            add_boot_files(&content, "factory kernel");
             sh(Command::new("mkfs.ext4")
                 .args(["-q", "-F", "-L", label, "-E", "root_owner=0:0", "-d"])
                 .arg(&content)
@@ -149,13 +175,31 @@ impl Rig {
         }
         std::fs::write(
             d.join("system.conf"),
-            "[system]\ncompatible=pinhole-test\nbootloader=custom\ndata-directory=data\nbundle-formats=plain\n\n\
-             [handlers]\nbootloader-custom-backend=boot-backend.sh\n\n\
+            format!("[system]\ncompatible=pinhole-test\nbootloader=custom\ndata-directory=data\nbundle-formats=plain\n\n\
+             [handlers]\nbootloader-custom-backend={}\n\n\
              [keyring]\npath=pki/ca.cert.pem\ncheck-purpose=codesign\n\n\
              [slot.rootfs.0]\ndevice=slots/rootfs.0.img\ntype=ext4\nbootname=A\n\n\
              [slot.rootfs.1]\ndevice=slots/rootfs.1.img\ntype=ext4\nbootname=B\n",
+            if pi {
+                pi_backend().display().to_string()
+            } else {
+                "boot-backend.sh".into()
+            }),
         )
         .expect("system.conf");
+        if pi {
+            // The factory boot partition, as the image build fills it.
+            let boot = d.join("bootfs");
+            for (slot, content) in [("A", "content-rootfs.0"), ("B", "content-rootfs.1")] {
+                sh(Command::new(pi_backend())
+                    .env("PINHOLE_BOOT_DIR", &boot)
+                    .arg("populate")
+                    .arg(slot)
+                    .arg(d.join(content)));
+            }
+            std::fs::write(boot.join("slot.txt"), "os_prefix=slot-a/\n").expect("slot.txt");
+            std::fs::write(boot.join("tryboot.txt"), "os_prefix=slot-a/\n").expect("tryboot.txt");
+        }
         std::fs::create_dir_all(d.join("data")).expect("data");
         std::fs::create_dir_all(d.join("mnt")).expect("mnt");
         // The private system bus.
@@ -180,6 +224,8 @@ impl Rig {
             _dbus: KillOnDrop(dbus),
             service: None,
             dir,
+            pi,
+            boots: 0,
         }
     }
 
@@ -189,6 +235,7 @@ impl Rig {
         let content = d.join("content");
         std::fs::create_dir_all(&content).expect("build");
         std::fs::write(content.join("version"), version).expect("version");
+        add_boot_files(&content, &format!("kernel of {version}"));
         // Incompressible payload, so the bundle has some size (about 2 MB).
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ version.len() as u64;
         let payload: Vec<u8> = (0..2 << 20)
@@ -242,12 +289,18 @@ impl Rig {
     /// (Re)starts RAUC's service as if booted from `slot` (A or B).
     fn boot(&mut self, slot: &str) {
         self.service = None;
+        self.boots += 1;
         let child = Command::new("rauc")
             .arg(format!("--conf={}", self.path("system.conf").display()))
             .arg(format!("--mount={}", self.path("mnt").display()))
             .arg("service")
             .arg(format!("--override-boot-slot={slot}"))
             .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus)
+            // For the Pi backend: the boot partition, the slots' devices, the booted slot.
+            .env("PINHOLE_BOOT_DIR", self.path("bootfs"))
+            .env("PINHOLE_SLOT_DEVICE_A", self.path("slots/rootfs.0.img"))
+            .env("PINHOLE_SLOT_DEVICE_B", self.path("slots/rootfs.1.img"))
+            .env("PINHOLE_BOOTED", slot)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.path(&format!("rauc-{slot}.log"))).expect("log"))
             .spawn()
@@ -327,15 +380,59 @@ impl Rig {
                 camera = broken.replace("camera1", "camera0");
             }
         }
+        // The SD image reboots with `systemctl reboot "0 tryboot"`: the flag file records the
+        // firmware's one-shot tryboot flag.
+        let reboot = if self.pi {
+            format!(
+                "[\"sh\", \"-c\", \"echo tryboot > {}\"]",
+                reboot_flag.display()
+            )
+        } else {
+            format!("[\"touch\", \"{}\"]", reboot_flag.display())
+        };
         Server::start(Opts {
             toml: format!(
-                "[ota]\nenabled = true\ndbus_address = \"{}\"\nhealth_settle_secs = 2\nhealth_timeout_secs = {timeout_secs}\nreboot_command = [\"touch\", \"{}\"]\n{extra}\n{camera}",
+                "[ota]\nenabled = true\ndbus_address = \"{}\"\nhealth_settle_secs = 2\nhealth_timeout_secs = {timeout_secs}\nreboot_command = {reboot}\n{extra}\n{camera}",
                 self.bus,
-                reboot_flag.display()
             ),
+            env: vec![("PINHOLE_BOOT_ID".into(), format!("boot-{}", self.boots))],
             reuse_dir: dir,
             ..Opts::with_roles()
         })
+    }
+
+    /// What the Pi firmware reads from the boot partition: `tryboot.txt` when the one-shot
+    /// tryboot flag is set (in `flag`; consumed), else `slot.txt`, and the slot directory it
+    /// names. Returns (slot, tryboot.txt's slot, slot.txt's slot, the chosen kernel).
+    fn firmware(&self, flag: &Path) -> (String, String, String, String) {
+        let tryboot = std::fs::read_to_string(flag).is_ok_and(|f| f.contains("tryboot"));
+        let _ = std::fs::remove_file(flag);
+        let named = |file: &str| {
+            let text = std::fs::read_to_string(self.path(&format!("bootfs/{file}")))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            match text.trim() {
+                "os_prefix=slot-a/" => "A".to_string(),
+                "os_prefix=slot-b/" => "B".to_string(),
+                other => panic!("{file} holds {other:?}"),
+            }
+        };
+        let (trial, committed) = (named("tryboot.txt"), named("slot.txt"));
+        let slot = if tryboot {
+            trial.clone()
+        } else {
+            committed.clone()
+        };
+        let dir = self.path(&format!("bootfs/slot-{}", slot.to_lowercase()));
+        let cmdline = std::fs::read_to_string(dir.join("cmdline.txt")).expect("cmdline.txt");
+        assert!(
+            cmdline.contains(&format!("root=LABEL=root{slot} rauc.slot={slot}")),
+            "{cmdline}"
+        );
+        for f in ["initrd.img", "bcm2711-rpi-4-b.dtb"] {
+            assert!(dir.join(f).is_file(), "slot-{slot} lacks {f}");
+        }
+        let kernel = std::fs::read_to_string(dir.join("vmlinuz")).expect("vmlinuz");
+        (slot, trial, committed, kernel)
     }
 }
 
@@ -483,7 +580,7 @@ async fn rauc_installs_only_good_bundles_and_the_agent_confirms_or_rolls_back() 
 #[derive(Clone)]
 struct Source {
     manifest: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    bundle: std::sync::Arc<Vec<u8>>,
+    bundle: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     requests: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
 }
 
@@ -504,7 +601,8 @@ async fn serve_bundle(
         r.push(range.clone());
         r.len() == 1
     };
-    range_response(&s.bundle, range.as_deref(), first)
+    let bundle = s.bundle.lock().expect("lock").clone();
+    range_response(&bundle, range.as_deref(), first)
 }
 
 /// The bytes of `bundle` for a request with `range` (`bytes=N-` only); `break_it`: send half,
@@ -550,27 +648,28 @@ fn range_response(bundle: &[u8], range: Option<&str>, break_it: bool) -> axum::r
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_installs() {
-    use base64::Engine;
-    use pinhole::ota::manifest::{Manifest, sign};
+fn manifest_for(bundle: &[u8], version: &str) -> pinhole::ota::manifest::Manifest {
     use sha2::Digest;
-    let mut rig = Rig::new();
-    let good = rig.bundle("good", "2.0.0", "pinhole-test", "signer");
-    let bundle = std::fs::read(&good).expect("bundle");
-    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let manifest = Manifest {
+    pinhole::ota::manifest::Manifest {
         compatible: "pinhole-test".into(),
-        version: "2.0.0".into(),
+        version: version.into(),
         url: "bundle.raucb".into(),
-        sha256: pinhole::hex(&sha2::Sha256::digest(&bundle)),
+        sha256: pinhole::hex(&sha2::Sha256::digest(bundle)),
         size: bundle.len() as u64,
-    };
-    // First served with another key's signature: refused, nothing downloaded.
-    let impostor = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
+    }
+}
+
+/// Serves `manifest` and `bundle` on 127.0.0.1; returns the source (to swap them) and the
+/// `[ota]` lines that point the agent at it, trusting `key`.
+async fn serve_updates(
+    manifest: Vec<u8>,
+    bundle: &[u8],
+    key: &ed25519_dalek::SigningKey,
+) -> (Source, String) {
+    use base64::Engine;
     let source = Source {
-        manifest: std::sync::Arc::new(std::sync::Mutex::new(sign(&manifest, &impostor))),
-        bundle: std::sync::Arc::new(bundle.clone()),
+        manifest: std::sync::Arc::new(std::sync::Mutex::new(manifest)),
+        bundle: std::sync::Arc::new(std::sync::Mutex::new(bundle.to_vec())),
         requests: Default::default(),
     };
     let app = axum::Router::new()
@@ -584,13 +683,27 @@ async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_insta
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-
-    rig.boot("A");
-    let flag = rig.path("rebooted");
     let extra = format!(
         "manifest_url = \"http://{addr}/updates/manifest.json\"\nmanifest_key = \"{}\"\npoll_secs = 2\n",
         base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes())
     );
+    (source, extra)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_installs() {
+    use pinhole::ota::manifest::sign;
+    let mut rig = Rig::new();
+    let good = rig.bundle("good", "2.0.0", "pinhole-test", "signer");
+    let bundle = std::fs::read(&good).expect("bundle");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let manifest = manifest_for(&bundle, "2.0.0");
+    // First served with another key's signature: refused, nothing downloaded.
+    let impostor = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
+    let (source, extra) = serve_updates(sign(&manifest, &impostor), &bundle, &key).await;
+
+    rig.boot("A");
+    let flag = rig.path("rebooted");
     let server = rig.appliance_with(true, 60, &flag, &extra);
     let token = server.token("view").await;
     let st = update_status(&server, &token, "error", Duration::from_secs(60)).await;
@@ -651,6 +764,116 @@ async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_insta
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(source.requests.lock().expect("lock").len(), 2);
+}
+
+/// The SD image's A/B boot on the Pi firmware, with RAUC driving the image's own backend
+/// (`rauc-pi-boot`) over a boot partition directory, and this test playing the firmware: an
+/// update is tried once (tryboot) with the kernel from its own slot, committed only when marked
+/// good while running, and given up when it never comes up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pi_firmware_boots_an_update_once_on_trial_and_commits_it_only_when_healthy() {
+    use pinhole::ota::manifest::sign;
+    let mut rig = Rig::with(true);
+    let v2 = std::fs::read(rig.bundle("v2", "2.0.0", "pinhole-test", "signer")).expect("v2");
+    let v3 = std::fs::read(rig.bundle("v3", "3.0.0", "pinhole-test", "signer")).expect("v3");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let (source, extra) = serve_updates(sign(&manifest_for(&v2, "2.0.0"), &key), &v2, &key).await;
+    let flag = rig.path("reboot-flag");
+    let bootfs = rig.path("bootfs");
+    let read = |f: &str| {
+        std::fs::read_to_string(bootfs.join(f))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+
+    // Factory boot: slot A. The agent confirms it, then fetches 2.0.0 and installs it into B:
+    // B's own kernel is copied to slot-b/, B is only the trial slot, and the reboot asks for
+    // tryboot.
+    let (slot, _, _, kernel) = rig.firmware(&flag);
+    assert_eq!((slot.as_str(), kernel.as_str()), ("A", "factory kernel"));
+    rig.boot(&slot);
+    let server = rig.appliance_in(true, 60, &flag, &extra, None);
+    wait_for(
+        "the tryboot reboot into 2.0.0",
+        Duration::from_secs(90),
+        &server,
+        || ready(flag.exists().then_some(())),
+    )
+    .await;
+    assert_eq!(read("slot-b/vmlinuz"), "kernel of 2.0.0");
+    assert_eq!(read("slot-a/vmlinuz"), "factory kernel");
+    assert_eq!(
+        read("slot.txt"),
+        "os_prefix=slot-a/",
+        "committed before it ran"
+    );
+    assert_eq!(read("tryboot.txt"), "os_prefix=slot-b/");
+
+    // The firmware boots B once; healthy, it is marked good and only then committed.
+    let dir = server.kill_keep_dir();
+    let (slot, trial, committed, kernel) = rig.firmware(&flag);
+    assert_eq!(
+        (
+            slot.as_str(),
+            trial.as_str(),
+            committed.as_str(),
+            kernel.as_str()
+        ),
+        ("B", "B", "A", "kernel of 2.0.0")
+    );
+    rig.boot(&slot);
+    // 3.0.0 is published meanwhile; it goes into A once B is confirmed.
+    *source.bundle.lock().expect("lock") = v3.clone();
+    *source.manifest.lock().expect("lock") = sign(&manifest_for(&v3, "3.0.0"), &key);
+    let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
+    wait_for(
+        "the tryboot reboot into 3.0.0",
+        Duration::from_secs(90),
+        &server,
+        || ready(flag.exists().then_some(())),
+    )
+    .await;
+    assert_eq!(read("slot.txt"), "os_prefix=slot-b/", "B was not committed");
+    assert_eq!(read("slot-a/vmlinuz"), "kernel of 3.0.0");
+    assert_eq!(read("tryboot.txt"), "os_prefix=slot-a/");
+
+    // 3.0.0 never comes up: the tryboot attempt dies (kernel panic, watchdog reset), so the
+    // firmware's next, ordinary boot is the committed B. The agent gives 3.0.0 up: A is marked
+    // bad, the trial withdrawn, the version recorded as failed, and nothing reboots.
+    let dir = server.kill_keep_dir();
+    let _ = std::fs::remove_file(&flag);
+    let (slot, trial, committed, _) = rig.firmware(&flag);
+    assert_eq!(
+        (slot.as_str(), trial.as_str(), committed.as_str()),
+        ("B", "A", "B")
+    );
+    rig.boot(&slot);
+    let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
+    let token = server.token("view").await;
+    let st = update_status(&server, &token, "skipped", Duration::from_secs(60)).await;
+    assert!(
+        st["detail"].as_str().unwrap_or("").contains("3.0.0"),
+        "{st}"
+    );
+    assert_eq!(st["primary"], "rootfs.1", "{st}");
+    assert_eq!(read("tryboot.txt"), "os_prefix=slot-b/");
+    assert_eq!(read("slot.txt"), "os_prefix=slot-b/");
+    assert_eq!(read("slot-a/state"), "bad");
+    let failed = std::fs::read_to_string(server.state().join("ota-failed.json")).expect("failed");
+    assert!(
+        failed.contains("3.0.0") && failed.contains("never came up"),
+        "{failed}"
+    );
+    assert!(
+        !flag.exists(),
+        "rebooted into the update that never came up"
+    );
+    assert_eq!(
+        source.requests.lock().expect("lock").len(),
+        3,
+        "3.0.0 fetched again"
+    );
 }
 
 /// A hawkBit stand-in speaking the DDI API on 127.0.0.1, as the real server does for one

@@ -275,16 +275,17 @@ impl Session<'_> {
     async fn deploy(&mut self, href: &str, d: Deployment) -> Result<bool, String> {
         let action = d.action.clone();
         // An update this device installed before its reboot: report how it went.
-        if let Some(p) = self
+        if let Some((p, outcome)) = self
             .agent
-            .pending()
-            .filter(|p| p.action.as_deref() == Some(action.as_str()))
+            .judge_pending(self.rauc)
+            .await
+            .filter(|(p, _)| p.action.as_deref() == Some(action.as_str()))
         {
-            let booted = self.rauc.booted().await.map_err(|e| e.to_string())?;
-            let primary = self.rauc.primary().await.map_err(|e| e.to_string())?;
-            let booted = booted.map(|s| s.name).unwrap_or_default();
-            let failure = self.agent.failure_of(&p.version);
-            match p.outcome(&booted, &primary, failure.as_deref()) {
+            let booted = match self.rauc.booted().await {
+                Ok(Some(s)) => s.name,
+                _ => String::new(),
+            };
+            match outcome {
                 Outcome::Running => {
                     let detail = format!(
                         "version {} runs in slot {booted} and passed its health checks",
@@ -300,7 +301,7 @@ impl Session<'_> {
                     self.agent.clear_pending();
                     self.agent.set("rolled_back", why);
                 }
-                Outcome::AwaitingReboot => {
+                Outcome::AwaitingReboot | Outcome::NeverCameUp => {
                     self.agent.reboot_in_window(&p.version).await;
                     return Ok(true);
                 }

@@ -249,6 +249,19 @@ pub(crate) struct Pending {
     pub from_slot: String,
     /// The hawkBit action it belongs to.
     pub action: Option<String>,
+    /// The kernel's boot id when it was installed: a different one later means the device has
+    /// rebooted since.
+    #[serde(default)]
+    pub boot_id: Option<String>,
+}
+
+/// This boot's id (`PINHOLE_BOOT_ID` stands in for it in tests, where nothing reboots).
+pub(crate) fn boot_id() -> Option<String> {
+    std::env::var("PINHOLE_BOOT_ID")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// What became of a [`Pending`] update, judged from the booted and the primary slot.
@@ -256,6 +269,10 @@ pub(crate) struct Pending {
 pub(crate) enum Outcome {
     /// Installed, the reboot into it has not happened yet.
     AwaitingReboot,
+    /// The device rebooted, but into the old slot while the new one is still the primary: the
+    /// new slot never came up (a boot loader's single trial, as the Pi firmware's tryboot, is
+    /// used up; or the power failed before the reboot). It must be given up.
+    NeverCameUp,
     /// The device runs the new slot, which passed the health gate.
     Running,
     /// The device runs the old slot again: the new one was marked bad or never booted.
@@ -263,11 +280,20 @@ pub(crate) enum Outcome {
 }
 
 impl Pending {
-    pub(crate) fn outcome(&self, booted: &str, primary: &str, failure: Option<&str>) -> Outcome {
+    pub(crate) fn outcome(
+        &self,
+        booted: &str,
+        primary: &str,
+        failure: Option<&str>,
+        boot_id: Option<&str>,
+    ) -> Outcome {
         if booted != self.from_slot {
             Outcome::Running
         } else if primary != self.from_slot {
-            Outcome::AwaitingReboot
+            match (&self.boot_id, boot_id) {
+                (Some(then), Some(now)) if then != now => Outcome::NeverCameUp,
+                _ => Outcome::AwaitingReboot,
+            }
         } else {
             Outcome::RolledBack(match failure {
                 Some(why) => format!(
@@ -335,6 +361,36 @@ impl Agent {
 
     pub(crate) fn clear_pending(&self) {
         let _ = std::fs::remove_file(self.record("ota-pending.json"));
+    }
+
+    /// What became of the pending update, if there is one. A new slot that never came up is
+    /// given up here: marked bad (so the boot loader's primary is the running slot again) and
+    /// recorded as failed, which makes it [`Outcome::RolledBack`].
+    pub(crate) async fn judge_pending(&self, rauc: &rauc::Rauc) -> Option<(Pending, Outcome)> {
+        let p = self.pending()?;
+        let booted = rauc.booted().await.ok().flatten()?.name;
+        let primary = rauc.primary().await.ok()?;
+        let now = boot_id();
+        let failure = self.failure_of(&p.version);
+        let outcome = p.outcome(&booted, &primary, failure.as_deref(), now.as_deref());
+        if outcome != Outcome::NeverCameUp {
+            return Some((p, outcome));
+        }
+        let why = format!(
+            "slot {primary} never came up after the reboot (it did not boot, or the power failed before the reboot)"
+        );
+        tracing::error!(version = %p.version, %why, "giving the update up");
+        if let Err(e) = rauc.mark("bad", &primary).await {
+            tracing::error!(error = %e, "cannot mark the slot that never came up bad");
+        }
+        self.write_json(
+            "ota-failed.json",
+            &serde_json::json!({"version": p.version, "reason": why}),
+        );
+        refresh(rauc, &self.h).await;
+        let primary = rauc.primary().await.unwrap_or(primary);
+        let outcome = p.outcome(&booted, &primary, Some(&why), now.as_deref());
+        Some((p, outcome))
     }
 
     /// Why the last failed version failed, if it is `version`.
@@ -455,6 +511,7 @@ impl Agent {
                 version: offer.version.clone(),
                 from_slot,
                 action,
+                boot_id: boot_id(),
             },
         );
         Ok(())
@@ -519,27 +576,21 @@ async fn run(agent: Agent, snapshot: impl Fn() -> Snapshot) {
     let Some((rauc, booted_version)) = confirm(&agent, &snapshot).await else {
         return;
     };
-    // An update installed before a restart of the service, whose reboot is still due.
-    if let Some(p) = agent.pending() {
-        let (booted, primary) = (
-            rauc.booted().await.ok().flatten().map(|s| s.name),
-            rauc.primary().await.ok(),
-        );
-        if let (Some(b), Some(pr)) = (booted, primary) {
-            let failure = agent.failure_of(&p.version);
-            match p.outcome(&b, &pr, failure.as_deref()) {
-                Outcome::AwaitingReboot => {
-                    agent.reboot_in_window(&p.version).await;
-                    return;
-                }
-                // hawkBit hears how it went when it next offers the action.
-                _ if p.action.is_some() && !agent.cfg.hawkbit.url.is_empty() => {}
-                Outcome::Running => agent.clear_pending(),
-                Outcome::RolledBack(why) => {
-                    tracing::warn!(%why, "the last update was rolled back");
-                    agent.clear_pending();
-                }
+    // An update installed before a restart of the service or a reboot.
+    if let Some((p, outcome)) = agent.judge_pending(&rauc).await {
+        match outcome {
+            Outcome::AwaitingReboot => {
+                agent.reboot_in_window(&p.version).await;
+                return;
             }
+            // hawkBit hears how it went when it next offers the action.
+            _ if p.action.is_some() && !agent.cfg.hawkbit.url.is_empty() => {}
+            Outcome::RolledBack(why) => {
+                tracing::warn!(%why, "the last update was rolled back");
+                agent.set("rolled_back", why);
+                agent.clear_pending();
+            }
+            Outcome::Running | Outcome::NeverCameUp => agent.clear_pending(),
         }
     }
     if !agent.cfg.hawkbit.url.is_empty() {
@@ -800,13 +851,23 @@ mod tests {
             version: "2.0.0".into(),
             from_slot: "rootfs.0".into(),
             action: Some("8".into()),
+            boot_id: Some("boot-1".into()),
         };
+        let same = Some("boot-1");
         assert_eq!(
-            p.outcome("rootfs.0", "rootfs.1", None),
+            p.outcome("rootfs.0", "rootfs.1", None, same),
             Outcome::AwaitingReboot
         );
-        assert_eq!(p.outcome("rootfs.1", "rootfs.1", None), Outcome::Running);
-        let Outcome::RolledBack(why) = p.outcome("rootfs.0", "rootfs.0", Some("camera0 is down"))
+        assert_eq!(
+            p.outcome("rootfs.0", "rootfs.1", None, Some("boot-2")),
+            Outcome::NeverCameUp
+        );
+        assert_eq!(
+            p.outcome("rootfs.1", "rootfs.1", None, same),
+            Outcome::Running
+        );
+        let Outcome::RolledBack(why) =
+            p.outcome("rootfs.0", "rootfs.0", Some("camera0 is down"), same)
         else {
             panic!("not a rollback");
         };
@@ -814,7 +875,7 @@ mod tests {
             why.contains("2.0.0") && why.contains("camera0 is down"),
             "{why}"
         );
-        let Outcome::RolledBack(why) = p.outcome("rootfs.0", "rootfs.0", None) else {
+        let Outcome::RolledBack(why) = p.outcome("rootfs.0", "rootfs.0", None, same) else {
             panic!("not a rollback");
         };
         assert!(why.contains("did not boot"), "{why}");
