@@ -44,9 +44,10 @@ struct Rig {
     bus: String,
     _dbus: KillOnDrop,
     service: Option<KillOnDrop>,
-    /// The SD image's boot loader backend (`rauc-pi-boot`, Pi firmware with tryboot) instead
-    /// of the stand-in.
+    /// The SD image's boot loader backend (`rauc-pi-boot`, Pi firmware) instead of the
+    /// stand-in, with or without the firmware's tryboot flag.
     pi: bool,
+    tryboot: bool,
     /// Counts boots: each has its own boot id.
     boots: u32,
 }
@@ -225,6 +226,7 @@ impl Rig {
             service: None,
             dir,
             pi,
+            tryboot: true,
             boots: 0,
         }
     }
@@ -301,6 +303,7 @@ impl Rig {
             .env("PINHOLE_SLOT_DEVICE_A", self.path("slots/rootfs.0.img"))
             .env("PINHOLE_SLOT_DEVICE_B", self.path("slots/rootfs.1.img"))
             .env("PINHOLE_BOOTED", slot)
+            .env("PINHOLE_TRYBOOT", if self.tryboot { "yes" } else { "no" })
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.path(&format!("rauc-{slot}.log"))).expect("log"))
             .spawn()
@@ -772,8 +775,21 @@ async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_insta
 /// good while running, and given up when it never comes up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pi_firmware_boots_an_update_once_on_trial_and_commits_it_only_when_healthy() {
+    pi_update_flow(true).await;
+}
+
+/// The same without the tryboot flag (Debian's kernel cannot set it): the update is committed
+/// at once with the old slot as the fallback, which the boot guard restores when the new slot is
+/// not confirmed within three boots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_tryboot_an_unconfirmed_update_falls_back_after_three_boots() {
+    pi_update_flow(false).await;
+}
+
+async fn pi_update_flow(tryboot: bool) {
     use pinhole::ota::manifest::sign;
     let mut rig = Rig::with(true);
+    rig.tryboot = tryboot;
     let v2 = std::fs::read(rig.bundle("v2", "2.0.0", "pinhole-test", "signer")).expect("v2");
     let v3 = std::fs::read(rig.bundle("v3", "3.0.0", "pinhole-test", "signer")).expect("v3");
     let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
@@ -788,14 +804,14 @@ async fn the_pi_firmware_boots_an_update_once_on_trial_and_commits_it_only_when_
     };
 
     // Factory boot: slot A. The agent confirms it, then fetches 2.0.0 and installs it into B:
-    // B's own kernel is copied to slot-b/, B is only the trial slot, and the reboot asks for
-    // tryboot.
+    // B's own kernel is copied to slot-b/. With tryboot, B is only the trial slot; without, it
+    // is committed with A as the fallback.
     let (slot, _, _, kernel) = rig.firmware(&flag);
     assert_eq!((slot.as_str(), kernel.as_str()), ("A", "factory kernel"));
     rig.boot(&slot);
     let server = rig.appliance_in(true, 60, &flag, &extra, None);
     wait_for(
-        "the tryboot reboot into 2.0.0",
+        "the reboot into 2.0.0",
         Duration::from_secs(90),
         &server,
         || ready(flag.exists().then_some(())),
@@ -803,54 +819,78 @@ async fn the_pi_firmware_boots_an_update_once_on_trial_and_commits_it_only_when_
     .await;
     assert_eq!(read("slot-b/vmlinuz"), "kernel of 2.0.0");
     assert_eq!(read("slot-a/vmlinuz"), "factory kernel");
-    assert_eq!(
-        read("slot.txt"),
-        "os_prefix=slot-a/",
-        "committed before it ran"
-    );
     assert_eq!(read("tryboot.txt"), "os_prefix=slot-b/");
+    if tryboot {
+        assert_eq!(
+            read("slot.txt"),
+            "os_prefix=slot-a/",
+            "committed before it ran"
+        );
+    } else {
+        assert_eq!(read("slot.txt"), "os_prefix=slot-b/");
+        assert_eq!(read("fallback.txt"), "os_prefix=slot-a/");
+    }
 
-    // The firmware boots B once; healthy, it is marked good and only then committed.
+    // The firmware boots B; healthy, it is marked good (with tryboot: only now committed).
     let dir = server.kill_keep_dir();
-    let (slot, trial, committed, kernel) = rig.firmware(&flag);
-    assert_eq!(
-        (
-            slot.as_str(),
-            trial.as_str(),
-            committed.as_str(),
-            kernel.as_str()
-        ),
-        ("B", "B", "A", "kernel of 2.0.0")
-    );
+    let (slot, _, _, kernel) = rig.firmware(&flag);
+    assert_eq!((slot.as_str(), kernel.as_str()), ("B", "kernel of 2.0.0"));
     rig.boot(&slot);
     // 3.0.0 is published meanwhile; it goes into A once B is confirmed.
     *source.bundle.lock().expect("lock") = v3.clone();
     *source.manifest.lock().expect("lock") = sign(&manifest_for(&v3, "3.0.0"), &key);
     let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
     wait_for(
-        "the tryboot reboot into 3.0.0",
+        "the reboot into 3.0.0",
         Duration::from_secs(90),
         &server,
         || ready(flag.exists().then_some(())),
     )
     .await;
-    assert_eq!(read("slot.txt"), "os_prefix=slot-b/", "B was not committed");
     assert_eq!(read("slot-a/vmlinuz"), "kernel of 3.0.0");
     assert_eq!(read("tryboot.txt"), "os_prefix=slot-a/");
+    if tryboot {
+        assert_eq!(read("slot.txt"), "os_prefix=slot-b/", "B was not committed");
+    } else {
+        assert_eq!(read("slot.txt"), "os_prefix=slot-a/");
+        assert_eq!(
+            read("fallback.txt"),
+            "os_prefix=slot-b/",
+            "B's fallback was kept"
+        );
+    }
 
-    // 3.0.0 never comes up: the tryboot attempt dies (kernel panic, watchdog reset), so the
-    // firmware's next, ordinary boot is the committed B. The agent gives 3.0.0 up: A is marked
-    // bad, the trial withdrawn, the version recorded as failed, and nothing reboots.
+    // 3.0.0 never comes up. With tryboot the one trial dies (kernel panic, watchdog reset) and
+    // the firmware's next, ordinary boot is the committed B. Without, A boots but hangs before
+    // pinhole confirms it, three times; at the fourth boot the guard restores B and reboots.
     let dir = server.kill_keep_dir();
+    if !tryboot {
+        let _ = std::fs::remove_file(&flag);
+        for boot in 1..=4 {
+            let (slot, ..) = rig.firmware(&flag);
+            assert_eq!(slot, "A");
+            let st = Command::new(pi_backend())
+                .env("PINHOLE_BOOT_DIR", &bootfs)
+                .env("PINHOLE_BOOTED", &slot)
+                .env("PINHOLE_TRYBOOT", "no")
+                .arg("boot-guard")
+                .status()
+                .expect("boot-guard");
+            assert_eq!(
+                st.code(),
+                Some(if boot < 4 { 0 } else { 10 }),
+                "boot {boot}"
+            );
+        }
+    }
     let _ = std::fs::remove_file(&flag);
     let (slot, trial, committed, _) = rig.firmware(&flag);
-    assert_eq!(
-        (slot.as_str(), trial.as_str(), committed.as_str()),
-        ("B", "A", "B")
-    );
+    assert_eq!((slot.as_str(), committed.as_str()), ("B", "B"));
+    assert_eq!(trial, if tryboot { "A" } else { "B" });
     rig.boot(&slot);
     let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
     let token = server.token("view").await;
+    // Given up: A marked bad, the trial withdrawn, the version recorded as failed, no reboot.
     let st = update_status(&server, &token, "skipped", Duration::from_secs(60)).await;
     assert!(
         st["detail"].as_str().unwrap_or("").contains("3.0.0"),
@@ -859,16 +899,16 @@ async fn the_pi_firmware_boots_an_update_once_on_trial_and_commits_it_only_when_
     assert_eq!(st["primary"], "rootfs.1", "{st}");
     assert_eq!(read("tryboot.txt"), "os_prefix=slot-b/");
     assert_eq!(read("slot.txt"), "os_prefix=slot-b/");
+    assert_eq!(read("fallback.txt"), "");
     assert_eq!(read("slot-a/state"), "bad");
     let failed = std::fs::read_to_string(server.state().join("ota-failed.json")).expect("failed");
-    assert!(
-        failed.contains("3.0.0") && failed.contains("never came up"),
-        "{failed}"
-    );
-    assert!(
-        !flag.exists(),
-        "rebooted into the update that never came up"
-    );
+    let why = if tryboot {
+        "never came up"
+    } else {
+        "did not boot or was not confirmed"
+    };
+    assert!(failed.contains("3.0.0") && failed.contains(why), "{failed}");
+    assert!(!flag.exists(), "rebooted into the update that failed");
     assert_eq!(
         source.requests.lock().expect("lock").len(),
         3,

@@ -373,6 +373,16 @@ impl Agent {
         let now = boot_id();
         let failure = self.failure_of(&p.version);
         let outcome = p.outcome(&booted, &primary, failure.as_deref(), now.as_deref());
+        if let Outcome::RolledBack(why) = &outcome {
+            // Rolled back by the boot loader (or a boot guard), not by the health gate: record
+            // it too, so that the version is not installed again.
+            if failure.is_none() {
+                self.write_json(
+                    "ota-failed.json",
+                    &serde_json::json!({"version": p.version, "reason": why}),
+                );
+            }
+        }
         if outcome != Outcome::NeverCameUp {
             return Some((p, outcome));
         }
