@@ -96,71 +96,14 @@ impl Rig {
             .expect("tempdir");
         let d = dir.path();
         let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ota");
-        for f in ["boot-backend.sh", "dbus-system.conf", "openssl.cnf"] {
+        for f in ["boot-backend.sh", "dbus-system.conf"] {
             std::fs::copy(here.join(f), d.join(f)).expect("copy");
         }
-        // PKI: a CA and its bundle signer, and an unrelated CA with its own signer.
+        // PKI (scripts/dev-pki): a CA and its bundle signer, and an unrelated CA with its own.
         let pki = d.join("pki");
-        std::fs::create_dir_all(&pki).expect("pki");
-        let ca = |name: &str| {
-            sh(Command::new("openssl")
-                .current_dir(&pki)
-                .args(["req", "-config", "../openssl.cnf", "-x509", "-newkey", "ec"])
-                .args([
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-days",
-                    "3650",
-                ])
-                .args([
-                    "-keyout",
-                    &format!("{name}.key.pem"),
-                    "-out",
-                    &format!("{name}.cert.pem"),
-                ])
-                .args([
-                    "-subj",
-                    &format!("/O=pinhole test/CN={name}"),
-                    "-extensions",
-                    "v3_ca",
-                ]));
-        };
-        let signer = |name: &str, ca: &str| {
-            sh(Command::new("openssl")
-                .current_dir(&pki)
-                .args(["req", "-config", "../openssl.cnf", "-new", "-newkey", "ec"])
-                .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-                .args([
-                    "-keyout",
-                    &format!("{name}.key.pem"),
-                    "-out",
-                    &format!("{name}.csr"),
-                ])
-                .args(["-subj", &format!("/O=pinhole test/CN={name}")]));
-            sh(Command::new("openssl")
-                .current_dir(&pki)
-                .args([
-                    "x509",
-                    "-req",
-                    "-in",
-                    &format!("{name}.csr"),
-                    "-days",
-                    "3650",
-                ])
-                .args([
-                    "-CA",
-                    &format!("{ca}.cert.pem"),
-                    "-CAkey",
-                    &format!("{ca}.key.pem"),
-                ])
-                .args(["-CAcreateserial", "-out", &format!("{name}.cert.pem")])
-                .args(["-extfile", "../openssl.cnf", "-extensions", "v3_signer"]));
-        };
-        ca("ca");
-        signer("signer", "ca");
-        ca("rogue-ca");
-        signer("rogue-signer", "rogue-ca");
+        let dev_pki = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/dev-pki");
+        sh(Command::new(&dev_pki).arg(&pki));
+        sh(Command::new(&dev_pki).arg(&pki).arg("rogue-"));
         // Two root slots holding a factory image each.
         std::fs::create_dir_all(d.join("slots")).expect("slots");
         for (slot, label) in [("rootfs.0", "factory-A"), ("rootfs.1", "factory-B")] {
