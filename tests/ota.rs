@@ -528,6 +528,9 @@ struct Source {
     manifest: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     bundle: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     requests: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+    /// The first download hangs after half the bundle instead of breaking (the device loses
+    /// power in the middle of it).
+    hang: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn serve_manifest(axum::extract::State(s): axum::extract::State<Source>) -> Vec<u8> {
@@ -548,12 +551,18 @@ async fn serve_bundle(
         r.len() == 1
     };
     let bundle = s.bundle.lock().expect("lock").clone();
-    range_response(&bundle, range.as_deref(), first)
+    let hang = s.hang.load(std::sync::atomic::Ordering::SeqCst);
+    range_response(&bundle, range.as_deref(), first, hang)
 }
 
 /// The bytes of `bundle` for a request with `range` (`bytes=N-` only); `break_it`: send half,
-/// then break the connection.
-fn range_response(bundle: &[u8], range: Option<&str>, break_it: bool) -> axum::response::Response {
+/// then break the connection (or, with `hang`, send nothing more).
+fn range_response(
+    bundle: &[u8],
+    range: Option<&str>,
+    break_it: bool,
+    hang: bool,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let total = bundle.len();
     match range.and_then(|r| r.strip_prefix("bytes=")) {
@@ -578,9 +587,10 @@ fn range_response(bundle: &[u8], range: Option<&str>, break_it: bool) -> axum::r
                 Err(std::io::Error::other("connection reset by the test")),
             ])
             // Let the first half reach the client before the connection breaks.
-            .then(|item| async move {
+            .then(move |item| async move {
                 if item.is_err() {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let pause = if hang { 3_600_000 } else { 500 };
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
                 item
             });
@@ -617,6 +627,7 @@ async fn serve_updates(
         manifest: std::sync::Arc::new(std::sync::Mutex::new(manifest)),
         bundle: std::sync::Arc::new(std::sync::Mutex::new(bundle.to_vec())),
         requests: Default::default(),
+        hang: Default::default(),
     };
     let app = axum::Router::new()
         .route("/updates/manifest.json", axum::routing::get(serve_manifest))
@@ -710,6 +721,60 @@ async fn the_agent_follows_a_signed_manifest_resumes_a_broken_download_and_insta
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(source.requests.lock().expect("lock").len(), 2);
+}
+
+/// The power fails in the middle of a download: the part already on the data partition is
+/// kept, and after the restart the download resumes from it; the running slot is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_by_a_power_loss_resumes_after_the_restart() {
+    use pinhole::ota::manifest::sign;
+    let mut rig = Rig::new();
+    let bundle = std::fs::read(rig.bundle("v2", "2.0.0", "pinhole-test", "signer")).expect("v2");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let (source, extra) =
+        serve_updates(sign(&manifest_for(&bundle, "2.0.0"), &key), &bundle, &key).await;
+    source.hang.store(true, std::sync::atomic::Ordering::SeqCst);
+    rig.boot("A");
+    let slot_a = rig.slot_sum("rootfs.0");
+    let flag = rig.path("rebooted");
+    let server = rig.appliance_with(true, 60, &flag, &extra);
+    let part = server.state().join("ota/pinhole-2.0.0.part");
+    let half = (bundle.len() / 2) as u64;
+    wait_for(
+        "half the bundle on disk",
+        Duration::from_secs(60),
+        &server,
+        || {
+            let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+            ready((have >= half).then_some(()))
+        },
+    )
+    .await;
+    // Power loss: the process dies at once (SIGKILL), in the middle of the transfer.
+    let dir = server.kill_keep_dir();
+    assert_eq!(rig.boot_state("primary"), "A");
+    assert_eq!(rig.slot_sum("rootfs.0"), slot_a);
+    rig.boot("A");
+    let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
+    wait_for(
+        "the reboot into 2.0.0",
+        Duration::from_secs(60),
+        &server,
+        || ready(flag.exists().then_some(())),
+    )
+    .await;
+    let requests = source.requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        requests[1].as_deref(),
+        Some(format!("bytes={half}-").as_str())
+    );
+    assert_eq!(rig.boot_state("primary"), "B");
+    assert_eq!(
+        rig.slot_sum("rootfs.0"),
+        slot_a,
+        "the running slot was written"
+    );
 }
 
 /// The SD image's A/B boot on the Pi firmware, with RAUC driving the image's own backend
@@ -1061,7 +1126,7 @@ async fn hb_artifact(
             None => return axum::http::StatusCode::NOT_FOUND.into_response(),
         }
     };
-    range_response(&bundle, range.as_deref(), first)
+    range_response(&bundle, range.as_deref(), first, false)
 }
 
 /// The fleet path: a hawkBit server assigns updates; the device installs them and the server
