@@ -416,13 +416,31 @@ pub fn promtool_check(text: &str) {
     );
 }
 
-/// A free TCP port on 127.0.0.1 (for a process that binds it itself).
+/// A free TCP port on 127.0.0.1 for a process that binds it itself.
+///
+/// Taken from below the kernel's ephemeral range: a port from `bind(:0)` can be handed out again
+/// as the source port of any `connect()` (an RTSP client, a reqwest request) before the child
+/// binds it, which made a test fail once in CI with "cannot listen". Ports below the range are
+/// only ever taken explicitly; each test process walks its own stretch of them (seeded by its
+/// pid), and each candidate is checked free before it is returned.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_low.clamp(12_000, 65_535));
+    let span = high - low;
+    let seed = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let port = low + (seed + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = u16::try_from(port).expect("port below 65536");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free TCP port between {low} and {high} on 127.0.0.1");
 }
 
 /// A child process killed (and reaped) when the guard goes.
