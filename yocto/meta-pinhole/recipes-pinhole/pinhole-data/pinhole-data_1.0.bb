@@ -16,7 +16,7 @@ SRC_URI = "\
     file://var-lib-pinhole.mount \
 "
 
-S = "${WORKDIR}"
+S = "${UNPACKDIR}"
 
 inherit allarch systemd
 

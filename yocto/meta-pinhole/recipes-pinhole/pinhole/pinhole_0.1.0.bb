@@ -31,13 +31,11 @@ require ${BPN}-crates.inc
 # nooelint: oelint.vars.autorev
 SRCREV ??= "${AUTOREV}"
 
-S = "${WORKDIR}/git"
-
 inherit cargo cargo-update-recipe-crates pkgconfig systemd useradd
 
-# rust-version in Cargo.toml. Scarthgap's own toolchain is 1.75: a newer one has to come from a
-# toolchain layer (yocto/README.md, "Rust toolchain"). Say so at parse time instead of failing
-# deep inside do_compile with an MSRV error.
+# rust-version in Cargo.toml. Wrynose's oe-core ships 1.94.1; an older toolchain (scarthgap has
+# 1.75) cannot build pinhole (yocto/README.md, "Rust toolchain"). Say so at parse time instead of
+# failing deep inside do_compile with an MSRV error.
 PINHOLE_MIN_RUST = "1.92"
 
 # A parse-time check is the point here (SkipRecipe names the reason in bitbake's output).
