@@ -1,3 +1,3 @@
-# With DISTRO = "pinhole": the fstab of the A/B layout of wic/pinhole-rpi-ab.wks.in
+# With DISTRO = "pinhole-os": the fstab of the A/B layout of files/wic/pinhole-rpi-ab.wks.in
 # (p1 boot vfat, p2/p3 root slots, p4 data).
-FILESEXTRAPATHS:prepend:pinhole := "${THISDIR}/files:"
+FILESEXTRAPATHS:prepend:pinhole-os := "${THISDIR}/files:"

@@ -1,7 +1,7 @@
-# With DISTRO = "pinhole": D-Bus service (pinhole talks to it), streaming installs and JSON
+# With DISTRO = "pinhole-os": D-Bus service (pinhole talks to it), streaming installs and JSON
 # output; U-Boot's environment tools, which the uboot backend calls. pinhole is the update agent
 # and calls mark-good itself after its health checks (src/ota/): RAUC's unconditional
 # rauc-mark-good.service would defeat that, so it is not recommended into the image.
-PACKAGECONFIG:append:pinhole = " service streaming json"
-RDEPENDS:${PN}:append:pinhole = " u-boot-fw-utils"
-RRECOMMENDS:${PN}:remove:pinhole = "${PN}-mark-good"
+PACKAGECONFIG:append:pinhole-os = " service streaming json"
+RDEPENDS:${PN}:append:pinhole-os = " u-boot-fw-utils"
+RRECOMMENDS:${PN}:remove:pinhole-os = "${PN}-mark-good"

@@ -1,4 +1,4 @@
-# With DISTRO = "pinhole": kernel features RAUC needs for verity bundles (loop, dm-verity,
+# With DISTRO = "pinhole-os": kernel features RAUC needs for verity bundles (loop, dm-verity,
 # squashfs) and streaming (nbd), and the BCM2835 watchdog systemd feeds.
-FILESEXTRAPATHS:prepend:pinhole := "${THISDIR}/files:"
-SRC_URI:append:pinhole = " file://rauc.cfg"
+FILESEXTRAPATHS:prepend:pinhole-os := "${THISDIR}/files:"
+SRC_URI:append:pinhole-os = " file://rauc.cfg"
