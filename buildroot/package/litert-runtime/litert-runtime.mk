@@ -9,7 +9,6 @@ LITERT_RUNTIME_SITE = https://files.pythonhosted.org/packages/b4/a3/dd09746925ce
 LITERT_RUNTIME_SOURCE = ai_edge_litert-$(LITERT_RUNTIME_VERSION)-cp311-cp311-manylinux_2_27_aarch64.whl
 # The wheel declares Apache-2.0 but ships no license text.
 LITERT_RUNTIME_LICENSE = Apache-2.0
-LITERT_RUNTIME_INSTALL_STAGING = NO
 
 # A wheel is a zip file; only the C library is needed (not the Python module).
 define LITERT_RUNTIME_EXTRACT_CMDS
