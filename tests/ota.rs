@@ -777,6 +777,110 @@ async fn a_download_cut_by_a_power_loss_resumes_after_the_restart() {
     );
 }
 
+/// The power fails while RAUC writes the new root image into the other slot. RAUC writes into a
+/// FIFO standing in for slot B's partition, and the test reads the first MiB and then stops
+/// reading, so RAUC is held in the middle of the write, deterministically; then pinhole and RAUC
+/// are killed (SIGKILL) and the partition is left half written. The boot partition still
+/// boots A with A's kernel, A is untouched, and after the restart the agent installs the bundle
+/// again (already downloaded and verified: not fetched twice) and reboots into B on trial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_loss_while_rauc_writes_the_slot_leaves_a_bootable_system_and_the_install_is_redone()
+ {
+    use pinhole::ota::manifest::sign;
+    use std::io::Read;
+    const WRITTEN: usize = 1 << 20;
+    let mut rig = Rig::with(true);
+    let bundle = std::fs::read(rig.bundle("v2", "2.0.0", "pinhole-test", "signer")).expect("v2");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let (source, extra) =
+        serve_updates(sign(&manifest_for(&bundle, "2.0.0"), &key), &bundle, &key).await;
+    let flag = rig.path("reboot-flag");
+    let bootfs = rig.path("bootfs");
+    let read = |f: &str| {
+        std::fs::read_to_string(bootfs.join(f))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let slot_a = rig.slot_sum("rootfs.0");
+    let slot_b = rig.path("slots/rootfs.1.img");
+    let factory_b = std::fs::read(&slot_b).expect("slot B");
+    std::fs::remove_file(&slot_b).expect("rm slot B");
+    sh(Command::new("mkfifo").arg(&slot_b));
+    let (got_tx, got_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let fifo = slot_b.clone();
+    let partition = std::thread::spawn(move || {
+        // Opens when RAUC opens the slot for writing.
+        let mut f = std::fs::File::open(&fifo).expect("open the slot FIFO");
+        let mut written = vec![0u8; WRITTEN];
+        f.read_exact(&mut written).expect("the first MiB");
+        let _ = got_tx.send(written);
+        // Holding the FIFO open without reading keeps RAUC blocked in write().
+        let _ = release_rx.recv_timeout(Duration::from_secs(120));
+    });
+
+    rig.boot("A");
+    let server = rig.appliance_in(true, 60, &flag, &extra, None);
+    let token = server.token("view").await;
+    let written = tokio::task::spawn_blocking(move || got_rx.recv_timeout(Duration::from_secs(90)))
+        .await
+        .expect("join")
+        .unwrap_or_else(|_| panic!("RAUC never wrote slot B: {}", server.stderr_text()));
+    let st = update_status(&server, &token, "installing", Duration::from_secs(10)).await;
+    assert_eq!(st["detail"], "version 2.0.0", "{st}");
+
+    // Power loss: everything dies at once, mid-write.
+    let fetched = source.requests.lock().expect("lock").len();
+    let dir = server.kill_keep_dir();
+    rig.service = None;
+    let _ = release_tx.send(());
+    partition.join().expect("partition thread");
+    std::fs::remove_file(&slot_b).expect("rm FIFO");
+    let mut half_written = written;
+    half_written.extend_from_slice(&factory_b[WRITTEN..]);
+    std::fs::write(&slot_b, &half_written).expect("half-written slot B");
+
+    // The firmware boots A, with A's kernel; A is untouched.
+    let (slot, trial, committed, kernel) = rig.firmware(&flag);
+    assert_eq!(
+        (
+            slot.as_str(),
+            trial.as_str(),
+            committed.as_str(),
+            kernel.as_str()
+        ),
+        ("A", "A", "A", "factory kernel")
+    );
+    assert_eq!(
+        rig.slot_sum("rootfs.0"),
+        slot_a,
+        "the running slot was written"
+    );
+
+    // After the restart the install is redone from the bundle already on the data partition.
+    rig.boot("A");
+    let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
+    wait_for(
+        "the reboot into 2.0.0",
+        Duration::from_secs(90),
+        &server,
+        || ready(flag.exists().then_some(())),
+    )
+    .await;
+    let image = rig.path("build-v2/bundle/rootfs.ext4");
+    assert_eq!(rig.slot_sum("rootfs.1"), sha256_prefix(&image, IMAGE_BYTES));
+    assert_eq!(rig.slot_sum("rootfs.0"), slot_a);
+    assert_eq!(
+        (read("tryboot.txt").as_str(), read("slot.txt").as_str()),
+        ("os_prefix=slot-b/", "os_prefix=slot-a/"),
+        "B on trial, A still committed"
+    );
+    assert_eq!(read("slot-b/vmlinuz"), "kernel of 2.0.0");
+    let requests = source.requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), fetched, "fetched again: {requests:?}");
+}
+
 /// The SD image's A/B boot on the Pi firmware, with RAUC driving the image's own backend
 /// (`rauc-pi-boot`) over a boot partition directory, and this test playing the firmware: an
 /// update is tried once (tryboot) with the kernel from its own slot, committed only when marked

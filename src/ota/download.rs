@@ -46,6 +46,15 @@ pub async fn fetch(
     if let Some(dir) = part.parent() {
         tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
     }
+    // A bundle verified before a power loss (while RAUC was installing it, say) is not fetched
+    // again; one that no longer matches is deleted and fetched anew.
+    if let Ok(meta) = tokio::fs::metadata(dest).await {
+        if meta.len() == size && sha256_of(dest).await?.eq_ignore_ascii_case(sha256_hex) {
+            progress(size, size);
+            return Ok(dest.to_path_buf());
+        }
+        tokio::fs::remove_file(dest).await.map_err(io(dest))?;
+    }
     let mut have = tokio::fs::metadata(&part)
         .await
         .map(|m| m.len())
@@ -116,14 +125,7 @@ pub async fn fetch(
         }
     }
     // Check the whole file (a resumed download included).
-    let p = part.clone();
-    let sum = tokio::task::spawn_blocking(move || sha256_file(&p))
-        .await
-        .map_err(|e| DownloadError::Io {
-            path: part.display().to_string(),
-            detail: e.to_string(),
-        })?
-        .map_err(io(&part))?;
+    let sum = sha256_of(&part).await?;
     if !sum.eq_ignore_ascii_case(sha256_hex) {
         let _ = tokio::fs::remove_file(&part).await;
         return Err(DownloadError::Mismatch(format!(
@@ -132,6 +134,17 @@ pub async fn fetch(
     }
     tokio::fs::rename(&part, dest).await.map_err(io(dest))?;
     Ok(dest.to_path_buf())
+}
+
+async fn sha256_of(path: &Path) -> Result<String, DownloadError> {
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || sha256_file(&p))
+        .await
+        .map_err(|e| DownloadError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?
+        .map_err(io(path))
 }
 
 /// Hex SHA-256 of a file, read in blocks (bundles are hundreds of MB).
@@ -186,5 +199,46 @@ mod tests {
         assert_eq!(in_window("23:30-01:00", 600), Ok(false));
         assert!(in_window("25:00-01:00", 0).is_err());
         assert!(in_window("2-3", 0).is_err());
+    }
+
+    /// Nothing listens on this address: a fetch that reaches the network fails.
+    const NOWHERE: &str = "http://127.0.0.1:9/bundle.raucb";
+
+    #[tokio::test]
+    async fn a_bundle_verified_before_a_power_loss_is_not_fetched_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("ota/pinhole-2.0.0.raucb");
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("dir");
+        let bundle = b"a complete, verified bundle".to_vec();
+        std::fs::write(&dest, &bundle).expect("write");
+        let sum = crate::hex(&Sha256::digest(&bundle));
+        let mut seen = None;
+        let got = fetch(
+            &reqwest::Client::new(),
+            NOWHERE,
+            &dest,
+            bundle.len() as u64,
+            &sum,
+            |have, size| seen = Some((have, size)),
+        )
+        .await
+        .expect("reused without the network");
+        assert_eq!(got, dest);
+        assert_eq!(seen, Some((bundle.len() as u64, bundle.len() as u64)));
+
+        // Same size, other content: deleted, and fetched anew (which fails here).
+        std::fs::write(&dest, b"a complete, verified bundlE").expect("write");
+        let err = fetch(
+            &reqwest::Client::new(),
+            NOWHERE,
+            &dest,
+            bundle.len() as u64,
+            &sum,
+            |_, _| {},
+        )
+        .await
+        .expect_err("must go to the network");
+        assert!(matches!(err, DownloadError::Http { .. }), "{err}");
+        assert!(!dest.exists(), "the file that no longer matches is kept");
     }
 }
