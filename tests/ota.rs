@@ -428,6 +428,14 @@ async fn wait_for<T, F: std::future::Future<Output = Result<T, String>>>(
     }
 }
 
+/// Waits until the appliance ran its reboot command (which leaves `flag`).
+async fn wait_for_reboot(what: &str, secs: u64, server: &Server, flag: &Path) {
+    wait_for(what, Duration::from_secs(secs), server, || {
+        ready(flag.exists().then_some(()))
+    })
+    .await;
+}
+
 /// A check for [`wait_for`] that has nothing to show when it fails.
 fn ready<T>(v: Option<T>) -> std::future::Ready<Result<T, String>> {
     std::future::ready(v.ok_or_else(String::new))
@@ -756,13 +764,7 @@ async fn a_download_cut_by_a_power_loss_resumes_after_the_restart() {
     assert_eq!(rig.slot_sum("rootfs.0"), slot_a);
     rig.boot("A");
     let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
-    wait_for(
-        "the reboot into 2.0.0",
-        Duration::from_secs(60),
-        &server,
-        || ready(flag.exists().then_some(())),
-    )
-    .await;
+    wait_for_reboot("the reboot into 2.0.0", 60, &server, &flag).await;
     let requests = source.requests.lock().expect("lock").clone();
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert_eq!(
@@ -861,13 +863,7 @@ async fn a_power_loss_while_rauc_writes_the_slot_leaves_a_bootable_system_and_th
     // After the restart the install is redone from the bundle already on the data partition.
     rig.boot("A");
     let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
-    wait_for(
-        "the reboot into 2.0.0",
-        Duration::from_secs(90),
-        &server,
-        || ready(flag.exists().then_some(())),
-    )
-    .await;
+    wait_for_reboot("the reboot into 2.0.0", 90, &server, &flag).await;
     let image = rig.path("build-v2/bundle/rootfs.ext4");
     assert_eq!(rig.slot_sum("rootfs.1"), sha256_prefix(&image, IMAGE_BYTES));
     assert_eq!(rig.slot_sum("rootfs.0"), slot_a);
@@ -922,13 +918,7 @@ async fn pi_update_flow(tryboot: bool) {
     assert_eq!((slot.as_str(), kernel.as_str()), ("A", "factory kernel"));
     rig.boot(&slot);
     let server = rig.appliance_in(true, 60, &flag, &extra, None);
-    wait_for(
-        "the reboot into 2.0.0",
-        Duration::from_secs(90),
-        &server,
-        || ready(flag.exists().then_some(())),
-    )
-    .await;
+    wait_for_reboot("the reboot into 2.0.0", 90, &server, &flag).await;
     assert_eq!(read("slot-b/vmlinuz"), "kernel of 2.0.0");
     assert_eq!(read("slot-a/vmlinuz"), "factory kernel");
     assert_eq!(read("tryboot.txt"), "os_prefix=slot-b/");
@@ -952,13 +942,7 @@ async fn pi_update_flow(tryboot: bool) {
     *source.bundle.lock().expect("lock") = v3.clone();
     *source.manifest.lock().expect("lock") = sign(&manifest_for(&v3, "3.0.0"), &key);
     let server = rig.appliance_in(true, 60, &flag, &extra, Some(dir));
-    wait_for(
-        "the reboot into 3.0.0",
-        Duration::from_secs(90),
-        &server,
-        || ready(flag.exists().then_some(())),
-    )
-    .await;
+    wait_for_reboot("the reboot into 3.0.0", 90, &server, &flag).await;
     assert_eq!(read("slot-a/vmlinuz"), "kernel of 3.0.0");
     assert_eq!(read("tryboot.txt"), "os_prefix=slot-a/");
     if tryboot {
@@ -1320,13 +1304,7 @@ async fn a_hawkbit_server_rolls_out_updates_and_hears_how_each_went() {
     // The right token: attributes sent, action 7 downloaded (broken once, resumed), installed
     // into B, progress reported, reboot; the action stays open until the new slot proves healthy.
     hb.lock().token = "device-token".into();
-    wait_for(
-        "the reboot into 2.0.0",
-        Duration::from_secs(90),
-        &server,
-        || ready(flag.exists().then_some(())),
-    )
-    .await;
+    wait_for_reboot("the reboot into 2.0.0", 90, &server, &flag).await;
     let attributes = hb.lock().attributes.clone();
     assert_eq!(attributes.len(), 1, "{attributes:?}");
     assert_eq!(attributes[0]["mode"], "merge");
@@ -1429,13 +1407,7 @@ async fn a_hawkbit_server_rolls_out_updates_and_hears_how_each_went() {
         "3.0.0".into(),
         true,
     ));
-    wait_for(
-        "the reboot into 3.0.0",
-        Duration::from_secs(60),
-        &server,
-        || ready(flag.exists().then_some(())),
-    )
-    .await;
+    wait_for_reboot("the reboot into 3.0.0", 60, &server, &flag).await;
     assert_eq!(
         hb.lock().downloads.len(),
         3,
@@ -1448,13 +1420,7 @@ async fn a_hawkbit_server_rolls_out_updates_and_hears_how_each_went() {
     std::fs::remove_file(&flag).expect("flag");
     rig.boot("A");
     let server = rig.appliance_in(false, 5, &flag, &extra, Some(dir));
-    wait_for(
-        "the rollback reboot",
-        Duration::from_secs(60),
-        &server,
-        || ready(flag.exists().then_some(())),
-    )
-    .await;
+    wait_for_reboot("the rollback reboot", 60, &server, &flag).await;
     assert_eq!(rig.boot_state("primary"), "B");
     assert!(
         hb.closed("8").is_none(),
