@@ -28,6 +28,10 @@ image:
 image-test:
     scripts/image test
 
+# image-test, then an update in the emulated system: verity bundle, RAUC, boot into B (not in CI).
+image-ota-test:
+    scripts/image ota-test
+
 # A signed RAUC update bundle (verity) from the image's root file system (after just image).
 bundle:
     scripts/bundle

@@ -370,8 +370,11 @@ impl Rig {
         };
         let dir = self.path(&format!("bootfs/slot-{}", slot.to_lowercase()));
         let cmdline = std::fs::read_to_string(dir.join("cmdline.txt")).expect("cmdline.txt");
+        // By PARTUUID (the image's fixed disk identifier), never by label: the bundle's file
+        // system brings its own label into the slot it is written to.
+        let part = if slot == "A" { "02" } else { "03" };
         assert!(
-            cmdline.contains(&format!("root=LABEL=root{slot} rauc.slot={slot}")),
+            cmdline.contains(&format!("root=PARTUUID=504e484c-{part} rauc.slot={slot}")),
             "{cmdline}"
         );
         for f in ["initrd.img", "bcm2711-rpi-4-b.dtb"] {
