@@ -432,6 +432,30 @@ async fn wait_for<T, F: std::future::Future<Output = Result<T, String>>>(
 }
 
 /// Waits until the appliance ran its reboot command (which leaves `flag`).
+/// Checks the web page's Updates card in headless Chromium (`tests/web/update-card.mjs`): its
+/// text matches every pattern and, with `progress`, its progress bar is in that range.
+async fn updates_card(server: &Server, name: &str, patterns: &[&str], progress: Option<(u8, u8)>) {
+    let mut args = vec![
+        server.url(""),
+        "admin".to_string(),
+        common::PASSWORD.to_string(),
+        common::screenshot_dir()
+            .join(format!("ota-updates-card-{name}.png"))
+            .display()
+            .to_string(),
+    ];
+    args.extend(patterns.iter().map(|p| p.to_string()));
+    let env: Vec<(&str, String)> = progress
+        .map(|(lo, hi)| ("UPDATE_PROGRESS", format!("{lo}-{hi}")))
+        .into_iter()
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        common::run_browser_script("update-card.mjs", &args, &env, String::new)
+    })
+    .await
+    .expect("browser script");
+}
+
 async fn wait_for_reboot(what: &str, secs: u64, server: &Server, flag: &Path) {
     wait_for(what, Duration::from_secs(secs), server, || {
         ready(flag.exists().then_some(()))
@@ -458,10 +482,17 @@ async fn rauc_installs_only_good_bundles_and_the_agent_confirms_or_rolls_back() 
     std::fs::write(&tampered, &t).expect("tampered");
     let truncated = rig.path("truncated.raucb");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("truncated");
+    // Unsigned: the good bundle's content squashed as `rauc bundle` does, but never signed.
+    let unsigned = rig.path("unsigned.raucb");
+    sh(Command::new("mksquashfs")
+        .arg(rig.path("build-good/bundle"))
+        .arg(&unsigned)
+        .args(["-all-root", "-noappend", "-no-progress", "-quiet"]));
 
     rig.boot("A");
     let before = (rig.slot_sum("rootfs.0"), rig.slot_sum("rootfs.1"));
     for (bundle, why) in [
+        (&unsigned, "Signature size is 0"),
         (&tampered, "signature verification failed"),
         (&foreign, "unable to get local issuer certificate"),
         (&wrong, "Compatible mismatch"),
@@ -503,6 +534,19 @@ async fn rauc_installs_only_good_bundles_and_the_agent_confirms_or_rolls_back() 
         assert_eq!(rig.boot_state("primary"), "B");
         assert!(!flag.exists(), "rebooted after a good update");
         assert!(server.state().join("ota-good.json").is_file());
+        // The web page shows the same: the Updates card in a real browser.
+        updates_card(
+            &server,
+            "confirmed",
+            &[
+                r"marked good — slot rootfs\.1 confirmed",
+                r"booted slot B \(rootfs\.1\), next boot B \(rootfs\.1\), pinhole-test",
+                r"rootfs\.1 \(B\) booted good 2\.0\.0",
+                r"rootfs\.0 \(A\) inactive good —",
+            ],
+            None,
+        )
+        .await;
     }
 
     // A second update (from B into A) that never becomes healthy: marked bad, the boot loader
@@ -759,6 +803,17 @@ async fn a_download_cut_by_a_power_loss_resumes_after_the_restart() {
             let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
             ready((have >= half).then_some(()))
         },
+    )
+    .await;
+    // Meanwhile the web page shows the download and how far it got (the source holds it at half).
+    updates_card(
+        &server,
+        "downloading",
+        &[
+            r"downloading — version 2\.0\.0 from http://127\.0\.0\.1:\d+/",
+            r"offers version 2\.0\.0",
+        ],
+        Some((49, 50)),
     )
     .await;
     // Power loss: the process dies at once (SIGKILL), in the middle of the transfer.

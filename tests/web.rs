@@ -9,22 +9,12 @@
 
 mod common;
 
-use common::{BIN, KillOnDrop, free_port};
-use std::path::PathBuf;
+use common::{BIN, KillOnDrop, free_port, run_browser_script, screenshot_dir};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[test]
 fn web_page_end_to_end_in_headless_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("tests/web/node_modules/playwright-core").is_dir(),
-        "run `npm ci --prefix tests/web` (scripts/bootstrap does)"
-    );
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "install Debian's chromium (scripts/bootstrap does)"
-    );
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("pinhole.log")).expect("log");
@@ -47,26 +37,16 @@ fn web_page_end_to_end_in_headless_chromium() {
         assert!(Instant::now() < deadline, "pinhole did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let shots = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("web-screenshots");
-    let out = Command::new("node")
-        .arg(root.join("tests/web/e2e.mjs"))
-        .arg(&base)
-        .arg(&shots)
-        .env("PINHOLE_PID", pid.to_string())
-        .output()
-        .expect("run node");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(
-        out.status.success(),
-        "the browser test failed:\n{text}\n--- appliance log ---\n{}",
-        std::fs::read_to_string(dir.path().join("pinhole.log")).unwrap_or_default()
+    let shots = screenshot_dir();
+    run_browser_script(
+        "e2e.mjs",
+        &[base, shots.display().to_string()],
+        &[("PINHOLE_PID", pid.to_string())],
+        || {
+            format!(
+                "appliance log:\n{}",
+                std::fs::read_to_string(dir.path().join("pinhole.log")).unwrap_or_default()
+            )
+        },
     );
 }

@@ -363,11 +363,17 @@ async function deviceTab(el) {
         clear(updates, h('p.meta', 'Over-the-air updates are off on this device ([ota] enabled = false).'));
         return;
       }
+      // RAUC names the booted slot by its boot name (B) and the primary by its slot name
+      // (rootfs.1): show both the same way.
+      const slot = (n) => {
+        const s = (u.slots || []).find((x) => x.name === n || x.bootname === n);
+        return s ? `${s.bootname} (${s.name})` : n || '?';
+      };
       clear(updates,
         h('p', h('strong', u.state.replaceAll('_', ' ')), u.detail ? ` — ${u.detail}` : ''),
         u.progress !== null && u.progress !== undefined && ['downloading', 'installing'].includes(u.state)
           ? h('progress', { max: 100, value: u.progress }) : null,
-        h('p.meta', `booted slot ${u.booted || '?'}, next boot ${u.primary || '?'}, ${u.compatible || ''}`),
+        h('p.meta', `booted slot ${slot(u.booted)}, next boot ${slot(u.primary)}, ${u.compatible || ''}`),
         h('p.meta', `source: ${u.source || 'none (pinhole update install by hand)'}`
           + (u.available ? `, offers version ${u.available}` : '')),
         h('table.list', h('tr', h('th', 'Slot'), h('th', 'State'), h('th', 'Boot status'), h('th', 'Bundle')),

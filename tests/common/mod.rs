@@ -452,3 +452,49 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Runs one of the browser scripts in `tests/web/` (playwright-core driving Debian's headless
+/// Chromium) with `args`, and returns what it printed; panics with that output and `context`
+/// (e.g. the appliance's log) when it fails.
+pub fn run_browser_script(
+    script: &str,
+    args: &[String],
+    env: &[(&str, String)],
+    context: impl FnOnce() -> String,
+) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/web/node_modules/playwright-core").is_dir(),
+        "run `npm ci --prefix tests/web` (scripts/bootstrap does)"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "install Debian's chromium (scripts/bootstrap does)"
+    );
+    let out = Command::new("node")
+        .arg(root.join("tests/web").join(script))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "the browser script {script} failed:\n{text}\n--- context ---\n{}",
+        context()
+    );
+    text
+}
+
+/// Where the browser tests write their screenshots: `target/web-screenshots/`.
+pub fn screenshot_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("web-screenshots")
+}

@@ -6,9 +6,9 @@
 // Every step checks what the user would see, and what the appliance really did (PTZ position
 // reported by the simulated camera, recordings playing, the server refusing a viewer).
 
-import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
+import { runBrowserTest, until } from './browser.mjs';
 
 const [base, shots] = process.argv.slice(2);
 assert.ok(base && shots, 'usage: e2e.mjs BASE_URL SCREENSHOT_DIR');
@@ -16,42 +16,6 @@ mkdirSync(shots, { recursive: true });
 
 const ADMIN = { user: 'admin', password: 'e2e-admin-password' };
 const VIEWER = { user: 'viewer1', password: 'e2e-viewer-password' };
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
-const errors = [];
-let step = 'start';
-const log = (s) => {
-  step = s;
-  console.log(`# ${s}`);
-};
-
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20000);
-  page.on('pageerror', (e) => errors.push(`${step}: ${e.message}`));
-  page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && errors.push(`${step}: console: ${m.text()}`));
-  return page;
-}
-
-async function until(what, fn, ms = 20000) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
 
 async function ptzStatus(page) {
   const r = await page.request.get(`${base}/api/cameras/camera0/ptz/status`);
@@ -68,15 +32,7 @@ async function hold(page, selector, ms) {
   await page.mouse.up();
 }
 
-async function login(page, who) {
-  await page.goto(base + '/');
-  await page.fill('#login-form [name=username]', who.user);
-  await page.fill('#login-form [name=password]', who.password);
-  await page.click('#login-form button[type=submit]');
-  await page.waitForSelector('#nav:not([hidden])');
-}
-
-try {
+await runBrowserTest(base, 'web page end to end', async ({ log, newPage, login }) => {
   const page = await newPage();
 
   log('first-run setup');
@@ -281,13 +237,4 @@ try {
   assert.equal(refused.status(), 403, 'the server let a viewer move the camera');
   await vp.screenshot({ path: `${shots}/10-viewer.png` });
   await vp.close();
-
-  assert.deepEqual(errors, [], 'errors in the page');
-  console.log('ok: web page end to end');
-} catch (e) {
-  console.error(`FAILED at step "${step}": ${e.stack || e}`);
-  if (errors.length) console.error('page errors:\n' + errors.join('\n'));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});
