@@ -18,7 +18,12 @@ test:
     cargo fmt --all -- --check
     cargo clippy --locked --all-targets -- -D warnings
     cargo test --locked
+    just lint-scripts
     scripts/lint-yocto-buildroot
+
+# shellcheck (warnings and errors) on every shell script: build, image, boot, update and test scripts.
+lint-scripts:
+    shellcheck -x -S warning $(grep -d skip -lE '^#!.*\b(ba)?sh\b' scripts/* scripts/cross/* image/overlay/usr/lib/pinhole/* tests/ota/*.sh)
 
 # The flashable SD image (Debian arm64 root file system, A/B slots, data partition); needs root.
 image:
