@@ -25,6 +25,10 @@ test:
 lint-scripts:
     shellcheck -x -S warning $(grep -d skip -lE '^#!.*\b(ba)?sh\b' scripts/* scripts/cross/* image/overlay/usr/lib/pinhole/* tests/ota/*.sh)
 
+# Check the cross-rs image's recipe without a container engine: its setup in a chroot, then a cross build, tests and demo there (root, ~20 min).
+cross-check:
+    scripts/cross/check
+
 # The flashable SD image (Debian arm64 root file system, A/B slots, data partition); needs root.
 image:
     scripts/image build
