@@ -454,14 +454,14 @@ impl Drop for KillOnDrop {
 }
 
 /// Runs one of the browser scripts in `tests/web/` (playwright-core driving Debian's headless
-/// Chromium) with `args`, and returns what it printed; panics with that output and `context`
+/// Chromium) with `args`, and prints what it printed; panics with that output and `context`
 /// (e.g. the appliance's log) when it fails.
 pub fn run_browser_script(
     script: &str,
     args: &[String],
     env: &[(&str, String)],
     context: impl FnOnce() -> String,
-) -> String {
+) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     assert!(
         root.join("tests/web/node_modules/playwright-core").is_dir(),
@@ -488,7 +488,6 @@ pub fn run_browser_script(
         "the browser script {script} failed:\n{text}\n--- context ---\n{}",
         context()
     );
-    text
 }
 
 /// Where the browser tests write their screenshots: `target/web-screenshots/`.
