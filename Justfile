@@ -13,11 +13,12 @@ build:
 demo *ARGS:
     cargo run --release --locked -- run --demo {{ARGS}}
 
-# Everything CI checks: formatting, lints, unit and integration tests.
+# Everything CI checks: formatting, layering, lints, unit and integration tests.
 test:
     cargo fmt --all -- --check
-    cargo clippy --locked --all-targets -- -D warnings
-    cargo test --locked
+    scripts/check-module-cycles
+    cargo clippy --locked --workspace --all-targets -- -D warnings
+    cargo test --locked --workspace
     just lint-scripts
     scripts/lint-yocto-buildroot
 

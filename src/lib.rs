@@ -14,25 +14,18 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
-pub mod clock;
 pub mod cmds;
 pub mod config;
-pub mod detect;
-pub mod events;
 pub mod logging;
-pub mod media;
-pub mod ota;
-pub mod ptz;
-pub mod secrets;
-pub mod store;
 pub mod supervisor;
-pub mod system;
 pub mod tls;
 
-/// The version reported by `--version`, `get_server_info` and `/metrics`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Lower-case hexadecimal of `bytes` (digests in logs, manifests and RTSP Digest).
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+// The layers below, under the names the application uses for them.
+pub use pinhole_base::{VERSION, clock, events, hex};
+pub use pinhole_db as store;
+pub use pinhole_db::secrets;
+pub use pinhole_detect as detect;
+pub use pinhole_media as media;
+pub use pinhole_ota as ota;
+pub use pinhole_ptz as ptz;
+pub use pinhole_sys as system;

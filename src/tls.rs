@@ -37,7 +37,7 @@ pub fn ensure_self_signed(state_dir: &Path, device_name: &str) -> anyhow::Result
     params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3650);
     let key = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
-    crate::secrets::write_private(&files.key, key.serialize_pem().as_bytes())?;
+    crate::system::write_private(&files.key, key.serialize_pem().as_bytes())?;
     std::fs::write(&files.cert, cert.pem())?;
     tracing::info!(cert = %files.cert.display(), "generated a self-signed HTTPS certificate for this device");
     Ok(files)

@@ -10,7 +10,7 @@ use pinhole::media::camera::CameraState;
 use pinhole::media::retention::RetentionPolicy;
 use pinhole::secrets::SecretBox;
 use pinhole::store::Store;
-use pinhole::store::cameras::{self, CameraInput};
+use pinhole::store::cameras::{self, CameraInput, CameraOrigin, RecordingMode, SourceKind};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -48,7 +48,7 @@ async fn rig(tweak: impl FnOnce(&mut Config), input: CameraInput) -> Rig {
     engine.spawn_background();
     let input = CameraInput {
         id: Some("camera0".into()),
-        source: Some("test".into()),
+        source: Some(SourceKind::Test),
         width: Some(320),
         height: Some(240),
         fps: Some(10),
@@ -57,7 +57,7 @@ async fn rig(tweak: impl FnOnce(&mut Config), input: CameraInput) -> Rig {
     };
     let list = store
         .call(move |c| {
-            cameras::create(c, &secrets, &input, "api", 0)?;
+            cameras::create(c, &secrets, &input, CameraOrigin::Api, 0)?;
             cameras::list(c)
         })
         .await
@@ -85,7 +85,7 @@ async fn detector_tap_delivers_packed_rgb_only_while_read() {
             c.media.detect_fps = 10;
         },
         CameraInput {
-            recording: Some("off".into()),
+            recording: Some(RecordingMode::Off),
             ..Default::default()
         },
     )
@@ -137,7 +137,7 @@ async fn preroll_consumer_gets_the_cached_gop_then_live_frames_without_a_gap() {
         CameraInput {
             keyframe_ms: Some(2000),
             // Event mode keeps the GOP; nothing triggers a recording here.
-            recording: Some("events".into()),
+            recording: Some(RecordingMode::Events),
             ..Default::default()
         },
     )

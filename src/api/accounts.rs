@@ -6,6 +6,7 @@ use super::SharedState;
 use crate::auth::{Role, password};
 use crate::store::users::{self, User};
 use crate::store::{StoreError, settings};
+use pinhole_base::FieldErrors;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -16,11 +17,11 @@ pub async fn hash_new_password(
     field: &str,
 ) -> Result<String, StoreError> {
     password::check_policy(&pw, state.config.auth.min_password_length)
-        .map_err(|r| StoreError::Invalid(format!("{field}: {r}")))?;
+        .map_err(|r| FieldErrors::single(field, r))?;
     tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
-        .map_err(StoreError::Task)
+        .map_err(|e| StoreError::Task(e.to_string()))
 }
 
 /// The user's RTSP Digest secret, sealed with the device key (see [`crate::media::rtsp_auth`]).
@@ -53,7 +54,7 @@ pub async fn create_user(
     role: Role,
     only_if_none: bool,
 ) -> Result<User, StoreError> {
-    users::valid_username(&username).map_err(|r| StoreError::Invalid(format!("username: {r}")))?;
+    users::valid_username(&username).map_err(|r| FieldErrors::single("username", r))?;
     let ha1 = sealed_rtsp_ha1(&state.secrets, &username, &pw);
     let hash = hash_new_password(state, pw, "password").await?;
     let now = state.clock.now_secs();
@@ -76,9 +77,7 @@ pub async fn update_user(
     pw: Option<String>,
 ) -> Result<User, StoreError> {
     if role.is_none() && pw.is_none() {
-        return Err(StoreError::Invalid(
-            "role: give a role and/or a password".into(),
-        ));
+        return Err(FieldErrors::single("role", "give a role and/or a password").into());
     }
     let hash = match pw {
         Some(pw) => Some((
@@ -133,9 +132,7 @@ pub async fn change_password(
     new: String,
 ) -> Result<User, StoreError> {
     if check_password(state, username, current).await?.is_none() {
-        return Err(StoreError::Invalid(
-            "current_password: wrong password".into(),
-        ));
+        return Err(FieldErrors::single("current_password", "wrong password").into());
     }
     let ha1 = sealed_rtsp_ha1(&state.secrets, username, &new);
     let hash = hash_new_password(state, new, "new_password").await?;

@@ -1,11 +1,18 @@
-//! REST errors: one type, one JSON shape (`{"error", "detail", "fields"?}`), one place that maps
-//! them to status codes. `fields` names each invalid input so the web page can show the reason
-//! next to the field.
+//! Errors of the control plane, by failure class: one type ([`ApiError`]) that every domain error
+//! (store, media, PTZ) converts into once, with the one mapping to HTTP statuses and REST bodies
+//! (`{"error", "detail", "fields"?}`, [`IntoResponse`]) and the one mapping to JSON-RPC codes
+//! ([`RpcError::from`]). Field errors stay data end to end: `fields` names each invalid input so
+//! the web page can show the reason next to the field.
 
+use super::ptz_ops::PtzOpError;
+use super::rpc::envelope::{self, RpcError};
+use crate::media::MediaError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use pinhole_base::FieldErrors;
 use serde::Serialize;
+use serde_json::json;
 use std::collections::BTreeMap;
 
 #[derive(Debug)]
@@ -13,16 +20,30 @@ pub enum ApiError {
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
-    Conflict(String),
+    /// The request conflicts with the current state: a name taken, a camera not streaming, a
+    /// camera that refused the command. `reason` is the JSON-RPC `data.reason`.
+    Conflict {
+        reason: &'static str,
+        detail: String,
+    },
     Invalid {
         detail: String,
-        fields: BTreeMap<String, String>,
+        fields: FieldErrors,
     },
     RateLimited {
         retry_after_secs: u64,
     },
     PayloadTooLarge,
+    /// Something the appliance depends on failed: a camera's link, GStreamer.
+    Dependency {
+        reason: &'static str,
+        detail: String,
+        suggestion: &'static str,
+        dependency: Option<&'static str>,
+    },
+    /// The feature is switched off on this appliance (`media.enabled = false`, say).
     Unavailable(String),
+    /// A fault of the appliance (I/O, a damaged database); details go to the log, not the client.
     Internal(String),
 }
 
@@ -32,6 +53,7 @@ pub struct ErrorBody {
     /// payload_too_large, unavailable, internal.
     pub error: &'static str,
     pub detail: String,
+    /// The invalid inputs, by field (`fps`, `ptz.addr`, `cameras[1].url`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
 }
@@ -40,40 +62,37 @@ impl ApiError {
     pub fn invalid(detail: impl Into<String>) -> Self {
         ApiError::Invalid {
             detail: detail.into(),
-            fields: BTreeMap::new(),
+            fields: FieldErrors::new(),
         }
     }
 
     pub fn field(field: &str, reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        let mut fields = BTreeMap::new();
-        fields.insert(field.to_string(), reason.clone());
-        ApiError::Invalid {
-            detail: format!("{field}: {reason}"),
-            fields,
+        FieldErrors::single(field, reason).into()
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            reason: "conflict",
+            detail: detail.into(),
         }
     }
 }
 
-/// Splits `"field: reason; other: reason"` (the store's validation messages) into a map.
-pub fn field_errors(msg: &str) -> BTreeMap<String, String> {
-    msg.split("; ")
-        .filter_map(|part| {
-            let (f, r) = part.split_once(": ")?;
-            (!f.contains(' ')).then(|| (f.to_string(), r.to_string()))
-        })
-        .collect()
+impl From<FieldErrors> for ApiError {
+    fn from(fields: FieldErrors) -> Self {
+        ApiError::Invalid {
+            detail: fields.to_string(),
+            fields,
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(m) => ApiError::NotFound(m),
-            StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::Invalid(m) => ApiError::Invalid {
-                fields: field_errors(&m),
-                detail: m,
-            },
+            StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::Invalid(fields) => fields.into(),
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::Internal("database error; see the appliance log".into())
@@ -82,23 +101,150 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
+            MediaError::InvalidState(m) => ApiError::Conflict {
+                reason: "invalid_state",
+                detail: m,
+            },
+            MediaError::Invalid(fields) => fields.into(),
+            MediaError::Failed(m) => ApiError::Dependency {
+                reason: "media_failed",
+                detail: m,
+                suggestion: "Check the camera's status and the appliance log",
+                dependency: Some("gstreamer"),
+            },
+            MediaError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PtzOpError> for ApiError {
+    fn from(e: PtzOpError) -> Self {
+        use crate::ptz::controller::PtzError;
+        use crate::ptz::visca::CameraError;
+        match e {
+            PtzOpError::NoCamera(m) => ApiError::NotFound(m),
+            PtzOpError::Invalid(fields) => fields.into(),
+            PtzOpError::Store(e) => e.into(),
+            PtzOpError::Ptz(e) => {
+                let detail = e.to_string();
+                match e {
+                    PtzError::Camera {
+                        error: CameraError::Syntax | CameraError::MessageLength,
+                        ..
+                    } => ApiError::invalid(detail),
+                    PtzError::Camera { .. } => ApiError::Conflict {
+                        reason: "camera_refused",
+                        detail,
+                    },
+                    PtzError::Timeout { .. } | PtzError::LinkDown { .. } => ApiError::Dependency {
+                        reason: "camera_unreachable",
+                        detail,
+                        suggestion: "Check the camera's network or serial link",
+                        dependency: Some("camera"),
+                    },
+                    PtzError::Invalid(_) | PtzError::Stopped => ApiError::Internal(detail),
+                }
+            }
+        }
+    }
+}
+
+fn fields_map(fields: &FieldErrors) -> BTreeMap<String, String> {
+    fields
+        .iter()
+        .map(|e| (e.field.clone(), e.reason.clone()))
+        .collect()
+}
+
+/// The JSON-RPC side of the mapping: each failure class has its camera-service code.
+impl From<ApiError> for RpcError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Unauthorized(d) => RpcError::new(
+                envelope::AUTH_FAILED,
+                "auth_failed",
+                d,
+                "Call authenticate with a valid token",
+            ),
+            ApiError::Forbidden(d) => RpcError::new(
+                envelope::PERMISSION_DENIED,
+                "permission_denied",
+                d,
+                "Ask an administrator for a role that allows this",
+            ),
+            ApiError::NotFound(d) => RpcError::new(envelope::NOT_FOUND, "not_found", d, ""),
+            ApiError::Conflict { reason, detail } => {
+                RpcError::new(envelope::INVALID_STATE, reason, detail, "")
+            }
+            ApiError::Invalid { detail, fields } => {
+                let e = RpcError::invalid_params(detail);
+                if fields.is_empty() {
+                    e
+                } else {
+                    e.with_data("fields", json!(fields_map(&fields)))
+                }
+            }
+            ApiError::RateLimited { retry_after_secs } => RpcError::new(
+                envelope::RATE_LIMITED,
+                "rate_limited",
+                format!("too many attempts; retry in {retry_after_secs} s"),
+                "",
+            ),
+            ApiError::PayloadTooLarge => RpcError::invalid_request("message too large"),
+            ApiError::Dependency {
+                reason,
+                detail,
+                suggestion,
+                dependency,
+            } => {
+                let e = RpcError::new(envelope::DEPENDENCY_FAILED, reason, detail, suggestion);
+                match dependency {
+                    Some(d) => e.with_data("dependency", json!(d)),
+                    None => e,
+                }
+            }
+            ApiError::Unavailable(d) => RpcError::new(envelope::UNSUPPORTED, "unsupported", d, ""),
+            ApiError::Internal(d) => RpcError::internal(d),
+        }
+    }
+}
+
+/// Domain errors reach JSON-RPC through [`ApiError`], so both protocols agree.
+macro_rules! rpc_from_api {
+    ($($t:ty),+) => {$(
+        impl From<$t> for RpcError {
+            fn from(e: $t) -> Self {
+                ApiError::from(e).into()
+            }
+        }
+    )+};
+}
+rpc_from_api!(StoreError, MediaError, PtzOpError, FieldErrors);
+
+/// The HTTP side of the mapping.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let none = BTreeMap::new;
         let (status, error, detail, fields) = match self {
-            ApiError::Unauthorized(d) => {
-                (StatusCode::UNAUTHORIZED, "unauthorized", d, BTreeMap::new())
-            }
-            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", d, BTreeMap::new()),
-            ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d, BTreeMap::new()),
-            ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d, BTreeMap::new()),
-            ApiError::Invalid { detail, fields } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail, fields)
-            }
+            ApiError::Unauthorized(d) => (StatusCode::UNAUTHORIZED, "unauthorized", d, none()),
+            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", d, none()),
+            ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d, none()),
+            ApiError::Conflict { detail, .. } => (StatusCode::CONFLICT, "conflict", detail, none()),
+            ApiError::Invalid { detail, fields } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                detail,
+                fields_map(&fields),
+            ),
             ApiError::RateLimited { retry_after_secs } => {
                 let body = ErrorBody {
                     error: "rate_limited",
                     detail: format!("too many attempts; retry in {retry_after_secs} s"),
-                    fields: BTreeMap::new(),
+                    fields: none(),
                 };
                 let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
@@ -110,20 +256,15 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "request body too large".into(),
-                BTreeMap::new(),
+                none(),
             ),
-            ApiError::Unavailable(d) => (
+            ApiError::Dependency { detail, .. } | ApiError::Unavailable(detail) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                d,
-                BTreeMap::new(),
+                detail,
+                none(),
             ),
-            ApiError::Internal(d) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                d,
-                BTreeMap::new(),
-            ),
+            ApiError::Internal(d) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", d, none()),
         };
         let mut r = (
             status,
@@ -141,6 +282,19 @@ impl IntoResponse for ApiError {
             );
         }
         r
+    }
+}
+
+/// A deserialisation error with the path of the offending value, as field errors: the field
+/// is the path (`source`, `ptz.transport`, `steps[0].dwell_secs`), or none for the whole body.
+pub fn deserialize_problem(path: &str, message: String) -> ApiError {
+    if path == "." || path.is_empty() {
+        ApiError::invalid(message)
+    } else {
+        ApiError::Invalid {
+            detail: format!("{path}: {message}"),
+            fields: FieldErrors::single(path, message),
+        }
     }
 }
 
@@ -163,16 +317,45 @@ pub struct JsonBody<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
 where
-    axum::Json<T>:
-        axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
-            Err(r) => Err(from_json_rejection(r)),
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim();
+                m.eq_ignore_ascii_case("application/json")
+                    || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::invalid("expected Content-Type: application/json"));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::invalid(r.body_text())
+                }
+            })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(v) => Ok(JsonBody(v)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    return Err(ApiError::invalid(format!("not valid JSON: {inner}")));
+                }
+                Err(deserialize_problem(&path, inner.to_string()))
+            }
         }
     }
 }
@@ -182,10 +365,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_field_errors() {
-        let f = field_errors("fps: 0 is outside 1..=120; url: `x` is not an rtsp:// URL");
-        assert_eq!(f.len(), 2);
-        assert_eq!(f["fps"], "0 is outside 1..=120");
-        assert!(field_errors("setup is already done: a user exists").is_empty());
+    fn field_errors_reach_both_protocols_as_data() {
+        let mut fields = FieldErrors::single("fps", "0 is outside 1..=120");
+        fields.push("url", "`x` is not an rtsp:// or rtsps:// URL");
+        let rpc = RpcError::from(ApiError::from(StoreError::Invalid(fields.clone())));
+        assert_eq!(rpc.code, envelope::INVALID_PARAMS);
+        let data = rpc.data.expect("data");
+        assert_eq!(data["fields"]["fps"], "0 is outside 1..=120");
+        let r = ApiError::from(StoreError::Invalid(fields)).into_response();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn a_database_fault_is_a_server_error_in_both_protocols() {
+        let fault = || StoreError::Io(std::io::Error::other("disk I/O error"));
+        let rpc = RpcError::from(fault());
+        assert_eq!(rpc.code, envelope::INTERNAL_ERROR);
+        let r = ApiError::from(fault()).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let ptz = ApiError::from(PtzOpError::Store(fault())).into_response();
+        assert_eq!(ptz.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -12,24 +12,29 @@ use crate::ptz::controller::{Controller, PtzError, PtzStatus};
 use crate::ptz::profile::Profile;
 use crate::ptz::visca::{Answer, Command, FocusMode, Inquiry, PanDirection, TiltDirection};
 use crate::store::presets::{self, Preset};
+use pinhole_base::FieldErrors;
 use serde::Serialize;
 
 #[derive(Debug)]
 pub enum PtzOpError {
     NoCamera(String),
-    Invalid(String),
+    Invalid(FieldErrors),
     Ptz(PtzError),
+    /// A store failure, mapped like any other (a fault of the database is a server error).
+    Store(crate::store::StoreError),
 }
 
 impl From<crate::store::StoreError> for PtzOpError {
     fn from(e: crate::store::StoreError) -> Self {
-        use crate::store::StoreError as S;
         match e {
-            S::NotFound(m) => PtzOpError::NoCamera(m),
-            S::Invalid(m) | S::Conflict(m) => PtzOpError::Invalid(m),
-            other => PtzOpError::Invalid(format!("database: {other}")),
+            crate::store::StoreError::NotFound(m) => PtzOpError::NoCamera(m),
+            other => PtzOpError::Store(other),
         }
     }
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> PtzOpError {
+    PtzOpError::Invalid(FieldErrors::single(field, reason))
 }
 
 impl From<PtzError> for PtzOpError {
@@ -55,7 +60,7 @@ fn unit(name: &str, v: f64) -> Result<f64, PtzOpError> {
     if v.is_finite() && (-1.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(PtzOpError::Invalid(format!("{name}: {v} is outside -1..1")))
+        Err(invalid(name, format!("{v} is outside -1..1")))
     }
 }
 
@@ -138,20 +143,17 @@ pub async fn absolute(
     let (c, p) = camera(state, id)?;
     let speed = speed.unwrap_or(1.0);
     if !(0.0..=1.0).contains(&speed) || !speed.is_finite() || speed == 0.0 {
-        return Err(PtzOpError::Invalid(format!(
-            "speed: {speed} is outside (0, 1]"
-        )));
+        return Err(invalid("speed", format!("{speed} is outside (0, 1]")));
     }
     let fit = |name: &str, v: i32, r: &std::ops::RangeInclusive<i16>| -> Result<i16, PtzOpError> {
         i16::try_from(v)
             .ok()
             .filter(|v| r.contains(v))
             .ok_or_else(|| {
-                PtzOpError::Invalid(format!(
-                    "{name}: {v} is outside {}..={} for this camera",
-                    r.start(),
-                    r.end()
-                ))
+                invalid(
+                    name,
+                    format!("{v} is outside {}..={} for this camera", r.start(), r.end()),
+                )
             })
     };
     let pan = pan.map(|v| fit("pan", v, &p.pan_limits)).transpose()?;
@@ -161,9 +163,7 @@ pub async fn absolute(
             u16::try_from(z)
                 .ok()
                 .filter(|z| *z <= p.zoom_max)
-                .ok_or_else(|| {
-                    PtzOpError::Invalid(format!("zoom: {z} is outside 0..={}", p.zoom_max))
-                })
+                .ok_or_else(|| invalid("zoom", format!("{z} is outside 0..={}", p.zoom_max)))
         })
         .transpose()?;
     manual(state, id);
@@ -202,18 +202,17 @@ pub async fn focus(
         Some("manual") => c.command(Command::FocusSetMode(FocusMode::Manual)).await?,
         Some("one_push") => c.command(Command::FocusOnePush).await?,
         Some(other) => {
-            return Err(PtzOpError::Invalid(format!(
-                "mode: `{other}` is not auto, manual or one_push"
-            )));
+            return Err(invalid(
+                "mode",
+                format!("`{other}` is not auto, manual or one_push"),
+            ));
         }
     }
     if let Some(v) = position {
         let v = u16::try_from(v)
             .ok()
             .filter(|v| p.focus_limits.contains(v))
-            .ok_or_else(|| {
-                PtzOpError::Invalid(format!("position: {v} is outside {:?}", p.focus_limits))
-            })?;
+            .ok_or_else(|| invalid("position", format!("{v} is outside {:?}", p.focus_limits)))?;
         c.command(Command::FocusDirect { position: v }).await?;
     }
     Ok(())
@@ -237,19 +236,20 @@ pub async fn preset(
         .ok()
         .filter(|n| p.preset_ok(*n))
         .ok_or_else(|| {
-            PtzOpError::Invalid(format!(
-                "preset: {preset} is outside this camera's presets {:?}",
-                p.presets
-            ))
+            invalid(
+                "preset",
+                format!("{preset} is outside this camera's presets {:?}", p.presets),
+            )
         })?;
     let cmd = match action {
         "set" => Command::PresetSet { preset: n },
         "recall" => Command::PresetRecall { preset: n },
         "reset" => Command::PresetReset { preset: n },
         other => {
-            return Err(PtzOpError::Invalid(format!(
-                "action: `{other}` is not set, recall or reset"
-            )));
+            return Err(invalid(
+                "action",
+                format!("`{other}` is not set, recall or reset"),
+            ));
         }
     };
     Ok(c.command(cmd).await?)
@@ -379,8 +379,9 @@ pub async fn start_tour(
         })
         .await?;
     if resolved.is_empty() {
-        return Err(PtzOpError::Invalid(
-            "steps: none of this tour's presets exist any more".into(),
+        return Err(invalid(
+            "steps",
+            "none of this tour's presets exist any more",
         ));
     }
     state.tours.start(

@@ -17,7 +17,7 @@ pub struct DetectArgs {
     pub labels: Option<PathBuf>,
     /// face, person or coco; recognised from the model's outputs when absent.
     #[arg(long)]
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
     /// Minimum score.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
@@ -44,13 +44,7 @@ pub fn main(a: DetectArgs) -> ExitCode {
 }
 
 fn run(a: DetectArgs) -> anyhow::Result<()> {
-    let kind = match a.kind.as_deref() {
-        None => None,
-        Some(k) => Some(
-            Kind::parse(k)
-                .ok_or_else(|| anyhow::anyhow!("--kind `{k}`: use face, person or coco"))?,
-        ),
-    };
+    let kind = a.kind;
     let labels = match &a.labels {
         None => None,
         Some(p) => Some(crate::detect::coco::parse_labels(

@@ -11,23 +11,62 @@ use crate::auth::directory::UserDirectory;
 use crate::auth::ratelimit::LoginLimiter;
 use crate::auth::token::TokenKeys;
 use crate::auth::{Role, password};
-use crate::cli::{LogFormatArg, RunArgs};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{Config, LogFormat, TlsMode};
 use crate::events::EventBus;
 use crate::secrets::{SecretBox, load_or_create_key};
+use crate::store::cameras::{CameraOrigin, SourceKind};
 use crate::store::{Store, audit, cameras, users};
 use crate::supervisor::notify::{Notifier, SystemdNotifier};
 use crate::supervisor::{Backoff, SubsystemCtx, Supervisor, watchdog};
 use crate::system::SystemMonitor;
 use anyhow::Context;
+use clap::ValueEnum;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Auto,
+    Text,
+    Json,
+    Journald,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Configuration file [default: /etc/pinhole/pinhole.toml when it exists; built-in defaults
+    /// otherwise, or with --demo].
+    #[arg(long, env = "PINHOLE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Demo mode: state in ./data, an `admin` user (password from PINHOLE_ADMIN_PASSWORD or
+    /// printed once), plain HTTP.
+    #[arg(long)]
+    pub demo: bool,
+    /// With --demo: create no account, so the web page starts with its first-run setup (the
+    /// administrator, device name, time zone, storage), as a freshly flashed appliance does.
+    #[arg(long, requires = "demo")]
+    pub first_run: bool,
+    /// HTTP listen address (overrides http.listen).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// RTSP listen address (overrides media.rtsp_listen); port 0 picks a free port, printed at
+    /// start.
+    #[arg(long)]
+    pub rtsp_listen: Option<SocketAddr>,
+    /// State directory (overrides general.state_dir).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Log format (overrides log.format).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
 
 pub fn main(args: RunArgs) -> ExitCode {
     let config = match super::load_config(args.config.clone(), args.demo) {
@@ -520,7 +559,7 @@ async fn demo_second_camera(
     let input = CameraInput {
         id: Some("camera1".into()),
         name: Some("Demo camera".into()),
-        source: Some("test".into()),
+        source: Some(SourceKind::Test),
         url: photo.map(|p| p.display().to_string()),
         width: Some(640),
         height: Some(640),
@@ -530,7 +569,7 @@ async fn demo_second_camera(
     let now = clock.now_secs();
     store
         .call(move |c| match cameras::get(c, "camera1")? {
-            None => cameras::create(c, &secrets, &input, "api", now).map(|_| ()),
+            None => cameras::create(c, &secrets, &input, CameraOrigin::Api, now).map(|_| ()),
             Some(_) => Ok(()),
         })
         .await?;
@@ -544,8 +583,9 @@ async fn demo_ptz_camera(
     secrets: &SecretBox,
     clock: &dyn Clock,
 ) -> anyhow::Result<()> {
-    use crate::ptz::link::PtzLink;
     use crate::store::cameras::CameraInput;
+    use pinhole_base::camera::PtzLinkChange;
+    use pinhole_base::ptz::{PtzLink, PtzModel, PtzTransport};
     let sim = crate::ptz::simserver::SimServer::new(
         crate::ptz::profile::Profile::sony(),
         1,
@@ -557,22 +597,22 @@ async fn demo_ptz_camera(
     let input = CameraInput {
         id: Some("camera0".into()),
         name: Some("Demo PTZ camera".into()),
-        source: Some("test".into()),
-        ptz: Some(PtzLink {
-            transport: "sony-udp".into(),
+        source: Some(SourceKind::Test),
+        ptz: Some(PtzLinkChange::Set(PtzLink {
+            transport: PtzTransport::SonyUdp,
             addr: Some(addr.to_string()),
             path: None,
             baud: None,
             address: None,
-            profile: Some("sony".into()),
-        }),
+            profile: Some(PtzModel::Sony),
+        })),
         ..Default::default()
     };
     let secrets = secrets.clone();
     let now = clock.now_secs();
     store
         .call(move |c| match cameras::get(c, "camera0")? {
-            None => cameras::create(c, &secrets, &input, "api", now).map(|_| ()),
+            None => cameras::create(c, &secrets, &input, CameraOrigin::Api, now).map(|_| ()),
             Some(_) => {
                 let update = CameraInput {
                     id: None,
@@ -836,7 +876,7 @@ fn spawn_update_agent(
                         .filter_map(|c| {
                             let def = c.definition();
                             let status = c.status();
-                            let local = def.source != "rtsp";
+                            let local = def.source.is_local();
                             (def.enabled
                                 && local
                                 && status.state != crate::media::camera::CameraState::Streaming)

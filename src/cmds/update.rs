@@ -76,7 +76,7 @@ async fn run(a: UpdateArgs) -> anyhow::Result<()> {
             let mut seed = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
             let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-            crate::secrets::write_private(file, STANDARD.encode(seed).as_bytes())?;
+            crate::system::write_private(file, STANDARD.encode(seed).as_bytes())?;
             println!("{}", STANDARD.encode(key.verifying_key().to_bytes()));
             return Ok(());
         }

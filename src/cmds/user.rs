@@ -2,12 +2,61 @@
 //! admin of an installed appliance (there is no default password) and for recovery.
 
 use crate::auth::{Role, password};
-use crate::cli::{StateArgs, UserAction};
 use crate::clock::{Clock, SystemClock};
 use crate::store::audit::{self, NewAuditEntry};
 use crate::store::{Store, users};
+use clap::{Subcommand, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// Configuration file, used to find the state directory.
+    #[arg(long, env = "PINHOLE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// State directory holding pinhole.db (overrides the configuration).
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Add a user. The password is asked for, or read from standard input with --password-stdin.
+    Add {
+        username: String,
+        #[arg(long, value_enum, default_value = "admin")]
+        role: RoleArg,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (revokes their tokens).
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl From<RoleArg> for crate::auth::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Viewer => crate::auth::Role::Viewer,
+            RoleArg::Operator => crate::auth::Role::Operator,
+            RoleArg::Admin => crate::auth::Role::Admin,
+        }
+    }
+}
 
 pub fn main(target: StateArgs, action: UserAction) -> ExitCode {
     match run(target, action) {

@@ -3,6 +3,7 @@
 
 use crate::ptz::profile::Profile;
 use crate::ptz::simserver::{Faults, SimServer};
+use pinhole_base::ptz::PtzModel;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,7 +27,7 @@ pub struct SimArgs {
     pub baud: u32,
     /// Camera model profile: generic, sony, ptzoptics.
     #[arg(long, default_value = "sony")]
-    pub profile: String,
+    pub profile: PtzModel,
     /// Camera address (1-7) on serial links.
     #[arg(long, default_value_t = 1)]
     pub address: u8,
@@ -70,12 +71,7 @@ pub fn main(args: SimArgs) -> ExitCode {
 }
 
 async fn run(args: SimArgs) -> anyhow::Result<()> {
-    let profile = Profile::by_name(&args.profile).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown profile `{}` (generic, sony, ptzoptics)",
-            args.profile
-        )
-    })?;
+    let profile = Profile::for_model(args.profile);
     if !(1..=7).contains(&args.address) {
         anyhow::bail!("--address must be 1-7");
     }

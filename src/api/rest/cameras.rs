@@ -4,7 +4,7 @@
 use crate::api::SharedState;
 use crate::api::authn::{AsAdmin, AsViewer};
 use crate::api::error::{ApiError, ErrorBody, JsonBody};
-use crate::store::cameras::{self, Camera, CameraInput};
+use crate::store::cameras::{self, Camera, CameraInput, CameraOrigin};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -65,7 +65,7 @@ pub async fn create(
     let now = state.clock.now_secs();
     let cam = state
         .store
-        .call(move |c| cameras::create(c, &secrets, &input, "api", now))
+        .call(move |c| cameras::create(c, &secrets, &input, CameraOrigin::Api, now))
         .await?;
     changed(&state, &cam.id, "added").await;
     Ok((StatusCode::CREATED, Json(cam)))

@@ -9,8 +9,8 @@ use crate::api::SharedState;
 use crate::api::authn::{AsAdmin, AsOperator, AsViewer};
 use crate::api::error::{ApiError, ErrorBody};
 
+use crate::media::MediaEngine;
 use crate::media::recorder::Format;
-use crate::media::{MediaEngine, MediaError};
 use crate::store::{recordings, snapshots};
 use axum::Json;
 use axum::body::Body;
@@ -20,18 +20,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-impl From<MediaError> for ApiError {
-    fn from(e: MediaError) -> Self {
-        match e {
-            MediaError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
-            MediaError::InvalidState(m) => ApiError::Conflict(m),
-            MediaError::Invalid(m) => ApiError::invalid(m),
-            MediaError::Failed(m) => ApiError::Unavailable(m),
-            MediaError::Store(e) => e.into(),
-        }
-    }
-}
 
 fn engine(state: &SharedState) -> Result<&Arc<MediaEngine>, ApiError> {
     state.media.as_ref().ok_or_else(|| {

@@ -5,7 +5,7 @@
 use crate::api::SharedState;
 use crate::api::authn::{AsOperator, AsViewer};
 use crate::api::error::{ApiError, ErrorBody, JsonBody};
-use crate::api::ptz_ops::{self, PtzOpError};
+use crate::api::ptz_ops;
 use crate::store::presets::{self, Preset};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,27 +13,6 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
-
-impl From<PtzOpError> for ApiError {
-    fn from(e: PtzOpError) -> Self {
-        use crate::ptz::controller::PtzError;
-        match e {
-            PtzOpError::NoCamera(m) => ApiError::NotFound(m),
-            PtzOpError::Invalid(m) => {
-                let field = m.split(':').next().unwrap_or_default().to_string();
-                ApiError::field(
-                    &field,
-                    m.split_once(": ").map(|x| x.1).unwrap_or(&m).to_string(),
-                )
-            }
-            PtzOpError::Ptz(e @ (PtzError::Timeout { .. } | PtzError::LinkDown { .. })) => {
-                ApiError::Unavailable(e.to_string())
-            }
-            PtzOpError::Ptz(e @ PtzError::Camera { .. }) => ApiError::Conflict(e.to_string()),
-            PtzOpError::Ptz(e) => ApiError::Internal(e.to_string()),
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -45,32 +45,6 @@ pub const METHODS: &[&str] = &[
     "get_detection_status",
 ];
 
-pub fn media_error(e: MediaError) -> RpcError {
-    match e {
-        MediaError::NotFound(m) => RpcError::new(
-            envelope::NOT_FOUND,
-            "not_found",
-            format!("{m} not found"),
-            "Use get_camera_list / list_recordings / list_snapshots to see what exists",
-        ),
-        MediaError::InvalidState(m) => {
-            RpcError::new(envelope::INVALID_STATE, "invalid_state", m, "")
-        }
-        MediaError::Invalid(m) => RpcError::invalid_params(m),
-        MediaError::Failed(m) => RpcError::new(
-            envelope::DEPENDENCY_FAILED,
-            "media_failed",
-            m,
-            "Check the camera's status and the appliance log",
-        )
-        .with_data("dependency", json!("gstreamer")),
-        MediaError::Store(e) => {
-            tracing::error!(error = %e, "store error in a media method");
-            RpcError::internal("database error; see the appliance log")
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoParams {}
@@ -316,7 +290,7 @@ pub async fn call(
             let s = e
                 .take_snapshot(&device, filename)
                 .await
-                .map_err(media_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({
                 "device": device,
                 "filename": s.filename,
@@ -359,7 +333,7 @@ pub async fn call(
             let r = e
                 .start_recording(&device, format, duration)
                 .await
-                .map_err(media_error)?;
+                .map_err(RpcError::from)?;
             let v = json!({
                 "device": device,
                 "filename": r.filename,
@@ -375,7 +349,7 @@ pub async fn call(
             if e.camera(&device).is_none() {
                 return Err(camera_not_found(&device));
             }
-            let (st, row) = e.stop_recording(&device).await.map_err(media_error)?;
+            let (st, row) = e.stop_recording(&device).await.map_err(RpcError::from)?;
             let now = state.now_ms();
             Ok(json!({
                 "device": device,
@@ -399,7 +373,7 @@ pub async fn call(
                 .store
                 .call(move |c| recordings::list(c, &f, limit, offset))
                 .await
-                .map_err(|e| media_error(e.into()))?;
+                .map_err(RpcError::from)?;
             Ok(json!({
                 "files": rows.iter().map(recording_json).collect::<Vec<_>>(),
                 "total": total, "limit": limit, "offset": offset,
@@ -413,7 +387,7 @@ pub async fn call(
                 .store
                 .call(move |c| snapshots::list(c, dev.as_deref(), limit, offset))
                 .await
-                .map_err(|e| media_error(e.into()))?;
+                .map_err(RpcError::from)?;
             Ok(json!({
                 "files": rows.iter().map(snapshot_json).collect::<Vec<_>>(),
                 "total": total, "limit": limit, "offset": offset,
@@ -426,7 +400,7 @@ pub async fn call(
                 .store
                 .call(move |c| recordings::get(c, &name))
                 .await
-                .map_err(|e| media_error(e.into()))?
+                .map_err(RpcError::from)?
                 .ok_or_else(|| file_not_found("recording", &filename))?;
             Ok(recording_json(&r))
         }
@@ -437,7 +411,7 @@ pub async fn call(
                 .store
                 .call(move |c| snapshots::get(c, &name))
                 .await
-                .map_err(|e| media_error(e.into()))?
+                .map_err(RpcError::from)?
                 .ok_or_else(|| file_not_found("snapshot", &filename))?;
             Ok(snapshot_json(&s))
         }
@@ -447,7 +421,7 @@ pub async fn call(
                 .await
                 .map_err(|err| match err {
                     MediaError::NotFound(_) => file_not_found("recording", &filename),
-                    other => media_error(other),
+                    other => RpcError::from(other),
                 })?;
             Ok(
                 json!({"filename": filename, "deleted": true, "message": "Recording file deleted successfully"}),
@@ -459,7 +433,7 @@ pub async fn call(
                 .await
                 .map_err(|err| match err {
                     MediaError::NotFound(_) => file_not_found("snapshot", &filename),
-                    other => media_error(other),
+                    other => RpcError::from(other),
                 })?;
             Ok(
                 json!({"filename": filename, "deleted": true, "message": "Snapshot file deleted successfully"}),
@@ -568,10 +542,10 @@ pub async fn call(
                     .with_data("param", json!("policy_type")));
                 }
             };
-            if let Some((k, reason)) = policy.problems().into_iter().next() {
-                return Err(
-                    RpcError::invalid_params(format!("{k}: {reason}")).with_data("param", json!(k))
-                );
+            let problems = policy.problems();
+            let first = problems.iter().next().map(|e| e.field.clone());
+            if let Some(param) = first {
+                return Err(RpcError::from(problems).with_data("param", json!(param)));
             }
             let mut changes = std::collections::BTreeMap::new();
             changes.insert(
@@ -584,7 +558,7 @@ pub async fn call(
                 .store
                 .call(move |c| crate::store::settings::update(c, &changes, by.as_deref(), now))
                 .await
-                .map_err(|e| media_error(e.into()))?;
+                .map_err(RpcError::from)?;
             e.set_retention_policy(policy.clone());
             Ok(json!({
                 "policy_type": r.policy_type,
@@ -597,7 +571,7 @@ pub async fn call(
         }
         "cleanup_old_files" => {
             parse::<NoParams>(p)?;
-            let (n, bytes) = e.apply_retention().await.map_err(media_error)?;
+            let (n, bytes) = e.apply_retention().await.map_err(RpcError::from)?;
             Ok(json!({
                 "cleanup_executed": true,
                 "files_deleted": n,
@@ -630,7 +604,7 @@ pub async fn call(
                 .store
                 .call(move |c| crate::store::events::list(c, &f, limit, offset))
                 .await
-                .map_err(|e| media_error(e.into()))?;
+                .map_err(RpcError::from)?;
             Ok(json!({"events": rows, "total": total, "limit": limit, "offset": offset}))
         }
         "get_event" | "delete_event" => {
@@ -639,7 +613,7 @@ pub async fn call(
                 .store
                 .call(move |c| crate::store::events::get(c, id))
                 .await
-                .map_err(|e| media_error(e.into()))?
+                .map_err(RpcError::from)?
                 .ok_or_else(|| {
                     RpcError::new(
                         envelope::NOT_FOUND,
@@ -660,7 +634,7 @@ pub async fn call(
                 .store
                 .call(move |c| crate::store::events::delete(c, id))
                 .await
-                .map_err(|e| media_error(e.into()))?;
+                .map_err(RpcError::from)?;
             Ok(json!({"id": id, "deleted": true}))
         }
         "get_detection_status" => {

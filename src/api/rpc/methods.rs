@@ -13,7 +13,7 @@ use crate::auth::Role;
 use crate::auth::token::TokenError;
 use crate::events::{self, Subscription};
 use crate::store::audit::{self, NewAuditEntry};
-use crate::store::{StoreError, users};
+use crate::store::users;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -263,18 +263,6 @@ pub(super) fn params<T: DeserializeOwned>(p: &Option<Value>) -> Result<T, RpcErr
     })
 }
 
-fn store_error(e: StoreError) -> RpcError {
-    match e {
-        StoreError::NotFound(m) => RpcError::new(envelope::NOT_FOUND, "not_found", m, ""),
-        StoreError::Conflict(m) => RpcError::new(envelope::INVALID_STATE, "conflict", m, ""),
-        StoreError::Invalid(m) => RpcError::invalid_params(m),
-        other => {
-            tracing::error!(error = %other, "store error in JSON-RPC method");
-            RpcError::internal("database error; see the appliance log")
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoParams {}
@@ -438,42 +426,6 @@ struct TourIdParams {
     id: i64,
 }
 
-fn ptz_error(e: ptz_ops::PtzOpError) -> RpcError {
-    use crate::ptz::controller::PtzError;
-    use crate::ptz::visca::CameraError;
-    match e {
-        ptz_ops::PtzOpError::NoCamera(m) => RpcError::new(
-            envelope::NOT_FOUND,
-            "not_found",
-            m,
-            "Give the camera a PTZ link",
-        ),
-        ptz_ops::PtzOpError::Invalid(m) => RpcError::invalid_params(m),
-        ptz_ops::PtzOpError::Ptz(e) => {
-            let details = e.to_string();
-            match e {
-                PtzError::Camera {
-                    error: CameraError::Syntax | CameraError::MessageLength,
-                    ..
-                } => RpcError::invalid_params(details),
-                PtzError::Camera { .. } => RpcError::new(
-                    envelope::INVALID_STATE,
-                    "camera_refused",
-                    details,
-                    "Check the camera's state (power, focus mode)",
-                ),
-                PtzError::Timeout { .. } | PtzError::LinkDown { .. } => RpcError::new(
-                    envelope::DEPENDENCY_FAILED,
-                    "camera_unreachable",
-                    details,
-                    "Check the camera's network or serial link",
-                ),
-                PtzError::Invalid(_) | PtzError::Stopped => RpcError::internal(details),
-            }
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PageParams {
@@ -523,7 +475,7 @@ async fn run(
             params::<NoParams>(p)?;
             crate::api::rest::status::storage_info(state)
                 .await
-                .map_err(store_error)
+                .map_err(RpcError::from)
         }
         "subscribe_events" => subscribe(state, session, params(p)?),
         "unsubscribe_events" => unsubscribe(state, session, params(p)?),
@@ -537,7 +489,7 @@ async fn run(
                 .store
                 .call(|c| users::list(c))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"users": list, "total": list.len()}))
         }
         "create_user" => {
@@ -548,7 +500,7 @@ async fn run(
             } = params(p)?;
             let user = accounts::create_user(state, username, password, role, false)
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"created": true, "user": user}))
         }
         "update_user" => {
@@ -559,7 +511,7 @@ async fn run(
             } = params(p)?;
             let user = accounts::update_user(state, username, role, password)
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"updated": true, "user": user}))
         }
         "delete_user" => {
@@ -571,7 +523,7 @@ async fn run(
                 .unwrap_or_default();
             accounts::delete_user(state, &actor, username.clone())
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"deleted": true, "username": username}))
         }
         "change_password" => {
@@ -584,21 +536,21 @@ async fn run(
             };
             accounts::change_password(state, &me.username, current_password, new_password)
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             // Every token of this user, this session's included, is now revoked.
             session.principal = None;
             Ok(json!({"changed": true, "reauthenticate": true}))
         }
         "get_settings" => {
             params::<NoParams>(p)?;
-            accounts::settings_view(state).await.map_err(store_error)
+            accounts::settings_view(state).await.map_err(RpcError::from)
         }
         "update_settings" => {
             let UpdateSettingsParams { settings: changes } = params(p)?;
             let by = session.principal.as_ref().map(|p| p.username.clone());
             accounts::update_settings(state, by, changes)
                 .await
-                .map_err(store_error)
+                .map_err(RpcError::from)
         }
         "get_audit_log" => {
             let PageParams { limit, offset } = params(p)?;
@@ -608,12 +560,12 @@ async fn run(
                 .store
                 .call(move |c| audit::list(c, limit, offset))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"entries": entries, "limit": limit, "offset": offset}))
         }
         "ptz_status" => {
             let DeviceParams { device } = params(p)?;
-            let v = ptz_ops::status(state, &device).map_err(ptz_error)?;
+            let v = ptz_ops::status(state, &device).map_err(RpcError::from)?;
             serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
         }
         "ptz_move" => {
@@ -625,14 +577,16 @@ async fn run(
             } = params(p)?;
             ptz_ops::continuous(state, &device, pan_speed, tilt_speed, zoom_speed)
                 .await
-                .map_err(ptz_error)?;
+                .map_err(RpcError::from)?;
             Ok(
                 json!({"moving": pan_speed != 0.0 || tilt_speed != 0.0 || zoom_speed.is_some_and(|z| z != 0.0)}),
             )
         }
         "ptz_stop" => {
             let DeviceParams { device } = params(p)?;
-            ptz_ops::stop(state, &device).await.map_err(ptz_error)?;
+            ptz_ops::stop(state, &device)
+                .await
+                .map_err(RpcError::from)?;
             Ok(json!({"stopped": true}))
         }
         "ptz_absolute" => {
@@ -645,7 +599,7 @@ async fn run(
             } = params(p)?;
             ptz_ops::absolute(state, &device, pan, tilt, zoom, speed)
                 .await
-                .map_err(ptz_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"arrived": true}))
         }
         "ptz_focus" => {
@@ -656,21 +610,21 @@ async fn run(
             } = params(p)?;
             ptz_ops::focus(state, &device, mode.as_deref(), position)
                 .await
-                .map_err(ptz_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"done": true}))
         }
         "ptz_home" => {
             let DeviceParams { device } = params(p)?;
             ptz_ops::simple(state, &device, crate::ptz::visca::Command::PanTiltHome)
                 .await
-                .map_err(ptz_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"arrived": true}))
         }
         "ptz_power" => {
             let PtzPowerParams { device, on } = params(p)?;
             ptz_ops::simple(state, &device, crate::ptz::visca::Command::Power { on })
                 .await
-                .map_err(ptz_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"power": on}))
         }
         "ptz_preset" => {
@@ -681,29 +635,31 @@ async fn run(
             } = params(p)?;
             ptz_ops::preset(state, &device, &action, preset)
                 .await
-                .map_err(ptz_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"done": true, "action": action, "preset": preset}))
         }
         "ptz_presets" => {
             let DeviceParams { device } = params(p)?;
-            ptz_ops::camera(state, &device).map_err(ptz_error)?;
+            ptz_ops::camera(state, &device).map_err(RpcError::from)?;
             let list = state
                 .store
                 .call(move |c| crate::store::presets::list(c, &device))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"presets": list, "total": list.len()}))
         }
         "ptz_preset_save" => {
             let PresetSaveParams { device, name } = params(p)?;
             let preset = ptz_ops::save_preset(state, &device, name)
                 .await
-                .map_err(ptz_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"saved": true, "preset": preset}))
         }
         "ptz_preset_goto" => {
             let PresetIdParams { id, .. } = params(p)?;
-            let preset = ptz_ops::goto_preset(state, id).await.map_err(ptz_error)?;
+            let preset = ptz_ops::goto_preset(state, id)
+                .await
+                .map_err(RpcError::from)?;
             Ok(json!({"arrived": true, "preset": preset}))
         }
         "ptz_preset_rename" => {
@@ -713,7 +669,7 @@ async fn run(
                 .store
                 .call(move |c| crate::store::presets::rename(c, id, &name))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"renamed": true, "preset": preset}))
         }
         "ptz_preset_delete" => {
@@ -722,7 +678,7 @@ async fn run(
                 .store
                 .call(move |c| crate::store::presets::delete(c, id))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"deleted": true, "id": id}))
         }
         "ptz_tours" => {
@@ -731,7 +687,7 @@ async fn run(
                 .store
                 .call(move |c| crate::store::tours::list(c, device.as_deref()))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"tours": tours, "running": state.tours.running()}))
         }
         "ptz_tour_save" => {
@@ -748,13 +704,13 @@ async fn run(
                 repeat,
                 schedule,
             };
-            ptz_ops::camera(state, &device).map_err(ptz_error)?;
+            ptz_ops::camera(state, &device).map_err(RpcError::from)?;
             let now = state.clock.now_secs();
             let saved = state
                 .store
                 .call(move |c| crate::store::tours::save(c, &device, &tour, now))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"saved": true, "tour": saved}))
         }
         "ptz_tour_delete" => {
@@ -763,7 +719,7 @@ async fn run(
                 .store
                 .call(move |c| crate::store::tours::get(c, id))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             if let Some(t) = &tour
                 && state
                     .tours
@@ -776,12 +732,14 @@ async fn run(
                 .store
                 .call(move |c| crate::store::tours::delete(c, id))
                 .await
-                .map_err(store_error)?;
+                .map_err(RpcError::from)?;
             Ok(json!({"deleted": true, "id": id}))
         }
         "ptz_tour_start" => {
             let TourIdParams { id } = params(p)?;
-            let tour = ptz_ops::start_tour(state, id).await.map_err(ptz_error)?;
+            let tour = ptz_ops::start_tour(state, id)
+                .await
+                .map_err(RpcError::from)?;
             Ok(json!({"started": true, "tour": tour}))
         }
         "ptz_tour_stop" => {

@@ -1,0 +1,236 @@
+//! User accounts. Password hashing happens in [`pinhole_base::password`]; this module only stores.
+
+use super::StoreError;
+use pinhole_base::FieldErrors;
+use pinhole_base::role::Role;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    #[serde(skip)]
+    pub password_hash: String,
+    #[serde(skip)]
+    pub token_generation: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let role: String = r.get(2)?;
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Viewer),
+        password_hash: r.get(3)?,
+        token_generation: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+const COLUMNS: &str = "id, username, role, password_hash, token_generation, created_at, updated_at";
+
+/// Usernames: 1-32 of letters, digits, `.`, `_`, `-`.
+pub fn valid_username(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 32 {
+        return Err("must be 1 to 32 characters".into());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("may contain only letters, digits, '.', '_' and '-'".into());
+    }
+    Ok(())
+}
+
+pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<User>, StoreError> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))?;
+    let rows = stmt.query_map([], row_to_user)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn by_name(conn: &Connection, username: &str) -> Result<Option<User>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE username = ?1"),
+            [username],
+            row_to_user,
+        )
+        .optional()?)
+}
+
+pub fn by_id(conn: &Connection, id: i64) -> Result<Option<User>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+            [id],
+            row_to_user,
+        )
+        .optional()?)
+}
+
+/// Creates a user; `only_if_none` makes it the first-run path (fails if any user exists), checked
+/// in the same transaction so two racing setup calls cannot both win.
+pub fn create(
+    conn: &mut Connection,
+    username: &str,
+    password_hash: &str,
+    role: Role,
+    now: i64,
+    only_if_none: bool,
+) -> Result<User, StoreError> {
+    valid_username(username).map_err(|r| FieldErrors::single("username", r))?;
+    let tx = conn.transaction()?;
+    if only_if_none && count(&tx)? > 0 {
+        return Err(StoreError::Conflict(
+            "setup is already done: a user exists".into(),
+        ));
+    }
+    if by_name(&tx, username)?.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "user `{username}` already exists"
+        )));
+    }
+    tx.execute(
+        "INSERT INTO users (username, password_hash, role, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![username, password_hash, role.as_str(), now],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.commit()?;
+    by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(username.into()))
+}
+
+/// Replaces a password hash and invalidates the user's tokens.
+pub fn set_password(
+    conn: &Connection,
+    username: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE users SET password_hash = ?2, token_generation = token_generation + 1,
+         updated_at = ?3 WHERE username = ?1",
+        params![username, password_hash, now],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("user `{username}`")));
+    }
+    Ok(())
+}
+
+/// Stores the sealed RTSP Digest secret (HA1, computed by the media engine) of a user.
+pub fn set_rtsp_ha1(conn: &Connection, username: &str, sealed: &[u8]) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE users SET rtsp_ha1_sealed = ?2 WHERE username = ?1",
+        params![username, sealed],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("user `{username}`")));
+    }
+    Ok(())
+}
+
+/// (username, argon2 hash, sealed HA1 if set).
+pub type RtspCredential = (String, String, Option<Vec<u8>>);
+
+/// RTSP credentials of every user.
+pub fn rtsp_credentials(conn: &Connection) -> Result<Vec<RtspCredential>, StoreError> {
+    let mut stmt = conn.prepare("SELECT username, password_hash, rtsp_ha1_sealed FROM users")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn admins(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Changes a role, refusing to demote the last admin; invalidates the user's tokens.
+pub fn set_role(
+    conn: &mut Connection,
+    username: &str,
+    role: Role,
+    now: i64,
+) -> Result<User, StoreError> {
+    let tx = conn.transaction()?;
+    let user = by_name(&tx, username)?
+        .ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))?;
+    if user.role == Role::Admin && role != Role::Admin && admins(&tx)? <= 1 {
+        return Err(StoreError::Conflict("cannot demote the last admin".into()));
+    }
+    tx.execute(
+        "UPDATE users SET role = ?2, token_generation = token_generation + 1, updated_at = ?3
+         WHERE id = ?1",
+        params![user.id, role.as_str(), now],
+    )?;
+    tx.commit()?;
+    by_id(conn, user.id)?.ok_or_else(|| StoreError::NotFound(username.into()))
+}
+
+/// Deletes a user, refusing to delete the last admin.
+pub fn delete(conn: &mut Connection, username: &str) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    let user = by_name(&tx, username)?
+        .ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))?;
+    if user.role == Role::Admin && admins(&tx)? <= 1 {
+        return Err(StoreError::Conflict("cannot delete the last admin".into()));
+    }
+    tx.execute("DELETE FROM users WHERE id = ?1", [user.id])?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    #[test]
+    fn create_list_and_guard_last_admin() {
+        let s = Store::open_in_memory().expect("store");
+        s.call_blocking(|c| {
+            create(c, "root", "h", Role::Admin, 1, true)?;
+            assert!(matches!(
+                create(c, "second", "h", Role::Admin, 1, true),
+                Err(StoreError::Conflict(_))
+            ));
+            assert!(matches!(
+                create(c, "ROOT", "h", Role::Viewer, 1, false),
+                Err(StoreError::Conflict(_))
+            ));
+            create(c, "eve", "h", Role::Viewer, 1, false)?;
+            assert!(matches!(
+                create(c, "bad name", "h", Role::Viewer, 1, false),
+                Err(StoreError::Invalid(_))
+            ));
+            assert_eq!(list(c)?.len(), 2);
+            assert!(matches!(delete(c, "root"), Err(StoreError::Conflict(_))));
+            assert!(matches!(
+                set_role(c, "root", Role::Viewer, 2),
+                Err(StoreError::Conflict(_))
+            ));
+            let eve = set_role(c, "eve", Role::Operator, 2)?;
+            assert_eq!(eve.role, Role::Operator);
+            assert_eq!(eve.token_generation, 1);
+            set_password(c, "eve", "h2", 3)?;
+            assert_eq!(by_name(c, "eve")?.map(|u| u.token_generation), Some(2));
+            delete(c, "eve")?;
+            assert!(by_name(c, "eve")?.is_none());
+            Ok(())
+        })
+        .expect("ops");
+    }
+}

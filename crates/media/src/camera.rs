@@ -1,0 +1,680 @@
+//! One camera: its capture pipeline and the state machine that keeps it running.
+//!
+//! States: `starting` → `streaming`; on a bus error, an end of stream, or no frame for
+//! `media.stall_timeout_secs` (the data watchdog: an IP camera that is SIGSTOPped sends nothing
+//! and rtspsrc only notices after ~20 s), the pipeline is torn down and rebuilt after an
+//! exponential backoff (`reconnecting`); after several failures in a row, or when the
+//! pipeline cannot even be built, the state is `failed` (retries continue at the longest
+//! delay); `disabled` cameras run nothing. Each camera has its own task and pipeline, so one
+//! camera's trouble never reaches another. Consumers (RTSP clients, the recorder) hang on the
+//! camera's [`Hub`] and survive rebuilds.
+
+mod decode;
+
+use super::hub::Hub;
+use super::pipeline::{CaptureSpec, DeviceFormat, Encoder};
+use super::preview::Preview;
+use gst::prelude::*;
+use pinhole_base::camera::Camera;
+use pinhole_base::config::SourceKind;
+use serde::Serialize;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraState {
+    Starting,
+    Streaming,
+    Reconnecting,
+    Failed,
+    Disabled,
+}
+
+impl CameraState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraState::Starting => "starting",
+            CameraState::Streaming => "streaming",
+            CameraState::Reconnecting => "reconnecting",
+            CameraState::Failed => "failed",
+            CameraState::Disabled => "disabled",
+        }
+    }
+
+    /// The camera service's status vocabulary.
+    pub fn service_status(self) -> &'static str {
+        match self {
+            CameraState::Streaming => "CONNECTED",
+            CameraState::Failed => "ERROR",
+            _ => "DISCONNECTED",
+        }
+    }
+}
+
+/// What the API shows about a running camera.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraStatus {
+    pub state: CameraState,
+    /// Wall-clock ms of the last state change.
+    pub since_ms: i64,
+    pub error: Option<String>,
+    /// Pipeline rebuilds since the appliance started.
+    pub restarts: u32,
+    /// The encoder element in use, or `none (passthrough)` for encoded sources.
+    pub encoder: Option<String>,
+    /// Measured over the last seconds.
+    pub fps: f64,
+    pub bitrate_kbps: f64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// Settings the runner needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    pub encoder: Encoder,
+    pub keyframe_ms: u32,
+    pub default_width: u32,
+    pub default_height: u32,
+    pub default_fps: u32,
+    pub default_bitrate_kbps: u32,
+    pub preview_fps: u32,
+    pub preview_width: u32,
+    pub detect_fps: u32,
+    pub detect_width: u32,
+    /// H.264 decoder for previews and detection of cameras that deliver H.264.
+    pub decoder: &'static str,
+    pub stall_timeout: Duration,
+    pub rtsp_tcp: bool,
+    pub overlay: bool,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+/// A camera's shared state.
+#[derive(Debug)]
+pub struct CameraHandle {
+    pub id: String,
+    pub def: RwLock<Camera>,
+    /// RTSP password, already unsealed (never logged).
+    pub password: RwLock<Option<pinhole_db::secrets::SecretString>>,
+    pub hub: Hub,
+    /// JPEG frames: live preview and snapshots.
+    pub preview: Arc<Preview>,
+    /// Packed RGB frames at `media.detect_fps` and `media.detect_width` for the detector;
+    /// leaky, so detection can never slow capture or recording.
+    pub detect: Arc<Preview>,
+    status: Mutex<CameraStatus>,
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    /// ms since `epoch` of the last H.264 frame.
+    last_frame: AtomicI64,
+    epoch: Instant,
+    /// The H.264 appsink's pad of the running pipeline, for keyframe requests.
+    h264_pad: Mutex<Option<gst::Pad>>,
+    last_keyframe_request: AtomicI64,
+    pub(crate) restart: Notify,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// Called on every state change (publishes events, updates metrics).
+pub type StateListener = Arc<dyn Fn(&CameraHandle, &CameraStatus) + Send + Sync>;
+
+impl CameraHandle {
+    pub fn new(
+        def: Camera,
+        password: Option<pinhole_db::secrets::SecretString>,
+        now_ms: i64,
+        parent: &CancellationToken,
+    ) -> Self {
+        let state = if def.enabled {
+            CameraState::Starting
+        } else {
+            CameraState::Disabled
+        };
+        Self {
+            id: def.id.clone(),
+            def: RwLock::new(def),
+            password: RwLock::new(password),
+            hub: Hub::default(),
+            preview: Arc::new(Preview::default()),
+            detect: Arc::new(Preview::default()),
+            status: Mutex::new(CameraStatus {
+                state,
+                since_ms: now_ms,
+                error: None,
+                restarts: 0,
+                encoder: None,
+                fps: 0.0,
+                bitrate_kbps: 0.0,
+                width: None,
+                height: None,
+            }),
+            frames: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            last_frame: AtomicI64::new(-1),
+            epoch: Instant::now(),
+            h264_pad: Mutex::new(None),
+            last_keyframe_request: AtomicI64::new(-10_000),
+            restart: Notify::new(),
+            cancel: parent.child_token(),
+        }
+    }
+
+    pub fn definition(&self) -> Camera {
+        self.def.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn status(&self) -> CameraStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn mono_ms(&self) -> i64 {
+        self.epoch.elapsed().as_millis() as i64
+    }
+
+    /// The caps of the camera's H.264 (with `codec_data`), once the pipeline has negotiated.
+    pub fn h264_caps(&self) -> Option<gst::Caps> {
+        self.h264_pad
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|p| p.current_caps())
+    }
+
+    /// Asks the encoder for a keyframe (a new RTSP client is joining); at most every 500 ms.
+    pub fn request_keyframe(&self) {
+        let now = self.mono_ms();
+        let last = self.last_keyframe_request.load(Ordering::Relaxed);
+        if now - last < 500 {
+            return;
+        }
+        self.last_keyframe_request.store(now, Ordering::Relaxed);
+        let pad = self
+            .h264_pad
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(pad) = pad {
+            pad.push_event(
+                gst_video::UpstreamForceKeyUnitEvent::builder()
+                    .all_headers(true)
+                    .build(),
+            );
+        }
+    }
+
+    fn update(&self, listener: &StateListener, now_ms: i64, f: impl FnOnce(&mut CameraStatus)) {
+        let (changed, snapshot) = {
+            let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            let before = (s.state, s.error.clone());
+            f(&mut s);
+            let changed = before != (s.state, s.error.clone());
+            if changed {
+                s.since_ms = now_ms;
+            }
+            (changed, s.clone())
+        };
+        if changed {
+            listener(self, &snapshot);
+        }
+    }
+}
+
+/// Why a running pipeline ended.
+enum Ended {
+    Stop,
+    Restart,
+    Failed(String),
+}
+
+fn backoff_delay(s: &RunnerSettings, failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+    s.backoff_initial.saturating_mul(factor).min(s.backoff_max)
+}
+
+/// Runs one camera until cancelled.
+pub async fn run(
+    cam: Arc<CameraHandle>,
+    settings: RunnerSettings,
+    clock: pinhole_base::clock::SharedClock,
+    listener: StateListener,
+) {
+    let mut failures = 0u32;
+    loop {
+        if cam.cancel.is_cancelled() {
+            break;
+        }
+        let def = cam.definition();
+        if !def.enabled {
+            cam.update(&listener, clock.now_ms(), |s| {
+                s.state = CameraState::Disabled;
+                s.error = None;
+                s.fps = 0.0;
+                s.bitrate_kbps = 0.0;
+            });
+            tokio::select! {
+                _ = cam.cancel.cancelled() => break,
+                _ = cam.restart.notified() => continue,
+            }
+        }
+        cam.update(&listener, clock.now_ms(), |s| {
+            if s.state != CameraState::Reconnecting && s.state != CameraState::Failed {
+                s.state = CameraState::Starting;
+            }
+        });
+        let build = {
+            let cam = cam.clone();
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || build(&cam, &settings))
+        };
+        let ended = match build.await {
+            Ok(Ok(running)) => {
+                let ended = supervise(
+                    &cam,
+                    &running,
+                    &settings,
+                    clock.as_ref(),
+                    &listener,
+                    &mut failures,
+                )
+                .await;
+                cam.hub.set_producer(None);
+                cam.preview.set_valve(None);
+                cam.detect.set_valve(None);
+                *cam.h264_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let pipeline = running.pipeline.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
+                ended
+            }
+            Ok(Err(e)) => Ended::Failed(e),
+            Err(e) => Ended::Failed(format!("pipeline task panicked: {e}")),
+        };
+        match ended {
+            Ended::Stop => break,
+            Ended::Restart => {
+                failures = 0;
+                continue;
+            }
+            Ended::Failed(reason) => {
+                failures += 1;
+                let delay = backoff_delay(&settings, failures);
+                tracing::warn!(camera = %cam.id, reason = %reason, retry_in_ms = delay.as_millis() as u64, failures, "camera pipeline failed");
+                cam.update(&listener, clock.now_ms(), |s| {
+                    s.state = if failures >= 5 {
+                        CameraState::Failed
+                    } else {
+                        CameraState::Reconnecting
+                    };
+                    s.error = Some(reason);
+                    s.restarts += 1;
+                    s.fps = 0.0;
+                    s.bitrate_kbps = 0.0;
+                });
+                tokio::select! {
+                    _ = cam.cancel.cancelled() => break,
+                    _ = cam.restart.notified() => { failures = 0; }
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    cam.hub.set_producer(None);
+}
+
+struct Running {
+    pipeline: gst::Pipeline,
+}
+
+/// What a V4L2 device offers, asked from the device itself through a short-lived v4l2src.
+fn probe_v4l2(device: &str) -> Result<DeviceFormat, String> {
+    let src = gst::ElementFactory::make("v4l2src")
+        .property("device", device)
+        .build()
+        .map_err(|_| "v4l2src is not available (gstreamer1.0-plugins-good)".to_string())?;
+    src.set_state(gst::State::Ready)
+        .map_err(|_| format!("cannot open {device}: no such device, or it is busy"))?;
+    let caps = src.static_pad("src").map(|p| p.query_caps(None));
+    let _ = src.set_state(gst::State::Null);
+    let caps = caps.ok_or("v4l2src has no src pad")?;
+    let has = |name: &str| caps.iter().any(|s| s.name() == name);
+    Ok(if has("video/x-h264") {
+        DeviceFormat::H264
+    } else if has("image/jpeg") {
+        DeviceFormat::Mjpeg
+    } else {
+        DeviceFormat::Raw
+    })
+}
+
+fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, String> {
+    let source = def.source;
+    let device_format = if source == SourceKind::V4l2 {
+        probe_v4l2(&def.url)?
+    } else {
+        DeviceFormat::Raw
+    };
+    Ok(CaptureSpec {
+        source,
+        device_format,
+        width: def.width.unwrap_or(s.default_width),
+        height: def.height.unwrap_or(s.default_height),
+        fps: def.fps.unwrap_or(s.default_fps),
+        bitrate_kbps: def.bitrate_kbps.unwrap_or(s.default_bitrate_kbps),
+        keyframe_ms: def.keyframe_ms.unwrap_or(s.keyframe_ms),
+        encoder: s.encoder,
+        preview_fps: s.preview_fps,
+        preview_width: s.preview_width,
+        detect_fps: s.detect_fps,
+        detect_width: s.detect_width,
+        overlay: s.overlay,
+        rtsp_tcp: s.rtsp_tcp,
+        test_image: source == SourceKind::Test && !def.url.is_empty(),
+    })
+}
+
+fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, String> {
+    pipeline
+        .by_name(name)
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| format!("pipeline has no appsink `{name}`"))
+}
+
+/// Builds and starts the capture pipeline (blocking: parsing and state changes may wait on
+/// devices).
+fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, String> {
+    let def = cam.definition();
+    let spec = spec_for(&def, settings)?;
+    let launch = spec.launch();
+    tracing::debug!(camera = %cam.id, %launch, "building capture pipeline");
+    let pipeline = gst::parse::launch(&launch)
+        .map_err(|e| format!("cannot build the pipeline: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "the description is not a pipeline".to_string())?;
+    pipeline.set_property("name", format!("capture-{}", cam.id));
+    super::adopt_shared_clock(&pipeline);
+
+    let src = pipeline
+        .by_name("src")
+        .ok_or("pipeline has no source element")?;
+    match spec.source {
+        SourceKind::Rtsp => {
+            src.set_property("location", &def.url);
+            if let Some(u) = &def.username {
+                src.set_property("user-id", u);
+            }
+            if let Some(p) = cam
+                .password
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+            {
+                src.set_property("user-pw", p.expose());
+            }
+            // Notice a dead TCP connection sooner than the 20 s default; the data watchdog
+            // covers a camera that is alive but silent.
+            src.set_property("tcp-timeout", 10_000_000u64);
+        }
+        SourceKind::V4l2 => src.set_property("device", &def.url),
+        SourceKind::Test if !def.url.is_empty() => src.set_property("location", &def.url),
+        _ => {}
+    }
+
+    let h264 = appsink(&pipeline, "h264")?;
+    let producer = gst_utils::StreamProducer::with(
+        &h264,
+        gst_utils::streamproducer::ProducerSettings { sync: false },
+    );
+    // Consumers must never see an EOS: a capture rebuild is not the end of their stream.
+    producer.set_forward_events([gst::EventType::Gap]);
+    let sink_pad = h264.static_pad("sink").ok_or("appsink has no sink pad")?;
+    {
+        let cam = cam.clone();
+        sink_pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if let Some(buf) = info.buffer() {
+                cam.hub.cache_buffer(pad, buf);
+                cam.frames.fetch_add(1, Ordering::Relaxed);
+                cam.bytes.fetch_add(buf.size() as u64, Ordering::Relaxed);
+                cam.last_frame.store(cam.mono_ms(), Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+
+    let encoded = spec.is_encoded();
+    if encoded {
+        // Preview and detector frames come from decoders started on demand on the hub.
+        cam.preview.set_valve(None);
+        cam.detect.set_valve(None);
+        if !cam.preview.has_on_demand() {
+            let spec = super::pipeline::DecodeSpec {
+                decoder: settings.decoder,
+                fps: settings.preview_fps,
+                width: settings.preview_width,
+                jpeg: true,
+            };
+            cam.preview.set_on_demand(Some(decode::hook(
+                Arc::downgrade(cam),
+                Arc::downgrade(&cam.preview),
+                spec,
+            )));
+        }
+        if !cam.detect.has_on_demand() {
+            let spec = super::pipeline::DecodeSpec {
+                decoder: settings.decoder,
+                fps: settings.detect_fps,
+                width: settings.detect_width,
+                jpeg: false,
+            };
+            cam.detect.set_on_demand(Some(decode::hook(
+                Arc::downgrade(cam),
+                Arc::downgrade(&cam.detect),
+                spec,
+            )));
+        }
+    } else {
+        cam.preview.set_on_demand(None);
+        cam.detect.set_on_demand(None);
+        cam.preview.set_valve(pipeline.by_name("previewgate"));
+        connect_tap(&appsink(&pipeline, "jpeg")?, cam.preview.clone(), false);
+        cam.detect.set_valve(pipeline.by_name("detectgate"));
+        connect_tap(&appsink(&pipeline, "detect")?, cam.detect.clone(), true);
+    }
+
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        let detail = pipeline
+            .bus()
+            .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
+            .map(|m| describe(&m))
+            .unwrap_or_else(|| e.to_string());
+        let _ = pipeline.set_state(gst::State::Null);
+        return Err(format!("cannot start: {detail}"));
+    }
+    *cam.h264_pad.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink_pad);
+    cam.hub.set_producer(Some(producer));
+    {
+        let mut s = cam.status.lock().unwrap_or_else(|p| p.into_inner());
+        s.encoder = Some(if encoded {
+            "none (passthrough)".into()
+        } else {
+            spec.encoder.element().into()
+        });
+        s.width = Some(spec.width);
+        s.height = Some(spec.height);
+    }
+    Ok(Running { pipeline })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Feeds a tap from an appsink. `rgb`: packed RGB frames, re-packed without row padding.
+pub(crate) fn connect_tap(sink: &gst_app::AppSink, tap: Arc<Preview>, rgb: bool) {
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps()) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let s = caps.structure(0);
+                let dim = |k: &str| s.and_then(|s| s.get::<i32>(k).ok()).unwrap_or(0).max(0) as u32;
+                let (w, h) = (dim("width"), dim("height"));
+                let Ok(map) = buf.map_readable() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let data = if rgb {
+                    let row = w as usize * 3;
+                    let stride = gst_video::VideoInfo::from_caps(caps)
+                        .map(|i| i.stride()[0].max(0) as usize)
+                        .unwrap_or(row);
+                    if stride == row {
+                        bytes::Bytes::copy_from_slice(map.as_slice())
+                    } else {
+                        let mut out = Vec::with_capacity(row * h as usize);
+                        for r in map.as_slice().chunks(stride).take(h as usize) {
+                            out.extend_from_slice(&r[..row.min(r.len())]);
+                        }
+                        bytes::Bytes::from(out)
+                    }
+                } else {
+                    bytes::Bytes::copy_from_slice(map.as_slice())
+                };
+                tap.publish(data, w, h, now_ms());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+}
+
+/// A bus message as one line: the element and the error.
+fn describe(m: &gst::Message) -> String {
+    let src = m
+        .src()
+        .map(|s| s.path_string().to_string())
+        .unwrap_or_default();
+    match m.view() {
+        gst::MessageView::Error(e) => {
+            format!("{}: {}", src.rsplit('/').next().unwrap_or(&src), e.error())
+        }
+        gst::MessageView::Warning(w) => {
+            format!("{}: {}", src.rsplit('/').next().unwrap_or(&src), w.error())
+        }
+        _ => format!("{:?} from {src}", m.type_()),
+    }
+}
+
+async fn supervise(
+    cam: &Arc<CameraHandle>,
+    running: &Running,
+    settings: &RunnerSettings,
+    clock: &dyn pinhole_base::clock::Clock,
+    listener: &StateListener,
+    failures: &mut u32,
+) -> Ended {
+    use futures_util::StreamExt;
+    let Some(bus) = running.pipeline.bus() else {
+        return Ended::Failed("pipeline has no bus".into());
+    };
+    let mut messages = bus.stream();
+    let started = cam.mono_ms();
+    let frames_at_start = cam.frames.load(Ordering::Relaxed);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut window = (
+        cam.frames.load(Ordering::Relaxed),
+        cam.bytes.load(Ordering::Relaxed),
+        Instant::now(),
+    );
+    let stall_ms = settings.stall_timeout.as_millis() as i64;
+    let mut streaming_since: Option<i64> = None;
+    loop {
+        tokio::select! {
+            _ = cam.cancel.cancelled() => return Ended::Stop,
+            _ = cam.restart.notified() => return Ended::Restart,
+            msg = messages.next() => {
+                let Some(msg) = msg else { return Ended::Failed("bus closed".into()) };
+                match msg.view() {
+                    gst::MessageView::Error(_) => return Ended::Failed(describe(&msg)),
+                    gst::MessageView::Eos(_) => return Ended::Failed("the source ended the stream".into()),
+                    gst::MessageView::Warning(_) => tracing::info!(camera = %cam.id, warning = %describe(&msg), "pipeline warning"),
+                    _ => {}
+                }
+            }
+            _ = tick.tick() => {
+                let now = cam.mono_ms();
+                let last = cam.last_frame.load(Ordering::Relaxed);
+                let got_frames = cam.frames.load(Ordering::Relaxed) > frames_at_start;
+                // The first frame may take longer (RTSP connection, sensor start).
+                if !got_frames && now - started > stall_ms * 2 {
+                    return Ended::Failed(format!("no frame within {} s of starting", stall_ms * 2 / 1000));
+                }
+                if got_frames && now - last > stall_ms {
+                    return Ended::Failed(format!("no frame for {} s (stalled)", (now - last) / 1000));
+                }
+                let (f0, b0, t0) = window;
+                let (f1, b1) = (cam.frames.load(Ordering::Relaxed), cam.bytes.load(Ordering::Relaxed));
+                let dt = t0.elapsed().as_secs_f64().max(0.001);
+                if dt >= 2.0 {
+                    window = (f1, b1, Instant::now());
+                }
+                if got_frames {
+                    let since = *streaming_since.get_or_insert(now);
+                    if now - since > 30_000 {
+                        *failures = 0;
+                    }
+                    let fps = (f1 - f0) as f64 / dt;
+                    let kbps = (b1 - b0) as f64 * 8.0 / 1000.0 / dt;
+                    cam.update(listener, clock.now_ms(), |s| {
+                        s.state = CameraState::Streaming;
+                        s.error = None;
+                        if dt >= 1.0 {
+                            s.fps = (fps * 10.0).round() / 10.0;
+                            s.bitrate_kbps = kbps.round();
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let s = RunnerSettings {
+            encoder: Encoder::X264,
+            keyframe_ms: 1000,
+            default_width: 640,
+            default_height: 360,
+            default_fps: 15,
+            default_bitrate_kbps: 500,
+            preview_fps: 5,
+            preview_width: 320,
+            detect_fps: 5,
+            detect_width: 320,
+            decoder: "avdec_h264",
+            stall_timeout: Duration::from_secs(3),
+            rtsp_tcp: true,
+            overlay: false,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(10),
+        };
+        let d: Vec<_> = (1..=7).map(|n| backoff_delay(&s, n).as_millis()).collect();
+        assert_eq!(d, vec![500, 1000, 2000, 4000, 8000, 10000, 10000]);
+    }
+}

@@ -1,0 +1,636 @@
+//! Recording: segments of fragmented MP4 written from a camera's [`Hub`], indexed in SQLite.
+//!
+//! Each recorder is its own small pipeline, `appsrc ! splitmuxsink`, attached to the
+//! camera's hub like an RTSP client: a capture rebuild does not stop it, and a recorder failure
+//! (a full or read-only disk) never touches capture or streaming.
+//!
+//! Power-cut safety, in layers:
+//! - mp4mux writes ~1 s fragments (`fragment-duration`), each playable on its own, so a torn
+//!   file loses at most the fragment being written;
+//! - the segment being written is `fdatasync`ed every `storage.sync_interval_secs` (default 5 s),
+//!   because filesink never syncs and a power cut also loses the page cache. Syncing every
+//!   fragment would rewrite the same flash pages ~5× as often; 5 s bounds the loss at a few
+//!   seconds while keeping SD-card wear close to that of plain sequential writes;
+//! - every segment gets its index row when it is opened (`open`) and is finalised when closed;
+//!   at start-up [`reconcile`] repairs whatever a crash left: torn tails are cut back to the
+//!   last complete fragment, real durations are measured ([`super::fmp4`]), unplayable files and
+//!   rows without files are removed, and files without rows are indexed.
+//!
+//! Segment names carry the wall-clock start (`camera0_2026-11-22_14-30-00`) plus a suffix when
+//! that name was already used (clock set back, rebuild within the same second), so nothing is
+//! ever overwritten.
+
+use super::camera::CameraHandle;
+use super::hub::ConsumerId;
+use gst::prelude::*;
+use pinhole_db::{Store, recordings};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Container formats (`start_recording`'s `format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Fragmented MP4 (default): survives a power cut.
+    Fmp4,
+    /// Classic MP4: the index is written when the segment closes, so a power cut loses the
+    /// whole segment being written. For players that cannot read fragmented files.
+    Mp4,
+    /// Matroska: also survives truncation.
+    Mkv,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "fmp4" => Format::Fmp4,
+            "mp4" => Format::Mp4,
+            "mkv" => Format::Mkv,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Fmp4 => "fmp4",
+            Format::Mp4 => "mp4",
+            Format::Mkv => "mkv",
+        }
+    }
+
+    fn muxer(self) -> Result<gst::Element, String> {
+        let m = match self {
+            Format::Fmp4 => gst::ElementFactory::make("mp4mux")
+                .property("fragment-duration", 1000u32)
+                .build(),
+            Format::Mp4 => gst::ElementFactory::make("mp4mux").build(),
+            Format::Mkv => gst::ElementFactory::make("matroskamux").build(),
+        };
+        m.map_err(|_| format!("the {} muxer is not available", self.as_str()))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RecorderSettings {
+    pub dir: PathBuf,
+    pub segment: Duration,
+    pub sync_interval: Duration,
+}
+
+/// The segment being written.
+#[derive(Debug, Clone)]
+struct OpenSegment {
+    row: i64,
+    path: PathBuf,
+    filename: String,
+}
+
+/// Shared between the recorder, its GStreamer callbacks and its task.
+struct Shared {
+    camera: String,
+    format: Format,
+    trigger: String,
+    dir: PathBuf,
+    store: Store,
+    clock: pinhole_base::clock::SharedClock,
+    /// location → segment.
+    open: Mutex<HashMap<String, OpenSegment>>,
+    current: Mutex<Option<OpenSegment>>,
+    /// Called when a segment closes (retention runs then).
+    on_closed: Arc<dyn Fn() + Send + Sync>,
+    events: pinhole_base::events::EventBus,
+    /// How far before the start the first segment reaches (pre-roll), in ms; taken once.
+    preroll_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Shared {
+    /// Picks the next segment name and indexes it (runs on the muxer's streaming thread).
+    fn open_segment(&self) -> Option<String> {
+        let preroll = self
+            .preroll_ms
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        let now = self.clock.now_ms() - preroll;
+        let stamp = jiff::Timestamp::from_millisecond(now)
+            .map(|t| t.strftime("%Y-%m-%d_%H-%M-%S").to_string())
+            .unwrap_or_else(|_| now.to_string());
+        let base = format!("{}_{stamp}", self.camera);
+        let ext = recordings::extension(self.format.as_str());
+        let res = self.store.call_blocking(|c| {
+            let mut name = base.clone();
+            let mut n = 1;
+            while recordings::filename_taken(c, &name)?
+                || self.dir.join(format!("{name}.{ext}")).exists()
+            {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            let row = recordings::insert_open(
+                c,
+                &self.camera,
+                &name,
+                now,
+                self.format.as_str(),
+                &self.trigger,
+            )?;
+            Ok((name, row))
+        });
+        let (filename, row) = match res {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(camera = %self.camera, error = %e, "cannot index a new segment; recording it anyway");
+                (format!("{base}_{}", now % 1000), -1)
+            }
+        };
+        let path = self.dir.join(format!("{filename}.{ext}"));
+        let loc = path.to_string_lossy().into_owned();
+        let seg = OpenSegment {
+            row,
+            path,
+            filename: filename.clone(),
+        };
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(loc.clone(), seg.clone());
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(seg);
+        tracing::debug!(camera = %self.camera, %filename, "segment opened");
+        Some(loc)
+    }
+
+    /// Finalises the segment at `location` (closed by the muxer, or cut short by an error).
+    fn close_segment(&self, location: &str, state: &str) {
+        let Some(seg) = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(location)
+        else {
+            return;
+        };
+        {
+            let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            if cur.as_ref().is_some_and(|c| c.row == seg.row) {
+                *cur = None;
+            }
+        }
+        let size = std::fs::metadata(&seg.path)
+            .map(|m| m.len() as i64)
+            .unwrap_or(0);
+        let now = self.clock.now_ms();
+        if seg.row >= 0
+            && let Err(e) = self
+                .store
+                .call_blocking(|c| recordings::finish(c, seg.row, now, size, state))
+        {
+            tracing::error!(camera = %self.camera, error = %e, filename = %seg.filename, "cannot finalise a segment's index row");
+        }
+        tracing::debug!(camera = %self.camera, filename = %seg.filename, size, "segment closed");
+        self.events.publish(
+            "recording.progress",
+            serde_json::json!({"device": self.camera, "filename": seg.filename, "file_size": size, "status": "SEGMENT_CLOSED"}),
+            now,
+        );
+        (self.on_closed)();
+    }
+
+    fn close_all(&self, state: &str) {
+        let locs: Vec<String> = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for l in locs {
+            self.close_segment(&l, state);
+        }
+    }
+}
+
+/// A running recorder.
+pub struct Recorder {
+    pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+    consumer: ConsumerId,
+    camera: Arc<CameraHandle>,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<String>,
+    stop: tokio_util::sync::CancellationToken,
+    pub started_ms: i64,
+    pub format: Format,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("camera", &self.camera.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything `start` needs from the engine.
+pub struct StartArgs {
+    pub camera: Arc<CameraHandle>,
+    pub format: Format,
+    pub trigger: String,
+    pub settings: RecorderSettings,
+    pub store: Store,
+    pub clock: pinhole_base::clock::SharedClock,
+    pub events: pinhole_base::events::EventBus,
+    pub on_closed: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Recorder {
+    /// Starts recording; blocking (state changes), call from the blocking pool.
+    pub fn start(a: StartArgs) -> Result<Self, String> {
+        let dir = a.settings.dir.join(&a.camera.id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let probe = dir.join(".pinhole-write-test");
+        std::fs::write(&probe, b"")
+            .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+        let _ = std::fs::remove_file(&probe);
+
+        let shared = Arc::new(Shared {
+            camera: a.camera.id.clone(),
+            format: a.format,
+            trigger: a.trigger,
+            dir: dir.clone(),
+            store: a.store,
+            clock: a.clock.clone(),
+            open: Mutex::default(),
+            current: Mutex::default(),
+            on_closed: a.on_closed,
+            events: a.events,
+            preroll_ms: Default::default(),
+        });
+        let pipeline = gst::Pipeline::with_name(&format!("recorder-{}", a.camera.id));
+        let appsrc = gst_app::AppSrc::builder().name("src").build();
+        let mux = gst::ElementFactory::make("splitmuxsink")
+            .property("max-size-time", a.settings.segment.as_nanos() as u64)
+            .property("send-keyframe-requests", true)
+            .property("muxer", a.format.muxer()?)
+            .build()
+            .map_err(|_| "splitmuxsink is not available")?;
+        {
+            let shared = shared.clone();
+            mux.connect("format-location-full", false, move |_| {
+                shared.open_segment().map(|l| l.to_value())
+            });
+        }
+        pipeline
+            .add_many([appsrc.upcast_ref(), &mux])
+            .map_err(|e| e.to_string())?;
+        appsrc.link(&mux).map_err(|e| e.to_string())?;
+        super::adopt_shared_clock(&pipeline);
+        super::hub::Hub::configure_consumer(&appsrc);
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(format!("cannot start the recorder: {e}"));
+        }
+        // An event recording starts with the camera's current GOP: the moments before the
+        // trigger, up to one keyframe interval.
+        let consumer = if shared.trigger == "event" {
+            let (id, reach) = a.camera.hub.attach_with_preroll(&appsrc);
+            if let Some(r) = reach {
+                shared
+                    .preroll_ms
+                    .store(r.as_millis() as i64, std::sync::atomic::Ordering::Relaxed);
+            }
+            id
+        } else {
+            a.camera.hub.attach(&appsrc)
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::runtime::Handle::current().spawn(watch(
+            pipeline.clone(),
+            shared.clone(),
+            a.settings.sync_interval,
+            stop.clone(),
+        ));
+        Ok(Self {
+            pipeline,
+            appsrc,
+            consumer,
+            camera: a.camera,
+            shared,
+            task,
+            stop,
+            started_ms: a.clock.now_ms(),
+            format: a.format,
+        })
+    }
+
+    /// The segment being written.
+    pub fn current_filename(&self) -> Option<String> {
+        self.shared
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|s| s.filename.clone())
+    }
+
+    /// Has the recorder's watch task ended (a write error)? `stop` then returns the reason.
+    pub fn failed(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops: the current segment is finalised (EOS through the muxer), then indexed.
+    pub async fn stop(self) -> Option<String> {
+        self.camera.hub.detach(self.consumer);
+        let _ = self.appsrc.end_of_stream();
+        self.stop.cancel();
+        let reason = match tokio::time::timeout(Duration::from_secs(5), self.task).await {
+            Ok(Ok(r)) => Some(r),
+            _ => None,
+        };
+        let pipeline = self.pipeline.clone();
+        let _ = tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.close_all("complete")).await;
+        reason
+    }
+}
+
+/// Watches the recorder's bus; syncs the open segment periodically. Returns why it ended.
+async fn watch(
+    pipeline: gst::Pipeline,
+    shared: Arc<Shared>,
+    sync_every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> String {
+    use futures_util::StreamExt;
+    let Some(bus) = pipeline.bus() else {
+        return "recorder pipeline has no bus".into();
+    };
+    let mut messages = bus.stream();
+    let mut sync = tokio::time::interval(sync_every);
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled(), if !stopping => { stopping = true; }
+            _ = sync.tick() => {
+                let cur = shared.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Some(seg) = cur {
+                    let store = shared.store.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        // fdatasync through a second descriptor flushes the same inode.
+                        if let Ok(f) = std::fs::File::open(&seg.path) {
+                            let _ = f.sync_data();
+                            if let Ok(m) = f.metadata() && seg.row >= 0 {
+                                let _ = store.call_blocking(|c| recordings::set_size(c, seg.row, m.len() as i64));
+                            }
+                        }
+                    }).await;
+                }
+            }
+            msg = messages.next() => {
+                let Some(msg) = msg else { return "bus closed".into() };
+                match msg.view() {
+                    gst::MessageView::Element(e) => {
+                        if let Some(s) = e.structure()
+                            && s.name() == "splitmuxsink-fragment-closed"
+                            && let Ok(loc) = s.get::<String>("location")
+                        {
+                            let shared = shared.clone();
+                            let _ = tokio::task::spawn_blocking(move || {
+                                if let Ok(f) = std::fs::File::open(&loc) {
+                                    let _ = f.sync_data();
+                                }
+                                shared.close_segment(&loc, "complete");
+                            }).await;
+                        }
+                    }
+                    gst::MessageView::Eos(_) => return "stopped".into(),
+                    gst::MessageView::Error(err) => {
+                        let reason = format!("{}", err.error());
+                        tracing::error!(camera = %shared.camera, error = %reason, debug = ?err.debug(), "recording failed");
+                        let s2 = shared.clone();
+                        let _ = tokio::task::spawn_blocking(move || s2.close_all("complete")).await;
+                        shared.events.publish(
+                            "recording.error",
+                            serde_json::json!({"device": shared.camera, "error": reason}),
+                            shared.clock.now_ms(),
+                        );
+                        return reason;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// What start-up reconciliation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Open rows repaired (duration measured, torn tail cut).
+    pub recovered: u32,
+    /// Bytes cut from torn tails.
+    pub trimmed_bytes: u64,
+    /// Unplayable files (and their rows) removed.
+    pub removed_unplayable: u32,
+    /// Rows whose file is gone.
+    pub removed_missing: u32,
+    /// Files found without a row, now indexed.
+    pub indexed_orphans: u32,
+}
+
+/// Repairs one possibly torn MP4 file; returns (playable duration ms, new size) or None if it
+/// holds nothing playable.
+fn repair_mp4(path: &Path, report: &mut ReconcileReport) -> std::io::Result<Option<(u64, u64)>> {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let scan = match super::fmp4::scan(&mut f) {
+        Ok(s) => s,
+        Err(super::fmp4::ScanError::Io(e)) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    if !scan.is_playable() {
+        return Ok(None);
+    }
+    if scan.is_truncated() {
+        f.set_len(scan.playable_len)?;
+        f.sync_all()?;
+        report.trimmed_bytes += scan.file_len - scan.playable_len;
+    }
+    Ok(Some((scan.duration_ms(), scan.playable_len)))
+}
+
+/// Brings the index and the recordings directory back in line after a crash (blocking).
+pub fn reconcile(
+    store: &Store,
+    dir: &Path,
+    now_ms: i64,
+) -> Result<ReconcileReport, pinhole_db::StoreError> {
+    let mut report = ReconcileReport::default();
+    let rows = store.call_blocking(|c| recordings::all_oldest_first(c))?;
+    let mut known = std::collections::HashSet::new();
+    for r in &rows {
+        let path = dir.join(&r.camera_id).join(r.file_name());
+        known.insert(path.clone());
+        if !path.exists() {
+            store.call_blocking(|c| recordings::delete(c, r.id))?;
+            report.removed_missing += 1;
+            continue;
+        }
+        if r.state != "open" {
+            continue;
+        }
+        let outcome = if r.format == "mkv" {
+            // Matroska players cope with a torn tail; keep it with the time it was last written.
+            let end = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(now_ms);
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            Some(((end - r.start_ms).max(0) as u64, size))
+        } else {
+            match repair_mp4(&path, &mut report) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot repair a segment; marking it damaged");
+                    store.call_blocking(|c| {
+                        recordings::finish(c, r.id, r.start_ms, r.size_bytes, "damaged")
+                    })?;
+                    continue;
+                }
+            }
+        };
+        match outcome {
+            Some((dur, size)) => {
+                store.call_blocking(|c| {
+                    recordings::finish(c, r.id, r.start_ms + dur as i64, size as i64, "recovered")
+                })?;
+                report.recovered += 1;
+                tracing::info!(file = %path.display(), duration_ms = dur, "recovered an unfinished segment");
+            }
+            None => {
+                let _ = std::fs::remove_file(&path);
+                store.call_blocking(|c| recordings::delete(c, r.id))?;
+                report.removed_unplayable += 1;
+                tracing::info!(file = %path.display(), "removed an unfinished segment with nothing playable in it");
+            }
+        }
+    }
+    // Files without rows (the database was restored from an older copy, or the row insert failed).
+    let Ok(cams) = std::fs::read_dir(dir) else {
+        return Ok(report);
+    };
+    for cam in cams.flatten() {
+        let Ok(files) = std::fs::read_dir(cam.path()) else {
+            continue;
+        };
+        let camera_id = cam.file_name().to_string_lossy().into_owned();
+        for f in files.flatten() {
+            let path = f.path();
+            if known.contains(&path) {
+                continue;
+            }
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let format = match ext {
+                "mp4" => "fmp4",
+                "mkv" => "mkv",
+                _ => continue,
+            };
+            let Some(stem) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let modified_ms = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(now_ms);
+            let (dur, size) = if format == "mkv" {
+                (0, f.metadata().map(|m| m.len()).unwrap_or(0))
+            } else {
+                match repair_mp4(&path, &mut report) {
+                    Ok(Some(v)) => v,
+                    _ => continue,
+                }
+            };
+            let start = modified_ms - dur as i64;
+            store.call_blocking(|c| {
+                if recordings::filename_taken(c, &stem)? {
+                    return Ok(());
+                }
+                let id =
+                    recordings::insert_open(c, &camera_id, &stem, start, format, "continuous")?;
+                recordings::finish(c, id, modified_ms, size as i64, "recovered")
+            })?;
+            report.indexed_orphans += 1;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconcile_repairs_torn_segments_and_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let rec = dir.path().join("rec");
+        std::fs::create_dir_all(rec.join("camera0")).unwrap();
+        let full = crate::fmp4::tests::synthetic(3);
+        // Torn: 2 complete fragments and half a third.
+        let torn_len = full.len() - 1500;
+        std::fs::write(rec.join("camera0/camera0_a.mp4"), &full[..torn_len]).unwrap();
+        // Nothing playable: only the header.
+        std::fs::write(rec.join("camera0/camera0_b.mp4"), &full[..40]).unwrap();
+        // A file without a row.
+        std::fs::write(rec.join("camera0/camera0_c.mp4"), &full).unwrap();
+        store
+            .call_blocking(|c| {
+                recordings::insert_open(c, "camera0", "camera0_a", 1_000, "fmp4", "continuous")?;
+                recordings::insert_open(c, "camera0", "camera0_b", 2_000, "fmp4", "continuous")?;
+                recordings::insert_open(c, "camera0", "camera0_gone", 3_000, "fmp4", "continuous")?;
+                Ok(())
+            })
+            .unwrap();
+        let r = reconcile(&store, &rec, 10_000).unwrap();
+        assert_eq!(r.recovered, 1);
+        assert_eq!(r.removed_unplayable, 1);
+        assert_eq!(r.removed_missing, 1);
+        assert_eq!(r.indexed_orphans, 1);
+        assert!(r.trimmed_bytes > 0);
+        let a = store
+            .call_blocking(|c| recordings::get(c, "camera0_a"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.state, "recovered");
+        assert_eq!(a.duration_ms(), Some(2000));
+        assert_eq!(
+            std::fs::metadata(rec.join("camera0/camera0_a.mp4"))
+                .unwrap()
+                .len() as i64,
+            a.size_bytes
+        );
+        assert!(!rec.join("camera0/camera0_b.mp4").exists());
+        let c = store
+            .call_blocking(|c| recordings::get(c, "camera0_c"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.duration_ms(), Some(3000));
+        // Idempotent.
+        assert_eq!(
+            reconcile(&store, &rec, 10_000).unwrap(),
+            ReconcileReport::default()
+        );
+    }
+}

@@ -1,0 +1,478 @@
+//! The RTSP server (gst-rtsp-server): `rtsp://HOST:PORT/<camera-id>`, one shared media per camera
+//! fed from the camera's [`Hub`], so any number of clients cost one encode.
+//!
+//! - Authentication: [`PinholeAuth`] subclasses `GstRTSPAuth` to accept the appliance's own users
+//!   with Basic (argon2 check, cached for a minute so a player's repeated requests do not each
+//!   cost a hash) or Digest (HA1 stored sealed at password time; stateless HMAC nonces). Any
+//!   role may watch.
+//! - Joins: every PLAY asks the camera's encoder for a keyframe, so a client joining a running
+//!   shared media sees a picture in ~100 ms instead of waiting up to a GOP.
+//! - The server runs on its own GLib main context and thread, away from the tokio runtime.
+
+use super::pipeline::RTSP_FACTORY_LAUNCH;
+use super::rtsp_auth::{self, Credentials, Nonces};
+use gst::glib;
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+use gst_rtsp_server::subclass::prelude::*;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// (username as stored, argon2 PHC, HA1 if set).
+pub type RtspUser = (String, String, Option<String>);
+
+/// Who may watch: refreshed from the user table whenever it changes.
+#[derive(Debug, Default)]
+pub struct RtspAccess {
+    /// Lower-cased username → (username as stored, argon2 PHC, HA1 if set).
+    users: RwLock<HashMap<String, RtspUser>>,
+    /// SHA-256 of accepted Basic credentials → when they were checked.
+    basic_ok: Mutex<HashMap<[u8; 32], Instant>>,
+    nonces: std::sync::OnceLock<Nonces>,
+}
+
+impl RtspAccess {
+    pub fn new() -> Arc<Self> {
+        let a = Arc::new(Self::default());
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        let _ = a.nonces.set(Nonces::new(key, 300));
+        a
+    }
+
+    /// Replaces the user list. The store re-reads it every few seconds: an unchanged list keeps
+    /// the Basic cache (whose keys include the password hash, so a changed password never
+    /// matches a cached entry anyway).
+    pub fn set_users(&self, list: Vec<RtspUser>) {
+        let map: HashMap<String, RtspUser> = list
+            .into_iter()
+            .map(|(u, phc, ha1)| (u.to_lowercase(), (u, phc, ha1)))
+            .collect();
+        {
+            let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
+            if *users == map {
+                return;
+            }
+            *users = map;
+        }
+        self.basic_ok
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    fn nonces(&self) -> Option<&Nonces> {
+        self.nonces.get()
+    }
+
+    /// Checks credentials from a request; `method` is the RTSP method (Digest covers it).
+    pub fn check(
+        &self,
+        header: &str,
+        method: &str,
+        now_secs: u64,
+    ) -> Result<String, rtsp_auth::AuthError> {
+        use sha2::Digest;
+        match rtsp_auth::parse_authorization(header)? {
+            Credentials::Basic { username, password } => {
+                let (stored_name, phc) = {
+                    let users = self.users.read().unwrap_or_else(|p| p.into_inner());
+                    match users.get(&username.to_lowercase()) {
+                        Some((n, phc, _)) => (n.clone(), phc.clone()),
+                        None => {
+                            // Same cost as a known user.
+                            let _ = pinhole_base::password::verify(
+                                &password,
+                                pinhole_base::password::dummy_hash(),
+                            );
+                            return Err(rtsp_auth::AuthError::Bad);
+                        }
+                    }
+                };
+                let key: [u8; 32] = sha2::Sha256::new()
+                    .chain_update(stored_name.as_bytes())
+                    .chain_update([0])
+                    .chain_update(password.as_bytes())
+                    .chain_update([0])
+                    .chain_update(phc.as_bytes())
+                    .finalize()
+                    .into();
+                {
+                    let mut cache = self.basic_ok.lock().unwrap_or_else(|p| p.into_inner());
+                    cache.retain(|_, t| t.elapsed() < Duration::from_secs(60));
+                    if cache.contains_key(&key) {
+                        return Ok(stored_name);
+                    }
+                }
+                if pinhole_base::password::verify(&password, &phc) {
+                    let mut cache = self.basic_ok.lock().unwrap_or_else(|p| p.into_inner());
+                    if cache.len() < 1024 {
+                        cache.insert(key, Instant::now());
+                    }
+                    Ok(stored_name)
+                } else {
+                    Err(rtsp_auth::AuthError::Bad)
+                }
+            }
+            Credentials::Digest(d) => {
+                let ha1 = {
+                    let users = self.users.read().unwrap_or_else(|p| p.into_inner());
+                    users
+                        .get(&d.username.to_lowercase())
+                        .filter(|(n, _, _)| *n == d.username)
+                        .and_then(|(_, _, ha1)| ha1.clone())
+                };
+                let nonces = self.nonces().ok_or(rtsp_auth::AuthError::Nonce)?;
+                // An unknown user still gets the nonce checked first (no user enumeration by
+                // error type; the client sees a 401 either way).
+                let ha1 = ha1.unwrap_or_else(|| "0".repeat(32));
+                rtsp_auth::verify_digest(&d, method, &ha1, nonces, now_secs)?;
+                Ok(d.username)
+            }
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The request's method and URI (not exposed by the bindings).
+fn request_line(msg: &gst_rtsp::rtsp_message::RTSPMessage) -> Option<(String, String)> {
+    use glib::translate::ToGlibPtr;
+    let ptr: *const gst_rtsp::ffi::GstRTSPMessage = msg.to_glib_none().0;
+    let mut method: gst_rtsp::ffi::GstRTSPMethod = 0;
+    let mut uri: *const std::os::raw::c_char = std::ptr::null();
+    // SAFETY: `ptr` is a valid request message borrowed for this call; the out-pointers are
+    // valid; `uri` points into the message and is copied before the message can go away.
+    unsafe {
+        let r = gst_rtsp::ffi::gst_rtsp_message_parse_request(
+            ptr as *mut _,
+            &mut method,
+            &mut uri,
+            std::ptr::null_mut(),
+        );
+        if r != gst_rtsp::ffi::GST_RTSP_OK || uri.is_null() {
+            return None;
+        }
+        let m = gst_rtsp::ffi::gst_rtsp_method_as_text(method);
+        if m.is_null() {
+            return None;
+        }
+        Some((
+            std::ffi::CStr::from_ptr(m).to_string_lossy().into_owned(),
+            std::ffi::CStr::from_ptr(uri).to_string_lossy().into_owned(),
+        ))
+    }
+}
+
+/// The raw `Authorization` header of a request.
+fn authorization(msg: &gst_rtsp::rtsp_message::RTSPMessage) -> Option<String> {
+    use glib::translate::ToGlibPtr;
+    let ptr: *const gst_rtsp::ffi::GstRTSPMessage = msg.to_glib_none().0;
+    let mut value: *mut std::os::raw::c_char = std::ptr::null_mut();
+    // SAFETY: as above; `value` points into the message and is copied at once.
+    unsafe {
+        let r = gst_rtsp::ffi::gst_rtsp_message_get_header(
+            ptr as *mut _,
+            gst_rtsp::ffi::GST_RTSP_HDR_AUTHORIZATION,
+            &mut value,
+            0,
+        );
+        if r != gst_rtsp::ffi::GST_RTSP_OK || value.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(value)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+mod imp {
+    use super::*;
+
+    #[derive(Default)]
+    pub struct PinholeAuth {
+        pub access: std::sync::OnceLock<Arc<RtspAccess>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for PinholeAuth {
+        const NAME: &'static str = "PinholeRtspAuth";
+        type Type = super::PinholeAuth;
+        type ParentType = gst_rtsp_server::RTSPAuth;
+    }
+
+    impl ObjectImpl for PinholeAuth {}
+
+    impl RTSPAuthImpl for PinholeAuth {
+        fn authenticate(&self, ctx: &gst_rtsp_server::RTSPContext) -> bool {
+            let (Some(access), Some(req)) = (self.access.get(), ctx.request()) else {
+                return false;
+            };
+            let Some(header) = authorization(req) else {
+                return false;
+            };
+            let method = request_line(req).map(|(m, _)| m).unwrap_or_default();
+            match access.check(&header, &method, now_secs()) {
+                Ok(user) => {
+                    tracing::debug!(%user, %method, "RTSP client authenticated");
+                    ctx.set_token(
+                        gst_rtsp_server::RTSPToken::builder()
+                            .field("media.factory.role", "viewer")
+                            .field("pinhole.user", user)
+                            .build(),
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::info!(reason = %e, %method, "RTSP authentication refused");
+                    false
+                }
+            }
+        }
+
+        fn generate_authenticate_header(&self, ctx: &gst_rtsp_server::RTSPContext) {
+            let (Some(access), Some(resp)) = (self.access.get(), ctx.response()) else {
+                return;
+            };
+            let Some(nonces) = access.nonces() else {
+                return;
+            };
+            for c in rtsp_auth::challenges(&nonces.issue(now_secs())) {
+                resp.add_header(gst_rtsp::RTSPHeaderField::WwwAuthenticate, &c);
+            }
+        }
+    }
+}
+
+glib::wrapper! {
+    pub struct PinholeAuth(ObjectSubclass<imp::PinholeAuth>) @extends gst_rtsp_server::RTSPAuth;
+}
+
+impl PinholeAuth {
+    pub fn new(access: Arc<RtspAccess>) -> Self {
+        let a: Self = glib::Object::new();
+        let _ = a.imp().access.set(access);
+        a
+    }
+}
+
+/// Keyframe requests and client counts go through this (the engine implements it).
+pub trait RtspHooks: Send + Sync + 'static {
+    /// A client asked to PLAY `camera_id`.
+    fn on_play(&self, camera_id: &str);
+}
+
+/// The running server.
+pub struct RtspServer {
+    server: gst_rtsp_server::RTSPServer,
+    main_loop: glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub addr: SocketAddr,
+}
+
+impl std::fmt::Debug for RtspServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+/// The camera id in a request URI (`rtsp://host:port/<id>[/stream=0]`).
+pub fn camera_from_uri(uri: &str) -> Option<&str> {
+    let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
+    let path = rest.split_once('/').map(|(_, p)| p)?;
+    let id = path.split(['/', '?']).next()?;
+    (!id.is_empty()).then_some(id)
+}
+
+impl RtspServer {
+    pub fn start(
+        listen: SocketAddr,
+        access: Arc<RtspAccess>,
+        hooks: Arc<dyn RtspHooks>,
+    ) -> anyhow::Result<Self> {
+        let ctx = glib::MainContext::new();
+        let server = gst_rtsp_server::RTSPServer::new();
+        server.set_address(&listen.ip().to_string());
+        server.set_service(&listen.port().to_string());
+        server.set_auth(Some(&PinholeAuth::new(access)));
+        server.connect_client_connected(move |_, client| {
+            let hooks = hooks.clone();
+            client.connect_play_request(move |_, ctx| {
+                if let Some((_, uri)) = ctx.request().and_then(request_line)
+                    && let Some(id) = camera_from_uri(&uri)
+                {
+                    hooks.on_play(id);
+                }
+            });
+        });
+        server.attach(Some(&ctx)).map_err(|e| {
+            anyhow::anyhow!("cannot listen for RTSP on {listen} (media.rtsp_listen): {e}")
+        })?;
+        let port = server.bound_port();
+        let addr = SocketAddr::new(listen.ip(), u16::try_from(port).unwrap_or(listen.port()));
+        let main_loop = glib::MainLoop::new(Some(&ctx), false);
+        let ml = main_loop.clone();
+        let thread = std::thread::Builder::new()
+            .name("rtsp-server".into())
+            .spawn(move || {
+                let _ = ctx.with_thread_default(|| ml.run());
+            })?;
+        Ok(Self {
+            server,
+            main_loop,
+            thread: Some(thread),
+            addr,
+        })
+    }
+
+    /// Mounts `/<id>` for a camera.
+    pub fn mount(&self, id: &str, cam: Arc<super::camera::CameraHandle>) {
+        let factory = gst_rtsp_server::RTSPMediaFactory::new();
+        factory.set_launch(RTSP_FACTORY_LAUNCH);
+        factory.set_shared(true);
+        factory.set_suspend_mode(gst_rtsp_server::RTSPSuspendMode::None);
+        factory.add_role_from_structure(
+            &gst::Structure::builder("viewer")
+                .field("media.factory.access", true)
+                .field("media.factory.construct", true)
+                .build(),
+        );
+        factory.connect_media_configure(move |_, media| {
+            let bin = media.element();
+            let Some(appsrc) = bin
+                .downcast_ref::<gst::Bin>()
+                .and_then(|b| b.by_name("src"))
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            else {
+                tracing::error!("RTSP media without its appsrc");
+                return;
+            };
+            if let Some(pipeline) = bin
+                .parent()
+                .and_then(|p| p.downcast::<gst::Pipeline>().ok())
+            {
+                super::adopt_shared_clock(&pipeline);
+            }
+            media.set_clock(Some(&super::shared_clock().0));
+            let cam = cam.clone();
+            let id = cam.hub.attach(&appsrc);
+            media.connect_unprepared(move |_| cam.hub.detach(id));
+        });
+        if let Some(m) = self.server.mount_points() {
+            m.add_factory(&format!("/{id}"), factory);
+        }
+    }
+
+    pub fn unmount(&self, id: &str) {
+        if let Some(m) = self.server.mount_points() {
+            m.remove_factory(&format!("/{id}"));
+        }
+    }
+
+    /// Clients currently connected (all cameras).
+    pub fn sessions(&self) -> usize {
+        self.server
+            .session_pool()
+            .map(|p| p.n_sessions() as usize)
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_ids_from_uris() {
+        assert_eq!(
+            camera_from_uri("rtsp://127.0.0.1:8554/camera0"),
+            Some("camera0")
+        );
+        assert_eq!(camera_from_uri("rtsp://h:1/porch/stream=0"), Some("porch"));
+        assert_eq!(camera_from_uri("rtsp://h:1/"), None);
+        assert_eq!(camera_from_uri("rtsp://h:1"), None);
+        assert_eq!(camera_from_uri("*"), None);
+    }
+
+    #[test]
+    fn basic_and_digest_against_stored_users() {
+        let access = RtspAccess::new();
+        let phc = pinhole_base::password::hash("pw-123456").unwrap();
+        access.set_users(vec![(
+            "Alice".into(),
+            phc,
+            Some(rtsp_auth::ha1("Alice", "pw-123456")),
+        )]);
+        use base64::Engine;
+        let basic = |u: &str, p: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        };
+        assert_eq!(
+            access
+                .check(&basic("alice", "pw-123456"), "DESCRIBE", 0)
+                .unwrap(),
+            "Alice"
+        );
+        // Second time from the cache.
+        assert!(
+            access
+                .check(&basic("alice", "pw-123456"), "DESCRIBE", 0)
+                .is_ok()
+        );
+        assert!(
+            access
+                .check(&basic("alice", "wrong"), "DESCRIBE", 0)
+                .is_err()
+        );
+        assert!(
+            access
+                .check(&basic("bob", "pw-123456"), "DESCRIBE", 0)
+                .is_err()
+        );
+
+        let now = now_secs();
+        let nonce = access.nonces().unwrap().issue(now);
+        let uri = "rtsp://127.0.0.1/camera0";
+        let resp = rtsp_auth::digest_response(
+            &rtsp_auth::ha1("Alice", "pw-123456"),
+            &nonce,
+            "DESCRIBE",
+            uri,
+        );
+        let h = format!(
+            r#"Digest username="Alice", realm="pinhole", nonce="{nonce}", uri="{uri}", response="{resp}""#
+        );
+        assert_eq!(access.check(&h, "DESCRIBE", now).unwrap(), "Alice");
+        // Users change: the old credentials stop working.
+        access.set_users(vec![]);
+        assert!(access.check(&h, "DESCRIBE", now).is_err());
+        assert!(
+            access
+                .check(&basic("alice", "pw-123456"), "DESCRIBE", 0)
+                .is_err()
+        );
+    }
+}

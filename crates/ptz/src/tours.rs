@@ -1,0 +1,201 @@
+//! Runs tours: at most one per camera, moving to each preset with absolute moves and dwelling
+//! there, once or in a loop, until stopped. A manual move by an operator stops the camera's tour
+//! (the person at the joystick wins). A scheduler starts tours at their daily times, in the
+//! device's time zone (the `timezone` setting).
+
+use super::controller::Controller;
+use super::profile::Profile;
+use super::visca::Command;
+use pinhole_base::clock::SharedClock;
+use pinhole_base::events::EventBus;
+use pinhole_db::presets::Preset;
+use pinhole_db::tours::Tour;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunningTour {
+    pub camera_id: String,
+    pub tour_id: i64,
+    pub name: String,
+    /// Index of the step being executed.
+    pub step: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct TourRunner {
+    running: Mutex<HashMap<String, (RunningTour, CancellationToken)>>,
+}
+
+impl TourRunner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (RunningTour, CancellationToken)>> {
+        match self.running.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Starts `tour` (its steps resolved to `presets`, in order), replacing whatever tour the
+    /// camera was running.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        self: &std::sync::Arc<Self>,
+        tour: &Tour,
+        presets: Vec<(Preset, u32)>,
+        controller: Controller,
+        profile: Profile,
+        events: EventBus,
+        clock: SharedClock,
+        shutdown: &CancellationToken,
+    ) {
+        let stop = shutdown.child_token();
+        let info = RunningTour {
+            camera_id: tour.camera_id.clone(),
+            tour_id: tour.id,
+            name: tour.name.clone(),
+            step: 0,
+        };
+        if let Some((_, old)) = self
+            .lock()
+            .insert(tour.camera_id.clone(), (info, stop.clone()))
+        {
+            old.cancel();
+        }
+        let camera = tour.camera_id.clone();
+        let (tour_id, repeat, name) = (tour.id, tour.repeat, tour.name.clone());
+        let runner = self.clone();
+        let publish = move |what: &str, extra: serde_json::Value| {
+            let mut v = serde_json::json!({"device": camera, "tour": tour_id, "name": name, "change": what});
+            if let (Some(m), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+                m.extend(e);
+            }
+            events.publish("ptz.preset", v, clock.now_ms());
+        };
+        let camera = tour.camera_id.clone();
+        tokio::spawn(async move {
+            publish("tour_started", serde_json::json!({}));
+            let speed = (*profile.pan_speed.end(), *profile.tilt_speed.end());
+            'tour: loop {
+                for (i, (p, dwell)) in presets.iter().enumerate() {
+                    if let Some(entry) = runner.lock().get_mut(&camera) {
+                        entry.0.step = i;
+                    }
+                    let go = async {
+                        controller
+                            .command(Command::PanTiltAbsolute {
+                                pan_speed: speed.0,
+                                tilt_speed: speed.1,
+                                pan: p.pan as i16,
+                                tilt: p.tilt as i16,
+                            })
+                            .await?;
+                        controller
+                            .command(Command::ZoomDirect {
+                                position: p.zoom as u16,
+                            })
+                            .await
+                    };
+                    tokio::select! {
+                        r = go => match r {
+                            Ok(()) => publish("tour_step", serde_json::json!({"step": i, "preset": p.id, "preset_name": p.name})),
+                            Err(e) => {
+                                tracing::warn!(camera = %camera, error = %e, "tour step failed");
+                                publish("tour_step_failed", serde_json::json!({"step": i, "preset": p.id, "error": e.to_string()}));
+                            }
+                        },
+                        _ = stop.cancelled() => break 'tour,
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(u64::from(*dwell))) => {}
+                        _ = stop.cancelled() => break 'tour,
+                    }
+                }
+                if !repeat {
+                    break;
+                }
+            }
+            // Forget this run unless another tour replaced it meanwhile.
+            let mut map = runner.lock();
+            if map.get(&camera).is_some_and(|(t, _)| t.tour_id == tour_id) {
+                map.remove(&camera);
+            }
+            drop(map);
+            publish(
+                if stop.is_cancelled() {
+                    "tour_stopped"
+                } else {
+                    "tour_finished"
+                },
+                serde_json::json!({}),
+            );
+        });
+    }
+
+    /// Stops the camera's tour; true when one was running.
+    pub fn stop(&self, camera_id: &str) -> bool {
+        match self.lock().remove(camera_id) {
+            Some((_, t)) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn running(&self) -> Vec<RunningTour> {
+        let mut v: Vec<_> = self.lock().values().map(|(t, _)| t.clone()).collect();
+        v.sort_by(|a, b| a.camera_id.cmp(&b.camera_id));
+        v
+    }
+
+    pub fn running_on(&self, camera_id: &str) -> Option<RunningTour> {
+        self.lock().get(camera_id).map(|(t, _)| t.clone())
+    }
+}
+
+/// "HH:MM" of a UTC time in milliseconds since the epoch.
+pub fn utc_hhmm(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+}
+
+/// "HH:MM" of that time in the IANA zone `tz` (the device's time zone setting), from the
+/// system's time zone database; UTC when the zone is unknown.
+pub fn local_hhmm(ms: i64, tz: &str) -> String {
+    let zoned = jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .zip(jiff::tz::TimeZone::get(tz).ok())
+        .map(|(t, z)| t.to_zoned(z));
+    match zoned {
+        Some(z) => format!("{:02}:{:02}", z.hour(), z.minute()),
+        None => utc_hhmm(ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_local_minutes() {
+        // 2026-07-01 12:00 UTC is 14:00 in Paris (summer time) and 08:00 in New York.
+        let noon = 1_782_907_200_000;
+        assert_eq!(utc_hhmm(noon), "12:00");
+        assert_eq!(local_hhmm(noon, "UTC"), "12:00");
+        if std::path::Path::new("/usr/share/zoneinfo/Europe/Paris").exists() {
+            assert_eq!(local_hhmm(noon, "Europe/Paris"), "14:00");
+            assert_eq!(local_hhmm(noon, "America/New_York"), "08:00");
+        }
+        assert_eq!(local_hhmm(noon, "Nowhere/Atlantis"), "12:00");
+    }
+
+    #[test]
+    fn formats_utc_minutes() {
+        assert_eq!(utc_hhmm(0), "00:00");
+        assert_eq!(utc_hhmm((8 * 3600 + 5 * 60 + 59) * 1000), "08:05");
+        assert_eq!(utc_hhmm(86_400_000 + 61_000), "00:01");
+    }
+}

@@ -1,0 +1,242 @@
+//! The machine itself: CPU, memory, temperature, disk, uptime, and durable private files.
+//!
+//! Read straight from `/proc` and `/sys` (what a Pi exposes: `thermal_zone0` is the SoC) and from
+//! `statvfs`. A sampler keeps a short history so the web page can draw live graphs and
+//! `get_system_status`/`get_metrics` answer without waiting for a fresh CPU measurement.
+
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Sample {
+    pub at_ms: i64,
+    /// Whole-machine CPU use since the previous sample, percent (0-100).
+    pub cpu_percent: f64,
+    pub memory_total_bytes: u64,
+    pub memory_available_bytes: u64,
+    pub memory_percent: f64,
+    /// SoC temperature, when the machine reports one.
+    pub temperature_c: Option<f64>,
+    pub load1: f64,
+    pub uptime_secs: f64,
+    /// This process's resident memory.
+    pub process_rss_bytes: u64,
+}
+
+/// Disk figures for the file system holding `path`.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct DiskUsage {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    pub used_bytes: u64,
+    pub usage_percent: f64,
+}
+
+pub fn disk_usage(path: &Path) -> std::io::Result<DiskUsage> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
+    let frag = st.fragment_size() as u64;
+    let total = st.blocks() as u64 * frag;
+    let available = st.blocks_available() as u64 * frag;
+    let free = st.blocks_free() as u64 * frag;
+    let used = total.saturating_sub(free);
+    let usage_percent = if total == 0 {
+        0.0
+    } else {
+        // Percent of the space usable by unprivileged writers, as df reports it.
+        100.0 * used as f64 / (used + available).max(1) as f64
+    };
+    Ok(DiskUsage {
+        total_bytes: total,
+        available_bytes: available,
+        used_bytes: used,
+        usage_percent,
+    })
+}
+
+/// Writes a file readable only by its owner (0600), atomically: a power cut leaves either no file
+/// or the whole file, never a truncated key.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(tmp, path)?;
+    if let Some(dir) = path.parent() {
+        // Make the rename itself durable.
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Busy and total jiffies from the first line of `/proc/stat`.
+pub fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    if nums.len() < 4 {
+        return None;
+    }
+    let idle = nums[3] + nums.get(4).copied().unwrap_or(0); // idle + iowait
+    let total: u64 = nums.iter().take(8).sum(); // guest time is already in user
+    Some((total - idle, total))
+}
+
+/// (total, available) bytes from `/proc/meminfo`.
+pub fn parse_meminfo(text: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some((field("MemTotal:")?, field("MemAvailable:")?))
+}
+
+/// Resident set size from `/proc/self/status`.
+pub fn process_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// Collects samples and keeps the last `capacity`.
+#[derive(Debug, Clone)]
+pub struct SystemMonitor {
+    inner: Arc<RwLock<MonitorState>>,
+}
+
+#[derive(Debug)]
+struct MonitorState {
+    history: VecDeque<Sample>,
+    capacity: usize,
+    last_cpu: Option<(u64, u64)>,
+}
+
+impl SystemMonitor {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(RwLock::new(MonitorState {
+                history: VecDeque::with_capacity(capacity),
+                capacity: capacity.max(1),
+                last_cpu: None,
+            })),
+        }
+    }
+
+    /// Takes one sample now.
+    pub fn sample(&self, now_ms: i64) -> Sample {
+        let cpu = read("/proc/stat").and_then(|t| parse_proc_stat(&t));
+        let (mem_total, mem_avail) = read("/proc/meminfo")
+            .and_then(|t| parse_meminfo(&t))
+            .unwrap_or((0, 0));
+        let temperature_c = read("/sys/class/thermal/thermal_zone0/temp")
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .map(|m| m / 1000.0);
+        let load1 = read("/proc/loadavg")
+            .and_then(|t| t.split_whitespace().next().and_then(|n| n.parse().ok()))
+            .unwrap_or(0.0);
+        let uptime_secs = read("/proc/uptime")
+            .and_then(|t| t.split_whitespace().next().and_then(|n| n.parse().ok()))
+            .unwrap_or(0.0);
+        let mut st = match self.inner.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let cpu_percent = match (st.last_cpu, cpu) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                100.0 * (b1.saturating_sub(b0)) as f64 / (t1 - t0) as f64
+            }
+            _ => 0.0,
+        };
+        st.last_cpu = cpu.or(st.last_cpu);
+        let s = Sample {
+            at_ms: now_ms,
+            cpu_percent,
+            memory_total_bytes: mem_total,
+            memory_available_bytes: mem_avail,
+            memory_percent: if mem_total == 0 {
+                0.0
+            } else {
+                100.0 * mem_total.saturating_sub(mem_avail) as f64 / mem_total as f64
+            },
+            temperature_c,
+            load1,
+            uptime_secs,
+            process_rss_bytes: process_rss_bytes(),
+        };
+        if st.history.len() == st.capacity {
+            st.history.pop_front();
+        }
+        st.history.push_back(s);
+        s
+    }
+
+    pub fn latest(&self) -> Option<Sample> {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|s| s.history.back().copied())
+    }
+
+    pub fn history(&self) -> Vec<Sample> {
+        self.inner
+            .read()
+            .map(|s| s.history.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_files() {
+        let stat = "cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n";
+        assert_eq!(parse_proc_stat(stat), Some((200, 1000)));
+        assert_eq!(parse_proc_stat("garbage"), None);
+        let mem = "MemTotal:        1000 kB\nMemFree: 10 kB\nMemAvailable:     250 kB\n";
+        assert_eq!(parse_meminfo(mem), Some((1_024_000, 256_000)));
+        assert_eq!(parse_meminfo("MemTotal: x"), None);
+    }
+
+    #[test]
+    fn samples_this_machine() {
+        let m = SystemMonitor::new(2);
+        m.sample(1);
+        m.sample(2);
+        let s = m.sample(3);
+        assert!(s.memory_total_bytes > 0);
+        assert!(s.process_rss_bytes > 0);
+        assert!((0.0..=100.0).contains(&s.cpu_percent));
+        assert_eq!(m.history().len(), 2);
+        let d = disk_usage(Path::new("/")).expect("statvfs");
+        assert!(d.total_bytes > 0);
+    }
+}
