@@ -89,6 +89,15 @@ fn rank(role: &str) -> u8 {
 
 #[tokio::test]
 async fn rpc_role_matrix() {
+    // The server's registry declares exactly the methods of the specification above.
+    let mut declared: Vec<&str> = pinhole::api::rpc::methods::all()
+        .iter()
+        .map(|m| m.name)
+        .collect();
+    let mut specified: Vec<&str> = RPC_ROLES.iter().map(|(m, _)| *m).collect();
+    declared.sort_unstable();
+    specified.sort_unstable();
+    assert_eq!(declared, specified);
     let server = Server::start(Opts::with_roles());
     let tokens = server.role_tokens().await;
     for (method, need) in RPC_ROLES {
@@ -96,6 +105,11 @@ async fn rpc_role_matrix() {
             // Params chosen to be harmless: `{}` is invalid for every state-changing method.
             let r = server.rpc(token.as_deref(), method, json!({})).await;
             let code = r["error"]["code"].as_i64();
+            // Every declared method dispatches: never "not found", never an internal error.
+            assert!(
+                code != Some(-32601) && code != Some(-32603),
+                "{method} as {who}: {r}"
+            );
             match need {
                 None => assert!(
                     code != Some(-32001) && code != Some(-32002),

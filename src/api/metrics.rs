@@ -221,7 +221,7 @@ impl Metrics {
         ] {
             must(registry.register(c));
         }
-        let per_method = crate::api::rpc::methods::METHODS
+        let per_method = crate::api::rpc::methods::all()
             .iter()
             .map(|m| {
                 (

@@ -1,7 +1,7 @@
 //! Capture pipeline descriptions, built as text for `gst::parse::launch` from a camera's
 //! definition. Pure, so every source kind and encoder can be unit tested without GStreamer.
 //!
-//! Shape (see `shared/reference/media-notes.md`):
+//! Shape (the design is in `docs/media.md`):
 //! - raw sources (test, v4l2 raw/MJPEG, libcamera): `source ! tee name=raw`, then
 //!   `raw. ! queue(leaky) ! encoder ! h264parse config-interval=-1 ! avc/au ! appsink name=h264`
 //!   and a low-fps JPEG branch `raw. ! gate ! queue(leaky) ! videorate ! videoscale ! jpegenc !

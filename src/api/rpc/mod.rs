@@ -4,7 +4,6 @@
 
 pub mod envelope;
 pub mod http;
-pub mod media_methods;
 pub mod methods;
 
 use super::SharedState;
