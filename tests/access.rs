@@ -58,6 +58,7 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("get_event", Some("viewer")),
     ("delete_event", Some("admin")),
     ("get_detection_status", Some("viewer")),
+    ("get_update_status", Some("viewer")),
     ("ptz_status", Some("viewer")),
     ("ptz_move", Some("operator")),
     ("ptz_stop", Some("operator")),

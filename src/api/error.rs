@@ -377,6 +377,30 @@ mod tests {
     }
 
     #[test]
+    fn a_real_database_failure_is_a_server_error_in_both_protocols() {
+        // The database refuses every write, as a read-only or failing medium does.
+        let store = crate::store::Store::open_in_memory().expect("store");
+        let fail = || {
+            store
+                .call_blocking(|c| {
+                    c.pragma_update(None, "query_only", true)?;
+                    crate::store::presets::delete(c, 1)
+                })
+                .expect_err("writes fail")
+        };
+        assert!(matches!(fail(), StoreError::Sqlite(_)), "{}", fail());
+        let rpc = RpcError::from(PtzOpError::from(fail()));
+        assert_eq!(rpc.code, envelope::INTERNAL_ERROR, "{rpc:?}");
+        for e in [
+            ApiError::from(fail()),
+            ApiError::from(PtzOpError::from(fail())),
+        ] {
+            let r = e.into_response();
+            assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    }
+
+    #[test]
     fn a_database_fault_is_a_server_error_in_both_protocols() {
         let fault = || StoreError::Io(std::io::Error::other("disk I/O error"));
         let rpc = RpcError::from(fault());

@@ -20,6 +20,7 @@ pub mod ptz_ops;
 pub mod rest;
 pub mod rpc;
 pub mod security;
+pub mod views;
 pub mod web;
 pub mod ws;
 
@@ -94,6 +95,18 @@ impl AppState {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// What the PTZ crate needs to start stored tours.
+    pub fn tour_context(&self) -> crate::ptz::tours::TourContext<'_> {
+        crate::ptz::tours::TourContext {
+            store: &self.store,
+            ptz: &self.ptz,
+            tours: &self.tours,
+            events: &self.events,
+            clock: &self.clock,
+            shutdown: &self.shutdown,
+        }
     }
 
     /// Reloads the user directory after a change.

@@ -354,44 +354,17 @@ pub async fn goto_preset(state: &SharedState, preset_id: i64) -> Result<Preset, 
     Ok(p)
 }
 
-/// Starts a tour (replacing any tour the camera runs).
+/// Starts a stored tour (see [`crate::ptz::tours::start_stored`]).
 pub async fn start_tour(
     state: &SharedState,
     tour_id: i64,
 ) -> Result<crate::store::tours::Tour, PtzOpError> {
-    let tour = state
-        .store
-        .call(move |c| crate::store::tours::get(c, tour_id))
-        .await?
-        .ok_or_else(|| PtzOpError::NoCamera(format!("tour {tour_id}")))?;
-    let (c, p) = camera(state, &tour.camera_id)?;
-    let steps = tour.steps.clone();
-    let resolved = state
-        .store
-        .call(move |c| {
-            let mut out = Vec::new();
-            for s in &steps {
-                if let Some(p) = presets::get(c, s.preset_id)? {
-                    out.push((p, s.dwell_secs));
-                }
-            }
-            Ok(out)
+    use crate::ptz::tours::TourStartError as E;
+    crate::ptz::tours::start_stored(&state.tour_context(), tour_id)
+        .await
+        .map_err(|e| match e {
+            E::NotFound(_) | E::NoPtz(_) => PtzOpError::NoCamera(e.to_string()),
+            E::NoPresets => invalid("steps", e.to_string()),
+            E::Store(e) => e.into(),
         })
-        .await?;
-    if resolved.is_empty() {
-        return Err(invalid(
-            "steps",
-            "none of this tour's presets exist any more",
-        ));
-    }
-    state.tours.start(
-        &tour,
-        resolved,
-        c,
-        p,
-        state.events.clone(),
-        state.clock.clone(),
-        &state.shutdown,
-    );
-    Ok(tour)
 }

@@ -102,6 +102,15 @@ pub fn prune(conn: &Connection, before_ms: i64) -> Result<usize, StoreError> {
     Ok(conn.execute("DELETE FROM audit_log WHERE at_ms < ?1", [before_ms])?)
 }
 
+/// Applies the retention (`storage.audit_retention_days`; 0 keeps everything): deletes rows
+/// older than that many days before `now_ms`. Returns how many went.
+pub fn apply_retention(conn: &Connection, now_ms: i64, days: u32) -> Result<usize, StoreError> {
+    if days == 0 {
+        return Ok(0);
+    }
+    prune(conn, now_ms - i64::from(days) * 86_400_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

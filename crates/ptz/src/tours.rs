@@ -8,8 +8,9 @@ use super::profile::Profile;
 use super::visca::Command;
 use pinhole_base::clock::SharedClock;
 use pinhole_base::events::EventBus;
-use pinhole_db::presets::Preset;
-use pinhole_db::tours::Tour;
+use pinhole_db::presets::{self, Preset};
+use pinhole_db::tours::{self, Tour};
+use pinhole_db::{Store, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -154,6 +155,96 @@ impl TourRunner {
     pub fn running_on(&self, camera_id: &str) -> Option<RunningTour> {
         self.lock().get(camera_id).map(|(t, _)| t.clone())
     }
+}
+
+/// What starting a stored tour needs.
+pub struct TourContext<'a> {
+    pub store: &'a Store,
+    pub ptz: &'a super::manager::PtzManager,
+    pub tours: &'a std::sync::Arc<TourRunner>,
+    pub events: &'a EventBus,
+    pub clock: &'a SharedClock,
+    pub shutdown: &'a CancellationToken,
+}
+
+/// Why a stored tour cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum TourStartError {
+    #[error("tour {0} not found")]
+    NotFound(i64),
+    #[error("camera `{0}` has no PTZ link (or does not exist)")]
+    NoPtz(String),
+    #[error("none of this tour's presets exist any more")]
+    NoPresets,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts stored tour `id` on its camera, replacing the tour the camera was running.
+pub async fn start_stored(cx: &TourContext<'_>, id: i64) -> Result<Tour, TourStartError> {
+    let tour = cx
+        .store
+        .call(move |c| tours::get(c, id))
+        .await?
+        .ok_or(TourStartError::NotFound(id))?;
+    let (controller, profile) = cx
+        .ptz
+        .get(&tour.camera_id)
+        .ok_or_else(|| TourStartError::NoPtz(tour.camera_id.clone()))?;
+    let steps = tour.steps.clone();
+    let resolved = cx
+        .store
+        .call(move |c| {
+            let mut out = Vec::new();
+            for s in &steps {
+                if let Some(p) = presets::get(c, s.preset_id)? {
+                    out.push((p, s.dwell_secs));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    if resolved.is_empty() {
+        return Err(TourStartError::NoPresets);
+    }
+    cx.tours.start(
+        &tour,
+        resolved,
+        controller,
+        profile,
+        cx.events.clone(),
+        cx.clock.clone(),
+        cx.shutdown,
+    );
+    Ok(tour)
+}
+
+/// Starts the tours scheduled at `minute` ("HH:MM" in the device's time zone) that are not
+/// already running.
+pub async fn start_due(cx: &TourContext<'_>, minute: &str) -> Result<(), StoreError> {
+    let due: Vec<Tour> = cx
+        .store
+        .call(|c| tours::list(c, None))
+        .await?
+        .into_iter()
+        .filter(|t| t.schedule.iter().any(|s| s == minute))
+        .collect();
+    for t in due {
+        if cx
+            .tours
+            .running_on(&t.camera_id)
+            .is_some_and(|r| r.tour_id == t.id)
+        {
+            continue;
+        }
+        match start_stored(cx, t.id).await {
+            Ok(_) => {
+                tracing::info!(tour = %t.name, camera = %t.camera_id, "scheduled tour started")
+            }
+            Err(e) => tracing::warn!(tour = %t.name, error = %e, "scheduled tour could not start"),
+        }
+    }
+    Ok(())
 }
 
 /// "HH:MM" of a UTC time in milliseconds since the epoch.

@@ -8,6 +8,7 @@
 use crate::api::SharedState;
 use crate::api::authn::{AsAdmin, AsOperator, AsViewer};
 use crate::api::error::{ApiError, ErrorBody};
+use crate::api::views::{RecordingView, SnapshotView};
 
 use crate::media::MediaEngine;
 use crate::media::recorder::Format;
@@ -124,18 +125,18 @@ pub struct SnapshotRequest {
 /// Takes a snapshot of the live picture and stores it.
 #[utoipa::path(post, path = "/api/cameras/{id}/snapshot", tag = "media", params(("id" = String, Path)),
     request_body(content = SnapshotRequest, description = "optional"),
-    responses((status = 201, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 201, body = SnapshotView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn take_snapshot(
     State(state): State<SharedState>,
     _: AsOperator,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SnapshotView>), ApiError> {
     let e = engine(&state)?;
     let req: SnapshotRequest = optional_body(&body)?;
     let s = e.take_snapshot(&id, req.filename).await?;
-    Ok((StatusCode::CREATED, Json(snapshot_json(&s))))
+    Ok((StatusCode::CREATED, Json(SnapshotView::from(&s))))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -191,7 +192,7 @@ pub async fn stop_recording(
     let e = engine(&state)?;
     let (st, row) = e.stop_recording(&id).await?;
     Ok(Json(
-        json!({"recording": st, "segment": row.as_ref().map(recording_json)}),
+        json!({"recording": st, "segment": row.as_ref().map(RecordingView::from)}),
     ))
 }
 
@@ -227,36 +228,6 @@ fn page(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), ApiError>
     Ok((l, offset.unwrap_or(0)))
 }
 
-pub fn recording_json(r: &recordings::Recording) -> Value {
-    json!({
-        "filename": r.filename,
-        "device": r.camera_id,
-        "start_time": crate::clock::rfc3339_ms(r.start_ms),
-        "end_time": r.end_ms.map(crate::clock::rfc3339_ms),
-        "start_ms": r.start_ms,
-        "end_ms": r.end_ms,
-        "duration": r.duration_ms().map(|d| d as f64 / 1000.0),
-        "file_size": r.size_bytes,
-        "format": r.format,
-        "state": r.state,
-        "trigger": r.trigger,
-        "download_url": format!("/files/recordings/{}", r.file_name()),
-    })
-}
-
-fn snapshot_json(s: &snapshots::Snapshot) -> Value {
-    json!({
-        "filename": s.filename,
-        "device": s.camera_id,
-        "timestamp": crate::clock::rfc3339_ms(s.taken_ms),
-        "file_size": s.size_bytes,
-        "width": s.width,
-        "height": s.height,
-        "event_id": s.event_id,
-        "download_url": format!("/files/snapshots/{}", s.filename),
-    })
-}
-
 /// Recording segments, newest first, with filters and paging.
 #[utoipa::path(get, path = "/api/recordings", tag = "media", params(ListQuery),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
@@ -277,7 +248,7 @@ pub async fn list_recordings(
         .call(move |c| recordings::list(c, &f, l, o))
         .await?;
     Ok(Json(json!({
-        "recordings": rows.iter().map(recording_json).collect::<Vec<_>>(),
+        "recordings": rows.iter().map(RecordingView::from).collect::<Vec<_>>(),
         "total": total, "limit": l, "offset": o,
     })))
 }
@@ -298,7 +269,7 @@ pub async fn list_snapshots(
         .call(move |c| snapshots::list(c, cam.as_deref(), l, o))
         .await?;
     Ok(Json(json!({
-        "snapshots": rows.iter().map(snapshot_json).collect::<Vec<_>>(),
+        "snapshots": rows.iter().map(SnapshotView::from).collect::<Vec<_>>(),
         "total": total, "limit": l, "offset": o,
     })))
 }

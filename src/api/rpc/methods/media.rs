@@ -8,13 +8,14 @@
 use super::{DeviceParams, Method, NoParams, Session};
 use crate::api::SharedState;
 use crate::api::rpc::envelope::{self, RpcError};
+use crate::api::views::{RecordingView, SnapshotView};
 use crate::clock::rfc3339_ms;
 use crate::media::camera::CameraState;
 use crate::media::recorder::Format;
 use crate::media::retention::RetentionPolicy;
 use crate::media::{MediaEngine, MediaError};
-use crate::store::recordings::{self, Recording};
-use crate::store::snapshots::{self, Snapshot};
+use crate::store::recordings;
+use crate::store::snapshots;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -219,7 +220,7 @@ async fn list_recordings(
         .await
         .map_err(RpcError::from)?;
     Ok(json!({
-        "files": rows.iter().map(recording_json).collect::<Vec<_>>(),
+        "files": rows.iter().map(RecordingView::from).collect::<Vec<_>>(),
         "total": total, "limit": limit, "offset": offset,
     }))
 }
@@ -238,7 +239,7 @@ async fn list_snapshots(
         .await
         .map_err(RpcError::from)?;
     Ok(json!({
-        "files": rows.iter().map(snapshot_json).collect::<Vec<_>>(),
+        "files": rows.iter().map(SnapshotView::from).collect::<Vec<_>>(),
         "total": total, "limit": limit, "offset": offset,
     }))
 }
@@ -256,7 +257,7 @@ async fn get_recording_info(
         .await
         .map_err(RpcError::from)?
         .ok_or_else(|| file_not_found("recording", &filename))?;
-    Ok(recording_json(&r))
+    Ok(json!(RecordingView::from(&r)))
 }
 
 async fn get_snapshot_info(
@@ -272,7 +273,7 @@ async fn get_snapshot_info(
         .await
         .map_err(RpcError::from)?
         .ok_or_else(|| file_not_found("snapshot", &filename))?;
-    Ok(snapshot_json(&s))
+    Ok(json!(SnapshotView::from(&s)))
 }
 
 async fn delete_recording(
@@ -630,34 +631,6 @@ fn camera_json(e: &MediaEngine, session: &Session, id: &str) -> Option<Value> {
         "preview_viewers": h.preview.viewers(),
         "rtsp_consumers": h.hub.consumers(),
     }))
-}
-
-fn recording_json(r: &Recording) -> Value {
-    json!({
-        "filename": r.filename,
-        "device": r.camera_id,
-        "file_size": r.size_bytes,
-        "modified_time": rfc3339_ms(r.end_ms.unwrap_or(r.start_ms)),
-        "created_time": rfc3339_ms(r.start_ms),
-        "duration": r.duration_ms().map(|d| d / 1000),
-        "format": r.format,
-        "state": r.state,
-        "trigger": r.trigger,
-        "download_url": format!("/files/recordings/{}", r.file_name()),
-    })
-}
-
-fn snapshot_json(s: &Snapshot) -> Value {
-    json!({
-        "filename": s.filename,
-        "device": s.camera_id,
-        "file_size": s.size_bytes,
-        "modified_time": rfc3339_ms(s.taken_ms),
-        "created_time": rfc3339_ms(s.taken_ms),
-        "width": s.width,
-        "height": s.height,
-        "download_url": format!("/files/snapshots/{}", s.filename),
-    })
 }
 
 fn file_not_found(kind: &str, name: &str) -> RpcError {

@@ -1,0 +1,292 @@
+//! The background tasks `pinhole run` hands to the supervisor: the HTTP listeners, store upkeep,
+//! the tour scheduler, the system monitor, the update agent, and the camera status listener.
+
+use super::*;
+
+/// Publishes camera state changes: `camera.status_change` always, plus `camera.connected` /
+/// `camera.disconnected` when streaming starts or stops.
+pub(super) fn camera_status_listener(
+    events: EventBus,
+    clock: SharedClock,
+) -> crate::media::camera::StateListener {
+    use crate::media::camera::CameraState;
+    let last = std::sync::Mutex::new(std::collections::HashMap::<String, CameraState>::new());
+    Arc::new(move |cam, status| {
+        let now = clock.now_ms();
+        let def = cam.definition();
+        let params = serde_json::json!({
+            "device": cam.id,
+            "name": def.name,
+            "status": status.state.service_status(),
+            "state": status.state.as_str(),
+            "error": status.error,
+            "encoder": status.encoder,
+        });
+        let before = last
+            .lock()
+            .map(|mut m| m.insert(cam.id.clone(), status.state))
+            .unwrap_or(None);
+        match status.state {
+            CameraState::Streaming if before != Some(CameraState::Streaming) => {
+                tracing::info!(camera = %cam.id, "camera streaming");
+                events.publish("camera.connected", params.clone(), now)
+            }
+            s if before == Some(CameraState::Streaming) && s != CameraState::Streaming => {
+                tracing::warn!(camera = %cam.id, state = s.as_str(), error = ?status.error, "camera lost");
+                events.publish("camera.disconnected", params.clone(), now)
+            }
+            _ => {}
+        }
+        events.publish("camera.status_change", params, now);
+    })
+}
+
+/// GET /health/live over plain TCP: proves the accept loop and the router answer.
+pub(super) async fn probe_http(addr: SocketAddr) -> anyhow::Result<()> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).await?;
+    if buf[..n].starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        anyhow::bail!("unexpected answer {:?}", String::from_utf8_lossy(&buf[..n]))
+    }
+}
+
+pub(super) const PROBE_EVERY: Duration = Duration::from_secs(5);
+pub(super) const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// Runs `server` in its own task and probes it every few seconds; beats while the probe passes.
+/// (The server must not share a task with the probe, or it could not answer it.)
+pub(super) async fn beat_while_serving<F>(
+    ctx: &SubsystemCtx,
+    addr: SocketAddr,
+    http: bool,
+    server: F,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let mut server = tokio::spawn(server);
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    loop {
+        tokio::select! {
+            r = &mut server => {
+                r??;
+                return Ok(());
+            }
+            _ = tick.tick() => {
+                let probe = async {
+                    if http {
+                        probe_http(addr).await
+                    } else {
+                        tokio::net::TcpStream::connect(addr).await.map(|_| ()).map_err(Into::into)
+                    }
+                };
+                match tokio::time::timeout(Duration::from_secs(5), probe).await {
+                    Ok(Ok(())) => ctx.heartbeat.beat(),
+                    Ok(Err(e)) => tracing::warn!(subsystem = ctx.name, error = %e, "self-probe failed"),
+                    Err(_) => tracing::warn!(subsystem = ctx.name, "self-probe timed out"),
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn spawn_http(sup: &Supervisor, state: SharedState, listener: std::net::TcpListener) {
+    let listener = Arc::new(listener);
+    sup.spawn("api", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        let listener = listener.clone();
+        async move {
+            let std_listener = listener.try_clone()?;
+            let addr = std_listener.local_addr()?;
+            let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            let app = api::router(state.clone());
+            let shutdown = ctx.shutdown.clone();
+            let server = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+            beat_while_serving(&ctx, probe_addr(addr), true, server.into_future()).await
+        }
+    });
+}
+
+pub(super) fn spawn_https(
+    sup: &Supervisor,
+    state: SharedState,
+    listener: std::net::TcpListener,
+    rustls: axum_server::tls_rustls::RustlsConfig,
+) {
+    let listener = Arc::new(listener);
+    sup.spawn("api-tls", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        let listener = listener.clone();
+        let rustls = rustls.clone();
+        async move {
+            let std_listener = listener.try_clone()?;
+            let addr = std_listener.local_addr()?;
+            let app = api::router(state.clone()).layer(api::security::hsts_layer());
+            let handle = axum_server::Handle::new();
+            let h2 = handle.clone();
+            let shutdown = ctx.shutdown.clone();
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                h2.graceful_shutdown(Some(Duration::from_secs(3)));
+            });
+            let server = axum_server::from_tcp_rustls(std_listener, rustls)
+                .handle(handle)
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+            beat_while_serving(&ctx, probe_addr(addr), false, server).await
+        }
+    });
+}
+
+/// Checks the database answers, keeps the user directory fresh (changes made with `pinhole user`
+/// while running), and prunes the audit log and the login limiter.
+pub(super) fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
+    sup.spawn("store", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(PROBE_EVERY);
+            let mut last_prune = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+                match tokio::time::timeout(
+                    Duration::from_secs(10),
+                    state.users.refresh(&state.store),
+                )
+                .await
+                {
+                    Ok(Ok(())) => {
+                        ctx.heartbeat.beat();
+                        if let Some(m) = &state.media {
+                            m.refresh_rtsp_users().await;
+                        }
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "database check failed"),
+                    Err(_) => tracing::error!("database check timed out (10 s)"),
+                }
+                if last_prune.elapsed() >= Duration::from_secs(3600) {
+                    last_prune = tokio::time::Instant::now();
+                    state.login_limiter.prune();
+                    let days = state.config.storage.audit_retention_days;
+                    let now = state.now_ms();
+                    match state
+                        .store
+                        .call(move |c| audit::apply_retention(c, now, days))
+                        .await
+                    {
+                        Ok(n) if n > 0 => tracing::info!(removed = n, "pruned the audit log"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "audit log pruning failed"),
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Starts tours at their scheduled daily times (device time zone), once per minute that matches.
+pub(super) fn spawn_tour_scheduler(sup: &Supervisor, state: SharedState) {
+    sup.spawn("tours", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            let mut last_minute = String::new();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+                ctx.heartbeat.beat();
+                let config = state.config.clone();
+                let tz = state
+                    .store
+                    .call(move |c| crate::store::settings::effective(c, &config))
+                    .await?
+                    .get("timezone")
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "UTC".into());
+                let minute = crate::ptz::tours::local_hhmm(state.now_ms(), &tz);
+                if minute == last_minute {
+                    continue;
+                }
+                last_minute = minute.clone();
+                crate::ptz::tours::start_due(&state.tour_context(), &minute).await?;
+            }
+        }
+    });
+}
+
+pub(super) fn spawn_system_monitor(sup: &Supervisor, state: SharedState) {
+    sup.spawn("system", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(PROBE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+                let monitor = state.monitor.clone();
+                let now = state.now_ms();
+                let sample = tokio::task::spawn_blocking(move || monitor.sample(now)).await?;
+                // Live graphs (the web page's system view) follow this event, not polling.
+                state.events.publish(
+                    "system.health",
+                    serde_json::to_value(sample).unwrap_or_default(),
+                    now,
+                );
+                ctx.heartbeat.beat();
+            }
+        }
+    });
+}
+
+/// The update agent: confirms (or rolls back) a freshly installed slot once the appliance is
+/// healthy. Local cameras must stream; IP cameras may be offline for their own reasons.
+pub(super) fn spawn_update_agent(
+    state: &SharedState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Arc<crate::ota::OtaHandle> {
+    let st = state.clone();
+    let clock = state.clock.clone();
+    let mut cfg = state.config.ota.clone();
+    cfg.timezone = state.config.general.timezone.clone();
+    crate::ota::spawn(
+        cfg,
+        state.config.general.state_dir.clone(),
+        state.events.clone(),
+        move || clock.now_ms(),
+        move || crate::ota::health::Snapshot {
+            unhealthy: st.health.unhealthy(),
+            cameras_down: st
+                .media
+                .as_ref()
+                .map(|m| {
+                    m.cameras()
+                        .iter()
+                        .filter_map(|c| {
+                            let def = c.definition();
+                            let status = c.status();
+                            let local = def.source.is_local();
+                            (def.enabled
+                                && local
+                                && status.state != crate::media::camera::CameraState::Streaming)
+                                .then(|| (c.id.clone(), status.state.as_str().to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
+        shutdown,
+    )
+}
