@@ -94,6 +94,34 @@ impl From<&Snapshot> for SnapshotView {
     }
 }
 
+/// A page of recordings, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordingPage {
+    pub recordings: Vec<RecordingView>,
+    /// How many match the filter, all pages together.
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A page of snapshots, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotPage {
+    pub snapshots: Vec<SnapshotView>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A page of detection and motion events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub events: Vec<crate::store::events::Event>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! device monitor, which reports each device's caps in the terms the pipelines use.
 
 use gst::prelude::*;
+use pinhole_base::camera::SourceKind;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -10,7 +11,7 @@ pub struct LocalDevice {
     /// What the device calls itself.
     pub name: String,
     /// The source kind to configure: v4l2 or libcamera.
-    pub source: String,
+    pub source: SourceKind,
     /// Device path (`/dev/video0`) or libcamera id, for the camera's `url`.
     pub url: String,
     /// H264, MJPEG, YUY2, NV12, ...
@@ -46,9 +47,9 @@ pub fn list() -> Vec<LocalDevice> {
         let props = d.properties();
         let get = |k: &str| props.as_ref().and_then(|p| p.get::<String>(k).ok());
         let (source, url) = if let Some(p) = get("api.v4l2.path").or_else(|| get("device.path")) {
-            ("v4l2", p)
+            (SourceKind::V4l2, p)
         } else if let Some(id) = get("api.libcamera.id").or_else(|| get("object.path")) {
-            ("libcamera", id)
+            (SourceKind::Libcamera, id)
         } else {
             continue;
         };
@@ -76,7 +77,7 @@ pub fn list() -> Vec<LocalDevice> {
         }
         out.push(LocalDevice {
             name: d.display_name().to_string(),
-            source: source.into(),
+            source,
             url,
             formats: formats.into_iter().collect(),
             resolutions: sizes
@@ -100,7 +101,8 @@ mod tests {
         if !std::path::Path::new("/dev/video0").exists() {
             assert!(
                 list.iter()
-                    .all(|d| d.source == "libcamera" || d.url.starts_with("/dev/"))
+                    .all(|d| d.source == pinhole_base::camera::SourceKind::Libcamera
+                        || d.url.starts_with("/dev/"))
             );
         }
     }

@@ -22,15 +22,21 @@
 //! reboot (or a restart of the service before it) the agent knows whether the update is
 //! running, still waits for its reboot, or was rolled back.
 
+mod confirm;
 pub mod ddi;
 pub mod download;
 pub mod hawkbit;
 pub mod health;
 pub mod manifest;
+mod poll;
 pub mod rauc;
+mod settings;
+
+use confirm::{confirm, refresh};
+use poll::poll_manifest;
+pub use settings::{config_problems, controller_id};
 
 use health::{HealthGate, Snapshot, Verdict};
-use pinhole_base::FieldErrors;
 pub use pinhole_base::config::{HawkbitConfig, OtaConfig};
 use pinhole_base::events::EventBus;
 pub use pinhole_base::ota::UpdateState;
@@ -39,85 +45,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// The hawkBit controller id: configured, or the host name.
-pub fn controller_id(hb: &HawkbitConfig) -> String {
-    if !hb.controller_id.is_empty() {
-        return hb.controller_id.clone();
-    }
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "pinhole".into())
-}
-
-/// Checks `[ota]` beyond what its types say; keys are full paths (`ota.manifest_url`).
-pub fn config_problems(cfg: &OtaConfig) -> FieldErrors {
-    let mut out = FieldErrors::new();
-    if cfg.health_timeout_secs <= cfg.health_settle_secs {
-        out.push(
-            "ota.health_timeout_secs",
-            format!(
-                "{} must be more than health_settle_secs ({})",
-                cfg.health_timeout_secs, cfg.health_settle_secs
-            ),
-        );
-    }
-    if cfg.enabled && cfg.reboot_command.is_empty() {
-        out.push("ota.reboot_command", "must not be empty");
-    }
-    if !cfg.manifest_url.is_empty() {
-        if reqwest::Url::parse(&cfg.manifest_url).is_err() {
-            out.push("ota.manifest_url", "is not an URL");
-        }
-        if let Err(e) = manifest::parse_key(&cfg.manifest_key) {
-            out.push("ota.manifest_key", e.to_string());
-        }
-        if cfg.poll_secs == 0 {
-            out.push("ota.poll_secs", "must be at least 1");
-        }
-    }
-    if let Err(e) = download::in_window(&cfg.reboot_window, 0) {
-        out.push("ota.reboot_window", e);
-    }
-    let hb = &cfg.hawkbit;
-    if !hb.url.is_empty() {
-        if !cfg.manifest_url.is_empty() {
-            out.push(
-                "ota.hawkbit.url",
-                "choose one update source: hawkbit.url or manifest_url",
-            );
-        }
-        if let Err(e) = ddi::base_url(&hb.url, &hb.tenant, "x") {
-            out.push("ota.hawkbit.url", e);
-        }
-        let id_ok = |s: &str| {
-            s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        };
-        if hb.tenant.is_empty() || !id_ok(&hb.tenant) {
-            out.push(
-                "ota.hawkbit.tenant",
-                "must be 1-64 letters, digits, '-', '_' or '.'",
-            );
-        }
-        if !id_ok(&hb.controller_id) {
-            out.push(
-                "ota.hawkbit.controller_id",
-                "must be up to 64 letters, digits, '-', '_' or '.' (empty: the host name)",
-            );
-        }
-        if !hb.target_token.is_empty() && !hb.gateway_token.is_empty() {
-            out.push(
-                "ota.hawkbit.gateway_token",
-                "set target_token or gateway_token, not both",
-            );
-        }
-    }
-    out
-}
 
 /// What `get_update_status` reports.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -538,243 +465,6 @@ async fn run(agent: Agent, snapshot: impl Fn() -> Snapshot) {
             }
             s.state = UpdateState::Idle;
         });
-    }
-}
-
-/// The boot side: confirm (or roll back) the booted slot. Returns RAUC's client and the booted
-/// bundle's version when the device may go on looking for updates.
-async fn confirm(
-    agent: &Agent,
-    snapshot: &impl Fn() -> Snapshot,
-) -> Option<(rauc::Rauc, Option<String>)> {
-    let (cfg, h) = (&agent.cfg, &agent.h);
-    let address = (!cfg.dbus_address.is_empty()).then_some(cfg.dbus_address.as_str());
-    // RAUC may start after us: keep trying for a while.
-    let started = Instant::now();
-    let rauc = loop {
-        match rauc::Rauc::connect(address).await {
-            Ok(r) => break r,
-            Err(e) if started.elapsed() > Duration::from_secs(60) => {
-                tracing::warn!(error = %e, "updates unavailable");
-                agent.set(UpdateState::Unavailable, e.to_string());
-                return None;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
-        }
-    };
-    refresh(&rauc, h).await;
-    let booted = match rauc.booted().await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            agent.set(UpdateState::Error, "RAUC knows no booted slot");
-            return None;
-        }
-        Err(e) => {
-            agent.set(UpdateState::Error, e.to_string());
-            return None;
-        }
-    };
-    let this = Confirmed {
-        slot: booted.name.clone(),
-        version: booted.bundle_version.clone(),
-    };
-    let confirmed: Option<Confirmed> = agent.read_json("ota-good.json");
-    if confirmed.as_ref() == Some(&this) {
-        // Known good: refill the boot loader's attempts.
-        match rauc.mark("good", "booted").await {
-            Ok(_) => agent.set(UpdateState::Confirmed, format!("slot {}", this.slot)),
-            Err(e) => agent.set(UpdateState::Confirmed, e.to_string()),
-        }
-        refresh(&rauc, h).await;
-        return Some((rauc, this.version));
-    }
-    agent.set(
-        UpdateState::Checking,
-        format!(
-            "slot {} (bundle {}) must prove healthy",
-            this.slot,
-            this.version.as_deref().unwrap_or("unknown")
-        ),
-    );
-    let mut gate = HealthGate::new(
-        Duration::from_secs(cfg.health_settle_secs),
-        Duration::from_secs(cfg.health_timeout_secs),
-    );
-    let t0 = Instant::now();
-    let verdict = loop {
-        let snap = snapshot();
-        h.update(|s| s.health = Some(snap.describe()));
-        match gate.observe(t0.elapsed(), &snap) {
-            Verdict::Wait => tokio::time::sleep(Duration::from_millis(500)).await,
-            v => break v,
-        }
-    };
-    match verdict {
-        Verdict::Good => match rauc.mark("good", "booted").await {
-            Ok(_) => {
-                agent.write_json("ota-good.json", &this);
-                tracing::info!(slot = %this.slot, "updated slot is healthy: marked good");
-                agent.set(
-                    UpdateState::MarkedGood,
-                    format!("slot {} confirmed", this.slot),
-                );
-            }
-            Err(e) => agent.set(UpdateState::Error, e.to_string()),
-        },
-        Verdict::Bad(why) => {
-            tracing::error!(slot = %this.slot, reason = %why, "updated slot is not healthy: rolling back");
-            let marked = rauc.mark("bad", "booted").await;
-            agent.set(
-                UpdateState::RollingBack,
-                match &marked {
-                    Ok(_) => format!("slot {} marked bad: {why}", this.slot),
-                    Err(e) => format!(
-                        "slot {} unhealthy ({why}); marking it bad failed: {e}",
-                        this.slot
-                    ),
-                },
-            );
-            // Never offer this version to this device again; say why to the update server.
-            if let Some(v) = &this.version {
-                agent.write_json(
-                    "ota-failed.json",
-                    &serde_json::json!({"version": v, "reason": why}),
-                );
-            }
-            refresh(&rauc, h).await;
-            if marked.is_ok() {
-                agent.reboot().await;
-            }
-            return None;
-        }
-        Verdict::Wait => {}
-    }
-    refresh(&rauc, h).await;
-    Some((rauc, this.version))
-}
-
-/// Reads RAUC's view of the slots into the status.
-async fn refresh(r: &rauc::Rauc, h: &OtaHandle) {
-    let (compatible, booted, primary, slots) = (
-        r.compatible().await,
-        r.boot_slot().await,
-        r.primary().await,
-        r.slots().await,
-    );
-    h.update(|s| {
-        s.compatible = compatible.ok();
-        s.booted = booted.ok();
-        s.primary = primary.ok();
-        s.slots = slots.unwrap_or_default();
-    });
-}
-
-/// The plain HTTPS source: check the signed manifest every `poll_secs`; download a newer bundle
-/// for this device, have RAUC install it into the other slot, then reboot in the window.
-async fn poll_manifest(agent: &Agent, rauc: &rauc::Rauc, booted_version: Option<String>) {
-    let cfg = &agent.cfg;
-    let key = match manifest::parse_key(&cfg.manifest_key) {
-        Ok(k) => k,
-        Err(e) => return agent.set(UpdateState::Error, e.to_string()),
-    };
-    let client = match reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return agent.set(UpdateState::Error, e.to_string()),
-    };
-    let compatible = rauc.compatible().await.unwrap_or_default();
-    let mut refused: Option<String> = None;
-    loop {
-        match check_manifest(
-            agent,
-            &client,
-            &key,
-            rauc,
-            &compatible,
-            &booted_version,
-            &mut refused,
-        )
-        .await
-        {
-            Ok(Some(version)) => {
-                agent.reboot_in_window(&version).await;
-                return;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "update check failed");
-                agent.set(UpdateState::Error, e);
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(cfg.poll_secs)).await;
-    }
-}
-
-/// One check of the manifest. `Ok(Some(version))`: a bundle was installed.
-async fn check_manifest(
-    agent: &Agent,
-    client: &reqwest::Client,
-    key: &ed25519_dalek::VerifyingKey,
-    rauc: &rauc::Rauc,
-    compatible: &str,
-    booted_version: &Option<String>,
-    refused: &mut Option<String>,
-) -> Result<Option<String>, String> {
-    let url = &agent.cfg.manifest_url;
-    let res = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("cannot fetch the manifest {url}: {e}"))?;
-    if !res.status().is_success() {
-        return Err(format!("the manifest {url} answered {}", res.status()));
-    }
-    let doc = res
-        .bytes()
-        .await
-        .map_err(|e| format!("cannot read the manifest: {e}"))?;
-    let m = manifest::verify(&doc, key).map_err(|e| e.to_string())?;
-    agent.h.update(|s| s.available = Some(m.version.clone()));
-    if m.compatible != compatible {
-        return Err(format!(
-            "the manifest is for `{}`, this device is `{compatible}`",
-            m.compatible
-        ));
-    }
-    if booted_version.as_deref() == Some(m.version.as_str()) {
-        agent.set(UpdateState::UpToDate, format!("version {}", m.version));
-        return Ok(None);
-    }
-    if agent.failure_of(&m.version).is_some() {
-        agent.set(
-            UpdateState::Skipped,
-            format!(
-                "version {} failed its health check on this device",
-                m.version
-            ),
-        );
-        return Ok(None);
-    }
-    if refused.as_deref() == Some(m.version.as_str()) {
-        return Ok(None);
-    }
-    let offer = Offer {
-        url: reqwest::Url::parse(url)
-            .and_then(|base| base.join(&m.url))
-            .map_err(|e| format!("bad bundle url {}: {e}", m.url))?,
-        version: m.version,
-        size: m.size,
-        sha256: m.sha256,
-    };
-    let path = agent.download(client, &offer).await?;
-    match agent.install(rauc, &path, &offer, None).await {
-        Ok(()) => Ok(Some(offer.version)),
-        Err(e) => {
-            *refused = Some(offer.version.clone());
-            Err(e)
-        }
     }
 }
 

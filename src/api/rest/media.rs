@@ -8,7 +8,7 @@
 use crate::api::SharedState;
 use crate::api::authn::{AsAdmin, AsOperator, AsViewer};
 use crate::api::error::{ApiError, ErrorBody};
-use crate::api::views::{RecordingView, SnapshotView};
+use crate::api::views::{EventPage, RecordingPage, RecordingView, SnapshotPage, SnapshotView};
 
 use crate::media::MediaEngine;
 use crate::media::recorder::Format;
@@ -230,13 +230,13 @@ fn page(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), ApiError>
 
 /// Recording segments, newest first, with filters and paging.
 #[utoipa::path(get, path = "/api/recordings", tag = "media", params(ListQuery),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = RecordingPage), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_recordings(
     State(state): State<SharedState>,
     _: AsViewer,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecordingPage>, ApiError> {
     let (l, o) = page(q.limit, q.offset)?;
     let f = recordings::Filter {
         camera_id: q.camera.clone(),
@@ -247,31 +247,35 @@ pub async fn list_recordings(
         .store
         .call(move |c| recordings::list(c, &f, l, o))
         .await?;
-    Ok(Json(json!({
-        "recordings": rows.iter().map(RecordingView::from).collect::<Vec<_>>(),
-        "total": total, "limit": l, "offset": o,
-    })))
+    Ok(Json(RecordingPage {
+        recordings: rows.iter().map(RecordingView::from).collect(),
+        total,
+        limit: l,
+        offset: o,
+    }))
 }
 
 /// Snapshots, newest first.
 #[utoipa::path(get, path = "/api/snapshots", tag = "media", params(ListQuery),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = SnapshotPage), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_snapshots(
     State(state): State<SharedState>,
     _: AsViewer,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SnapshotPage>, ApiError> {
     let (l, o) = page(q.limit, q.offset)?;
     let cam = q.camera.clone();
     let (rows, total) = state
         .store
         .call(move |c| snapshots::list(c, cam.as_deref(), l, o))
         .await?;
-    Ok(Json(json!({
-        "snapshots": rows.iter().map(SnapshotView::from).collect::<Vec<_>>(),
-        "total": total, "limit": l, "offset": o,
-    })))
+    Ok(Json(SnapshotPage {
+        snapshots: rows.iter().map(SnapshotView::from).collect(),
+        total,
+        limit: l,
+        offset: o,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -293,13 +297,13 @@ pub struct EventQuery {
 
 /// Detection and motion events, newest first, with filters and paging.
 #[utoipa::path(get, path = "/api/events", tag = "detection", params(EventQuery),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_events(
     State(state): State<SharedState>,
     _: AsViewer,
     Query(q): Query<EventQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     let (l, o) = page(q.limit, q.offset)?;
     let f = crate::store::events::Filter {
         camera_id: q.camera.clone(),
@@ -312,9 +316,12 @@ pub async fn list_events(
         .store
         .call(move |c| crate::store::events::list(c, &f, l, o))
         .await?;
-    Ok(Json(
-        json!({"events": rows, "total": total, "limit": l, "offset": o}),
-    ))
+    Ok(Json(EventPage {
+        events: rows,
+        total,
+        limit: l,
+        offset: o,
+    }))
 }
 
 /// One event, with its snapshot's download URL.

@@ -14,6 +14,7 @@ use crate::media::camera::CameraState;
 use crate::media::recorder::Format;
 use crate::media::retention::RetentionPolicy;
 use crate::media::{MediaEngine, MediaError};
+use crate::store::cameras::SourceKind;
 use crate::store::recordings;
 use crate::store::snapshots;
 use serde::Deserialize;
@@ -93,9 +94,9 @@ async fn get_camera_capabilities(
     let h = e.camera(&device).ok_or_else(|| camera_not_found(&device))?;
     let def = h.definition();
     let st = h.status();
-    let formats: Vec<&str> = match def.source.as_str() {
-        "rtsp" => vec!["H264"],
-        _ => vec!["H264", "MJPEG"],
+    let formats: Vec<&str> = match def.source {
+        SourceKind::Rtsp => vec!["H264"],
+        SourceKind::Test | SourceKind::V4l2 | SourceKind::Libcamera => vec!["H264", "MJPEG"],
     };
     Ok(json!({
         "device": device,
