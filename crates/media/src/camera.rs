@@ -295,7 +295,7 @@ pub async fn run(
                     tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
                 ended
             }
-            Ok(Err(e)) => Ended::Failed(e),
+            Ok(Err(e)) => Ended::Failed(e.to_string()),
             Err(e) => Ended::Failed(format!("pipeline task panicked: {e}")),
         };
         match ended {
@@ -334,17 +334,42 @@ struct Running {
     pipeline: gst::Pipeline,
 }
 
+/// Why a capture pipeline could not be built or started. The text becomes the camera's status
+/// `error`, so it says what is missing and where.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error("{element} is not available ({package})")]
+    MissingElement {
+        element: &'static str,
+        package: &'static str,
+    },
+    #[error("cannot open {device}: no such device, or it is busy")]
+    DeviceUnavailable { device: String },
+    #[error("cannot build the pipeline: {0}")]
+    Parse(String),
+    /// The pipeline description lacks an element the code relies on (a bug, not the camera).
+    #[error("the pipeline has no {0}")]
+    Missing(String),
+    #[error("cannot start: {0}")]
+    Start(String),
+}
+
 /// What a V4L2 device offers, asked from the device itself through a short-lived v4l2src.
-fn probe_v4l2(device: &str) -> Result<DeviceFormat, String> {
+fn probe_v4l2(device: &str) -> Result<DeviceFormat, BuildError> {
     let src = gst::ElementFactory::make("v4l2src")
         .property("device", device)
         .build()
-        .map_err(|_| "v4l2src is not available (gstreamer1.0-plugins-good)".to_string())?;
+        .map_err(|_| BuildError::MissingElement {
+            element: "v4l2src",
+            package: "gstreamer1.0-plugins-good",
+        })?;
     src.set_state(gst::State::Ready)
-        .map_err(|_| format!("cannot open {device}: no such device, or it is busy"))?;
+        .map_err(|_| BuildError::DeviceUnavailable {
+            device: device.to_string(),
+        })?;
     let caps = src.static_pad("src").map(|p| p.query_caps(None));
     let _ = src.set_state(gst::State::Null);
-    let caps = caps.ok_or("v4l2src has no src pad")?;
+    let caps = caps.ok_or_else(|| BuildError::Missing("v4l2src src pad".into()))?;
     let has = |name: &str| caps.iter().any(|s| s.name() == name);
     Ok(if has("video/x-h264") {
         DeviceFormat::H264
@@ -355,7 +380,7 @@ fn probe_v4l2(device: &str) -> Result<DeviceFormat, String> {
     })
 }
 
-fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, String> {
+fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, BuildError> {
     let source = def.source;
     let device_format = if source == SourceKind::V4l2 {
         probe_v4l2(&def.url)?
@@ -381,30 +406,30 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, String> {
     })
 }
 
-fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, String> {
+fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, BuildError> {
     pipeline
         .by_name(name)
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| format!("pipeline has no appsink `{name}`"))
+        .ok_or_else(|| BuildError::Missing(format!("appsink `{name}`")))
 }
 
 /// Builds and starts the capture pipeline (blocking: parsing and state changes may wait on
 /// devices).
-fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, String> {
+fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, BuildError> {
     let def = cam.definition();
     let spec = spec_for(&def, settings)?;
     let launch = spec.launch();
     tracing::debug!(camera = %cam.id, %launch, "building capture pipeline");
     let pipeline = gst::parse::launch(&launch)
-        .map_err(|e| format!("cannot build the pipeline: {e}"))?
+        .map_err(|e| BuildError::Parse(e.to_string()))?
         .downcast::<gst::Pipeline>()
-        .map_err(|_| "the description is not a pipeline".to_string())?;
+        .map_err(|_| BuildError::Parse("the description is not a pipeline".into()))?;
     pipeline.set_property("name", format!("capture-{}", cam.id));
     super::adopt_shared_clock(&pipeline);
 
     let src = pipeline
         .by_name("src")
-        .ok_or("pipeline has no source element")?;
+        .ok_or_else(|| BuildError::Missing("source element".into()))?;
     match spec.source {
         SourceKind::Rtsp => {
             src.set_property("location", &def.url);
@@ -435,7 +460,9 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
     );
     // Consumers must never see an EOS: a capture rebuild is not the end of their stream.
     producer.set_forward_events([gst::EventType::Gap]);
-    let sink_pad = h264.static_pad("sink").ok_or("appsink has no sink pad")?;
+    let sink_pad = h264
+        .static_pad("sink")
+        .ok_or_else(|| BuildError::Missing("sink pad on appsink `h264`".into()))?;
     {
         let cam = cam.clone();
         sink_pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
@@ -496,7 +523,7 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
             .map(|m| describe(&m))
             .unwrap_or_else(|| e.to_string());
         let _ = pipeline.set_state(gst::State::Null);
-        return Err(format!("cannot start: {detail}"));
+        return Err(BuildError::Start(detail));
     }
     *cam.h264_pad.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink_pad);
     cam.hub.set_producer(Some(producer));

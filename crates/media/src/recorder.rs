@@ -59,7 +59,7 @@ impl Format {
         }
     }
 
-    fn muxer(self) -> Result<gst::Element, String> {
+    fn muxer(self) -> Result<gst::Element, RecorderError> {
         let m = match self {
             Format::Fmp4 => gst::ElementFactory::make("mp4mux")
                 .property("fragment-duration", 1000u32)
@@ -67,8 +67,37 @@ impl Format {
             Format::Mp4 => gst::ElementFactory::make("mp4mux").build(),
             Format::Mkv => gst::ElementFactory::make("matroskamux").build(),
         };
-        m.map_err(|_| format!("the {} muxer is not available", self.as_str()))
+        m.map_err(|_| {
+            RecorderError::MissingElement(match self {
+                Format::Fmp4 | Format::Mp4 => "mp4mux",
+                Format::Mkv => "matroskamux",
+            })
+        })
     }
+}
+
+/// Why a recorder could not start. A storage problem never stops capture or streaming, only
+/// the recording, and the message says which folder.
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write to {}: {source}", dir.display())]
+    NotWritable {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} is not available (gstreamer1.0-plugins-good)")]
+    MissingElement(&'static str),
+    #[error("cannot assemble the recorder: {0}")]
+    Assemble(String),
+    #[error("cannot start the recorder: {0}")]
+    Start(String),
 }
 
 #[derive(Debug, Clone)]
@@ -243,13 +272,17 @@ pub struct StartArgs {
 
 impl Recorder {
     /// Starts recording; blocking (state changes), call from the blocking pool.
-    pub fn start(a: StartArgs) -> Result<Self, String> {
+    pub fn start(a: StartArgs) -> Result<Self, RecorderError> {
         let dir = a.settings.dir.join(&a.camera.id);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|source| RecorderError::CreateDir {
+            dir: dir.clone(),
+            source,
+        })?;
         let probe = dir.join(".pinhole-write-test");
-        std::fs::write(&probe, b"")
-            .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+        std::fs::write(&probe, b"").map_err(|source| RecorderError::NotWritable {
+            dir: dir.clone(),
+            source,
+        })?;
         let _ = std::fs::remove_file(&probe);
 
         let shared = Arc::new(Shared {
@@ -272,7 +305,7 @@ impl Recorder {
             .property("send-keyframe-requests", true)
             .property("muxer", a.format.muxer()?)
             .build()
-            .map_err(|_| "splitmuxsink is not available")?;
+            .map_err(|_| RecorderError::MissingElement("splitmuxsink"))?;
         {
             let shared = shared.clone();
             mux.connect("format-location-full", false, move |_| {
@@ -281,13 +314,15 @@ impl Recorder {
         }
         pipeline
             .add_many([appsrc.upcast_ref(), &mux])
-            .map_err(|e| e.to_string())?;
-        appsrc.link(&mux).map_err(|e| e.to_string())?;
+            .map_err(|e| RecorderError::Assemble(e.to_string()))?;
+        appsrc
+            .link(&mux)
+            .map_err(|e| RecorderError::Assemble(e.to_string()))?;
         super::adopt_shared_clock(&pipeline);
         super::hub::Hub::configure_consumer(&appsrc);
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
             let _ = pipeline.set_state(gst::State::Null);
-            return Err(format!("cannot start the recorder: {e}"));
+            return Err(RecorderError::Start(e.to_string()));
         }
         // An event recording starts with the camera's current GOP: the moments before the
         // trigger, up to one keyframe interval.

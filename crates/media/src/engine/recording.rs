@@ -283,6 +283,7 @@ impl MediaEngine {
                         );
                     }
                     Ok(Err(e)) => {
+                        let e = e.to_string();
                         slot.failures += 1;
                         slot.next_try_ms = now + (1000i64 << slot.failures.min(5));
                         tracing::error!(camera = %cam.id, error = %e, "cannot start recording");
