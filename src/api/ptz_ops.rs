@@ -255,7 +255,7 @@ pub async fn preset(
     Ok(c.command(cmd).await?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatusView {
     pub device: String,
     #[serde(flatten)]

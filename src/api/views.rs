@@ -113,6 +113,13 @@ pub struct SnapshotPage {
     pub offset: u32,
 }
 
+/// The local cameras that could be added.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceList {
+    pub devices: Vec<crate::media::devices::LocalDevice>,
+    pub total: usize,
+}
+
 /// A page of detection and motion events, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {

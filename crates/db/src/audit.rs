@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at_ms: i64,
@@ -13,6 +13,7 @@ pub struct AuditEntry {
     pub client: Option<String>,
     pub action: String,
     pub target: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
     pub result: String,
 }

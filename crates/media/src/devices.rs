@@ -6,7 +6,7 @@ use pinhole_base::camera::SourceKind;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LocalDevice {
     /// What the device calls itself.
     pub name: String,

@@ -76,7 +76,7 @@ pub enum PtzError {
 }
 
 /// What the controller last learnt about the camera.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PtzStatus {
     pub link: String,
     pub connected: bool,

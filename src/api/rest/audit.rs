@@ -19,7 +19,7 @@ pub struct Page {
 
 /// Audit log entries.
 #[utoipa::path(get, path = "/api/audit", tag = "audit", params(Page),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<SharedState>,

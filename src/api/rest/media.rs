@@ -8,7 +8,9 @@
 use crate::api::SharedState;
 use crate::api::authn::{AsAdmin, AsOperator, AsViewer};
 use crate::api::error::{ApiError, ErrorBody};
-use crate::api::views::{EventPage, RecordingPage, RecordingView, SnapshotPage, SnapshotView};
+use crate::api::views::{
+    DeviceList, EventPage, RecordingPage, RecordingView, SnapshotPage, SnapshotView,
+};
 
 use crate::media::MediaEngine;
 use crate::media::recorder::Format;
@@ -60,13 +62,16 @@ fn stream_json(e: &MediaEngine, id: &str, host: Option<&str>) -> Option<Value> {
 
 /// Local cameras (V4L2, libcamera) that could be added, with what they offer.
 #[utoipa::path(get, path = "/api/devices", tag = "media",
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = DeviceList), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn devices(_: AsOperator) -> Result<Json<Value>, ApiError> {
-    let list = tokio::task::spawn_blocking(crate::media::devices::list)
+pub async fn devices(_: AsOperator) -> Result<Json<DeviceList>, ApiError> {
+    let devices = tokio::task::spawn_blocking(crate::media::devices::list)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(json!({"devices": list, "total": list.len()})))
+    Ok(Json(DeviceList {
+        total: devices.len(),
+        devices,
+    }))
 }
 
 /// Every camera's stream: state, encoder, measured fps and bitrate, RTSP URL.

@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -101,17 +100,14 @@ pub async fn absolute(
 
 /// What the controller knows of the camera: link, power, position, limits.
 #[utoipa::path(get, path = "/api/cameras/{id}/ptz/status", tag = "ptz", params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = ptz_ops::StatusView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn status(
     State(state): State<SharedState>,
     _: AsViewer,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let v = ptz_ops::status(&state, &id)?;
-    serde_json::to_value(v)
-        .map(Json)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+) -> Result<Json<ptz_ops::StatusView>, ApiError> {
+    Ok(Json(ptz_ops::status(&state, &id)?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
