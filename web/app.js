@@ -189,8 +189,10 @@ function route() {
   for (const a of document.querySelectorAll('#nav a')) {
     a.classList.toggle('active', a.getAttribute('href') === '#/' + (parts[0] || ''));
   }
-  const el = main();
-  clear(el);
+  // Each navigation renders into its own container: a view still waiting for its data when
+  // the user moves on finishes into a detached element instead of over the new view.
+  const el = h('div.view');
+  clear(main(), el);
   switch (parts[0]) {
     case undefined:
       return gridView(el);

@@ -78,6 +78,23 @@ await runBrowserTest(base, 'web page end to end', async ({ log, newPage, login }
   await login(page, ADMIN);
   await page.waitForSelector('#grid');
 
+  log('a view whose data comes late does not overwrite the next one');
+  // As on a busy appliance: the grid's data arrives after the user has already moved on.
+  let releaseGrid;
+  const gridHeld = new Promise((r) => { releaseGrid = r; });
+  await page.route('**/api/cameras', async (route) => { await gridHeld; await route.continue(); });
+  await page.goto(`${base}/#/recordings`);
+  await page.goto(`${base}/#/`);
+  await page.goto(`${base}/#/settings/device`);
+  await page.waitForSelector('#device-form');
+  releaseGrid();
+  await page.waitForTimeout(1000);
+  assert.equal(await page.locator('#grid').count(), 0, 'the late grid replaced the settings view');
+  assert.equal(await page.locator('#device-form').count(), 1, 'the settings view is gone');
+  await page.unroute('**/api/cameras');
+  await page.goto(`${base}/#/`);
+  await page.waitForSelector('#grid');
+
   log('PTZ pad moves the simulated camera');
   await page.click('.tile[data-camera=camera0]');
   await page.waitForSelector('#ptz');
