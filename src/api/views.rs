@@ -113,6 +113,94 @@ pub struct SnapshotPage {
     pub offset: u32,
 }
 
+/// A camera's stream: its capture state, encoder, measured figures and where to watch it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamView {
+    pub device: String,
+    pub name: String,
+    /// starting, streaming, reconnecting, failed or disabled.
+    pub state: &'static str,
+    /// The camera service's status: CONNECTED, DISCONNECTED, ...
+    pub status: &'static str,
+    pub error: Option<String>,
+    /// RFC 3339: since when the camera is in this state.
+    pub since: String,
+    pub restarts: u32,
+    pub encoder: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fps: f64,
+    pub bitrate_kbps: f64,
+    pub rtsp_url: String,
+    /// RTSP clients, the recorder and live viewers attached to the camera's hub.
+    pub consumers: usize,
+    pub preview_viewers: usize,
+    pub mjpeg_url: String,
+}
+
+impl StreamView {
+    /// The stream of camera `id`; `host` is the host the client reached the API by.
+    pub fn of(e: &crate::media::MediaEngine, id: &str, host: Option<&str>) -> Option<Self> {
+        let h = e.camera(id)?;
+        let st = h.status();
+        Some(StreamView {
+            device: id.to_string(),
+            name: h.definition().name,
+            state: st.state.as_str(),
+            status: st.state.service_status(),
+            error: st.error,
+            since: rfc3339_ms(st.since_ms),
+            restarts: st.restarts,
+            encoder: st.encoder,
+            width: st.width,
+            height: st.height,
+            fps: st.fps,
+            bitrate_kbps: st.bitrate_kbps,
+            rtsp_url: e.stream_url(id, host),
+            consumers: h.hub.consumers(),
+            preview_viewers: h.preview.viewers(),
+            mjpeg_url: format!("/api/cameras/{id}/mjpeg"),
+        })
+    }
+}
+
+/// Every camera's stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamList {
+    pub streams: Vec<StreamView>,
+    pub total: usize,
+    /// Open RTSP sessions, all cameras together.
+    pub rtsp_sessions: usize,
+}
+
+/// A stopped on-demand recording and the segment it closed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoppedRecording {
+    pub recording: crate::media::RecordingState,
+    pub segment: Option<RecordingView>,
+}
+
+/// A detection or motion event, with its snapshot's download URL.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    #[serde(flatten)]
+    pub event: crate::store::events::Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_url: Option<String>,
+}
+
+impl From<crate::store::events::Event> for EventView {
+    fn from(event: crate::store::events::Event) -> Self {
+        EventView {
+            snapshot_url: event
+                .snapshot
+                .as_ref()
+                .map(|s| format!("/files/snapshots/{s}")),
+            event,
+        }
+    }
+}
+
 /// The local cameras that could be added.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceList {

@@ -82,7 +82,7 @@ pub enum MediaError {
 }
 
 /// A recording as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordingState {
     pub device: String,
     pub filename: Option<String>,

@@ -9,7 +9,8 @@ use crate::api::SharedState;
 use crate::api::authn::{AsAdmin, AsOperator, AsViewer};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::views::{
-    DeviceList, EventPage, RecordingPage, RecordingView, SnapshotPage, SnapshotView,
+    DeviceList, EventPage, EventView, RecordingPage, RecordingView, SnapshotPage, SnapshotView,
+    StoppedRecording, StreamList, StreamView,
 };
 
 use crate::media::MediaEngine;
@@ -21,7 +22,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
 fn engine(state: &SharedState) -> Result<&Arc<MediaEngine>, ApiError> {
@@ -35,29 +36,6 @@ fn host(req_headers: &axum::http::HeaderMap) -> Option<String> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
-}
-
-fn stream_json(e: &MediaEngine, id: &str, host: Option<&str>) -> Option<Value> {
-    let h = e.camera(id)?;
-    let st = h.status();
-    Some(json!({
-        "device": id,
-        "name": h.definition().name,
-        "state": st.state.as_str(),
-        "status": st.state.service_status(),
-        "error": st.error,
-        "since": crate::clock::rfc3339_ms(st.since_ms),
-        "restarts": st.restarts,
-        "encoder": st.encoder,
-        "width": st.width,
-        "height": st.height,
-        "fps": st.fps,
-        "bitrate_kbps": st.bitrate_kbps,
-        "rtsp_url": e.stream_url(id, host),
-        "consumers": h.hub.consumers(),
-        "preview_viewers": h.preview.viewers(),
-        "mjpeg_url": format!("/api/cameras/{id}/mjpeg"),
-    }))
 }
 
 /// Local cameras (V4L2, libcamera) that could be added, with what they offer.
@@ -76,37 +54,39 @@ pub async fn devices(_: AsOperator) -> Result<Json<DeviceList>, ApiError> {
 
 /// Every camera's stream: state, encoder, measured fps and bitrate, RTSP URL.
 #[utoipa::path(get, path = "/api/streams", tag = "media",
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = StreamList), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn streams(
     State(state): State<SharedState>,
     _: AsViewer,
     headers: axum::http::HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StreamList>, ApiError> {
     let e = engine(&state)?;
     let h = host(&headers);
-    let list: Vec<Value> = e
+    let streams: Vec<StreamView> = e
         .cameras()
         .iter()
-        .filter_map(|c| stream_json(e, &c.id, h.as_deref()))
+        .filter_map(|c| StreamView::of(e, &c.id, h.as_deref()))
         .collect();
-    Ok(Json(
-        json!({"streams": list, "total": list.len(), "rtsp_sessions": e.rtsp_sessions()}),
-    ))
+    Ok(Json(StreamList {
+        total: streams.len(),
+        streams,
+        rtsp_sessions: e.rtsp_sessions(),
+    }))
 }
 
 /// One camera's stream.
 #[utoipa::path(get, path = "/api/cameras/{id}/stream", tag = "media", params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = StreamView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn stream(
     State(state): State<SharedState>,
     _: AsViewer,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StreamView>, ApiError> {
     let e = engine(&state)?;
-    stream_json(e, &id, host(&headers).as_deref())
+    StreamView::of(e, &id, host(&headers).as_deref())
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))
 }
@@ -116,7 +96,11 @@ fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Resul
     if body.is_empty() {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|err| ApiError::invalid(err.to_string()))
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        crate::api::error::deserialize_problem(&path, e.into_inner().to_string())
+    })
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -158,14 +142,14 @@ pub struct RecordRequest {
 /// Starts an on-demand recording.
 #[utoipa::path(post, path = "/api/cameras/{id}/recording/start", tag = "media", params(("id" = String, Path)),
     request_body(content = RecordRequest, description = "optional"),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = crate::media::RecordingState), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn start_recording(
     State(state): State<SharedState>,
     _: AsOperator,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::media::RecordingState>, ApiError> {
     let e = engine(&state)?;
     let req: RecordRequest = optional_body(&body)?;
     let format = match req.format.as_deref() {
@@ -181,24 +165,24 @@ pub async fn start_recording(
             format!("{d} is outside 1..=86400"),
         ));
     }
-    let r = e.start_recording(&id, format, req.duration).await?;
-    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+    Ok(Json(e.start_recording(&id, format, req.duration).await?))
 }
 
 /// Stops an on-demand recording.
 #[utoipa::path(post, path = "/api/cameras/{id}/recording/stop", tag = "media", params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = StoppedRecording), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn stop_recording(
     State(state): State<SharedState>,
     _: AsOperator,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StoppedRecording>, ApiError> {
     let e = engine(&state)?;
-    let (st, row) = e.stop_recording(&id).await?;
-    Ok(Json(
-        json!({"recording": st, "segment": row.as_ref().map(RecordingView::from)}),
-    ))
+    let (recording, row) = e.stop_recording(&id).await?;
+    Ok(Json(StoppedRecording {
+        recording,
+        segment: row.as_ref().map(RecordingView::from),
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -331,23 +315,19 @@ pub async fn list_events(
 
 /// One event, with its snapshot's download URL.
 #[utoipa::path(get, path = "/api/events/{id}", tag = "detection", params(("id" = i64, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = EventView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_event(
     State(state): State<SharedState>,
     _: AsViewer,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventView>, ApiError> {
     let ev = state
         .store
         .call(move |c| crate::store::events::get(c, id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("event {id}")))?;
-    let mut v = json!(ev);
-    if let Some(s) = &ev.snapshot {
-        v["snapshot_url"] = json!(format!("/files/snapshots/{s}"));
-    }
-    Ok(Json(v))
+    Ok(Json(EventView::from(ev)))
 }
 
 /// Deletes a recording segment (not the one being written).
