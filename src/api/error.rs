@@ -345,19 +345,23 @@ where
                     ApiError::invalid(r.body_text())
                 }
             })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(v) => Ok(JsonBody(v)),
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    return Err(ApiError::invalid(format!("not valid JSON: {inner}")));
-                }
-                Err(deserialize_problem(&path, inner.to_string()))
-            }
-        }
+        json_from_slice(&bytes).map(JsonBody)
     }
+}
+
+/// Parses a JSON request body: text that is not JSON is one error, a value of the wrong type or
+/// an unknown key is a field error named by its path.
+pub fn json_from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::invalid(format!("not valid JSON: {inner}"))
+        } else {
+            deserialize_problem(&path, inner.to_string())
+        }
+    })
 }
 
 #[cfg(test)]

@@ -51,17 +51,6 @@ impl LinkSpec {
     pub fn is_serial(&self) -> bool {
         matches!(self, LinkSpec::Serial { .. })
     }
-
-    pub fn check(&self) -> Result<(), String> {
-        if let LinkSpec::Serial { baud, .. } = self
-            && !pinhole_base::ptz::SERIAL_BAUDS.contains(baud)
-        {
-            return Err(format!(
-                "baud {baud} is not one of 2400, 4800, 9600, 19200, 38400"
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// Transport failures.

@@ -96,11 +96,7 @@ fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Resul
     if body.is_empty() {
         return Ok(T::default());
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        crate::api::error::deserialize_problem(&path, e.into_inner().to_string())
-    })
+    crate::api::error::json_from_slice(body)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

@@ -29,7 +29,7 @@ macro_rules! method {
             audited: $crate::api::rpc::methods::$audit,
             call: $crate::api::rpc::methods::Call::Ready(|state, session, p| {
                 Box::pin(async move {
-                    $handler(state, session, $crate::api::rpc::methods::params(&p)?).await
+                    $handler(state, session, $crate::api::rpc::methods::params(p)?).await
                 })
             }),
         }
@@ -68,7 +68,7 @@ pub const READ: bool = false;
 pub type Handler = for<'a> fn(
     &'a SharedState,
     &'a mut Session,
-    Option<Value>,
+    &'a Option<Value>,
 ) -> BoxFuture<'a, Result<Value, RpcError>>;
 
 #[derive(Clone, Copy)]
@@ -234,7 +234,7 @@ async fn check_and_run(
             .with_data("feature", json!(subsystem)));
         }
     };
-    handler(state, session, req.params.clone()).await
+    handler(state, session, &req.params).await
 }
 
 /// Parses named params; absent params and `[]` mean "none".
