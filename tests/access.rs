@@ -635,15 +635,7 @@ async fn camera_secrets_stay_sealed_and_changes_are_audited() {
         )
         .await;
     assert_eq!(r["result"]["created"], true, "{r}");
-    let audit: Value = c
-        .get(server.url("/api/audit"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("audit")
-        .json()
-        .await
-        .expect("json");
+    let audit = get_json_as(&server, "/api/audit", &admin).await;
     let rows = audit.as_array().expect("rows");
     let text = audit.to_string();
     assert!(
@@ -687,4 +679,113 @@ async fn last_admin_and_self_are_protected() {
         .rpc(Some(&admin), "delete_user", json!({"username": "view"}))
         .await;
     assert_eq!(r["error"]["code"], -32010);
+}
+
+/// Size of the database and its WAL.
+fn db_bytes(server: &Server) -> u64 {
+    ["pinhole.db", "pinhole.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(server.state().join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::test]
+async fn unauthenticated_floods_are_counted_not_written() {
+    use futures_util::{SinkExt, StreamExt};
+    let mut server = Server::start(Opts::with_roles());
+    let admin = server.token("admin").await;
+    let before = db_bytes(&server);
+    let filler = "A".repeat(60_000);
+
+    // 600 unauthenticated 60 KB JSON-RPC calls on one WebSocket, pipelined.
+    let mut ws = ws(&server).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "create_user",
+        "params": {"username": "intruder", "password": filler, "role": "admin"}})
+    .to_string();
+    for _ in 0..600 {
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(
+            call.clone().into(),
+        ))
+        .await
+        .expect("send");
+    }
+    let mut refused = 0;
+    while refused < 600 {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                assert_eq!(v["error"]["code"], -32001, "{v}");
+                refused += 1;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("after {refused} replies: {other:?}"),
+        }
+    }
+    // Positional params would hide a token from redaction by name.
+    let r = server
+        .rpc(None, "authenticate", json!(["positional-secret-token"]))
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    // 200 REST POSTs: to a route that needs a login, and to no route at all.
+    let c = client();
+    for i in 0..200 {
+        let path = if i % 2 == 0 {
+            "/api/cameras"
+        } else {
+            "/api/no/such/route"
+        };
+        let r = c
+            .post(server.url(path))
+            .header("content-type", "application/json")
+            .body(json!({"name": "Gate", "source": "test"}).to_string())
+            .send()
+            .await
+            .expect("post");
+        assert!(
+            matches!(r.status().as_u16(), 401 | 404 | 405),
+            "{}",
+            r.status()
+        );
+    }
+
+    // An admin's positional call is recorded without its params.
+    let r = server
+        .rpc(
+            Some(&admin),
+            "create_user",
+            json!(["bob", "positional-password-1", "viewer"]),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+
+    // The database did not grow by what strangers sent (before: ~50 MB).
+    let grown = db_bytes(&server).saturating_sub(before);
+    assert!(grown < 1_000_000, "the database grew by {grown} bytes");
+    let audit = get_json_as(&server, "/api/audit?limit=1000", &admin).await;
+    let rows = audit.as_array().expect("rows");
+    assert!(rows.len() < 20, "{} rows", rows.len());
+    let text = audit.to_string();
+    assert!(
+        !text.contains("positional-secret-token") && !text.contains("positional-password-1"),
+        "{text}"
+    );
+    assert!(rows.iter().any(|r| r["action"] == "create_user"
+        && r["actor"] == "admin"
+        && r["details"]["positional_params"] == 3));
+
+    // The refusals are one summary row, written at the latest when the appliance stops.
+    assert!(server.stop().success());
+    let store = pinhole::store::Store::open(&server.state().join("pinhole.db")).expect("db");
+    let rows = store
+        .call_blocking(|c| pinhole::store::audit::list(c, 100, 0))
+        .expect("rows");
+    let summary = rows
+        .iter()
+        .find(|r| r.action == "refused_unauthenticated")
+        .expect("a summary row");
+    let d = summary.details.clone().unwrap_or_default();
+    assert!(d["count"].as_u64().unwrap_or(0) >= 800, "{d}");
+    assert_eq!(d["by_action"]["create_user"], 600, "{d}");
+    assert_eq!(summary.client.as_deref(), Some("127.0.0.1"));
 }

@@ -161,15 +161,7 @@ async fn rest_routes_speak_degrees_and_events_follow_the_camera() {
         }
         assert!(Instant::now() < deadline, "never saw the new position");
     }
-    let s: Value = c
-        .get(server.url("/api/cameras/camera0/ptz/status"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
+    let s = get_json_as(&server, "/api/cameras/camera0/ptz/status", &admin).await;
     assert_eq!(s["units_per_degree"], 14.4);
     let r = c
         .post(server.url("/api/cameras/camera0/ptz/absolute"))

@@ -12,7 +12,7 @@ use crate::auth::token::TokenError;
 use crate::auth::{Principal, Role};
 use crate::store::audit::NewAuditEntry;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, header, request::Parts};
+use axum::http::{HeaderMap, Method, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
@@ -165,21 +165,29 @@ pub async fn audit_mutations(
     let authn = req.extensions().get::<Authn>().cloned();
     let response = next.run(req).await;
     let status = response.status();
-    let actor = authn
-        .as_ref()
-        .and_then(|a| a.principal.as_ref().map(|p| p.username.clone()))
-        .or_else(|| {
-            response
-                .extensions()
-                .get::<AuditActor>()
-                .map(|a| a.0.clone())
-        });
+    let action = format!("{method} {}", route.unwrap_or_else(|| "(unmatched)".into()));
+    let client = authn.as_ref().map(|a| a.client);
+    // A row for what an authenticated caller did, and for each password checked (login, setup:
+    // they set AuditActor; those are limited per address). The rest was refused before anyone
+    // authenticated: counted, not a row each.
+    let actor = match authn.as_ref().and_then(|a| a.principal.as_ref()) {
+        Some(p) => Some(p.username.clone()),
+        None => response
+            .extensions()
+            .get::<AuditActor>()
+            .filter(|_| status != StatusCode::TOO_MANY_REQUESTS)
+            .map(|a| a.0.clone()),
+    };
+    if actor.is_none() && !status.is_success() {
+        state.refused(client.unwrap_or(IpAddr::from([0, 0, 0, 0])), &action);
+        return response;
+    }
     state
         .audit(NewAuditEntry {
             at_ms: state.now_ms(),
             actor,
-            client: authn.map(|a| a.client.to_string()),
-            action: format!("{method} {}", route.unwrap_or_else(|| "(unmatched)".into())),
+            client: client.map(|a| a.to_string()),
+            action,
             target: Some(path),
             details: None,
             result: if status.is_success() {

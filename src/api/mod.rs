@@ -17,6 +17,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod ptz_ops;
+pub mod refusals;
 pub mod rest;
 pub mod rpc;
 pub mod security;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub users: UserDirectory,
     pub secrets: SecretBox,
     pub login_limiter: LoginLimiter,
+    /// Requests refused before authentication, summed into one audit row a minute.
+    pub refusals: refusals::RefusalTally,
     pub events: EventBus,
     pub health: HealthRegistry,
     pub monitor: SystemMonitor,
@@ -88,8 +91,25 @@ impl AppState {
     /// Writes an audit row without failing the caller: an audit failure is logged loudly.
     pub async fn audit(&self, entry: audit::NewAuditEntry) {
         let action = entry.action.clone();
-        if let Err(e) = self.store.call(move |c| audit::insert(c, &entry)).await {
+        let max_rows = self.config.storage.audit_max_rows;
+        if let Err(e) = self
+            .store
+            .call(move |c| audit::insert(c, &entry, max_rows))
+            .await
+        {
             tracing::error!(%action, error = %e, "could not write the audit log");
+        }
+    }
+
+    /// Counts a request refused before authentication (see [`refusals`]).
+    pub fn refused(&self, client: IpAddr, action: &str) {
+        self.refusals.count(client, action, self.now_ms());
+    }
+
+    /// Writes the summary of the refusals counted since the last call, if any.
+    pub async fn write_refusals(&self) {
+        if let Some(row) = self.refusals.take_summary() {
+            self.audit(row).await;
         }
     }
 

@@ -97,7 +97,7 @@ fn run(target: StateArgs, action: UserAction) -> anyhow::Result<()> {
             details: None,
             result: "ok".into(),
         };
-        store.call_blocking(|c| audit::insert(c, &entry))
+        store.call_blocking(|c| audit::insert(c, &entry, config.storage.audit_max_rows))
     };
     match action {
         UserAction::Add {

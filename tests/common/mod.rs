@@ -347,6 +347,19 @@ pub async fn get_json(url: &str) -> Value {
         .expect("json body")
 }
 
+/// GET `path` with a bearer token; the JSON body.
+pub async fn get_json_as(server: &Server, path: &str, token: &str) -> Value {
+    client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json body")
+}
+
 /// POST /api/auth/login.
 pub async fn login(server: &Server, user: &str, password: &str) -> reqwest::Response {
     client()

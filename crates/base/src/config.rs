@@ -167,6 +167,9 @@ pub struct Storage {
     pub snapshots_dir: Option<PathBuf>,
     /// Audit log rows older than this many days are deleted (0 keeps them forever).
     pub audit_retention_days: u32,
+    /// The audit log keeps at most this many rows (the oldest go first). Each row is bounded
+    /// (about 1.5 KB at most), so this is the log's size budget on the data partition.
+    pub audit_max_rows: u32,
     /// Length of one recording segment, in seconds.
     pub segment_secs: u32,
     /// The segment being written is flushed to the medium (fdatasync) this often, in seconds:
@@ -185,6 +188,7 @@ impl Default for Storage {
             recordings_dir: None,
             snapshots_dir: None,
             audit_retention_days: 365,
+            audit_max_rows: 50_000,
             segment_secs: 60,
             sync_interval_secs: 5,
             retention_max_age_days: 30.0,
@@ -712,7 +716,7 @@ fn media_problems(c: &Config, bad: &mut impl FnMut(&str, String)) {
             ),
         );
     }
-    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 11] = [
+    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 12] = [
         ("media.detect_fps", m.detect_fps, 1..=30),
         ("media.detect_width", m.detect_width, 32..=1920),
         (
@@ -732,6 +736,11 @@ fn media_problems(c: &Config, bad: &mut impl FnMut(&str, String)) {
         ("media.preview_width", m.preview_width, 64..=1920),
         ("media.stall_timeout_secs", m.stall_timeout_secs, 2..=300),
         ("storage.segment_secs", c.storage.segment_secs, 10..=3600),
+        (
+            "storage.audit_max_rows",
+            c.storage.audit_max_rows,
+            1000..=1_000_000,
+        ),
     ];
     for (k, v, r) in ranges {
         if !r.contains(&v) {

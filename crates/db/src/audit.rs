@@ -64,14 +64,59 @@ pub fn redact(v: &Value) -> Value {
     }
 }
 
-pub fn insert(conn: &Connection, e: &NewAuditEntry) -> Result<(), StoreError> {
-    let details = e.details.as_ref().map(|d| redact(d).to_string());
+/// The most a row's `details` may take, as JSON text; longer details keep their first bytes.
+pub const MAX_DETAILS_BYTES: usize = 1024;
+/// The most the short text columns (actor, client, action) keep.
+const MAX_NAME_CHARS: usize = 64;
+/// The most `target` and `result` keep.
+const MAX_TEXT_CHARS: usize = 256;
+/// Rows kept when no budget is configured.
+pub const DEFAULT_MAX_ROWS: u32 = 50_000;
+
+/// `s` cut to at most `max` characters, marked with `…` when cut.
+fn bounded(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((end, _)) => format!("{}…", &s[..end]),
+    }
+}
+
+/// The stored form of `details`: redacted, and at most [`MAX_DETAILS_BYTES`] of JSON (a longer
+/// value becomes `{"truncated_from_bytes": N, "head": "<its first bytes>"}`).
+fn stored_details(d: &Value) -> String {
+    let text = redact(d).to_string();
+    if text.len() <= MAX_DETAILS_BYTES {
+        return text;
+    }
+    let mut end = MAX_DETAILS_BYTES - 128;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({"truncated_from_bytes": text.len(), "head": &text[..end]}).to_string()
+}
+
+/// Writes a row, every field bounded, then drops the oldest rows beyond `max_rows` (at least
+/// 1000), so the log has a size budget whatever is sent to the appliance.
+pub fn insert(conn: &Connection, e: &NewAuditEntry, max_rows: u32) -> Result<(), StoreError> {
+    let details = e.details.as_ref().map(stored_details);
+    let name = |s: &Option<String>| s.as_deref().map(|s| bounded(s, MAX_NAME_CHARS));
     conn.execute(
         "INSERT INTO audit_log (at_ms, actor, client, action, target, details, result)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
-            e.at_ms, e.actor, e.client, e.action, e.target, details, e.result
+            e.at_ms,
+            name(&e.actor),
+            name(&e.client),
+            bounded(&e.action, MAX_NAME_CHARS),
+            e.target.as_deref().map(|t| bounded(t, MAX_TEXT_CHARS)),
+            details,
+            bounded(&e.result, MAX_TEXT_CHARS)
         ],
+    )?;
+    let keep = i64::from(max_rows.max(1000));
+    conn.execute(
+        "DELETE FROM audit_log WHERE id <= ?1 - ?2",
+        params![conn.last_insert_rowid(), keep],
     )?;
     Ok(())
 }
@@ -132,12 +177,60 @@ mod tests {
                     result: "ok".into(),
                     ..Default::default()
                 },
+                DEFAULT_MAX_ROWS,
             )?;
             let rows = list(c, 10, 0)?;
             let text = serde_json::to_string(&rows[0]).unwrap_or_default();
             assert!(!text.contains("pw1") && !text.contains("pw2"), "{text}");
             assert!(text.contains("bob"));
             assert_eq!(prune(c, 6)?, 1);
+            Ok(())
+        })
+        .expect("ops");
+    }
+
+    #[test]
+    fn rows_are_bounded_and_the_log_has_a_budget() {
+        let s = Store::open_in_memory().expect("store");
+        s.call_blocking(|c| {
+            let big = "x".repeat(60_000);
+            for i in 0..1500 {
+                insert(
+                    c,
+                    &NewAuditEntry {
+                        at_ms: i,
+                        actor: Some(big.clone()),
+                        client: Some("é".repeat(100)),
+                        action: "create_user".into(),
+                        target: Some(big.clone()),
+                        details: Some(json!({"username": big, "n": i})),
+                        result: big.clone(),
+                    },
+                    10, // below the floor: 1000 kept
+                )?;
+            }
+            let count: i64 = c.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
+            assert_eq!(count, 1000);
+            let bytes: i64 = c.query_row(
+                "SELECT max(length(actor) + length(client) + length(action) + length(target)
+                        + length(details) + length(result)) FROM audit_log",
+                [],
+                |r| r.get(0),
+            )?;
+            assert!(bytes < 1800, "{bytes}");
+            let rows = list(c, 1, 0)?;
+            assert_eq!(rows[0].at_ms, 1499, "the newest rows stay");
+            assert_eq!(
+                rows[0]
+                    .details
+                    .as_ref()
+                    .map(|d| d["truncated_from_bytes"].is_u64()),
+                Some(true)
+            );
+            assert_eq!(
+                rows[0].client.as_deref().map(|c| c.chars().count()),
+                Some(65)
+            );
             Ok(())
         })
         .expect("ops");

@@ -63,6 +63,7 @@ pub(super) async fn demo_admin(
                             details: None,
                             result: "ok".into(),
                         },
+                        audit::DEFAULT_MAX_ROWS,
                     )
                 })
                 .await?;

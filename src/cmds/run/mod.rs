@@ -258,6 +258,7 @@ pub async fn serve(
         users: users_dir,
         secrets,
         login_limiter: LoginLimiter::per_minute(config.auth.login_attempts_per_minute),
+        refusals: Default::default(),
         events: events.clone(),
         health: supervisor.registry.clone(),
         monitor: SystemMonitor::new(120),

@@ -57,6 +57,8 @@ pub(super) async fn probe_http(addr: SocketAddr) -> anyhow::Result<()> {
 
 pub(super) const PROBE_EVERY: Duration = Duration::from_secs(5);
 pub(super) const STALE_AFTER: Duration = Duration::from_secs(30);
+/// How often the refused-before-authentication tally becomes an audit row.
+const REFUSALS_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs `server` in its own task and probes it every few seconds; beats while the probe passes.
 /// (The server must not share a task with the probe, or it could not answer it.)
@@ -147,17 +149,25 @@ pub(super) fn spawn_https(
 }
 
 /// Checks the database answers, keeps the user directory fresh (changes made with `pinhole user`
-/// while running), and prunes the audit log and the login limiter.
+/// while running), prunes the audit log and the login limiter, and writes the refusals summary.
 pub(super) fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
     sup.spawn("store", STALE_AFTER, move |ctx| {
         let state = state.clone();
         async move {
             let mut tick = tokio::time::interval(PROBE_EVERY);
             let mut last_prune = tokio::time::Instant::now();
+            let mut last_refusals = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
-                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                    _ = ctx.shutdown.cancelled() => {
+                        state.write_refusals().await;
+                        return Ok(());
+                    }
+                }
+                if last_refusals.elapsed() >= REFUSALS_EVERY {
+                    last_refusals = tokio::time::Instant::now();
+                    state.write_refusals().await;
                 }
                 match tokio::time::timeout(
                     Duration::from_secs(10),

@@ -13,7 +13,7 @@ use super::Session;
 use super::envelope::{self, RpcError};
 use crate::api::SharedState;
 use crate::auth::Role;
-use crate::store::audit::{self, NewAuditEntry};
+use crate::store::audit::NewAuditEntry;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -159,33 +159,67 @@ pub async fn dispatch(
         Err(e) => e.code.to_string(),
     };
     state.metrics.rpc_call(spec.name, &label, started.elapsed());
-    let failed_auth = spec.name == "authenticate" && outcome.is_err();
-    if spec.audited || failed_auth {
-        let details = req.params.as_ref().map(audit::redact);
-        state
-            .audit(NewAuditEntry {
-                at_ms: state.now_ms(),
-                actor: session.principal.as_ref().map(|p| p.username.clone()),
-                client: Some(session.client.to_string()),
-                action: spec.name.to_string(),
-                target: None,
-                details,
-                result: match &outcome {
-                    Ok(_) => "ok".into(),
-                    Err(e) => format!(
-                        "error {} {}",
-                        e.code,
-                        e.data
-                            .as_ref()
-                            .and_then(|d| d.get("details"))
-                            .and_then(Value::as_str)
-                            .unwrap_or(&e.message)
-                    ),
-                },
-            })
-            .await;
+    match audit_as(spec, session, &outcome) {
+        AuditAs::Nothing => {}
+        AuditAs::Refusal => state.refused(session.client, spec.name),
+        AuditAs::Row => {
+            state
+                .audit(NewAuditEntry {
+                    at_ms: state.now_ms(),
+                    actor: session.principal.as_ref().map(|p| p.username.clone()),
+                    client: Some(session.client.to_string()),
+                    action: spec.name.to_string(),
+                    target: None,
+                    details: req.params.as_ref().map(audit_details),
+                    result: match &outcome {
+                        Ok(_) => "ok".into(),
+                        Err(e) => format!(
+                            "error {} {}",
+                            e.code,
+                            e.data
+                                .as_ref()
+                                .and_then(|d| d.get("details"))
+                                .and_then(Value::as_str)
+                                .unwrap_or(&e.message)
+                        ),
+                    },
+                })
+                .await
+        }
     }
     outcome
+}
+
+#[derive(Debug, PartialEq)]
+enum AuditAs {
+    Nothing,
+    /// Refused before anyone authenticated: counted, not a row each.
+    Refusal,
+    Row,
+}
+
+/// Which calls the audit log records: every audited call of an authenticated session, and each
+/// token actually checked by `authenticate` (those are limited per address). Calls refused
+/// because nobody authenticated are only counted (see `api::refusals`).
+fn audit_as(spec: &Method, session: &Session, outcome: &Result<Value, RpcError>) -> AuditAs {
+    let authenticated = session.principal.is_some();
+    match outcome {
+        Err(e) if spec.name == "authenticate" && e.code == envelope::AUTH_FAILED => AuditAs::Row,
+        Err(_) if !authenticated => AuditAs::Refusal,
+        _ if spec.audited => AuditAs::Row,
+        _ => AuditAs::Nothing,
+    }
+}
+
+/// What the audit row keeps of a call's params: named params (secrets are redacted when the
+/// row is written). Methods take only named params, so positional ones are refused and not kept,
+/// since a position says nothing of whether it holds a password.
+fn audit_details(p: &Value) -> Value {
+    match p {
+        Value::Object(_) => p.clone(),
+        Value::Array(a) => json!({"positional_params": a.len()}),
+        _ => json!({"params": "not an object"}),
+    }
 }
 
 async fn check_and_run(
