@@ -468,7 +468,8 @@ async fn browser_session_needs_csrf_token() {
         .insert("origin", "http://evil.example".parse().expect("header"));
     let refused = tokio_tungstenite::connect_async(req).await;
     assert!(refused.is_err(), "cross-origin WebSocket must be refused");
-    // Logout clears the cookies.
+    // Logout clears the cookies and revokes the session: a copy of the cookie (and its CSRF
+    // token) stops working too.
     let r = c
         .delete(server.url("/api/auth/session"))
         .header("x-csrf-token", &csrf)
@@ -478,6 +479,71 @@ async fn browser_session_needs_csrf_token() {
     assert_eq!(r.status(), 204);
     let r = c.get(server.url("/api/auth/me")).send().await.expect("me");
     assert_eq!(r.status(), 401);
+    let copy = client();
+    let r = copy
+        .put(server.url("/api/settings"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&change)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 401, "a logged-out session still works");
+    // A bearer token can log itself out as well; the user's other tokens keep working.
+    let (a, b) = (server.token("admin").await, server.token("admin").await);
+    let r = copy
+        .delete(server.url("/api/auth/session"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    let me = |t: String| {
+        let copy = copy.clone();
+        let url = server.url("/api/auth/me");
+        async move {
+            copy.get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .expect("me")
+                .status()
+        }
+    };
+    assert_eq!(me(a).await, 401);
+    assert_eq!(me(b).await, 200);
+}
+
+#[tokio::test]
+async fn a_deleted_users_token_never_works_for_a_new_account() {
+    let server = Server::start(Opts::with_roles());
+    let admin = server.token("admin").await;
+    let create = |role: &'static str| {
+        let admin = admin.clone();
+        let server = &server;
+        async move {
+            let r = server
+                .rpc(
+                    Some(&admin),
+                    "create_user",
+                    json!({"username": "eve", "password": PASSWORD, "role": role}),
+                )
+                .await;
+            assert_eq!(r["result"]["created"], true, "{r}");
+        }
+    };
+    create("viewer").await;
+    let old = server.token("eve").await;
+    let r = server
+        .rpc(Some(&admin), "delete_user", json!({"username": "eve"}))
+        .await;
+    assert_eq!(r["result"]["deleted"], true, "{r}");
+    // The new account may get the same id (SQLite reuses the highest); the old token must not
+    // come back, least of all with the new account's role.
+    create("admin").await;
+    let r = server.rpc(Some(&old), "list_users", json!({})).await;
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    assert_eq!(me_status(&server, &old).await, 401);
 }
 
 #[tokio::test]

@@ -500,13 +500,7 @@ async fn user_command_changes_apply_to_a_running_service() {
     // The service notices within its refresh period; the old token dies, the new password works.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let r = client()
-            .get(server.url("/api/auth/me"))
-            .bearer_auth(&old)
-            .send()
-            .await
-            .expect("me");
-        if r.status() == 401 {
+        if me_status(&server, &old).await == 401 {
             break;
         }
         assert!(Instant::now() < deadline, "old token still accepted");

@@ -131,7 +131,7 @@ impl AppState {
 
     /// Reloads the user directory after a change.
     pub async fn users_changed(&self) {
-        if let Err(e) = self.users.refresh(&self.store).await {
+        if let Err(e) = self.users.refresh(&self.store, self.clock.now_secs()).await {
             tracing::error!(error = %e, "could not reload users");
         }
         if let Some(m) = &self.media {

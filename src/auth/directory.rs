@@ -10,7 +10,7 @@ use crate::auth::token::{TokenError, TokenKeys};
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
 use crate::store::{Store, StoreError, users};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 #[derive(Debug, Clone)]
@@ -23,14 +23,48 @@ struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct UserDirectory {
     users: Arc<RwLock<HashMap<i64, Entry>>>,
+    /// Ids of tokens revoked before their expiry (logged out).
+    revoked: Arc<RwLock<HashSet<String>>>,
 }
 
 impl UserDirectory {
-    /// Reloads from the store.
-    pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
-        let list = store.call(|c| users::list(c)).await?;
+    /// Reloads from the store (`now`: Unix seconds, to forget expired revocations).
+    pub async fn refresh(&self, store: &Store, now: i64) -> Result<(), StoreError> {
+        let (list, revoked) = store
+            .call(move |c| Ok((users::list(c)?, users::revoked_tokens(c, now)?)))
+            .await?;
         self.replace(list);
+        let revoked: HashSet<String> = revoked.into_iter().collect();
+        match self.revoked.write() {
+            Ok(mut g) => *g = revoked,
+            Err(p) => *p.into_inner() = revoked,
+        }
         Ok(())
+    }
+
+    /// Revokes the credential `p` came with (logout), at once and for good.
+    pub async fn revoke(&self, store: &Store, p: &Principal) -> Result<(), StoreError> {
+        if p.token_id.is_empty() {
+            return Ok(()); // issued before token ids: it expires on its own
+        }
+        let (id, exp) = (p.token_id.clone(), p.expires_at);
+        store
+            .call(move |c| users::revoke_token(c, &id, exp))
+            .await?;
+        match self.revoked.write() {
+            Ok(mut g) => g.insert(p.token_id.clone()),
+            Err(e) => e.into_inner().insert(p.token_id.clone()),
+        };
+        Ok(())
+    }
+
+    fn is_revoked(&self, token_id: &str) -> bool {
+        !token_id.is_empty()
+            && self
+                .revoked
+                .read()
+                .map(|g| g.contains(token_id))
+                .unwrap_or(true)
     }
 
     pub fn replace(&self, list: Vec<users::User>) {
@@ -65,6 +99,9 @@ impl UserDirectory {
         token: &str,
     ) -> Result<Principal, TokenError> {
         let claims = keys.verify(token, clock)?;
+        if self.is_revoked(&claims.jti) {
+            return Err(TokenError::Revoked);
+        }
         let users = self.users.read().map_err(|_| TokenError::Invalid)?;
         let entry = users.get(&claims.user_id).ok_or(TokenError::Revoked)?;
         if entry.generation != claims.r#gen || !entry.username.eq_ignore_ascii_case(&claims.sub) {
@@ -81,6 +118,9 @@ impl UserDirectory {
     pub fn still_valid(&self, p: &Principal, clock: &dyn Clock) -> Result<Role, TokenError> {
         if p.expires_at <= clock.now_secs() {
             return Err(TokenError::Expired);
+        }
+        if self.is_revoked(&p.token_id) {
+            return Err(TokenError::Revoked);
         }
         let users = self.users.read().map_err(|_| TokenError::Invalid)?;
         match users.get(&p.user_id) {

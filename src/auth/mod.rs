@@ -24,6 +24,8 @@ pub struct Principal {
     pub csrf: Option<String>,
     /// The user's token generation when the credential was issued.
     pub generation: i64,
+    /// The credential's own id (revoked on logout); empty for tokens issued before ids.
+    pub token_id: String,
 }
 
 impl Principal {

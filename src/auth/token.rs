@@ -21,6 +21,9 @@ pub struct Claims {
     pub r#gen: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csrf: Option<String>,
+    /// Random per token, so one token can be revoked (logout) without the user's others.
+    #[serde(default)]
+    pub jti: String,
 }
 
 /// Why a token was refused.
@@ -30,7 +33,7 @@ pub enum TokenError {
     Expired,
     #[error("invalid token")]
     Invalid,
-    #[error("token revoked (password or role changed, or user deleted)")]
+    #[error("token revoked (logged out, password or role changed, or user deleted)")]
     Revoked,
 }
 
@@ -84,6 +87,7 @@ impl Claims {
             expires_at: self.exp,
             csrf: self.csrf.clone(),
             generation: self.r#gen,
+            token_id: self.jti.clone(),
         }
     }
 }
@@ -110,6 +114,7 @@ mod tests {
             exp: now + 60,
             r#gen: 0,
             csrf: None,
+            jti: random_token(),
         }
     }
 

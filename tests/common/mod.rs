@@ -360,6 +360,18 @@ pub async fn get_json_as(server: &Server, path: &str, token: &str) -> Value {
         .expect("json body")
 }
 
+/// The status of GET /api/auth/me with a bearer token: is the token accepted?
+pub async fn me_status(server: &Server, token: &str) -> u16 {
+    client()
+        .get(server.url("/api/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("me")
+        .status()
+        .as_u16()
+}
+
 /// POST /api/auth/login.
 pub async fn login(server: &Server, user: &str, password: &str) -> reqwest::Response {
     client()

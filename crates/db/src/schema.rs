@@ -147,8 +147,16 @@ const V5: &str = r#"
 ALTER TABLE cameras ADD COLUMN keyframe_ms INTEGER;
 "#;
 
+/// Version 6: tokens revoked before their expiry (logged-out sessions).
+const V6: &str = r#"
+CREATE TABLE revoked_tokens (
+    token_id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL    -- Unix seconds; the row goes once the token would expire
+) STRICT, WITHOUT ROWID;
+"#;
+
 /// Every migration, in order; index + 1 is the version it produces.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {

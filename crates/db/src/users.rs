@@ -100,14 +100,34 @@ pub fn create(
             "user `{username}` already exists"
         )));
     }
+    // A random first token generation: SQLite may give a deleted user's id to a new account, and
+    // the deleted user's tokens must not work for it.
+    let generation = rand::Rng::gen_range(&mut rand::thread_rng(), 1..(1i64 << 52));
     tx.execute(
-        "INSERT INTO users (username, password_hash, role, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![username, password_hash, role.as_str(), now],
+        "INSERT INTO users (username, password_hash, role, token_generation, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![username, password_hash, role.as_str(), generation, now],
     )?;
     let id = tx.last_insert_rowid();
     tx.commit()?;
     by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(username.into()))
+}
+
+/// Revokes one token (a logged-out session) until it would have expired anyway.
+pub fn revoke_token(conn: &Connection, token_id: &str, expires_at: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO revoked_tokens (token_id, expires_at) VALUES (?1, ?2)",
+        params![token_id, expires_at],
+    )?;
+    Ok(())
+}
+
+/// The revoked tokens that have not expired yet (at `now`, Unix seconds); forgets the others.
+pub fn revoked_tokens(conn: &Connection, now: i64) -> Result<Vec<String>, StoreError> {
+    conn.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])?;
+    let mut stmt = conn.prepare("SELECT token_id FROM revoked_tokens")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Replaces a password hash and invalidates the user's tokens.
@@ -222,13 +242,36 @@ mod tests {
                 set_role(c, "root", Role::Viewer, 2),
                 Err(StoreError::Conflict(_))
             ));
+            let first = by_name(c, "eve")?.map(|u| u.token_generation).unwrap_or(0);
             let eve = set_role(c, "eve", Role::Operator, 2)?;
             assert_eq!(eve.role, Role::Operator);
-            assert_eq!(eve.token_generation, 1);
+            assert_eq!(eve.token_generation, first + 1);
             set_password(c, "eve", "h2", 3)?;
-            assert_eq!(by_name(c, "eve")?.map(|u| u.token_generation), Some(2));
+            assert_eq!(by_name(c, "eve")?.map(|u| u.token_generation), Some(first + 2));
+            let id = eve.id;
             delete(c, "eve")?;
             assert!(by_name(c, "eve")?.is_none());
+            // A new account may get the deleted one's id, never its token generation.
+            let again = create(c, "eve", "h", Role::Admin, 4, false)?;
+            assert_eq!(again.id, id);
+            assert!(again.token_generation != first + 2 && again.token_generation > 0);
+            Ok(())
+        })
+        .expect("ops");
+    }
+
+    #[test]
+    fn revoked_tokens_are_kept_until_they_expire() {
+        let s = Store::open_in_memory().expect("store");
+        s.call_blocking(|c| {
+            revoke_token(c, "a", 100)?;
+            revoke_token(c, "a", 100)?;
+            revoke_token(c, "b", 200)?;
+            let mut now = revoked_tokens(c, 50)?;
+            now.sort();
+            assert_eq!(now, ["a", "b"]);
+            assert_eq!(revoked_tokens(c, 100)?, ["b"]);
+            assert!(revoked_tokens(c, 200)?.is_empty());
             Ok(())
         })
         .expect("ops");

@@ -3,16 +3,18 @@
 
 use crate::api::SharedState;
 use crate::api::accounts;
-use crate::api::authn::{AsViewer, AuditActor, Authed, CSRF_COOKIE, ClientIp, SESSION_COOKIE};
+use crate::api::authn::{
+    AsViewer, AuditActor, Authed, Authn, CSRF_COOKIE, ClientIp, SESSION_COOKIE,
+};
 use crate::api::error::{ApiError, ErrorBody, JsonBody, from_json_rejection};
 use crate::auth::Role;
 use crate::auth::token::{Claims, random_token};
 use crate::store::settings;
 use crate::store::users::{self, User};
-use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use utoipa::ToSchema;
@@ -132,6 +134,7 @@ fn issue(
         exp: now + ttl as i64,
         r#gen: user.token_generation,
         csrf,
+        jti: random_token(),
     };
     let token = state
         .tokens
@@ -261,11 +264,21 @@ pub async fn create_session(
     with_actor(result.into_response(), &who)
 }
 
-/// Log out the browser: clears the session cookies.
+/// Log out: revokes the credential the request carries (the session cookie, or a bearer
+/// token), so a copy of it stops working too, and clears the session cookies.
 #[utoipa::path(delete, path = "/api/auth/session", tag = "auth",
-    responses((status = 204, description = "cookies cleared")))]
-pub async fn delete_session(State(state): State<SharedState>) -> Response {
-    (StatusCode::NO_CONTENT, session_cookies(&state, "", "", 0)).into_response()
+    responses(
+        (status = 204, description = "the credential revoked and the cookies cleared"),
+        (status = 500, body = ErrorBody),
+    ))]
+pub async fn delete_session(
+    State(state): State<SharedState>,
+    Extension(authn): Extension<Authn>,
+) -> Result<Response, ApiError> {
+    if let Some(p) = authn.principal {
+        state.users.revoke(&state.store, &p).await?;
+    }
+    Ok((StatusCode::NO_CONTENT, session_cookies(&state, "", "", 0)).into_response())
 }
 
 /// Whether first-run setup is needed (no user exists yet).

@@ -196,7 +196,7 @@ pub async fn serve(
         demo_second_camera(&store, &secrets, clock.as_ref()).await?;
     }
     let users_dir = UserDirectory::default();
-    users_dir.refresh(&store).await?;
+    users_dir.refresh(&store, clock.now_secs()).await?;
     if users_dir.is_empty() {
         tracing::warn!(
             "no user exists yet: create the admin with `pinhole user add NAME`, or through the web page's first-run setup"

@@ -171,7 +171,7 @@ pub(super) fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
                 }
                 match tokio::time::timeout(
                     Duration::from_secs(10),
-                    state.users.refresh(&state.store),
+                    state.users.refresh(&state.store, state.clock.now_secs()),
                 )
                 .await
                 {
