@@ -463,3 +463,137 @@ async fn websocket_connections_are_capped() {
     let r = ws_call(&mut a, json!({"jsonrpc": "2.0", "method": "ping", "id": 1})).await;
     assert_eq!(r["result"], "pong", "existing connections are unaffected");
 }
+
+/// A WebSocket to the server from the local address `127.0.0.<n>`, optionally with a bearer
+/// token on the upgrade request; the HTTP status when the upgrade is refused.
+async fn ws_from(server: &Server, n: u8, token: Option<&str>) -> Result<Ws, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, n], 0)))
+        .expect("bind");
+    let stream = socket.connect(server.addr).await.expect("connect");
+    let mut req = server.ws_url().into_client_request().expect("request");
+    if let Some(t) = token {
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {t}").parse().expect("header"),
+        );
+    }
+    match tokio_tungstenite::client_async(req, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+        .await
+    {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("upgrade: {e}"),
+    }
+}
+
+/// The close code the server sends next (bounded wait).
+async fn close_code(ws: &mut Ws, limit: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| f.code.into()),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_)) | None) => return None,
+            Err(_) => panic!("no close frame within {limit:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn strangers_cannot_hold_the_websocket_slots() {
+    let server = Server::start(Opts {
+        toml: "[http]\nmax_websocket_connections = 8\nmax_websocket_connections_per_address = 2\n\
+               websocket_auth_timeout_secs = 2\n"
+            .into(),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    // Two per address; a third from the same address is refused.
+    let mut strangers = Vec::new();
+    for n in [2, 2] {
+        strangers.push(ws_from(&server, n, None).await.expect("a slot"));
+    }
+    assert_eq!(ws_from(&server, 2, None).await.err(), Some(429));
+    for n in [3, 3, 4, 4, 5] {
+        strangers.push(ws_from(&server, n, None).await.expect("a slot"));
+    }
+    // Seven unauthenticated connections fill what strangers may take (8 - 8/8); the last slot
+    // is the admin's.
+    assert_eq!(ws_from(&server, 6, None).await.err(), Some(503));
+    let mut admin_ws = ws_from(&server, 6, Some(&admin))
+        .await
+        .expect("the admin's slot");
+    // Strangers that do not authenticate are closed with 1008; the admin's connection stays.
+    for ws in &mut strangers {
+        assert_eq!(close_code(ws, Duration::from_secs(20)).await, Some(1008));
+    }
+    let r = ws_call(
+        &mut admin_ws,
+        json!({"jsonrpc": "2.0", "method": "get_server_info", "id": 1}),
+    )
+    .await;
+    assert!(r["result"].is_object(), "{r}");
+    // Their slots are free again, and one that authenticates in time keeps its connection.
+    let mut late = ws_from(&server, 2, None).await.expect("a slot again");
+    let r = ws_call(
+        &mut late,
+        json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": admin}, "id": 1}),
+    )
+    .await;
+    assert_eq!(r["result"]["authenticated"], true, "{r}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = ws_call(
+        &mut late,
+        json!({"jsonrpc": "2.0", "method": "ping", "id": 2}),
+    )
+    .await;
+    assert_eq!(r["result"], "pong", "{r}");
+}
+
+#[tokio::test]
+async fn batches_are_capped_and_slow_headers_are_cut() {
+    let server = Server::start(Opts {
+        toml: "[http]\nheader_read_timeout_secs = 1\n".into(),
+        ..Default::default()
+    });
+    let batch = |n: usize| {
+        Value::Array(
+            (0..n)
+                .map(|i| json!({"jsonrpc": "2.0", "method": "ping", "id": i}))
+                .collect(),
+        )
+        .to_string()
+    };
+    let (_, body) = post_raw(&server, &batch(50), None).await;
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(50));
+    let (_, body) = post_raw(&server, &batch(51), None).await;
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    assert!(v["error"]["data"].to_string().contains("at most 50"), "{v}");
+
+    // A client that never finishes its headers is disconnected (slowloris).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut slow = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: pinhole\r\nX-Slow: 1")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut answer))
+        .await
+        .expect("the server must close the connection");
+    // Closed, at most with a 408 (a reset is a close too).
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        read.is_err() || answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{read:?} {answer}"
+    );
+    // And the server still answers everyone else.
+    let h = get_json(&server.url("/health")).await;
+    assert!(h.is_object(), "{h}");
+}

@@ -64,6 +64,11 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// Open WebSocket connections.
     pub ws_connections: AtomicUsize,
+    /// The WebSocket sessions, so a shutdown can wait for their close frames (hyper's graceful
+    /// shutdown no longer tracks an upgraded connection).
+    pub ws_sessions: tokio_util::task::TaskTracker,
+    /// Open WebSocket connections by client address.
+    pub ws_per_address: Mutex<HashMap<IpAddr, usize>>,
     /// Each WebSocket client's subscribed topics, for `get_subscription_stats`.
     pub subscriptions: Mutex<HashMap<String, BTreeSet<String>>>,
     pub next_client_id: AtomicU64,

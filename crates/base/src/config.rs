@@ -63,8 +63,16 @@ pub struct Http {
     pub listen: SocketAddr,
     /// Largest accepted JSON-RPC message or request body, in bytes.
     pub max_message_bytes: usize,
-    /// Largest number of simultaneously open WebSocket connections.
+    /// Largest number of simultaneously open WebSocket connections. An eighth of them are kept
+    /// for clients that authenticate with the upgrade request (cookie or bearer token).
     pub max_websocket_connections: usize,
+    /// Largest number of WebSocket connections from one address.
+    pub max_websocket_connections_per_address: usize,
+    /// A WebSocket that has not authenticated within this many seconds is closed (1008).
+    pub websocket_auth_timeout_secs: u32,
+    /// A client must send its request headers within this many seconds (slow clients that never
+    /// finish them are disconnected).
+    pub header_read_timeout_secs: u32,
 }
 
 impl Default for Http {
@@ -73,6 +81,9 @@ impl Default for Http {
             listen: SocketAddr::from(([0, 0, 0, 0], 8002)),
             max_message_bytes: 64 * 1024,
             max_websocket_connections: 4096,
+            max_websocket_connections_per_address: 32,
+            websocket_auth_timeout_secs: 10,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -639,6 +650,26 @@ pub fn validate(c: &Config) -> FieldErrors {
             "http.max_websocket_connections",
             "must be at least 1".into(),
         );
+    }
+    if c.http.max_websocket_connections_per_address == 0 {
+        bad(
+            "http.max_websocket_connections_per_address",
+            "must be at least 1".into(),
+        );
+    }
+    for (k, v) in [
+        (
+            "http.websocket_auth_timeout_secs",
+            c.http.websocket_auth_timeout_secs,
+        ),
+        (
+            "http.header_read_timeout_secs",
+            c.http.header_read_timeout_secs,
+        ),
+    ] {
+        if !(1..=300).contains(&v) {
+            bad(k, format!("{v} is outside 1..=300"));
+        }
     }
     if c.tls.mode == TlsMode::Files {
         if c.tls.cert.is_none() {

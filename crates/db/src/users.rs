@@ -247,7 +247,10 @@ mod tests {
             assert_eq!(eve.role, Role::Operator);
             assert_eq!(eve.token_generation, first + 1);
             set_password(c, "eve", "h2", 3)?;
-            assert_eq!(by_name(c, "eve")?.map(|u| u.token_generation), Some(first + 2));
+            assert_eq!(
+                by_name(c, "eve")?.map(|u| u.token_generation),
+                Some(first + 2)
+            );
             let id = eve.id;
             delete(c, "eve")?;
             assert!(by_name(c, "eve")?.is_none());

@@ -17,6 +17,9 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
+/// The most requests one batch may hold: a larger batch is refused whole, so one small message
+/// cannot ask for an unbounded reply (10 000 tiny requests would answer megabytes).
+pub const MAX_BATCH: usize = 50;
 pub const AUTH_FAILED: i64 = -32001;
 pub const PERMISSION_DENIED: i64 = -32002;
 pub const NOT_FOUND: i64 = -32010;

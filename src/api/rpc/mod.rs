@@ -35,6 +35,16 @@ pub async fn handle_text(state: &SharedState, session: &mut Session, text: &str)
             Value::Null,
             &RpcError::invalid_request("an empty batch is not a request"),
         )),
+        Ok(Incoming::Batch(items)) if items.len() > envelope::MAX_BATCH => {
+            Some(envelope::error_response(
+                Value::Null,
+                &RpcError::invalid_request(format!(
+                    "a batch holds at most {} requests; this one has {}",
+                    envelope::MAX_BATCH,
+                    items.len()
+                )),
+            ))
+        }
         Ok(Incoming::Batch(items)) => {
             let mut responses = Vec::with_capacity(items.len());
             for item in items {

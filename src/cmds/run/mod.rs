@@ -266,6 +266,8 @@ pub async fn serve(
         started_at: tokio::time::Instant::now(),
         ready: Default::default(),
         ws_connections: Default::default(),
+        ws_sessions: Default::default(),
+        ws_per_address: Default::default(),
         subscriptions: Default::default(),
         next_client_id: Default::default(),
         shutdown: supervisor.shutdown.clone(),
@@ -355,6 +357,14 @@ pub async fn serve(
     if let Some(m) = &state.media {
         // Recorders finalise their segments (EOS through the muxer) before the process ends.
         m.shutdown(timeout).await;
+    }
+    // Every WebSocket gets its close frame (1001) before the runtime ends, however busy.
+    state.ws_sessions.close();
+    if tokio::time::timeout(timeout, state.ws_sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("WebSocket sessions did not close in time");
     }
     let stuck = supervisor.wait_stopped(timeout).await;
     if !stuck.is_empty() {

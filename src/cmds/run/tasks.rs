@@ -105,15 +105,11 @@ pub(super) fn spawn_http(sup: &Supervisor, state: SharedState, listener: std::ne
         async move {
             let std_listener = listener.try_clone()?;
             let addr = std_listener.local_addr()?;
-            let listener = tokio::net::TcpListener::from_std(std_listener)?;
             let app = api::router(state.clone());
-            let shutdown = ctx.shutdown.clone();
-            let server = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
-            beat_while_serving(&ctx, probe_addr(addr), true, server.into_future()).await
+            let mut server = axum_server::from_tcp(std_listener).handle(shutdown_handle(&ctx));
+            limit_slow_clients(server.http_builder(), &state);
+            let server = server.serve(app.into_make_service_with_connect_info::<SocketAddr>());
+            beat_while_serving(&ctx, probe_addr(addr), true, server).await
         }
     });
 }
@@ -133,19 +129,38 @@ pub(super) fn spawn_https(
             let std_listener = listener.try_clone()?;
             let addr = std_listener.local_addr()?;
             let app = api::router(state.clone()).layer(api::security::hsts_layer());
-            let handle = axum_server::Handle::new();
-            let h2 = handle.clone();
-            let shutdown = ctx.shutdown.clone();
-            tokio::spawn(async move {
-                shutdown.cancelled().await;
-                h2.graceful_shutdown(Some(Duration::from_secs(3)));
-            });
-            let server = axum_server::from_tcp_rustls(std_listener, rustls)
-                .handle(handle)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+            let mut server =
+                axum_server::from_tcp_rustls(std_listener, rustls).handle(shutdown_handle(&ctx));
+            limit_slow_clients(server.http_builder(), &state);
+            let server = server.serve(app.into_make_service_with_connect_info::<SocketAddr>());
             beat_while_serving(&ctx, probe_addr(addr), false, server).await
         }
     });
+}
+
+/// A server handle that stops accepting at shutdown and gives open requests 3 s to finish.
+fn shutdown_handle(ctx: &SubsystemCtx) -> axum_server::Handle {
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    let shutdown = ctx.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        h.graceful_shutdown(Some(Duration::from_secs(3)));
+    });
+    handle
+}
+
+/// A client must send its request headers within `http.header_read_timeout_secs`, so
+/// connections that trickle them (slowloris) do not pile up.
+fn limit_slow_clients(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    state: &SharedState,
+) {
+    let secs = state.config.http.header_read_timeout_secs;
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(secs.into()));
 }
 
 /// Checks the database answers, keeps the user directory fresh (changes made with `pinhole user`
