@@ -1293,3 +1293,126 @@ async fn mqtt_events_wait_for_a_broker_that_is_down_then_arrive() {
     assert!(text.contains("pinhole_camera_encoder_info{camera=\"camera0\",encoder=\"x264enc\"} 1"));
     promtool_check(&text);
 }
+
+/// A raw RTSP DESCRIBE of `path` from the local address `127.0.0.<src>`; the reply's head.
+async fn describe_from(
+    src: u8,
+    addr: std::net::SocketAddr,
+    path: &str,
+    auth: Option<&str>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, src], 0)))
+        .expect("bind");
+    let mut s = socket.connect(addr).await.expect("connect rtsp");
+    let mut req =
+        format!("DESCRIBE rtsp://{addr}/{path} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n");
+    if let Some(a) = auth {
+        req.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("an answer")
+        .expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn rtsp_guessing_is_limited_and_revoked_users_are_cut_off() {
+    use base64::Engine;
+    use pinhole::media::rtsp_auth;
+    let server = Server::start(Opts {
+        toml: format!(
+            "[auth]\nlogin_attempts_per_minute = 5\n{}{}",
+            camera_toml("camera0", "test", "", "off"),
+            camera_toml("camera1", "test", "", "off")
+        ),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    let rtsp = server.rtsp.expect("rtsp");
+    let basic = |u: &str, p: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
+    };
+
+    // A Digest header captured for camera0 does not open camera1.
+    let challenge = describe_from(4, rtsp, "camera0", None).await;
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a nonce");
+    let uri = format!("rtsp://{rtsp}/camera0");
+    let ha1 = rtsp_auth::ha1("view", PASSWORD);
+    let digest = format!(
+        r#"Digest username="view", realm="pinhole", nonce="{nonce}", uri="{uri}", response="{}""#,
+        rtsp_auth::digest_response(&ha1, nonce, "DESCRIBE", &uri)
+    );
+    assert!(
+        describe_from(4, rtsp, "camera0", Some(&digest))
+            .await
+            .starts_with("RTSP/1.0 200")
+    );
+    let replayed = describe_from(4, rtsp, "camera1", Some(&digest)).await;
+    assert!(replayed.starts_with("RTSP/1.0 401"), "{replayed}");
+
+    // Wrong passwords for `view` from 127.0.0.2: after five, even the right one is refused
+    // there, and the account is refused everywhere, over HTTP too; other accounts and
+    // addresses are not.
+    for _ in 0..6 {
+        let r = describe_from(2, rtsp, "camera0", Some(&basic("view", "guess-123"))).await;
+        assert!(r.starts_with("RTSP/1.0 401"), "{r}");
+    }
+    let r = describe_from(2, rtsp, "camera0", Some(&basic("view", PASSWORD))).await;
+    assert!(
+        r.starts_with("RTSP/1.0 401"),
+        "the blocked address got in: {r}"
+    );
+    let r = describe_from(3, rtsp, "camera0", Some(&basic("view", PASSWORD))).await;
+    assert!(
+        r.starts_with("RTSP/1.0 401"),
+        "the blocked account got in: {r}"
+    );
+    assert_eq!(login(&server, "view", PASSWORD).await.status(), 429);
+    let r = describe_from(3, rtsp, "camera0", Some(&basic("oper", PASSWORD))).await;
+    assert!(r.starts_with("RTSP/1.0 200"), "{r}");
+
+    // A player watching as `oper` is cut off when that user is deleted.
+    let mut player = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-rtsp_transport", "tcp", "-i"])
+        .arg(rtsp_url(&server, &format!("oper:{PASSWORD}"), "camera0"))
+        .args(["-t", "120", "-f", "null", "-"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get_json_as(&server, "/api/streams", &admin).await["rtsp_sessions"] == 0 {
+        assert!(Instant::now() < deadline, "the player never connected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = server
+        .rpc(Some(&admin), "delete_user", json!({"username": "oper"}))
+        .await;
+    assert_eq!(r["result"]["deleted"], true, "{r}");
+    // ffmpeg would read for 120 s; the server closing its connection ends it (wait_exit
+    // panics after 30 s).
+    wait_exit(&mut player, Duration::from_secs(30));
+}

@@ -12,6 +12,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Credentials::Digest(d)) = rtsp_auth::parse_authorization(text) {
         let nonces = Nonces::new([9; 32], 300);
         let ha1 = rtsp_auth::ha1("admin", "correct horse");
-        assert!(rtsp_auth::verify_digest(&d, "DESCRIBE", &ha1, &nonces, 1_000).is_err());
+        assert!(rtsp_auth::verify_digest(&d, "DESCRIBE", &d.uri, &ha1, &nonces, 1_000).is_err());
     }
 });

@@ -52,7 +52,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub users: UserDirectory,
     pub secrets: SecretBox,
-    pub login_limiter: LoginLimiter,
+    /// Password attempts per address and per account (HTTP logins and RTSP).
+    pub login_limiter: Arc<LoginLimiter>,
     /// Requests refused before authentication, summed into one audit row a minute.
     pub refusals: refusals::RefusalTally,
     pub events: EventBus,

@@ -324,7 +324,8 @@ impl MediaEngine {
                         (u, phc, ha1)
                     })
                     .collect();
-                self.access.set_users(list);
+                let revoked = self.access.set_users(list);
+                self.rtsp.close_clients_of(&self.access, revoked);
             }
             Err(e) => tracing::error!(error = %e, "cannot load RTSP users"),
         }

@@ -3,8 +3,10 @@
 //!
 //! - Authentication: [`PinholeAuth`] subclasses `GstRTSPAuth` to accept the appliance's own users
 //!   with Basic (argon2 check, cached for a minute so a player's repeated requests do not each
-//!   cost a hash) or Digest (HA1 stored sealed at password time; stateless HMAC nonces). Any
-//!   role may watch.
+//!   cost a hash) or Digest (HA1 stored sealed at password time; stateless HMAC nonces; the
+//!   digest's `uri` must name the request's resource). Any role may watch. Wrong passwords count
+//!   against the same per-address and per-account limits as HTTP logins ([`AttemptLimits`]).
+//! - A client's connection is closed when its user is deleted or their password changes.
 //! - Joins: every PLAY asks the camera's encoder for a keyframe, so a client joining a running
 //!   shared media sees a picture in ~100 ms instead of waiting up to a GOP.
 //! - The server runs on its own GLib main context and thread, away from the tokio runtime.
@@ -16,12 +18,20 @@ use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 use gst_rtsp_server::subclass::prelude::*;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// (username as stored, argon2 PHC, HA1 if set).
 pub type RtspUser = (String, String, Option<String>);
+
+/// Limits on wrong passwords, shared with the HTTP logins (the application implements it).
+pub trait AttemptLimits: Send + Sync + std::fmt::Debug + 'static {
+    /// `Some(wait)` while `client` or `account` may not try.
+    fn blocked(&self, client: IpAddr, account: &str) -> Option<Duration>;
+    /// Counts a wrong password.
+    fn failed(&self, client: IpAddr, account: &str);
+}
 
 /// Who may watch: refreshed from the user table whenever it changes.
 #[derive(Debug, Default)]
@@ -31,6 +41,17 @@ pub struct RtspAccess {
     /// SHA-256 of accepted Basic credentials → when they were checked.
     basic_ok: Mutex<HashMap<[u8; 32], Instant>>,
     nonces: std::sync::OnceLock<Nonces>,
+    limits: std::sync::OnceLock<Arc<dyn AttemptLimits>>,
+    /// The lower-cased user each connected client authenticated as, by client object address.
+    clients: Mutex<HashMap<usize, String>>,
+}
+
+/// One RTSP request, as the authentication sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct RtspRequest<'a> {
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub client: Option<IpAddr>,
 }
 
 impl RtspAccess {
@@ -42,40 +63,101 @@ impl RtspAccess {
         a
     }
 
-    /// Replaces the user list. The store re-reads it every few seconds: an unchanged list keeps
+    /// Counts wrong passwords against `limits` from now on.
+    pub fn set_limits(&self, limits: Arc<dyn AttemptLimits>) {
+        let _ = self.limits.set(limits);
+    }
+
+    /// Replaces the user list and returns the (lower-cased) users that were removed or whose
+    /// credentials changed. The store re-reads it every few seconds: an unchanged list keeps
     /// the Basic cache (whose keys include the password hash, so a changed password never
     /// matches a cached entry anyway).
-    pub fn set_users(&self, list: Vec<RtspUser>) {
+    pub fn set_users(&self, list: Vec<RtspUser>) -> Vec<String> {
         let map: HashMap<String, RtspUser> = list
             .into_iter()
             .map(|(u, phc, ha1)| (u.to_lowercase(), (u, phc, ha1)))
             .collect();
-        {
+        let changed: Vec<String> = {
             let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
             if *users == map {
-                return;
+                return Vec::new();
             }
+            let changed = users
+                .iter()
+                .filter(|(k, v)| map.get(*k) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .collect();
             *users = map;
-        }
+            changed
+        };
         self.basic_ok
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        changed
+    }
+
+    /// Is the client at `addr` (its object's address) one of `users`' connections?
+    fn client_of(&self, addr: usize, users: &[String]) -> bool {
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&addr)
+            .is_some_and(|u| users.contains(u))
+    }
+
+    fn client_authenticated(&self, addr: usize, user: &str) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(addr, user.to_lowercase());
+    }
+
+    fn client_closed(&self, addr: usize) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&addr);
     }
 
     fn nonces(&self) -> Option<&Nonces> {
         self.nonces.get()
     }
 
-    /// Checks credentials from a request; `method` is the RTSP method (Digest covers it).
+    /// Checks credentials from a request (Digest covers its method and URI), within the limits
+    /// on wrong passwords.
     pub fn check(
         &self,
         header: &str,
-        method: &str,
+        req: RtspRequest<'_>,
+        now_secs: u64,
+    ) -> Result<String, rtsp_auth::AuthError> {
+        let creds = rtsp_auth::parse_authorization(header)?;
+        let account = match &creds {
+            Credentials::Basic { username, .. } => username.clone(),
+            Credentials::Digest(d) => d.username.clone(),
+        };
+        let limits = self.limits.get().zip(req.client);
+        if let Some((limits, ip)) = limits
+            && let Some(wait) = limits.blocked(ip, &account)
+        {
+            return Err(rtsp_auth::AuthError::Limited(wait.as_secs().max(1)));
+        }
+        let outcome = self.verify(creds, req, now_secs);
+        if let (Some((limits, ip)), Err(rtsp_auth::AuthError::Bad)) = (limits, &outcome) {
+            limits.failed(ip, &account);
+        }
+        outcome
+    }
+
+    fn verify(
+        &self,
+        creds: Credentials,
+        req: RtspRequest<'_>,
         now_secs: u64,
     ) -> Result<String, rtsp_auth::AuthError> {
         use sha2::Digest;
-        match rtsp_auth::parse_authorization(header)? {
+        match creds {
             Credentials::Basic { username, password } => {
                 let (stored_name, phc) = {
                     let users = self.users.read().unwrap_or_else(|p| p.into_inner());
@@ -128,7 +210,7 @@ impl RtspAccess {
                 // An unknown user still gets the nonce checked first (no user enumeration by
                 // error type; the client sees a 401 either way).
                 let ha1 = ha1.unwrap_or_else(|| "0".repeat(32));
-                rtsp_auth::verify_digest(&d, method, &ha1, nonces, now_secs)?;
+                rtsp_auth::verify_digest(&d, req.method, req.uri, &ha1, nonces, now_secs)?;
                 Ok(d.username)
             }
         }
@@ -169,6 +251,32 @@ fn request_line(msg: &gst_rtsp::rtsp_message::RTSPMessage) -> Option<(String, St
             std::ffi::CStr::from_ptr(uri).to_string_lossy().into_owned(),
         ))
     }
+}
+
+/// The address of a connected client (not exposed by the bindings).
+fn client_ip(client: &gst_rtsp_server::RTSPClient) -> Option<IpAddr> {
+    use glib::translate::ToGlibPtr;
+    let ptr: *mut gst_rtsp_server::ffi::GstRTSPClient = client.to_glib_none().0;
+    // SAFETY: `ptr` is a live client borrowed for this call; the connection and its IP string
+    // belong to it (transfer none) and are copied before returning.
+    unsafe {
+        let conn = gst_rtsp_server::ffi::gst_rtsp_client_get_connection(ptr);
+        if conn.is_null() {
+            return None;
+        }
+        let ip = gst_rtsp::ffi::gst_rtsp_connection_get_ip(conn);
+        if ip.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(ip).to_str().ok()?.parse().ok()
+    }
+}
+
+/// A connected client's identity while it lives: its object's address.
+fn client_key(client: &gst_rtsp_server::RTSPClient) -> usize {
+    use glib::translate::ToGlibPtr;
+    let ptr: *mut gst_rtsp_server::ffi::GstRTSPClient = client.to_glib_none().0;
+    ptr as usize
 }
 
 /// The raw `Authorization` header of a request.
@@ -220,10 +328,18 @@ mod imp {
             let Some(header) = authorization(req) else {
                 return false;
             };
-            let method = request_line(req).map(|(m, _)| m).unwrap_or_default();
-            match access.check(&header, &method, now_secs()) {
+            let (method, uri) = request_line(req).unwrap_or_default();
+            let request = RtspRequest {
+                method: &method,
+                uri: &uri,
+                client: ctx.client().and_then(client_ip),
+            };
+            match access.check(&header, request, now_secs()) {
                 Ok(user) => {
                     tracing::debug!(%user, %method, "RTSP client authenticated");
+                    if let Some(c) = ctx.client() {
+                        access.client_authenticated(client_key(c), &user);
+                    }
                     ctx.set_token(
                         gst_rtsp_server::RTSPToken::builder()
                             .field("media.factory.role", "viewer")
@@ -233,7 +349,7 @@ mod imp {
                     true
                 }
                 Err(e) => {
-                    tracing::info!(reason = %e, %method, "RTSP authentication refused");
+                    tracing::debug!(reason = %e, %method, "RTSP authentication refused");
                     false
                 }
             }
@@ -274,6 +390,8 @@ pub trait RtspHooks: Send + Sync + 'static {
 /// The running server.
 pub struct RtspServer {
     server: gst_rtsp_server::RTSPServer,
+    /// The main context the server's thread runs.
+    context: glib::MainContext,
     main_loop: glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
     pub addr: SocketAddr,
@@ -305,9 +423,12 @@ impl RtspServer {
         let server = gst_rtsp_server::RTSPServer::new();
         server.set_address(&listen.ip().to_string());
         server.set_service(&listen.port().to_string());
-        server.set_auth(Some(&PinholeAuth::new(access)));
+        server.set_auth(Some(&PinholeAuth::new(access.clone())));
         server.connect_client_connected(move |_, client| {
             let hooks = hooks.clone();
+            let key = client_key(client);
+            let access = access.clone();
+            client.connect_closed(move |_| access.client_closed(key));
             client.connect_play_request(move |_, ctx| {
                 if let Some((_, uri)) = ctx.request().and_then(request_line)
                     && let Some(id) = camera_from_uri(&uri)
@@ -323,6 +444,7 @@ impl RtspServer {
         let addr = SocketAddr::new(listen.ip(), u16::try_from(port).unwrap_or(listen.port()));
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
         let ml = main_loop.clone();
+        let context = ctx.clone();
         let thread = std::thread::Builder::new()
             .name("rtsp-server".into())
             .spawn(move || {
@@ -330,6 +452,7 @@ impl RtspServer {
             })?;
         Ok(Self {
             server,
+            context,
             main_loop,
             thread: Some(thread),
             addr,
@@ -380,6 +503,26 @@ impl RtspServer {
         }
     }
 
+    /// Closes the connections of clients that authenticated as one of `users` (lower-cased):
+    /// a deleted user, or one whose password changed, stops watching at once. Runs on the
+    /// server's own thread, like everything else that touches its clients.
+    pub fn close_clients_of(&self, access: &Arc<RtspAccess>, users: Vec<String>) {
+        if users.is_empty() {
+            return;
+        }
+        let (server, access) = (self.server.clone(), access.clone());
+        self.context.invoke(move || {
+            server.client_filter(Some(&mut |_, client| {
+                if access.client_of(client_key(client), &users) {
+                    tracing::info!("closing an RTSP client whose credentials were revoked");
+                    gst_rtsp_server::RTSPFilterResult::Remove
+                } else {
+                    gst_rtsp_server::RTSPFilterResult::Keep
+                }
+            }));
+        });
+    }
+
     /// Clients currently connected (all cameras).
     pub fn sessions(&self) -> usize {
         self.server
@@ -416,6 +559,11 @@ mod tests {
 
     #[test]
     fn basic_and_digest_against_stored_users() {
+        const DESCRIBE: RtspRequest<'static> = RtspRequest {
+            method: "DESCRIBE",
+            uri: "rtsp://127.0.0.1/camera0",
+            client: None,
+        };
         let access = RtspAccess::new();
         let phc = pinhole_base::password::hash("pw-123456").unwrap();
         access.set_users(vec![(
@@ -432,24 +580,20 @@ mod tests {
         };
         assert_eq!(
             access
-                .check(&basic("alice", "pw-123456"), "DESCRIBE", 0)
+                .check(&basic("alice", "pw-123456"), DESCRIBE, 0)
                 .unwrap(),
             "Alice"
         );
         // Second time from the cache.
         assert!(
             access
-                .check(&basic("alice", "pw-123456"), "DESCRIBE", 0)
+                .check(&basic("alice", "pw-123456"), DESCRIBE, 0)
                 .is_ok()
         );
+        assert!(access.check(&basic("alice", "wrong"), DESCRIBE, 0).is_err());
         assert!(
             access
-                .check(&basic("alice", "wrong"), "DESCRIBE", 0)
-                .is_err()
-        );
-        assert!(
-            access
-                .check(&basic("bob", "pw-123456"), "DESCRIBE", 0)
+                .check(&basic("bob", "pw-123456"), DESCRIBE, 0)
                 .is_err()
         );
 
@@ -465,13 +609,13 @@ mod tests {
         let h = format!(
             r#"Digest username="Alice", realm="pinhole", nonce="{nonce}", uri="{uri}", response="{resp}""#
         );
-        assert_eq!(access.check(&h, "DESCRIBE", now).unwrap(), "Alice");
+        assert_eq!(access.check(&h, DESCRIBE, now).unwrap(), "Alice");
         // Users change: the old credentials stop working.
-        access.set_users(vec![]);
-        assert!(access.check(&h, "DESCRIBE", now).is_err());
+        assert_eq!(access.set_users(vec![]), ["alice"]);
+        assert!(access.check(&h, DESCRIBE, now).is_err());
         assert!(
             access
-                .check(&basic("alice", "pw-123456"), "DESCRIBE", 0)
+                .check(&basic("alice", "pw-123456"), DESCRIBE, 0)
                 .is_err()
         );
     }

@@ -44,6 +44,10 @@ pub enum AuthError {
     Realm(String),
     #[error("bad credentials")]
     Bad,
+    #[error("the digest names `{0}`, not the requested resource")]
+    Uri(String),
+    #[error("too many wrong passwords: refused for {0} s")]
+    Limited(u64),
 }
 
 /// Parses an `Authorization` header value.
@@ -205,16 +209,30 @@ impl Nonces {
     }
 }
 
-/// Verifies Digest credentials given the user's HA1.
+/// The resource a request URI names: its path and query, without scheme and authority (a proxy
+/// or a client behind NAT may name the host differently; the resource must match).
+fn resource(uri: &str) -> &str {
+    match uri.split_once("://") {
+        Some((_, rest)) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),
+        None => uri,
+    }
+}
+
+/// Verifies Digest credentials given the user's HA1: the digest must be for this request's
+/// method and resource (a captured header replayed for another camera fails).
 pub fn verify_digest(
     d: &DigestParams,
     method: &str,
+    request_uri: &str,
     stored_ha1: &str,
     nonces: &Nonces,
     now_secs: u64,
 ) -> Result<(), AuthError> {
     if d.realm != REALM {
         return Err(AuthError::Realm(d.realm.chars().take(40).collect()));
+    }
+    if resource(&d.uri) != resource(request_uri) {
+        return Err(AuthError::Uri(d.uri.chars().take(80).collect()));
     }
     if !nonces.check(&d.nonce, now_secs) {
         return Err(AuthError::Nonce);
@@ -278,23 +296,50 @@ mod tests {
         let Credentials::Digest(d) = parse_authorization(&header).unwrap() else {
             panic!("not digest")
         };
-        assert_eq!(verify_digest(&d, "DESCRIBE", &ha1, &nonces, 1010), Ok(()));
         assert_eq!(
-            verify_digest(&d, "SETUP", &ha1, &nonces, 1010),
-            Err(AuthError::Bad)
+            verify_digest(&d, "DESCRIBE", uri, &ha1, &nonces, 1010),
+            Ok(())
+        );
+        // The same resource named through another host (a proxy) is still the resource.
+        assert_eq!(
+            verify_digest(
+                &d,
+                "DESCRIBE",
+                "rtsp://pi.local/camera0",
+                &ha1,
+                &nonces,
+                1010
+            ),
+            Ok(())
         );
         assert_eq!(
-            verify_digest(&d, "DESCRIBE", &ha1, &nonces, 2000),
+            verify_digest(&d, "SETUP", uri, &ha1, &nonces, 1010),
+            Err(AuthError::Bad)
+        );
+        // Replayed for another camera.
+        assert!(matches!(
+            verify_digest(
+                &d,
+                "DESCRIBE",
+                "rtsp://127.0.0.1:8554/camera1",
+                &ha1,
+                &nonces,
+                1010
+            ),
+            Err(AuthError::Uri(_))
+        ));
+        assert_eq!(
+            verify_digest(&d, "DESCRIBE", uri, &ha1, &nonces, 2000),
             Err(AuthError::Nonce)
         );
         let other = Nonces::new([8; 32], 300);
         assert_eq!(
-            verify_digest(&d, "DESCRIBE", &ha1, &other, 1010),
+            verify_digest(&d, "DESCRIBE", uri, &ha1, &other, 1010),
             Err(AuthError::Nonce)
         );
         let wrong = crate::rtsp_auth::ha1("alice", "other");
         assert_eq!(
-            verify_digest(&d, "DESCRIBE", &wrong, &nonces, 1010),
+            verify_digest(&d, "DESCRIBE", uri, &wrong, &nonces, 1010),
             Err(AuthError::Bad)
         );
     }

@@ -161,7 +161,7 @@ async fn password_login(
     ip: IpAddr,
     req: LoginRequest,
 ) -> Result<User, ApiError> {
-    if let Err(wait) = state.login_limiter.check(ip) {
+    if let Err(wait) = state.login_limiter.check(ip, &req.username) {
         state
             .metrics
             .logins
@@ -178,6 +178,7 @@ async fn password_login(
         }
         None => {
             state.metrics.logins.with_label_values(&["failed"]).inc();
+            state.login_limiter.account_failed(&req.username);
             Err(ApiError::Unauthorized("wrong username or password".into()))
         }
     }
@@ -194,7 +195,7 @@ fn with_actor(mut r: Response, who: &str) -> Response {
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, body = ErrorBody, description = "wrong username or password"),
-        (status = 429, body = ErrorBody, description = "too many attempts from this address"),
+        (status = 429, body = ErrorBody, description = "too many attempts from this address or for this account"),
     ))]
 pub async fn login(
     State(state): State<SharedState>,
@@ -315,7 +316,7 @@ pub async fn setup(
 ) -> Response {
     let who = req.username.clone();
     let result = async {
-        if let Err(wait) = state.login_limiter.check(ip) {
+        if let Err(wait) = state.login_limiter.check(ip, &req.username) {
             return Err(ApiError::RateLimited {
                 retry_after_secs: wait.as_secs().max(1),
             });

@@ -250,6 +250,13 @@ pub async fn serve(
         tracing::info!("media engine disabled (media.enabled = false)");
         None
     };
+    // Wrong RTSP passwords count against the HTTP login limits, and back.
+    let login_limiter = Arc::new(LoginLimiter::per_minute(
+        config.auth.login_attempts_per_minute,
+    ));
+    if let Some(m) = &media {
+        m.access.set_limits(login_limiter.clone());
+    }
     let state: SharedState = Arc::new(AppState {
         config: config.clone(),
         store: store.clone(),
@@ -257,7 +264,7 @@ pub async fn serve(
         tokens: TokenKeys::new(jwt_key.as_ref()),
         users: users_dir,
         secrets,
-        login_limiter: LoginLimiter::per_minute(config.auth.login_attempts_per_minute),
+        login_limiter,
         refusals: Default::default(),
         events: events.clone(),
         health: supervisor.registry.clone(),

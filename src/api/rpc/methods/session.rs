@@ -85,7 +85,7 @@ async fn authenticate(
         Err(e) => {
             session.principal = None;
             // Count failures per client; beyond the limit, say so instead.
-            if let Err(wait) = state.login_limiter.check(session.client) {
+            if let Err(wait) = state.login_limiter.check(session.client, "") {
                 return Err(RpcError::new(
                     envelope::RATE_LIMITED,
                     "rate_limited",
