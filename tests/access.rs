@@ -684,13 +684,38 @@ async fn camera_secrets_stay_sealed_and_changes_are_audited() {
         .await
         .expect("text");
     assert!(!text.contains("Sup3rSecretCamPw"));
-    // Neither the database nor its WAL holds the password in clear.
+    // Credentials typed into the URL are taken out of it and sealed: a viewer sees neither.
+    let r = c
+        .post(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Yard", "source": "rtsp", "url": "rtsp://yard:UrlSecretCamPw1@192.0.2.11/live"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let viewer = server.token("view").await;
+    let cams = get_json_as(&server, "/api/cameras", &viewer).await;
+    let rpc = server
+        .rpc(Some(&viewer), "get_camera_list", json!({}))
+        .await;
+    for text in [cams.to_string(), rpc.to_string()] {
+        assert!(!text.contains("UrlSecretCamPw1"), "{text}");
+    }
+    let yard = cams
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "Yard"))
+        .expect("the camera");
+    assert_eq!(yard["url"], "rtsp://192.0.2.11/live", "{yard}");
+    assert_eq!(yard["has_password"], true);
+    // Neither the database nor its WAL holds a password in clear.
     for f in ["pinhole.db", "pinhole.db-wal"] {
         if let Ok(bytes) = std::fs::read(server.state().join(f)) {
-            assert!(
-                !bytes.windows(16).any(|w| w == b"Sup3rSecretCamPw"),
-                "{f} holds the password"
-            );
+            for secret in [&b"Sup3rSecretCamPw"[..], &b"UrlSecretCamPw1"[..]] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret),
+                    "{f} holds a password"
+                );
+            }
         }
     }
     let r = server

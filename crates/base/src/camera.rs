@@ -150,6 +150,69 @@ pub struct CameraInput {
     pub ptz: Option<PtzLinkChange>,
 }
 
+impl CameraInput {
+    /// Moves credentials typed into the URL (`rtsp://user:pass@host/...`) to `username` and
+    /// `password`, where the store seals the password and viewers never see either; the URL
+    /// keeps no userinfo. A username or password also given explicitly wins over the URL's.
+    pub fn credentials_out_of_url(&self) -> CameraInput {
+        let mut input = self.clone();
+        let Some((url, user, pass)) = input.url.as_deref().and_then(split_userinfo) else {
+            return input;
+        };
+        input.url = Some(url);
+        if input.username.is_none() && !user.is_empty() {
+            input.username = Some(user);
+        }
+        if input.password.is_none()
+            && let Some(p) = pass
+        {
+            input.password = Some(p);
+        }
+        input
+    }
+}
+
+/// `scheme://user:pass@host/rest` → (`scheme://host/rest`, user, pass), percent-decoded;
+/// `None` when the URL has no userinfo.
+fn split_userinfo(url: &str) -> Option<(String, String, Option<String>)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let (userinfo, host) = authority.rsplit_once('@')?;
+    let (user, pass) = match userinfo.split_once(':') {
+        Some((u, p)) => (u, Some(percent_decode(p))),
+        None => (userinfo, None),
+    };
+    Some((
+        format!("{scheme}://{host}{path}"),
+        percent_decode(user),
+        pass,
+    ))
+}
+
+/// Decodes `%XX` escapes (invalid ones stay as they are).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Is this a usable camera id? Lowercase letters, digits, `-` and `_`, 1 to 32 characters,
 /// starting with a letter: it appears in URLs, file names and RTSP paths.
 pub fn valid_camera_id(id: &str) -> bool {
@@ -304,3 +367,45 @@ impl Camera {
 pub const BITRATE_KBPS: std::ops::RangeInclusive<u32> = 64..=50_000;
 /// Keyframe intervals a camera (and `media.keyframe_interval_ms`) may ask for.
 pub const KEYFRAME_MS: std::ops::RangeInclusive<u32> = 250..=2000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_url() {
+        let input = CameraInput {
+            url: Some("rtsp://admin:p%40ss:w@192.0.2.10:554/Streaming/101?x=@".into()),
+            ..Default::default()
+        };
+        let out = input.credentials_out_of_url();
+        assert_eq!(
+            out.url.as_deref(),
+            Some("rtsp://192.0.2.10:554/Streaming/101?x=@")
+        );
+        assert_eq!(out.username.as_deref(), Some("admin"));
+        assert_eq!(out.password.as_deref(), Some("p@ss:w"));
+        // Explicit fields win; a URL without userinfo is left alone.
+        let explicit = CameraInput {
+            url: Some("rtsp://u:p@cam/x".into()),
+            username: Some("other".into()),
+            password: Some("pw".into()),
+            ..Default::default()
+        };
+        let out = explicit.credentials_out_of_url();
+        assert_eq!(out.url.as_deref(), Some("rtsp://cam/x"));
+        assert_eq!(
+            (out.username.as_deref(), out.password.as_deref()),
+            (Some("other"), Some("pw"))
+        );
+        let plain = CameraInput {
+            url: Some("rtsp://cam/x".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            plain.credentials_out_of_url().url.as_deref(),
+            Some("rtsp://cam/x")
+        );
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -110,6 +110,7 @@ pub fn create(
     origin: CameraOrigin,
     now: i64,
 ) -> Result<Camera, StoreError> {
+    let input = &input.credentials_out_of_url();
     let tx = conn.transaction()?;
     let id = match &input.id {
         Some(id) => {
@@ -173,6 +174,7 @@ pub fn update(
     input: &CameraInput,
     now: i64,
 ) -> Result<Camera, StoreError> {
+    let input = &input.credentials_out_of_url();
     let tx = conn.transaction()?;
     let base = get(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("camera `{id}`")))?;
     let cam = resolve(Some(&base), input)?;
@@ -253,10 +255,69 @@ pub fn seed_from_config(
     Ok(added)
 }
 
+/// Moves credentials still embedded in stored URLs (written before they were taken out on
+/// input) into the sealed fields. Returns how many cameras changed.
+pub fn seal_url_credentials(
+    conn: &mut Connection,
+    secrets: &SecretBox,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for cam in list(conn)? {
+        let input = CameraInput {
+            url: Some(cam.url.clone()),
+            ..Default::default()
+        };
+        if input.credentials_out_of_url().url != input.url {
+            update(conn, secrets, &cam.id, &input, now)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Store;
+
+    #[test]
+    fn credentials_never_stay_in_urls() {
+        let s = Store::open_in_memory().expect("store");
+        let sb = SecretBox::new(&[2u8; 32]);
+        s.call_blocking(move |c| {
+            let input = CameraInput {
+                source: Some(pinhole_base::camera::SourceKind::Rtsp),
+                url: Some("rtsp://cam:Url%2FPw@192.0.2.10/stream".into()),
+                ..Default::default()
+            };
+            let cam = create(c, &sb, &input, CameraOrigin::Api, 1)?;
+            assert_eq!(cam.url, "rtsp://192.0.2.10/stream");
+            assert_eq!(cam.username.as_deref(), Some("cam"));
+            assert!(cam.has_password);
+            assert_eq!(
+                password(c, &sb, &cam.id)?.map(|p| p.expose().to_string()),
+                Some("Url/Pw".into())
+            );
+            // A URL stored by an older version is fixed at the next start.
+            c.execute(
+                "UPDATE cameras SET source_url = 'rtsp://old:Old-Pw@192.0.2.11/s',
+                    username = NULL, password_sealed = NULL",
+                [],
+            )?;
+            assert_eq!(seal_url_credentials(c, &sb, 2)?, 1);
+            let cam = get(c, "camera0")?.expect("camera");
+            assert_eq!(cam.url, "rtsp://192.0.2.11/s");
+            assert_eq!(cam.username.as_deref(), Some("old"));
+            assert_eq!(
+                password(c, &sb, "camera0")?.map(|p| p.expose().to_string()),
+                Some("Old-Pw".into())
+            );
+            assert_eq!(seal_url_credentials(c, &sb, 3)?, 0);
+            Ok(())
+        })
+        .expect("ops");
+    }
 
     #[test]
     fn keyframe_interval_per_camera() {

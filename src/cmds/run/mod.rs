@@ -176,7 +176,13 @@ pub async fn serve(
         let secrets = secrets.clone();
         let now = clock.now_secs();
         let added = store
-            .call(move |c| cameras::seed_from_config(c, &secrets, &cams, now))
+            .call(move |c| {
+                let sealed = cameras::seal_url_credentials(c, &secrets, now)?;
+                if sealed > 0 {
+                    tracing::info!(sealed, "moved credentials out of camera URLs");
+                }
+                cameras::seed_from_config(c, &secrets, &cams, now)
+            })
             .await?;
         if added > 0 {
             tracing::info!(added, "cameras provisioned from the configuration file");
