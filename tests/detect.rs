@@ -3,17 +3,13 @@
 
 mod common;
 
-use common::BIN;
+use common::{BIN, assets_dir};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
 fn assets() -> PathBuf {
-    let dir = std::env::var_os("PINHOLE_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/pinhole-assets")
-        });
+    let dir = assets_dir();
     assert!(
         dir.join("images/astronaut.png").is_file(),
         "detection assets missing in {}: run scripts/fetch-detect-assets",

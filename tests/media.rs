@@ -935,15 +935,6 @@ async fn client_put(server: &Server, token: &str, path: &str, body: Value) -> u1
         .as_u16()
 }
 
-fn assets_dir() -> std::path::PathBuf {
-    std::env::var_os("PINHOLE_ASSETS")
-        .map(Into::into)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/pinhole-assets")
-        })
-}
-
 #[tokio::test]
 async fn detection_turns_a_face_into_one_event_with_a_snapshot() {
     let a = assets_dir();

@@ -2,6 +2,9 @@
 //! Its client drives our simulator over raw UDP, raw TCP and Sony VISCA over IP; our controller
 //! drives its camera simulator (an in-process transport, put on a loopback UDP socket here).
 
+mod common;
+
+use common::{NetNs, interop_python};
 use grafton_visca::camera::Connect;
 use grafton_visca::profiles::{GenericVisca, PtzOpticsG2, SonyBRCH900};
 use grafton_visca::runtime::TokioRuntime;
@@ -171,4 +174,59 @@ async fn our_controller_drives_their_simulator() {
         c.inquire(Inquiry::Power).await.expect("power"),
         Answer::Power(true)
     ));
+}
+
+/// The `visca_over_ip` Python client (PyPI), a widely used VISCA-over-IP controller, drives our
+/// simulator. It binds the camera's port (52381) locally for inquiries, so it runs in a network
+/// namespace of its own. It stops pan/tilt with speed 00 on both axes
+/// (`81 01 06 01 00 00 03 03 FF`) and drives one axis with the other's speed 00
+/// (`81 01 06 01 0A 00 02 03 FF`), as real cameras accept.
+#[tokio::test]
+async fn the_python_visca_over_ip_client_drives_our_simulator() {
+    let python = interop_python();
+    let ns = NetNs::create();
+    let sim = SimServer::new(Profile::sony(), 1, Faults::default());
+    let sock = tokio::net::UdpSocket::bind((ns.host_ip, 52381))
+        .await
+        .expect("bind");
+    tokio::spawn(sim.clone().serve_sony_udp(sock));
+    let script = format!(
+        r#"
+import time
+from visca_over_ip import Camera
+cam = Camera("{ip}")
+cam.pantilt(10, 0)    # 81 01 06 01 0A 00 02 03 FF: pan (02) at 0A, tilt speed 00
+time.sleep(0.3)
+cam.pantilt(0, 0)     # 81 01 06 01 00 00 03 03 FF: stop
+cam.pantilt(0, 5)     # 81 01 06 01 00 05 03 02 FF: tilt (02) at 05, pan speed 00
+time.sleep(0.3)
+cam.pantilt(0, 0)
+print("done")
+"#,
+        ip = ns.host_ip
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        ns.command(&python)
+            .args(["-c", &script])
+            .output()
+            .expect("python")
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("done"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Direction 02 is right for pan and down for tilt.
+    let stopped = sim.status();
+    assert!(stopped.pan > 0 && stopped.tilt < 0, "{stopped:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = sim.status();
+    assert_eq!(
+        (later.pan, later.tilt),
+        (stopped.pan, stopped.tilt),
+        "still moving"
+    );
 }

@@ -522,3 +522,109 @@ pub fn screenshot_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
         .join("web-screenshots")
 }
+
+/// The assets directory `scripts/bootstrap` fills (detection models, interop peers).
+pub fn assets_dir() -> PathBuf {
+    std::env::var_os("PINHOLE_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/pinhole-assets")
+        })
+}
+
+/// The Python of the interop peers' environment (`scripts/fetch-interop-peers`).
+pub fn interop_python() -> PathBuf {
+    let p = assets_dir().join("interop-venv/bin/python");
+    assert!(
+        p.exists(),
+        "run scripts/fetch-interop-peers (scripts/bootstrap does)"
+    );
+    p
+}
+
+/// A network namespace joined to this one by a veth pair: a foreign peer runs there on a
+/// network stack of its own (its own ports, its own multicast). Removed on drop.
+pub struct NetNs {
+    pub name: String,
+    /// This side's address on the pair.
+    pub host_ip: std::net::Ipv4Addr,
+    /// The namespace's address.
+    pub ns_ip: std::net::Ipv4Addr,
+    host_if: String,
+}
+
+impl NetNs {
+    pub fn create() -> NetNs {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let tag = format!("{}{n}", pid % 100_000);
+        let (a, b) = ((pid % 200) as u8 + 20, (n % 250) as u8);
+        let ns = NetNs {
+            name: format!("pinhole-t{tag}"),
+            host_ip: [10, a, b, 1].into(),
+            ns_ip: [10, a, b, 2].into(),
+            host_if: format!("ph{tag}h"),
+        };
+        let ns_if = format!("ph{tag}n");
+        let sh = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("ip");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {} (network namespaces need root and iproute2)",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&["netns", "add", &ns.name]);
+        sh(&[
+            "link",
+            "add",
+            &ns.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &ns_if,
+            "netns",
+            &ns.name,
+        ]);
+        sh(&[
+            "addr",
+            "add",
+            &format!("{}/24", ns.host_ip),
+            "dev",
+            &ns.host_if,
+        ]);
+        sh(&["link", "set", &ns.host_if, "up"]);
+        sh(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            &format!("{}/24", ns.ns_ip),
+            "dev",
+            &ns_if,
+        ]);
+        sh(&["-n", &ns.name, "link", "set", &ns_if, "up"]);
+        sh(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}

@@ -395,7 +395,21 @@ impl<O: Clone> SimCamera<O> {
                 pan,
                 tilt,
             } => {
-                let (vs, ws) = pt_speed(pan_speed, tilt_speed)?;
+                // A stopped axis may carry any speed, 00 included (real cameras accept it, and
+                // common controllers send it: `01 06 01 00 00 03 03` to stop, the other axis's
+                // speed 00 when driving one).
+                let (vs, ws) = pt_speed(
+                    if pan == PanDirection::Stop {
+                        *p.pan_speed.start()
+                    } else {
+                        pan_speed
+                    },
+                    if tilt == TiltDirection::Stop {
+                        *p.tilt_speed.start()
+                    } else {
+                        tilt_speed
+                    },
+                )?;
                 self.pan.drive(match pan {
                     PanDirection::Left => -vs,
                     PanDirection::Right => vs,
@@ -651,6 +665,33 @@ mod tests {
                 }
             )]
         );
+        // Speed 00 is fine on a stopped axis (stop with `00 00 03 03`, one axis with the
+        // other's 00), not on a moving one.
+        let drive = |v, w, pan, tilt| {
+            Request::Command(Command::PanTiltDrive {
+                pan_speed: v,
+                tilt_speed: w,
+                pan,
+                tilt,
+            })
+        };
+        use {PanDirection as P, TiltDirection as T};
+        for ok in [
+            drive(0, 0, P::Stop, T::Stop),
+            drive(0x0A, 0, P::Right, T::Stop),
+            drive(0, 5, P::Stop, T::Down),
+        ] {
+            assert_eq!(
+                c.handle(ms(0), 1, ok)[0],
+                (1, Reply::Ack { socket: 1 }),
+                "speed 00 on a stopped axis"
+            );
+            c.handle(ms(0), 1, drive(0, 0, P::Stop, T::Stop));
+        }
+        assert!(matches!(
+            c.handle(ms(0), 1, drive(0, 0, P::Left, T::Stop))[0],
+            (1, Reply::Error { error: CameraError::Syntax, .. })
+        ));
         let manual_only = Command::FocusDirect { position: 0x2000 };
         assert_eq!(
             c.handle(ms(0), 1, Request::Command(manual_only)),
