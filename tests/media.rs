@@ -16,6 +16,25 @@ fn camera_toml(id: &str, source: &str, url: &str, recording: &str) -> String {
     )
 }
 
+/// The appliance with the users of `Opts::with_roles` and the configuration `toml`, once its
+/// `camera0` streams; with the admin's token.
+async fn camera0_up(toml: String) -> (Server, String) {
+    let server = Server::start(Opts {
+        toml,
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    (server, admin)
+}
+
 /// Polls `get_camera_status` until the camera reports `want` (CONNECTED...).
 async fn wait_status(
     server: &Server,
@@ -603,21 +622,10 @@ async fn on_demand_recording_snapshots_downloads_and_mjpeg() {
 
 #[tokio::test]
 async fn retention_keeps_free_space_and_never_deletes_the_open_segment() {
-    let server = Server::start(Opts {
-        toml: format!(
-            "{}[storage]\nsegment_secs = 10\n",
-            camera_toml("camera0", "test", "", "continuous")
-        ),
-        ..Opts::with_roles()
-    });
-    let admin = server.token("admin").await;
-    wait_status(
-        &server,
-        &admin,
-        "camera0",
-        "CONNECTED",
-        Duration::from_secs(20),
-    )
+    let (server, admin) = camera0_up(format!(
+        "{}[storage]\nsegment_secs = 10\n",
+        camera_toml("camera0", "test", "", "continuous")
+    ))
     .await;
     // A free-space floor larger than any disk: every closed segment must go, the open one stays.
     let r = server
@@ -792,19 +800,7 @@ async fn fmp4_over_websocket_plays_from_a_keyframe() {
 
 #[tokio::test]
 async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
-    let server = Server::start(Opts {
-        toml: camera_toml("camera0", "test", "", "continuous"),
-        ..Opts::with_roles()
-    });
-    let admin = server.token("admin").await;
-    wait_status(
-        &server,
-        &admin,
-        "camera0",
-        "CONNECTED",
-        Duration::from_secs(20),
-    )
-    .await;
+    let (server, admin) = camera0_up(camera_toml("camera0", "test", "", "continuous")).await;
     // A foreign client records 8 s of the RTSP stream while the pipeline is rebuilt under it.
     let out = server.dir.path().join("client.mp4");
     let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
@@ -1285,6 +1281,26 @@ async fn mqtt_events_wait_for_a_broker_that_is_down_then_arrive() {
     promtool_check(&text);
 }
 
+/// ffmpeg playing camera0 over RTSP as `user` for up to two minutes, once the appliance counts
+/// its session.
+async fn rtsp_player(server: &Server, admin: &str, user: &str) -> std::process::Child {
+    let player = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-rtsp_transport", "tcp", "-i"])
+        .arg(rtsp_url(server, &format!("{user}:{PASSWORD}"), "camera0"))
+        .args(["-t", "120", "-f", "null", "-"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get_json_as(server, "/api/streams", admin).await["rtsp_sessions"] == 0 {
+        assert!(Instant::now() < deadline, "the player never connected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    player
+}
+
 /// A raw RTSP DESCRIBE of `path` from the local address `127.0.0.<src>`; the reply's head.
 async fn describe_from(
     src: u8,
@@ -1317,22 +1333,11 @@ async fn describe_from(
 async fn rtsp_guessing_is_limited_and_revoked_users_are_cut_off() {
     use base64::Engine;
     use pinhole::media::rtsp_auth;
-    let server = Server::start(Opts {
-        toml: format!(
-            "[auth]\nlogin_attempts_per_minute = 5\n{}{}",
-            camera_toml("camera0", "test", "", "off"),
-            camera_toml("camera1", "test", "", "off")
-        ),
-        ..Opts::with_roles()
-    });
-    let admin = server.token("admin").await;
-    wait_status(
-        &server,
-        &admin,
-        "camera0",
-        "CONNECTED",
-        Duration::from_secs(20),
-    )
+    let (server, admin) = camera0_up(format!(
+        "[auth]\nlogin_attempts_per_minute = 5\n{}{}",
+        camera_toml("camera0", "test", "", "off"),
+        camera_toml("camera1", "test", "", "off")
+    ))
     .await;
     let rtsp = server.rtsp.expect("rtsp");
     let basic = |u: &str, p: &str| {
@@ -1385,20 +1390,7 @@ async fn rtsp_guessing_is_limited_and_revoked_users_are_cut_off() {
     assert!(r.starts_with("RTSP/1.0 200"), "{r}");
 
     // A player watching as `oper` is cut off when that user is deleted.
-    let mut player = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-rtsp_transport", "tcp", "-i"])
-        .arg(rtsp_url(&server, &format!("oper:{PASSWORD}"), "camera0"))
-        .args(["-t", "120", "-f", "null", "-"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("ffmpeg");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get_json_as(&server, "/api/streams", &admin).await["rtsp_sessions"] == 0 {
-        assert!(Instant::now() < deadline, "the player never connected");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut player = rtsp_player(&server, &admin, "oper").await;
     let r = server
         .rpc(Some(&admin), "delete_user", json!({"username": "oper"}))
         .await;
@@ -1406,4 +1398,261 @@ async fn rtsp_guessing_is_limited_and_revoked_users_are_cut_off() {
     // ffmpeg would read for 120 s; the server closing its connection ends it (wait_exit
     // panics after 30 s).
     wait_exit(&mut player, Duration::from_secs(30));
+}
+
+/// Collects notifications on `ws` into `seen` until every method in `want` is there (bounded
+/// wait).
+async fn notifications_until(ws: &mut Ws, seen: &mut Vec<Value>, want: &[&str], limit: Duration) {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let missing: Vec<&&str> = want
+            .iter()
+            .filter(|m| !seen.iter().any(|n| n["method"] == **m))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v.get("id").is_none() {
+                    seen.push(v);
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!(
+                "still waiting for {missing:?} ({other:?}); got {:?}",
+                seen.iter().map(|n| n["method"].clone()).collect::<Vec<_>>()
+            ),
+        }
+    }
+}
+
+/// Every notification a camera-service client can subscribe to, triggered through the real
+/// appliance and received over one WebSocket subscribed to `*`. (`ptz.position` is in
+/// ptz_api.rs, detection in detect.rs, `system.error` from a failing subsystem is the
+/// supervisor's unit test.)
+#[tokio::test]
+async fn every_notification_a_client_subscribes_to_arrives() {
+    let (server, admin) = camera0_up(camera_toml("camera0", "test", "", "off")).await;
+    let mut ws = ws(&server).await;
+    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": admin}, "id": 1})).await;
+    assert_eq!(r["result"]["authenticated"], true, "{r}");
+    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "subscribe_events", "params": {"topics": ["*"]}, "id": 2})).await;
+    assert_eq!(r["result"]["subscribed"], true, "{r}");
+
+    // A camera whose device is missing, with a PTZ link nobody answers: camera, PTZ and
+    // snapshot errors, and the camera list change.
+    let r = client()
+        .post(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"id": "gone", "source": "v4l2", "url": "/dev/video97", "recording": "off",
+            "ptz": {"transport": "raw-tcp", "addr": "127.0.0.1:1"}}),
+        )
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let r = server
+        .rpc(Some(&admin), "take_snapshot", json!({"device": "gone"}))
+        .await;
+    assert!(r["error"].is_object(), "{r}");
+    // Snapshot, recording, settings, users.
+    let r = server
+        .rpc(Some(&admin), "take_snapshot", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["status"], "SUCCESS", "{r}");
+    let r = server
+        .rpc(
+            Some(&admin),
+            "start_recording",
+            json!({"device": "camera0"}),
+        )
+        .await;
+    assert_eq!(r["result"]["status"], "RECORDING", "{r}");
+    let mut got = Vec::new();
+    notifications_until(
+        &mut ws,
+        &mut got,
+        &["recording_status_update"],
+        Duration::from_secs(30),
+    )
+    .await;
+    let r = server
+        .rpc(Some(&admin), "stop_recording", json!({"device": "camera0"}))
+        .await;
+    assert!(r["result"].is_object(), "{r}");
+    let r = server
+        .rpc(
+            Some(&admin),
+            "update_settings",
+            json!({"settings": {"device_name": "porch"}}),
+        )
+        .await;
+    assert!(r["result"].is_object(), "{r}");
+    let r = server
+        .rpc(
+            Some(&admin),
+            "create_user",
+            json!({"username": "newbie", "password": PASSWORD, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(r["result"]["created"], true, "{r}");
+    // A camera restart (bitrate change) goes through the camera states again.
+    let r = client()
+        .put(server.url("/api/cameras/camera0"))
+        .bearer_auth(&admin)
+        .json(&json!({"bitrate_kbps": 900}))
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(r.status(), 200);
+
+    notifications_until(
+        &mut ws,
+        &mut got,
+        &[
+            "camera_status_update",
+            "recording_status_update",
+            "snapshot.taken",
+            "snapshot.error",
+            "system.cameras_changed",
+            "system.settings_changed",
+            "system.users_changed",
+            "system.health",
+            "recording.progress",
+            "ptz.error",
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
+    // The camera-service names keep the internal topic in their params, with a timestamp.
+    let topics = |m: &str| -> Vec<String> {
+        got.iter()
+            .filter(|n| n["method"] == m)
+            .filter_map(|n| n["params"]["topic"].as_str().map(str::to_string))
+            .collect()
+    };
+    let rec = topics("recording_status_update");
+    assert!(
+        rec.contains(&"recording.start".into()) && rec.contains(&"recording.stop".into()),
+        "{rec:?}"
+    );
+    assert!(!topics("camera_status_update").is_empty());
+    let err = got
+        .iter()
+        .find(|n| n["method"] == "ptz.error")
+        .expect("ptz.error");
+    assert_eq!(err["params"]["device"], "gone", "{err}");
+    assert!(err["params"]["error"].is_string(), "{err}");
+    assert!(
+        got.iter().all(|n| n["params"]["timestamp"].is_string()),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn stop_streaming_takes_the_mount_down_and_the_server_says_what_it_can() {
+    let (server, admin) = camera0_up(format!(
+        "[media]\nmax_cameras = 2\n{}",
+        camera_toml("camera0", "test", "", "off")
+    ))
+    .await;
+
+    // What the server can do, and its camera limit, enforced.
+    let info = server.rpc(Some(&admin), "get_server_info", json!({})).await;
+    let caps = info["result"]["capabilities"].to_string();
+    for c in ["streaming", "recording", "snapshots"] {
+        assert!(caps.contains(c), "{info}");
+    }
+    let formats = info["result"]["supported_formats"].to_string();
+    assert!(
+        formats.contains("mp4") && formats.contains("jpeg"),
+        "{info}"
+    );
+    assert_eq!(info["result"]["max_cameras"], 2, "{info}");
+    let add = |id: &'static str| {
+        let (server, admin) = (&server, admin.clone());
+        async move {
+            client()
+                .post(server.url("/api/cameras"))
+                .bearer_auth(&admin)
+                .json(
+                    &json!({"id": id, "source": "v4l2", "url": "/dev/video97", "recording": "off"}),
+                )
+                .send()
+                .await
+                .expect("create")
+        }
+    };
+    assert_eq!(add("second").await.status(), 201);
+    let third = add("third").await;
+    assert_eq!(third.status(), 409);
+    assert!(
+        third
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("max_cameras")
+    );
+
+    // stop_streaming: the mount goes down and its players are disconnected; the recording
+    // goes on; start_streaming brings it back.
+    let r = server
+        .rpc(
+            Some(&admin),
+            "start_recording",
+            json!({"device": "camera0"}),
+        )
+        .await;
+    assert_eq!(r["result"]["status"], "RECORDING", "{r}");
+    let mut player = rtsp_player(&server, &admin, "view").await;
+    let r = server
+        .rpc(Some(&admin), "stop_streaming", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["status"], "STOPPED", "{r}");
+    wait_exit(&mut player, Duration::from_secs(30));
+    let rtsp = server.rtsp.expect("rtsp");
+    use base64::Engine;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("view:{PASSWORD}"))
+    );
+    let refused = describe(rtsp, "camera0", Some(&auth));
+    assert!(refused.starts_with("RTSP/1.0 404"), "{refused}");
+    let r = server
+        .rpc(Some(&admin), "get_stream_url", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["stream_status"], "STOPPED", "{r}");
+    assert_eq!(r["result"]["available"], false, "{r}");
+    let st = server
+        .rpc(
+            Some(&admin),
+            "get_camera_status",
+            json!({"device": "camera0"}),
+        )
+        .await;
+    assert!(
+        st["result"]["recording"].is_object(),
+        "recording goes on: {st}"
+    );
+    let r = server
+        .rpc(
+            Some(&admin),
+            "start_streaming",
+            json!({"device": "camera0"}),
+        )
+        .await;
+    assert_eq!(r["result"]["status"], "STARTED", "{r}");
+    let served = describe(rtsp, "camera0", Some(&auth));
+    assert!(served.starts_with("RTSP/1.0 200"), "{served}");
+    let r = server
+        .rpc(Some(&admin), "stop_recording", json!({"device": "camera0"}))
+        .await;
+    assert!(
+        r["result"]["filename"].is_string() || r["result"].is_object(),
+        "{r}"
+    );
 }

@@ -48,6 +48,8 @@ pub struct Supervisor {
     pub shutdown: CancellationToken,
     tracker: TaskTracker,
     backoff: Backoff,
+    /// Where a subsystem failure is published (`system.error`).
+    failures: Option<(crate::events::EventBus, crate::clock::SharedClock)>,
 }
 
 impl Supervisor {
@@ -57,7 +59,18 @@ impl Supervisor {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             backoff,
+            failures: None,
         }
+    }
+
+    /// Publishes every subsystem failure as `system.error` (subsystem, error, restart delay).
+    pub fn publish_failures(
+        mut self,
+        events: crate::events::EventBus,
+        clock: crate::clock::SharedClock,
+    ) -> Self {
+        self.failures = Some((events, clock));
+        self
     }
 
     /// Starts a subsystem. `factory` is called again for every restart. The subsystem must call
@@ -76,6 +89,7 @@ impl Supervisor {
         };
         let backoff = self.backoff;
         let registry = self.registry.clone();
+        let failures = self.failures.clone();
         self.tracker.spawn(async move {
             let mut attempt = 0u32;
             loop {
@@ -104,6 +118,17 @@ impl Supervisor {
                 let delay = backoff.delay(attempt);
                 attempt = attempt.saturating_add(1);
                 tracing::error!(subsystem = name, %reason, restart_in_ms = delay.as_millis() as u64, "subsystem failed");
+                if let Some((events, clock)) = &failures {
+                    events.publish(
+                        "system.error",
+                        serde_json::json!({
+                            "subsystem": name,
+                            "error": reason,
+                            "restart_in_ms": delay.as_millis() as u64,
+                        }),
+                        clock.now_ms(),
+                    );
+                }
                 registry.set_state(name, SubsystemState::Restarting, Some(reason));
                 registry.count_restart(name);
                 tokio::select! {
@@ -171,10 +196,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn restarts_failing_and_panicking_subsystems_with_backoff() {
+        let events = crate::events::EventBus::new(16);
+        let mut published = events.subscribe();
+        let clock: crate::clock::SharedClock = Arc::new(crate::clock::SimulatedClock::new(7));
         let sup = Supervisor::new(Backoff {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(8),
-        });
+        })
+        .publish_failures(events, clock);
         let starts = Arc::new(AtomicU32::new(0));
         let s2 = starts.clone();
         sup.spawn("flaky", Duration::from_secs(5), move |ctx| {
@@ -205,6 +234,13 @@ mod tests {
         let st = sup.registry.snapshot();
         assert_eq!(st[0].state, SubsystemState::Running);
         assert_eq!(st[0].restarts, 2);
+        // Each failure was published as system.error.
+        for want in ["first failure", "panicked: second failure"] {
+            let e = published.try_recv().expect("a system.error event");
+            assert_eq!(e.topic, "system.error");
+            assert_eq!(e.params["subsystem"], "flaky");
+            assert_eq!(e.params["error"], want);
+        }
         assert!(sup.registry.unhealthy().is_empty());
         sup.request_shutdown();
         assert!(sup.wait_stopped(Duration::from_secs(5)).await.is_empty());

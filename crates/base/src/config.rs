@@ -308,6 +308,9 @@ pub struct Media {
     pub stall_timeout_secs: u32,
     /// Pull RTSP cameras over TCP (true) or UDP.
     pub rtsp_tcp: bool,
+    /// The most cameras the appliance takes (`get_server_info` reports it; adding one more
+    /// is refused).
+    pub max_cameras: u32,
 }
 
 impl Default for Media {
@@ -328,6 +331,7 @@ impl Default for Media {
             detect_width: 320,
             stall_timeout_secs: 5,
             rtsp_tcp: true,
+            max_cameras: 16,
         }
     }
 }
@@ -731,6 +735,16 @@ pub fn validate(c: &Config) -> FieldErrors {
         }
         camera_errors.extend_prefixed(&prefix, problems);
     }
+    if c.cameras.len() > c.media.max_cameras as usize {
+        camera_errors.push(
+            "cameras",
+            format!(
+                "{} cameras, more than media.max_cameras ({})",
+                c.cameras.len(),
+                c.media.max_cameras
+            ),
+        );
+    }
     out.extend(camera_errors);
     out
 }
@@ -747,7 +761,7 @@ fn media_problems(c: &Config, bad: &mut impl FnMut(&str, String)) {
             ),
         );
     }
-    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 12] = [
+    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 13] = [
         ("media.detect_fps", m.detect_fps, 1..=30),
         ("media.detect_width", m.detect_width, 32..=1920),
         (
@@ -766,6 +780,7 @@ fn media_problems(c: &Config, bad: &mut impl FnMut(&str, String)) {
         ("media.preview_fps", m.preview_fps, 1..=30),
         ("media.preview_width", m.preview_width, 64..=1920),
         ("media.stall_timeout_secs", m.stall_timeout_secs, 2..=300),
+        ("media.max_cameras", m.max_cameras, 1..=64),
         ("storage.segment_secs", c.storage.segment_secs, 10..=3600),
         (
             "storage.audit_max_rows",

@@ -110,8 +110,26 @@ pub fn create(
     origin: CameraOrigin,
     now: i64,
 ) -> Result<Camera, StoreError> {
+    create_at_most(conn, secrets, input, origin, now, u32::MAX)
+}
+
+/// Adds a camera unless `max` cameras exist already (a conflict that says so).
+pub fn create_at_most(
+    conn: &mut Connection,
+    secrets: &SecretBox,
+    input: &CameraInput,
+    origin: CameraOrigin,
+    now: i64,
+    max: u32,
+) -> Result<Camera, StoreError> {
     let input = &input.credentials_out_of_url();
     let tx = conn.transaction()?;
+    let count: i64 = tx.query_row("SELECT count(*) FROM cameras", [], |r| r.get(0))?;
+    if count >= i64::from(max) {
+        return Err(StoreError::Conflict(format!(
+            "the appliance takes at most {max} cameras (media.max_cameras); remove one first"
+        )));
+    }
     let id = match &input.id {
         Some(id) => {
             if !valid_camera_id(id) {

@@ -119,6 +119,9 @@ pub struct CameraHandle {
     last_keyframe_request: AtomicI64,
     pub(crate) restart: Notify,
     pub(crate) cancel: CancellationToken,
+    /// Whether the RTSP server serves this camera (`stop_streaming` turns it off; recording,
+    /// snapshots and previews go on).
+    pub rtsp_serving: std::sync::atomic::AtomicBool,
 }
 
 /// Called on every state change (publishes events, updates metrics).
@@ -162,6 +165,7 @@ impl CameraHandle {
             last_keyframe_request: AtomicI64::new(-10_000),
             restart: Notify::new(),
             cancel: parent.child_token(),
+            rtsp_serving: std::sync::atomic::AtomicBool::new(true),
         }
     }
 

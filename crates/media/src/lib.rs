@@ -302,6 +302,23 @@ impl MediaEngine {
         format!("rtsp://{host}:{}/{id}", addr.port())
     }
 
+    /// Starts or stops serving a camera over RTSP (`start_streaming` / `stop_streaming`);
+    /// recording, snapshots and previews are not affected. Returns whether it was served.
+    pub fn set_rtsp_serving(&self, id: &str, serve: bool) -> Result<bool, MediaError> {
+        let h = self
+            .camera(id)
+            .ok_or_else(|| MediaError::NotFound(format!("camera `{id}`")))?;
+        let was = h
+            .rtsp_serving
+            .swap(serve, std::sync::atomic::Ordering::SeqCst);
+        match (was, serve) {
+            (false, true) => self.rtsp.mount(id, h.clone()),
+            (true, false) => self.rtsp.stop_serving(id),
+            _ => {}
+        }
+        Ok(was)
+    }
+
     pub fn rtsp_sessions(&self) -> usize {
         self.rtsp.sessions()
     }

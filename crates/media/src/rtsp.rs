@@ -390,6 +390,8 @@ pub trait RtspHooks: Send + Sync + 'static {
 /// The running server.
 pub struct RtspServer {
     server: gst_rtsp_server::RTSPServer,
+    /// The cameras each connected client has played, by client object address.
+    watching: Arc<Mutex<HashMap<usize, Vec<String>>>>,
     /// The main context the server's thread runs.
     context: glib::MainContext,
     main_loop: glib::MainLoop,
@@ -424,15 +426,29 @@ impl RtspServer {
         server.set_address(&listen.ip().to_string());
         server.set_service(&listen.port().to_string());
         server.set_auth(Some(&PinholeAuth::new(access.clone())));
+        let watching: Arc<Mutex<HashMap<usize, Vec<String>>>> = Arc::default();
+        let watched = watching.clone();
         server.connect_client_connected(move |_, client| {
             let hooks = hooks.clone();
             let key = client_key(client);
-            let access = access.clone();
-            client.connect_closed(move |_| access.client_closed(key));
+            let (access, closed, played) = (access.clone(), watched.clone(), watched.clone());
+            client.connect_closed(move |_| {
+                access.client_closed(key);
+                closed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+            });
             client.connect_play_request(move |_, ctx| {
                 if let Some((_, uri)) = ctx.request().and_then(request_line)
                     && let Some(id) = camera_from_uri(&uri)
                 {
+                    let mut w = played.lock().unwrap_or_else(|p| p.into_inner());
+                    let ids = w.entry(key).or_default();
+                    if !ids.iter().any(|i| i == id) {
+                        ids.push(id.to_string());
+                    }
+                    drop(w);
                     hooks.on_play(id);
                 }
             });
@@ -452,6 +468,7 @@ impl RtspServer {
             })?;
         Ok(Self {
             server,
+            watching,
             context,
             main_loop,
             thread: Some(thread),
@@ -501,6 +518,26 @@ impl RtspServer {
         if let Some(m) = self.server.mount_points() {
             m.remove_factory(&format!("/{id}"));
         }
+    }
+
+    /// Stops serving `/<id>`: unmounts it and closes the connections of the clients that were
+    /// playing it (on the server's thread).
+    pub fn stop_serving(&self, id: &str) {
+        self.unmount(id);
+        let (server, watching, id) = (self.server.clone(), self.watching.clone(), id.to_string());
+        self.context.invoke(move || {
+            let watching = watching.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            server.client_filter(Some(&mut |_, client| {
+                let plays = watching
+                    .get(&client_key(client))
+                    .is_some_and(|ids| ids.contains(&id));
+                if plays {
+                    gst_rtsp_server::RTSPFilterResult::Remove
+                } else {
+                    gst_rtsp_server::RTSPFilterResult::Keep
+                }
+            }));
+        });
     }
 
     /// Closes the connections of clients that authenticated as one of `users` (lower-cased):

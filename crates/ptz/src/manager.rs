@@ -101,12 +101,21 @@ impl PtzManager {
         let clock = self.clock.clone();
         tokio::spawn(async move {
             let mut last = (None, None, None, None, false);
+            let mut last_error: Option<String> = None;
             loop {
                 tokio::select! {
                     r = w.changed() => if r.is_err() { return },
                     _ = stop.cancelled() => return,
                 }
                 let s = w.borrow_and_update().clone();
+                if s.last_error.is_some() && s.last_error != last_error {
+                    events.publish(
+                        "ptz.error",
+                        serde_json::json!({"device": id, "error": s.last_error, "connected": s.connected}),
+                        clock.now_ms(),
+                    );
+                }
+                last_error = s.last_error.clone();
                 let now = (s.pan, s.tilt, s.zoom, s.power, s.connected);
                 if now != last {
                     last = now;

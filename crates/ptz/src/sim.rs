@@ -690,7 +690,13 @@ mod tests {
         }
         assert!(matches!(
             c.handle(ms(0), 1, drive(0, 0, P::Left, T::Stop))[0],
-            (1, Reply::Error { error: CameraError::Syntax, .. })
+            (
+                1,
+                Reply::Error {
+                    error: CameraError::Syntax,
+                    ..
+                }
+            )
         ));
         let manual_only = Command::FocusDirect { position: 0x2000 };
         assert_eq!(

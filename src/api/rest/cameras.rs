@@ -63,9 +63,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Camera>), ApiError> {
     let secrets = state.secrets.clone();
     let now = state.clock.now_secs();
+    let max = state.config.media.max_cameras;
     let cam = state
         .store
-        .call(move |c| cameras::create(c, &secrets, &input, CameraOrigin::Api, now))
+        .call(move |c| cameras::create_at_most(c, &secrets, &input, CameraOrigin::Api, now, max))
         .await?;
     changed(&state, &cam.id, "added").await;
     Ok((StatusCode::CREATED, Json(cam)))

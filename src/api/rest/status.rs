@@ -27,11 +27,33 @@ pub async fn server_info(state: &SharedState) -> Value {
         "version": crate::VERSION,
         "architecture": std::env::consts::ARCH,
         "device_name": device_name,
-        // Grows as subsystems land: snapshots, recordings, streaming, detection.
-        "capabilities": ["control", "events", "users", "settings", "audit", "ptz"],
-        "supported_formats": [],
-        "max_cameras": 8,
+        "capabilities": capabilities(state),
+        "supported_formats": if state.media.is_some() { SUPPORTED_FORMATS } else { &[] },
+        "max_cameras": state.config.media.max_cameras,
     })
+}
+
+/// Formats served when the media engine runs: recordings (`start_recording`'s `format`), the
+/// live stream, snapshots and the browser preview.
+const SUPPORTED_FORMATS: &[&str] = &["fmp4", "mp4", "mkv", "h264", "jpeg", "mjpeg"];
+
+/// What this appliance does right now: the media capabilities need the media engine, detection
+/// needs its model loaded, updates need the update agent.
+fn capabilities(state: &SharedState) -> Vec<&'static str> {
+    let mut c = vec!["control", "events", "users", "settings", "audit", "ptz"];
+    if state.media.is_some() {
+        c.extend(["streaming", "rtsp", "recording", "snapshots", "preview"]);
+    }
+    if state.detection.get().is_some() {
+        c.push("detection");
+    }
+    if state.mqtt.get().is_some() {
+        c.push("mqtt");
+    }
+    if state.ota.get().is_some() {
+        c.push("updates");
+    }
+    c
 }
 
 /// What `get_storage_info` reports.

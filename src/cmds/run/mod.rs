@@ -248,7 +248,8 @@ pub async fn serve(
     let supervisor = Supervisor::new(Backoff {
         initial: Duration::from_millis(config.supervisor.restart_backoff_initial_ms),
         max: Duration::from_secs(config.supervisor.restart_backoff_max_secs),
-    });
+    })
+    .publish_failures(events.clone(), clock.clone());
     let media = if config.media.enabled {
         notifier.status("starting the media engine");
         Some(start_media(&config, &store, &clock, &events, &secrets, &supervisor).await?)

@@ -196,8 +196,14 @@ pub(super) fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
                             m.refresh_rtsp_users().await;
                         }
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "database check failed"),
-                    Err(_) => tracing::error!("database check timed out (10 s)"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "database check failed");
+                        system_error(&state, "store", format!("database check failed: {e}"));
+                    }
+                    Err(_) => {
+                        tracing::error!("database check timed out (10 s)");
+                        system_error(&state, "store", "database check timed out (10 s)".into());
+                    }
                 }
                 if last_prune.elapsed() >= Duration::from_secs(3600) {
                     last_prune = tokio::time::Instant::now();
@@ -217,6 +223,15 @@ pub(super) fn spawn_store_upkeep(sup: &Supervisor, state: SharedState) {
             }
         }
     });
+}
+
+/// Publishes a `system.error` event for subscribers (the log has the details already).
+fn system_error(state: &SharedState, subsystem: &str, error: String) {
+    state.events.publish(
+        "system.error",
+        serde_json::json!({"subsystem": subsystem, "error": error}),
+        state.now_ms(),
+    );
 }
 
 /// Starts tours at their scheduled daily times (device time zone), once per minute that matches.

@@ -4,8 +4,32 @@
 use crate::*;
 
 impl MediaEngine {
-    /// Takes a JPEG of the live picture and indexes it.
+    /// Takes a JPEG of the live picture and indexes it; publishes `snapshot.taken`, or
+    /// `snapshot.error` when the camera could not give one (not for a bad request).
     pub async fn take_snapshot(
+        &self,
+        id: &str,
+        filename: Option<String>,
+    ) -> Result<snapshots::Snapshot, MediaError> {
+        let res = self.snapshot_of(id, filename).await;
+        let now = self.clock.now_ms();
+        match &res {
+            Ok(s) => self.events.publish(
+                "snapshot.taken",
+                serde_json::json!({"device": id, "filename": s.filename, "file_size": s.size_bytes}),
+                now,
+            ),
+            Err(MediaError::NotFound(_) | MediaError::Invalid(_)) => {}
+            Err(e) => self.events.publish(
+                "snapshot.error",
+                serde_json::json!({"device": id, "error": e.to_string()}),
+                now,
+            ),
+        }
+        res
+    }
+
+    async fn snapshot_of(
         &self,
         id: &str,
         filename: Option<String>,
@@ -62,50 +86,35 @@ impl MediaEngine {
         };
         let data = frame.data.clone();
         let store = self.store.clone();
-        let res =
-            tokio::task::spawn_blocking(move || -> Result<snapshots::Snapshot, MediaError> {
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    MediaError::Failed(format!("cannot create {}: {e}", dir.display()))
+        tokio::task::spawn_blocking(move || -> Result<snapshots::Snapshot, MediaError> {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| MediaError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+            let exists = store
+                .call_blocking(|c| snapshots::get(c, &row.filename))?
+                .is_some();
+            if exists || path.exists() {
+                return Err(MediaError::InvalidState(format!(
+                    "snapshot `{}` already exists",
+                    row.filename
+                )));
+            }
+            let tmp = path.with_extension("jpg.part");
+            std::fs::write(&tmp, &data)
+                .and_then(|_| std::fs::File::open(&tmp)?.sync_data())
+                .and_then(|_| std::fs::rename(&tmp, &path))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    MediaError::Failed(format!("cannot write {}: {e}", path.display()))
                 })?;
-                let exists = store
-                    .call_blocking(|c| snapshots::get(c, &row.filename))?
-                    .is_some();
-                if exists || path.exists() {
-                    return Err(MediaError::InvalidState(format!(
-                        "snapshot `{}` already exists",
-                        row.filename
-                    )));
-                }
-                let tmp = path.with_extension("jpg.part");
-                std::fs::write(&tmp, &data)
-                    .and_then(|_| std::fs::File::open(&tmp)?.sync_data())
-                    .and_then(|_| std::fs::rename(&tmp, &path))
-                    .map_err(|e| {
-                        let _ = std::fs::remove_file(&tmp);
-                        MediaError::Failed(format!("cannot write {}: {e}", path.display()))
-                    })?;
-                store
-                    .call_blocking(|c| {
-                        snapshots::insert(c, &row)?;
-                        snapshots::get(c, &row.filename)
-                    })?
-                    .ok_or_else(|| MediaError::Failed("snapshot row vanished".into()))
-            })
-            .await
-            .map_err(|e| MediaError::Failed(e.to_string()))?;
-        match &res {
-            Ok(s) => self.events.publish(
-                "snapshot.taken",
-                serde_json::json!({"device": id, "filename": s.filename, "file_size": s.size_bytes}),
-                now,
-            ),
-            Err(e) => self.events.publish(
-                "snapshot.error",
-                serde_json::json!({"device": id, "error": e.to_string()}),
-                now,
-            ),
-        }
-        res
+            store
+                .call_blocking(|c| {
+                    snapshots::insert(c, &row)?;
+                    snapshots::get(c, &row.filename)
+                })?
+                .ok_or_else(|| MediaError::Failed("snapshot row vanished".into()))
+        })
+        .await
+        .map_err(|e| MediaError::Failed(e.to_string()))?
     }
 
     pub fn snapshot_path(&self, s: &snapshots::Snapshot) -> PathBuf {

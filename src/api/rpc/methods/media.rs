@@ -445,32 +445,53 @@ async fn streaming(
 ) -> Result<Value, RpcError> {
     let e = engine(state)?;
     let h = e.camera(&device).ok_or_else(|| camera_not_found(&device))?;
+    // start_streaming and stop_streaming switch the RTSP mount; recording goes on either way.
+    let was_serving = match which {
+        "start_streaming" | "stop_streaming" => e
+            .set_rtsp_serving(&device, which == "start_streaming")
+            .map_err(RpcError::from)?,
+        _ => h.rtsp_serving.load(std::sync::atomic::Ordering::SeqCst),
+    };
+    let serving = h.rtsp_serving.load(std::sync::atomic::Ordering::SeqCst);
     let st = h.status();
     let url = e.stream_url(&device, session.host.as_deref());
-    let ready = st.state == CameraState::Streaming;
-    let now = rfc3339_ms(state.now_ms());
+    let ready = st.state == CameraState::Streaming && serving;
+    let now_ms = state.now_ms();
+    let now = rfc3339_ms(now_ms);
     Ok(match which {
-        // The RTSP stream is always served while the camera runs; these calls report it
-        // (there is no separate streaming process to start or stop).
         "start_streaming" => json!({
             "device": device, "stream_name": device, "stream_url": url,
             "status": if ready { "STARTED" } else { "FAILED" },
+            "already_started": was_serving,
             "start_time": rfc3339_ms(st.since_ms), "auto_close_after": "never",
+            "error": (!ready).then(|| st.error.clone().unwrap_or_else(|| "the camera is not streaming".into())),
         }),
         "stop_streaming" => json!({
             "device": device, "stream_name": device, "status": "STOPPED",
-            "start_time": rfc3339_ms(st.since_ms), "end_time": now, "duration": 0,
-            "stream_continues": true,
-            "message": "the RTSP stream stays available while the camera is enabled; disable the camera to stop it",
+            "start_time": rfc3339_ms(st.since_ms), "end_time": now,
+            "duration": if was_serving { (now_ms - st.since_ms).max(0) / 1000 } else { 0 },
+            "recording_continues": true,
+            "message": "RTSP clients were disconnected and the mount is down until start_streaming",
         }),
         "get_stream_url" => json!({
             "device": device, "stream_name": device, "stream_url": url, "available": ready,
             "active_consumers": h.hub.consumers(),
-            "stream_status": match st.state { CameraState::Streaming => "READY", CameraState::Failed => "ERROR", _ => "NOT_READY" },
+            "stream_status": match st.state {
+                _ if !serving => "STOPPED",
+                CameraState::Streaming => "READY",
+                CameraState::Failed => "ERROR",
+                _ => "NOT_READY",
+            },
         }),
         _ => json!({
             "device": device, "stream_name": device,
-            "status": match st.state { CameraState::Streaming => "ACTIVE", CameraState::Failed => "ERROR", CameraState::Starting | CameraState::Reconnecting => "STARTING", CameraState::Disabled => "INACTIVE" },
+            "status": match st.state {
+                _ if !serving => "STOPPED",
+                CameraState::Streaming => "ACTIVE",
+                CameraState::Failed => "ERROR",
+                CameraState::Starting | CameraState::Reconnecting => "STARTING",
+                CameraState::Disabled => "INACTIVE",
+            },
             "ready": ready,
             "metrics": {
                 "bytes_sent": h.bytes.load(std::sync::atomic::Ordering::Relaxed),
