@@ -5,9 +5,11 @@
 //! 1. fan-out: one 720p30 camera with 0, 1, 4 and 16 RTSP clients (`ffmpeg -c copy`);
 //! 2. relay + record of a 1080p ~4 Mbit/s RTSP source vs `ffmpeg -c copy -f segment`;
 //! 3. RSS with 4 encoding 720p cameras, and with 4 relayed cameras;
-//! 4. time from process start to the first RTP packet at an RTSP client (a minimal client here).
+//! 4. time from process start to the first RTP packet at an RTSP client (a minimal client here);
+//! 5. video lost by a crash: kill -9 8 s into a segment, at 500 ms and 1000 ms fragments, measured
+//!    from the segment's start in the index to the last frame that decodes.
 //!
-//! `cargo bench --bench media [-- --window SECS]`
+//! `cargo bench --bench media [-- --window SECS] [--crash-only]`
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -112,6 +114,51 @@ fn first_rtp_packet(addr: SocketAddr, cam: &str, limit: Duration) -> Option<Inst
     }
 }
 
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Seconds of video a `kill -9` 8 s into a segment loses with `fragment_ms` fragments: the
+/// time from the segment's start (its index row) to the kill, less what decodes from the file.
+fn crash_loss(fragment_ms: u32) -> Option<f64> {
+    let toml = format!(
+        "[storage]\nsegment_secs = 60\nfragment_ms = {fragment_ms}\n{}",
+        camera("camera0", "test", "", 1280, 720, 30, 2000, "continuous")
+    );
+    let (mut a, _) = start(&toml, free_port());
+    let state = a.dir.path().join("state");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let row = loop {
+        let rows = pinhole::store::Store::open(&state.join("pinhole.db"))
+            .and_then(|s| s.call_blocking(|c| pinhole::store::recordings::all_oldest_first(c)))
+            .unwrap_or_default();
+        if let Some(r) = rows.into_iter().next() {
+            break r;
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let kill_at = row.start_ms + 8000;
+    std::thread::sleep(Duration::from_millis((kill_at - wall_ms()).max(0) as u64));
+    let _ = a.child.kill();
+    let killed = wall_ms();
+    let _ = a.child.wait();
+    let file = state.join("recordings/camera0").join(row.file_name());
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()
+        .ok()?;
+    let frames: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some((killed - row.start_ms) as f64 / 1000.0 - frames / 30.0)
+}
+
 fn four_cameras(one: impl Fn(usize) -> String) -> String {
     (0..4).map(one).collect()
 }
@@ -172,6 +219,10 @@ fn main() {
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(10));
     let settle = Duration::from_secs(3);
+    if std::env::args().any(|a| a == "--crash-only") {
+        print_crash_loss();
+        return;
+    }
     println!(
         "media bench: window {window:?} per figure, 2-core shared machine; CPU is % of one core\n"
     );
@@ -340,4 +391,16 @@ fn main() {
         "   4 encoding 720p30 test cameras, openh264enc: RSS {o_rss:5.1} MB (goal < 100 MB)  CPU {o_cpu:5.1} %"
     );
     println!("   (a Pi 4 encodes with v4l2h264enc, in hardware, which neither figure includes)");
+
+    print_crash_loss();
+}
+
+fn print_crash_loss() {
+    println!("\n5. video lost by kill -9 8 s into a segment (720p30, goal ≤ 1 s)");
+    for fragment_ms in [500, 1000] {
+        match crash_loss(fragment_ms) {
+            Some(lost) => println!("   fragments of {fragment_ms:>4} ms: {lost:.2} s lost"),
+            None => println!("   fragments of {fragment_ms:>4} ms: no segment to measure"),
+        }
+    }
 }

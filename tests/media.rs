@@ -833,6 +833,7 @@ async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
         )
         .await;
     let recording = before["result"]["recording"]["filename"].clone();
+    let started = before["result"]["recording"]["started_ms"].clone();
     // A new bitrate needs a new encoder: the capture pipeline is rebuilt.
     let r = client_put(
         &server,
@@ -884,7 +885,9 @@ async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
     let secs: f64 = dur.trim().parse().expect("duration");
     assert!(secs >= 7.0, "the client got {secs} s of 8");
     decodes(&out).unwrap_or_else(|e| panic!("client recording across the rebuild: {e}"));
-    // The recording went on in the same segment.
+    // The recording went on; a new encoder brings new stream parameters, so it continues in a
+    // new segment from the new encoder's first keyframe, and the one before it is complete and
+    // decodes.
     let after = server
         .rpc(
             Some(&admin),
@@ -893,9 +896,24 @@ async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
         )
         .await;
     assert_eq!(
-        after["result"]["recording"]["filename"], recording,
+        after["result"]["recording"]["started_ms"], started,
         "{after}"
     );
+    let list = server.rpc(Some(&admin), "list_recordings", json!({})).await;
+    let files = list["result"]["files"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let first = files
+        .iter()
+        .find(|f| f["filename"] == recording)
+        .unwrap_or_else(|| panic!("{list}"));
+    if after["result"]["recording"]["filename"] != recording {
+        assert_eq!(first["state"], "complete", "{list}");
+        let dir = server.state().join("recordings/camera0");
+        let path = dir.join(format!("{}.mp4", recording.as_str().unwrap_or_default()));
+        decodes(&path).unwrap_or_else(|e| panic!("the segment before the rebuild: {e}"));
+    }
 }
 
 async fn object_events(server: &Server, token: &str) -> Value {
@@ -1480,6 +1498,22 @@ async fn every_notification_a_client_subscribes_to_arrives() {
         Duration::from_secs(30),
     )
     .await;
+    // Stop once the first segment is being written.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = server
+            .rpc(
+                Some(&admin),
+                "get_camera_status",
+                json!({"device": "camera0"}),
+            )
+            .await;
+        if st["result"]["recording"]["filename"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no segment: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let r = server
         .rpc(Some(&admin), "stop_recording", json!({"device": "camera0"}))
         .await;

@@ -186,6 +186,9 @@ pub struct Storage {
     /// The segment being written is flushed to the medium (fdatasync) this often, in seconds:
     /// the most video a power cut can lose. Lower is safer but wears an SD card faster.
     pub sync_interval_secs: u32,
+    /// Fragment duration of fragmented MP4 recordings, in ms (500..=5000): the most video a
+    /// crash of the process loses (the page cache keeps what was written).
+    pub fragment_ms: u32,
     /// Initial retention policy (the API can change it; the database then keeps it).
     pub retention_max_age_days: f64,
     pub retention_max_size_gb: f64,
@@ -202,6 +205,7 @@ impl Default for Storage {
             audit_max_rows: 50_000,
             segment_secs: 60,
             sync_interval_secs: 5,
+            fragment_ms: 500,
             retention_max_age_days: 30.0,
             retention_max_size_gb: 0.0,
             min_free_mb: 1024,
@@ -761,7 +765,7 @@ fn media_problems(c: &Config, bad: &mut impl FnMut(&str, String)) {
             ),
         );
     }
-    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 13] = [
+    let ranges: [(&str, u32, std::ops::RangeInclusive<u32>); 14] = [
         ("media.detect_fps", m.detect_fps, 1..=30),
         ("media.detect_width", m.detect_width, 32..=1920),
         (
@@ -782,6 +786,7 @@ fn media_problems(c: &Config, bad: &mut impl FnMut(&str, String)) {
         ("media.stall_timeout_secs", m.stall_timeout_secs, 2..=300),
         ("media.max_cameras", m.max_cameras, 1..=64),
         ("storage.segment_secs", c.storage.segment_secs, 10..=3600),
+        ("storage.fragment_ms", c.storage.fragment_ms, 500..=5000),
         (
             "storage.audit_max_rows",
             c.storage.audit_max_rows,

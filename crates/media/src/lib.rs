@@ -205,6 +205,7 @@ impl MediaEngine {
             dir: recordings_dir.clone(),
             segment: Duration::from_secs(config.storage.segment_secs.into()),
             sync_interval: Duration::from_secs(config.storage.sync_interval_secs.into()),
+            fragment: Duration::from_millis(config.storage.fragment_ms.into()),
         };
         {
             let store = store.clone();

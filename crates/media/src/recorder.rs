@@ -1,12 +1,18 @@
 //! Recording: segments of fragmented MP4 written from a camera's [`Hub`], indexed in SQLite.
 //!
-//! Each recorder is its own small pipeline, `appsrc ! splitmuxsink`, attached to the
-//! camera's hub like an RTSP client: a capture rebuild does not stop it, and a recorder failure
-//! (a full or read-only disk) never touches capture or streaming.
+//! Each recorder is attached to the camera's hub like an RTSP client (`appsrc ! appsink`): a
+//! capture rebuild does not stop it, and a recorder failure (a full or read-only disk) never
+//! touches capture or streaming. The appsink hands every frame to a `SegmentWriter`, a
+//! pipeline of its own per segment (`appsrc ! mux ! filesink`); at the first keyframe past
+//! `storage.segment_secs` (or a change of caps, after a rebuild) the next segment's writer takes
+//! over and the old one is finalised on a thread of its own. Unlike `splitmuxsink`, which holds
+//! a whole GOP back before muxing it (seconds with an IP camera's long GOP), frames reach the
+//! muxer at once.
 //!
-//! Power-cut safety, in layers:
-//! - mp4mux writes ~1 s fragments (`fragment-duration`), each playable on its own, so a torn
-//!   file loses at most the fragment being written;
+//! Crash and power-cut safety, in layers:
+//! - mp4mux writes fragments of `storage.fragment_ms` (500 ms by default, 500..=5000) and
+//!   filesink writes each one as it comes (unbuffered), so a crashed process loses at most the
+//!   fragment being written: the page cache keeps what was written;
 //! - the segment being written is `fdatasync`ed every `storage.sync_interval_secs` (default 5 s),
 //!   because filesink never syncs and a power cut also loses the page cache. Syncing every
 //!   fragment would rewrite the same flash pages ~5× as often; 5 s bounds the loss at a few
@@ -59,10 +65,13 @@ impl Format {
         }
     }
 
-    fn muxer(self) -> Result<gst::Element, RecorderError> {
+    fn muxer(self, fragment: Duration) -> Result<gst::Element, RecorderError> {
         let m = match self {
             Format::Fmp4 => gst::ElementFactory::make("mp4mux")
-                .property("fragment-duration", 1000u32)
+                .property(
+                    "fragment-duration",
+                    u32::try_from(fragment.as_millis()).unwrap_or(1000),
+                )
                 .build(),
             Format::Mp4 => gst::ElementFactory::make("mp4mux").build(),
             Format::Mkv => gst::ElementFactory::make("matroskamux").build(),
@@ -105,6 +114,8 @@ pub struct RecorderSettings {
     pub dir: PathBuf,
     pub segment: Duration,
     pub sync_interval: Duration,
+    /// Fragment duration of fragmented MP4.
+    pub fragment: Duration,
 }
 
 /// The segment being written.
@@ -131,7 +142,126 @@ struct Shared {
     events: pinhole_base::events::EventBus,
     /// How far before the start the first segment reaches (pre-roll), in ms; taken once.
     preroll_ms: std::sync::atomic::AtomicI64,
+    segment: gst::ClockTime,
+    fragment: Duration,
+    /// The segment being written; replaced at the first keyframe past `segment`.
+    writer: Mutex<Option<SegmentWriter>>,
+    /// Write errors of the segment pipelines, for the watch task.
+    errors: tokio::sync::mpsc::UnboundedSender<String>,
+    /// For keyframe requests when a segment is due.
+    source: std::sync::Weak<CameraHandle>,
 }
+
+/// One segment's pipeline: `appsrc ! mux ! filesink`, fed frame by frame.
+struct SegmentWriter {
+    pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+    location: String,
+    caps: gst::Caps,
+    /// Stream time of the segment's first frame: subtracted from every frame's timestamps.
+    origin: gst::ClockTime,
+}
+
+impl SegmentWriter {
+    fn start(shared: &Shared, caps: &gst::Caps, origin: gst::ClockTime) -> Result<Self, String> {
+        let location = shared
+            .open_segment()
+            .ok_or_else(|| "no segment name".to_string())?;
+        let pipeline = gst::Pipeline::with_name(&format!("segment-{}", shared.camera));
+        let appsrc = gst_app::AppSrc::builder()
+            .caps(caps)
+            .format(gst::Format::Time)
+            .is_live(false)
+            .max_bytes(WRITER_QUEUE_BYTES)
+            .leaky_type(gst_app::AppLeakyType::Downstream)
+            .build();
+        let mux = shared
+            .format
+            .muxer(shared.fragment)
+            .map_err(|e| e.to_string())?;
+        let sink = gst::ElementFactory::make("filesink")
+            .property("location", &location)
+            // Every write reaches the page cache at once: a crashed process loses only the
+            // fragment the muxer had not finished.
+            .property_from_str("buffer-mode", "unbuffered")
+            .build()
+            .map_err(|_| "filesink is not available".to_string())?;
+        let assemble =
+            |e: &dyn std::fmt::Display| format!("cannot assemble the segment writer: {e}");
+        pipeline
+            .add_many([appsrc.upcast_ref::<gst::Element>(), &mux, &sink])
+            .and_then(|()| mux.link(&sink))
+            .map_err(|e| assemble(&e))?;
+        // The muxer's video pad, asked for by name: linking by caps could pick another.
+        let video = mux
+            .request_pad_simple("video_%u")
+            .ok_or_else(|| assemble(&"the muxer has no video pad"))?;
+        appsrc
+            .static_pad("src")
+            .ok_or_else(|| assemble(&"appsrc has no src pad"))?
+            .link(&video)
+            .map_err(|e| assemble(&e))?;
+        if let Some(bus) = pipeline.bus() {
+            let errors = shared.errors.clone();
+            bus.set_sync_handler(move |_, msg| match msg.view() {
+                gst::MessageView::Eos(_) => gst::BusSyncReply::Pass,
+                gst::MessageView::Error(e) => {
+                    let _ = errors.send(e.error().to_string());
+                    gst::BusSyncReply::Pass
+                }
+                _ => gst::BusSyncReply::Drop,
+            });
+        }
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            let _ = pipeline.set_state(gst::State::Null);
+            shared.close_segment(&location, "complete");
+            return Err(format!("cannot start the segment writer: {e}"));
+        }
+        Ok(SegmentWriter {
+            pipeline,
+            appsrc,
+            location,
+            caps: caps.clone(),
+            origin,
+        })
+    }
+
+    /// Pushes a frame, its timestamps made relative to the segment's start.
+    fn push(&self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut b = buffer.to_owned();
+        {
+            let b = b.make_mut();
+            let origin = self.origin;
+            if let Some(p) = b.pts() {
+                b.set_pts(p.saturating_sub(origin));
+            }
+            if let Some(d) = b.dts() {
+                b.set_dts(d.saturating_sub(origin));
+            }
+        }
+        self.appsrc.push_buffer(b)
+    }
+
+    /// Ends the segment: EOS through the muxer (bounded wait), then the pipeline stops and the
+    /// file is synced and indexed. Blocking.
+    fn finish(self, shared: &Shared) {
+        let _ = self.appsrc.end_of_stream();
+        if let Some(bus) = self.pipeline.bus() {
+            let _ = bus.timed_pop_filtered(
+                gst::ClockTime::from_seconds(5),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            );
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+        if let Ok(f) = std::fs::File::open(&self.location) {
+            let _ = f.sync_data();
+        }
+        shared.close_segment(&self.location, "complete");
+    }
+}
+
+/// The most a segment writer queues when the disk falls behind; newer frames are dropped.
+const WRITER_QUEUE_BYTES: u64 = 8 * 1024 * 1024;
 
 impl Shared {
     /// Picks the next segment name and indexes it (runs on the muxer's streaming thread).
@@ -223,6 +353,58 @@ impl Shared {
         (self.on_closed)();
     }
 
+    /// A frame from the hub (the recorder's streaming thread): written to the current segment,
+    /// or opens the next one at a keyframe once the segment is due or the caps changed.
+    fn on_sample(
+        self: &Arc<Self>,
+        sample: &gst::Sample,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let Some(t) = buffer.dts_or_pts() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let due = match writer.as_ref() {
+            None => true,
+            Some(w) => w.caps != *caps || t < w.origin || t - w.origin >= self.segment,
+        };
+        if due && !keyframe {
+            if writer.is_none() {
+                return Ok(gst::FlowSuccess::Ok); // a segment starts with a keyframe
+            }
+            if let Some(cam) = self.source.upgrade() {
+                cam.request_keyframe();
+            }
+        } else if due {
+            let next = SegmentWriter::start(self, &caps.to_owned(), t).map_err(|e| {
+                let _ = self.errors.send(e);
+                gst::FlowError::Error
+            })?;
+            if let Some(old) = writer.replace(next) {
+                let shared = self.clone();
+                std::thread::Builder::new()
+                    .name("segment-close".into())
+                    .spawn(move || old.finish(&shared))
+                    .map_err(|_| gst::FlowError::Error)?;
+            }
+        }
+        match writer.as_ref() {
+            Some(w) => w.push(buffer),
+            None => Ok(gst::FlowSuccess::Ok),
+        }
+    }
+
+    /// Finishes the segment being written (blocking).
+    fn finish_writer(&self) {
+        let w = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = w {
+            w.finish(self);
+        }
+    }
+
     fn close_all(&self, state: &str) {
         let locs: Vec<String> = self
             .open
@@ -285,6 +467,7 @@ impl Recorder {
         })?;
         let _ = std::fs::remove_file(&probe);
 
+        let (errors, error_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             camera: a.camera.id.clone(),
             format: a.format,
@@ -297,26 +480,36 @@ impl Recorder {
             on_closed: a.on_closed,
             events: a.events,
             preroll_ms: Default::default(),
+            segment: gst::ClockTime::from_nseconds(a.settings.segment.as_nanos() as u64),
+            fragment: a.settings.fragment,
+            writer: Mutex::default(),
+            errors,
+            source: Arc::downgrade(&a.camera),
         });
+        // Checked here so that a missing muxer fails the start, not the first frame.
+        a.format.muxer(a.settings.fragment)?;
         let pipeline = gst::Pipeline::with_name(&format!("recorder-{}", a.camera.id));
         let appsrc = gst_app::AppSrc::builder().name("src").build();
-        let mux = gst::ElementFactory::make("splitmuxsink")
-            .property("max-size-time", a.settings.segment.as_nanos() as u64)
-            .property("send-keyframe-requests", true)
-            .property("muxer", a.format.muxer()?)
-            .build()
-            .map_err(|_| RecorderError::MissingElement("splitmuxsink"))?;
+        let appsink = gst_app::AppSink::builder().sync(false).build();
         {
             let shared = shared.clone();
-            mux.connect("format-location-full", false, move |_| {
-                shared.open_segment().map(|l| l.to_value())
-            });
+            appsink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        shared.on_sample(&sample)
+                    })
+                    .build(),
+            );
         }
         pipeline
-            .add_many([appsrc.upcast_ref(), &mux])
+            .add_many([
+                appsrc.upcast_ref::<gst::Element>(),
+                appsink.upcast_ref::<gst::Element>(),
+            ])
             .map_err(|e| RecorderError::Assemble(e.to_string()))?;
         appsrc
-            .link(&mux)
+            .link(&appsink)
             .map_err(|e| RecorderError::Assemble(e.to_string()))?;
         super::adopt_shared_clock(&pipeline);
         super::hub::Hub::configure_consumer(&appsrc);
@@ -341,6 +534,7 @@ impl Recorder {
         let task = tokio::runtime::Handle::current().spawn(watch(
             pipeline.clone(),
             shared.clone(),
+            error_rx,
             a.settings.sync_interval,
             stop.clone(),
         ));
@@ -381,18 +575,23 @@ impl Recorder {
             Ok(Ok(r)) => Some(r),
             _ => None,
         };
-        let pipeline = self.pipeline.clone();
-        let _ = tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
-        let shared = self.shared.clone();
-        let _ = tokio::task::spawn_blocking(move || shared.close_all("complete")).await;
+        let (pipeline, shared) = (self.pipeline.clone(), self.shared.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = pipeline.set_state(gst::State::Null);
+            shared.finish_writer();
+            shared.close_all("complete");
+        })
+        .await;
         reason
     }
 }
 
-/// Watches the recorder's bus; syncs the open segment periodically. Returns why it ended.
+/// Watches the recorder's bus and its segment writers' errors; syncs the open segment
+/// periodically. Returns why it ended.
 async fn watch(
     pipeline: gst::Pipeline,
     shared: Arc<Shared>,
+    mut errors: tokio::sync::mpsc::UnboundedReceiver<String>,
     sync_every: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) -> String {
@@ -403,10 +602,27 @@ async fn watch(
     let mut messages = bus.stream();
     let mut sync = tokio::time::interval(sync_every);
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut stopping = false;
+    let failed = |reason: String| {
+        let shared = shared.clone();
+        async move {
+            tracing::error!(camera = %shared.camera, error = %reason, "recording failed");
+            let s2 = shared.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                s2.finish_writer();
+                s2.close_all("complete");
+            })
+            .await;
+            shared.events.publish(
+                "recording.error",
+                serde_json::json!({"device": shared.camera, "error": reason}),
+                shared.clock.now_ms(),
+            );
+            reason
+        }
+    };
     loop {
         tokio::select! {
-            _ = stop.cancelled(), if !stopping => { stopping = true; }
+            _ = stop.cancelled() => return "stopped".into(),
             _ = sync.tick() => {
                 let cur = shared.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 if let Some(seg) = cur {
@@ -422,35 +638,16 @@ async fn watch(
                     }).await;
                 }
             }
+            Some(reason) = errors.recv() => return failed(reason).await,
             msg = messages.next() => {
                 let Some(msg) = msg else { return "bus closed".into() };
                 match msg.view() {
-                    gst::MessageView::Element(e) => {
-                        if let Some(s) = e.structure()
-                            && s.name() == "splitmuxsink-fragment-closed"
-                            && let Ok(loc) = s.get::<String>("location")
-                        {
-                            let shared = shared.clone();
-                            let _ = tokio::task::spawn_blocking(move || {
-                                if let Ok(f) = std::fs::File::open(&loc) {
-                                    let _ = f.sync_data();
-                                }
-                                shared.close_segment(&loc, "complete");
-                            }).await;
-                        }
-                    }
                     gst::MessageView::Eos(_) => return "stopped".into(),
                     gst::MessageView::Error(err) => {
-                        let reason = format!("{}", err.error());
-                        tracing::error!(camera = %shared.camera, error = %reason, debug = ?err.debug(), "recording failed");
-                        let s2 = shared.clone();
-                        let _ = tokio::task::spawn_blocking(move || s2.close_all("complete")).await;
-                        shared.events.publish(
-                            "recording.error",
-                            serde_json::json!({"device": shared.camera, "error": reason}),
-                            shared.clock.now_ms(),
-                        );
-                        return reason;
+                        // A writer's error reaches the front pipeline as a flow error; the
+                        // writer's own message says more, when there is one.
+                        let reason = errors.try_recv().unwrap_or_else(|_| err.error().to_string());
+                        return failed(reason).await;
                     }
                     _ => {}
                 }
