@@ -7,9 +7,11 @@
 //! 3. RSS with 4 encoding 720p cameras, and with 4 relayed cameras;
 //! 4. time from process start to the first RTP packet at an RTSP client (a minimal client here);
 //! 5. video lost by a crash: kill -9 8 s into a segment, at 500 ms and 1000 ms fragments, measured
-//!    from the segment's start in the index to the last frame that decodes.
+//!    from the segment's start in the index to the last frame that decodes;
+//! 6. RSS coming back: a recording camera added and deleted 20 times, then one camera's pipeline
+//!    rebuilt 20 times (a bitrate change each), RSS after the first cycle and after the last.
 //!
-//! `cargo bench --bench media [-- --window SECS] [--crash-only]`
+//! `cargo bench --bench media [-- --window SECS] [--crash-only | --rss-only]`
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -159,6 +161,90 @@ fn crash_loss(fragment_ms: u32) -> Option<f64> {
     Some((killed - row.start_ms) as f64 / 1000.0 - frames / 30.0)
 }
 
+/// RSS (MB) after the first and the last of `n` cycles of `cycle` (an HTTP call or two made
+/// with the admin's token), waiting `settle` after each.
+fn rss_over_cycles(
+    a: &support::Appliance,
+    n: usize,
+    settle: Duration,
+    cycle: impl Fn(&reqwest::Client, &str, usize) -> Vec<reqwest::RequestBuilder>,
+) -> Option<(f64, f64)> {
+    let rt = tokio::runtime::Runtime::new().ok()?;
+    let base = format!("http://{}", a.http);
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let token = loop {
+            let r = c
+                .post(format!("{base}/api/auth/login"))
+                .json(&serde_json::json!({"username": USER, "password": PASSWORD}))
+                .send()
+                .await;
+            if let Ok(r) = r
+                && let Ok(v) = r.json::<serde_json::Value>().await
+                && let Some(t) = v["access_token"].as_str()
+            {
+                break t.to_string();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut first = 0.0;
+        for i in 0..n {
+            for req in cycle(&c, &base, i) {
+                req.bearer_auth(&token).send().await.ok()?;
+                tokio::time::sleep(settle).await;
+            }
+            if i == 0 {
+                first = support::rss_mb(a.child.id());
+            }
+        }
+        Some((first, support::rss_mb(a.child.id())))
+    })
+}
+
+fn print_rss_cycles() {
+    println!("\n6. RSS coming back (goal: < 5 MB growth over 20 cycles)");
+    let (a, _) = start("", free_port());
+    let added = rss_over_cycles(&a, 20, Duration::from_secs(2), |c, base, _| {
+        vec![
+            c.post(format!("{base}/api/cameras"))
+                .json(&serde_json::json!({
+                    "id": "cycled", "source": "test", "width": 1280, "height": 720, "fps": 30,
+                    "recording": "continuous"
+                })),
+            c.delete(format!("{base}/api/cameras/cycled")),
+        ]
+    });
+    match added {
+        Some((first, last)) => println!(
+            "   a recording 720p30 camera added and deleted 20 times: RSS {first:.1} MB after the first, {last:.1} MB after the last ({:+.1} MB)",
+            last - first
+        ),
+        None => println!("   camera cycles: the appliance did not answer"),
+    }
+    drop(a);
+    let (a, _) = start(
+        &camera("camera0", "test", "", 1280, 720, 30, 2000, "continuous"),
+        free_port(),
+    );
+    let rebuilt = rss_over_cycles(&a, 20, Duration::from_secs(2), |c, base, i| {
+        vec![
+            c.put(format!("{base}/api/cameras/camera0"))
+                .json(&serde_json::json!({"bitrate_kbps": 1500 + 100 * (i % 2)})),
+        ]
+    });
+    match rebuilt {
+        Some((first, last)) => println!(
+            "   one camera's pipeline rebuilt 20 times (bitrate changes): RSS {first:.1} MB after the first, {last:.1} MB after the last ({:+.1} MB)",
+            last - first
+        ),
+        None => println!("   rebuilds: the appliance did not answer"),
+    }
+}
+
 fn four_cameras(one: impl Fn(usize) -> String) -> String {
     (0..4).map(one).collect()
 }
@@ -221,6 +307,10 @@ fn main() {
     let settle = Duration::from_secs(3);
     if std::env::args().any(|a| a == "--crash-only") {
         print_crash_loss();
+        return;
+    }
+    if std::env::args().any(|a| a == "--rss-only") {
+        print_rss_cycles();
         return;
     }
     println!(
@@ -393,6 +483,7 @@ fn main() {
     println!("   (a Pi 4 encodes with v4l2h264enc, in hardware, which neither figure includes)");
 
     print_crash_loss();
+    print_rss_cycles();
 }
 
 fn print_crash_loss() {

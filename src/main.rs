@@ -5,6 +5,7 @@ use pinhole::cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    pinhole::system::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => pinhole::cmds::run::main(args),

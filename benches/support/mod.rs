@@ -63,6 +63,7 @@ pub fn free_port() -> u16 {
 pub struct Appliance {
     pub child: Child,
     pub rtsp: SocketAddr,
+    pub http: SocketAddr,
     pub dir: tempfile::TempDir,
 }
 
@@ -80,7 +81,7 @@ pub fn add_user(state: &Path) {
             "add",
             USER,
             "--role",
-            "viewer",
+            "admin",
             "--password-stdin",
             "--state-dir",
         ])
@@ -113,13 +114,14 @@ pub fn start_with(cameras: &str, rtsp_port: u16, env: &[(&str, &str)]) -> (Appli
         format!("[general]\nstate_dir = \"{}\"\n[log]\nlevel = \"warn\"\n[tls]\nmode = \"off\"\n{cameras}", state.display()),
     )
     .expect("config");
+    let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let t0 = Instant::now();
     let child = Command::new(BIN)
         .args(["run", "--config"])
         .arg(&cfg)
         .args([
             "--listen",
-            "127.0.0.1:0",
+            &http.to_string(),
             "--rtsp-listen",
             &format!("127.0.0.1:{rtsp_port}"),
         ])
@@ -129,7 +131,15 @@ pub fn start_with(cameras: &str, rtsp_port: u16, env: &[(&str, &str)]) -> (Appli
         .spawn()
         .expect("spawn pinhole");
     let rtsp: SocketAddr = format!("127.0.0.1:{rtsp_port}").parse().expect("addr");
-    (Appliance { child, rtsp, dir }, t0)
+    (
+        Appliance {
+            child,
+            rtsp,
+            http,
+            dir,
+        },
+        t0,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

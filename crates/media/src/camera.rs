@@ -295,8 +295,15 @@ pub async fn run(
                 cam.detect.set_valve(None);
                 *cam.h264_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 let pipeline = running.pipeline.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let r = pipeline.set_state(gst::State::Null);
+                    drop(pipeline);
+                    r
+                })
+                .await;
+                drop(running);
+                // A rebuild's old pipeline goes back to the system, not only to the allocator.
+                pinhole_sys::return_free_memory();
                 ended
             }
             Ok(Err(e)) => Ended::Failed(e.to_string()),

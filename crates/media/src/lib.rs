@@ -415,6 +415,7 @@ impl MediaEngine {
                 }
             }
         }
+        let any_removed = !removed.is_empty();
         for h in removed {
             self.rtsp.unmount(&h.id);
             h.cancel.cancel();
@@ -422,6 +423,10 @@ impl MediaEngine {
             if let Some(r) = slot.and_then(|s| s.recorder) {
                 r.stop().await;
             }
+        }
+        if any_removed {
+            // The pipelines' memory goes back to the system, not only to the allocator.
+            pinhole_sys::return_free_memory();
         }
         self.rec_kick.notify_one();
     }
