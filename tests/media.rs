@@ -1690,3 +1690,55 @@ async fn stop_streaming_takes_the_mount_down_and_the_server_says_what_it_can() {
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn snapshots_older_than_their_retention_are_deleted() {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let server = Server::start(Opts {
+        toml: "[storage]\nsnapshot_retention_days = 7\n".into(),
+        prepare: Some(Box::new(move |state: &std::path::Path| {
+            let store = pinhole::store::Store::open(&state.join("pinhole.db")).expect("db");
+            let dir = state.join("snapshots/camera0");
+            std::fs::create_dir_all(&dir).expect("dir");
+            for (name, age_days) in [("old.jpg", 8), ("recent.jpg", 6)] {
+                std::fs::write(dir.join(name), b"\xff\xd8jpeg").expect("file");
+                let row = pinhole::store::snapshots::NewSnapshot {
+                    camera_id: "camera0".into(),
+                    filename: name.into(),
+                    taken_ms: now_ms - age_days * 86_400_000,
+                    size_bytes: 6,
+                    width: None,
+                    height: None,
+                    event_id: None,
+                };
+                store
+                    .call_blocking(|c| pinhole::store::snapshots::insert(c, &row))
+                    .expect("row");
+            }
+        })),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    let dir = server.state().join("snapshots/camera0");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dir.join("old.jpg").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the 8-day-old snapshot is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        dir.join("recent.jpg").exists(),
+        "a 6-day-old snapshot is kept"
+    );
+    let list = server.rpc(Some(&admin), "list_snapshots", json!({})).await;
+    let text = list.to_string();
+    assert!(
+        text.contains("recent") && !text.contains("old.jpg"),
+        "{list}"
+    );
+}

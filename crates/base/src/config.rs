@@ -194,6 +194,8 @@ pub struct Storage {
     pub retention_max_size_gb: f64,
     /// Oldest recordings are deleted to keep this much free space, whatever the policy.
     pub min_free_mb: u64,
+    /// Snapshots older than this many days are deleted (0 keeps them).
+    pub snapshot_retention_days: u32,
 }
 
 impl Default for Storage {
@@ -209,6 +211,7 @@ impl Default for Storage {
             retention_max_age_days: 30.0,
             retention_max_size_gb: 0.0,
             min_free_mb: 1024,
+            snapshot_retention_days: 30,
         }
     }
 }

@@ -102,6 +102,19 @@ pub fn delete(conn: &Connection, filename: &str) -> Result<bool, StoreError> {
     Ok(conn.execute("DELETE FROM snapshots WHERE filename = ?1", [filename])? > 0)
 }
 
+/// Snapshots taken before `before_ms`, oldest first, at most `limit`.
+pub fn older_than(
+    conn: &Connection,
+    before_ms: i64,
+    limit: u32,
+) -> Result<Vec<Snapshot>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE taken_ms < ?1 ORDER BY taken_ms, id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![before_ms, limit], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn total_size(conn: &Connection) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row(
         "SELECT COALESCE(SUM(size_bytes), 0) FROM snapshots",

@@ -116,6 +116,8 @@ pub struct MediaEngine {
     runner: RunnerSettings,
     rec: RecorderSettings,
     snapshots_dir: PathBuf,
+    /// `storage.snapshot_retention_days` (0 keeps them).
+    snapshot_retention_days: u32,
     store: Store,
     clock: SharedClock,
     events: EventBus,
@@ -227,6 +229,7 @@ impl MediaEngine {
             runner,
             rec,
             snapshots_dir: config.snapshots_dir(),
+            snapshot_retention_days: config.storage.snapshot_retention_days,
             store,
             clock,
             events,

@@ -27,7 +27,39 @@ impl MediaEngine {
             if let Err(e) = self.apply_retention().await {
                 tracing::error!(error = %e, "retention failed");
             }
+            if let Err(e) = self.apply_snapshot_retention().await {
+                tracing::error!(error = %e, "snapshot retention failed");
+            }
         }
+    }
+
+    /// Deletes snapshots older than `storage.snapshot_retention_days` (files, then rows), a
+    /// batch per pass; returns how many went.
+    pub async fn apply_snapshot_retention(&self) -> Result<u32, MediaError> {
+        let days = self.snapshot_retention_days;
+        if days == 0 {
+            return Ok(0);
+        }
+        let before = self.clock.now_ms() - i64::from(days) * 86_400_000;
+        let old = self
+            .store
+            .call(move |c| snapshots::older_than(c, before, 500))
+            .await?;
+        let mut n = 0;
+        for s in &old {
+            remove_file_if_present(&self.snapshot_path(s)).await?;
+            let f = s.filename.clone();
+            self.store.call(move |c| snapshots::delete(c, &f)).await?;
+            n += 1;
+        }
+        if n > 0 {
+            tracing::info!(
+                removed = n,
+                days,
+                "snapshot retention deleted old snapshots"
+            );
+        }
+        Ok(n)
     }
 
     /// Deletes what the policy says; returns (files deleted, bytes freed).
