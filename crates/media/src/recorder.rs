@@ -397,12 +397,13 @@ impl Shared {
         }
     }
 
-    /// Finishes the segment being written (blocking).
-    fn finish_writer(&self) {
+    /// Finishes the segment being written and finalises any other still open (blocking).
+    fn finish_all(&self) {
         let w = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(w) = w {
             w.finish(self);
         }
+        self.close_all("complete");
     }
 
     fn close_all(&self, state: &str) {
@@ -578,8 +579,7 @@ impl Recorder {
         let (pipeline, shared) = (self.pipeline.clone(), self.shared.clone());
         let _ = tokio::task::spawn_blocking(move || {
             let _ = pipeline.set_state(gst::State::Null);
-            shared.finish_writer();
-            shared.close_all("complete");
+            shared.finish_all();
         })
         .await;
         reason
@@ -608,8 +608,7 @@ async fn watch(
             tracing::error!(camera = %shared.camera, error = %reason, "recording failed");
             let s2 = shared.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                s2.finish_writer();
-                s2.close_all("complete");
+                s2.finish_all();
             })
             .await;
             shared.events.publish(
