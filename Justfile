@@ -85,6 +85,11 @@ bench-detect:
 bench-media WINDOW="10":
     cargo bench --locked --bench media -- --window {{WINDOW}}
 
+# Soak (not in CI): CAMERAS cameras for MINUTES with camera outages, RTSP clients, API load and
+# retention at the free-space floor (a tmpfs when root); RSS, fds and CPU each minute, then every segment checked.
+soak MINUTES="120" CAMERAS="16":
+    cargo bench --locked --bench soak -- --minutes {{MINUTES}} --cameras {{CAMERAS}}
+
 # cargo-fuzz needs the sanitizer flags, which RUSTC_BOOTSTRAP lets the stable toolchain use.
 # Fuzz every parser of outside input for SECONDS each (needs cargo-fuzz): the VISCA decoders,
 # the JSON-RPC envelope, the config loader, the fMP4 recovery scanner, RTSP Authorization headers,

@@ -14,6 +14,7 @@
 //! `just bench-detect` sets up).
 
 mod support;
+use support::arg;
 
 use pinhole::detect::image::{Normalize, letterbox_rgb, normalize};
 use pinhole::detect::litert::{LiteRt, find_library};
@@ -28,14 +29,6 @@ use std::time::{Duration, Instant};
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1e3
-}
-
-fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Python LiteRT's p50/p99 (ms) for `model` on the tensor in `input`.

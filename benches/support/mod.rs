@@ -12,6 +12,15 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_pinhole");
 pub const USER: &str = "bench";
 pub const PASSWORD: &str = "bench-password-1";
 
+/// The value after `name` on the command line, or `default`.
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn ticks_per_sec() -> f64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
