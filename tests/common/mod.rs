@@ -628,3 +628,137 @@ impl Drop for NetNs {
             .output();
     }
 }
+
+/// What a plain RTP reader saw of one RTSP stream: the server's own packets, judged without a
+/// client's demuxer in between.
+#[derive(Debug, Default)]
+pub struct RtpTrace {
+    /// Frames (marker bits) received.
+    pub frames: usize,
+    /// Sequence number jumps (previous, next).
+    pub seq_gaps: Vec<(u16, u16)>,
+    /// A new frame whose RTP timestamp is not after the previous frame's (previous, next).
+    pub ts_not_increasing: Vec<(u32, u32)>,
+    /// Packets of one frame carrying different timestamps.
+    pub ts_changes_within_frame: usize,
+}
+
+/// Plays `rtsp://addr/path` over TCP (interleaved, Basic authentication) for `watch` and
+/// checks every RTP packet's sequence number and timestamp.
+pub async fn rtp_trace(
+    addr: SocketAddr,
+    path: &str,
+    user: &str,
+    password: &str,
+    watch: Duration,
+) -> RtpTrace {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("rtsp connect");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let url = format!("rtsp://{addr}/{path}");
+    let mut buf: Vec<u8> = Vec::new();
+    let mut session = String::new();
+    for (cseq, (method, target, extra)) in [
+        (
+            "DESCRIBE",
+            url.clone(),
+            "Accept: application/sdp\r\n".to_string(),
+        ),
+        (
+            "SETUP",
+            format!("{url}/stream=0"),
+            "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n".to_string(),
+        ),
+        ("PLAY", url.clone(), "Range: npt=0-\r\n".to_string()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let session_line = if session.is_empty() {
+            String::new()
+        } else {
+            format!("Session: {session}\r\n")
+        };
+        let req = format!(
+            "{method} {target} RTSP/1.0\r\nCSeq: {}\r\nAuthorization: Basic {auth}\r\n{session_line}{extra}\r\n",
+            cseq + 1
+        );
+        s.write_all(req.as_bytes()).await.expect("rtsp send");
+        let head = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                buf.drain(..end + 4);
+                break head;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = s.read(&mut chunk).await.expect("rtsp read");
+            assert!(n > 0, "the RTSP server closed during {method}");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        assert!(head.starts_with("RTSP/1.0 200"), "{method}: {head}");
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        };
+        let body: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < body {
+            let mut chunk = [0u8; 8192];
+            let n = s.read(&mut chunk).await.expect("rtsp read");
+            assert!(n > 0, "the RTSP server closed during {method}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        buf.drain(..body);
+        if let Some(v) = header("session") {
+            session = v.split(';').next().unwrap_or_default().to_string();
+        }
+    }
+    let mut trace = RtpTrace::default();
+    let (mut last_seq, mut last_ts, mut frame_ended) = (None::<u16>, None::<u32>, true);
+    let deadline = tokio::time::Instant::now() + watch;
+    loop {
+        // One interleaved frame: '$', channel, length, then the RTP (or RTCP) packet.
+        while buf.len() < 4 || buf.len() < 4 + u16::from_be_bytes([buf[2], buf[3]]) as usize {
+            let mut chunk = [0u8; 65536];
+            match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return trace,
+            }
+        }
+        assert_eq!(buf[0], b'$', "not an interleaved frame: {:?}", &buf[..4]);
+        let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
+        let (channel, pkt): (u8, Vec<u8>) = (buf[1], buf[4..4 + len].to_vec());
+        buf.drain(..4 + len);
+        if channel != 0 || pkt.len() < 12 {
+            continue;
+        }
+        let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
+        let ts = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+        if let Some(prev) = last_seq
+            && seq != prev.wrapping_add(1)
+        {
+            trace.seq_gaps.push((prev, seq));
+        }
+        if let Some(prev) = last_ts {
+            if frame_ended && (ts.wrapping_sub(prev) as i32) <= 0 {
+                trace.ts_not_increasing.push((prev, ts));
+            }
+            if !frame_ended && ts != prev {
+                trace.ts_changes_within_frame += 1;
+            }
+        }
+        frame_ended = pkt[1] & 0x80 != 0;
+        if frame_ended {
+            trace.frames += 1;
+        }
+        (last_seq, last_ts) = (Some(seq), Some(ts));
+    }
+}
