@@ -354,16 +354,28 @@ fn recordings_on_disk(server_state: &std::path::Path, camera: &str) -> Vec<std::
     v
 }
 
-#[tokio::test]
-async fn kill_9_mid_segment_loses_at_most_a_fragment_and_the_index_is_repaired() {
-    let opts = || Opts {
-        toml: format!(
-            "{}[storage]\nsegment_secs = 10\nsync_interval_secs = 1\n",
-            camera_toml("camera0", "test", "", "continuous")
-        ),
-        ..Opts::with_roles()
-    };
-    let server = Server::start(opts());
+/// Frames `ffprobe` decodes from a file.
+fn frame_count(path: &std::path::Path) -> u64 {
+    let (ok, out, err) = run(
+        Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(path),
+        60,
+    );
+    assert!(ok, "ffprobe {}: {err}", path.display());
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("frame count {out:?}"))
+}
+
+/// The appliance recording camera0 with these `[storage]` settings for `record_for`, then
+/// SIGKILLed: its kept directory, state directory and the one segment it was writing.
+async fn record_then_kill(
+    storage: &str,
+    record_for: Duration,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let server = Server::start(killed_opts(storage));
     let token = server.token("admin").await;
     wait_status(
         &server,
@@ -373,22 +385,95 @@ async fn kill_9_mid_segment_loses_at_most_a_fragment_and_the_index_is_repaired()
         Duration::from_secs(20),
     )
     .await;
-    // Record ~4.5 s of the first segment, then pull the plug.
-    tokio::time::sleep(Duration::from_millis(4500)).await;
-    let r = server.rpc(Some(&token), "list_recordings", json!({})).await;
-    assert_eq!(r["result"]["total"], 1, "{r}");
+    tokio::time::sleep(record_for).await;
     let state = server.state();
     let dir = server.kill_keep_dir();
     let files = recordings_on_disk(&state, "camera0");
     assert_eq!(files.len(), 1, "{files:?}");
-    let torn = files[0].clone();
+    let file = files[0].clone();
+    (dir, state, file)
+}
+
+fn killed_opts(storage: &str) -> Opts {
+    Opts {
+        toml: format!(
+            "{}[storage]\n{storage}",
+            camera_toml("camera0", "test", "", "continuous")
+        ),
+        ..Opts::with_roles()
+    }
+}
+
+#[tokio::test]
+async fn a_power_cut_inside_a_fragment_keeps_its_whole_frames() {
+    let storage = "segment_secs = 30\n";
+    let (dir, _, file) = record_then_kill(storage, Duration::from_secs(4)).await;
+    let data = std::fs::read(&file).expect("segment");
+    let all_frames = frame_count(&file);
+    // The last fragment's mdat, found by walking the top-level boxes.
+    let (mut at, mut last_mdat) = (0usize, None);
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+        if &data[at + 4..at + 8] == b"mdat" {
+            last_mdat = Some((at, size));
+        }
+        assert!(size >= 8, "box at {at}");
+        at += size;
+    }
+    let (mdat_at, mdat_size) = last_mdat.expect("a fragment");
+    let scan =
+        |bytes: &[u8]| pinhole::media::fmp4::scan(&mut std::io::Cursor::new(bytes)).expect("fmp4");
+    // Frames in the last fragment: all but the last are whole when its final byte is lost.
+    let in_last = scan(&data[..mdat_at + mdat_size - 1])
+        .salvage
+        .expect("a salvage")
+        .samples as u64
+        + 1;
+    assert!(in_last >= 3, "{in_last} frames in the last fragment");
+    // A power cut loses the end of the last fragment's samples.
+    let torn_len = mdat_at + 8 + (mdat_size - 8) / 2;
+    let whole = scan(&data[..torn_len]).salvage.expect("a salvage").samples as u64;
+    assert!(whole >= 1 && whole < in_last);
+    std::fs::write(&file, &data[..torn_len]).expect("tear");
+
+    let server = Server::start(Opts {
+        reuse_dir: Some(dir),
+        ..killed_opts(storage)
+    });
+    let token = server.token("admin").await;
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("stem")
+        .to_string();
+    let info = server
+        .rpc(
+            Some(&token),
+            "get_recording_info",
+            json!({"filename": stem}),
+        )
+        .await;
+    assert_eq!(info["result"]["state"], "recovered", "{info}");
+    decodes(&file).unwrap_or_else(|e| panic!("repaired segment does not decode: {e}"));
+    assert_eq!(
+        frame_count(&file),
+        all_frames - in_last + whole,
+        "the repaired file keeps the complete fragments and the torn one's whole frames"
+    );
+}
+
+#[tokio::test]
+async fn kill_9_mid_segment_loses_at_most_a_fragment_and_the_index_is_repaired() {
+    let storage = "segment_secs = 10\nsync_interval_secs = 1\n";
+    // Record ~4.5 s of the first segment, then pull the plug.
+    let (dir, state, torn) = record_then_kill(storage, Duration::from_millis(4500)).await;
     let torn_len = std::fs::metadata(&torn).expect("file").len();
     assert!(torn_len > 0);
 
     // Restart: the index is reconciled with the disk before recording resumes.
     let server = Server::start(Opts {
         reuse_dir: Some(dir),
-        ..opts()
+        ..killed_opts(storage)
     });
     let token = server.token("admin").await;
     let stem = torn

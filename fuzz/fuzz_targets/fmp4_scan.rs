@@ -9,5 +9,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(r.file_len, data.len() as u64);
         assert!(r.playable_len <= r.file_len);
         assert!(r.fragments == 0 || r.has_moov || r.playable_len > 0);
+        if let Some(s) = &r.salvage {
+            // Salvage shortens a torn tail; every patch lands inside what is kept.
+            assert!(r.playable_len < s.len && s.len < r.file_len);
+            assert!(s.patches.iter().all(|(at, b)| at + b.len() as u64 <= s.len));
+        }
     }
 });

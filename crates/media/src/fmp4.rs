@@ -1,10 +1,11 @@
 //! A scanner for fragmented MP4 segments, used to repair the recordings index after a crash.
 //!
-//! The recorder writes `ftyp`, `moov`, then one `moof`+`mdat` pair per ~1 s fragment. After a
+//! The recorder writes `ftyp`, `moov`, then one `moof`+`mdat` pair per fragment (`storage.fragment_ms`). After a
 //! power cut or `kill -9` the file ends somewhere inside a fragment. [`scan`] walks the top-level
 //! boxes, finds where the last complete fragment ends and adds up the sample durations of the
 //! complete fragments, so the index gets the real duration and the file can be cut back to a
-//! length every decoder accepts. Pure code over a byte reader: unit tested and fuzzed
+//! length every decoder accepts. When the tail is torn inside the last fragment's samples (a
+//! power cut), the whole samples there are kept too ([`Salvage`]). Pure code over a byte reader: unit tested and fuzzed
 //! (`fuzz/fuzz_targets/fmp4_scan.rs`).
 //!
 //! Hand-written rather than taken from `mp4`/`mp4parse`: those parse a complete file into memory
@@ -29,15 +30,43 @@ pub struct ScanReport {
     pub duration_units: u64,
     /// The video track's timescale (units per second), from `mdhd`; 0 if not found.
     pub timescale: u32,
+    /// When the last fragment is torn inside its samples: how to keep the samples that are
+    /// whole (see [`Salvage`]).
+    pub salvage: Option<Salvage>,
+}
+
+/// Keeping the whole samples of a torn last fragment (a power cut lost the end of its `mdat`):
+/// its `trun` is shortened to those samples (the entries given up become a `free` box, so no
+/// other box moves), its `mdat` size is set to their bytes, and the file is cut after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Salvage {
+    /// Bytes to write at these file offsets.
+    pub patches: Vec<(u64, Vec<u8>)>,
+    /// The file's length afterwards.
+    pub len: u64,
+    /// Samples kept from the torn fragment.
+    pub samples: u32,
+    /// Their duration, in the timescale's units.
+    pub duration_units: u64,
 }
 
 impl ScanReport {
     /// Duration in milliseconds of the complete fragments.
     pub fn duration_ms(&self) -> u64 {
+        self.ms(self.duration_units)
+    }
+
+    /// Duration in milliseconds once the salvage (if any) is applied.
+    pub fn salvaged_duration_ms(&self) -> u64 {
+        let extra = self.salvage.as_ref().map_or(0, |s| s.duration_units);
+        self.ms(self.duration_units.saturating_add(extra))
+    }
+
+    fn ms(&self, units: u64) -> u64 {
         if self.timescale == 0 {
             0
         } else {
-            self.duration_units.saturating_mul(1000) / u64::from(self.timescale)
+            units.saturating_mul(1000) / u64::from(self.timescale)
         }
     }
 
@@ -125,6 +154,19 @@ fn read_body<R: Read + Seek>(r: &mut R, b: &BoxHeader, max: u64) -> io::Result<O
 
 /// Iterates child boxes inside a body: (kind, payload).
 fn children(body: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+    children_at(body).map(|c| (c.kind, c.payload))
+}
+
+/// A child box and where it lies in its parent's body.
+struct Child<'a> {
+    kind: [u8; 4],
+    payload: &'a [u8],
+    /// Offset of the box (its size field) in the parent's body.
+    at: usize,
+    header_len: usize,
+}
+
+fn children_at(body: &[u8]) -> impl Iterator<Item = Child<'_>> {
     let mut pos = 0usize;
     std::iter::from_fn(move || {
         if body.len().saturating_sub(pos) < 8 {
@@ -144,9 +186,14 @@ fn children(body: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
         if size < hdr || end > body.len() {
             return None;
         }
-        let payload = &body[pos + hdr..end];
+        let child = Child {
+            kind,
+            payload: &body[pos + hdr..end],
+            at: pos,
+            header_len: hdr,
+        };
         pos = end;
-        Some((kind, payload))
+        Some(child)
     })
 }
 
@@ -189,16 +236,40 @@ fn moov_timescale(moov: &[u8]) -> u32 {
     first
 }
 
-/// Sum of sample durations in one `moof` (all tracks' `traf`s; the recorder writes one track).
-fn moof_duration(moof: &[u8]) -> u64 {
+/// What a `moof` says: the sum of its sample durations (all tracks' `traf`s; the recorder
+/// writes one track) and, when it has exactly one track run, that run's layout.
+struct MoofInfo {
+    duration: u64,
+    run: Option<RunLayout>,
+}
+
+/// The one `trun` of a fragment, for cutting it short.
+#[derive(Debug, Clone)]
+struct RunLayout {
+    /// Offset of the `trun` box in the `moof`'s body, and its size (8-byte header).
+    trun_at: usize,
+    trun_size: usize,
+    /// Bytes per sample entry.
+    entry_len: usize,
+    /// (size, duration) of each sample.
+    samples: Vec<(u64, u64)>,
+    /// Where the samples start, from the `moof`'s first byte (when the run says).
+    data_offset: Option<u64>,
+}
+
+fn moof_info(moof: &[u8]) -> MoofInfo {
     let mut total = 0u64;
-    for (k, traf) in children(moof) {
-        if &k != b"traf" {
+    let mut runs = Vec::new();
+    for traf_box in children_at(moof) {
+        if &traf_box.kind != b"traf" {
             continue;
         }
-        let mut default_duration = 0u32;
-        for (k, b) in children(traf) {
-            match &k {
+        let traf = traf_box.payload;
+        let traf_payload_at = traf_box.at + traf_box.header_len;
+        let (mut default_duration, mut default_size) = (0u32, 0u32);
+        for c in children_at(traf) {
+            let b = c.payload;
+            match &c.kind {
                 b"tfhd" => {
                     let flags = be_u32(b, 0).unwrap_or(0) & 0x00ff_ffff;
                     let mut at = 8; // version/flags + track_ID
@@ -210,14 +281,20 @@ fn moof_duration(moof: &[u8]) -> u64 {
                     }
                     if flags & 0x08 != 0 {
                         default_duration = be_u32(b, at).unwrap_or(0);
+                        at += 4;
+                    }
+                    if flags & 0x10 != 0 {
+                        default_size = be_u32(b, at).unwrap_or(0);
                     }
                 }
                 b"trun" => {
                     let flags = be_u32(b, 0).unwrap_or(0) & 0x00ff_ffff;
                     let count = be_u32(b, 4).unwrap_or(0);
                     let mut at = 8;
+                    let mut data_offset = None;
                     if flags & 0x01 != 0 {
-                        at += 4; // data_offset
+                        data_offset = be_u32(b, at).map(u64::from);
+                        at += 4;
                     }
                     if flags & 0x04 != 0 {
                         at += 4; // first_sample_flags
@@ -227,28 +304,118 @@ fn moof_duration(moof: &[u8]) -> u64 {
                         .filter(|&&f| flags & f != 0)
                         .count()
                         * 4;
-                    if flags & 0x100 == 0 {
-                        total = total.saturating_add(
-                            u64::from(count).saturating_mul(u64::from(default_duration)),
-                        );
-                        continue;
-                    }
+                    let mut samples = Vec::new();
                     for i in 0..count as usize {
-                        let d = i
-                            .checked_mul(per_sample)
-                            .and_then(|o| o.checked_add(at))
-                            .and_then(|o| be_u32(b, o));
-                        match d {
-                            Some(d) => total = total.saturating_add(u64::from(d)),
-                            None => break,
+                        let entry = i.checked_mul(per_sample).and_then(|o| o.checked_add(at));
+                        let field = |n: usize| entry.and_then(|e| be_u32(b, e + 4 * n));
+                        let duration = if flags & 0x100 != 0 {
+                            field(0)
+                        } else if per_sample == 0 || entry.is_some_and(|e| e < b.len()) {
+                            Some(default_duration)
+                        } else {
+                            None
+                        };
+                        let size = if flags & 0x200 != 0 {
+                            field(usize::from(flags & 0x100 != 0))
+                        } else {
+                            Some(default_size)
+                        };
+                        match (duration, size) {
+                            (Some(d), Some(s)) => samples.push((u64::from(s), u64::from(d))),
+                            _ => break,
+                        }
+                        // A run without entries repeats the defaults: no need to list them.
+                        if per_sample == 0 {
+                            total = total.saturating_add(
+                                u64::from(count).saturating_mul(u64::from(default_duration)),
+                            );
+                            samples.clear();
+                            break;
                         }
                     }
+                    total = total.saturating_add(samples.iter().map(|s| s.1).sum::<u64>());
+                    runs.push(RunLayout {
+                        trun_at: traf_payload_at + c.at,
+                        trun_size: if c.header_len == 8 { b.len() + 8 } else { 0 },
+                        entry_len: per_sample,
+                        samples,
+                        data_offset,
+                    });
                 }
                 _ => {}
             }
         }
     }
-    total
+    let run = match runs.len() {
+        1 => runs.pop().filter(|r| r.trun_size > 0 && r.entry_len > 0),
+        _ => None,
+    };
+    MoofInfo {
+        duration: total,
+        run,
+    }
+}
+
+/// How to keep the whole samples of a run whose `mdat` (at `mdat_at`, 8-byte header) has only
+/// `available` bytes of samples left; `None` when nothing can be kept that way.
+fn salvage(
+    run: &RunLayout,
+    moof_at: u64,
+    moof_header_len: u64,
+    mdat_at: u64,
+    available: u64,
+) -> Option<Salvage> {
+    // The samples must start right after the mdat header.
+    if run
+        .data_offset
+        .is_some_and(|o| Some(o) != (mdat_at + 8).checked_sub(moof_at))
+    {
+        return None;
+    }
+    let mut kept_bytes = 0u64;
+    let mut kept = 0usize;
+    let mut duration_units = 0u64;
+    for &(size, duration) in &run.samples {
+        match kept_bytes.checked_add(size) {
+            Some(b) if b <= available => {
+                kept_bytes = b;
+                kept += 1;
+                duration_units = duration_units.saturating_add(duration);
+            }
+            _ => break,
+        }
+    }
+    let given_up = run
+        .samples
+        .len()
+        .checked_sub(kept)?
+        .checked_mul(run.entry_len)?;
+    // Nothing whole, nothing torn, or too few entry bytes to hold a `free` box header.
+    if kept == 0 || given_up < 8 {
+        return None;
+    }
+    let trun_at = moof_at + moof_header_len + run.trun_at as u64;
+    let new_trun_size = u32::try_from(run.trun_size - given_up).ok()?;
+    let mut free = u32::try_from(given_up).ok()?.to_be_bytes().to_vec();
+    free.extend_from_slice(b"free");
+    Some(Salvage {
+        patches: vec![
+            (trun_at, new_trun_size.to_be_bytes().to_vec()),
+            // After the size, the type and version/flags: the sample count.
+            (
+                trun_at + 12,
+                u32::try_from(kept).ok()?.to_be_bytes().to_vec(),
+            ),
+            (trun_at + u64::from(new_trun_size), free),
+            (
+                mdat_at,
+                u32::try_from(8 + kept_bytes).ok()?.to_be_bytes().to_vec(),
+            ),
+        ],
+        len: mdat_at + 8 + kept_bytes,
+        samples: kept as u32,
+        duration_units,
+    })
 }
 
 /// Regroups a muxer's output (buffers that may split or join boxes) into self-contained
@@ -315,8 +482,8 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<ScanReport, ScanError> {
     };
     let mut pos = 0u64;
     let mut first = true;
-    // A moof waiting for its mdat: (duration, end of moof).
-    let mut pending: Option<u64> = None;
+    // A moof waiting for its mdat: its information, start and header length.
+    let mut pending: Option<(MoofInfo, u64, u64)> = None;
     while let Some(h) = read_header(r, pos, file_len)? {
         if first {
             if &h.kind != b"ftyp" {
@@ -326,7 +493,23 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<ScanReport, ScanError> {
         }
         let end = match h.start.checked_add(h.size) {
             Some(e) if e <= file_len => e,
-            _ => break, // torn box
+            _ => {
+                // A torn box; if it is the mdat of a fragment, its whole samples can stay.
+                if &h.kind == b"mdat"
+                    && h.header_len == 8
+                    && let Some((info, moof_at, moof_header_len)) = &pending
+                    && let Some(run) = &info.run
+                {
+                    rep.salvage = salvage(
+                        run,
+                        *moof_at,
+                        *moof_header_len,
+                        h.start,
+                        file_len - h.start - 8,
+                    );
+                }
+                break;
+            }
         };
         match &h.kind {
             b"moov" => {
@@ -341,12 +524,12 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<ScanReport, ScanError> {
                 let Some(body) = read_body(r, &h, MAX_META_BOX)? else {
                     break;
                 };
-                pending = Some(moof_duration(&body));
+                pending = Some((moof_info(&body), h.start, h.header_len));
             }
             b"mdat" => {
-                if let Some(d) = pending.take() {
+                if let Some((info, _, _)) = pending.take() {
                     rep.fragments += 1;
-                    rep.duration_units = rep.duration_units.saturating_add(d);
+                    rep.duration_units = rep.duration_units.saturating_add(info.duration);
                     rep.playable_len = end;
                 }
             }
@@ -401,15 +584,20 @@ pub(crate) mod tests {
         out.extend(moov);
         for _ in 0..n {
             let tfhd = full(0x0002_0000, &1u32.to_be_bytes());
-            let mut trun_rest = 30u32.to_be_bytes().to_vec();
-            trun_rest.extend_from_slice(&0u32.to_be_bytes()); // data offset
-            for _ in 0..30 {
-                trun_rest.extend_from_slice(&3000u32.to_be_bytes());
-                trun_rest.extend_from_slice(&100u32.to_be_bytes()); // size
-            }
-            let trun = full(0x0000_0301, &trun_rest);
-            let traf = bx(b"traf", &[bx(b"tfhd", &tfhd), bx(b"trun", &trun)].concat());
-            out.extend(bx(b"moof", &[bx(b"mfhd", &[0u8; 8]), traf].concat()));
+            let moof = |data_offset: u32| {
+                let mut trun_rest = 30u32.to_be_bytes().to_vec();
+                trun_rest.extend_from_slice(&data_offset.to_be_bytes());
+                for _ in 0..30 {
+                    trun_rest.extend_from_slice(&3000u32.to_be_bytes());
+                    trun_rest.extend_from_slice(&100u32.to_be_bytes()); // size
+                }
+                let trun = full(0x0000_0301, &trun_rest);
+                let traf = bx(b"traf", &[bx(b"tfhd", &tfhd), bx(b"trun", &trun)].concat());
+                bx(b"moof", &[bx(b"mfhd", &[0u8; 8]), traf].concat())
+            };
+            // The samples start right after the mdat's header, as the muxer writes them.
+            let size = moof(0).len() as u32;
+            out.extend(moof(size + 8));
             out.extend(bx(b"mdat", &[0x55u8; 3000]));
         }
         out
@@ -443,6 +631,59 @@ pub(crate) mod tests {
             );
             assert_eq!(r.duration_ms(), complete as u64 * 1000);
         }
+    }
+
+    fn apply(file: &[u8], s: &Salvage) -> Vec<u8> {
+        let mut f = file.to_vec();
+        for (at, bytes) in &s.patches {
+            f[*at as usize..*at as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        f.truncate(s.len as usize);
+        f
+    }
+
+    #[test]
+    fn a_torn_last_fragment_keeps_its_whole_samples() {
+        let f = synthetic(3);
+        let mdat_at = f.len() - 3008;
+        // Every cut after the mdat header: the samples wholly present stay, 100 bytes each.
+        for cut in mdat_at + 8..f.len() {
+            let r = scan(&mut Cursor::new(&f[..cut])).unwrap();
+            let whole = (cut - mdat_at - 8) / 100;
+            assert_eq!(r.fragments, 2, "cut at {cut}");
+            let Some(s) = &r.salvage else {
+                assert!(whole == 0 || whole == 30, "cut at {cut}: nothing salvaged");
+                continue;
+            };
+            assert_eq!(s.samples as usize, whole, "cut at {cut}");
+            assert_eq!(r.salvaged_duration_ms(), 2000 + whole as u64 * 1000 / 30);
+            // Repaired, the file is whole: three fragments, no tail, same duration.
+            let repaired = apply(&f[..cut], s);
+            let again = scan(&mut Cursor::new(&repaired)).unwrap();
+            assert_eq!(again.fragments, 3, "cut at {cut}");
+            assert!(
+                !again.is_truncated() && again.salvage.is_none(),
+                "cut at {cut}"
+            );
+            assert_eq!(
+                again.duration_ms(),
+                r.salvaged_duration_ms(),
+                "cut at {cut}"
+            );
+            assert_eq!(again.playable_len, s.len);
+        }
+    }
+
+    #[test]
+    fn no_salvage_when_the_samples_are_not_where_the_run_says() {
+        let mut f = synthetic(2);
+        let mdat_at = f.len() - 3008;
+        // The last run's data_offset (after the trun's size, type, flags and count).
+        let trun_at = f[..mdat_at].windows(4).rposition(|w| w == b"trun").unwrap() - 4;
+        f[trun_at + 16..trun_at + 20].copy_from_slice(&0u32.to_be_bytes());
+        let r = scan(&mut Cursor::new(&f[..mdat_at + 1000])).unwrap();
+        assert_eq!(r.fragments, 1);
+        assert!(r.salvage.is_none());
     }
 
     #[test]

@@ -685,6 +685,18 @@ fn repair_mp4(path: &Path, report: &mut ReconcileReport) -> std::io::Result<Opti
     if !scan.is_playable() {
         return Ok(None);
     }
+    if let Some(salvage) = &scan.salvage {
+        // The torn fragment keeps its whole samples. Patches first: a crash before the cut
+        // leaves a complete fragment followed by a tail the next scan cuts.
+        use std::os::unix::fs::FileExt;
+        for (at, bytes) in &salvage.patches {
+            f.write_all_at(bytes, *at)?;
+        }
+        f.set_len(salvage.len)?;
+        f.sync_all()?;
+        report.trimmed_bytes += scan.file_len - salvage.len;
+        return Ok(Some((scan.salvaged_duration_ms(), salvage.len)));
+    }
     if scan.is_truncated() {
         f.set_len(scan.playable_len)?;
         f.sync_all()?;
@@ -819,8 +831,8 @@ mod tests {
         let rec = dir.path().join("rec");
         std::fs::create_dir_all(rec.join("camera0")).unwrap();
         let full = crate::fmp4::tests::synthetic(3);
-        // Torn: 2 complete fragments and half a third.
-        let torn_len = full.len() - 1500;
+        // Torn: 2 complete fragments and half a third (14 of its 30 samples whole).
+        let torn_len = full.len() - 1550;
         std::fs::write(rec.join("camera0/camera0_a.mp4"), &full[..torn_len]).unwrap();
         // Nothing playable: only the header.
         std::fs::write(rec.join("camera0/camera0_b.mp4"), &full[..40]).unwrap();
@@ -845,7 +857,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(a.state, "recovered");
-        assert_eq!(a.duration_ms(), Some(2000));
+        assert_eq!(a.duration_ms(), Some(2466));
         assert_eq!(
             std::fs::metadata(rec.join("camera0/camera0_a.mp4"))
                 .unwrap()
