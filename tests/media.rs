@@ -394,6 +394,33 @@ async fn record_then_kill(
     (dir, state, file)
 }
 
+/// Starts the appliance again on a directory `record_then_kill` kept: the server, the admin's
+/// token and what it says of the segment that was torn.
+async fn restart_after_kill(
+    dir: tempfile::TempDir,
+    storage: &str,
+    segment: &std::path::Path,
+) -> (Server, String, Value) {
+    let server = Server::start(Opts {
+        reuse_dir: Some(dir),
+        ..killed_opts(storage)
+    });
+    let token = server.token("admin").await;
+    let stem = segment
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("stem")
+        .to_string();
+    let info = server
+        .rpc(
+            Some(&token),
+            "get_recording_info",
+            json!({"filename": stem}),
+        )
+        .await;
+    (server, token, info["result"].clone())
+}
+
 fn killed_opts(storage: &str) -> Opts {
     Opts {
         toml: format!(
@@ -436,24 +463,8 @@ async fn a_power_cut_inside_a_fragment_keeps_its_whole_frames() {
     assert!(whole >= 1 && whole < in_last);
     std::fs::write(&file, &data[..torn_len]).expect("tear");
 
-    let server = Server::start(Opts {
-        reuse_dir: Some(dir),
-        ..killed_opts(storage)
-    });
-    let token = server.token("admin").await;
-    let stem = file
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .expect("stem")
-        .to_string();
-    let info = server
-        .rpc(
-            Some(&token),
-            "get_recording_info",
-            json!({"filename": stem}),
-        )
-        .await;
-    assert_eq!(info["result"]["state"], "recovered", "{info}");
+    let (_server, _, info) = restart_after_kill(dir, storage, &file).await;
+    assert_eq!(info["state"], "recovered", "{info}");
     decodes(&file).unwrap_or_else(|e| panic!("repaired segment does not decode: {e}"));
     assert_eq!(
         frame_count(&file),
@@ -471,24 +482,7 @@ async fn kill_9_mid_segment_loses_at_most_a_fragment_and_the_index_is_repaired()
     assert!(torn_len > 0);
 
     // Restart: the index is reconciled with the disk before recording resumes.
-    let server = Server::start(Opts {
-        reuse_dir: Some(dir),
-        ..killed_opts(storage)
-    });
-    let token = server.token("admin").await;
-    let stem = torn
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .expect("stem")
-        .to_string();
-    let info = server
-        .rpc(
-            Some(&token),
-            "get_recording_info",
-            json!({"filename": stem}),
-        )
-        .await;
-    let info = &info["result"];
+    let (server, token, info) = restart_after_kill(dir, storage, &torn).await;
     assert_eq!(info["state"], "recovered", "{info}");
     let secs = info["duration"].as_i64().expect("duration");
     assert!(
