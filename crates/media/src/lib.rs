@@ -346,7 +346,7 @@ impl MediaEngine {
                     })
                     .collect();
                 let revoked = self.access.set_users(list);
-                self.rtsp.close_clients_of(&self.access, revoked);
+                self.rtsp.close_clients_of(revoked);
             }
             Err(e) => tracing::error!(error = %e, "cannot load RTSP users"),
         }

@@ -42,8 +42,17 @@ pub struct RtspAccess {
     basic_ok: Mutex<HashMap<[u8; 32], Instant>>,
     nonces: std::sync::OnceLock<Nonces>,
     limits: std::sync::OnceLock<Arc<dyn AttemptLimits>>,
-    /// The lower-cased user each connected client authenticated as, by client object address.
-    clients: Mutex<HashMap<usize, String>>,
+    /// Each connected client (by its object's address): who it authenticated as and what it
+    /// played, so revoking a user or a mount can close exactly its connections.
+    clients: Mutex<HashMap<usize, ConnectedClient>>,
+}
+
+#[derive(Debug, Default)]
+struct ConnectedClient {
+    /// Lower-cased username, once authenticated.
+    user: Option<String>,
+    /// Camera ids it asked to PLAY.
+    played: Vec<String>,
 }
 
 /// One RTSP request, as the authentication sees it.
@@ -97,27 +106,39 @@ impl RtspAccess {
         changed
     }
 
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<usize, ConnectedClient>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Is the client at `addr` (its object's address) one of `users`' connections?
     fn client_of(&self, addr: usize, users: &[String]) -> bool {
-        self.clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.clients()
             .get(&addr)
+            .and_then(|c| c.user.as_ref())
             .is_some_and(|u| users.contains(u))
     }
 
+    /// Has the client at `addr` played camera `id`?
+    fn client_played(&self, addr: usize, id: &str) -> bool {
+        self.clients()
+            .get(&addr)
+            .is_some_and(|c| c.played.iter().any(|p| p == id))
+    }
+
     fn client_authenticated(&self, addr: usize, user: &str) {
-        self.clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(addr, user.to_lowercase());
+        self.clients().entry(addr).or_default().user = Some(user.to_lowercase());
+    }
+
+    fn client_plays(&self, addr: usize, id: &str) {
+        let mut clients = self.clients();
+        let played = &mut clients.entry(addr).or_default().played;
+        if !played.iter().any(|p| p == id) {
+            played.push(id.to_string());
+        }
     }
 
     fn client_closed(&self, addr: usize) {
-        self.clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&addr);
+        self.clients().remove(&addr);
     }
 
     fn nonces(&self) -> Option<&Nonces> {
@@ -390,8 +411,7 @@ pub trait RtspHooks: Send + Sync + 'static {
 /// The running server.
 pub struct RtspServer {
     server: gst_rtsp_server::RTSPServer,
-    /// The cameras each connected client has played, by client object address.
-    watching: Arc<Mutex<HashMap<usize, Vec<String>>>>,
+    access: Arc<RtspAccess>,
     /// The main context the server's thread runs.
     context: glib::MainContext,
     main_loop: glib::MainLoop,
@@ -426,29 +446,17 @@ impl RtspServer {
         server.set_address(&listen.ip().to_string());
         server.set_service(&listen.port().to_string());
         server.set_auth(Some(&PinholeAuth::new(access.clone())));
-        let watching: Arc<Mutex<HashMap<usize, Vec<String>>>> = Arc::default();
-        let watched = watching.clone();
+        let registry = access.clone();
         server.connect_client_connected(move |_, client| {
             let hooks = hooks.clone();
             let key = client_key(client);
-            let (access, closed, played) = (access.clone(), watched.clone(), watched.clone());
-            client.connect_closed(move |_| {
-                access.client_closed(key);
-                closed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
-            });
+            let (closed, played) = (registry.clone(), registry.clone());
+            client.connect_closed(move |_| closed.client_closed(key));
             client.connect_play_request(move |_, ctx| {
                 if let Some((_, uri)) = ctx.request().and_then(request_line)
                     && let Some(id) = camera_from_uri(&uri)
                 {
-                    let mut w = played.lock().unwrap_or_else(|p| p.into_inner());
-                    let ids = w.entry(key).or_default();
-                    if !ids.iter().any(|i| i == id) {
-                        ids.push(id.to_string());
-                    }
-                    drop(w);
+                    played.client_plays(key, id);
                     hooks.on_play(id);
                 }
             });
@@ -468,7 +476,7 @@ impl RtspServer {
             })?;
         Ok(Self {
             server,
-            watching,
+            access,
             context,
             main_loop,
             thread: Some(thread),
@@ -524,14 +532,10 @@ impl RtspServer {
     /// playing it (on the server's thread).
     pub fn stop_serving(&self, id: &str) {
         self.unmount(id);
-        let (server, watching, id) = (self.server.clone(), self.watching.clone(), id.to_string());
+        let (server, access, id) = (self.server.clone(), self.access.clone(), id.to_string());
         self.context.invoke(move || {
-            let watching = watching.lock().unwrap_or_else(|p| p.into_inner()).clone();
             server.client_filter(Some(&mut |_, client| {
-                let plays = watching
-                    .get(&client_key(client))
-                    .is_some_and(|ids| ids.contains(&id));
-                if plays {
+                if access.client_played(client_key(client), &id) {
                     gst_rtsp_server::RTSPFilterResult::Remove
                 } else {
                     gst_rtsp_server::RTSPFilterResult::Keep
@@ -543,11 +547,11 @@ impl RtspServer {
     /// Closes the connections of clients that authenticated as one of `users` (lower-cased):
     /// a deleted user, or one whose password changed, stops watching at once. Runs on the
     /// server's own thread, like everything else that touches its clients.
-    pub fn close_clients_of(&self, access: &Arc<RtspAccess>, users: Vec<String>) {
+    pub fn close_clients_of(&self, users: Vec<String>) {
         if users.is_empty() {
             return;
         }
-        let (server, access) = (self.server.clone(), access.clone());
+        let (server, access) = (self.server.clone(), self.access.clone());
         self.context.invoke(move || {
             server.client_filter(Some(&mut |_, client| {
                 if access.client_of(client_key(client), &users) {
