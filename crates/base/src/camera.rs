@@ -190,8 +190,8 @@ fn split_userinfo(url: &str) -> Option<(String, String, Option<String>)> {
     ))
 }
 
-/// Decodes `%XX` escapes (invalid ones stay as they are).
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes (invalid ones stay as they are; bytes that are not UTF-8 become U+FFFD).
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
