@@ -28,7 +28,8 @@ pub fn get_services() -> String {
 
 /// The device's UTC clock, in seconds since the Unix epoch.
 pub fn parse_system_date_and_time(answer: &str) -> Result<i64, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     let sdt = child(b, "SystemDateAndTime").ok_or(OnvifError::Missing("SystemDateAndTime"))?;
     let utc = child(sdt, "UTCDateTime").ok_or(OnvifError::Missing("UTCDateTime"))?;
@@ -96,7 +97,8 @@ pub struct DeviceInformation {
 }
 
 pub fn parse_device_information(answer: &str) -> Result<DeviceInformation, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     if b.tag_name().name() != "GetDeviceInformationResponse" {
         return Err(OnvifError::Missing("GetDeviceInformationResponse"));
@@ -122,7 +124,8 @@ pub struct Services {
 
 /// The service addresses from a GetCapabilities or a GetServices answer.
 pub fn parse_services(answer: &str) -> Result<Services, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     let mut s = Services::default();
     match b.tag_name().name() {

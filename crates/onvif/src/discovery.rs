@@ -39,7 +39,8 @@ pub struct ProbeMatch {
 
 /// The matches of a ProbeMatches message and the MessageID it answers (`RelatesTo`).
 pub fn parse_probe_matches(answer: &str) -> Result<(Option<String>, Vec<ProbeMatch>), OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let env = doc.root_element();
     if env.tag_name().name() != "Envelope" {
         return Err(OnvifError::Missing("SOAP Envelope"));
@@ -47,9 +48,12 @@ pub fn parse_probe_matches(answer: &str) -> Result<(Option<String>, Vec<ProbeMat
     let relates_to = child(env, "Header")
         .and_then(|h| text_at(h, &["RelatesTo"]))
         .map(str::to_string);
-    let matches = child(env, "Body")
-        .and_then(|b| child(b, "ProbeMatches"))
-        .ok_or(OnvifError::Missing("ProbeMatches"))?;
+    let body = child(env, "Body").ok_or(OnvifError::Missing("SOAP Body"))?;
+    // Some devices put their ProbeMatch straight in the Body, without ProbeMatches.
+    let matches = child(body, "ProbeMatches").unwrap_or(body);
+    if child(matches, "ProbeMatch").is_none() {
+        return Err(OnvifError::Missing("ProbeMatches"));
+    }
     let mut out = Vec::new();
     for m in children(matches, "ProbeMatch") {
         let words = |name: &str| -> Vec<String> {
@@ -125,6 +129,19 @@ mod tests {
         assert_eq!(m[0].xaddrs[0], "http://192.168.1.64/onvif/device_service");
         assert_eq!(m[0].name.as_deref(), Some("Front Door"));
         assert_eq!(m[0].hardware.as_deref(), Some("DS-2CD2143"));
+    }
+
+    #[test]
+    fn a_probe_match_without_its_probe_matches_wrapper_is_read() {
+        let a = r#"<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"><soap:Header><wsa:RelatesTo>uuid:f9b0</wsa:RelatesTo></soap:Header><soap:Body><d:ProbeMatch><d:EndpointReference><wsa:Address>urn:uuid:bfc0</wsa:Address></d:EndpointReference><d:Types>dn:NetworkVideoTransmitter tds:Device</d:Types><d:XAddrs>http://127.0.0.1:18080/onvif/device_service</d:XAddrs></d:ProbeMatch></soap:Body></soap:Envelope>"#;
+        let (relates, m) = parse_probe_matches(a).unwrap();
+        assert_eq!(relates.as_deref(), Some("uuid:f9b0"));
+        assert_eq!(m[0].endpoint, "urn:uuid:bfc0");
+        let none = a.replace("d:ProbeMatch>", "d:Hello>");
+        assert_eq!(
+            parse_probe_matches(&none).unwrap_err(),
+            OnvifError::Missing("ProbeMatches")
+        );
     }
 
     #[test]

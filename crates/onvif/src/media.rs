@@ -68,7 +68,8 @@ fn number(node: roxmltree::Node<'_, '_>, path: &[&str]) -> u32 {
 }
 
 pub fn parse_profiles(answer: &str) -> Result<Vec<Profile>, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     if b.tag_name().name() != "GetProfilesResponse" {
         return Err(OnvifError::Missing("GetProfilesResponse"));
@@ -107,7 +108,8 @@ pub fn parse_profiles(answer: &str) -> Result<Vec<Profile>, OnvifError> {
 
 /// The URI of a GetStreamUri or GetSnapshotUri answer; only `rtsp://` and `http(s)://`.
 pub fn parse_media_uri(answer: &str) -> Result<String, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     let uri = text_at(b, &["MediaUri", "Uri"]).ok_or(OnvifError::Missing("MediaUri/Uri"))?;
     let scheme_ok = ["rtsp://", "rtsps://", "http://", "https://"]

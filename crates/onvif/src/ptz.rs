@@ -142,7 +142,8 @@ fn coordinate(node: Option<roxmltree::Node<'_, '_>>, attr: &str) -> Option<f64> 
 }
 
 pub fn parse_status(answer: &str) -> Result<Status, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     let st = child(b, "PTZStatus").ok_or(OnvifError::Missing("PTZStatus"))?;
     let pos = child(st, "Position");
@@ -169,7 +170,8 @@ pub struct CameraPreset {
 }
 
 pub fn parse_presets(answer: &str) -> Result<Vec<CameraPreset>, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     if b.tag_name().name() != "GetPresetsResponse" {
         return Err(OnvifError::Missing("GetPresetsResponse"));
@@ -187,7 +189,8 @@ pub fn parse_presets(answer: &str) -> Result<Vec<CameraPreset>, OnvifError> {
 
 /// The token of the preset a SetPreset made.
 pub fn parse_set_preset(answer: &str) -> Result<String, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     text_at(b, &["PresetToken"])
         .map(str::to_string)
@@ -207,7 +210,8 @@ pub struct NodeSupport {
 }
 
 pub fn parse_nodes(answer: &str) -> Result<Vec<NodeSupport>, OnvifError> {
-    let doc = xml::parse(answer)?;
+    let answer = xml::declare_unknown_prefixes(answer);
+    let doc = xml::parse(&answer)?;
     let b = body(&doc)?;
     if b.tag_name().name() != "GetNodesResponse" {
         return Err(OnvifError::Missing("GetNodesResponse"));

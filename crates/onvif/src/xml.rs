@@ -10,6 +10,74 @@ pub const MAX_BYTES: usize = 512 * 1024;
 /// The most nodes a document may have.
 pub const MAX_NODES: u32 = 50_000;
 
+/// Makes an answer that uses namespace prefixes it never declares (seen from devices that
+/// paste prefixed fragments into templates) parseable: each such prefix gets a placeholder
+/// declaration on the root element. Lookups go by local name, so nothing else changes.
+pub fn declare_unknown_prefixes(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut fixed = std::borrow::Cow::Borrowed(text);
+    for _ in 0..8 {
+        let prefix = match parse(&fixed) {
+            Err(OnvifError::Xml(_)) => match unknown_prefix(&fixed) {
+                Some(p) => p,
+                None => break,
+            },
+            _ => break,
+        };
+        let Some(at) = root_name_end(&fixed) else {
+            break;
+        };
+        let mut s = fixed.into_owned();
+        s.insert_str(
+            at,
+            &format!(" xmlns:{prefix}=\"urn:pinhole:undeclared:{prefix}\""),
+        );
+        fixed = std::borrow::Cow::Owned(s);
+    }
+    fixed
+}
+
+/// The undeclared prefix roxmltree stopped at, if that is why it stopped.
+fn unknown_prefix(text: &str) -> Option<String> {
+    let opts = ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_NODES,
+        ..ParsingOptions::default()
+    };
+    match Document::parse_with_options(text, opts) {
+        Err(roxmltree::Error::UnknownNamespace(p, _))
+            if !p.is_empty()
+                && p.len() <= 32
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+/// Where the root element's name ends in its start tag.
+fn root_name_end(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'<' {
+            match b.get(i + 1) {
+                Some(b'?') | Some(b'!') => {}
+                Some(_) => {
+                    let name_len = b[i + 1..]
+                        .iter()
+                        .position(|c| c.is_ascii_whitespace() || *c == b'/' || *c == b'>')?;
+                    return Some(i + 1 + name_len);
+                }
+                None => return None,
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parses a device's answer with the limits above.
 pub fn parse(text: &str) -> Result<Document<'_>, OnvifError> {
     if text.len() > MAX_BYTES {
@@ -96,6 +164,21 @@ mod tests {
         assert!(matches!(parse(&big), Err(OnvifError::Xml(_))));
         let many = format!("<a>{}</a>", "<b/>".repeat(MAX_NODES as usize));
         assert!(matches!(parse(&many), Err(OnvifError::Xml(_))));
+    }
+
+    #[test]
+    fn undeclared_prefixes_get_a_placeholder_declaration() {
+        let sloppy = r#"<?xml version="1.0"?><!-- c --><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><ptz:GetStatusResponse><tptz:X/></ptz:GetStatusResponse></s:Body></s:Envelope>"#;
+        assert!(parse(sloppy).is_err());
+        let fixed = declare_unknown_prefixes(sloppy);
+        let d = parse(&fixed).unwrap();
+        assert!(find(d.root_element(), "X").is_some());
+        // Well-formed answers are not copied; hopeless ones are left to fail as they are.
+        assert!(matches!(
+            declare_unknown_prefixes("<a/>"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(declare_unknown_prefixes("<a><b></a>"), "<a><b></a>");
     }
 
     #[test]
