@@ -26,6 +26,7 @@ pub use pinhole_db as store;
 pub use pinhole_db::secrets;
 pub use pinhole_detect as detect;
 pub use pinhole_media as media;
+pub use pinhole_onvif as onvif;
 pub use pinhole_ota as ota;
 pub use pinhole_ptz as ptz;
 pub use pinhole_sys as system;

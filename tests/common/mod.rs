@@ -534,7 +534,16 @@ pub fn assets_dir() -> PathBuf {
 
 /// The Python of the interop peers' environment (`scripts/fetch-interop-peers`).
 pub fn interop_python() -> PathBuf {
-    let p = assets_dir().join("interop-venv/bin/python");
+    venv_python("interop-venv")
+}
+
+/// The Python of the foreign ONVIF device's environment (`scripts/fetch-interop-peers`).
+pub fn onvif_device_python() -> PathBuf {
+    venv_python("onvif-venv")
+}
+
+fn venv_python(venv: &str) -> PathBuf {
+    let p = assets_dir().join(venv).join("bin/python");
     assert!(
         p.exists(),
         "run scripts/fetch-interop-peers (scripts/bootstrap does)"

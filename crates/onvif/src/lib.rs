@@ -1,6 +1,6 @@
-//! ONVIF as pure code: the SOAP requests Pinhole sends to IP cameras and the parsers of what
-//! they answer, with no I/O, so every byte a camera sends is handled by code that unit tests
-//! and a fuzz target (`fuzz/fuzz_targets/onvif_xml.rs`) reach.
+//! ONVIF: the SOAP requests Pinhole sends to IP cameras and the parsers of what they answer as
+//! pure code (no I/O), so every byte a camera sends is handled by code that unit tests and a
+//! fuzz target (`fuzz/fuzz_targets/onvif_xml.rs`) reach; and, apart from it, the HTTP client.
 //!
 //! Why its own crate: cameras are foreign and often odd (prefixes, SOAP 1.1 or 1.2, fields
 //! missing); keeping the protocol apart from HTTP and discovery sockets keeps it testable
@@ -11,7 +11,11 @@
 //! - [`soap`]: envelopes, WS-Security UsernameToken (password digest), faults.
 //! - [`device`], [`media`], [`ptz`]: request bodies and answer parsers per service.
 //! - [`discovery`]: WS-Discovery Probe and ProbeMatches.
+//! - `client` (feature `client`, on by default): the HTTP side, which the pure modules stay
+//!   apart from.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod device;
 pub mod discovery;
 pub mod media;
@@ -31,6 +35,12 @@ pub enum OnvifError {
     /// A field with a value that cannot be used.
     #[error("the device's {field} is not valid: {value:?}")]
     Invalid { field: &'static str, value: String },
+    /// The device could not be reached or did not answer in time.
+    #[error("{0}")]
+    Network(String),
+    /// An HTTP error without a SOAP fault to explain it.
+    #[error("the device answered HTTP {0}")]
+    Http(u16),
     /// The device refused the request.
     #[error("the device refused: {reason} ({code})")]
     Fault {

@@ -1,0 +1,221 @@
+//! The ONVIF client: SOAP over HTTP to one device, authenticated with WS-Security tokens dated
+//! by the device's clock.
+//!
+//! `connect` does what adding a camera needs: read the device's clock (many cameras run hours
+//! or days off, and refuse tokens dated by ours), what it is, where its services are, and its
+//! profiles with their stream and snapshot URIs.
+
+use crate::device::{self, DeviceInformation, Services};
+use crate::media::{self, Profile};
+use crate::{OnvifError, soap};
+use std::time::Duration;
+
+/// The largest answer read from a device.
+const MAX_ANSWER: usize = crate::xml::MAX_BYTES;
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// One device, its credentials and how far its clock is from ours.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    device_url: String,
+    credentials: Option<Credentials>,
+    /// Device clock minus ours, in seconds.
+    clock_offset: i64,
+}
+
+/// A profile with where to get its video and pictures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileUris {
+    pub profile: Profile,
+    pub stream_uri: Option<String>,
+    pub snapshot_uri: Option<String>,
+}
+
+/// What `connect` learns about a device.
+#[derive(Debug, Clone)]
+pub struct DeviceSummary {
+    pub information: DeviceInformation,
+    pub services: Services,
+    pub profiles: Vec<ProfileUris>,
+    /// Device clock minus ours, in seconds.
+    pub clock_offset_secs: i64,
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Client {
+    pub fn new(
+        device_url: &str,
+        credentials: Option<Credentials>,
+        timeout: Duration,
+    ) -> Result<Self, OnvifError> {
+        if !(device_url.starts_with("http://") || device_url.starts_with("https://")) {
+            return Err(OnvifError::Invalid {
+                field: "device URL",
+                value: device_url.to_string(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| OnvifError::Network(e.to_string()))?;
+        Ok(Client {
+            http,
+            device_url: device_url.to_string(),
+            credentials,
+            clock_offset: 0,
+        })
+    }
+
+    pub fn clock_offset_secs(&self) -> i64 {
+        self.clock_offset
+    }
+
+    /// Reads the device's clock. Unauthenticated as the specification allows; with a token at
+    /// our own time for devices that insist.
+    pub async fn sync_clock(&mut self) -> Result<i64, OnvifError> {
+        let body = device::get_system_date_and_time();
+        let answer = match self.post(&self.device_url, &body, false).await {
+            Err(e) if e.is_not_authorized() || e == OnvifError::Http(401) => {
+                self.post(&self.device_url, &body, true).await?
+            }
+            other => other?,
+        };
+        let device_now = device::parse_system_date_and_time(&answer)?;
+        self.clock_offset = device_now - now_unix();
+        Ok(self.clock_offset)
+    }
+
+    /// One authenticated call to a service of the device; the answer's text, once it is known
+    /// to be a SOAP answer and not a fault.
+    pub async fn call(&self, service_url: &str, body: &str) -> Result<String, OnvifError> {
+        self.post(service_url, body, true).await
+    }
+
+    async fn post(&self, url: &str, body: &str, authenticate: bool) -> Result<String, OnvifError> {
+        let created = device::utc_timestamp(now_unix() + self.clock_offset);
+        let nonce: [u8; 16] = rand::random();
+        let token =
+            self.credentials
+                .as_ref()
+                .filter(|_| authenticate)
+                .map(|c| soap::UsernameToken {
+                    username: &c.username,
+                    password: &c.password,
+                    nonce,
+                    created: &created,
+                });
+        let envelope = soap::envelope(body, token.as_ref());
+        let mut resp = self
+            .http
+            .post(url)
+            .header("Content-Type", "application/soap+xml; charset=utf-8")
+            .body(envelope)
+            .send()
+            .await
+            .map_err(|e| OnvifError::Network(network_reason(&e)))?;
+        let status = resp.status().as_u16();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| OnvifError::Network(network_reason(&e)))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(OnvifError::Xml(format!(
+                    "an answer of more than {MAX_ANSWER} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        // Only an envelope with a body is an answer; a fault is the device's refusal whatever
+        // the HTTP status (some send faults with 200), and says more than the status.
+        let answer = crate::xml::declare_unknown_prefixes(&text);
+        let checked = crate::xml::parse(&answer).and_then(|d| soap::body(&d).map(|_| ()));
+        match checked {
+            Err(fault @ OnvifError::Fault { .. }) => Err(fault),
+            _ if status != 200 => Err(OnvifError::Http(status)),
+            Err(e) => Err(e),
+            Ok(()) => Ok(text),
+        }
+    }
+
+    /// Clock, identity, services, profiles and their URIs.
+    pub async fn connect(&mut self) -> Result<DeviceSummary, OnvifError> {
+        self.sync_clock().await?;
+        let information = device::parse_device_information(
+            &self
+                .call(&self.device_url, &device::get_device_information())
+                .await?,
+        )?;
+        let services = match self
+            .call(&self.device_url, &device::get_capabilities())
+            .await
+        {
+            Ok(a) => device::parse_services(&a)?,
+            Err(OnvifError::Fault { .. }) => device::parse_services(
+                &self.call(&self.device_url, &device::get_services()).await?,
+            )?,
+            Err(e) => return Err(e),
+        };
+        let media_url = services
+            .media
+            .clone()
+            .ok_or(OnvifError::Missing("media service"))?;
+        let mut profiles = Vec::new();
+        for profile in media::parse_profiles(&self.call(&media_url, &media::get_profiles()).await?)?
+        {
+            let stream_uri = match self
+                .call(&media_url, &media::get_stream_uri(&profile.token))
+                .await
+            {
+                Ok(a) => Some(media::parse_media_uri(&a)?),
+                Err(OnvifError::Fault { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let snapshot_uri = match self
+                .call(&media_url, &media::get_snapshot_uri(&profile.token))
+                .await
+            {
+                Ok(a) => media::parse_media_uri(&a).ok(),
+                Err(OnvifError::Fault { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            profiles.push(ProfileUris {
+                profile,
+                stream_uri,
+                snapshot_uri,
+            });
+        }
+        Ok(DeviceSummary {
+            information,
+            services,
+            profiles,
+            clock_offset_secs: self.clock_offset,
+        })
+    }
+}
+
+/// A network failure in words a camera's status can show.
+fn network_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "the device did not answer in time".into()
+    } else if e.is_connect() {
+        "cannot connect to the device".into()
+    } else {
+        e.to_string()
+    }
+}

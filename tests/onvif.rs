@@ -1,0 +1,194 @@
+//! Pinhole's ONVIF client against a foreign ONVIF device (ipycam from PyPI, started here on
+//! 127.0.0.1): connecting (clock, identity, services, profiles and their URIs), refused
+//! credentials, and PTZ moves, status and camera presets as the device reports them.
+
+mod common;
+
+use common::*;
+use pinhole::onvif::client::{Client, Credentials};
+use pinhole::onvif::{OnvifError, ptz};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const USER: &str = "admin";
+const PASSWORD: &str = "onvif-secret-7";
+const STREAM: &str = "rtsp://127.0.0.1:8554/main";
+
+/// The foreign device, stopped when dropped.
+struct Device {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        wait_exit(&mut self.child, Duration::from_secs(10));
+    }
+}
+
+fn start_device() -> Device {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/onvif_device.py");
+    let mut child = Command::new(onvif_device_python())
+        .arg(script)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--user",
+            USER,
+            "--password",
+            PASSWORD,
+        ])
+        .args(["--stream-uri", STREAM, "--workdir"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the ONVIF device");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the ONVIF device did not start");
+    let url = line
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("ONVIF device: {line}"))
+        .to_string();
+    Device {
+        child,
+        url,
+        _dir: dir,
+    }
+}
+
+fn client(device: &Device, password: &str) -> Client {
+    Client::new(
+        &device.url,
+        Some(Credentials {
+            username: USER.into(),
+            password: password.into(),
+        }),
+        Duration::from_secs(10),
+    )
+    .expect("client")
+}
+
+async fn status(c: &Client, ptz_url: &str, profile: &str) -> ptz::Status {
+    let a = c
+        .call(ptz_url, &ptz::get_status(profile))
+        .await
+        .expect("GetStatus");
+    ptz::parse_status(&a).expect("status")
+}
+
+fn near(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 0.02)
+}
+
+#[tokio::test]
+async fn the_client_connects_to_a_foreign_device_and_steers_it() {
+    let device = start_device();
+
+    // Wrong credentials: a clear refusal, not a parse error.
+    let err = client(&device, "wrong").connect().await.unwrap_err();
+    assert!(err.is_not_authorized(), "{err:?}");
+
+    let mut c = client(&device, PASSWORD);
+    let summary = c.connect().await.expect("connect");
+    assert!(summary.clock_offset_secs.abs() <= 5, "{summary:?}");
+    assert!(!summary.information.model.is_empty(), "{summary:?}");
+    assert!(summary.profiles.len() >= 2, "{summary:?}");
+    for p in &summary.profiles {
+        assert_eq!(
+            p.profile.encoding,
+            Some(pinhole::onvif::media::VideoEncoding::H264)
+        );
+        assert_eq!(p.stream_uri.as_deref(), Some(STREAM), "{p:?}");
+        assert!(p.profile.width > 0 && p.profile.height > 0, "{p:?}");
+    }
+    let main = summary
+        .profiles
+        .iter()
+        .max_by_key(|p| p.profile.pixels())
+        .expect("a profile");
+    assert!(main.profile.ptz_configuration.is_some(), "{main:?}");
+    let token = main.profile.token.clone();
+    let ptz_url = summary.services.ptz.clone().expect("a PTZ service");
+
+    let nodes = ptz::parse_nodes(&c.call(&ptz_url, &ptz::get_nodes()).await.expect("GetNodes"))
+        .expect("nodes");
+    assert!(
+        nodes.iter().any(|n| n.absolute && n.continuous),
+        "{nodes:?}"
+    );
+
+    // Absolute, then continuous until Stop: the device reports where it went.
+    c.call(&ptz_url, &ptz::absolute_move(&token, 0.3, -0.2, Some(0.5)))
+        .await
+        .expect("AbsoluteMove");
+    let s = status(&c, &ptz_url, &token).await;
+    assert!(
+        near(s.pan, 0.3) && near(s.tilt, -0.2) && near(s.zoom, 0.5),
+        "{s:?}"
+    );
+    let preset = ptz::parse_set_preset(
+        &c.call(&ptz_url, &ptz::set_preset(&token, "Door"))
+            .await
+            .expect("SetPreset"),
+    )
+    .expect("preset token");
+    c.call(&ptz_url, &ptz::continuous_move(&token, 0.5, 0.0, 0.0, None))
+        .await
+        .expect("ContinuousMove");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    c.call(&ptz_url, &ptz::stop(&token)).await.expect("Stop");
+    let moved = status(&c, &ptz_url, &token).await;
+    assert!(moved.pan.is_some_and(|p| p > 0.35), "{moved:?}");
+    let after_stop = status(&c, &ptz_url, &token).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        status(&c, &ptz_url, &token).await.pan,
+        after_stop.pan,
+        "still moving after Stop"
+    );
+
+    // The camera's own preset brings it back.
+    let presets = ptz::parse_presets(
+        &c.call(&ptz_url, &ptz::get_presets(&token))
+            .await
+            .expect("GetPresets"),
+    )
+    .expect("presets");
+    assert!(
+        presets
+            .iter()
+            .any(|p| p.token == preset && p.name == "Door"),
+        "{presets:?}"
+    );
+    c.call(&ptz_url, &ptz::goto_preset(&token, &preset))
+        .await
+        .expect("GotoPreset");
+    let back = status(&c, &ptz_url, &token).await;
+    assert!(near(back.pan, 0.3) && near(back.tilt, -0.2), "{back:?}");
+
+    // What it does not implement comes back as the device's fault, as data.
+    let err = c
+        .call(&ptz_url, &ptz::remove_preset(&token, &preset))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OnvifError::Fault { .. }), "{err:?}");
+}
