@@ -1,6 +1,7 @@
 //! Pinhole's ONVIF client against a foreign ONVIF device (ipycam from PyPI, started here on
-//! 127.0.0.1): connecting (clock, identity, services, profiles and their URIs), refused
-//! credentials, and PTZ moves, status and camera presets as the device reports them.
+//! 127.0.0.1): finding it (unicast WS-Discovery probe), connecting (clock, identity, services,
+//! profiles and their URIs), refused credentials, and PTZ moves, status and camera presets as
+//! the device reports them.
 
 mod common;
 
@@ -100,8 +101,22 @@ fn near(a: Option<f64>, b: f64) -> bool {
 }
 
 #[tokio::test]
-async fn the_client_connects_to_a_foreign_device_and_steers_it() {
+async fn the_client_finds_connects_to_and_steers_a_foreign_device() {
+    // One device per test binary: it answers WS-Discovery on port 3702, which a second one
+    // would share.
     let device = start_device();
+
+    // Found by a unicast probe (for networks that drop multicast).
+    let found = pinhole::onvif::client::probe(
+        "127.0.0.1:0".parse().expect("addr"),
+        "127.0.0.1:3702".parse().expect("addr"),
+        Duration::from_secs(3),
+    )
+    .await
+    .expect("probe");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].xaddrs, vec![device.url.clone()]);
+    assert!(found[0].endpoint.starts_with("urn:uuid:"), "{found:?}");
 
     // Wrong credentials: a clear refusal, not a parse error.
     let err = client(&device, "wrong").connect().await.unwrap_err();

@@ -219,3 +219,64 @@ fn network_reason(e: &reqwest::Error) -> String {
         e.to_string()
     }
 }
+
+/// Sends a WS-Discovery Probe to `target` (the multicast group, or one device's address for
+/// networks that drop multicast) from `bind` and collects the devices that answer within
+/// `wait`, once each (by endpoint). Answers to other probes and malformed ones are skipped.
+pub async fn probe(
+    bind: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    wait: Duration,
+) -> Result<Vec<crate::discovery::ProbeMatch>, OnvifError> {
+    let socket = tokio::net::UdpSocket::bind(bind)
+        .await
+        .map_err(|e| OnvifError::Network(format!("cannot bind {bind} for discovery: {e}")))?;
+    if target.ip().is_multicast() {
+        // Stay on the local network.
+        let _ = socket.set_multicast_ttl_v4(1);
+    }
+    let message_id = format!("urn:uuid:{}", uuid_v4());
+    socket
+        .send_to(crate::discovery::probe(&message_id).as_bytes(), target)
+        .await
+        .map_err(|e| OnvifError::Network(format!("cannot send the probe to {target}: {e}")))?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut found: Vec<crate::discovery::ProbeMatch> = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await {
+        let Ok(text) = std::str::from_utf8(&buf[..n]) else {
+            continue;
+        };
+        let Ok((relates_to, matches)) = crate::discovery::parse_probe_matches(text) else {
+            continue;
+        };
+        // Devices answer `uuid:...` or `urn:uuid:...` for the same id.
+        let ours = relates_to
+            .is_some_and(|r| r.trim_start_matches("urn:") == message_id.trim_start_matches("urn:"));
+        if !ours {
+            continue;
+        }
+        for m in matches {
+            if !found.iter().any(|f| f.endpoint == m.endpoint) {
+                found.push(m);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A random (version 4) UUID.
+fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
