@@ -34,12 +34,25 @@ impl Drop for Device {
 }
 
 fn start_device() -> Device {
+    start_device_in(None)
+}
+
+/// The device, in the host's network or in a namespace of its own (advertising its address
+/// there).
+fn start_device_in(ns: Option<&NetNs>) -> Device {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/onvif_device.py");
-    let mut child = Command::new(onvif_device_python())
-        .arg(script)
+    let mut command = match ns {
+        Some(ns) => ns.command(onvif_device_python()),
+        None => Command::new(onvif_device_python()),
+    };
+    command.arg(script);
+    if let Some(ns) = ns {
+        command.args(["--ip".to_string(), ns.ns_ip.to_string()]);
+    }
+    let mut child = command
         .args([
             "--port",
             &port.to_string(),
@@ -98,6 +111,45 @@ async fn status(c: &Client, ptz_url: &str, profile: &str) -> ptz::Status {
 
 fn near(a: Option<f64>, b: f64) -> bool {
     a.is_some_and(|a| (a - b).abs() < 0.02)
+}
+
+#[tokio::test]
+async fn a_multicast_probe_crosses_a_veth_pair_to_the_device() {
+    let ns = NetNs::create();
+    // Multicast leaves the namespace's side by its veth.
+    let out = Command::new("ip")
+        .args([
+            "-n",
+            &ns.name,
+            "route",
+            "add",
+            "224.0.0.0/4",
+            "dev",
+            &ns.ns_if,
+        ])
+        .output()
+        .expect("ip route");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let device = start_device_in(Some(&ns));
+    let found = pinhole::onvif::client::probe(
+        std::net::SocketAddr::new(ns.host_ip.into(), 0),
+        pinhole::onvif::discovery::MULTICAST_ADDR
+            .parse()
+            .expect("addr"),
+        Duration::from_secs(3),
+    )
+    .await
+    .expect("probe");
+    let theirs: Vec<_> = found
+        .iter()
+        .filter(|m| m.xaddrs.contains(&device.url))
+        .collect();
+    assert_eq!(theirs.len(), 1, "{found:?} ({})", device.url);
+    assert!(device.url.contains(&ns.ns_ip.to_string()), "{}", device.url);
 }
 
 #[tokio::test]

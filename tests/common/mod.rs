@@ -560,6 +560,8 @@ pub struct NetNs {
     /// The namespace's address.
     pub ns_ip: std::net::Ipv4Addr,
     host_if: String,
+    /// The namespace's end of the pair.
+    pub ns_if: String,
 }
 
 impl NetNs {
@@ -574,8 +576,9 @@ impl NetNs {
             host_ip: [10, a, b, 1].into(),
             ns_ip: [10, a, b, 2].into(),
             host_if: format!("ph{tag}h"),
+            ns_if: format!("ph{tag}n"),
         };
-        let ns_if = format!("ph{tag}n");
+        let ns_if = ns.ns_if.clone();
         let sh = |args: &[&str]| {
             let out = Command::new("ip").args(args).output().expect("ip");
             assert!(

@@ -232,8 +232,16 @@ pub async fn probe(
         .await
         .map_err(|e| OnvifError::Network(format!("cannot bind {bind} for discovery: {e}")))?;
     if target.ip().is_multicast() {
-        // Stay on the local network.
+        // Stay on the local network, and leave by the interface of the address bound to, if
+        // one was given (a machine with several networks probes each of them).
         let _ = socket.set_multicast_ttl_v4(1);
+        if let std::net::IpAddr::V4(ip) = bind.ip()
+            && !ip.is_unspecified()
+        {
+            socket2::SockRef::from(&socket)
+                .set_multicast_if_v4(&ip)
+                .map_err(|e| OnvifError::Network(format!("cannot probe from {ip}: {e}")))?;
+        }
     }
     let message_id = format!("urn:uuid:{}", uuid_v4());
     socket
