@@ -10,12 +10,14 @@
 //! - [`api`]: the HTTP control plane: JSON-RPC 2.0 (WebSocket and POST), REST, health, metrics.
 //! - [`supervisor`]: subsystem tasks with restart and backoff, systemd notify and watchdog.
 //! - [`events`]: the in-process event bus behind `subscribe_events`.
+//! - [`discovery`]: finding ONVIF cameras (WS-Discovery), on demand and on a schedule.
 
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod cmds;
 pub mod config;
+pub mod discovery;
 pub mod logging;
 pub mod supervisor;
 pub mod tls;

@@ -35,31 +35,6 @@ async fn camera0_up(toml: String) -> (Server, String) {
     (server, admin)
 }
 
-/// Polls `get_camera_status` until the camera reports `want` (CONNECTED...).
-async fn wait_status(
-    server: &Server,
-    token: &str,
-    device: &str,
-    want: &str,
-    limit: Duration,
-) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let r = server
-            .rpc(Some(token), "get_camera_status", json!({"device": device}))
-            .await;
-        if r["result"]["status"] == want {
-            return r["result"].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{device} did not become {want} in {limit:?}: {r}\n{}",
-            server.stderr_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Runs a command with a time limit; returns (success, stdout, stderr).
 fn run(cmd: &mut Command, limit_secs: u32) -> (bool, String, String) {
     let prog = cmd.get_program().to_string_lossy().into_owned();

@@ -1,19 +1,20 @@
 //! Pinhole's ONVIF client against a foreign ONVIF device (ipycam from PyPI, started here on
 //! 127.0.0.1): finding it (unicast WS-Discovery probe), connecting (clock, identity, services,
 //! profiles and their URIs), refused credentials, and PTZ moves, status and camera presets as
-//! the device reports them.
+//! the device reports them; and the appliance's discovery methods finding it across a network.
 
 mod common;
 
 use common::*;
 use pinhole::onvif::client::{Client, Credentials};
 use pinhole::onvif::{OnvifError, ptz};
+use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const USER: &str = "admin";
-const PASSWORD: &str = "onvif-secret-7";
+const DEVICE_USER: &str = "admin";
+const DEVICE_PASSWORD: &str = "onvif-secret-7";
 const STREAM: &str = "rtsp://127.0.0.1:8554/main";
 
 /// The foreign device, stopped when dropped.
@@ -57,9 +58,9 @@ fn start_device_in(ns: Option<&NetNs>) -> Device {
             "--port",
             &port.to_string(),
             "--user",
-            USER,
+            DEVICE_USER,
             "--password",
-            PASSWORD,
+            DEVICE_PASSWORD,
         ])
         .args(["--stream-uri", STREAM, "--workdir"])
         .arg(dir.path())
@@ -93,7 +94,7 @@ fn client(device: &Device, password: &str) -> Client {
     Client::new(
         &device.url,
         Some(Credentials {
-            username: USER.into(),
+            username: DEVICE_USER.into(),
             password: password.into(),
         }),
         Duration::from_secs(10),
@@ -115,26 +116,7 @@ fn near(a: Option<f64>, b: f64) -> bool {
 
 #[tokio::test]
 async fn a_multicast_probe_crosses_a_veth_pair_to_the_device() {
-    let ns = NetNs::create();
-    // Multicast leaves the namespace's side by its veth.
-    let out = Command::new("ip")
-        .args([
-            "-n",
-            &ns.name,
-            "route",
-            "add",
-            "224.0.0.0/4",
-            "dev",
-            &ns.ns_if,
-        ])
-        .output()
-        .expect("ip route");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let device = start_device_in(Some(&ns));
+    let (ns, device) = device_in_namespace();
     let found = pinhole::onvif::client::probe(
         std::net::SocketAddr::new(ns.host_ip.into(), 0),
         pinhole::onvif::discovery::MULTICAST_ADDR
@@ -174,7 +156,7 @@ async fn the_client_finds_connects_to_and_steers_a_foreign_device() {
     let err = client(&device, "wrong").connect().await.unwrap_err();
     assert!(err.is_not_authorized(), "{err:?}");
 
-    let mut c = client(&device, PASSWORD);
+    let mut c = client(&device, DEVICE_PASSWORD);
     let summary = c.connect().await.expect("connect");
     assert!(summary.clock_offset_secs.abs() <= 5, "{summary:?}");
     assert!(!summary.information.model.is_empty(), "{summary:?}");
@@ -258,4 +240,154 @@ async fn the_client_finds_connects_to_and_steers_a_foreign_device() {
         .await
         .unwrap_err();
     assert!(matches!(err, OnvifError::Fault { .. }), "{err:?}");
+}
+
+/// A foreign device in its own network namespace joined to this one by a veth pair, with a
+/// multicast route there so WS-Discovery crosses the pair both ways.
+fn device_in_namespace() -> (NetNs, Device) {
+    let ns = NetNs::create();
+    let out = Command::new("ip")
+        .args([
+            "-n",
+            &ns.name,
+            "route",
+            "add",
+            "224.0.0.0/4",
+            "dev",
+            &ns.ns_if,
+        ])
+        .output()
+        .expect("ip route");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let device = start_device_in(Some(&ns));
+    (ns, device)
+}
+
+#[tokio::test]
+async fn the_appliance_discovers_the_device_and_manages_external_streams() {
+    let (ns, device) = device_in_namespace();
+    let server = Server::start(Opts {
+        toml: format!(
+            "[discovery]\nmulticast = false\nunicast = [\"{}\"]\nwait_ms = 1500\n\n[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nrecording = \"off\"\n",
+            ns.ns_ip
+        ),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    let operator = server.token("oper").await;
+
+    let r = server
+        .rpc(
+            Some(&operator),
+            "discover_external_streams",
+            json!({"force_rescan": true}),
+        )
+        .await;
+    let found = &r["result"]["discovered_streams"];
+    assert_eq!(r["result"]["total_found"], 1, "{r}");
+    assert_eq!(found[0]["url"], device.url.as_str(), "{r}");
+    assert_eq!(found[0]["type"], "onvif");
+    assert_eq!(found[0]["status"], "discovered");
+    assert!(
+        found[0]["metadata"]["endpoint"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("urn:uuid:")),
+        "{r}"
+    );
+
+    // An external stream: the appliance's own camera0 over RTSP, credentials in the URL.
+    let rtsp = server.rtsp.expect("rtsp");
+    let with_credentials = format!("rtsp://view:{PASSWORD}@{rtsp}/camera0");
+    let r = server
+        .rpc(
+            Some(&operator),
+            "add_external_stream",
+            json!({"stream_url": with_credentials, "stream_name": "Relay"}),
+        )
+        .await;
+    let bare = format!("rtsp://{rtsp}/camera0");
+    assert_eq!(r["result"]["status"], "added", "{r}");
+    assert_eq!(
+        r["result"]["stream_url"],
+        bare.as_str(),
+        "credentials never come back: {r}"
+    );
+    let device_id = r["result"]["device"].as_str().expect("device").to_string();
+    wait_status(
+        &server,
+        &admin,
+        &device_id,
+        "CONNECTED",
+        Duration::from_secs(30),
+    )
+    .await;
+    let viewer = server.token("view").await;
+    let r = server
+        .rpc(Some(&viewer), "get_external_streams", json!({}))
+        .await;
+    assert_eq!(r["result"]["total_count"], 1, "{r}");
+    assert_eq!(
+        r["result"]["external_streams"][0]["url"],
+        bare.as_str(),
+        "{r}"
+    );
+    assert_eq!(r["result"]["external_streams"][0]["name"], "Relay");
+    assert!(!r.to_string().contains(PASSWORD), "{r}");
+    let r = server
+        .rpc(
+            Some(&operator),
+            "add_external_stream",
+            json!({"stream_url": "rtsp://x/y", "stream_type": "skydio_stanag4609"}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+
+    // Removed by its URL, with or without the credentials.
+    let r = server
+        .rpc(
+            Some(&operator),
+            "remove_external_stream",
+            json!({"stream_url": with_credentials}),
+        )
+        .await;
+    assert_eq!(r["result"]["status"], "removed", "{r}");
+    let r = server
+        .rpc(Some(&viewer), "get_external_streams", json!({}))
+        .await;
+    assert_eq!(r["result"]["total_count"], 0, "{r}");
+    let r = server
+        .rpc(
+            Some(&operator),
+            "remove_external_stream",
+            json!({"stream_url": bare}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32010, "{r}");
+
+    // The interval: validated, kept as a setting.
+    let r = server
+        .rpc(
+            Some(&admin),
+            "set_discovery_interval",
+            json!({"scan_interval": 5}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = server
+        .rpc(
+            Some(&admin),
+            "set_discovery_interval",
+            json!({"scan_interval": 10}),
+        )
+        .await;
+    assert_eq!(r["result"]["scan_interval"], 10, "{r}");
+    let r = server.rpc(Some(&admin), "get_settings", json!({})).await;
+    assert_eq!(
+        r["result"]["settings"]["discovery_interval_secs"], 10,
+        "{r}"
+    );
 }

@@ -175,6 +175,9 @@ pub async fn update_settings(
         .store
         .call(move |c| settings::update(c, &changes, by.as_deref(), now))
         .await?;
+    if keys.iter().any(|k| k == "discovery_interval_secs") {
+        state.discovery.interval_changed.notify_one();
+    }
     state.events.publish(
         "system.settings_changed",
         serde_json::json!({"keys": keys}),

@@ -89,6 +89,8 @@ pub struct AppState {
     pub mqtt: std::sync::OnceLock<Arc<crate::detect::mqtt::MqttStatus>>,
     /// The update agent (RAUC), when running.
     pub ota: std::sync::OnceLock<Arc<crate::ota::OtaHandle>>,
+    /// ONVIF cameras found on the network.
+    pub discovery: Arc<crate::discovery::Discovery>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -148,6 +150,77 @@ impl AppState {
     }
 
     /// Re-reads the camera table and brings the PTZ controllers in line with it.
+    /// The discovery interval in seconds: the setting, or the configuration's default.
+    pub async fn discovery_interval_secs(&self) -> u64 {
+        let config = self.config.clone();
+        self.store
+            .call(move |c| crate::store::settings::effective(c, &config))
+            .await
+            .ok()
+            .and_then(|s| s.get("discovery_interval_secs").and_then(|v| v.as_u64()))
+            .unwrap_or(u64::from(self.config.discovery.interval_secs))
+    }
+
+    /// Probes for ONVIF cameras and announces the ones never seen before.
+    pub async fn discover(&self) -> crate::discovery::Scan {
+        let scan = self.discovery.scan(self.now_ms()).await;
+        for d in self.discovery.devices() {
+            if scan.new.contains(&d.endpoint) {
+                self.events.publish(
+                    "camera.discovered",
+                    serde_json::to_value(&d).unwrap_or_default(),
+                    self.now_ms(),
+                );
+            }
+        }
+        scan
+    }
+
+    /// Adds a camera (within `media.max_cameras`) and starts it.
+    pub async fn add_camera(
+        &self,
+        input: crate::store::cameras::CameraInput,
+    ) -> Result<crate::store::cameras::Camera, crate::store::StoreError> {
+        let secrets = self.secrets.clone();
+        let now = self.clock.now_secs();
+        let max = self.config.media.max_cameras;
+        let cam = self
+            .store
+            .call(move |c| {
+                crate::store::cameras::create_at_most(
+                    c,
+                    &secrets,
+                    &input,
+                    crate::store::cameras::CameraOrigin::Api,
+                    now,
+                    max,
+                )
+            })
+            .await?;
+        self.camera_changed(&cam.id, "added").await;
+        Ok(cam)
+    }
+
+    /// Removes a camera and stops it; its recordings, snapshots and events stay.
+    pub async fn remove_camera(&self, id: &str) -> Result<(), crate::store::StoreError> {
+        let removed = id.to_string();
+        self.store
+            .call(move |c| crate::store::cameras::delete(c, &removed))
+            .await?;
+        self.camera_changed(id, "removed").await;
+        Ok(())
+    }
+
+    /// A camera was added, changed or removed: reload, then tell subscribers.
+    pub async fn camera_changed(&self, id: &str, what: &str) {
+        self.cameras_changed().await;
+        self.events.publish(
+            "system.cameras_changed",
+            serde_json::json!({"device": id, "change": what}),
+            self.now_ms(),
+        );
+    }
+
     pub async fn cameras_changed(&self) {
         match self.store.call(|c| crate::store::cameras::list(c)).await {
             Ok(list) => {

@@ -441,6 +441,31 @@ pub fn promtool_check(text: &str) {
     );
 }
 
+/// Polls `get_camera_status` until the camera reports `want` (CONNECTED...).
+pub async fn wait_status(
+    server: &Server,
+    token: &str,
+    device: &str,
+    want: &str,
+    limit: Duration,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let r = server
+            .rpc(Some(token), "get_camera_status", json!({"device": device}))
+            .await;
+        if r["result"]["status"] == want {
+            return r["result"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{device} did not become {want} in {limit:?}: {r}\n{}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A free TCP port on 127.0.0.1 for a process that binds it itself.
 ///
 /// Taken from below the kernel's ephemeral range: a port from `bind(:0)` can be handed out again

@@ -30,9 +30,55 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub ota: OtaConfig,
     pub supervisor: Supervisor,
+    pub discovery: DiscoveryConfig,
     /// Cameras provisioned from the file. They are copied into the store on first start (by id);
     /// after that the store, edited through the API, is authoritative.
     pub cameras: Vec<CameraConfig>,
+}
+
+/// Finding ONVIF cameras on the network (WS-Discovery).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryConfig {
+    /// Probe this often, in seconds; 0 probes only when asked. The API's
+    /// `set_discovery_interval` changes it (kept in the database).
+    pub interval_secs: u32,
+    /// Send the multicast probe (239.255.255.250:3702).
+    pub multicast: bool,
+    /// Addresses also probed one by one (`IP` or `IP:port`), for networks that drop multicast.
+    pub unicast: Vec<String>,
+    /// How long a probe waits for answers, in ms.
+    pub wait_ms: u32,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 0,
+            multicast: true,
+            unicast: Vec::new(),
+            wait_ms: 2000,
+        }
+    }
+}
+
+/// A discovery interval: 0 (off) or 10 s to a day.
+pub fn valid_discovery_interval(secs: u64) -> Result<(), String> {
+    if secs == 0 || (10..=86_400).contains(&secs) {
+        Ok(())
+    } else {
+        Err(format!("{secs} must be 0 (off) or 10..=86400 seconds"))
+    }
+}
+
+/// A unicast probe target: `IP` (port 3702) or `IP:port`.
+pub fn discovery_target(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 3702))
+        })
+        .map_err(|_| format!("`{s}` is not an IP address or IP:port"))
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -622,6 +668,20 @@ pub fn validate(c: &Config) -> FieldErrors {
         );
     }
     media_problems(c, &mut bad);
+    if let Err(r) = valid_discovery_interval(u64::from(c.discovery.interval_secs)) {
+        bad("discovery.interval_secs", r);
+    }
+    if !(200..=10_000).contains(&c.discovery.wait_ms) {
+        bad(
+            "discovery.wait_ms",
+            format!("{} is outside 200..=10000", c.discovery.wait_ms),
+        );
+    }
+    for (i, t) in c.discovery.unicast.iter().enumerate() {
+        if let Err(r) = discovery_target(t) {
+            bad(&format!("discovery.unicast[{i}]"), r);
+        }
+    }
     let d = &c.detection;
     if d.enabled && d.model.is_none() {
         bad(

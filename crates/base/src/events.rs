@@ -16,6 +16,7 @@ pub const TOPICS: &[&str] = &[
     "camera.connected",
     "camera.disconnected",
     "camera.status_change",
+    "camera.discovered",
     "recording.start",
     "recording.stop",
     "recording.progress",

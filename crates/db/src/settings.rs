@@ -6,7 +6,7 @@
 
 use super::StoreError;
 use pinhole_base::FieldErrors;
-use pinhole_base::config::{Config, valid_device_name, valid_timezone};
+use pinhole_base::config::{Config, valid_device_name, valid_discovery_interval, valid_timezone};
 use rusqlite::{Connection, params};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -55,6 +55,15 @@ pub const SETTINGS: &[SettingDef] = &[
         description: "Where recordings are written (an SSD mount point, say)",
         default: |c| Value::String(c.recordings_dir().display().to_string()),
         validate: |v| string_with(v, absolute_path),
+    },
+    SettingDef {
+        key: "discovery_interval_secs",
+        description: "Probe for ONVIF cameras this often, in seconds (0: only when asked)",
+        default: |c| Value::from(c.discovery.interval_secs),
+        validate: |v| match v.as_u64() {
+            Some(secs) => valid_discovery_interval(secs),
+            None => Err("must be a whole number of seconds".into()),
+        },
     },
     SettingDef {
         key: "retention_policy",

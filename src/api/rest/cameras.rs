@@ -4,20 +4,10 @@
 use crate::api::SharedState;
 use crate::api::authn::{AsAdmin, AsViewer};
 use crate::api::error::{ApiError, ErrorBody, JsonBody};
-use crate::store::cameras::{self, Camera, CameraInput, CameraOrigin};
+use crate::store::cameras::{self, Camera, CameraInput};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::json;
-
-async fn changed(state: &SharedState, id: &str, what: &str) {
-    state.cameras_changed().await;
-    state.events.publish(
-        "system.cameras_changed",
-        json!({"device": id, "change": what}),
-        state.now_ms(),
-    );
-}
 
 /// List cameras.
 #[utoipa::path(get, path = "/api/cameras", tag = "cameras",
@@ -61,14 +51,7 @@ pub async fn create(
     _: AsAdmin,
     JsonBody(input): JsonBody<CameraInput>,
 ) -> Result<(StatusCode, Json<Camera>), ApiError> {
-    let secrets = state.secrets.clone();
-    let now = state.clock.now_secs();
-    let max = state.config.media.max_cameras;
-    let cam = state
-        .store
-        .call(move |c| cameras::create_at_most(c, &secrets, &input, CameraOrigin::Api, now, max))
-        .await?;
-    changed(&state, &cam.id, "added").await;
+    let cam = state.add_camera(input).await?;
     Ok((StatusCode::CREATED, Json(cam)))
 }
 
@@ -88,7 +71,7 @@ pub async fn update(
         .store
         .call(move |c| cameras::update(c, &secrets, &id, &input, now))
         .await?;
-    changed(&state, &cam.id, "updated").await;
+    state.camera_changed(&cam.id, "updated").await;
     Ok(Json(cam))
 }
 
@@ -101,11 +84,6 @@ pub async fn delete(
     _: AsAdmin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let removed = id.clone();
-    state
-        .store
-        .call(move |c| cameras::delete(c, &removed))
-        .await?;
-    changed(&state, &id, "removed").await;
+    state.remove_camera(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -296,6 +296,7 @@ pub async fn serve(
         detection: Default::default(),
         mqtt: Default::default(),
         ota: Default::default(),
+        discovery: Arc::new(crate::discovery::Discovery::new(config.discovery.clone())),
     });
     if let Some(m) = &state.media {
         m.refresh_rtsp_users().await;
@@ -340,6 +341,7 @@ pub async fn serve(
     spawn_store_upkeep(&supervisor, state.clone());
     spawn_system_monitor(&supervisor, state.clone());
     spawn_tour_scheduler(&supervisor, state.clone());
+    spawn_discovery(&supervisor, state.clone());
 
     state.ready.store(true, Ordering::SeqCst);
     let ready_status = format!("ready: listening on {listening}");

@@ -266,6 +266,39 @@ pub(super) fn spawn_tour_scheduler(sup: &Supervisor, state: SharedState) {
     });
 }
 
+/// Probes for ONVIF cameras every `discovery_interval_secs` (not at all while it is 0); a
+/// change of the interval takes effect at once.
+pub(super) fn spawn_discovery(sup: &Supervisor, state: SharedState) {
+    // The heartbeat must not go stale while the interval is long or off.
+    sup.spawn("discovery", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        async move {
+            let mut next: Option<tokio::time::Instant> = None;
+            loop {
+                let interval = state.discovery_interval_secs().await;
+                let now = tokio::time::Instant::now();
+                if interval == 0 {
+                    next = None;
+                } else if next.is_none_or(|n| n > now + Duration::from_secs(interval)) {
+                    next = Some(now + Duration::from_secs(interval));
+                }
+                let beat_at = now + PROBE_EVERY;
+                let wake = next.map_or(beat_at, |n| n.min(beat_at));
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake) => {}
+                    _ = state.discovery.interval_changed.notified() => { next = None; continue; }
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+                ctx.heartbeat.beat();
+                if next.is_some_and(|n| n <= tokio::time::Instant::now()) {
+                    state.discover().await;
+                    next = None;
+                }
+            }
+        }
+    });
+}
+
 pub(super) fn spawn_system_monitor(sup: &Supervisor, state: SharedState) {
     sup.spawn("system", STALE_AFTER, move |ctx| {
         let state = state.clone();

@@ -6,8 +6,7 @@
 //! handler, and records metrics and the audit row; there is no other list of names to keep in
 //! step. Names, parameters, result shapes, roles and error codes follow the camera service
 //! (`docs/camera-service.md`) so its clients work unchanged; Pinhole's own methods follow the
-//! same style. A method whose subsystem is not built yet answers -32030 after the role check, so
-//! the role matrix is the same whatever is built.
+//! same style.
 
 use super::Session;
 use super::envelope::{self, RpcError};
@@ -27,23 +26,11 @@ macro_rules! method {
             name: $name,
             min_role: $crate::api::rpc::methods::$role,
             audited: $crate::api::rpc::methods::$audit,
-            call: $crate::api::rpc::methods::Call::Ready(|state, session, p| {
+            call: |state, session, p| {
                 Box::pin(async move {
                     $handler(state, session, $crate::api::rpc::methods::params(p)?).await
                 })
-            }),
-        }
-    };
-}
-
-/// Declares a method of a subsystem this build does not have yet.
-macro_rules! pending {
-    ($name:literal, $role:ident, $audit:ident, $subsystem:literal) => {
-        $crate::api::rpc::methods::Method {
-            name: $name,
-            min_role: $crate::api::rpc::methods::$role,
-            audited: $crate::api::rpc::methods::$audit,
-            call: $crate::api::rpc::methods::Call::Pending($subsystem),
+            },
         }
     };
 }
@@ -71,13 +58,6 @@ pub type Handler = for<'a> fn(
     &'a Option<Value>,
 ) -> BoxFuture<'a, Result<Value, RpcError>>;
 
-#[derive(Clone, Copy)]
-pub enum Call {
-    Ready(Handler),
-    /// Needs a subsystem this build does not include yet.
-    Pending(&'static str),
-}
-
 /// One method's declaration.
 #[derive(Clone, Copy)]
 pub struct Method {
@@ -86,7 +66,7 @@ pub struct Method {
     pub min_role: Option<Role>,
     /// Changes state: audited.
     pub audited: bool,
-    pub call: Call,
+    pub call: Handler,
 }
 
 impl std::fmt::Debug for Method {
@@ -253,21 +233,7 @@ async fn check_and_run(
             .with_data("have_role", json!(p.role.as_str())));
         }
     }
-    let handler = match spec.call {
-        Call::Ready(handler) => handler,
-        Call::Pending(subsystem) => {
-            return Err(RpcError::new(
-                envelope::UNSUPPORTED,
-                "not_available",
-                format!(
-                    "{} needs the {subsystem} subsystem, which this build does not include yet",
-                    spec.name
-                ),
-                "Update the appliance",
-            )
-            .with_data("feature", json!(subsystem)));
-        }
-    };
+    let handler = spec.call;
     handler(state, session, &req.params).await
 }
 
@@ -309,11 +275,9 @@ mod tests {
             "get_server_info",
             "subscribe_events",
             "get_settings",
+            "discover_external_streams",
         ] {
-            assert!(matches!(
-                find(required).map(|s| s.call),
-                Some(Call::Ready(_))
-            ));
+            assert!(find(required).is_some(), "{required}");
         }
         assert!(find("nope").is_none());
         // Only ping and authenticate are public.
@@ -323,18 +287,6 @@ mod tests {
             .map(|s| s.name)
             .collect();
         assert_eq!(public, ["ping", "authenticate"]);
-        // Only the discovery methods wait for a subsystem.
-        let pending: Vec<_> = all()
-            .iter()
-            .filter(|s| matches!(s.call, Call::Pending(_)))
-            .map(|s| s.name)
-            .collect();
-        assert_eq!(pending.len(), 5, "{pending:?}");
-        assert!(
-            pending
-                .iter()
-                .all(|n| n.contains("discover") || n.contains("external"))
-        );
     }
 
     #[test]
