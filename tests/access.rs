@@ -45,6 +45,7 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("remove_external_stream", Some("operator")),
     ("get_external_streams", Some("viewer")),
     ("set_discovery_interval", Some("admin")),
+    ("test_onvif_device", Some("operator")),
     ("list_users", Some("admin")),
     ("create_user", Some("admin")),
     ("update_user", Some("admin")),

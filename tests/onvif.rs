@@ -299,6 +299,47 @@ async fn the_appliance_discovers_the_device_and_manages_external_streams() {
         "{r}"
     );
 
+    // The connection test before adding: what the device is and what it streams.
+    let r = server
+        .rpc(
+            Some(&operator),
+            "test_onvif_device",
+            json!({"device_url": device.url, "username": DEVICE_USER, "password": DEVICE_PASSWORD}),
+        )
+        .await;
+    let t = &r["result"];
+    assert!(t["model"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+    assert_eq!(t["ptz"], true, "{r}");
+    let profiles = t["profiles"].as_array().expect("profiles");
+    assert!(profiles.len() >= 2, "{r}");
+    assert!(
+        profiles
+            .iter()
+            .all(|p| p["stream_url"] == STREAM && p["encoding"] == "H264"),
+        "{r}"
+    );
+    assert_ne!(t["main_profile"], t["sub_profile"], "{r}");
+    let r = server
+        .rpc(
+            Some(&operator),
+            "test_onvif_device",
+            json!({"device_url": device.url, "username": DEVICE_USER, "password": "wrong"}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32050, "{r}");
+    assert_eq!(
+        r["error"]["data"]["reason"], "device_refused_credentials",
+        "{r}"
+    );
+    let r = server
+        .rpc(
+            Some(&operator),
+            "test_onvif_device",
+            json!({"device_url": "file:///etc/passwd"}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+
     // An external stream: the appliance's own camera0 over RTSP, credentials in the URL.
     let rtsp = server.rtsp.expect("rtsp");
     let with_credentials = format!("rtsp://view:{PASSWORD}@{rtsp}/camera0");

@@ -121,6 +121,37 @@ impl From<MediaError> for ApiError {
     }
 }
 
+/// An ONVIF device's failure: always the device's, never the appliance's.
+impl From<crate::onvif::OnvifError> for ApiError {
+    fn from(e: crate::onvif::OnvifError) -> Self {
+        use crate::onvif::OnvifError;
+        let (reason, suggestion) = match &e {
+            e if e.is_not_authorized() => (
+                "device_refused_credentials",
+                "Check the camera's user name and password",
+            ),
+            OnvifError::Fault { .. } => ("device_refused", "The camera does not support this"),
+            OnvifError::Network(_) => (
+                "device_unreachable",
+                "Check the address and that the camera is on",
+            ),
+            OnvifError::Http(_)
+            | OnvifError::Xml(_)
+            | OnvifError::Missing(_)
+            | OnvifError::Invalid { .. } => (
+                "device_answer_unusable",
+                "The camera's ONVIF service answered something Pinhole cannot use",
+            ),
+        };
+        ApiError::Dependency {
+            reason,
+            detail: e.to_string(),
+            suggestion,
+            dependency: Some("onvif"),
+        }
+    }
+}
+
 impl From<PtzOpError> for ApiError {
     fn from(e: PtzOpError) -> Self {
         use crate::ptz::controller::PtzError;
@@ -223,7 +254,13 @@ macro_rules! rpc_from_api {
         }
     )+};
 }
-rpc_from_api!(StoreError, MediaError, PtzOpError, FieldErrors);
+rpc_from_api!(
+    StoreError,
+    MediaError,
+    PtzOpError,
+    FieldErrors,
+    crate::onvif::OnvifError
+);
 
 /// The HTTP side of the mapping.
 impl IntoResponse for ApiError {

@@ -1,6 +1,8 @@
 //! The camera service's discovery methods. Discovered streams are the ONVIF devices that
 //! answered WS-Discovery; external streams are the appliance's network (RTSP) cameras, which
 //! `add_external_stream` and `remove_external_stream` add and remove by URL.
+//! `test_onvif_device` (Pinhole's own) connects to a device with credentials before it is
+//! added: what it is, its clock, its profiles with their stream and snapshot URLs.
 
 use super::{Method, NoParams, Session};
 use crate::api::SharedState;
@@ -39,6 +41,7 @@ pub(super) fn methods() -> Vec<Method> {
             AUDITED,
             set_discovery_interval
         ),
+        method!("test_onvif_device", OPERATOR, READ, test_onvif_device),
     ]
 }
 
@@ -220,19 +223,24 @@ struct RemoveParams {
     stream_url: String,
 }
 
+/// A URL without the credentials it may carry (cameras keep theirs sealed, apart).
+fn without_credentials(url: &str) -> String {
+    CameraInput {
+        url: Some(url.to_string()),
+        ..Default::default()
+    }
+    .credentials_out_of_url()
+    .url
+    .unwrap_or_default()
+}
+
 async fn remove_external_stream(
     state: &SharedState,
     _session: &mut Session,
     RemoveParams { stream_url }: RemoveParams,
 ) -> Result<Value, RpcError> {
     // Cameras keep their URL without credentials; compare the same way.
-    let wanted = CameraInput {
-        url: Some(stream_url.clone()),
-        ..Default::default()
-    }
-    .credentials_out_of_url()
-    .url
-    .unwrap_or_default();
+    let wanted = without_credentials(&stream_url);
     let cam = network_cameras(state)
         .await?
         .into_iter()
@@ -279,6 +287,76 @@ async fn set_discovery_interval(
             format!("probing for cameras every {scan_interval} s")
         },
         "timestamp": state.now_ms() / 1000,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestDeviceParams {
+    device_url: String,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+async fn test_onvif_device(
+    state: &SharedState,
+    _session: &mut Session,
+    p: TestDeviceParams,
+) -> Result<Value, RpcError> {
+    use crate::onvif::client::{Client, Credentials};
+    let timeout = std::time::Duration::from_millis(u64::from(state.config.discovery.wait_ms) * 5);
+    let credentials = p.username.map(|username| Credentials {
+        username,
+        password: p.password.unwrap_or_default(),
+    });
+    let mut client = Client::new(&p.device_url, credentials, timeout)
+        .map_err(|e| RpcError::invalid_params(format!("device_url: {e}")))?;
+    let summary = client.connect().await.map_err(RpcError::from)?;
+    let by_size = |pick: fn(u64, u64) -> bool| {
+        summary
+            .profiles
+            .iter()
+            .filter(|p| p.stream_uri.is_some())
+            .reduce(|a, b| {
+                if pick(b.profile.pixels(), a.profile.pixels()) {
+                    b
+                } else {
+                    a
+                }
+            })
+            .map(|p| p.profile.token.clone())
+    };
+    let profiles: Vec<Value> = summary
+        .profiles
+        .iter()
+        .map(|p| {
+            json!({
+                "token": p.profile.token,
+                "name": p.profile.name,
+                "encoding": p.profile.encoding.map(|e| format!("{e:?}").to_ascii_uppercase()),
+                "width": p.profile.width,
+                "height": p.profile.height,
+                "fps": p.profile.fps,
+                "bitrate_kbps": p.profile.bitrate_kbps,
+                "ptz": p.profile.ptz_configuration.is_some(),
+                "stream_url": p.stream_uri.as_deref().map(without_credentials),
+                "snapshot_url": p.snapshot_uri.as_deref().map(without_credentials),
+            })
+        })
+        .collect();
+    let info = &summary.information;
+    Ok(json!({
+        "device_url": p.device_url,
+        "manufacturer": info.manufacturer,
+        "model": info.model,
+        "firmware_version": info.firmware_version,
+        "serial_number": info.serial_number,
+        "clock_offset_secs": summary.clock_offset_secs,
+        "ptz": summary.services.ptz.is_some(),
+        "profiles": profiles,
+        // Main stream for recording, sub stream for preview and detection.
+        "main_profile": by_size(|a, b| a > b),
+        "sub_profile": by_size(|a, b| a < b),
     }))
 }
 
