@@ -1,7 +1,8 @@
 //! Pinhole's ONVIF client against a foreign ONVIF device (ipycam from PyPI, started here on
 //! 127.0.0.1): finding it (unicast WS-Discovery probe), connecting (clock, identity, services,
 //! profiles and their URIs), refused credentials, and PTZ moves, status and camera presets as
-//! the device reports them; and the appliance's discovery methods finding it across a network.
+//! the device reports them; the appliance's discovery methods finding it across a network; and
+//! "Discover cameras" on the web page in headless Chromium (`tests/web/discover.mjs`).
 
 mod common;
 
@@ -430,5 +431,32 @@ async fn the_appliance_discovers_the_device_and_manages_external_streams() {
     assert_eq!(
         r["result"]["settings"]["discovery_interval_secs"], 10,
         "{r}"
+    );
+}
+
+#[test]
+fn discover_cameras_on_the_web_page() {
+    let (ns, device) = device_in_namespace();
+    let server = Server::start(Opts {
+        toml: format!(
+            "[discovery]\nmulticast = false\nunicast = [\"{}\"]\nwait_ms = 1500\n",
+            ns.ns_ip
+        ),
+        ..Opts::with_roles()
+    });
+    let shot = screenshot_dir().join("discover.png");
+    run_browser_script(
+        "discover.mjs",
+        &[
+            server.url(""),
+            "admin".into(),
+            PASSWORD.into(),
+            device.url.clone(),
+            DEVICE_USER.into(),
+            DEVICE_PASSWORD.into(),
+            shot.display().to_string(),
+        ],
+        &[],
+        || server.stderr_text(),
     );
 }

@@ -52,7 +52,81 @@ async function camerasTab(el, parts, params) {
           }
         } } }, 'delete'))));
   }
-  clear(el, table, h('a.button#add-camera', { href: '#/settings/cameras/new' }, 'Add a camera'));
+  clear(el, table, h('a.button#add-camera', { href: '#/settings/cameras/new' }, 'Add a camera'), discoverCard(() => camerasTab(el, [], params)));
+}
+
+/** "Discover cameras": ONVIF devices on the network, a connection test with the camera's
+ *  credentials, and adding it with its main stream in one click. */
+function discoverCard(onAdded) {
+  const list = h('div#discovered');
+  const run = h('button#discover', { type: 'button' }, 'Discover cameras');
+  run.onclick = async () => {
+    run.disabled = true;
+    clear(list, h('p.meta', 'Looking for ONVIF cameras…'));
+    try {
+      const r = await app.rpc.call('discover_external_streams', { force_rescan: true });
+      const found = r.discovered_streams || [];
+      clear(list,
+        found.length ? null : h('p.meta', 'No ONVIF camera answered. Cameras on another network can be listed in discovery.unicast.'),
+        ...(r.errors || []).map((e) => h('p.notice', e)),
+        ...found.map((d) => deviceRow(d, onAdded)));
+    } catch (e) {
+      clear(list, h('p.notice', e.message));
+    } finally {
+      run.disabled = false;
+    }
+  };
+  return h('section.card#discover-card', h('h2', 'Discover cameras'),
+    h('p.meta', 'Finds ONVIF cameras on the network (WS-Discovery). Test the connection with the camera\'s user and password, then add it.'),
+    run, list);
+}
+
+function deviceRow(d, onAdded) {
+  const result = h('div.test-result');
+  const form = h('form.device-test', { novalidate: true, 'data-url': d.url },
+    h('div.row',
+      field('User', 'username', input({ autocomplete: 'off' })),
+      field('Password', 'password', input({ type: 'password', autocomplete: 'new-password' })),
+      h('button', { type: 'submit' }, 'Test connection')),
+    h('p.form-message'));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(form));
+    clear(result, h('p.meta', 'Connecting…'));
+    let t;
+    try {
+      t = await app.rpc.call('test_onvif_device', { device_url: d.url, username: f.username || null, password: f.password || null });
+    } catch (err) {
+      // The device's own words, and what to do about them.
+      const why = (err.data && err.data.details) || err.message;
+      clear(result, h('p.notice', why, err.data && err.data.suggestion ? `. ${err.data.suggestion}.` : ''));
+      return;
+    }
+    const main = (t.profiles || []).find((p) => p.token === t.main_profile);
+    const rows = (t.profiles || []).map((p) => h('tr', { 'data-profile': p.token },
+      h('td', p.name), h('td', p.encoding || '?'), h('td', `${p.width}×${p.height}`), h('td', `${p.fps} fps`),
+      h('td', p.token === t.main_profile ? 'main (recording)' : p.token === t.sub_profile ? 'sub' : '')));
+    const add = h('button.add-device', { type: 'button', disabled: !main || !main.stream_url }, 'Add this camera');
+    add.onclick = async () => {
+      try {
+        await api('POST', '/api/cameras', {
+          name: d.name, source: 'rtsp', url: main.stream_url,
+          username: f.username || null, password: f.password || null, recording: 'continuous',
+        });
+        toast('Camera added');
+        onAdded();
+      } catch (err) {
+        toast(err.message, true);
+      }
+    };
+    clear(result,
+      h('p', `${t.manufacturer} ${t.model}, firmware ${t.firmware_version}`, t.ptz ? ', PTZ' : '',
+        Math.abs(t.clock_offset_secs) > 60 ? ` (its clock is ${t.clock_offset_secs} s off)` : ''),
+      h('table.list.profiles', h('tr', h('th', 'Profile'), h('th', 'Codec'), h('th', 'Size'), h('th', 'Rate'), h('th', '')), ...rows),
+      add);
+  };
+  return h('div.device', { 'data-device': d.url },
+    h('h3', d.name || d.url), h('p.meta', `${d.url} — ${d.status}`), form, result);
 }
 
 async function cameraForm(el, id, first) {
