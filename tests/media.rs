@@ -853,6 +853,30 @@ async fn fmp4_over_websocket_plays_from_a_keyframe() {
 }
 
 #[tokio::test]
+async fn a_new_rtsp_client_starts_on_one_keyframe() {
+    let toml = format!(
+        "{}keyframe_ms = 2000\n",
+        camera_toml("camera0", "test", "", "off")
+    );
+    let (server, _admin) = camera0_up(toml).await;
+    let rtsp = server.rtsp.expect("rtsp address");
+    // Each client makes a media of its own (the previous one left): attach, then PLAY.
+    for _ in 0..2 {
+        let trace = rtp_trace(rtsp, "camera0", "view", PASSWORD, Duration::from_secs(1)).await;
+        assert!(trace.frames >= 10, "{trace:?}");
+        // Its first frame is a keyframe, and no second one follows right behind it (the
+        // camera's own keyframes are 2 s apart: 30 frames at 15 fps).
+        let early: Vec<usize> = trace
+            .idr_frames
+            .iter()
+            .copied()
+            .filter(|&f| f < 10)
+            .collect();
+        assert_eq!(early, vec![0], "{trace:?}");
+    }
+}
+
+#[tokio::test]
 async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
     let (server, admin) = camera0_up(camera_toml("camera0", "test", "", "continuous")).await;
     // A foreign client records 8 s of the RTSP stream while the pipeline is rebuilt under it.

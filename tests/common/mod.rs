@@ -678,6 +678,8 @@ pub struct RtpTrace {
     pub ts_not_increasing: Vec<(u32, u32)>,
     /// Packets of one frame carrying different timestamps.
     pub ts_changes_within_frame: usize,
+    /// The frames (counted from 0) that hold an H.264 IDR slice.
+    pub idr_frames: Vec<usize>,
 }
 
 /// Plays `rtsp://addr/path` over TCP (interleaved, Basic authentication) for `watch` and
@@ -791,6 +793,13 @@ pub async fn rtp_trace(
             if !frame_ended && ts != prev {
                 trace.ts_changes_within_frame += 1;
             }
+        }
+        // An IDR slice: a single NAL unit of type 5, or the first fragment (FU-A) of one.
+        let nal = pkt.get(12).map(|b| b & 0x1f);
+        let idr = nal == Some(5)
+            || (nal == Some(28) && pkt.get(13).is_some_and(|b| b & 0x80 != 0 && b & 0x1f == 5));
+        if idr && trace.idr_frames.last() != Some(&trace.frames) {
+            trace.idr_frames.push(trace.frames);
         }
         frame_ended = pkt[1] & 0x80 != 0;
         if frame_ended {

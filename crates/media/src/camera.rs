@@ -117,6 +117,8 @@ pub struct CameraHandle {
     /// The H.264 appsink's pad of the running pipeline, for keyframe requests.
     h264_pad: Mutex<Option<gst::Pad>>,
     last_keyframe_request: AtomicI64,
+    /// Until then (monotonic ms) a keyframe is already on its way: requests are not needed.
+    keyframe_due_until: AtomicI64,
     pub(crate) restart: Notify,
     pub(crate) cancel: CancellationToken,
     /// Whether the RTSP server serves this camera (`stop_streaming` turns it off; recording,
@@ -163,6 +165,7 @@ impl CameraHandle {
             epoch: Instant::now(),
             h264_pad: Mutex::new(None),
             last_keyframe_request: AtomicI64::new(-10_000),
+            keyframe_due_until: AtomicI64::new(-10_000),
             restart: Notify::new(),
             cancel: parent.child_token(),
             rtsp_serving: std::sync::atomic::AtomicBool::new(true),
@@ -193,11 +196,19 @@ impl CameraHandle {
             .and_then(|p| p.current_caps())
     }
 
+    /// A consumer just attached and waits for a keyframe, which the producer asks the encoder
+    /// for by itself: a `request_keyframe` in the next 2 s (the same client's PLAY, however slow
+    /// its handshake) would only add a second keyframe right behind it.
+    pub fn keyframe_on_its_way(&self) {
+        self.keyframe_due_until
+            .store(self.mono_ms() + 2000, Ordering::Relaxed);
+    }
+
     /// Asks the encoder for a keyframe (a new RTSP client is joining); at most every 500 ms.
     pub fn request_keyframe(&self) {
         let now = self.mono_ms();
         let last = self.last_keyframe_request.load(Ordering::Relaxed);
-        if now - last < 500 {
+        if now - last < 500 || now < self.keyframe_due_until.load(Ordering::Relaxed) {
             return;
         }
         self.last_keyframe_request.store(now, Ordering::Relaxed);

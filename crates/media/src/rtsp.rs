@@ -515,6 +515,7 @@ impl RtspServer {
             media.set_clock(Some(&super::shared_clock().0));
             let cam = cam.clone();
             let id = cam.hub.attach(&appsrc);
+            cam.keyframe_on_its_way();
             media.connect_unprepared(move |_| cam.hub.detach(id));
         });
         if let Some(m) = self.server.mount_points() {
