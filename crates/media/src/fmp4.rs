@@ -77,7 +77,7 @@ impl ScanReport {
 
     /// Something can be played back.
     pub fn is_playable(&self) -> bool {
-        self.has_moov && self.fragments > 0
+        self.has_moov && (self.fragments > 0 || self.salvage.is_some())
     }
 }
 
@@ -672,6 +672,32 @@ pub(crate) mod tests {
             );
             assert_eq!(again.playable_len, s.len);
         }
+    }
+
+    #[test]
+    fn found_by_fuzzing_a_fragment_torn_exactly_after_a_sample() {
+        // Every sample the run lists up to the cut is whole, but the mdat claims more: the salvage
+        // keeps the file's length and only corrects the boxes.
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode("AAAACmZ0eXBmegAAABptb28AAAAAAHRyYWYAAAAAdHJ1bgAKAAAArW1vb2YAAAAAdHJhZgAAAAB0cnVuAAr/AAj//////wAHAAAAAAAAAAAAAPQHAAAAAAAAAAAabW9vZgAAAAB0QAAAAAACAABydXJhZgAAAAB0cnVuAApmdHlwZnoAAAAabW9vZgAAAAB0AF4ACmZ0eXBmegAAABptb29mAAAAAHRyYWYAAAAAdHJ1AAAAAAAAAB96AAAAGm1vOmYAAAAAAAAAAHRyYWYAAABbdHIabWRhdG90")
+            .expect("base64");
+        let r = scan(&mut Cursor::new(&data)).unwrap();
+        let s = r.salvage.clone().expect("a salvage");
+        assert_eq!(s.len, data.len() as u64);
+        assert!(s.patches.iter().all(|(at, b)| at + b.len() as u64 <= s.len));
+        let repaired = apply(&data, &s);
+        let again = scan(&mut Cursor::new(&repaired)).unwrap();
+        assert!(again.salvage.is_none() && !again.is_truncated(), "{again:?}");
+    }
+
+    #[test]
+    fn a_torn_first_fragment_with_whole_samples_is_playable() {
+        let f = synthetic(1);
+        let r = scan(&mut Cursor::new(&f[..f.len() - 1550])).unwrap();
+        assert_eq!(r.fragments, 0);
+        assert!(r.is_playable(), "{r:?}");
+        assert_eq!(r.salvaged_duration_ms(), 14 * 1000 / 30);
     }
 
     #[test]
