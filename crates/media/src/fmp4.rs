@@ -688,7 +688,10 @@ pub(crate) mod tests {
         assert!(s.patches.iter().all(|(at, b)| at + b.len() as u64 <= s.len));
         let repaired = apply(&data, &s);
         let again = scan(&mut Cursor::new(&repaired)).unwrap();
-        assert!(again.salvage.is_none() && !again.is_truncated(), "{again:?}");
+        assert!(
+            again.salvage.is_none() && !again.is_truncated(),
+            "{again:?}"
+        );
     }
 
     #[test]
