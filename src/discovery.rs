@@ -122,23 +122,26 @@ impl Discovery {
                     continue;
                 }
                 scan.answered.push(key.clone());
-                let entry = found.entry(key.clone()).or_insert_with(|| {
-                    scan.new.push(key.clone());
-                    FoundDevice {
-                        endpoint: key.clone(),
-                        device_url: device_url.clone(),
-                        name: None,
-                        hardware: None,
-                        types: Vec::new(),
-                        first_seen_ms: now_ms,
-                        last_seen_ms: now_ms,
+                // What it says now replaces what it said before; only its first sighting stays.
+                let first_seen_ms = match found.get(&key) {
+                    Some(known) => known.first_seen_ms,
+                    None => {
+                        scan.new.push(key.clone());
+                        now_ms
                     }
-                });
-                entry.device_url = device_url;
-                entry.name = m.name;
-                entry.hardware = m.hardware;
-                entry.types = m.types;
-                entry.last_seen_ms = now_ms;
+                };
+                found.insert(
+                    key.clone(),
+                    FoundDevice {
+                        endpoint: key,
+                        device_url,
+                        name: m.name,
+                        hardware: m.hardware,
+                        types: m.types,
+                        first_seen_ms,
+                        last_seen_ms: now_ms,
+                    },
+                );
             }
         }
         drop(found);
