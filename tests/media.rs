@@ -759,29 +759,14 @@ async fn a_missing_device_fails_alone() {
         Duration::from_secs(20),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = server
-            .rpc(
-                Some(&token),
-                "get_camera_status",
-                json!({"device": "camera1"}),
-            )
-            .await;
-        let err = r["result"]["error"]
+    let st = camera_status_until(&server, &token, "camera1", "no clear error", |st| {
+        st["error"]
             .as_str()
             .unwrap_or_default()
-            .to_string();
-        if err.contains("/dev/video97") {
-            assert_ne!(r["result"]["status"], "CONNECTED");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no clear error for the missing device: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            .contains("/dev/video97")
+    })
+    .await;
+    assert_ne!(st["status"], "CONNECTED", "{st}");
     // The healthy camera is untouched.
     let r = server.rpc(Some(&token), "get_camera_list", json!({})).await;
     assert_eq!(r["result"]["connected"], 1, "{r}");
@@ -790,8 +775,6 @@ async fn a_missing_device_fails_alone() {
 
 #[tokio::test]
 async fn fmp4_over_websocket_plays_from_a_keyframe() {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let server = Server::start(Opts {
         toml: camera_toml("camera0", "test", "", "off"),
         ..Opts::with_roles()
@@ -809,10 +792,20 @@ async fn fmp4_over_websocket_plays_from_a_keyframe() {
     // Without a login: refused before the upgrade.
     let anon = tokio_tungstenite::connect_async(url.as_str()).await;
     assert!(anon.is_err(), "anonymous live stream must be refused");
+    let mime = live_fmp4(&server, &view, "camera0").await;
+    assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
+}
+
+/// Three seconds of a camera's live fMP4 over the WebSocket, checked to be an init segment and
+/// at least five fragments that decode; returns the MSE type it announced.
+async fn live_fmp4(server: &Server, token: &str, camera: &str) -> String {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let url = format!("ws://{}/api/cameras/{camera}/live", server.addr);
     let mut req = url.as_str().into_client_request().expect("request");
     req.headers_mut().insert(
         "authorization",
-        format!("Bearer {view}").parse().expect("header"),
+        format!("Bearer {token}").parse().expect("header"),
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(req)
         .await
@@ -827,8 +820,7 @@ async fn fmp4_over_websocket_plays_from_a_keyframe() {
         other => panic!("expected the init text, got {other:?}"),
     };
     assert_eq!(hello["type"], "init");
-    let mime = hello["mime"].as_str().expect("mime");
-    assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
+    let mime = hello["mime"].as_str().expect("mime").to_string();
     let mut data = Vec::new();
     let mut messages = 0;
     let until = Instant::now() + Duration::from_secs(3);
@@ -845,11 +837,12 @@ async fn fmp4_over_websocket_plays_from_a_keyframe() {
         }
     }
     assert!(messages >= 5, "only {messages} fragments in 3 s");
-    let f = server.dir.path().join("live.mp4");
+    let f = server.dir.path().join(format!("live-{camera}.mp4"));
     std::fs::write(&f, &data).expect("write");
     decodes(&f).unwrap_or_else(|e| panic!("the live stream does not decode from its start: {e}"));
     let scan = pinhole::media::fmp4::scan(&mut std::io::Cursor::new(&data)).expect("fmp4");
     assert!(scan.fragments >= 5 && scan.has_moov, "{scan:?}");
+    mime
 }
 
 #[tokio::test]
@@ -1838,4 +1831,180 @@ async fn snapshots_older_than_their_retention_are_deleted() {
         text.contains("recent") && !text.contains("old.jpg"),
         "{list}"
     );
+}
+
+/// The codec of the first video stream of a file or URL, as ffprobe names it.
+fn probed_codec(input: &str) -> String {
+    let (ok, out, err) = run(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            input,
+        ]),
+        30,
+    );
+    assert!(ok, "ffprobe {input}: {err}");
+    out.trim().to_string()
+}
+
+/// Polls `get_camera_status` of `device` until `done` holds (within 30 s); returns that status.
+async fn camera_status_until(
+    server: &Server,
+    token: &str,
+    device: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = server
+            .rpc(Some(token), "get_camera_status", json!({"device": device}))
+            .await;
+        if done(&r["result"]) {
+            return r["result"].clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn relays_an_h265_camera_and_follows_it_to_h264() {
+    let ipcam = tokio::task::spawn_blocking(|| ipcam::IpCamera::start(ipcam::IpCodec::H265))
+        .await
+        .expect("the IP camera");
+    let mut server = Server::start(Opts {
+        toml: format!(
+            "{}[storage]\nsegment_secs = 10\n",
+            camera_toml("camera0", "rtsp", &ipcam.url(), "continuous")
+        ),
+        env: vec![("PINHOLE_MEDIA__STALL_TIMEOUT_SECS".into(), "3".into())],
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(30),
+    )
+    .await;
+    let st = camera_status_until(&server, &admin, "camera0", "status", |_| true).await;
+    assert_eq!(st["codec"], "h265", "{st}");
+    assert_eq!(st["encoder"], "none (passthrough)", "{st}");
+    assert_eq!(st["resolution"], "640x360", "the camera's own size: {st}");
+    let caps = server
+        .rpc(
+            Some(&admin),
+            "get_camera_capabilities",
+            json!({"device": "camera0"}),
+        )
+        .await;
+    assert_eq!(caps["result"]["formats"][0], "H265", "{caps}");
+
+    // Relayed as it comes: a foreign client sees HEVC on Pinhole's RTSP URL.
+    let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
+    assert_eq!(probed_codec(&url), "hevc");
+    // Decoded only for the preview and snapshots.
+    let jpg = client()
+        .get(server.url("/api/cameras/camera0/preview.jpg"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("preview");
+    assert_eq!(jpg.status(), 200);
+    assert_eq!(&jpg.bytes().await.expect("jpeg")[..2], &[0xFF, 0xD8]);
+    let r = server
+        .rpc(Some(&admin), "take_snapshot", json!({"device": "camera0"}))
+        .await;
+    assert_eq!(r["result"]["status"], "SUCCESS", "{r}");
+    // The live fMP4 preview carries HEVC as it is, named for the browser to decide.
+    let mime = live_fmp4(&server, &admin, "camera0").await;
+    assert!(mime.starts_with("video/mp4; codecs=\"hvc1.1.6.L"), "{mime}");
+
+    // Its owner switches the camera to H.264: the relay reconnects and follows.
+    ipcam.switch_codec(ipcam::IpCodec::H264);
+    camera_status_until(
+        &server,
+        &admin,
+        "camera0",
+        "the relay did not follow",
+        |st| st["codec"] == "h264" && st["status"] == "CONNECTED",
+    )
+    .await;
+    assert_eq!(probed_codec(&url), "h264", "the mount follows the camera");
+    let jpg = client()
+        .get(server.url("/api/cameras/camera0/preview.jpg"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("preview");
+    assert_eq!(jpg.status(), 200, "the preview decoder follows too");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Every segment is whole and decodes: HEVC ones (hvc1) before the switch, H.264 after.
+    assert!(server.stop().success());
+    let files = recordings_on_disk(&server.state(), "camera0");
+    let mut codecs = Vec::new();
+    for f in &files {
+        decodes(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        codecs.push(probed_codec(&f.to_string_lossy()));
+    }
+    assert_eq!(
+        codecs.first().map(String::as_str),
+        Some("hevc"),
+        "{codecs:?}"
+    );
+    assert_eq!(
+        codecs.last().map(String::as_str),
+        Some("h264"),
+        "{codecs:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_rtsp_camera_in_a_codec_it_cannot_relay_says_so_and_nothing_else_suffers() {
+    let ipcam = tokio::task::spawn_blocking(|| ipcam::IpCamera::start(ipcam::IpCodec::Jpeg))
+        .await
+        .expect("the IP camera");
+    let server = Server::start(Opts {
+        toml: format!(
+            "{}{}",
+            camera_toml("camera0", "test", "", "off"),
+            camera_toml("camera1", "rtsp", &ipcam.url(), "off")
+        ),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    let st = camera_status_until(&server, &admin, "camera1", "no clear error", |st| {
+        st["error"].as_str().unwrap_or_default().contains("JPEG")
+    })
+    .await;
+    assert!(
+        st["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("H.264 and H.265"),
+        "{st}"
+    );
+    assert_ne!(st["status"], "CONNECTED", "{st}");
+    let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
+    assert_eq!(probed_codec(&url), "h264", "the other camera streams on");
 }

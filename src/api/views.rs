@@ -127,6 +127,8 @@ pub struct StreamView {
     pub since: String,
     pub restarts: u32,
     pub encoder: Option<String>,
+    /// What the stream carries (`h264`, `h265`), once known.
+    pub codec: Option<crate::media::pipeline::VideoCodec>,
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub fps: f64,
@@ -152,6 +154,7 @@ impl StreamView {
             since: rfc3339_ms(st.since_ms),
             restarts: st.restarts,
             encoder: st.encoder,
+            codec: st.codec,
             width: st.width,
             height: st.height,
             fps: st.fps,

@@ -2,6 +2,8 @@
 //! directory, and talks to it over real HTTP and WebSocket.
 #![allow(dead_code)]
 
+pub mod ipcam;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};

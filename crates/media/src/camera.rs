@@ -12,7 +12,7 @@
 mod decode;
 
 use super::hub::Hub;
-use super::pipeline::{CaptureSpec, DeviceFormat, Encoder};
+use super::pipeline::{CaptureSpec, Decoders, DeviceFormat, Encoder, VideoCodec};
 use super::preview::Preview;
 use gst::prelude::*;
 use pinhole_base::camera::Camera;
@@ -71,6 +71,8 @@ pub struct CameraStatus {
     pub bitrate_kbps: f64,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// What the camera's stream carries, once known (an RTSP camera says when it answers).
+    pub codec: Option<VideoCodec>,
 }
 
 /// Settings the runner needs from the configuration.
@@ -86,8 +88,8 @@ pub struct RunnerSettings {
     pub preview_width: u32,
     pub detect_fps: u32,
     pub detect_width: u32,
-    /// H.264 decoder for previews and detection of cameras that deliver H.264.
-    pub decoder: &'static str,
+    /// Decoders for previews and detection of cameras that deliver H.264 or H.265.
+    pub decoders: Decoders,
     pub stall_timeout: Duration,
     pub rtsp_tcp: bool,
     pub overlay: bool,
@@ -114,8 +116,11 @@ pub struct CameraHandle {
     /// ms since `epoch` of the last H.264 frame.
     last_frame: AtomicI64,
     epoch: Instant,
-    /// The H.264 appsink's pad of the running pipeline, for keyframe requests.
-    h264_pad: Mutex<Option<gst::Pad>>,
+    /// The video appsink's pad of the running pipeline, for keyframe requests.
+    video_pad: Mutex<Option<gst::Pad>>,
+    /// The codec of the last pipeline that streamed: the RTSP mount and the on-demand decoders
+    /// follow it when a camera comes back with another one.
+    last_codec: Mutex<Option<VideoCodec>>,
     last_keyframe_request: AtomicI64,
     /// Until then (monotonic ms) a keyframe is already on its way: requests are not needed.
     keyframe_due_until: AtomicI64,
@@ -158,12 +163,14 @@ impl CameraHandle {
                 bitrate_kbps: 0.0,
                 width: None,
                 height: None,
+                codec: None,
             }),
             frames: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_frame: AtomicI64::new(-1),
             epoch: Instant::now(),
-            h264_pad: Mutex::new(None),
+            video_pad: Mutex::new(None),
+            last_codec: Mutex::new(None),
             last_keyframe_request: AtomicI64::new(-10_000),
             keyframe_due_until: AtomicI64::new(-10_000),
             restart: Notify::new(),
@@ -187,13 +194,40 @@ impl CameraHandle {
         self.epoch.elapsed().as_millis() as i64
     }
 
-    /// The caps of the camera's H.264 (with `codec_data`), once the pipeline has negotiated.
-    pub fn h264_caps(&self) -> Option<gst::Caps> {
-        self.h264_pad
+    /// The caps of the camera's video (with `codec_data`), once the pipeline has negotiated.
+    pub fn video_caps(&self) -> Option<gst::Caps> {
+        self.video_pad
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .and_then(|p| p.current_caps())
+    }
+
+    /// The codec of the running pipeline's video, once negotiated.
+    pub fn codec(&self) -> Option<VideoCodec> {
+        let caps = self.video_caps()?;
+        VideoCodec::from_media_type(caps.structure(0)?.name())
+    }
+
+    /// The picture size of the running pipeline's video, once negotiated.
+    fn video_size(&self) -> Option<(u32, u32)> {
+        let caps = self.video_caps()?;
+        let s = caps.structure(0)?;
+        let dim = |k: &str| s.get::<i32>(k).ok().and_then(|v| u32::try_from(v).ok());
+        Some((dim("width")?, dim("height")?))
+    }
+
+    /// The codec the camera streamed last (running or not).
+    pub fn last_codec(&self) -> Option<VideoCodec> {
+        *self.last_codec.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the codec of a pipeline that streams; returns the one before it.
+    pub(crate) fn set_last_codec(&self, codec: VideoCodec) -> Option<VideoCodec> {
+        self.last_codec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(codec)
     }
 
     /// A consumer just attached and waits for a keyframe, which the producer asks the encoder
@@ -213,7 +247,7 @@ impl CameraHandle {
         }
         self.last_keyframe_request.store(now, Ordering::Relaxed);
         let pad = self
-            .h264_pad
+            .video_pad
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
@@ -304,7 +338,7 @@ pub async fn run(
                 cam.hub.set_producer(None);
                 cam.preview.set_valve(None);
                 cam.detect.set_valve(None);
-                *cam.h264_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *cam.video_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 let pipeline = running.pipeline.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     let r = pipeline.set_state(gst::State::Null);
@@ -428,6 +462,43 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, BuildError>
     })
 }
 
+/// Links one stream of an RTSP camera as it appears: the first video stream through the
+/// depayloader and parser of its codec to the `video` appsink; others (audio, a second video)
+/// to a fakesink, so rtspsrc never sees them unlinked.
+fn link_rtp_stream(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let field = |k: &str| {
+        caps.structure(0)
+            .and_then(|s| s.get::<String>(k).ok())
+            .unwrap_or_default()
+    };
+    let (media, encoding) = (field("media"), field("encoding-name"));
+    let sink = pipeline
+        .by_name("video")
+        .and_then(|e| e.static_pad("sink"))
+        .ok_or("the pipeline has no video appsink")?;
+    let chain = if media == "video" && !sink.is_linked() {
+        let codec = VideoCodec::from_encoding_name(&encoding).ok_or_else(|| {
+            format!("the camera sends {encoding} video; Pinhole relays H.264 and H.265")
+        })?;
+        codec.depay_chain()
+    } else {
+        "fakesink sync=false async=false".to_string()
+    };
+    let bin = gst::parse::bin_from_description(&chain, true).map_err(|e| e.to_string())?;
+    pipeline.add(&bin).map_err(|e| e.to_string())?;
+    let linked = (|| {
+        let input = bin.static_pad("sink").ok_or("no sink pad")?;
+        pad.link(&input).map_err(|e| e.to_string())?;
+        if let Some(out) = bin.static_pad("src") {
+            out.link(&sink).map_err(|e| e.to_string())?;
+        }
+        bin.sync_state_with_parent().map_err(|e| e.to_string())?;
+        Ok::<_, String>(())
+    })();
+    linked.map_err(|e| format!("cannot link the camera's {media} stream ({encoding}): {e}"))
+}
+
 fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, BuildError> {
     pipeline
         .by_name(name)
@@ -469,22 +540,34 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
             // Notice a dead TCP connection sooner than the 20 s default; the data watchdog
             // covers a camera that is alive but silent.
             src.set_property("tcp-timeout", 10_000_000u64);
+            let bin = pipeline.downgrade();
+            src.connect_pad_added(move |src, pad| {
+                let Some(pipeline) = bin.upgrade() else {
+                    return;
+                };
+                if let Err(e) = link_rtp_stream(&pipeline, pad) {
+                    let msg = gst::message::Error::builder(gst::StreamError::CodecNotFound, &e)
+                        .src(src)
+                        .build();
+                    let _ = src.post_message(msg);
+                }
+            });
         }
         SourceKind::V4l2 => src.set_property("device", &def.url),
         SourceKind::Test if !def.url.is_empty() => src.set_property("location", &def.url),
         _ => {}
     }
 
-    let h264 = appsink(&pipeline, "h264")?;
+    let video = appsink(&pipeline, "video")?;
     let producer = gst_utils::StreamProducer::with(
-        &h264,
+        &video,
         gst_utils::streamproducer::ProducerSettings { sync: false },
     );
     // Consumers must never see an EOS: a capture rebuild is not the end of their stream.
     producer.set_forward_events([gst::EventType::Gap]);
-    let sink_pad = h264
+    let sink_pad = video
         .static_pad("sink")
-        .ok_or_else(|| BuildError::Missing("sink pad on appsink `h264`".into()))?;
+        .ok_or_else(|| BuildError::Missing("sink pad on appsink `video`".into()))?;
     {
         let cam = cam.clone();
         sink_pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
@@ -504,8 +587,7 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
         cam.preview.set_valve(None);
         cam.detect.set_valve(None);
         if !cam.preview.has_on_demand() {
-            let spec = super::pipeline::DecodeSpec {
-                decoder: settings.decoder,
+            let out = decode::Output {
                 fps: settings.preview_fps,
                 width: settings.preview_width,
                 jpeg: true,
@@ -513,12 +595,12 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
             cam.preview.set_on_demand(Some(decode::hook(
                 Arc::downgrade(cam),
                 Arc::downgrade(&cam.preview),
-                spec,
+                out,
+                settings.decoders,
             )));
         }
         if !cam.detect.has_on_demand() {
-            let spec = super::pipeline::DecodeSpec {
-                decoder: settings.decoder,
+            let out = decode::Output {
                 fps: settings.detect_fps,
                 width: settings.detect_width,
                 jpeg: false,
@@ -526,7 +608,8 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
             cam.detect.set_on_demand(Some(decode::hook(
                 Arc::downgrade(cam),
                 Arc::downgrade(&cam.detect),
-                spec,
+                out,
+                settings.decoders,
             )));
         }
     } else {
@@ -547,7 +630,7 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
         let _ = pipeline.set_state(gst::State::Null);
         return Err(BuildError::Start(detail));
     }
-    *cam.h264_pad.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink_pad);
+    *cam.video_pad.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink_pad);
     cam.hub.set_producer(Some(producer));
     {
         let mut s = cam.status.lock().unwrap_or_else(|p| p.into_inner());
@@ -558,6 +641,8 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
         });
         s.width = Some(spec.width);
         s.height = Some(spec.height);
+        // Raw sources are encoded here; what an encoded source carries shows once it flows.
+        s.codec = (!encoded).then_some(VideoCodec::H264);
     }
     Ok(Running { pipeline })
 }
@@ -685,9 +770,14 @@ async fn supervise(
                     }
                     let fps = (f1 - f0) as f64 / dt;
                     let kbps = (b1 - b0) as f64 * 8.0 / 1000.0 / dt;
+                    let (codec, size) = (cam.codec(), cam.video_size());
                     cam.update(listener, clock.now_ms(), |s| {
                         s.state = CameraState::Streaming;
                         s.error = None;
+                        s.codec = codec.or(s.codec);
+                        if let Some((w, h)) = size {
+                            (s.width, s.height) = (Some(w), Some(h));
+                        }
                         if dt >= 1.0 {
                             s.fps = (fps * 10.0).round() / 10.0;
                             s.bitrate_kbps = kbps.round();
@@ -716,7 +806,7 @@ mod tests {
             preview_width: 320,
             detect_fps: 5,
             detect_width: 320,
-            decoder: "avdec_h264",
+            decoders: crate::pipeline::choose_decoders(|_| false),
             stall_timeout: Duration::from_secs(3),
             rtsp_tcp: true,
             overlay: false,

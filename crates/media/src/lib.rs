@@ -37,6 +37,7 @@ use pinhole_base::config::Config;
 use pinhole_base::events::EventBus;
 use pinhole_db::secrets::SecretBox;
 use pinhole_db::{Store, StoreError, recordings, snapshots};
+use pipeline::VideoCodec;
 use recorder::{Format, Recorder, RecorderSettings};
 use retention::RetentionPolicy;
 use serde::Serialize;
@@ -193,7 +194,7 @@ impl MediaEngine {
             preview_width: m.preview_width,
             detect_fps: m.detect_fps,
             detect_width: m.detect_width,
-            decoder: pipeline::choose_decoder(|name| {
+            decoders: pipeline::choose_decoders(|name| {
                 gst::ElementFactory::find(name).is_some()
                     && (name != "v4l2h264dec" || std::path::Path::new("/dev/video10").exists())
             }),
@@ -352,13 +353,47 @@ impl MediaEngine {
         }
     }
 
-    fn listener(&self) -> camera::StateListener {
-        let l = self
+    /// What a camera's runner calls on every state change: the engine's own reaction to a
+    /// codec coming or changing, then the owner's listener.
+    fn listener(self: &Arc<Self>) -> camera::StateListener {
+        let outer = self
             .on_status
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        l.unwrap_or_else(|| Arc::new(|_: &CameraHandle, _: &CameraStatus| {}))
+        let engine = Arc::downgrade(self);
+        Arc::new(move |cam: &CameraHandle, status: &CameraStatus| {
+            if let (Some(codec), Some(engine)) = (status.codec, engine.upgrade()) {
+                engine.codec_settled(cam, codec);
+            }
+            if let Some(l) = &outer {
+                l(cam, status);
+            }
+        })
+    }
+
+    /// A camera streams `codec`. If it streamed another one before (an IP camera switched to
+    /// H.265 in its settings), the RTSP mount is rebuilt for it (its clients, whose payloader
+    /// cannot carry the new codec, are disconnected and reconnect to the new one), and the
+    /// preview and detector decoders restart for it.
+    fn codec_settled(&self, cam: &CameraHandle, codec: VideoCodec) {
+        let before = cam.set_last_codec(codec);
+        if before == Some(codec) {
+            return;
+        }
+        if before.is_some() {
+            tracing::warn!(camera = %cam.id, from = ?before, to = ?codec, "the camera changed codec");
+        }
+        let mounted = before.unwrap_or(rtsp::DEFAULT_CODEC);
+        if mounted != codec
+            && cam.rtsp_serving.load(std::sync::atomic::Ordering::SeqCst)
+            && let Some(h) = self.camera(&cam.id)
+        {
+            self.rtsp.stop_serving(&cam.id);
+            self.rtsp.mount(&cam.id, h);
+        }
+        cam.preview.restart_on_demand();
+        cam.detect.restart_on_demand();
     }
 
     /// Brings the running cameras in line with the camera table.

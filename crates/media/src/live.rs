@@ -7,7 +7,7 @@
 //! (~200 ms) plus the browser's buffer, against WebRTC's ~100 ms; MJPEG remains the
 //! works-everywhere fallback.
 //!
-//! Each viewer gets its own tiny muxing pipeline (`appsrc ! h264parse ! mp4mux ! appsink`) on the
+//! Each viewer gets its own tiny muxing pipeline (`appsrc ! parse ! mp4mux ! appsink`) on the
 //! camera's hub, so every viewer starts with an init segment and a keyframe (the hub asks the
 //! encoder for one) and a slow viewer never delays another. Each WebSocket message is the init
 //! segment or one whole fragment ([`super::fmp4::FragmentSplitter`]), appendable on its own.
@@ -16,6 +16,7 @@
 
 use super::camera::CameraHandle;
 use super::hub::ConsumerId;
+use super::pipeline::VideoCodec;
 use bytes::Bytes;
 use gst::prelude::*;
 use std::sync::Arc;
@@ -24,20 +25,45 @@ use tokio::sync::mpsc;
 /// Fragments buffered per viewer (~6 s at 200 ms) before it counts as too slow.
 const QUEUE: usize = 30;
 
-/// The MSE codec string (`video/mp4; codecs="avc1.PPCCLL"`) from the camera's H.264 caps.
+/// The MSE type (`video/mp4; codecs="avc1.PPCCLL"` or `"hvc1.…"`) from the camera's caps.
 pub fn mime_type(cam: &CameraHandle) -> Option<String> {
-    let caps = cam.h264_caps()?;
+    let caps = cam.video_caps()?;
     let s = caps.structure(0)?;
+    let codec = VideoCodec::from_media_type(s.name())?;
     let data = s.get::<gst::Buffer>("codec_data").ok()?;
     let map = data.map_readable().ok()?;
-    let b = map.as_slice();
-    if b.len() < 4 {
-        return None;
+    let codecs = match codec {
+        VideoCodec::H264 => avc1_codec(map.as_slice())?,
+        VideoCodec::H265 => hvc1_codec(map.as_slice())?,
+    };
+    Some(format!("video/mp4; codecs=\"{codecs}\""))
+}
+
+/// RFC 6381 name of an H.264 stream from its `avcC` record: `avc1.` profile, constraints, level.
+fn avc1_codec(avcc: &[u8]) -> Option<String> {
+    let b = avcc.get(..4)?;
+    Some(format!("avc1.{:02x}{:02x}{:02x}", b[1], b[2], b[3]))
+}
+
+/// The ISO/IEC 14496-15 (annex E) name of an H.265 stream from its `hvcC` record, as browsers'
+/// `MediaSource.isTypeSupported` expects it: `hvc1.` profile space and idc, compatibility flags
+/// (bit-reversed, hex), tier and level, constraint bytes without trailing zeros.
+fn hvc1_codec(hvcc: &[u8]) -> Option<String> {
+    let b = hvcc.get(..13)?;
+    let space = ["", "A", "B", "C"][usize::from(b[1] >> 6)];
+    let tier = if b[1] & 0x20 != 0 { 'H' } else { 'L' };
+    let profile = b[1] & 0x1f;
+    let compat = u32::from_be_bytes([b[2], b[3], b[4], b[5]]).reverse_bits();
+    let mut name = format!("hvc1.{space}{profile}.{compat:X}.{tier}{}", b[12]);
+    let constraints = &b[6..12];
+    let used = constraints
+        .iter()
+        .rposition(|&c| c != 0)
+        .map_or(0, |i| i + 1);
+    for c in &constraints[..used] {
+        name.push_str(&format!(".{c:X}"));
     }
-    Some(format!(
-        "video/mp4; codecs=\"avc1.{:02x}{:02x}{:02x}\"",
-        b[1], b[2], b[3]
-    ))
+    Some(name)
 }
 
 /// One viewer's stream; dropping it stops the pipeline and detaches from the hub.
@@ -64,9 +90,13 @@ impl LiveMp4 {
     ) -> Result<(Self, mpsc::Receiver<Bytes>), String> {
         let pipeline = gst::Pipeline::with_name(&format!("live-{}", camera.id));
         let appsrc = gst_app::AppSrc::builder().name("src").build();
-        let parse = gst::ElementFactory::make("h264parse")
+        let parser = camera
+            .codec()
+            .ok_or("the camera is not streaming")?
+            .parser();
+        let parse = gst::ElementFactory::make(parser)
             .build()
-            .map_err(|_| "h264parse is missing")?;
+            .map_err(|_| format!("{parser} is missing"))?;
         let mux = gst::ElementFactory::make("mp4mux")
             .property("fragment-duration", fragment_ms)
             .property("streamable", true)
@@ -123,5 +153,27 @@ impl Drop for LiveMp4 {
     fn drop(&mut self) {
         self.camera.hub.detach(self.consumer);
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_names_for_media_source() {
+        assert_eq!(
+            avc1_codec(&[1, 0x64, 0x00, 0x1f, 0xff]).as_deref(),
+            Some("avc1.64001f")
+        );
+        // x265's Main profile at level 3.1 (ISO/IEC 14496-15's own example is hvc1.1.6.L93.B0).
+        let main = [
+            0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x00, 93,
+        ];
+        assert_eq!(hvc1_codec(&main).as_deref(), Some("hvc1.1.6.L93.B0"));
+        // Main 10, high tier, level 5.1, no constraint flags.
+        let main10 = [0x01, 0x22, 0x20, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 153];
+        assert_eq!(hvc1_codec(&main10).as_deref(), Some("hvc1.2.4.H153"));
+        assert_eq!(hvc1_codec(&main[..12]), None, "too short");
     }
 }

@@ -6,8 +6,10 @@
 //!   `raw. ! queue(leaky) ! encoder ! h264parse config-interval=-1 ! avc/au ! appsink name=h264`
 //!   and a low-fps JPEG branch `raw. ! gate ! queue(leaky) ! videorate ! videoscale ! jpegenc !
 //!   appsink name=jpeg`;
-//! - encoded sources (RTSP IP cameras, v4l2 H.264): no transcode, `depay/parse ! tee name=enc`,
-//!   `enc. ! appsink name=h264`, and a JPEG branch that decodes only when someone watches.
+//! - encoded sources (RTSP IP cameras in H.264 or H.265, v4l2 H.264): no transcode. An RTSP
+//!   camera's codec is known only once it answers DESCRIBE, so its description is `rtspsrc` and
+//!   `appsink name=video` unlinked, and the camera runner links each video stream through
+//!   [`VideoCodec::depay_chain`] when it appears. Preview and detection decode on demand.
 //!
 //! URLs, device paths and credentials are never part of the text: they are set as properties on
 //! the element named `src` after parsing, so no quoting problem or secret ends up in a log line.
@@ -90,6 +92,79 @@ pub enum DeviceFormat {
     H264,
     Mjpeg,
     Raw,
+}
+
+/// The video codecs Pinhole carries without transcoding, from camera to RTSP, recordings and
+/// the live fMP4 preview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    H264,
+    H265,
+}
+
+impl VideoCodec {
+    /// From an RTP `encoding-name` (the SDP's `a=rtpmap`).
+    pub fn from_encoding_name(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "H264" => Some(Self::H264),
+            "H265" => Some(Self::H265),
+            _ => None,
+        }
+    }
+
+    /// From a caps structure name (`video/x-h264`).
+    pub fn from_media_type(name: &str) -> Option<Self> {
+        match name {
+            "video/x-h264" => Some(Self::H264),
+            "video/x-h265" => Some(Self::H265),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::H264 => "h264",
+            Self::H265 => "h265",
+        }
+    }
+
+    pub fn parser(self) -> &'static str {
+        match self {
+            Self::H264 => "h264parse",
+            Self::H265 => "h265parse",
+        }
+    }
+
+    /// What the camera's hub carries: whole access units, parameter sets in `codec_data` and
+    /// in band before every keyframe (so RTSP clients and recordings can join anywhere).
+    fn parsed(self) -> String {
+        let (parser, caps) = match self {
+            Self::H264 => ("h264parse", "video/x-h264,stream-format=avc,alignment=au"),
+            Self::H265 => ("h265parse", "video/x-h265,stream-format=hvc1,alignment=au"),
+        };
+        format!("{parser} config-interval=-1 ! capsfilter caps=\"{caps}\"")
+    }
+
+    /// From an RTSP camera's RTP to what the hub carries (a bin description with one sink and
+    /// one source pad).
+    pub fn depay_chain(self) -> String {
+        let depay = match self {
+            Self::H264 => "rtph264depay",
+            Self::H265 => "rtph265depay",
+        };
+        format!("{depay} ! {}", self.parsed())
+    }
+
+    /// The RTSP media factory's description: one shared media per camera, fed by an appsrc
+    /// that consumes the hub (already parsed, parameter sets in band: no parser on the way out).
+    pub fn rtsp_factory_launch(self) -> String {
+        let pay = match self {
+            Self::H264 => "rtph264pay",
+            Self::H265 => "rtph265pay",
+        };
+        format!("( appsrc name=src ! {pay} name=pay0 pt=96 config-interval=0 )")
+    }
 }
 
 /// Everything the description depends on.
@@ -179,7 +254,7 @@ impl CaptureSpec {
                 self.raw_caps("video/x-raw")
             ),
             SourceKind::Rtsp => format!(
-                "rtspsrc name=src latency=200 protocols={} ! rtph264depay",
+                "rtspsrc name=src latency=200 protocols={}",
                 if self.rtsp_tcp { "tcp" } else { "udp" }
             ),
         }
@@ -204,15 +279,19 @@ impl CaptureSpec {
 
     /// The full description.
     pub fn launch(&self) -> String {
-        const H264_OUT: &str = "h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au ! appsink name=h264 sync=false async=false";
-        if self.is_encoded() {
+        const SINK: &str = "appsink name=video sync=false async=false";
+        let h264_out = format!("{} ! {SINK}", VideoCodec::H264.parsed());
+        if self.source == SourceKind::Rtsp {
+            // Linked by the runner once the camera says which codec it sends.
+            format!("{} {SINK}", self.source())
+        } else if self.is_encoded() {
             // Nothing else: preview and detection decode in their own on-demand pipelines on
             // the hub ([`DecodeSpec`]), so a relay-only appliance never even loads a decoder.
-            format!("{src} ! {H264_OUT}", src = self.source())
+            format!("{src} ! {h264_out}", src = self.source())
         } else {
             format!(
                 "{src} ! tee name=raw \
-                 raw. ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream ! videoconvert ! {enc} ! {H264_OUT} \
+                 raw. ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream ! videoconvert ! {enc} ! {h264_out} \
                  raw. ! valve name=previewgate drop=true ! {jpeg} \
                  raw. ! {detect}",
                 src = self.source(),
@@ -225,10 +304,11 @@ impl CaptureSpec {
 }
 
 /// What an on-demand decoding pipeline produces (previews and detector frames of cameras
-/// that deliver H.264).
+/// that deliver H.264 or H.265).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeSpec {
-    /// The H.264 decoder element (v4l2h264dec on a Pi, avdec_h264 elsewhere).
+    pub codec: VideoCodec,
+    /// The decoder element (v4l2h264dec on a Pi, avdec_h264 elsewhere).
     pub decoder: &'static str,
     pub fps: u32,
     pub width: u32,
@@ -251,26 +331,41 @@ impl DecodeSpec {
             )
         };
         format!(
-            "appsrc name=src ! h264parse ! {} ! videorate drop-only=true max-rate={} ! videoscale ! videoconvert ! {tail} ! appsink name=out sync=false async=false max-buffers=1 drop=true",
+            "appsrc name=src ! {} ! {} ! videorate drop-only=true max-rate={} ! videoscale ! videoconvert ! {tail} ! appsink name=out sync=false async=false max-buffers=1 drop=true",
+            self.codec.parser(),
             self.decoder,
             self.fps.max(1)
         )
     }
 }
 
-/// The decoder to use: the Pi's hardware decoder when its device exists, else libav's.
-pub fn choose_decoder(available: impl Fn(&str) -> bool) -> &'static str {
-    ["v4l2h264dec", "avdec_h264", "openh264dec"]
-        .into_iter()
-        .find(|d| available(d))
-        .unwrap_or("avdec_h264")
+/// The decoder for each codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoders {
+    pub h264: &'static str,
+    pub h265: &'static str,
 }
 
-/// The RTSP media factory's description: one shared media per camera, fed by an appsrc that
-/// consumes the camera's H.264 (already parsed, access units with parameter sets in band: no
-/// second h264parse on the way out, nor in the recorder and live muxers).
-pub const RTSP_FACTORY_LAUNCH: &str =
-    "( appsrc name=src ! rtph264pay name=pay0 pt=96 config-interval=0 )";
+impl Decoders {
+    pub fn of(&self, codec: VideoCodec) -> &'static str {
+        match codec {
+            VideoCodec::H264 => self.h264,
+            VideoCodec::H265 => self.h265,
+        }
+    }
+}
+
+/// The decoders to use: the Pi's hardware decoders when their devices exist (the H.265 one is
+/// stateless, registered only where the kernel has it), else libav's.
+pub fn choose_decoders(available: impl Fn(&str) -> bool) -> Decoders {
+    // Without any, libav's is named: the decoder's start then fails saying it is missing.
+    let first =
+        |list: [&'static str; 3]| list.into_iter().find(|d| available(d)).unwrap_or(list[1]);
+    Decoders {
+        h264: first(["v4l2h264dec", "avdec_h264", "openh264dec"]),
+        h265: first(["v4l2slh265dec", "avdec_h265", "libde265dec"]),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -326,7 +421,7 @@ mod tests {
         assert!(l.contains("clockoverlay"));
         assert_eq!(l.matches("x264enc").count(), 1);
         assert!(l.contains("bitrate=2000 key-int-max=30"));
-        assert!(l.contains("appsink name=h264"));
+        assert!(l.contains("appsink name=video"));
         assert!(l.contains("appsink name=jpeg"));
         assert!(l.contains("raw. ! valve name=detectgate drop=true"));
         assert!(l.contains("video/x-raw,format=RGB,width=320"));
@@ -342,14 +437,36 @@ mod tests {
         let s = spec(SourceKind::Rtsp);
         assert!(s.is_encoded());
         let l = s.launch();
-        assert!(l.contains("rtspsrc name=src latency=200 protocols=tcp ! rtph264depay"));
-        assert!(!l.contains("x264enc") && !l.contains("openh264enc"));
-        assert!(
-            !l.contains("avdec_h264"),
-            "decoding happens on demand, elsewhere"
+        assert_eq!(
+            l,
+            "rtspsrc name=src latency=200 protocols=tcp appsink name=video sync=false async=false",
+            "linked once the camera names its codec"
         );
-        assert_eq!(l.matches("h264parse").count(), 1);
+        assert_eq!(
+            VideoCodec::H265.depay_chain(),
+            "rtph265depay ! h265parse config-interval=-1 ! capsfilter caps=\"video/x-h265,stream-format=hvc1,alignment=au\""
+        );
+        assert!(
+            VideoCodec::H264
+                .depay_chain()
+                .starts_with("rtph264depay ! h264parse")
+        );
+        assert_eq!(
+            VideoCodec::from_encoding_name("h265"),
+            Some(VideoCodec::H265)
+        );
+        assert_eq!(VideoCodec::from_encoding_name("JPEG"), None);
+        assert_eq!(
+            VideoCodec::from_media_type("video/x-h264"),
+            Some(VideoCodec::H264)
+        );
+        assert!(
+            VideoCodec::H265
+                .rtsp_factory_launch()
+                .contains("rtph265pay name=pay0")
+        );
         let d = DecodeSpec {
+            codec: VideoCodec::H264,
             decoder: "avdec_h264",
             fps: 2,
             width: 320,
@@ -360,8 +477,18 @@ mod tests {
                 .contains("avdec_h264 ! videorate drop-only=true max-rate=2")
         );
         assert!(d.launch().contains("format=RGB,width=320"));
-        assert_eq!(choose_decoder(|d| d != "v4l2h264dec"), "avdec_h264");
-        assert_eq!(choose_decoder(|_| true), "v4l2h264dec");
+        let soft = choose_decoders(|d| !d.starts_with("v4l2"));
+        assert_eq!((soft.h264, soft.h265), ("avdec_h264", "avdec_h265"));
+        let pi = choose_decoders(|_| true);
+        assert_eq!((pi.h264, pi.h265), ("v4l2h264dec", "v4l2slh265dec"));
+        let none = choose_decoders(|_| false);
+        assert_eq!(none.of(VideoCodec::H265), "avdec_h265");
+        let hevc = DecodeSpec {
+            codec: VideoCodec::H265,
+            decoder: "avdec_h265",
+            ..d
+        };
+        assert!(hevc.launch().contains("h265parse ! avdec_h265"));
         assert!(
             !l.contains("rtsp://"),
             "URL is set as a property, not in the text"
@@ -405,8 +532,16 @@ mod tests {
             s.overlay = gst::ElementFactory::find("clockoverlay").is_some();
             gst::parse::launch(&s.launch()).unwrap_or_else(|e| panic!("{src:?}: {e}"));
         }
+        for codec in [VideoCodec::H264, VideoCodec::H265] {
+            gst::parse::bin_from_description(&codec.depay_chain(), true)
+                .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
+            let launch = codec.rtsp_factory_launch();
+            gst::parse::launch(launch.trim_matches(|c| c == '(' || c == ')' || c == ' '))
+                .expect("factory launch parses");
+        }
         for jpeg in [true, false] {
             let d = DecodeSpec {
+                codec: VideoCodec::H264,
                 decoder: "avdec_h264",
                 fps: 5,
                 width: 320,
@@ -414,7 +549,5 @@ mod tests {
             };
             gst::parse::launch(&d.launch()).expect("decode launch parses");
         }
-        gst::parse::launch(RTSP_FACTORY_LAUNCH.trim_matches(|c| c == '(' || c == ')' || c == ' '))
-            .expect("factory launch parses");
     }
 }

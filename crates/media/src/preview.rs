@@ -132,6 +132,20 @@ impl Preview {
         self.update_valve();
     }
 
+    /// Stops the on-demand pipeline and starts it again if it is wanted: the camera now streams
+    /// another codec, or streams at last after a reader asked in vain.
+    pub(crate) fn restart_on_demand(&self) {
+        if let Some(hook) = self
+            .on_demand
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            hook(false);
+        }
+        self.update_valve();
+    }
+
     pub(crate) fn has_on_demand(&self) -> bool {
         self.on_demand
             .lock()

@@ -11,7 +11,10 @@
 //!   shared media sees a picture in ~100 ms instead of waiting up to a GOP.
 //! - The server runs on its own GLib main context and thread, away from the tokio runtime.
 
-use super::pipeline::RTSP_FACTORY_LAUNCH;
+use super::pipeline::VideoCodec;
+
+/// What a camera's mount serves until its stream says otherwise (raw sources are encoded to it).
+pub const DEFAULT_CODEC: VideoCodec = VideoCodec::H264;
 use super::rtsp_auth::{self, Credentials, Nonces};
 use gst::glib;
 use gst::prelude::*;
@@ -484,10 +487,11 @@ impl RtspServer {
         })
     }
 
-    /// Mounts `/<id>` for a camera.
+    /// Mounts `/<id>` for a camera, with the payloader of the codec it streamed last.
     pub fn mount(&self, id: &str, cam: Arc<super::camera::CameraHandle>) {
         let factory = gst_rtsp_server::RTSPMediaFactory::new();
-        factory.set_launch(RTSP_FACTORY_LAUNCH);
+        let codec = cam.last_codec().unwrap_or(DEFAULT_CODEC);
+        factory.set_launch(&codec.rtsp_factory_launch());
         factory.set_shared(true);
         factory.set_suspend_mode(gst_rtsp_server::RTSPSuspendMode::None);
         factory.add_role_from_structure(

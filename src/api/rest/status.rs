@@ -143,6 +143,7 @@ pub async fn cameras(
                 "status": st.as_ref().map(|s| s.state.service_status()).unwrap_or("DISCONNECTED"),
                 "error": st.as_ref().and_then(|s| s.error.clone()),
                 "encoder": st.as_ref().and_then(|s| s.encoder.clone()),
+                "codec": st.as_ref().and_then(|s| s.codec),
                 "fps": st.as_ref().map(|s| s.fps),
                 "bitrate_kbps": st.as_ref().map(|s| s.bitrate_kbps),
             })

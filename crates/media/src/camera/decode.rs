@@ -1,7 +1,9 @@
-//! On-demand decoding for cameras that deliver H.264 (IP cameras, UVC cameras with an H.264
-//! mode): the preview and the detector each get a small pipeline on the camera's hub
-//! (`appsrc ! h264parse ! decoder ! scale ! (jpegenc | RGB) ! appsink`), started when their first
-//! reader arrives and stopped when the last one leaves.
+//! On-demand decoding for cameras that deliver H.264 or H.265 (IP cameras, UVC cameras with an
+//! H.264 mode): the preview and the detector each get a small pipeline on the camera's hub
+//! (`appsrc ! parse ! decoder ! scale ! (jpegenc | RGB) ! appsink`), started when their first
+//! reader arrives and stopped when the last one leaves. The decoder is the one for the codec the
+//! camera streams when it starts; a camera that comes back with another codec gets its decoder
+//! restarted ([`Preview::restart_on_demand`]).
 //!
 //! Why not branches in the capture pipeline behind valves, as for raw sources: a decoder would
 //! then be loaded and initialised for every relayed camera even if nobody ever watched (libav
@@ -11,7 +13,7 @@
 
 use super::CameraHandle;
 use crate::hub::ConsumerId;
-use crate::pipeline::DecodeSpec;
+use crate::pipeline::{DecodeSpec, Decoders};
 use crate::preview::{DemandHook, Preview};
 use gst::prelude::*;
 use std::sync::{Arc, Mutex, Weak};
@@ -29,11 +31,35 @@ impl Drop for Running {
     }
 }
 
+/// What a tap wants out of its decoder.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub fps: u32,
+    pub width: u32,
+    /// JPEG (preview) or packed RGB (detector).
+    pub jpeg: bool,
+}
+
 fn start(
     camera: Arc<CameraHandle>,
     tap: Arc<Preview>,
-    spec: DecodeSpec,
+    out: Output,
+    decoders: Decoders,
 ) -> Result<Running, String> {
+    let codec = camera.codec().ok_or("the camera is not streaming yet")?;
+    let spec = DecodeSpec {
+        codec,
+        decoder: decoders.of(codec),
+        fps: out.fps,
+        width: out.width,
+        jpeg: out.jpeg,
+    };
+    if gst::ElementFactory::find(spec.decoder).is_none() {
+        return Err(format!(
+            "{} is not available (gstreamer1.0-libav)",
+            spec.decoder
+        ));
+    }
     let pipeline = gst::parse::launch(&spec.launch())
         .map_err(|e| format!("cannot build the decoder: {e}"))?
         .downcast::<gst::Pipeline>()
@@ -62,7 +88,12 @@ fn start(
 }
 
 /// The hook that starts and stops a tap's decoding pipeline with its demand.
-pub fn hook(camera: Weak<CameraHandle>, tap: Weak<Preview>, spec: DecodeSpec) -> DemandHook {
+pub fn hook(
+    camera: Weak<CameraHandle>,
+    tap: Weak<Preview>,
+    out: Output,
+    decoders: Decoders,
+) -> DemandHook {
     let running: Mutex<Option<Running>> = Mutex::new(None);
     Box::new(move |wanted| {
         let mut r = running.lock().unwrap_or_else(|p| p.into_inner());
@@ -72,7 +103,7 @@ pub fn hook(camera: Weak<CameraHandle>, tap: Weak<Preview>, spec: DecodeSpec) ->
                     return;
                 };
                 let id = cam.id.clone();
-                match start(cam, tap, spec) {
+                match start(cam, tap, out, decoders) {
                     Ok(run) => *r = Some(run),
                     Err(e) => {
                         tracing::warn!(camera = %id, error = %e, "cannot decode for preview/detection")

@@ -11,6 +11,7 @@ use crate::api::rpc::envelope::{self, RpcError};
 use crate::api::views::{RecordingView, SnapshotView};
 use crate::clock::rfc3339_ms;
 use crate::media::camera::CameraState;
+use crate::media::pipeline::VideoCodec;
 use crate::media::recorder::Format;
 use crate::media::retention::RetentionPolicy;
 use crate::media::{MediaEngine, MediaError};
@@ -95,7 +96,11 @@ async fn get_camera_capabilities(
     let def = h.definition();
     let st = h.status();
     let formats: Vec<&str> = match def.source {
-        SourceKind::Rtsp => vec!["H264"],
+        SourceKind::Rtsp => match st.codec.or(h.last_codec()) {
+            Some(VideoCodec::H265) => vec!["H265", "MJPEG"],
+            Some(VideoCodec::H264) => vec!["H264", "MJPEG"],
+            None => vec![],
+        },
         SourceKind::Test | SourceKind::V4l2 | SourceKind::Libcamera => vec!["H264", "MJPEG"],
     };
     Ok(json!({
@@ -646,6 +651,7 @@ fn camera_json(e: &MediaEngine, session: &Session, id: &str) -> Option<Value> {
         "state": st.state.as_str(),
         "source": def.source,
         "encoder": st.encoder,
+        "codec": st.codec,
         "bitrate_kbps": st.bitrate_kbps,
         "error": st.error,
         "restarts": st.restarts,
