@@ -1863,17 +1863,8 @@ async fn camera_status_until(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = server
-            .rpc(Some(token), "get_camera_status", json!({"device": device}))
-            .await;
-        if done(&r["result"]) {
-            return r["result"].clone();
-        }
-        assert!(Instant::now() < deadline, "{what}: {r}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let params = json!({"device": device});
+    rpc_until(server, token, "get_camera_status", params, what, done).await
 }
 
 #[tokio::test]

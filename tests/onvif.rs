@@ -196,7 +196,7 @@ async fn the_client_finds_connects_to_and_steers_a_foreign_device() {
         "{s:?}"
     );
     let preset = ptz::parse_set_preset(
-        &c.call(&ptz_url, &ptz::set_preset(&token, "Door"))
+        &c.call(&ptz_url, &ptz::set_preset(&token, "Door", None))
             .await
             .expect("SetPreset"),
     )
@@ -459,4 +459,216 @@ fn discover_cameras_on_the_web_page() {
         &[],
         || server.stderr_text(),
     );
+    // Added with the device's PTZ, steered over ONVIF with the same account.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let admin = server.token("admin").await;
+        let cams = get_json_as(&server, "/api/cameras", &admin).await;
+        let cam = cams
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["ptz"]["transport"] == "onvif"))
+            .unwrap_or_else(|| panic!("no camera with ONVIF PTZ: {cams}"));
+        assert_eq!(cam["ptz"]["addr"], device.url.as_str(), "{cam}");
+        let id = cam["id"].as_str().expect("id");
+        ptz_status_until(&server, &admin, id, "its PTZ never connected", |s| {
+            s["connected"] == true
+        })
+        .await;
+    });
+}
+
+/// Polls Pinhole's `ptz_status` for `device` until `done` holds (within 30 s).
+async fn ptz_status_until(
+    server: &Server,
+    token: &str,
+    device: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let params = json!({"device": device});
+    rpc_until(server, token, "ptz_status", params, what, done).await
+}
+
+fn units_near(v: &serde_json::Value, want: i64) -> bool {
+    v.as_i64().is_some_and(|v| (v - want).abs() <= 200)
+}
+
+#[tokio::test]
+async fn the_appliance_steers_an_onvif_camera_behind_its_ptz_api() {
+    let (_ns, device) = device_in_namespace();
+    let camera = |password: &str| {
+        format!(
+            "[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nrecording = \"off\"\nusername = \"{DEVICE_USER}\"\npassword = \"{password}\"\nptz = {{ transport = \"onvif\", addr = \"{}\" }}\n",
+            device.url
+        )
+    };
+    let server = Server::start(Opts {
+        toml: camera(DEVICE_PASSWORD),
+        ..Opts::with_roles()
+    });
+    let op = server.token("oper").await;
+    let st = ptz_status_until(&server, &op, "camera0", "ONVIF PTZ never connected", |s| {
+        s["connected"] == true && s["pan"].is_i64()
+    })
+    .await;
+    assert_eq!(st["profile"], "onvif", "{st}");
+    assert_eq!(st["pan_limits"], json!([-10000, 10000]), "{st}");
+    let caps = &st["capabilities"];
+    assert_eq!(caps["continuous"], true, "{st}");
+    assert_eq!(caps["absolute"], true, "{st}");
+    assert_eq!(caps["focus"], false, "{st}");
+
+    // The device itself, read by our own client, says where it points.
+    let mut c = client(&device, DEVICE_PASSWORD);
+    let summary = c.connect().await.expect("connect");
+    let ptz_url = summary.services.ptz.clone().expect("PTZ service");
+    let profile = summary
+        .profiles
+        .iter()
+        .find(|p| p.profile.ptz_configuration.is_some())
+        .expect("a PTZ profile")
+        .profile
+        .token
+        .clone();
+
+    // Absolute, in the API's units (ONVIF's generic spaces × 10000).
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_absolute",
+            json!({"device": "camera0", "pan": 5000, "tilt": -2500, "zoom": 3000}),
+        )
+        .await;
+    assert!(r["error"].is_null(), "{r}");
+    let s = status(&c, &ptz_url, &profile).await;
+    assert!(
+        near(s.pan, 0.5) && near(s.tilt, -0.25) && near(s.zoom, 0.3),
+        "{s:?}"
+    );
+    ptz_status_until(
+        &server,
+        &op,
+        "camera0",
+        "the status follows the device",
+        |s| units_near(&s["pan"], 5000) && units_near(&s["tilt"], -2500),
+    )
+    .await;
+
+    // The camera's own preset 3, set here and recalled after a continuous move.
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_preset",
+            json!({"device": "camera0", "action": "set", "preset": 3}),
+        )
+        .await;
+    assert!(r["error"].is_null(), "{r}");
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_move",
+            json!({"device": "camera0", "pan_speed": -0.5}),
+        )
+        .await;
+    assert!(r["error"].is_null(), "{r}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let r = server
+        .rpc(Some(&op), "ptz_stop", json!({"device": "camera0"}))
+        .await;
+    assert!(r["error"].is_null(), "{r}");
+    let moved = status(&c, &ptz_url, &profile).await;
+    assert!(moved.pan.is_some_and(|p| p < 0.45), "{moved:?}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        status(&c, &ptz_url, &profile).await.pan,
+        moved.pan,
+        "still moving after ptz_stop"
+    );
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_preset",
+            json!({"device": "camera0", "action": "recall", "preset": 3}),
+        )
+        .await;
+    assert!(r["error"].is_null(), "{r}");
+    let back = status(&c, &ptz_url, &profile).await;
+    assert!(near(back.pan, 0.5) && near(back.tilt, -0.25), "{back:?}");
+
+    // Pinhole's own named preset: stored as positions, replayed with an absolute move.
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_absolute",
+            json!({"device": "camera0", "pan": -3000, "tilt": 1000}),
+        )
+        .await;
+    assert!(r["error"].is_null(), "{r}");
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_preset_save",
+            json!({"device": "camera0", "name": "gate"}),
+        )
+        .await;
+    let gate = r["result"]["preset"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(units_near(&r["result"]["preset"]["pan"], -3000), "{r}");
+    server
+        .rpc(Some(&op), "ptz_home", json!({"device": "camera0"}))
+        .await;
+    let home = status(&c, &ptz_url, &profile).await;
+    assert!(near(home.pan, 0.0) && near(home.tilt, 0.0), "{home:?}");
+    let r = server
+        .rpc(Some(&op), "ptz_preset_goto", json!({"id": gate}))
+        .await;
+    assert!(r["error"].is_null(), "{r}");
+    let at_gate = status(&c, &ptz_url, &profile).await;
+    assert!(
+        near(at_gate.pan, -0.3) && near(at_gate.tilt, 0.1),
+        "{at_gate:?}"
+    );
+
+    // What ONVIF PTZ has no word for is refused clearly, and so is a position out of range.
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_focus",
+            json!({"device": "camera0", "mode": "auto"}),
+        )
+        .await;
+    assert_eq!(
+        r["error"]["data"]["reason"], "not_supported_by_camera",
+        "{r}"
+    );
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_absolute",
+            json!({"device": "camera0", "pan": 12000}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    drop(server);
+
+    // With the wrong password the link says why, and the API answers at once.
+    let server = Server::start(Opts {
+        toml: camera("not-the-password"),
+        ..Opts::with_roles()
+    });
+    let op = server.token("oper").await;
+    let st = ptz_status_until(&server, &op, "camera0", "no clear error", |s| {
+        s["last_error"].is_string()
+    })
+    .await;
+    assert_eq!(st["connected"], false, "{st}");
+    let r = server
+        .rpc(
+            Some(&op),
+            "ptz_move",
+            json!({"device": "camera0", "pan_speed": 0.5}),
+        )
+        .await;
+    assert_eq!(r["error"]["data"]["reason"], "camera_unreachable", "{r}");
 }

@@ -133,7 +133,15 @@ export async function cameraView(el, id) {
     side.append(h('section.card', h('h2', 'PTZ'), h('p.meta', 'This camera has no PTZ link.')));
     return;
   }
-  api('GET', `/api/cameras/${encodeURIComponent(id)}/ptz/status`).then(showPosition).catch(() => {});
+  // Offer only what the camera's PTZ can do (an ONVIF camera has no focus or power here).
+  api('GET', `/api/cameras/${encodeURIComponent(id)}/ptz/status`).then((st) => {
+    showPosition(st);
+    const can = st.capabilities || {};
+    for (const [el, ok] of [['ptz-focus', can.focus], ['ptz-zoom', can.zoom], ['ptz-grid', can.continuous]]) {
+      const e = document.getElementById(el);
+      if (e && ok === false) e.hidden = true;
+    }
+  }).catch(() => {});
   if (!operator) {
     side.append(h('section.card', h('h2', 'PTZ'), position, presetsCard(id, false)));
     return;
@@ -165,14 +173,14 @@ function ptzPad(id, position) {
     for (const ev of ['pointerup', 'pointercancel', 'lostpointercapture']) b.addEventListener(ev, stop);
     return b;
   };
-  const grid = h('div.pad-grid',
+  const grid = h('div.pad-grid#ptz-grid',
     hold('↖', { pan: -1, tilt: 1 }, 'up-left'), hold('↑', { tilt: 1 }, 'up'), hold('↗', { pan: 1, tilt: 1 }, 'up-right'),
     hold('←', { pan: -1 }, 'left'),
     h('button.pad#ptz-home', { type: 'button', on: { click: () => send('ptz_home', {}) }, title: 'home' }, '⌂'),
     hold('→', { pan: 1 }, 'right'),
     hold('↙', { pan: -1, tilt: -1 }, 'down-left'), hold('↓', { tilt: -1 }, 'down'), hold('↘', { pan: 1, tilt: -1 }, 'down-right'));
-  const zoom = h('div.row', hold('Zoom −', { zoom: -1 }, 'zoom-out'), hold('Zoom +', { zoom: 1 }, 'zoom-in'));
-  const focus = h('div.row',
+  const zoom = h('div.row#ptz-zoom', hold('Zoom −', { zoom: -1 }, 'zoom-out'), hold('Zoom +', { zoom: 1 }, 'zoom-in'));
+  const focus = h('div.row#ptz-focus',
     h('button', { type: 'button', on: { click: () => send('ptz_focus', { mode: 'auto' }) } }, 'Auto focus'),
     h('button', { type: 'button', on: { click: () => send('ptz_focus', { mode: 'one_push' }) } }, 'One push'),
     h('button', { type: 'button', on: { click: () => send('ptz_focus', { mode: 'manual' }) } }, 'Manual'));

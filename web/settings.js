@@ -112,6 +112,8 @@ function deviceRow(d, onAdded) {
         await api('POST', '/api/cameras', {
           name: d.name, source: 'rtsp', url: main.stream_url,
           username: f.username || null, password: f.password || null, recording: 'continuous',
+          // Steered over ONVIF with the same account.
+          ptz: t.ptz ? { transport: 'onvif', addr: d.url } : null,
         });
         toast('Camera added');
         onAdded();
@@ -173,8 +175,8 @@ async function cameraForm(el, id, first) {
       field('Mode', 'recording', select([['continuous', 'continuous'], ['events', 'on events'], ['off', 'off']], c.recording))),
     h('fieldset', h('legend', 'PTZ'),
       h('div.row',
-        field('Link', 'ptz.transport', select([['', 'none'], ['sony-udp', 'VISCA over IP (Sony, UDP 52381)'], ['raw-tcp', 'raw VISCA TCP (5678)'], ['raw-udp', 'raw VISCA UDP (1259)'], ['serial', 'serial RS-232/422']], c.ptz ? c.ptz.transport : '')),
-        field('Address or port', 'ptz.addr', input({ value: c.ptz ? c.ptz.addr || c.ptz.path || '' : '', placeholder: '192.168.1.20:52381 or /dev/ttyUSB0' })),
+        field('Link', 'ptz.transport', select([['', 'none'], ['sony-udp', 'VISCA over IP (Sony, UDP 52381)'], ['raw-tcp', 'raw VISCA TCP (5678)'], ['raw-udp', 'raw VISCA UDP (1259)'], ['serial', 'serial RS-232/422'], ['onvif', 'ONVIF PTZ (the camera\'s account)']], c.ptz ? c.ptz.transport : '')),
+        field('Address or port', 'ptz.addr', input({ value: c.ptz ? c.ptz.addr || c.ptz.path || '' : '', placeholder: '192.168.1.20:52381, /dev/ttyUSB0 or http://192.168.1.64/onvif/device_service' })),
         field('Profile', 'ptz.profile', select([['generic', 'generic'], ['sony', 'Sony'], ['ptzoptics', 'PTZOptics']], c.ptz ? c.ptz.profile : 'generic')))),
     h('fieldset', h('legend', 'Detection'),
       h('div.row',
@@ -205,7 +207,8 @@ async function cameraForm(el, id, first) {
     if (f.password) body.password = f.password;
     if (f['ptz.transport']) {
       const serial = f['ptz.transport'] === 'serial';
-      body.ptz = { transport: f['ptz.transport'], profile: f['ptz.profile'], [serial ? 'path' : 'addr']: f['ptz.addr'] };
+      const onvif = f['ptz.transport'] === 'onvif';
+      body.ptz = { transport: f['ptz.transport'], profile: onvif ? null : f['ptz.profile'], [serial ? 'path' : 'addr']: f['ptz.addr'] };
     }
     const d = { ...(c.detection || {}) };
     d.enabled = f['detection.enabled'] === '' ? null : f['detection.enabled'] === 'true';

@@ -167,8 +167,12 @@ impl From<PtzOpError> for ApiError {
                         error: CameraError::Syntax | CameraError::MessageLength,
                         ..
                     } => ApiError::invalid(detail),
-                    PtzError::Camera { .. } => ApiError::Conflict {
+                    PtzError::Camera { .. } | PtzError::Refused { .. } => ApiError::Conflict {
                         reason: "camera_refused",
+                        detail,
+                    },
+                    PtzError::Unsupported(_) => ApiError::Conflict {
+                        reason: "not_supported_by_camera",
                         detail,
                     },
                     PtzError::Timeout { .. } | PtzError::LinkDown { .. } => ApiError::Dependency {

@@ -222,9 +222,34 @@ impl AppState {
     }
 
     pub async fn cameras_changed(&self) {
-        match self.store.call(|c| crate::store::cameras::list(c)).await {
-            Ok(list) => {
-                self.ptz.sync(&list);
+        let secrets = self.secrets.clone();
+        let loaded = self
+            .store
+            .call(move |c| {
+                let list = crate::store::cameras::list(c)?;
+                // ONVIF PTZ signs its requests with the camera's own account.
+                let mut onvif = std::collections::HashMap::new();
+                for cam in list
+                    .iter()
+                    .filter(|c| c.ptz.as_ref().is_some_and(|l| l.is_onvif()))
+                {
+                    let password = crate::store::cameras::password(c, &secrets, &cam.id)?;
+                    if let (Some(username), Some(password)) = (&cam.username, password) {
+                        onvif.insert(
+                            cam.id.clone(),
+                            pinhole_onvif::client::Credentials {
+                                username: username.clone(),
+                                password: password.expose().to_string(),
+                            },
+                        );
+                    }
+                }
+                Ok((list, onvif))
+            })
+            .await;
+        match loaded {
+            Ok((list, onvif)) => {
+                self.ptz.sync(&list, &onvif);
                 if let Some(m) = &self.media {
                     m.sync(&list).await;
                 }

@@ -1,16 +1,19 @@
 //! PTZ operations shared by the JSON-RPC methods and the REST routes: the caller's normalised
 //! values are checked against the camera's profile *before* anything is sent (out-of-range
-//! speeds, positions and preset numbers never reach the wire), then mapped to VISCA units.
+//! speeds, positions and preset numbers never reach the wire), then done by the camera's
+//! [`PtzDevice`] over VISCA or ONVIF.
 //!
 //! Units: continuous speeds are -1..1 (sign = direction: pan right, tilt up, zoom tele are
-//! positive), scaled onto the profile's speed range; absolute positions are VISCA position units
-//! (signed 16-bit, checked against the profile's limits), or degrees on the REST routes
+//! positive); absolute positions are the profile's position units (VISCA's own, or ONVIF's
+//! generic spaces × 10000; checked against the profile's limits), or degrees on the REST routes
 //! (× `units_per_degree`); zoom is 0..zoom_max (REST: 0-10).
 
 use super::SharedState;
-use crate::ptz::controller::{Controller, PtzError, PtzStatus};
+use crate::ptz::controller::{PtzError, PtzStatus};
+use crate::ptz::device::{Capabilities, PtzDevice};
+use crate::ptz::onvif::PresetAction;
 use crate::ptz::profile::Profile;
-use crate::ptz::visca::{Answer, Command, FocusMode, Inquiry, PanDirection, TiltDirection};
+use crate::ptz::visca::{Answer, Command, FocusMode, Inquiry};
 use crate::store::presets::{self, Preset};
 use pinhole_base::FieldErrors;
 use serde::Serialize;
@@ -50,7 +53,7 @@ fn manual(state: &SharedState, id: &str) {
     }
 }
 
-pub fn camera(state: &SharedState, id: &str) -> Result<(Controller, Profile), PtzOpError> {
+pub fn camera(state: &SharedState, id: &str) -> Result<(PtzDevice, Profile), PtzOpError> {
     state.ptz.get(id).ok_or_else(|| {
         PtzOpError::NoCamera(format!("camera `{id}` has no PTZ link (or does not exist)"))
     })
@@ -72,66 +75,27 @@ pub async fn continuous(
     tilt: f64,
     zoom: Option<f64>,
 ) -> Result<(), PtzOpError> {
-    let (c, p) = camera(state, id)?;
+    let (d, p) = camera(state, id)?;
     let (pan, tilt) = (unit("pan_speed", pan)?, unit("tilt_speed", tilt)?);
-    manual(state, id);
     let zoom = zoom.map(|z| unit("zoom_speed", z)).transpose()?;
-    let ps = p.pan_speed_from_unit(pan).max(*p.pan_speed.start());
-    let ts = p.tilt_speed_from_unit(tilt).max(*p.tilt_speed.start());
-    let dir_pan = if pan > 0.0 {
-        PanDirection::Right
-    } else if pan < 0.0 {
-        PanDirection::Left
-    } else {
-        PanDirection::Stop
-    };
-    let dir_tilt = if tilt > 0.0 {
-        TiltDirection::Up
-    } else if tilt < 0.0 {
-        TiltDirection::Down
-    } else {
-        TiltDirection::Stop
-    };
-    c.command(Command::PanTiltDrive {
-        pan_speed: ps,
-        tilt_speed: ts,
-        pan: dir_pan,
-        tilt: dir_tilt,
-    })
-    .await?;
-    if let Some(z) = zoom {
-        let speed = Some(
-            ((z.abs() * f64::from(*p.zoom_speed.end())).round() as u8)
-                .clamp(*p.zoom_speed.start(), *p.zoom_speed.end()),
-        );
-        let cmd = if z > 0.0 {
-            Command::ZoomTele { speed }
-        } else if z < 0.0 {
-            Command::ZoomWide { speed }
-        } else {
-            Command::ZoomStop
-        };
-        c.command(cmd).await?;
-    }
-    Ok(())
+    manual(state, id);
+    Ok(d.drive(&p, pan, tilt, zoom).await?)
+}
+
+pub async fn home(state: &SharedState, id: &str) -> Result<(), PtzOpError> {
+    let (d, _) = camera(state, id)?;
+    manual(state, id);
+    Ok(d.home().await?)
 }
 
 pub async fn stop(state: &SharedState, id: &str) -> Result<(), PtzOpError> {
-    let (c, p) = camera(state, id)?;
+    let (d, p) = camera(state, id)?;
     manual(state, id);
-    let s = *p.pan_speed.start();
-    c.command(Command::PanTiltDrive {
-        pan_speed: s,
-        tilt_speed: *p.tilt_speed.start(),
-        pan: PanDirection::Stop,
-        tilt: TiltDirection::Stop,
-    })
-    .await?;
-    c.command(Command::ZoomStop).await?;
-    Ok(())
+    Ok(d.stop(&p).await?)
 }
 
-/// Absolute move in VISCA units; `speed` 0..1 (default 1). Missing axes keep their position.
+/// Absolute move in the profile's units; `speed` 0..1 (default 1). Missing axes keep their
+/// position.
 pub async fn absolute(
     state: &SharedState,
     id: &str,
@@ -167,26 +131,7 @@ pub async fn absolute(
         })
         .transpose()?;
     manual(state, id);
-    if pan.is_some() || tilt.is_some() {
-        let (cur_pan, cur_tilt) = match (pan, tilt) {
-            (Some(a), Some(b)) => (a, b),
-            _ => match c.inquire(Inquiry::PanTiltPosition).await? {
-                Answer::PanTiltPosition { pan, tilt } => (pan, tilt),
-                _ => (0, 0),
-            },
-        };
-        c.command(Command::PanTiltAbsolute {
-            pan_speed: p.pan_speed_from_unit(speed).max(*p.pan_speed.start()),
-            tilt_speed: p.tilt_speed_from_unit(speed).max(*p.tilt_speed.start()),
-            pan: pan.unwrap_or(cur_pan),
-            tilt: tilt.unwrap_or(cur_tilt),
-        })
-        .await?;
-    }
-    if let Some(z) = zoom {
-        c.command(Command::ZoomDirect { position: z }).await?;
-    }
-    Ok(())
+    Ok(c.go_to(&p, pan, tilt, zoom, speed).await?)
 }
 
 pub async fn focus(
@@ -195,7 +140,8 @@ pub async fn focus(
     mode: Option<&str>,
     position: Option<i32>,
 ) -> Result<(), PtzOpError> {
-    let (c, p) = camera(state, id)?;
+    let (d, p) = camera(state, id)?;
+    let c = d.visca()?;
     match mode {
         None => {}
         Some("auto") => c.command(Command::FocusSetMode(FocusMode::Auto)).await?,
@@ -219,7 +165,8 @@ pub async fn focus(
 }
 
 pub async fn simple(state: &SharedState, id: &str, cmd: Command) -> Result<(), PtzOpError> {
-    let (c, _) = camera(state, id)?;
+    let (d, _) = camera(state, id)?;
+    let c = d.visca()?;
     manual(state, id);
     Ok(c.command(cmd).await?)
 }
@@ -241,18 +188,9 @@ pub async fn preset(
                 format!("{preset} is outside this camera's presets {:?}", p.presets),
             )
         })?;
-    let cmd = match action {
-        "set" => Command::PresetSet { preset: n },
-        "recall" => Command::PresetRecall { preset: n },
-        "reset" => Command::PresetReset { preset: n },
-        other => {
-            return Err(invalid(
-                "action",
-                format!("`{other}` is not set, recall or reset"),
-            ));
-        }
-    };
-    Ok(c.command(cmd).await?)
+    let action = PresetAction::parse(action)
+        .ok_or_else(|| invalid("action", format!("`{action}` is not set, recall or reset")))?;
+    Ok(c.camera_preset(action, n).await?)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -265,6 +203,8 @@ pub struct StatusView {
     pub tilt_limits: [i16; 2],
     pub zoom_max: u16,
     pub units_per_degree: f64,
+    /// What this camera's PTZ can do: the page offers only that.
+    pub capabilities: Capabilities,
 }
 
 pub fn status(state: &SharedState, id: &str) -> Result<StatusView, PtzOpError> {
@@ -277,6 +217,7 @@ pub fn status(state: &SharedState, id: &str) -> Result<StatusView, PtzOpError> {
         tilt_limits: [*p.tilt_limits.start(), *p.tilt_limits.end()],
         zoom_max: p.zoom_max,
         units_per_degree: p.units_per_degree,
+        capabilities: c.capabilities(),
     })
 }
 
@@ -287,24 +228,21 @@ pub async fn save_preset(
     name: String,
 ) -> Result<Preset, PtzOpError> {
     presets::valid_name(&name)?;
-    let (c, _) = camera(state, id)?;
-    let (pan, tilt) = match c.inquire(Inquiry::PanTiltPosition).await? {
-        Answer::PanTiltPosition { pan, tilt } => (i32::from(pan), i32::from(tilt)),
-        _ => (0, 0),
-    };
-    let zoom = match c.inquire(Inquiry::ZoomPosition).await? {
-        Answer::ZoomPosition(z) => i32::from(z),
-        _ => 0,
-    };
+    let (d, _) = camera(state, id)?;
+    let (pan, tilt, zoom) = d.position().await?;
+    let (pan, tilt, zoom) = (i32::from(pan), i32::from(tilt), i32::from(zoom));
     // Focus is kept only when the camera focuses manually; in auto focus it refocuses anyway.
-    let focus = match c.inquire(Inquiry::FocusMode).await {
-        Ok(Answer::FocusMode(FocusMode::Manual)) => {
-            match c.inquire(Inquiry::FocusPosition).await? {
-                Answer::FocusPosition(f) => Some(i32::from(f)),
-                _ => None,
+    let focus = match d.visca().ok() {
+        Some(c) => match c.inquire(Inquiry::FocusMode).await {
+            Ok(Answer::FocusMode(FocusMode::Manual)) => {
+                match c.inquire(Inquiry::FocusPosition).await? {
+                    Answer::FocusPosition(f) => Some(i32::from(f)),
+                    _ => None,
+                }
             }
-        }
-        _ => None,
+            _ => None,
+        },
+        None => None,
     };
     let camera_id = id.to_string();
     let now = state.clock.now_secs();
@@ -347,7 +285,8 @@ pub async fn goto_preset(state: &SharedState, preset_id: i64) -> Result<Preset, 
     )
     .await?;
     if let Some(f) = p.focus {
-        // Only meaningful in manual focus; a camera in auto focus refuses, which is fine.
+        // Only meaningful in manual focus over VISCA; a camera in auto focus refuses, which is
+        // fine.
         let _ = focus(state, &p.camera_id, None, Some(f)).await;
     }
     state.events.publish("ptz.preset", serde_json::json!({"device": p.camera_id, "preset": p.id, "name": p.name, "change": "recalled"}), state.now_ms());

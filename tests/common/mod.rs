@@ -475,6 +475,27 @@ pub async fn wait_status(
 /// binds it, which made a test fail once in CI with "cannot listen". Ports below the range are
 /// only ever taken explicitly; each test process walks its own stretch of them (seeded by its
 /// pid), and each candidate is checked free before it is returned.
+/// Calls `method` with `params` until its result satisfies `done` (within 30 s); returns that
+/// result. `what` says what was awaited when it never comes.
+pub async fn rpc_until(
+    server: &Server,
+    token: &str,
+    method: &str,
+    params: Value,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = server.rpc(Some(token), method, params.clone()).await;
+        if done(&r["result"]) {
+            return r["result"].clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -1,14 +1,16 @@
 //! A camera's PTZ link: how Pinhole reaches the camera's pan/tilt/zoom, as stored and as the
 //! API and the config file take it (flat, so unknown keys are refused):
 //! `{"transport": "sony-udp", "addr": "192.168.1.50:52381", "profile": "sony"}`, or
-//! `{"transport": "serial", "path": "/dev/ttyUSB0", "baud": 9600, "address": 2}`.
+//! `{"transport": "serial", "path": "/dev/ttyUSB0", "baud": 9600, "address": 2}`, or
+//! `{"transport": "onvif", "addr": "http://192.168.1.64/onvif/device_service"}` (the camera's own
+//! username and password sign the ONVIF requests).
 //! A camera without PTZ has no link (`None`); there is no "none" transport.
 
 use crate::FieldErrors;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
-/// How VISCA reaches the camera.
+/// How Pinhole reaches the camera's PTZ: VISCA over one of four transports, or ONVIF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PtzTransport {
@@ -20,6 +22,8 @@ pub enum PtzTransport {
     RawTcp,
     /// A serial line (RS-232/RS-422), possibly a daisy chain.
     Serial,
+    /// The ONVIF PTZ service of an IP camera (SOAP over HTTP).
+    Onvif,
 }
 
 impl PtzTransport {
@@ -29,6 +33,7 @@ impl PtzTransport {
             PtzTransport::RawUdp => "raw-udp",
             PtzTransport::RawTcp => "raw-tcp",
             PtzTransport::Serial => "serial",
+            PtzTransport::Onvif => "onvif",
         }
     }
 }
@@ -52,7 +57,8 @@ pub const SERIAL_BAUDS: [u32; 5] = [2400, 4800, 9600, 19200, 38400];
 #[serde(deny_unknown_fields)]
 pub struct PtzLink {
     pub transport: PtzTransport,
-    /// HOST:PORT for the IP transports.
+    /// HOST:PORT for the VISCA IP transports; for ONVIF the device service URL (or HOST[:PORT],
+    /// meaning `http://HOST[:PORT]/onvif/device_service`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
     /// Device path for serial.
@@ -75,7 +81,14 @@ pub enum PtzEndpoint {
     SonyUdp(SocketAddr),
     RawUdp(SocketAddr),
     RawTcp(SocketAddr),
-    Serial { path: String, baud: u32 },
+    Serial {
+        path: String,
+        baud: u32,
+    },
+    /// An ONVIF device service URL.
+    Onvif {
+        device_url: String,
+    },
 }
 
 /// A link that passed [`PtzLink::check`].
@@ -109,6 +122,22 @@ impl PtzLink {
             PtzTransport::SonyUdp => ip(&mut errs).map(PtzEndpoint::SonyUdp),
             PtzTransport::RawUdp => ip(&mut errs).map(PtzEndpoint::RawUdp),
             PtzTransport::RawTcp => ip(&mut errs).map(PtzEndpoint::RawTcp),
+            PtzTransport::Onvif => match self.addr.as_deref().map(str::trim) {
+                None | Some("") => {
+                    errs.push(
+                        "ptz.addr",
+                        "required: the camera's ONVIF device service URL",
+                    );
+                    None
+                }
+                Some(a) => match onvif_device_url(a) {
+                    Ok(device_url) => Some(PtzEndpoint::Onvif { device_url }),
+                    Err(reason) => {
+                        errs.push("ptz.addr", reason);
+                        None
+                    }
+                },
+            },
             PtzTransport::Serial => {
                 let baud = self.baud.unwrap_or(9600);
                 if !SERIAL_BAUDS.contains(&baud) {
@@ -135,6 +164,12 @@ impl PtzLink {
         } else if address != 1 && self.transport != PtzTransport::Serial {
             errs.push("ptz.address", "over IP the camera address is always 1");
         }
+        if self.transport == PtzTransport::Onvif && self.profile.is_some() {
+            errs.push(
+                "ptz.profile",
+                "VISCA models do not apply to ONVIF: the camera says what it can do",
+            );
+        }
         match endpoint {
             Some(endpoint) if errs.is_empty() => Ok(CheckedPtzLink {
                 endpoint,
@@ -145,9 +180,39 @@ impl PtzLink {
         }
     }
 
+    pub fn is_onvif(&self) -> bool {
+        self.transport == PtzTransport::Onvif
+    }
+
     pub fn problems(&self) -> FieldErrors {
         self.check().err().unwrap_or_default()
     }
+}
+
+/// The device service URL from what an installer types: a URL as it is, or HOST[:PORT].
+fn onvif_device_url(addr: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("`{addr}` {why}");
+    let (scheme, rest) = match addr.split_once("://") {
+        Some((s @ ("http" | "https"), rest)) => (s, rest),
+        Some(_) => return Err(bad("is not an http:// or https:// URL")),
+        None => ("http", addr),
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty()
+        || host.contains('@')
+        || addr.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(
+            "is not a device address (no credentials in it, no spaces)",
+        ));
+    }
+    Ok(if addr.contains("://") {
+        addr.to_string()
+    } else if rest.contains('/') {
+        format!("{scheme}://{rest}")
+    } else {
+        format!("http://{host}/onvif/device_service")
+    })
 }
 
 #[cfg(test)]
@@ -181,6 +246,41 @@ mod tests {
             e.get("ptz.address"),
             Some("over IP the camera address is always 1")
         );
+    }
+
+    #[test]
+    fn onvif_links_name_the_device_service() {
+        let url = |a: &str| match link(&format!(r#"{{"transport":"onvif","addr":"{a}"}}"#))
+            .check()
+            .map(|c| c.endpoint)
+        {
+            Ok(PtzEndpoint::Onvif { device_url }) => Ok(device_url),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(
+            url("192.168.1.64").as_deref(),
+            Ok("http://192.168.1.64/onvif/device_service")
+        );
+        assert_eq!(
+            url("cam.local:8080").as_deref(),
+            Ok("http://cam.local:8080/onvif/device_service")
+        );
+        assert_eq!(
+            url("https://10.0.0.9/onvif/device_service").as_deref(),
+            Ok("https://10.0.0.9/onvif/device_service")
+        );
+        assert!(url("ftp://x/").is_err());
+        assert!(
+            url("http://admin:pw@cam/")
+                .unwrap_err()
+                .contains("credentials")
+        );
+        assert!(url("http://").is_err());
+        let e = link(r#"{"transport":"onvif"}"#).problems();
+        assert!(e.get("ptz.addr").is_some(), "{e}");
+        let e = link(r#"{"transport":"onvif","addr":"10.0.0.9","profile":"sony"}"#).problems();
+        assert!(e.get("ptz.profile").is_some(), "{e}");
     }
 
     #[test]

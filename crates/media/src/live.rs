@@ -176,4 +176,12 @@ mod tests {
         assert_eq!(hvc1_codec(&main10).as_deref(), Some("hvc1.2.4.H153"));
         assert_eq!(hvc1_codec(&main[..12]), None, "too short");
     }
+
+    proptest::proptest! {
+        /// A camera's `codec_data` is outside input: any bytes give a name or nothing.
+        #[test]
+        fn any_codec_data_is_named_or_refused(b in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let _ = (avc1_codec(&b), hvc1_codec(&b));
+        }
+    }
 }

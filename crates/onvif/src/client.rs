@@ -13,10 +13,19 @@ use std::time::Duration;
 /// The largest answer read from a device.
 const MAX_ANSWER: usize = crate::xml::MAX_BYTES;
 
-#[derive(Debug, Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+/// The password never reaches a log line.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One device, its credentials and how far its clock is from ours.
@@ -153,6 +162,26 @@ impl Client {
         }
     }
 
+    /// Where the device's services are: GetCapabilities, which every version answers, or
+    /// GetServices from devices that refuse it.
+    pub async fn services(&self) -> Result<Services, OnvifError> {
+        match self
+            .call(&self.device_url, &device::get_capabilities())
+            .await
+        {
+            Ok(a) => device::parse_services(&a),
+            Err(OnvifError::Fault { .. }) => {
+                device::parse_services(&self.call(&self.device_url, &device::get_services()).await?)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The device's profiles (without their URIs).
+    pub async fn profiles(&self, media_url: &str) -> Result<Vec<Profile>, OnvifError> {
+        media::parse_profiles(&self.call(media_url, &media::get_profiles()).await?)
+    }
+
     /// Clock, identity, services, profiles and their URIs.
     pub async fn connect(&mut self) -> Result<DeviceSummary, OnvifError> {
         self.sync_clock().await?;
@@ -161,23 +190,13 @@ impl Client {
                 .call(&self.device_url, &device::get_device_information())
                 .await?,
         )?;
-        let services = match self
-            .call(&self.device_url, &device::get_capabilities())
-            .await
-        {
-            Ok(a) => device::parse_services(&a)?,
-            Err(OnvifError::Fault { .. }) => device::parse_services(
-                &self.call(&self.device_url, &device::get_services()).await?,
-            )?,
-            Err(e) => return Err(e),
-        };
+        let services = self.services().await?;
         let media_url = services
             .media
             .clone()
             .ok_or(OnvifError::Missing("media service"))?;
         let mut profiles = Vec::new();
-        for profile in media::parse_profiles(&self.call(&media_url, &media::get_profiles()).await?)?
-        {
+        for profile in self.profiles(&media_url).await? {
             let stream_uri = match self
                 .call(&media_url, &media::get_stream_uri(&profile.token))
                 .await

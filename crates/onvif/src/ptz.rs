@@ -79,6 +79,13 @@ pub fn relative_move(profile: &str, pan: f64, tilt: f64, zoom: Option<f64>) -> S
     )
 }
 
+pub fn goto_home_position(profile: &str) -> String {
+    format!(
+        "<GotoHomePosition xmlns=\"{NS_PTZ}\">{}</GotoHomePosition>",
+        token("ProfileToken", profile)
+    )
+}
+
 pub fn get_status(profile: &str) -> String {
     format!(
         "<GetStatus xmlns=\"{NS_PTZ}\">{}</GetStatus>",
@@ -101,12 +108,16 @@ pub fn goto_preset(profile: &str, preset: &str) -> String {
     )
 }
 
-/// Stores the current position as a new camera preset named `name`.
-pub fn set_preset(profile: &str, name: &str) -> String {
+/// Stores the current position as camera preset `name`: a new one, or over the preset
+/// `existing` (its token).
+pub fn set_preset(profile: &str, name: &str, existing: Option<&str>) -> String {
     format!(
-        "<SetPreset xmlns=\"{NS_PTZ}\">{}{}</SetPreset>",
+        "<SetPreset xmlns=\"{NS_PTZ}\">{}{}{}</SetPreset>",
         token("ProfileToken", profile),
-        token("PresetName", name)
+        token("PresetName", name),
+        existing
+            .map(|t| token("PresetToken", t))
+            .unwrap_or_default()
     )
 }
 
@@ -316,7 +327,9 @@ mod tests {
             get_status("p"),
             get_presets("p"),
             goto_preset("p", "1"),
-            set_preset("p", "a&b"),
+            set_preset("p", "a&b", None),
+            set_preset("p", "1", Some("tok<1>")),
+            goto_home_position("p"),
             remove_preset("p", "1"),
             get_nodes(),
         ] {

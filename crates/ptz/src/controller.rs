@@ -69,6 +69,16 @@ pub enum PtzError {
     },
     #[error("{link}: link down ({reason}); reconnecting")]
     LinkDown { link: String, reason: String },
+    /// An ONVIF camera answered with a SOAP fault.
+    #[error("{link}: the camera refused {what}: {reason}")]
+    Refused {
+        link: String,
+        what: String,
+        reason: String,
+    },
+    /// The camera's kind of PTZ has no such operation (focus over ONVIF PTZ, say).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{0}")]
     Invalid(String),
     #[error("the PTZ controller has stopped")]

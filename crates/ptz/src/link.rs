@@ -500,7 +500,8 @@ fn decode_reply(bytes: &[u8], sequence: Option<u32>) -> LinkMsg {
 pub use pinhole_base::ptz::PtzLink;
 use pinhole_base::ptz::{CheckedPtzLink, PtzEndpoint};
 
-/// Resolves a stored link into what the controller needs; the error names each offending key.
+/// Resolves a stored VISCA link into what the controller needs; the error names each offending
+/// key (an ONVIF link is not a VISCA link).
 pub fn resolve(
     link: &PtzLink,
 ) -> Result<(LinkSpec, super::profile::Profile, u8), pinhole_base::FieldErrors> {
@@ -514,6 +515,12 @@ pub fn resolve(
         PtzEndpoint::RawUdp(addr) => LinkSpec::RawUdp { addr },
         PtzEndpoint::RawTcp(addr) => LinkSpec::RawTcp { addr },
         PtzEndpoint::Serial { path, baud } => LinkSpec::Serial { path, baud },
+        PtzEndpoint::Onvif { .. } => {
+            return Err(pinhole_base::FieldErrors::single(
+                "ptz.transport",
+                "onvif is not a VISCA transport",
+            ));
+        }
     };
     Ok((spec, super::profile::Profile::for_model(model), address))
 }

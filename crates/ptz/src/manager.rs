@@ -1,20 +1,26 @@
-//! One controller per camera that has a PTZ link, kept in step with the camera table: started
-//! when a camera gains a link, restarted when its link changes, stopped when it loses it or is
-//! deleted. Status changes are published as `ptz.position` events.
+//! One PTZ device per camera that has a PTZ link, kept in step with the camera table: started
+//! when a camera gains a link, restarted when its link (or, for ONVIF, its credentials) changes,
+//! stopped when it loses it or is deleted. Status changes are published as `ptz.position`
+//! events.
 
 use super::controller::{Controller, ControllerConfig, PtzStatus};
+use super::device::PtzDevice;
 use super::link::PtzLink;
+use super::onvif::OnvifPtz;
 use super::profile::Profile;
 use pinhole_base::camera::Camera;
 use pinhole_base::clock::SharedClock;
 use pinhole_base::events::EventBus;
+use pinhole_base::ptz::PtzEndpoint;
+use pinhole_onvif::client::Credentials;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 struct Entry {
     link: PtzLink,
-    controller: Controller,
+    credentials: Option<Credentials>,
+    device: PtzDevice,
     profile: Profile,
     stop: CancellationToken,
 }
@@ -49,41 +55,67 @@ impl PtzManager {
         }
     }
 
-    /// Brings the controllers in line with `cameras` (the whole table).
-    pub fn sync(&self, cameras: &[Camera]) {
+    /// Brings the devices in line with `cameras` (the whole table); `onvif_credentials` has the
+    /// camera's own username and password for those steered over ONVIF.
+    pub fn sync(&self, cameras: &[Camera], onvif_credentials: &HashMap<String, Credentials>) {
         let mut map = self.lock();
-        let wanted: HashMap<&str, &PtzLink> = cameras
+        let wanted: HashMap<&str, (&PtzLink, Option<&Credentials>)> = cameras
             .iter()
             .filter(|c| c.enabled)
-            .filter_map(|c| c.ptz.as_ref().map(|p| (c.id.as_str(), p)))
+            .filter_map(|c| {
+                let link = c.ptz.as_ref()?;
+                let creds = onvif_credentials.get(&c.id).filter(|_| link.is_onvif());
+                Some((c.id.as_str(), (link, creds)))
+            })
             .collect();
         map.retain(|id, e| {
-            let keep = wanted.get(id.as_str()).is_some_and(|l| **l == e.link);
+            let keep = wanted
+                .get(id.as_str())
+                .is_some_and(|(l, c)| **l == e.link && *c == e.credentials.as_ref());
             if !keep {
                 e.stop.cancel();
                 tracing::info!(camera = %id, "PTZ controller stopped");
             }
             keep
         });
-        for (id, link) in wanted {
+        for (id, (link, credentials)) in wanted {
             if map.contains_key(id) {
                 continue;
             }
-            let Ok((spec, profile, address)) = super::link::resolve(link) else {
+            let Ok(checked) = link.check() else {
                 tracing::warn!(camera = %id, "PTZ link invalid; not started");
                 continue;
             };
             let stop = self.shutdown.child_token();
-            let mut cfg = ControllerConfig::new(spec, profile.clone());
-            cfg.address = address;
-            let controller = Controller::spawn(cfg, stop.clone());
-            self.forward_status(id.to_string(), controller.watch(), stop.clone());
+            let (device, profile) = match checked.endpoint {
+                PtzEndpoint::Onvif { device_url } => (
+                    PtzDevice::Onvif(OnvifPtz::spawn(
+                        device_url,
+                        credentials.cloned(),
+                        stop.clone(),
+                    )),
+                    Profile::onvif(),
+                ),
+                _ => {
+                    let Ok((spec, profile, address)) = super::link::resolve(link) else {
+                        continue;
+                    };
+                    let mut cfg = ControllerConfig::new(spec, profile.clone());
+                    cfg.address = address;
+                    (
+                        PtzDevice::Visca(Controller::spawn(cfg, stop.clone())),
+                        profile,
+                    )
+                }
+            };
+            self.forward_status(id.to_string(), device.watch(), stop.clone());
             tracing::info!(camera = %id, link = link.transport.as_str(), "PTZ controller started");
             map.insert(
                 id.to_string(),
                 Entry {
                     link: link.clone(),
-                    controller,
+                    credentials: credentials.cloned(),
+                    device,
                     profile,
                     stop,
                 },
@@ -129,10 +161,10 @@ impl PtzManager {
         });
     }
 
-    /// The controller and profile of a camera, if it has PTZ.
-    pub fn get(&self, id: &str) -> Option<(Controller, Profile)> {
+    /// The PTZ device and profile of a camera, if it has PTZ.
+    pub fn get(&self, id: &str) -> Option<(PtzDevice, Profile)> {
         self.lock()
             .get(id)
-            .map(|e| (e.controller.clone(), e.profile.clone()))
+            .map(|e| (e.device.clone(), e.profile.clone()))
     }
 }

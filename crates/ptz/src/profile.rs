@@ -63,6 +63,21 @@ impl Profile {
         }
     }
 
+    /// An ONVIF camera: positions are ONVIF's generic spaces × [`crate::onvif::UNITS`] (pan
+    /// -1..1 spans -180..180°), presets are whatever numbers the camera keeps.
+    pub fn onvif() -> Self {
+        let units = crate::onvif::UNITS as i16;
+        Profile {
+            name: "onvif",
+            presets: vec![0x00..=0xFF],
+            pan_limits: -units..=units,
+            tilt_limits: -units..=units,
+            zoom_max: units as u16,
+            units_per_degree: crate::onvif::UNITS / 180.0,
+            ..Profile::generic()
+        }
+    }
+
     pub fn for_model(model: PtzModel) -> Self {
         match model {
             PtzModel::Generic => Profile::generic(),

@@ -3,9 +3,8 @@
 //! (the person at the joystick wins). A scheduler starts tours at their daily times, in the
 //! device's time zone (the `timezone` setting).
 
-use super::controller::Controller;
+use super::device::PtzDevice;
 use super::profile::Profile;
-use super::visca::Command;
 use pinhole_base::clock::SharedClock;
 use pinhole_base::events::EventBus;
 use pinhole_db::presets::{self, Preset};
@@ -46,7 +45,7 @@ impl TourRunner {
         self: &std::sync::Arc<Self>,
         tour: &Tour,
         presets: Vec<(Preset, u32)>,
-        controller: Controller,
+        device: PtzDevice,
         profile: Profile,
         events: EventBus,
         clock: SharedClock,
@@ -78,27 +77,18 @@ impl TourRunner {
         let camera = tour.camera_id.clone();
         tokio::spawn(async move {
             publish("tour_started", serde_json::json!({}));
-            let speed = (*profile.pan_speed.end(), *profile.tilt_speed.end());
             'tour: loop {
                 for (i, (p, dwell)) in presets.iter().enumerate() {
                     if let Some(entry) = runner.lock().get_mut(&camera) {
                         entry.0.step = i;
                     }
-                    let go = async {
-                        controller
-                            .command(Command::PanTiltAbsolute {
-                                pan_speed: speed.0,
-                                tilt_speed: speed.1,
-                                pan: p.pan as i16,
-                                tilt: p.tilt as i16,
-                            })
-                            .await?;
-                        controller
-                            .command(Command::ZoomDirect {
-                                position: p.zoom as u16,
-                            })
-                            .await
-                    };
+                    let go = device.go_to(
+                        &profile,
+                        Some(p.pan as i16),
+                        Some(p.tilt as i16),
+                        Some(p.zoom as u16),
+                        1.0,
+                    );
                     tokio::select! {
                         r = go => match r {
                             Ok(()) => publish("tour_step", serde_json::json!({"step": i, "preset": p.id, "preset_name": p.name})),
@@ -187,7 +177,7 @@ pub async fn start_stored(cx: &TourContext<'_>, id: i64) -> Result<Tour, TourSta
         .call(move |c| tours::get(c, id))
         .await?
         .ok_or(TourStartError::NotFound(id))?;
-    let (controller, profile) = cx
+    let (device, profile) = cx
         .ptz
         .get(&tour.camera_id)
         .ok_or_else(|| TourStartError::NoPtz(tour.camera_id.clone()))?;
@@ -210,7 +200,7 @@ pub async fn start_stored(cx: &TourContext<'_>, id: i64) -> Result<Tour, TourSta
     cx.tours.start(
         &tour,
         resolved,
-        controller,
+        device,
         profile,
         cx.events.clone(),
         cx.clock.clone(),

@@ -105,7 +105,7 @@ async fn ptz_home(
     _session: &mut Session,
     DeviceParams { device }: DeviceParams,
 ) -> Result<Value, RpcError> {
-    ptz_ops::simple(state, &device, crate::ptz::visca::Command::PanTiltHome)
+    ptz_ops::home(state, &device)
         .await
         .map_err(RpcError::from)?;
     Ok(json!({"arrived": true}))
