@@ -1999,3 +1999,51 @@ async fn an_rtsp_camera_in_a_codec_it_cannot_relay_says_so_and_nothing_else_suff
     let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
     assert_eq!(probed_codec(&url), "h264", "the other camera streams on");
 }
+
+#[tokio::test]
+async fn an_http_mjpeg_camera_is_encoded_once_at_its_own_size() {
+    // The camera: ffmpeg's HTTP server sending multipart JPEG, as cheap IP cameras do.
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/video.mjpg");
+    let _camera = KillOnDrop(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=640x360:rate=10")
+            .args(["-q:v", "5", "-f", "mpjpeg", "-content_type"])
+            .arg("multipart/x-mixed-replace;boundary=ffmpeg")
+            .args(["-listen", "1", &url])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("ffmpeg"),
+    );
+    let (server, admin) = camera0_up(camera_toml("camera0", "mjpeg", &url, "off")).await;
+    let st = camera_status_until(&server, &admin, "camera0", "status", |_| true).await;
+    assert_eq!(st["codec"], "h264", "{st}");
+    assert_ne!(st["encoder"], "none (passthrough)", "encoded here: {st}");
+    assert_eq!(st["resolution"], "640x360", "the camera's own size: {st}");
+    let (ok, out, err) = ffprobe(&rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0"));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"h264\"") && out.contains("\"width\": 640"),
+        "{out}"
+    );
+    let jpg = client()
+        .get(server.url("/api/cameras/camera0/preview.jpg"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("preview");
+    assert_eq!(jpg.status(), 200);
+    assert_eq!(&jpg.bytes().await.expect("jpeg")[..2], &[0xFF, 0xD8]);
+    // Not a URL of an MJPEG stream: a clear field error.
+    let r = client()
+        .post(server.url("/api/cameras"))
+        .bearer_auth(&admin)
+        .json(&json!({"id": "cam9", "source": "mjpeg", "url": "rtsp://x/y"}))
+        .send()
+        .await
+        .expect("post");
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let body = r.text().await.unwrap_or_default();
+    assert!(body.contains("MJPEG stream"), "{body}");
+}

@@ -159,7 +159,7 @@ async function cameraForm(el, id, first) {
     h('fieldset', h('legend', 'Source'),
       field('Id', 'id', input({ value: c.id || '', required: true, pattern: '[a-z][a-z0-9_-]{0,31}', disabled: !!id }), 'a-z, 0-9, - and _, starting with a letter'),
       field('Name', 'name', input({ value: c.name || '' })),
-      field('Kind', 'source', select([['test', 'test pattern'], ['v4l2', 'V4L2 / USB'], ['libcamera', 'CSI (libcamera)'], ['rtsp', 'RTSP IP camera']], c.source)),
+      field('Kind', 'source', select([['test', 'test pattern'], ['v4l2', 'V4L2 / USB'], ['libcamera', 'CSI (libcamera)'], ['rtsp', 'RTSP IP camera'], ['mjpeg', 'HTTP MJPEG camera']], c.source)),
       field('URL or device', 'url', url, 'rtsp://host/path, /dev/video0, or a picture for a test camera'), datalist,
       field('User', 'username', input({ value: c.username || '', autocomplete: 'off' })),
       field('Password', 'password', input({ type: 'password', placeholder: c.has_password ? '(unchanged)' : '', autocomplete: 'new-password' })),

@@ -22,6 +22,9 @@ pub enum SourceKind {
     Libcamera,
     /// An IP camera over RTSP.
     Rtsp,
+    /// An HTTP camera serving MJPEG (`multipart/x-mixed-replace`, as cheap IP and ESP32
+    /// cameras do): decoded and encoded once, like a local sensor.
+    Mjpeg,
 }
 
 impl SourceKind {
@@ -31,12 +34,13 @@ impl SourceKind {
             SourceKind::V4l2 => "v4l2",
             SourceKind::Libcamera => "libcamera",
             SourceKind::Rtsp => "rtsp",
+            SourceKind::Mjpeg => "mjpeg",
         }
     }
 
     /// A camera attached to this machine (not reached over the network).
     pub fn is_local(self) -> bool {
-        self != SourceKind::Rtsp
+        !matches!(self, SourceKind::Rtsp | SourceKind::Mjpeg)
     }
 }
 
@@ -238,7 +242,10 @@ pub fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Fie
     }
     let source = input.source.or(base.map(|b| b.source));
     if source.is_none() {
-        errs.push("source", "required: one of test, v4l2, libcamera, rtsp");
+        errs.push(
+            "source",
+            "required: one of test, v4l2, libcamera, rtsp, mjpeg",
+        );
     }
     let pick = |a: Option<u32>, b: Option<u32>| a.or(b);
     let cam = Camera {
@@ -306,6 +313,17 @@ impl Camera {
                     errs.push(
                         "url",
                         format!("`{}` is not an rtsp:// or rtsps:// URL", self.url),
+                    );
+                }
+            }
+            SourceKind::Mjpeg => {
+                if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+                    errs.push(
+                        "url",
+                        format!(
+                            "`{}` is not an http:// or https:// URL of an MJPEG stream",
+                            self.url
+                        ),
                     );
                 }
             }

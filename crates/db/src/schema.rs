@@ -155,8 +155,44 @@ CREATE TABLE revoked_tokens (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Version 7: HTTP MJPEG cameras (`source_kind` 'mjpeg'). SQLite cannot change a CHECK in
+/// place, so the table is rebuilt (its documented procedure: foreign keys are off while
+/// migrations run, and checked before each commits), keeping every row.
+const V7: &str = r#"
+CREATE TABLE cameras_v7 (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    source_kind TEXT NOT NULL
+        CHECK (source_kind IN ('test', 'v4l2', 'libcamera', 'rtsp', 'mjpeg')),
+    source_url TEXT NOT NULL DEFAULT '',
+    username TEXT,
+    password_sealed BLOB,          -- XChaCha20-Poly1305 under the device key
+    width INTEGER,
+    height INTEGER,
+    fps INTEGER,
+    bitrate_kbps INTEGER,
+    recording_mode TEXT NOT NULL DEFAULT 'continuous'
+        CHECK (recording_mode IN ('continuous', 'events', 'off')),
+    ptz TEXT,                      -- JSON link settings, owned by the PTZ subsystem
+    detection TEXT,                -- JSON settings, owned by the detection subsystem
+    origin TEXT NOT NULL DEFAULT 'api' CHECK (origin IN ('api', 'config')),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    keyframe_ms INTEGER
+) STRICT;
+INSERT INTO cameras_v7 (id, name, enabled, source_kind, source_url, username, password_sealed,
+    width, height, fps, bitrate_kbps, recording_mode, ptz, detection, origin, created_at,
+    updated_at, keyframe_ms)
+SELECT id, name, enabled, source_kind, source_url, username, password_sealed,
+    width, height, fps, bitrate_kbps, recording_mode, ptz, detection, origin, created_at,
+    updated_at, keyframe_ms FROM cameras;
+DROP TABLE cameras;
+ALTER TABLE cameras_v7 RENAME TO cameras;
+"#;
+
 /// Every migration, in order; index + 1 is the version it produces.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {
@@ -218,16 +254,40 @@ pub fn upgrade_to(conn: &mut Connection, path: &Path, target: i64) -> Result<(),
          ) STRICT;",
     )
     .map_err(classify)?;
+    // A migration may rebuild a table others refer to: with foreign keys on, dropping it would
+    // cascade into them. Off for the migrations (it cannot change inside a transaction), each
+    // one checked before it commits, and on again whatever happens.
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(classify)?;
+    let migrated = migrate(conn, current, target).map_err(classify);
+    let restored = conn
+        .pragma_update(None, "foreign_keys", "ON")
+        .map_err(classify);
+    migrated.and(restored)
+}
+
+fn migrate(conn: &mut Connection, current: i64, target: i64) -> rusqlite::Result<()> {
     for version in (current + 1)..=target {
         let sql = MIGRATIONS[(version - 1) as usize];
-        let tx = conn.transaction().map_err(classify)?;
-        tx.execute_batch(sql).map_err(classify)?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        let dangling: i64 =
+            tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if dangling > 0 {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "migration to version {version} would leave {dangling} dangling references"
+                )),
+            ));
+        }
         tx.execute(
             "INSERT INTO schema_version (version, applied_at, pinhole_version) VALUES (?1, strftime('%s','now'), ?2)",
             rusqlite::params![version, pinhole_base::VERSION],
-        )
-        .map_err(classify)?;
-        tx.commit().map_err(classify)?;
+        )?;
+        tx.commit()?;
         tracing::info!(version, "database schema upgraded");
     }
     Ok(())
@@ -307,6 +367,59 @@ mod tests {
         assert_eq!(v, latest_version());
         assert_eq!(name, "alice");
         assert!(dir.path().join("pinhole.db.pre-v2.bak").exists());
+    }
+
+    #[test]
+    fn rebuilding_the_cameras_table_keeps_cameras_and_what_refers_to_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("pinhole.db");
+        {
+            let mut conn = Connection::open(&p).expect("open");
+            conn.pragma_update(None, "foreign_keys", "ON").expect("fk");
+            upgrade_to(&mut conn, &p, 6).expect("v6");
+            conn.execute_batch(
+                "INSERT INTO cameras (id, name, source_kind, source_url, username, created_at, updated_at, keyframe_ms, ptz)
+                     VALUES ('cam1', 'Gate', 'rtsp', 'rtsp://h/s', 'u', 1, 2, 1500, '{\"transport\":\"serial\"}');
+                 INSERT INTO presets (camera_id, name, pan, created_at) VALUES ('cam1', 'door', 10, 1);
+                 INSERT INTO tours (camera_id, name, steps, created_at) VALUES ('cam1', 't', '[]', 1);",
+            )
+            .expect("rows");
+            let e = conn.execute(
+                "INSERT INTO cameras (id, name, source_kind, created_at, updated_at) VALUES ('m', 'm', 'mjpeg', 1, 1)",
+                [],
+            );
+            assert!(e.is_err(), "v6 refuses mjpeg");
+        }
+        let store = Store::open(&p).expect("upgrade to latest");
+        store
+            .call_blocking(|c| {
+                let (name, keyframe, ptz): (String, i64, String) = c.query_row(
+                    "SELECT name, keyframe_ms, ptz FROM cameras WHERE id = 'cam1'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                assert_eq!((name.as_str(), keyframe), ("Gate", 1500));
+                assert!(ptz.contains("serial"));
+                let kept: i64 = c.query_row(
+                    "SELECT (SELECT COUNT(*) FROM presets) + (SELECT COUNT(*) FROM tours)",
+                    [],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(kept, 2, "presets and tours survive the rebuild");
+                c.execute(
+                    "INSERT INTO cameras (id, name, source_kind, created_at, updated_at) VALUES ('m', 'm', 'mjpeg', 1, 1)",
+                    [],
+                )?;
+                let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                assert_eq!(fk, 1, "foreign keys are on again");
+                // And they still cascade into the rebuilt table's dependants.
+                c.execute("DELETE FROM cameras WHERE id = 'cam1'", [])?;
+                let left: i64 =
+                    c.query_row("SELECT COUNT(*) FROM presets", [], |r| r.get(0))?;
+                assert_eq!(left, 0);
+                Ok(())
+            })
+            .expect("checks");
     }
 
     #[test]

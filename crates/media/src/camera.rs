@@ -459,6 +459,7 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, BuildError>
         overlay: s.overlay,
         rtsp_tcp: s.rtsp_tcp,
         test_image: source == SourceKind::Test && !def.url.is_empty(),
+        source_size: source == SourceKind::Mjpeg && (def.width.is_none() || def.height.is_none()),
     })
 }
 
@@ -499,6 +500,23 @@ fn link_rtp_stream(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), Strin
     linked.map_err(|e| format!("cannot link the camera's {media} stream ({encoding}): {e}"))
 }
 
+/// A network source's URL and the camera's credentials (rtspsrc and souphttpsrc name them
+/// alike; the password is never part of the URL).
+fn set_location_and_credentials(src: &gst::Element, cam: &CameraHandle, def: &Camera) {
+    src.set_property("location", &def.url);
+    if let Some(u) = &def.username {
+        src.set_property("user-id", u);
+    }
+    if let Some(p) = cam
+        .password
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        src.set_property("user-pw", p.expose());
+    }
+}
+
 fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, BuildError> {
     pipeline
         .by_name(name)
@@ -525,18 +543,7 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
         .ok_or_else(|| BuildError::Missing("source element".into()))?;
     match spec.source {
         SourceKind::Rtsp => {
-            src.set_property("location", &def.url);
-            if let Some(u) = &def.username {
-                src.set_property("user-id", u);
-            }
-            if let Some(p) = cam
-                .password
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-            {
-                src.set_property("user-pw", p.expose());
-            }
+            set_location_and_credentials(&src, cam, &def);
             // Notice a dead TCP connection sooner than the 20 s default; the data watchdog
             // covers a camera that is alive but silent.
             src.set_property("tcp-timeout", 10_000_000u64);
@@ -552,6 +559,10 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
                     let _ = src.post_message(msg);
                 }
             });
+        }
+        SourceKind::Mjpeg => {
+            set_location_and_credentials(&src, cam, &def);
+            src.set_property("timeout", 10u32);
         }
         SourceKind::V4l2 => src.set_property("device", &def.url),
         SourceKind::Test if !def.url.is_empty() => src.set_property("location", &def.url),

@@ -192,6 +192,9 @@ pub struct CaptureSpec {
     /// Test source showing a still picture (its path is the camera's `url`) instead of the
     /// moving pattern: a stand-in for a scene with objects in it.
     pub test_image: bool,
+    /// Keep the source's own picture size (an MJPEG camera whose size was not configured)
+    /// rather than scaling to `width`×`height`.
+    pub source_size: bool,
 }
 
 impl CaptureSpec {
@@ -253,6 +256,19 @@ impl CaptureSpec {
                 "libcamerasrc name=src ! {} ! videoconvert",
                 self.raw_caps("video/x-raw")
             ),
+            SourceKind::Mjpeg => {
+                let mut s = format!(
+                    "souphttpsrc name=src is-live=true do-timestamp=true ! multipartdemux single-stream=true ! jpegdec ! videoconvert ! videorate ! video/x-raw,framerate={}/1",
+                    self.fps
+                );
+                if !self.source_size {
+                    s.push_str(&format!(
+                        " ! videoscale ! video/x-raw,width={},height={},pixel-aspect-ratio=1/1",
+                        self.width, self.height
+                    ));
+                }
+                s
+            }
             SourceKind::Rtsp => format!(
                 "rtspsrc name=src latency=200 protocols={}",
                 if self.rtsp_tcp { "tcp" } else { "udp" }
@@ -388,6 +404,7 @@ mod tests {
             overlay: true,
             rtsp_tcp: true,
             test_image: false,
+            source_size: false,
         }
     }
 
@@ -510,6 +527,26 @@ mod tests {
     }
 
     #[test]
+    fn an_mjpeg_camera_is_decoded_and_encoded_once() {
+        let mut s = spec(SourceKind::Mjpeg);
+        assert!(!s.is_encoded());
+        let l = s.launch();
+        assert!(
+            l.starts_with("souphttpsrc name=src is-live=true do-timestamp=true ! multipartdemux"),
+            "{l}"
+        );
+        assert!(l.contains("jpegdec") && l.contains("framerate=30/1"), "{l}");
+        assert!(l.contains("video/x-raw,width=1280,height=720"), "{l}");
+        assert_eq!(l.matches("x264enc").count(), 1);
+        s.source_size = true;
+        assert!(
+            !s.launch().contains("width=1280"),
+            "keeps the camera's size"
+        );
+        assert!(!l.contains("http://"), "the URL is a property");
+    }
+
+    #[test]
     fn other_encoders() {
         let mut s = spec(SourceKind::Libcamera);
         s.encoder = Encoder::OpenH264;
@@ -527,7 +564,7 @@ mod tests {
     #[test]
     fn parses_with_gstreamer() {
         gst::init().expect("GStreamer initialises");
-        for src in [SourceKind::Test, SourceKind::Rtsp] {
+        for src in [SourceKind::Test, SourceKind::Rtsp, SourceKind::Mjpeg] {
             let mut s = spec(src);
             s.overlay = gst::ElementFactory::find("clockoverlay").is_some();
             gst::parse::launch(&s.launch()).unwrap_or_else(|e| panic!("{src:?}: {e}"));

@@ -101,7 +101,9 @@ async fn get_camera_capabilities(
             Some(VideoCodec::H264) => vec!["H264", "MJPEG"],
             None => vec![],
         },
-        SourceKind::Test | SourceKind::V4l2 | SourceKind::Libcamera => vec!["H264", "MJPEG"],
+        SourceKind::Test | SourceKind::V4l2 | SourceKind::Libcamera | SourceKind::Mjpeg => {
+            vec!["H264", "MJPEG"]
+        }
     };
     Ok(json!({
         "device": device,
