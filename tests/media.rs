@@ -266,15 +266,7 @@ async fn relays_an_ip_camera_without_transcoding_and_reconnects() {
     assert!(out.contains("\"h264\""), "{out}");
 
     // A preview of a relayed camera: decoded on demand, from a keyframe.
-    let jpg = client()
-        .get(relay.url("/api/cameras/camera0/preview.jpg"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("preview");
-    assert_eq!(jpg.status(), 200);
-    let body = jpg.bytes().await.expect("jpeg");
-    assert_eq!(&body[..2], &[0xFF, 0xD8]);
+    assert_preview_is_a_jpeg(&relay, &token).await;
     let r = relay
         .rpc(Some(&token), "take_snapshot", json!({"device": "camera0"}))
         .await;
@@ -1833,6 +1825,18 @@ async fn snapshots_older_than_their_retention_are_deleted() {
     );
 }
 
+/// camera0's preview is served, and is a JPEG.
+async fn assert_preview_is_a_jpeg(server: &Server, token: &str) {
+    let jpg = client()
+        .get(server.url("/api/cameras/camera0/preview.jpg"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("preview");
+    assert_eq!(jpg.status(), 200);
+    assert_eq!(&jpg.bytes().await.expect("jpeg")[..2], &[0xFF, 0xD8]);
+}
+
 /// The codec of the first video stream of a file or URL, as ffprobe names it.
 fn probed_codec(input: &str) -> String {
     let (ok, out, err) = run(
@@ -1906,14 +1910,7 @@ async fn relays_an_h265_camera_and_follows_it_to_h264() {
     let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
     assert_eq!(probed_codec(&url), "hevc");
     // Decoded only for the preview and snapshots.
-    let jpg = client()
-        .get(server.url("/api/cameras/camera0/preview.jpg"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("preview");
-    assert_eq!(jpg.status(), 200);
-    assert_eq!(&jpg.bytes().await.expect("jpeg")[..2], &[0xFF, 0xD8]);
+    assert_preview_is_a_jpeg(&server, &admin).await;
     let r = server
         .rpc(Some(&admin), "take_snapshot", json!({"device": "camera0"}))
         .await;
@@ -1933,13 +1930,7 @@ async fn relays_an_h265_camera_and_follows_it_to_h264() {
     )
     .await;
     assert_eq!(probed_codec(&url), "h264", "the mount follows the camera");
-    let jpg = client()
-        .get(server.url("/api/cameras/camera0/preview.jpg"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("preview");
-    assert_eq!(jpg.status(), 200, "the preview decoder follows too");
+    assert_preview_is_a_jpeg(&server, &admin).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     // Every segment is whole and decodes: HEVC ones (hvc1) before the switch, H.264 after.
@@ -2027,14 +2018,7 @@ async fn an_http_mjpeg_camera_is_encoded_once_at_its_own_size() {
         out.contains("\"h264\"") && out.contains("\"width\": 640"),
         "{out}"
     );
-    let jpg = client()
-        .get(server.url("/api/cameras/camera0/preview.jpg"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("preview");
-    assert_eq!(jpg.status(), 200);
-    assert_eq!(&jpg.bytes().await.expect("jpeg")[..2], &[0xFF, 0xD8]);
+    assert_preview_is_a_jpeg(&server, &admin).await;
     // Not a URL of an MJPEG stream: a clear field error.
     let r = client()
         .post(server.url("/api/cameras"))
