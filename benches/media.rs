@@ -19,6 +19,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/ipcam.rs"]
+mod ipcam;
 mod support;
 
 use support::{PASSWORD, USER, camera, free_port, measure, start, start_with};
@@ -290,6 +292,145 @@ fn ffmpeg_clients(url: &str, n: usize) -> Vec<Child> {
         .collect()
 }
 
+/// CPU and RSS of `ffmpeg -c copy -f segment` recording `url`: the baseline of a relay.
+fn ffmpeg_record(url: &str, window: Duration, settle: Duration) -> (f64, f64) {
+    let seg_dir = tempfile::tempdir().expect("tempdir");
+    let ff = Command::new("ffmpeg")
+        .args(["-v", "quiet", "-rtsp_transport", "tcp", "-i", url])
+        .args(["-c", "copy", "-f", "segment", "-segment_time", "60"])
+        .arg(seg_dir.path().join("seg%03d.mp4"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    std::thread::sleep(settle);
+    let measured = measure(ff.id(), window);
+    stop(vec![ff]);
+    measured
+}
+
+/// Where the benchmark's clips are kept between runs (encoding them takes a while).
+fn clips_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-clips")
+}
+
+/// Figure 5: relay + record of a replayed 1080p30 4 Mbit/s camera in each codec, Pinhole against
+/// ffmpeg in the same run: the sources cost no encoder, so the machine is otherwise idle.
+fn print_relay_per_codec(window: Duration, settle: Duration) {
+    println!(
+        "\n5. relay + record of a 1080p30 4 Mbit/s camera (a clip replayed by gst-rtsp-server, no encoder running)"
+    );
+    for codec in [ipcam::IpCodec::H264, ipcam::IpCodec::H265] {
+        let clip = ipcam::clip(&clips_dir(), codec, 1920, 1080, 4000, 10);
+        let cam = ipcam::IpCamera::replay(&clip);
+        let (relay, _) = start(
+            &camera(
+                "camera0",
+                "rtsp",
+                &cam.url(),
+                1920,
+                1080,
+                30,
+                4000,
+                "continuous",
+            ),
+            free_port(),
+        );
+        let _ = first_rtp_packet(relay.rtsp, "camera0", Duration::from_secs(30));
+        std::thread::sleep(settle);
+        let (p_cpu, p_rss) = measure(relay.child.id(), window);
+        drop(relay);
+        let (f_cpu, f_rss) = ffmpeg_record(&cam.url(), window, settle);
+        println!(
+            "   {codec:?}: pinhole CPU {p_cpu:5.1} %  RSS {p_rss:5.1} MB | ffmpeg -c copy -f segment CPU {f_cpu:5.1} %  RSS {f_rss:5.1} MB | {:.2}× ffmpeg's CPU (goal ≤ 1×)",
+            p_cpu / f_cpu.max(0.1)
+        );
+    }
+}
+
+/// Figure 6: sixteen relayed cameras, eight H.264 and eight H.265 (each its own RTSP session to one
+/// of two replayed 1080p30 4 Mbit/s sources), all recording: the appliance's CPU and RSS, and
+/// whether every camera's recording is whole.
+fn print_sixteen_cameras(window: Duration, settle: Duration) {
+    let h264 = ipcam::IpCamera::replay(&ipcam::clip(
+        &clips_dir(),
+        ipcam::IpCodec::H264,
+        1920,
+        1080,
+        4000,
+        10,
+    ));
+    let h265 = ipcam::IpCamera::replay(&ipcam::clip(
+        &clips_dir(),
+        ipcam::IpCodec::H265,
+        1920,
+        1080,
+        4000,
+        10,
+    ));
+    let cameras: String = (0..16)
+        .map(|i| {
+            let src = if i < 8 { h264.url() } else { h265.url() };
+            camera(
+                &format!("camera{i}"),
+                "rtsp",
+                &src,
+                1920,
+                1080,
+                30,
+                4000,
+                "continuous",
+            )
+        })
+        .collect();
+    let (a, _) = start_with(
+        &cameras,
+        free_port(),
+        &[("PINHOLE_STORAGE__SEGMENT_SECS", "30")],
+    );
+    for i in 0..16 {
+        let _ = first_rtp_packet(a.rtsp, &format!("camera{i}"), Duration::from_secs(30));
+    }
+    std::thread::sleep(settle);
+    let recording_from = Instant::now();
+    let (cpu, rss) = measure(a.child.id(), window);
+    let recorded_for = recording_from.elapsed().as_secs_f64() + settle.as_secs_f64();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(a.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let recordings = a.dir.path().join("state/recordings");
+    let mut whole = 0;
+    let mut shortest = f64::MAX;
+    for i in 0..16 {
+        let mut secs = 0.0;
+        let mut ok = true;
+        for f in std::fs::read_dir(recordings.join(format!("camera{i}")))
+            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            match std::fs::File::open(&f).map(|mut file| pinhole::media::fmp4::scan(&mut file)) {
+                Ok(Ok(scan)) if scan.has_moov && scan.fragments > 0 => {
+                    secs += scan.duration_ms() as f64 / 1000.0
+                }
+                _ => ok = false,
+            }
+        }
+        if ok && secs > 0.0 {
+            whole += 1;
+        }
+        shortest = shortest.min(secs);
+    }
+    println!(
+        "\n6. 16 relayed 1080p30 4 Mbit/s cameras (8 H.264, 8 H.265), all recording: CPU {cpu:5.1} % of one core (goal < 40 %)  RSS {rss:5.1} MB (goal < 80 MB)"
+    );
+    println!(
+        "   recordings: {whole}/16 cameras with every segment whole; the shortest holds {shortest:.0} s of ~{recorded_for:.0} s recorded"
+    );
+}
+
 fn stop(children: Vec<Child>) {
     for mut c in children {
         let _ = c.kill();
@@ -311,6 +452,11 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--rss-only") {
         print_rss_cycles();
+        return;
+    }
+    if std::env::args().any(|a| a == "--relay-only") {
+        print_relay_per_codec(window, settle);
+        print_sixteen_cameras(window, settle);
         return;
     }
     println!(
@@ -391,31 +537,7 @@ fn main() {
     std::thread::sleep(settle);
     let (p_cpu, p_rss) = measure(relay.child.id(), window);
     drop(relay);
-    let seg_dir = tempfile::tempdir().expect("tempdir");
-    let ff = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "quiet",
-            "-rtsp_transport",
-            "tcp",
-            "-i",
-            &src_url,
-            "-c",
-            "copy",
-            "-f",
-            "segment",
-            "-segment_time",
-            "60",
-        ])
-        .arg(seg_dir.path().join("seg%03d.mp4"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg");
-    std::thread::sleep(settle);
-    let (f_cpu, f_rss) = measure(ff.id(), window);
-    stop(vec![ff]);
+    let (f_cpu, f_rss) = ffmpeg_record(&src_url, window, settle);
     println!(
         "   pinhole (whole appliance, relay + fMP4 record): CPU {p_cpu:5.1} %  RSS {p_rss:5.1} MB"
     );
@@ -484,6 +606,8 @@ fn main() {
 
     print_crash_loss();
     print_rss_cycles();
+    print_relay_per_codec(window, settle);
+    print_sixteen_cameras(window, settle);
 }
 
 fn print_crash_loss() {

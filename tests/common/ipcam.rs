@@ -1,10 +1,16 @@
-//! A foreign IP camera for the tests: gst-rtsp-server (the library, not Pinhole's use of it)
-//! serving a moving test pattern encoded with x264 or x265 on 127.0.0.1, at `/stream`. Its
-//! codec can be switched, as a camera's owner does in its web page: the clients are
-//! disconnected and the next ones get the other codec.
+//! A foreign IP camera for the tests and benches: gst-rtsp-server (the library, not Pinhole's
+//! use of it) on 127.0.0.1, at `/stream`, serving either a moving test pattern encoded live with
+//! x264 or x265 (its codec can be switched, as a camera's owner does in its web page: the
+//! clients are disconnected and the next ones get the other codec), or a clip encoded once and
+//! replayed in a loop at its own pace, so a benchmark's source costs no encoder.
+#![allow(dead_code)]
 
 use gst::glib;
+use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The codecs such a camera offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +22,18 @@ pub enum IpCodec {
 }
 
 impl IpCodec {
+    fn encoder(self, kbps: u32, gop: u32) -> String {
+        match self {
+            IpCodec::H264 => format!(
+                "x264enc tune=zerolatency speed-preset=ultrafast bitrate={kbps} key-int-max={gop} ! video/x-h264,profile=high ! h264parse"
+            ),
+            IpCodec::H265 => format!(
+                "x265enc tune=zerolatency speed-preset=ultrafast bitrate={kbps} key-int-max={gop} ! video/x-h265,profile=main ! h265parse"
+            ),
+            IpCodec::Jpeg => "jpegenc".into(),
+        }
+    }
+
     fn launch(self) -> String {
         let (enc, pay) = match self {
             IpCodec::H264 => (
@@ -44,6 +62,13 @@ pub struct IpCamera {
 
 impl IpCamera {
     pub fn start(codec: IpCodec) -> Self {
+        let cam = Self::serve();
+        cam.mount(codec);
+        cam
+    }
+
+    /// The server alone, nothing mounted yet.
+    fn serve() -> Self {
         gst::init().expect("GStreamer");
         let context = glib::MainContext::new();
         let server = gst_rtsp_server::RTSPServer::new();
@@ -64,14 +89,50 @@ impl IpCamera {
             .expect("main context");
         });
         let port = rx.recv().expect("the test camera listens");
-        let cam = Self {
+        Self {
             server,
             context,
             main_loop,
             thread: Some(thread),
             port: u16::try_from(port).expect("port"),
+        }
+    }
+
+    /// Serves `clip` (an MP4 from [`clip`]) in a loop, timestamped as it is sent.
+    pub fn replay(clip: &Path) -> Self {
+        let (caps, frames) = load_clip(clip);
+        let cam = Self::serve();
+        let factory = gst_rtsp_server::RTSPMediaFactory::new();
+        let pay = if caps
+            .structure(0)
+            .is_some_and(|s| s.name() == "video/x-h265")
+        {
+            "rtph265pay"
+        } else {
+            "rtph264pay"
         };
-        cam.mount(codec);
+        factory.set_launch(&format!(
+            "( appsrc name=src is-live=true do-timestamp=true format=time ! {pay} name=pay0 pt=96 config-interval=-1 )"
+        ));
+        factory.set_shared(true);
+        let frames = Arc::new(frames);
+        factory.connect_media_configure(move |_, media| {
+            let Some(src) = media
+                .element()
+                .downcast_ref::<gst::Bin>()
+                .and_then(|b| b.by_name("src"))
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            else {
+                return;
+            };
+            src.set_caps(Some(&caps));
+            let frames = frames.clone();
+            std::thread::spawn(move || pace(&src, &frames));
+        });
+        cam.server
+            .mount_points()
+            .expect("mount points")
+            .add_factory("/stream", factory);
         cam
     }
 
@@ -104,6 +165,94 @@ impl Drop for IpCamera {
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// A clip of `secs` seconds of a moving test pattern, encoded once and kept in `dir` for the
+/// next run: `width`×`height` at 30 fps, `kbps`, a keyframe every second.
+pub fn clip(dir: &Path, codec: IpCodec, width: u32, height: u32, kbps: u32, secs: u32) -> PathBuf {
+    let path = dir.join(format!("{codec:?}-{width}x{height}-{kbps}k-{secs}s.mp4").to_lowercase());
+    if path.exists() {
+        return path;
+    }
+    std::fs::create_dir_all(dir).expect("clip dir");
+    let partial = path.with_extension("partial");
+    gst::init().expect("GStreamer");
+    let launch = format!(
+        "videotestsrc num-buffers={} pattern=smpte horizontal-speed=4 ! video/x-raw,format=I420,width={width},height={height},framerate=30/1 ! timeoverlay font-desc=\"Sans 48\" ! {} ! mp4mux ! filesink name=out",
+        secs * 30,
+        codec.encoder(kbps, 30),
+    );
+    let pipeline = gst::parse::launch(&launch).expect("clip encoder");
+    let bin = pipeline.downcast_ref::<gst::Bin>().expect("a bin");
+    bin.by_name("out")
+        .expect("filesink")
+        .set_property("location", partial.to_string_lossy().as_ref());
+    pipeline.set_state(gst::State::Playing).expect("encode");
+    let bus = pipeline.bus().expect("bus");
+    let end = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(600),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    assert!(
+        end.is_some_and(|m| m.type_() == gst::MessageType::Eos),
+        "encoding the clip failed: {launch}"
+    );
+    std::fs::rename(&partial, &path).expect("clip");
+    path
+}
+
+/// The clip's caps and frames (whole access units, in order).
+fn load_clip(path: &Path) -> (gst::Caps, Vec<gst::Buffer>) {
+    gst::init().expect("GStreamer");
+    let pipeline =
+        gst::parse::launch("filesrc name=f ! qtdemux ! parsebin ! appsink name=out sync=false")
+            .expect("clip reader")
+            .downcast::<gst::Pipeline>()
+            .expect("pipeline");
+    pipeline
+        .by_name("f")
+        .expect("filesrc")
+        .set_property("location", path.to_string_lossy().as_ref());
+    let sink = pipeline
+        .by_name("out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let mut caps = None;
+    let mut frames = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        if caps.is_none() {
+            caps = sample.caps_owned();
+        }
+        if let Some(b) = sample.buffer_owned() {
+            frames.push(b);
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    (caps.expect("the clip has video"), frames)
+}
+
+/// Sends the frames in a loop, one every 1/30 s, until the media stops taking them.
+fn pace(src: &gst_app::AppSrc, frames: &[gst::Buffer]) {
+    let period = Duration::from_secs(1) / 30;
+    let start = Instant::now();
+    for (n, frame) in frames.iter().cycle().enumerate() {
+        let due = start + period * n as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let mut b = frame.copy();
+        {
+            let b = b.make_mut();
+            b.set_pts(gst::ClockTime::NONE);
+            b.set_dts(gst::ClockTime::NONE);
+            b.set_duration(gst::ClockTime::from_nseconds(period.as_nanos() as u64));
+        }
+        if src.push_buffer(b).is_err() {
+            return;
         }
     }
 }
