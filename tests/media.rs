@@ -2031,3 +2031,49 @@ async fn an_http_mjpeg_camera_is_encoded_once_at_its_own_size() {
     let body = r.text().await.unwrap_or_default();
     assert!(body.contains("MJPEG stream"), "{body}");
 }
+
+#[tokio::test]
+async fn hls_plays_from_the_same_encode_behind_the_same_login() {
+    let (server, _admin) = camera0_up(camera_toml("camera0", "test", "", "off")).await;
+    let view = server.token("view").await;
+    let url = server.url("/api/cameras/camera0/hls/index.m3u8");
+    let anonymous = client().get(&url).send().await.expect("get");
+    assert_eq!(anonymous.status(), 401);
+    let list = server.rpc(Some(&view), "get_camera_list", json!({})).await;
+    let hls = list["result"]["cameras"][0]["streams"]["hls"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(hls, url, "{list}");
+
+    // A player (ffmpeg's HLS demuxer) reads 6 s through the live playlist with the viewer's
+    // token; what it got is H.264 and decodes from its first frame.
+    let out = server.dir.path().join("hls.mp4");
+    let (ok, _, err) = run(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-headers"])
+            .arg(format!("Authorization: Bearer {view}\r\n"))
+            .args(["-i", &url, "-t", "6", "-c", "copy"])
+            .arg(&out),
+        60,
+    );
+    assert!(ok, "{err}");
+    decodes(&out).unwrap_or_else(|e| panic!("what HLS delivered does not decode: {e}"));
+    assert_eq!(probed_codec(&out.to_string_lossy()), "h264");
+    // 6 s of pictures (the harness's cameras run at 10 fps), none missing.
+    let frames = frame_count(&out);
+    assert!(frames >= 59, "6 s at 10 fps, got {frames} frames");
+
+    // And Chromium plays it natively, signed in with its session cookie.
+    let base = server.url("");
+    let context = server.stderr_text();
+    tokio::task::spawn_blocking(move || {
+        run_browser_script(
+            "hls.mjs",
+            &[base, "view".into(), PASSWORD.into(), "camera0".into()],
+            &[],
+            || context,
+        )
+    })
+    .await
+    .expect("browser");
+}

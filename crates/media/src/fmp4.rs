@@ -241,6 +241,8 @@ fn moov_timescale(moov: &[u8]) -> u32 {
 struct MoofInfo {
     duration: u64,
     run: Option<RunLayout>,
+    /// The sample flags of the fragment's first sample (from `trun`, or `tfhd`'s defaults).
+    first_sample_flags: Option<u32>,
 }
 
 /// The one `trun` of a fragment, for cutting it short.
@@ -260,6 +262,7 @@ struct RunLayout {
 fn moof_info(moof: &[u8]) -> MoofInfo {
     let mut total = 0u64;
     let mut runs = Vec::new();
+    let mut first_sample_flags = None;
     for traf_box in children_at(moof) {
         if &traf_box.kind != b"traf" {
             continue;
@@ -267,6 +270,7 @@ fn moof_info(moof: &[u8]) -> MoofInfo {
         let traf = traf_box.payload;
         let traf_payload_at = traf_box.at + traf_box.header_len;
         let (mut default_duration, mut default_size) = (0u32, 0u32);
+        let mut default_flags = None;
         for c in children_at(traf) {
             let b = c.payload;
             match &c.kind {
@@ -285,6 +289,10 @@ fn moof_info(moof: &[u8]) -> MoofInfo {
                     }
                     if flags & 0x10 != 0 {
                         default_size = be_u32(b, at).unwrap_or(0);
+                        at += 4;
+                    }
+                    if flags & 0x20 != 0 {
+                        default_flags = be_u32(b, at);
                     }
                 }
                 b"trun" => {
@@ -296,14 +304,26 @@ fn moof_info(moof: &[u8]) -> MoofInfo {
                         data_offset = be_u32(b, at).map(u64::from);
                         at += 4;
                     }
+                    let mut first_flags = None;
                     if flags & 0x04 != 0 {
-                        at += 4; // first_sample_flags
+                        first_flags = be_u32(b, at);
+                        at += 4;
                     }
                     let per_sample = [0x100u32, 0x200, 0x400, 0x800]
                         .iter()
                         .filter(|&&f| flags & f != 0)
                         .count()
                         * 4;
+                    if first_flags.is_none() && flags & 0x400 != 0 && count > 0 {
+                        let before = [0x100u32, 0x200]
+                            .iter()
+                            .filter(|&&f| flags & f != 0)
+                            .count();
+                        first_flags = be_u32(b, at + 4 * before);
+                    }
+                    if first_sample_flags.is_none() {
+                        first_sample_flags = first_flags.or(default_flags);
+                    }
                     let mut samples = Vec::new();
                     for i in 0..count as usize {
                         let entry = i.checked_mul(per_sample).and_then(|o| o.checked_add(at));
@@ -353,7 +373,39 @@ fn moof_info(moof: &[u8]) -> MoofInfo {
     MoofInfo {
         duration: total,
         run,
+        first_sample_flags,
     }
+}
+
+/// What one live fragment (`moof` + `mdat`, as [`FragmentSplitter`] yields it) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentFacts {
+    /// Its samples' total duration, in the track's timescale.
+    pub duration: u64,
+    /// Its first sample is a sync sample (a keyframe): a segment may start here.
+    pub starts_with_sync: bool,
+}
+
+/// Reads a live fragment's `moof`; `None` when it does not start with one.
+pub fn fragment_facts(fragment: &[u8]) -> Option<FragmentFacts> {
+    let (kind, moof) = children(fragment).next()?;
+    if &kind != b"moof" {
+        return None;
+    }
+    let info = moof_info(moof);
+    Some(FragmentFacts {
+        duration: info.duration,
+        // ISO/IEC 14496-12 sample flags: bit 16 is sample_is_non_sync_sample.
+        starts_with_sync: info
+            .first_sample_flags
+            .is_some_and(|f| f & 0x0001_0000 == 0),
+    })
+}
+
+/// The video timescale of an init segment (`ftyp` + `moov`).
+pub fn init_timescale(init: &[u8]) -> Option<u32> {
+    let (_, moov) = children(init).find(|(k, _)| k == b"moov")?;
+    Some(moov_timescale(moov)).filter(|&t| t > 0)
 }
 
 /// How to keep the whole samples of a run whose `mdat` (at `mdat_at`, 8-byte header) has only

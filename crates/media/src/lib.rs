@@ -18,6 +18,7 @@
 pub mod camera;
 pub mod devices;
 pub mod fmp4;
+pub mod hls;
 pub mod hub;
 pub mod live;
 pub mod pipeline;
@@ -135,6 +136,8 @@ pub struct MediaEngine {
     public_host: Option<String>,
     /// Hook for status changes (events, metrics); set once by the owner.
     on_status: RwLock<Option<camera::StateListener>>,
+    /// HLS packagers of the cameras someone plays.
+    hls: std::sync::Mutex<HashMap<String, Arc<hls::Packager>>>,
 }
 
 impl std::fmt::Debug for MediaEngine {
@@ -246,6 +249,7 @@ impl MediaEngine {
             tasks: Default::default(),
             public_host: m.public_host.clone(),
             on_status: RwLock::default(),
+            hls: Default::default(),
         });
         let _ = hooks.0.set(Arc::downgrade(&engine));
         Ok(engine)
@@ -257,6 +261,49 @@ impl MediaEngine {
         self.tasks.spawn(async move { e.recording_loop().await });
         let e = self.clone();
         self.tasks.spawn(async move { e.retention_loop().await });
+        let e = self.clone();
+        self.tasks.spawn(async move { e.hls_reaper().await });
+    }
+
+    /// The HLS packager of camera `id`, started by the first request.
+    pub fn hls(&self, id: &str) -> Result<Arc<hls::Packager>, MediaError> {
+        let mut map = self.hls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = map.get(id) {
+            return Ok(p.clone());
+        }
+        let cam = self
+            .camera(id)
+            .ok_or_else(|| MediaError::NotFound(format!("camera `{id}`")))?;
+        let p = Arc::new(hls::Packager::start(cam).map_err(MediaError::InvalidState)?);
+        map.insert(id.to_string(), p.clone());
+        Ok(p)
+    }
+
+    /// Stops the packagers nobody has asked anything of for [`hls::IDLE`], and those of cameras
+    /// that are gone.
+    async fn hls_reaper(&self) {
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            let stopped: Vec<Arc<hls::Packager>> = {
+                let mut map = self.hls.lock().unwrap_or_else(|p| p.into_inner());
+                let gone: Vec<String> = map
+                    .iter()
+                    .filter(|(id, p)| p.idle_for() > hls::IDLE || self.camera(id).is_none())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                gone.iter().filter_map(|id| map.remove(id)).collect()
+            };
+            if !stopped.is_empty() {
+                tokio::task::spawn_blocking(move || drop(stopped))
+                    .await
+                    .ok();
+                pinhole_sys::return_free_memory();
+            }
+        }
+        self.hls.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     pub fn set_status_listener(&self, l: camera::StateListener) {

@@ -565,6 +565,60 @@ pub async fn live(
     }))
 }
 
+/// `GET /api/cameras/{id}/hls/{file}`: the camera's HLS (`index.m3u8`, `init.mp4`,
+/// `<sequence>.m4s`; see [`crate::media::hls`]). The first request starts the packager and the
+/// playlist waits (up to 10 s) for its first segment.
+pub async fn hls(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let e = engine(&state)?;
+    let packager = e.hls(&id)?;
+    let (kind, body): (&'static str, Body) = match file.as_str() {
+        "index.m3u8" => {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                match packager.playlist().map_err(ApiError::Internal)? {
+                    Some(p) => break ("application/vnd.apple.mpegurl", Body::from(p)),
+                    None if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await
+                    }
+                    None => {
+                        return Err(ApiError::Unavailable(format!(
+                            "camera `{id}` has no HLS segment yet; retry"
+                        )));
+                    }
+                }
+            }
+        }
+        "init.mp4" => (
+            "video/mp4",
+            Body::from(packager.init().ok_or_else(|| {
+                ApiError::Unavailable(format!("camera `{id}` has no HLS stream yet; retry"))
+            })?),
+        ),
+        segment => {
+            let data = segment
+                .strip_suffix(".m4s")
+                .and_then(|n| n.parse::<u64>().ok())
+                .and_then(|n| packager.segment(n))
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("HLS file `{segment}` of camera `{id}`"))
+                })?;
+            ("video/iso.segment", Body::from(data))
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 /// Routes outside the OpenAPI document (binary bodies).
 pub fn router() -> axum::Router<SharedState> {
     use axum::routing::get;
@@ -574,4 +628,5 @@ pub fn router() -> axum::Router<SharedState> {
         .route("/api/cameras/{id}/mjpeg", get(mjpeg))
         .route("/api/cameras/{id}/preview.jpg", get(preview_jpeg))
         .route("/api/cameras/{id}/live", get(live))
+        .route("/api/cameras/{id}/hls/{file}", get(hls))
 }

@@ -61,7 +61,7 @@ async fn get_camera_list(
     let cams: Vec<Value> = e
         .cameras()
         .iter()
-        .filter_map(|h| camera_json(e, session, &h.id))
+        .filter_map(|h| camera_json(e, state.tls_enabled, session, &h.id))
         .collect();
     let connected = cams.iter().filter(|c| c["status"] == "CONNECTED").count();
     Ok(json!({"cameras": cams, "total": cams.len(), "connected": connected}))
@@ -73,7 +73,8 @@ async fn get_camera_status(
     DeviceParams { device }: DeviceParams,
 ) -> Result<Value, RpcError> {
     let e = engine(state)?;
-    let mut v = camera_json(e, session, &device).ok_or_else(|| camera_not_found(&device))?;
+    let mut v = camera_json(e, state.tls_enabled, session, &device)
+        .ok_or_else(|| camera_not_found(&device))?;
     let h = e.camera(&device).ok_or_else(|| camera_not_found(&device))?;
     let st = h.status();
     v["metrics"] = json!({
@@ -637,8 +638,17 @@ fn camera_not_found(id: &str) -> RpcError {
     .with_data("id", json!(id))
 }
 
+/// Where a camera's HLS playlist is, on the host the client reached the API by.
+fn hls_url(tls: bool, host: Option<&str>, id: &str) -> String {
+    let path = format!("/api/cameras/{id}/hls/index.m3u8");
+    match host {
+        Some(h) => format!("{}://{h}{path}", if tls { "https" } else { "http" }),
+        None => path,
+    }
+}
+
 /// A camera in the camera service's shape, with Pinhole's details added.
-fn camera_json(e: &MediaEngine, session: &Session, id: &str) -> Option<Value> {
+fn camera_json(e: &MediaEngine, tls: bool, session: &Session, id: &str) -> Option<Value> {
     let h = e.camera(id)?;
     let def = h.definition();
     let st = h.status();
@@ -649,7 +659,10 @@ fn camera_json(e: &MediaEngine, session: &Session, id: &str) -> Option<Value> {
         "name": def.name,
         "resolution": match (w, hgt) { (Some(w), Some(h)) => format!("{w}x{h}"), _ => String::new() },
         "fps": st.fps.round() as i64,
-        "streams": {"rtsp": e.stream_url(id, session.host.as_deref())},
+        "streams": {
+            "rtsp": e.stream_url(id, session.host.as_deref()),
+            "hls": hls_url(tls, session.host.as_deref(), id),
+        },
         "state": st.state.as_str(),
         "source": def.source,
         "encoder": st.encoder,
