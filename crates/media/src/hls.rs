@@ -12,9 +12,8 @@
 
 use super::camera::CameraHandle;
 use super::fmp4::{FragmentSplitter, fragment_facts, init_timescale};
-use super::hub::ConsumerId;
+use super::live::HubMuxer;
 use bytes::Bytes;
-use gst::prelude::*;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -106,9 +105,8 @@ struct Window {
 
 /// One camera's running packager; dropping it stops the pipeline and leaves the hub.
 pub struct Packager {
-    pipeline: gst::Pipeline,
-    camera: Arc<CameraHandle>,
-    consumer: ConsumerId,
+    _muxer: HubMuxer,
+    camera: String,
     window: Arc<Mutex<Window>>,
     last_request: Mutex<Instant>,
 }
@@ -116,85 +114,48 @@ pub struct Packager {
 impl std::fmt::Debug for Packager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Packager")
-            .field("camera", &self.camera.id)
+            .field("camera", &self.camera)
             .finish_non_exhaustive()
     }
 }
 
 impl Packager {
     pub fn start(camera: Arc<CameraHandle>) -> Result<Self, String> {
-        let parser = camera
-            .codec()
-            .ok_or("the camera is not streaming")?
-            .parser();
-        let pipeline = gst::Pipeline::with_name(&format!("hls-{}", camera.id));
-        let appsrc = gst_app::AppSrc::builder().name("src").build();
-        let parse = gst::ElementFactory::make(parser)
-            .build()
-            .map_err(|_| format!("{parser} is missing"))?;
-        // A fragment per frame: segments can then be cut exactly at keyframes.
-        let mux = gst::ElementFactory::make("mp4mux")
-            .property("fragment-duration", 1u32)
-            .property("streamable", true)
-            .build()
-            .map_err(|_| "mp4mux is missing")?;
-        let sink = gst_app::AppSink::builder().sync(false).build();
-        pipeline
-            .add_many([appsrc.upcast_ref(), &parse, &mux, sink.upcast_ref()])
-            .map_err(|e| e.to_string())?;
-        gst::Element::link_many([appsrc.upcast_ref(), &parse, &mux, sink.upcast_ref()])
-            .map_err(|e| e.to_string())?;
-        super::adopt_shared_clock(&pipeline);
         let window = Arc::new(Mutex::new(Window::default()));
         let feed = window.clone();
         let mut splitter = FragmentSplitter::default();
         let mut segmenter: Option<Segmenter> = None;
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |s| {
-                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
-                    let Some(buf) = sample.buffer() else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
-                    for message in splitter.push(map.as_slice()) {
-                        let mut w = feed.lock().unwrap_or_else(|p| p.into_inner());
-                        match &mut segmenter {
-                            None => {
-                                // The init segment comes first and names the timescale.
-                                let Some(ts) = init_timescale(&message) else {
-                                    w.failed =
-                                        Some("the muxer's init segment has no video track".into());
-                                    return Err(gst::FlowError::Error);
-                                };
-                                segmenter = Some(Segmenter::new(ts));
-                                w.init = Some(Bytes::from(message));
-                            }
-                            Some(seg) => {
-                                if let Some(done) = seg.push(&message) {
-                                    w.segments.push_back(done);
-                                    while w.segments.len() > WINDOW {
-                                        w.segments.pop_front();
-                                    }
-                                }
+        let id = camera.id.clone();
+        camera.keyframe_on_its_way();
+        // A fragment per frame: segments can then be cut exactly at keyframes.
+        let muxer = HubMuxer::start(camera, "hls", 1, move |bytes| {
+            for message in splitter.push(bytes) {
+                let mut w = feed.lock().unwrap_or_else(|p| p.into_inner());
+                match &mut segmenter {
+                    None => {
+                        // The init segment comes first and names the timescale.
+                        let Some(ts) = init_timescale(&message) else {
+                            w.failed = Some("the muxer's init segment has no video track".into());
+                            return Err(gst::FlowError::Error);
+                        };
+                        segmenter = Some(Segmenter::new(ts));
+                        w.init = Some(Bytes::from(message));
+                    }
+                    Some(seg) => {
+                        if let Some(done) = seg.push(&message) {
+                            w.segments.push_back(done);
+                            while w.segments.len() > WINDOW {
+                                w.segments.pop_front();
                             }
                         }
                     }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        let consumer = camera.hub.attach(&appsrc);
-        camera.keyframe_on_its_way();
-        if let Err(e) = pipeline.set_state(gst::State::Playing) {
-            camera.hub.detach(consumer);
-            let _ = pipeline.set_state(gst::State::Null);
-            return Err(format!("cannot start the HLS muxer: {e}"));
-        }
+                }
+            }
+            Ok(())
+        })?;
         Ok(Packager {
-            pipeline,
-            camera,
-            consumer,
+            _muxer: muxer,
+            camera: id,
             window,
             last_request: Mutex::new(Instant::now()),
         })
@@ -248,13 +209,6 @@ impl Packager {
             .iter()
             .find(|s| s.sequence == sequence)
             .map(|s| s.data.clone())
-    }
-}
-
-impl Drop for Packager {
-    fn drop(&mut self) {
-        self.camera.hub.detach(self.consumer);
-        let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
 

@@ -66,34 +66,29 @@ fn hvc1_codec(hvcc: &[u8]) -> Option<String> {
     Some(name)
 }
 
-/// One viewer's stream; dropping it stops the pipeline and detaches from the hub.
-pub struct LiveMp4 {
+/// A muxing pipeline on a camera's hub (`appsrc ! parse ! mp4mux ! appsink`) whose output
+/// bytes go to `on_bytes`; what live viewers and HLS share. Dropping it stops the pipeline and
+/// detaches from the hub.
+pub(crate) struct HubMuxer {
     pipeline: gst::Pipeline,
-    camera: Arc<CameraHandle>,
+    pub(crate) camera: Arc<CameraHandle>,
     consumer: ConsumerId,
 }
 
-impl std::fmt::Debug for LiveMp4 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LiveMp4")
-            .field("camera", &self.camera.id)
-            .finish()
-    }
-}
-
-impl LiveMp4 {
-    /// Starts a muxer for one viewer; fragments (the first one is the init segment) arrive on
-    /// the receiver, which closes if the viewer falls too far behind or the pipeline fails.
-    pub fn start(
+impl HubMuxer {
+    /// `fragment_ms`: mp4mux's fragment duration (1 cuts a fragment per frame).
+    pub(crate) fn start(
         camera: Arc<CameraHandle>,
+        name: &str,
         fragment_ms: u32,
-    ) -> Result<(Self, mpsc::Receiver<Bytes>), String> {
-        let pipeline = gst::Pipeline::with_name(&format!("live-{}", camera.id));
-        let appsrc = gst_app::AppSrc::builder().name("src").build();
+        mut on_bytes: impl FnMut(&[u8]) -> Result<(), gst::FlowError> + Send + 'static,
+    ) -> Result<Self, String> {
         let parser = camera
             .codec()
             .ok_or("the camera is not streaming")?
             .parser();
+        let pipeline = gst::Pipeline::with_name(&format!("{name}-{}", camera.id));
+        let appsrc = gst_app::AppSrc::builder().name("src").build();
         let parse = gst::ElementFactory::make(parser)
             .build()
             .map_err(|_| format!("{parser} is missing"))?;
@@ -109,8 +104,6 @@ impl LiveMp4 {
         gst::Element::link_many([appsrc.upcast_ref(), &parse, &mux, sink.upcast_ref()])
             .map_err(|e| e.to_string())?;
         super::adopt_shared_clock(&pipeline);
-        let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
-        let splitter = std::sync::Mutex::new(super::fmp4::FragmentSplitter::default());
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |s| {
@@ -119,16 +112,7 @@ impl LiveMp4 {
                         return Ok(gst::FlowSuccess::Ok);
                     };
                     let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
-                    let messages = splitter
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(map.as_slice());
-                    for m in messages {
-                        // Too slow or gone: stop feeding this viewer.
-                        tx.try_send(Bytes::from(m))
-                            .map_err(|_| gst::FlowError::Eos)?;
-                    }
-                    Ok(gst::FlowSuccess::Ok)
+                    on_bytes(map.as_slice()).map(|()| gst::FlowSuccess::Ok)
                 })
                 .build(),
         );
@@ -136,23 +120,54 @@ impl LiveMp4 {
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
             camera.hub.detach(consumer);
             let _ = pipeline.set_state(gst::State::Null);
-            return Err(format!("cannot start the live muxer: {e}"));
+            return Err(format!("cannot start the {name} muxer: {e}"));
         }
-        Ok((
-            Self {
-                pipeline,
-                camera,
-                consumer,
-            },
-            rx,
-        ))
+        Ok(HubMuxer {
+            pipeline,
+            camera,
+            consumer,
+        })
     }
 }
 
-impl Drop for LiveMp4 {
+impl Drop for HubMuxer {
     fn drop(&mut self) {
         self.camera.hub.detach(self.consumer);
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// One viewer's stream; dropping it stops the pipeline and detaches from the hub.
+pub struct LiveMp4 {
+    muxer: HubMuxer,
+}
+
+impl std::fmt::Debug for LiveMp4 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveMp4")
+            .field("camera", &self.muxer.camera.id)
+            .finish()
+    }
+}
+
+impl LiveMp4 {
+    /// Starts a muxer for one viewer; fragments (the first one is the init segment) arrive on
+    /// the receiver, which closes if the viewer falls too far behind or the pipeline fails.
+    pub fn start(
+        camera: Arc<CameraHandle>,
+        fragment_ms: u32,
+    ) -> Result<(Self, mpsc::Receiver<Bytes>), String> {
+        let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
+        let mut splitter = super::fmp4::FragmentSplitter::default();
+        let muxer = HubMuxer::start(camera, "live", fragment_ms, move |bytes| {
+            for m in splitter.push(bytes) {
+                // Too slow or gone: stop feeding this viewer.
+                tx.try_send(Bytes::from(m))
+                    .map_err(|_| gst::FlowError::Eos)?;
+            }
+            Ok(())
+        })?;
+        Ok((Self { muxer }, rx))
     }
 }
 
