@@ -21,8 +21,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// API position units per unit of ONVIF's generic spaces.
-pub const UNITS: f64 = 10_000.0;
+pub use crate::profile::ONVIF_UNITS as UNITS;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const POLL_EVERY: Duration = Duration::from_secs(1);

@@ -9,6 +9,9 @@
 use pinhole_base::ptz::PtzModel;
 use std::ops::RangeInclusive;
 
+/// API position units per unit of ONVIF's generic spaces (-1..1).
+pub const ONVIF_UNITS: f64 = 10_000.0;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub name: &'static str,
@@ -63,17 +66,17 @@ impl Profile {
         }
     }
 
-    /// An ONVIF camera: positions are ONVIF's generic spaces × [`crate::onvif::UNITS`] (pan
-    /// -1..1 spans -180..180°), presets are whatever numbers the camera keeps.
+    /// An ONVIF camera: positions are ONVIF's generic spaces × [`ONVIF_UNITS`] (pan -1..1
+    /// spans -180..180°), presets are whatever numbers the camera keeps.
     pub fn onvif() -> Self {
-        let units = crate::onvif::UNITS as i16;
+        let units = ONVIF_UNITS as i16;
         Profile {
             name: "onvif",
             presets: vec![0x00..=0xFF],
             pan_limits: -units..=units,
             tilt_limits: -units..=units,
             zoom_max: units as u16,
-            units_per_degree: crate::onvif::UNITS / 180.0,
+            units_per_degree: ONVIF_UNITS / 180.0,
             ..Profile::generic()
         }
     }
