@@ -2077,3 +2077,66 @@ async fn hls_plays_from_the_same_encode_behind_the_same_login() {
     .await
     .expect("browser");
 }
+
+#[tokio::test]
+async fn a_sub_stream_feeds_previews_and_is_served_beside_the_main_one() {
+    let (main, sub) = tokio::task::spawn_blocking(|| {
+        (
+            ipcam::IpCamera::start(ipcam::IpCodec::H265),
+            ipcam::IpCamera::start(ipcam::IpCodec::H264),
+        )
+    })
+    .await
+    .expect("the IP camera's two streams");
+    let server = Server::start(Opts {
+        toml: format!(
+            "{}sub_url = \"{}\"\n",
+            camera_toml("camera0", "rtsp", &main.url(), "off"),
+            sub.url()
+        ),
+        env: vec![("PINHOLE_MEDIA__STALL_TIMEOUT_SECS".into(), "3".into())],
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    let st = camera_status_until(&server, &admin, "camera0", "both streams", |s| {
+        s["status"] == "CONNECTED" && s["sub_stream"]["status"] == "CONNECTED"
+    })
+    .await;
+    assert_eq!(st["codec"], "h265", "{st}");
+    assert_eq!(st["sub_stream"]["codec"], "h264", "{st}");
+    let sub_url = st["sub_stream"]["rtsp"].as_str().expect("sub URL");
+    assert!(sub_url.ends_with("/camera0/sub"), "{st}");
+    let with_login = |u: &str| u.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
+    assert_eq!(probed_codec(&with_login(sub_url)), "h264");
+    let main_url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
+    assert_eq!(probed_codec(&main_url), "hevc");
+    assert_preview_is_a_jpeg(&server, &admin).await;
+
+    // The main stream goes down: the preview, decoded from the sub stream, carries on.
+    drop(main);
+    camera_status_until(&server, &admin, "camera0", "the main stream's loss", |s| {
+        s["status"] != "CONNECTED"
+    })
+    .await;
+    assert_preview_is_a_jpeg(&server, &admin).await;
+
+    // Removing the sub stream takes its mount down.
+    let r = client()
+        .put(server.url("/api/cameras/camera0"))
+        .bearer_auth(&admin)
+        .json(&json!({"sub_url": ""}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 200);
+    camera_status_until(
+        &server,
+        &admin,
+        "camera0",
+        "the sub stream's removal",
+        |s| s["sub_stream"].is_null(),
+    )
+    .await;
+    let (ok, _, _) = ffprobe(&with_login(sub_url));
+    assert!(!ok, "the sub stream is no longer served");
+}

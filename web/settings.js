@@ -103,6 +103,7 @@ function deviceRow(d, onAdded) {
       return;
     }
     const main = (t.profiles || []).find((p) => p.token === t.main_profile);
+    const sub = (t.profiles || []).find((p) => p.token === t.sub_profile && p.token !== t.main_profile);
     const rows = (t.profiles || []).map((p) => h('tr', { 'data-profile': p.token },
       h('td', p.name), h('td', p.encoding || '?'), h('td', `${p.width}×${p.height}`), h('td', `${p.fps} fps`),
       h('td', p.token === t.main_profile ? 'main (recording)' : p.token === t.sub_profile ? 'sub' : '')));
@@ -111,6 +112,8 @@ function deviceRow(d, onAdded) {
       try {
         await api('POST', '/api/cameras', {
           name: d.name, source: 'rtsp', url: main.stream_url,
+          // The sub stream, when the device has a smaller one: previews and detection decode it.
+          sub_url: sub && sub.stream_url && sub.stream_url !== main.stream_url ? sub.stream_url : null,
           username: f.username || null, password: f.password || null, recording: 'continuous',
           // Steered over ONVIF with the same account.
           ptz: t.ptz ? { transport: 'onvif', addr: d.url } : null,
@@ -161,6 +164,7 @@ async function cameraForm(el, id, first) {
       field('Name', 'name', input({ value: c.name || '' })),
       field('Kind', 'source', select([['test', 'test pattern'], ['v4l2', 'V4L2 / USB'], ['libcamera', 'CSI (libcamera)'], ['rtsp', 'RTSP IP camera'], ['mjpeg', 'HTTP MJPEG camera']], c.source)),
       field('URL or device', 'url', url, 'rtsp://host/path, /dev/video0, or a picture for a test camera'), datalist,
+      field('Sub stream', 'sub_url', input({ value: c.sub_url || '', placeholder: 'rtsp://host/sub (optional)' }), 'an RTSP camera\'s smaller stream, for previews and detection'),
       field('User', 'username', input({ value: c.username || '', autocomplete: 'off' })),
       field('Password', 'password', input({ type: 'password', placeholder: c.has_password ? '(unchanged)' : '', autocomplete: 'new-password' })),
       field('Enabled', 'enabled', select([['true', 'yes'], ['false', 'no']], String(c.enabled !== false)))),
@@ -200,6 +204,7 @@ async function cameraForm(el, id, first) {
     const n = (v) => (v === '' || v === undefined ? null : Number(v));
     const body = {
       name: f.name || null, source: f.source, url: f.url, username: f.username || null,
+      sub_url: f.source === 'rtsp' ? f.sub_url || '' : '',
       enabled: f.enabled === 'true', width: n(f.width), height: n(f.height), fps: n(f.fps),
       bitrate_kbps: n(f.bitrate_kbps), keyframe_ms: n(f.keyframe_ms), recording: f.recording,
     };

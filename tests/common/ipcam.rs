@@ -161,7 +161,17 @@ impl IpCamera {
 }
 
 impl Drop for IpCamera {
+    /// The camera goes away as a powered-off one does: its clients' connections close.
     fn drop(&mut self) {
+        if let Some(m) = self.server.mount_points() {
+            m.remove_factory("/stream");
+        }
+        let (server, (tx, rx)) = (self.server.clone(), std::sync::mpsc::channel());
+        self.context.invoke(move || {
+            server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
+            let _ = tx.send(());
+        });
+        let _ = rx.recv_timeout(Duration::from_secs(5));
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             let _ = t.join();

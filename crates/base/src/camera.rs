@@ -92,6 +92,10 @@ pub struct Camera {
     pub source: SourceKind,
     /// Device path or RTSP URL.
     pub url: String,
+    /// An RTSP camera's second, smaller stream (its sub profile), with the same account: the
+    /// preview, snapshots and detection decode it instead of the main stream, and it is served
+    /// at `rtsp://…/<id>/sub`. Only the main stream is recorded.
+    pub sub_url: Option<String>,
     pub username: Option<String>,
     pub has_password: bool,
     pub width: Option<u32>,
@@ -140,6 +144,8 @@ pub struct CameraInput {
     pub enabled: Option<bool>,
     pub source: Option<SourceKind>,
     pub url: Option<String>,
+    /// The sub stream's RTSP URL; `""` removes it.
+    pub sub_url: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub width: Option<u32>,
@@ -160,6 +166,16 @@ impl CameraInput {
     /// keeps no userinfo. A username or password also given explicitly wins over the URL's.
     pub fn credentials_out_of_url(&self) -> CameraInput {
         let mut input = self.clone();
+        // The sub stream uses the main stream's account: its userinfo only fills gaps.
+        if let Some((url, user, pass)) = input.sub_url.as_deref().and_then(split_userinfo) {
+            input.sub_url = Some(url);
+            if input.username.is_none() && !user.is_empty() {
+                input.username = Some(user);
+            }
+            if input.password.is_none() {
+                input.password = pass;
+            }
+        }
         let Some((url, user, pass)) = input.url.as_deref().and_then(split_userinfo) else {
             return input;
         };
@@ -265,6 +281,11 @@ pub fn resolve(base: Option<&Camera>, input: &CameraInput) -> Result<Camera, Fie
             .clone()
             .or_else(|| base.map(|b| b.url.clone()))
             .unwrap_or_default(),
+        sub_url: match &input.sub_url {
+            Some(u) if u.is_empty() => None,
+            Some(u) => Some(u.clone()),
+            None => base.and_then(|b| b.sub_url.clone()),
+        },
         username: input
             .username
             .clone()
@@ -336,6 +357,16 @@ impl Camera {
                 }
             }
             SourceKind::Test | SourceKind::Libcamera => {}
+        }
+        if let Some(sub) = &self.sub_url {
+            if self.source != SourceKind::Rtsp {
+                errs.push("sub_url", "only an RTSP camera has a sub stream");
+            } else if !(sub.starts_with("rtsp://") || sub.starts_with("rtsps://")) {
+                errs.push(
+                    "sub_url",
+                    format!("`{sub}` is not an rtsp:// or rtsps:// URL"),
+                );
+            }
         }
         if let Some(w) = self.width
             && (!(16..=7680).contains(&w) || w % 2 != 0)

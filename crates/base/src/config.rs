@@ -423,6 +423,9 @@ pub struct CameraConfig {
     /// Device path (`/dev/video0`), RTSP URL, or empty for `test`.
     #[serde(default)]
     pub url: String,
+    /// An RTSP camera's sub stream, for previews and detection.
+    #[serde(default)]
+    pub sub_url: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -457,6 +460,7 @@ impl From<&CameraConfig> for CameraInput {
             enabled: Some(c.enabled),
             source: Some(c.source),
             url: Some(c.url.clone()),
+            sub_url: c.sub_url.clone(),
             username: c.username.clone(),
             password: c.password.clone(),
             width: c.width,

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 const COLUMNS: &str =
     "id, name, enabled, source_kind, source_url, username, password_sealed IS NOT NULL,
     width, height, fps, bitrate_kbps, recording_mode, origin, created_at, updated_at, ptz,
-    keyframe_ms, detection";
+    keyframe_ms, detection, sub_url";
 
 fn row_to_camera(r: &rusqlite::Row<'_>) -> rusqlite::Result<Camera> {
     Ok(Camera {
@@ -27,6 +27,7 @@ fn row_to_camera(r: &rusqlite::Row<'_>) -> rusqlite::Result<Camera> {
         enabled: r.get(2)?,
         source: wire_enum(r, 3)?,
         url: r.get(4)?,
+        sub_url: r.get(18)?,
         username: r.get(5)?,
         has_password: r.get(6)?,
         width: r.get(7)?,
@@ -177,8 +178,13 @@ pub fn create_at_most(
         ],
     )?;
     tx.execute(
-        "UPDATE cameras SET keyframe_ms = ?2, detection = ?3 WHERE id = ?1",
-        params![cam.id, cam.keyframe_ms, detection_json(&cam.detection)],
+        "UPDATE cameras SET keyframe_ms = ?2, detection = ?3, sub_url = ?4 WHERE id = ?1",
+        params![
+            cam.id,
+            cam.keyframe_ms,
+            detection_json(&cam.detection),
+            cam.sub_url
+        ],
     )?;
     tx.commit()?;
     get(conn, &cam.id)?.ok_or_else(|| StoreError::NotFound(cam.id))
@@ -217,8 +223,13 @@ pub fn update(
         ],
     )?;
     tx.execute(
-        "UPDATE cameras SET keyframe_ms = ?2, detection = ?3 WHERE id = ?1",
-        params![id, cam.keyframe_ms, detection_json(&cam.detection)],
+        "UPDATE cameras SET keyframe_ms = ?2, detection = ?3, sub_url = ?4 WHERE id = ?1",
+        params![
+            id,
+            cam.keyframe_ms,
+            detection_json(&cam.detection),
+            cam.sub_url
+        ],
     )?;
     match input.password.as_deref() {
         None => {}

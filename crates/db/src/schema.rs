@@ -191,8 +191,13 @@ DROP TABLE cameras;
 ALTER TABLE cameras_v7 RENAME TO cameras;
 "#;
 
+/// Version 8: an RTSP camera's sub stream (previews and detection decode it).
+const V8: &str = r#"
+ALTER TABLE cameras ADD COLUMN sub_url TEXT;
+"#;
+
 /// Every migration, in order; index + 1 is the version it produces.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {

@@ -129,6 +129,8 @@ pub struct CameraHandle {
     /// Whether the RTSP server serves this camera (`stop_streaming` turns it off; recording,
     /// snapshots and previews go on).
     pub rtsp_serving: std::sync::atomic::AtomicBool,
+    /// The camera's sub stream, run like a camera of its own (`<id>/sub`), when it has one.
+    pub(crate) sub: RwLock<Option<Arc<CameraHandle>>>,
 }
 
 /// Called on every state change (publishes events, updates metrics).
@@ -176,7 +178,21 @@ impl CameraHandle {
             restart: Notify::new(),
             cancel: parent.child_token(),
             rtsp_serving: std::sync::atomic::AtomicBool::new(true),
+            sub: RwLock::new(None),
         }
+    }
+
+    /// The sub stream's handle, when the camera has one.
+    pub fn sub_stream(&self) -> Option<Arc<CameraHandle>> {
+        self.sub.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What previews, snapshots and detection decode: the sub stream while it streams (a
+    /// fraction of the main stream's decoding work), else the main stream.
+    pub fn decode_source(self: &Arc<Self>) -> Arc<CameraHandle> {
+        self.sub_stream()
+            .filter(|s| s.codec().is_some())
+            .unwrap_or_else(|| self.clone())
     }
 
     pub fn definition(&self) -> Camera {

@@ -148,6 +148,9 @@ impl std::fmt::Debug for MediaEngine {
     }
 }
 
+/// A sub stream's handle id and RTSP path: its camera's id and this.
+pub const SUB_SUFFIX: &str = "/sub";
+
 /// The RTSP server's view of the engine (set once the engine exists).
 struct Hooks(OnceLock<std::sync::Weak<MediaEngine>>);
 
@@ -401,13 +404,14 @@ impl MediaEngine {
     }
 
     /// What a camera's runner calls on every state change: the engine's own reaction to a
-    /// codec coming or changing, then the owner's listener.
-    fn listener(self: &Arc<Self>) -> camera::StateListener {
+    /// codec coming or changing, then (for cameras, not sub streams) the owner's listener.
+    fn listener(self: &Arc<Self>, public: bool) -> camera::StateListener {
         let outer = self
             .on_status
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
+            .clone()
+            .filter(|_| public);
         let engine = Arc::downgrade(self);
         Arc::new(move |cam: &CameraHandle, status: &CameraStatus| {
             if let (Some(codec), Some(engine)) = (status.codec, engine.upgrade()) {
@@ -417,6 +421,14 @@ impl MediaEngine {
                 l(cam, status);
             }
         })
+    }
+
+    /// A camera or a sub stream by its handle's id (`<camera>/sub` for a sub stream).
+    fn handle(&self, id: &str) -> Option<Arc<CameraHandle>> {
+        match id.strip_suffix(SUB_SUFFIX) {
+            Some(main) => self.camera(main)?.sub_stream(),
+            None => self.camera(id),
+        }
     }
 
     /// A camera streams `codec`. If it streamed another one before (an IP camera switched to
@@ -434,13 +446,86 @@ impl MediaEngine {
         let mounted = before.unwrap_or(rtsp::DEFAULT_CODEC);
         if mounted != codec
             && cam.rtsp_serving.load(std::sync::atomic::Ordering::SeqCst)
-            && let Some(h) = self.camera(&cam.id)
+            && let Some(h) = self.handle(&cam.id)
         {
             self.rtsp.stop_serving(&cam.id);
             self.rtsp.mount(&cam.id, h);
         }
-        cam.preview.restart_on_demand();
-        cam.detect.restart_on_demand();
+        // The decoders follow: a sub stream that streams (again) is what its camera decodes.
+        let taps = match cam.id.strip_suffix(SUB_SUFFIX) {
+            Some(main) => self.camera(main),
+            None => self.camera(&cam.id),
+        };
+        if let Some(t) = taps {
+            t.preview.restart_on_demand();
+            t.detect.restart_on_demand();
+        }
+    }
+
+    /// Starts, replaces or stops camera `h`'s sub stream to match its definition `def`.
+    fn sync_sub_stream(
+        self: &Arc<Self>,
+        h: &Arc<CameraHandle>,
+        def: &Camera,
+        password: Option<&pinhole_db::secrets::SecretString>,
+    ) {
+        let wanted = def
+            .sub_url
+            .clone()
+            .filter(|_| def.enabled && def.source == pinhole_base::camera::SourceKind::Rtsp);
+        let current = h.sub_stream();
+        let unchanged = match (&current, &wanted) {
+            (None, None) => true,
+            (Some(c), Some(url)) => {
+                let d = c.definition();
+                let same_password = c
+                    .password
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    == password.map(|s| s.expose().to_string());
+                d.url == *url && d.username == def.username && same_password
+            }
+            _ => false,
+        };
+        if unchanged {
+            return;
+        }
+        if let Some(old) = current {
+            self.rtsp.unmount(&old.id);
+            old.cancel.cancel();
+        }
+        let sub = wanted.map(|url| {
+            let sub_def = Camera {
+                id: format!("{}{SUB_SUFFIX}", def.id),
+                name: format!("{} (sub stream)", def.name),
+                url,
+                sub_url: None,
+                recording: RecordingMode::Off,
+                detection: None,
+                ptz: None,
+                ..def.clone()
+            };
+            let s = Arc::new(CameraHandle::new(
+                sub_def,
+                password.cloned(),
+                self.clock.now_ms(),
+                &h.cancel,
+            ));
+            self.rtsp.mount(&s.id, s.clone());
+            let (settings, clock) = (self.runner.clone(), self.clock.clone());
+            self.tasks.spawn(camera::run(
+                s.clone(),
+                settings,
+                clock,
+                self.listener(false),
+            ));
+            s
+        });
+        *h.sub.write().unwrap_or_else(|p| p.into_inner()) = sub;
+        h.preview.restart_on_demand();
+        h.detect.restart_on_demand();
     }
 
     /// Brings the running cameras in line with the camera table.
@@ -457,6 +542,7 @@ impl MediaEngine {
             }
         }
         let mut removed = Vec::new();
+        let mut subs = Vec::new();
         {
             let mut map = self.cameras.write().unwrap_or_else(|p| p.into_inner());
             map.retain(|id, h| {
@@ -468,6 +554,7 @@ impl MediaEngine {
             });
             for def in list {
                 let password = passwords.remove(&def.id).flatten();
+                subs.push((def.clone(), password.clone()));
                 match map.get(&def.id) {
                     Some(h) => {
                         let old = h.definition();
@@ -494,15 +581,23 @@ impl MediaEngine {
                         map.insert(def.id.clone(), h.clone());
                         self.rtsp.mount(&def.id, h.clone());
                         let (settings, clock, listener) =
-                            (self.runner.clone(), self.clock.clone(), self.listener());
+                            (self.runner.clone(), self.clock.clone(), self.listener(true));
                         self.tasks.spawn(camera::run(h, settings, clock, listener));
                     }
                 }
             }
         }
+        for (def, password) in subs {
+            if let Some(h) = self.camera(&def.id) {
+                self.sync_sub_stream(&h, &def, password.as_ref());
+            }
+        }
         let any_removed = !removed.is_empty();
         for h in removed {
             self.rtsp.unmount(&h.id);
+            if let Some(sub) = h.sub_stream() {
+                self.rtsp.unmount(&sub.id);
+            }
             h.cancel.cancel();
             let slot = self.recs.lock().await.remove(&h.id);
             if let Some(r) = slot.and_then(|s| s.recorder) {

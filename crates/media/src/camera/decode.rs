@@ -3,7 +3,8 @@
 //! (`appsrc ! parse ! decoder ! scale ! (jpegenc | RGB) ! appsink`), started when their first
 //! reader arrives and stopped when the last one leaves. The decoder is the one for the codec the
 //! camera streams when it starts; a camera that comes back with another codec gets its decoder
-//! restarted ([`Preview::restart_on_demand`]).
+//! restarted ([`Preview::restart_on_demand`]). A camera with a sub stream is decoded from it
+//! ([`CameraHandle::decode_source`]).
 //!
 //! Why not branches in the capture pipeline behind valves, as for raw sources: a decoder would
 //! then be loaded and initialised for every relayed camera even if nobody ever watched (libav
@@ -46,6 +47,7 @@ fn start(
     out: Output,
     decoders: Decoders,
 ) -> Result<Running, String> {
+    let camera = camera.decode_source();
     let codec = camera.codec().ok_or("the camera is not streaming yet")?;
     let spec = DecodeSpec {
         codec,

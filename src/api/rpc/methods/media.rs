@@ -663,6 +663,17 @@ fn camera_json(e: &MediaEngine, tls: bool, session: &Session, id: &str) -> Optio
             "rtsp": e.stream_url(id, session.host.as_deref()),
             "hls": hls_url(tls, session.host.as_deref(), id),
         },
+        "sub_stream": h.sub_stream().map(|sub| {
+            let s = sub.status();
+            json!({
+                "rtsp": e.stream_url(&sub.id, session.host.as_deref()),
+                "status": s.state.service_status(),
+                "state": s.state.as_str(),
+                "codec": s.codec,
+                "resolution": match (s.width, s.height) { (Some(w), Some(h)) => format!("{w}x{h}"), _ => String::new() },
+                "error": s.error,
+            })
+        }),
         "state": st.state.as_str(),
         "source": def.source,
         "encoder": st.encoder,
