@@ -152,9 +152,7 @@ impl Client {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         // Only an envelope with a body is an answer; a fault is the device's refusal whatever
         // the HTTP status (some send faults with 200), and says more than the status.
-        let answer = crate::xml::declare_unknown_prefixes(&text);
-        let checked = crate::xml::parse(&answer).and_then(|d| soap::body(&d).map(|_| ()));
-        match checked {
+        match soap::read(&text, |_| Ok(())) {
             Err(fault @ OnvifError::Fault { .. }) => Err(fault),
             _ if status != 200 => Err(OnvifError::Http(status)),
             Err(e) => Err(e),

@@ -2,8 +2,8 @@
 //! services are.
 
 use crate::OnvifError;
-use crate::soap::body;
-use crate::xml::{self, child, children, text_at};
+use crate::soap;
+use crate::xml::{child, children, text_at};
 
 const NS_DEVICE: &str = "http://www.onvif.org/ver10/device/wsdl";
 
@@ -28,28 +28,27 @@ pub fn get_services() -> String {
 
 /// The device's UTC clock, in seconds since the Unix epoch.
 pub fn parse_system_date_and_time(answer: &str) -> Result<i64, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    let sdt = child(b, "SystemDateAndTime").ok_or(OnvifError::Missing("SystemDateAndTime"))?;
-    let utc = child(sdt, "UTCDateTime").ok_or(OnvifError::Missing("UTCDateTime"))?;
-    let num = |p: &[&str], field: &'static str, range: std::ops::RangeInclusive<i64>| {
-        let t = text_at(utc, p).ok_or(OnvifError::Missing(field))?;
-        t.parse::<i64>()
-            .ok()
-            .filter(|v| range.contains(v))
-            .ok_or_else(|| OnvifError::Invalid {
-                field,
-                value: t.to_string(),
-            })
-    };
-    let y = num(&["Date", "Year"], "Year", 1970..=9999)?;
-    let mo = num(&["Date", "Month"], "Month", 1..=12)?;
-    let d = num(&["Date", "Day"], "Day", 1..=31)?;
-    let h = num(&["Time", "Hour"], "Hour", 0..=23)?;
-    let mi = num(&["Time", "Minute"], "Minute", 0..=59)?;
-    let s = num(&["Time", "Second"], "Second", 0..=60)?;
-    Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+    soap::read(answer, |b| {
+        let sdt = child(b, "SystemDateAndTime").ok_or(OnvifError::Missing("SystemDateAndTime"))?;
+        let utc = child(sdt, "UTCDateTime").ok_or(OnvifError::Missing("UTCDateTime"))?;
+        let num = |p: &[&str], field: &'static str, range: std::ops::RangeInclusive<i64>| {
+            let t = text_at(utc, p).ok_or(OnvifError::Missing(field))?;
+            t.parse::<i64>()
+                .ok()
+                .filter(|v| range.contains(v))
+                .ok_or_else(|| OnvifError::Invalid {
+                    field,
+                    value: t.to_string(),
+                })
+        };
+        let y = num(&["Date", "Year"], "Year", 1970..=9999)?;
+        let mo = num(&["Date", "Month"], "Month", 1..=12)?;
+        let d = num(&["Date", "Day"], "Day", 1..=31)?;
+        let h = num(&["Time", "Hour"], "Hour", 0..=23)?;
+        let mi = num(&["Time", "Minute"], "Minute", 0..=59)?;
+        let s = num(&["Time", "Second"], "Second", 0..=60)?;
+        Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (WS-Security's `Created`).
@@ -97,19 +96,18 @@ pub struct DeviceInformation {
 }
 
 pub fn parse_device_information(answer: &str) -> Result<DeviceInformation, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    if b.tag_name().name() != "GetDeviceInformationResponse" {
-        return Err(OnvifError::Missing("GetDeviceInformationResponse"));
-    }
-    let f = |name: &str| text_at(b, &[name]).unwrap_or("").to_string();
-    Ok(DeviceInformation {
-        manufacturer: f("Manufacturer"),
-        model: f("Model"),
-        firmware_version: f("FirmwareVersion"),
-        serial_number: f("SerialNumber"),
-        hardware_id: f("HardwareId"),
+    soap::read(answer, |b| {
+        if b.tag_name().name() != "GetDeviceInformationResponse" {
+            return Err(OnvifError::Missing("GetDeviceInformationResponse"));
+        }
+        let f = |name: &str| text_at(b, &[name]).unwrap_or("").to_string();
+        Ok(DeviceInformation {
+            manufacturer: f("Manufacturer"),
+            model: f("Model"),
+            firmware_version: f("FirmwareVersion"),
+            serial_number: f("SerialNumber"),
+            hardware_id: f("HardwareId"),
+        })
     })
 }
 
@@ -124,50 +122,49 @@ pub struct Services {
 
 /// The service addresses from a GetCapabilities or a GetServices answer.
 pub fn parse_services(answer: &str) -> Result<Services, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    let mut s = Services::default();
-    match b.tag_name().name() {
-        "GetCapabilitiesResponse" => {
-            let caps = child(b, "Capabilities").ok_or(OnvifError::Missing("Capabilities"))?;
-            let addr = |name: &str| text_at(caps, &[name, "XAddr"]).map(str::to_string);
-            s.media = addr("Media");
-            s.ptz = addr("PTZ");
-            s.imaging = addr("Imaging");
-            s.events = addr("Events");
+    soap::read(answer, |b| {
+        let mut s = Services::default();
+        match b.tag_name().name() {
+            "GetCapabilitiesResponse" => {
+                let caps = child(b, "Capabilities").ok_or(OnvifError::Missing("Capabilities"))?;
+                let addr = |name: &str| text_at(caps, &[name, "XAddr"]).map(str::to_string);
+                s.media = addr("Media");
+                s.ptz = addr("PTZ");
+                s.imaging = addr("Imaging");
+                s.events = addr("Events");
+            }
+            "GetServicesResponse" => {
+                for svc in children(b, "Service") {
+                    let (Some(ns), Some(addr)) =
+                        (text_at(svc, &["Namespace"]), text_at(svc, &["XAddr"]))
+                    else {
+                        continue;
+                    };
+                    let slot = match ns {
+                        "http://www.onvif.org/ver10/media/wsdl" => &mut s.media,
+                        "http://www.onvif.org/ver20/ptz/wsdl" => &mut s.ptz,
+                        "http://www.onvif.org/ver20/imaging/wsdl" => &mut s.imaging,
+                        "http://www.onvif.org/ver10/events/wsdl" => &mut s.events,
+                        _ => continue,
+                    };
+                    *slot = Some(addr.to_string());
+                }
+            }
+            _ => return Err(OnvifError::Missing("GetCapabilitiesResponse")),
         }
-        "GetServicesResponse" => {
-            for svc in children(b, "Service") {
-                let (Some(ns), Some(addr)) =
-                    (text_at(svc, &["Namespace"]), text_at(svc, &["XAddr"]))
-                else {
-                    continue;
-                };
-                let slot = match ns {
-                    "http://www.onvif.org/ver10/media/wsdl" => &mut s.media,
-                    "http://www.onvif.org/ver20/ptz/wsdl" => &mut s.ptz,
-                    "http://www.onvif.org/ver20/imaging/wsdl" => &mut s.imaging,
-                    "http://www.onvif.org/ver10/events/wsdl" => &mut s.events,
-                    _ => continue,
-                };
-                *slot = Some(addr.to_string());
+        for addr in [&s.media, &s.ptz, &s.imaging, &s.events]
+            .into_iter()
+            .flatten()
+        {
+            if !(addr.starts_with("http://") || addr.starts_with("https://")) {
+                return Err(OnvifError::Invalid {
+                    field: "XAddr",
+                    value: addr.clone(),
+                });
             }
         }
-        _ => return Err(OnvifError::Missing("GetCapabilitiesResponse")),
-    }
-    for addr in [&s.media, &s.ptz, &s.imaging, &s.events]
-        .into_iter()
-        .flatten()
-    {
-        if !(addr.starts_with("http://") || addr.starts_with("https://")) {
-            return Err(OnvifError::Invalid {
-                field: "XAddr",
-                value: addr.clone(),
-            });
-        }
-    }
-    Ok(s)
+        Ok(s)
+    })
 }
 
 #[cfg(test)]

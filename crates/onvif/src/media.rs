@@ -2,8 +2,8 @@
 //! and snapshot URIs.
 
 use crate::OnvifError;
-use crate::soap::body;
-use crate::xml::{self, child, children, escape, text_at};
+use crate::soap;
+use crate::xml::{child, children, escape, text_at};
 
 const NS_MEDIA: &str = "http://www.onvif.org/ver10/media/wsdl";
 const NS_SCHEMA: &str = "http://www.onvif.org/ver10/schema";
@@ -68,60 +68,58 @@ fn number(node: roxmltree::Node<'_, '_>, path: &[&str]) -> u32 {
 }
 
 pub fn parse_profiles(answer: &str) -> Result<Vec<Profile>, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    if b.tag_name().name() != "GetProfilesResponse" {
-        return Err(OnvifError::Missing("GetProfilesResponse"));
-    }
-    let mut out = Vec::new();
-    for p in children(b, "Profiles") {
-        let Some(token) = p.attribute("token").filter(|t| !t.is_empty()) else {
-            continue;
-        };
-        let venc = child(p, "VideoEncoderConfiguration");
-        let encoding = venc.and_then(|v| text_at(v, &["Encoding"])).and_then(|e| {
-            match e.to_ascii_uppercase().as_str() {
-                "H264" => Some(VideoEncoding::H264),
-                "H265" | "HEVC" => Some(VideoEncoding::H265),
-                "JPEG" => Some(VideoEncoding::Jpeg),
-                "MPEG4" => Some(VideoEncoding::Mpeg4),
-                _ => None,
-            }
-        });
-        let n = |path: &[&str]| venc.map_or(0, |v| number(v, path));
-        out.push(Profile {
-            token: token.to_string(),
-            name: text_at(p, &["Name"]).unwrap_or(token).to_string(),
-            encoding,
-            width: n(&["Resolution", "Width"]),
-            height: n(&["Resolution", "Height"]),
-            fps: n(&["RateControl", "FrameRateLimit"]),
-            bitrate_kbps: n(&["RateControl", "BitrateLimit"]),
-            ptz_configuration: child(p, "PTZConfiguration")
-                .and_then(|c| c.attribute("token"))
-                .map(str::to_string),
-        });
-    }
-    Ok(out)
+    soap::read(answer, |b| {
+        if b.tag_name().name() != "GetProfilesResponse" {
+            return Err(OnvifError::Missing("GetProfilesResponse"));
+        }
+        let mut out = Vec::new();
+        for p in children(b, "Profiles") {
+            let Some(token) = p.attribute("token").filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            let venc = child(p, "VideoEncoderConfiguration");
+            let encoding = venc.and_then(|v| text_at(v, &["Encoding"])).and_then(|e| {
+                match e.to_ascii_uppercase().as_str() {
+                    "H264" => Some(VideoEncoding::H264),
+                    "H265" | "HEVC" => Some(VideoEncoding::H265),
+                    "JPEG" => Some(VideoEncoding::Jpeg),
+                    "MPEG4" => Some(VideoEncoding::Mpeg4),
+                    _ => None,
+                }
+            });
+            let n = |path: &[&str]| venc.map_or(0, |v| number(v, path));
+            out.push(Profile {
+                token: token.to_string(),
+                name: text_at(p, &["Name"]).unwrap_or(token).to_string(),
+                encoding,
+                width: n(&["Resolution", "Width"]),
+                height: n(&["Resolution", "Height"]),
+                fps: n(&["RateControl", "FrameRateLimit"]),
+                bitrate_kbps: n(&["RateControl", "BitrateLimit"]),
+                ptz_configuration: child(p, "PTZConfiguration")
+                    .and_then(|c| c.attribute("token"))
+                    .map(str::to_string),
+            });
+        }
+        Ok(out)
+    })
 }
 
 /// The URI of a GetStreamUri or GetSnapshotUri answer; only `rtsp://` and `http(s)://`.
 pub fn parse_media_uri(answer: &str) -> Result<String, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    let uri = text_at(b, &["MediaUri", "Uri"]).ok_or(OnvifError::Missing("MediaUri/Uri"))?;
-    let scheme_ok = ["rtsp://", "rtsps://", "http://", "https://"]
-        .iter()
-        .any(|s| uri.len() > s.len() && uri[..s.len()].eq_ignore_ascii_case(s));
-    if !scheme_ok || uri.chars().any(char::is_control) {
-        return Err(OnvifError::Invalid {
-            field: "MediaUri",
-            value: uri.to_string(),
-        });
-    }
-    Ok(uri.to_string())
+    soap::read(answer, |b| {
+        let uri = text_at(b, &["MediaUri", "Uri"]).ok_or(OnvifError::Missing("MediaUri/Uri"))?;
+        let scheme_ok = ["rtsp://", "rtsps://", "http://", "https://"]
+            .iter()
+            .any(|s| uri.len() > s.len() && uri[..s.len()].eq_ignore_ascii_case(s));
+        if !scheme_ok || uri.chars().any(char::is_control) {
+            return Err(OnvifError::Invalid {
+                field: "MediaUri",
+                value: uri.to_string(),
+            });
+        }
+        Ok(uri.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! (positions and velocities; zoom positions 0..1). Values are clamped to those ranges.
 
 use crate::OnvifError;
-use crate::soap::body;
-use crate::xml::{self, child, children, escape, text_at};
+use crate::soap;
+use crate::xml::{child, children, escape, text_at};
 
 const NS_PTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
 const NS_SCHEMA: &str = "http://www.onvif.org/ver10/schema";
@@ -153,23 +153,22 @@ fn coordinate(node: Option<roxmltree::Node<'_, '_>>, attr: &str) -> Option<f64> 
 }
 
 pub fn parse_status(answer: &str) -> Result<Status, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    let st = child(b, "PTZStatus").ok_or(OnvifError::Missing("PTZStatus"))?;
-    let pos = child(st, "Position");
-    let pt = pos.and_then(|p| child(p, "PanTilt"));
-    let z = pos.and_then(|p| child(p, "Zoom"));
-    let moving = child(st, "MoveStatus").is_some_and(|m| {
-        m.descendants()
-            .filter_map(|n| n.text())
-            .any(|t| t.trim().eq_ignore_ascii_case("MOVING"))
-    });
-    Ok(Status {
-        pan: coordinate(pt, "x"),
-        tilt: coordinate(pt, "y"),
-        zoom: coordinate(z, "x"),
-        moving,
+    soap::read(answer, |b| {
+        let st = child(b, "PTZStatus").ok_or(OnvifError::Missing("PTZStatus"))?;
+        let pos = child(st, "Position");
+        let pt = pos.and_then(|p| child(p, "PanTilt"));
+        let z = pos.and_then(|p| child(p, "Zoom"));
+        let moving = child(st, "MoveStatus").is_some_and(|m| {
+            m.descendants()
+                .filter_map(|n| n.text())
+                .any(|t| t.trim().eq_ignore_ascii_case("MOVING"))
+        });
+        Ok(Status {
+            pan: coordinate(pt, "x"),
+            tilt: coordinate(pt, "y"),
+            zoom: coordinate(z, "x"),
+            moving,
+        })
     })
 }
 
@@ -181,31 +180,29 @@ pub struct CameraPreset {
 }
 
 pub fn parse_presets(answer: &str) -> Result<Vec<CameraPreset>, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    if b.tag_name().name() != "GetPresetsResponse" {
-        return Err(OnvifError::Missing("GetPresetsResponse"));
-    }
-    Ok(children(b, "Preset")
-        .filter_map(|p| {
-            let token = p.attribute("token").filter(|t| !t.is_empty())?;
-            Some(CameraPreset {
-                token: token.to_string(),
-                name: text_at(p, &["Name"]).unwrap_or(token).to_string(),
+    soap::read(answer, |b| {
+        if b.tag_name().name() != "GetPresetsResponse" {
+            return Err(OnvifError::Missing("GetPresetsResponse"));
+        }
+        Ok(children(b, "Preset")
+            .filter_map(|p| {
+                let token = p.attribute("token").filter(|t| !t.is_empty())?;
+                Some(CameraPreset {
+                    token: token.to_string(),
+                    name: text_at(p, &["Name"]).unwrap_or(token).to_string(),
+                })
             })
-        })
-        .collect())
+            .collect())
+    })
 }
 
 /// The token of the preset a SetPreset made.
 pub fn parse_set_preset(answer: &str) -> Result<String, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    text_at(b, &["PresetToken"])
-        .map(str::to_string)
-        .ok_or(OnvifError::Missing("PresetToken"))
+    soap::read(answer, |b| {
+        text_at(b, &["PresetToken"])
+            .map(str::to_string)
+            .ok_or(OnvifError::Missing("PresetToken"))
+    })
 }
 
 /// What a PTZ node can do.
@@ -221,31 +218,30 @@ pub struct NodeSupport {
 }
 
 pub fn parse_nodes(answer: &str) -> Result<Vec<NodeSupport>, OnvifError> {
-    let answer = xml::declare_unknown_prefixes(answer);
-    let doc = xml::parse(&answer)?;
-    let b = body(&doc)?;
-    if b.tag_name().name() != "GetNodesResponse" {
-        return Err(OnvifError::Missing("GetNodesResponse"));
-    }
-    Ok(children(b, "PTZNode")
-        .map(|n| {
-            let spaces = child(n, "SupportedPTZSpaces");
-            let has = |name: &str| spaces.is_some_and(|s| child(s, name).is_some());
-            NodeSupport {
-                token: n.attribute("token").unwrap_or("").to_string(),
-                absolute: has("AbsolutePanTiltPositionSpace"),
-                relative: has("RelativePanTiltTranslationSpace"),
-                continuous: has("ContinuousPanTiltVelocitySpace"),
-                zoom: has("AbsoluteZoomPositionSpace")
-                    || has("RelativeZoomTranslationSpace")
-                    || has("ContinuousZoomVelocitySpace"),
-                max_presets: text_at(n, &["MaximumNumberOfPresets"])
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0),
-                home: text_at(n, &["HomeSupported"]) == Some("true"),
-            }
-        })
-        .collect())
+    soap::read(answer, |b| {
+        if b.tag_name().name() != "GetNodesResponse" {
+            return Err(OnvifError::Missing("GetNodesResponse"));
+        }
+        Ok(children(b, "PTZNode")
+            .map(|n| {
+                let spaces = child(n, "SupportedPTZSpaces");
+                let has = |name: &str| spaces.is_some_and(|s| child(s, name).is_some());
+                NodeSupport {
+                    token: n.attribute("token").unwrap_or("").to_string(),
+                    absolute: has("AbsolutePanTiltPositionSpace"),
+                    relative: has("RelativePanTiltTranslationSpace"),
+                    continuous: has("ContinuousPanTiltVelocitySpace"),
+                    zoom: has("AbsoluteZoomPositionSpace")
+                        || has("RelativeZoomTranslationSpace")
+                        || has("ContinuousZoomVelocitySpace"),
+                    max_presets: text_at(n, &["MaximumNumberOfPresets"])
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0),
+                    home: text_at(n, &["HomeSupported"]) == Some("true"),
+                }
+            })
+            .collect())
+    })
 }
 
 #[cfg(test)]
@@ -333,7 +329,7 @@ mod tests {
             remove_preset("p", "1"),
             get_nodes(),
         ] {
-            xml::parse(&crate::soap::envelope(&body, None)).unwrap();
+            crate::xml::parse(&crate::soap::envelope(&body, None)).unwrap();
         }
     }
 }

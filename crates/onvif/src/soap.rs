@@ -66,6 +66,17 @@ pub fn envelope(body: &str, token: Option<&UsernameToken<'_>>) -> String {
     )
 }
 
+/// Reads an answer: tolerates prefixes the device forgot to declare, parses it (no DTD, bounded),
+/// and hands the first element of its Body to `read`; a fault is the device's refusal, as data.
+pub fn read<T>(
+    answer: &str,
+    read: impl for<'a, 'i> FnOnce(roxmltree::Node<'a, 'i>) -> Result<T, OnvifError>,
+) -> Result<T, OnvifError> {
+    let answer = crate::xml::declare_unknown_prefixes(answer);
+    let doc = crate::xml::parse(&answer)?;
+    read(body(&doc)?)
+}
+
 /// The first element inside the answer's Body, or the fault the device sent (SOAP 1.2 or 1.1).
 pub fn body<'a, 'i>(
     doc: &'a roxmltree::Document<'i>,
