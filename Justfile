@@ -81,7 +81,8 @@ bench-detect:
     fi
     BENCH_BASELINE_PYTHON="$venv/bin/python" cargo bench --locked --bench detect
 
-# Media figures: RTSP fan-out CPU/RSS, relay + record vs ffmpeg, RSS of 4 cameras, time to first frame.
+# Media figures: RTSP fan-out CPU/RSS, relay + record vs ffmpeg (also per codec, from replayed
+# clips), RSS of 4 cameras, time to first frame, 16 relayed cameras (8 H.264, 8 H.265) recording.
 bench-media WINDOW="10":
     cargo bench --locked --bench media -- --window {{WINDOW}}
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 mod ipcam;
 mod support;
 
-use support::{PASSWORD, USER, camera, free_port, measure, start, start_with};
+use support::{PASSWORD, USER, camera, ffmpeg_rtsp_client, free_port, measure, start, start_with};
 
 fn rtsp_url(a: SocketAddr, cam: &str) -> String {
     format!("rtsp://{USER}:{PASSWORD}@{a}/{cam}")
@@ -268,27 +268,7 @@ fn measure_four(
 
 fn ffmpeg_clients(url: &str, n: usize) -> Vec<Child> {
     (0..n)
-        .map(|_| {
-            Command::new("ffmpeg")
-                .args([
-                    "-v",
-                    "quiet",
-                    "-rtsp_transport",
-                    "tcp",
-                    "-i",
-                    url,
-                    "-c",
-                    "copy",
-                    "-f",
-                    "null",
-                    "-",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("ffmpeg")
-        })
+        .map(|_| ffmpeg_rtsp_client(url, "tcp", None).expect("ffmpeg"))
         .collect()
 }
 

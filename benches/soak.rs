@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use support::{BIN, PASSWORD, USER, arg, free_port, start_with};
+use support::{BIN, PASSWORD, USER, arg, ffmpeg_rtsp_client, free_port, start_with};
 
 /// Segments of this length, so retention has many to choose from.
 const SEGMENT_SECS: u32 = 30;
@@ -347,29 +347,8 @@ fn rtsp_clients(
             let secs = 5 + (n * 7) % 36;
             n += 1;
             let url = format!("rtsp://{USER}:{PASSWORD}@{rtsp}/{cam}");
-            if let Ok(c) = Command::new("ffmpeg")
-                .args([
-                    "-v",
-                    "quiet",
-                    "-rtsp_transport",
-                    if n.is_multiple_of(2) { "tcp" } else { "udp" },
-                ])
-                .args([
-                    "-i",
-                    &url,
-                    "-t",
-                    &secs.to_string(),
-                    "-c",
-                    "copy",
-                    "-f",
-                    "null",
-                    "-",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-            {
+            let transport = if n.is_multiple_of(2) { "tcp" } else { "udp" };
+            if let Ok(c) = ffmpeg_rtsp_client(&url, transport, Some(secs as u32)) {
                 running.push(c);
             }
         }

@@ -62,6 +62,21 @@ pub fn measure(pid: u32, window: Duration) -> (f64, f64) {
     )
 }
 
+/// A foreign RTSP client: ffmpeg reading `url` over `transport` ("tcp" or "udp") and throwing
+/// the stream away, for `secs` seconds or until killed.
+pub fn ffmpeg_rtsp_client(url: &str, transport: &str, secs: Option<u32>) -> std::io::Result<Child> {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-v", "quiet", "-rtsp_transport", transport, "-i", url]);
+    if let Some(s) = secs {
+        c.args(["-t", &s.to_string()]);
+    }
+    c.args(["-c", "copy", "-f", "null", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -274,8 +274,9 @@ pub(super) fn spawn_discovery(sup: &Supervisor, state: SharedState) {
         let state = state.clone();
         async move {
             let mut next: Option<tokio::time::Instant> = None;
+            // Read again only when a settings change says it changed.
+            let mut interval = state.discovery_interval_secs().await;
             loop {
-                let interval = state.discovery_interval_secs().await;
                 let now = tokio::time::Instant::now();
                 if interval == 0 {
                     next = None;
@@ -286,7 +287,11 @@ pub(super) fn spawn_discovery(sup: &Supervisor, state: SharedState) {
                 let wake = next.map_or(beat_at, |n| n.min(beat_at));
                 tokio::select! {
                     _ = tokio::time::sleep_until(wake) => {}
-                    _ = state.discovery.interval_changed.notified() => { next = None; continue; }
+                    _ = state.discovery.interval_changed.notified() => {
+                        interval = state.discovery_interval_secs().await;
+                        next = None;
+                        continue;
+                    }
                     _ = ctx.shutdown.cancelled() => return Ok(()),
                 }
                 ctx.heartbeat.beat();
