@@ -320,6 +320,14 @@ async fn the_appliance_discovers_the_device_and_manages_external_streams() {
         "{r}"
     );
     assert_ne!(t["main_profile"], t["sub_profile"], "{r}");
+    // And a picture, fetched from the device's snapshot URI.
+    assert_eq!(t["snapshot"]["ok"], true, "{}", t["snapshot"]);
+    let jpeg = t["snapshot"]["jpeg"].as_str().unwrap_or_default();
+    assert!(
+        jpeg.starts_with("data:image/jpeg;base64,/9j/"),
+        "{}",
+        &jpeg[..jpeg.len().min(60)]
+    );
     let r = server
         .rpc(
             Some(&operator),

@@ -128,6 +128,9 @@ function deviceRow(d, onAdded) {
       h('p', `${t.manufacturer} ${t.model}, firmware ${t.firmware_version}`, t.ptz ? ', PTZ' : '',
         Math.abs(t.clock_offset_secs) > 60 ? ` (its clock is ${t.clock_offset_secs} s off)` : ''),
       h('table.list.profiles', h('tr', h('th', 'Profile'), h('th', 'Codec'), h('th', 'Size'), h('th', 'Rate'), h('th', '')), ...rows),
+      t.snapshot && t.snapshot.ok
+        ? h('img.device-snapshot', { src: t.snapshot.jpeg, alt: 'a picture from the camera', width: 320 })
+        : h('p.meta', `No picture from the camera: ${(t.snapshot && t.snapshot.error) || 'not offered'}`),
       add);
   };
   return h('div.device', { 'data-device': d.url },

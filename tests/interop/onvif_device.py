@@ -1,5 +1,6 @@
 """A foreign ONVIF device for the interoperability tests: ipycam (PyPI) serving its device,
-media and PTZ services and its WS-Discovery responder, with no video source behind it.
+media and PTZ services and its WS-Discovery responder, fed a synthetic picture a few times a
+second so its snapshot URI answers with a JPEG (its RTSP stream is not run).
 
     onvif_device.py --port P --workdir DIR [--ip A] [--user U --password W] [--stream-uri URI]
 
@@ -49,8 +50,19 @@ def main():
     if not camera.start():
         print("FAILED", flush=True)
         return 1
-    print(f"READY {config.onvif_url}", flush=True)
     stop = threading.Event()
+
+    def feed():
+        import numpy as np
+
+        frame = np.zeros((360, 640, 3), dtype=np.uint8)
+        frame[:, :, 1] = np.linspace(0, 255, 640, dtype=np.uint8)
+        while not stop.is_set():
+            camera.stream(frame.copy())
+            stop.wait(0.2)
+
+    threading.Thread(target=feed, daemon=True).start()
+    print(f"READY {config.onvif_url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stop.wait()
     camera.stop()

@@ -37,6 +37,8 @@ await runBrowserTest(base, 'discover cameras', async ({ log, newPage, login }) =
   await device.locator('button[type=submit]').click();
   await until('the profiles', async () => (await device.locator('tr[data-profile]').count()) >= 2);
   assert.match(await device.locator('.test-result').innerText(), /main \(recording\)/);
+  log('the connection test shows a picture from the camera');
+  await until('the snapshot', async () => device.locator('img.device-snapshot').evaluate((i) => i.complete && i.naturalWidth > 0));
   await page.screenshot({ path: shot });
 
   log('add it');

@@ -136,19 +136,9 @@ impl Client {
             .await
             .map_err(|e| OnvifError::Network(network_reason(&e)))?;
         let status = resp.status().as_u16();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| OnvifError::Network(network_reason(&e)))?
-        {
-            if bytes.len() + chunk.len() > MAX_ANSWER {
-                return Err(OnvifError::Xml(format!(
-                    "an answer of more than {MAX_ANSWER} bytes"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_at_most(&mut resp, MAX_ANSWER)
+            .await?
+            .ok_or_else(|| OnvifError::Xml(format!("an answer of more than {MAX_ANSWER} bytes")))?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         // Only an envelope with a body is an answer; a fault is the device's refusal whatever
         // the HTTP status (some send faults with 200), and says more than the status.
@@ -158,6 +148,51 @@ impl Client {
             Err(e) => Err(e),
             Ok(()) => Ok(text),
         }
+    }
+
+    /// A JPEG from the device's snapshot URI, at most 4 MB. Credentials go (as HTTP Basic) only to
+    /// the device's own host: a URI naming another host gets none, so a device cannot send them
+    /// elsewhere in clear.
+    pub async fn snapshot(&self, uri: &str) -> Result<Vec<u8>, OnvifError> {
+        const MAX: usize = 4 * 1024 * 1024;
+        let invalid = || OnvifError::Invalid {
+            field: "snapshot URI",
+            value: uri.to_string(),
+        };
+        let target = reqwest::Url::parse(uri).map_err(|_| invalid())?;
+        if !matches!(target.scheme(), "http" | "https") {
+            return Err(invalid());
+        }
+        let device = reqwest::Url::parse(&self.device_url).ok();
+        let same_host = device.is_some_and(|d| {
+            d.host_str() == target.host_str()
+                && d.port_or_known_default() == target.port_or_known_default()
+        });
+        let mut req = self.http.get(target);
+        if let Some(c) = self.credentials.as_ref().filter(|_| same_host) {
+            req = req.basic_auth(&c.username, Some(&c.password));
+        }
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| OnvifError::Network(network_reason(&e)))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(OnvifError::Http(status));
+        }
+        let bytes = read_at_most(&mut resp, MAX)
+            .await?
+            .ok_or_else(|| OnvifError::Invalid {
+                field: "snapshot",
+                value: format!("more than {MAX} bytes"),
+            })?;
+        if !bytes.starts_with(&[0xFF, 0xD8]) {
+            return Err(OnvifError::Invalid {
+                field: "snapshot",
+                value: "not a JPEG".into(),
+            });
+        }
+        Ok(bytes)
     }
 
     /// Where the device's services are: GetCapabilities, which every version answers, or
@@ -224,6 +259,25 @@ impl Client {
             clock_offset_secs: self.clock_offset,
         })
     }
+}
+
+/// The body, unless it is longer than `max` bytes (`None`: stopped reading there).
+async fn read_at_most(
+    resp: &mut reqwest::Response,
+    max: usize,
+) -> Result<Option<Vec<u8>>, OnvifError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| OnvifError::Network(network_reason(&e)))?
+    {
+        if bytes.len() + chunk.len() > max {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
 }
 
 /// A network failure in words a camera's status can show.
@@ -304,4 +358,67 @@ fn uuid_v4() -> String {
         &h[16..20],
         &h[20..]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot HTTP server answering a tiny JPEG; yields whether the request carried an
+    /// Authorization header.
+    async fn picture_server() -> (u16, tokio::task::JoinHandle<bool>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            let body = [0xFF, 0xD8, 0xFF, 0xD9];
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            s.write_all(reply.as_bytes()).await.unwrap();
+            s.write_all(&body).await.unwrap();
+            head.contains("\r\nauthorization:")
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn credentials_go_only_to_the_devices_own_host() {
+        let creds = Some(Credentials {
+            username: "admin".into(),
+            password: "secret".into(),
+        });
+        let (port, seen) = picture_server().await;
+        let c = Client::new(
+            &format!("http://127.0.0.1:{port}/onvif/device_service"),
+            creds.clone(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let jpeg = c
+            .snapshot(&format!("http://127.0.0.1:{port}/snap.jpg"))
+            .await
+            .unwrap();
+        assert_eq!(jpeg, [0xFF, 0xD8, 0xFF, 0xD9]);
+        assert!(seen.await.unwrap(), "the device's own host gets them");
+
+        // A snapshot URI on another port (another service) gets none.
+        let (other, seen) = picture_server().await;
+        let c = Client::new(
+            "http://127.0.0.1:1/onvif/device_service",
+            creds,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        c.snapshot(&format!("http://127.0.0.1:{other}/snap.jpg"))
+            .await
+            .unwrap();
+        assert!(!seen.await.unwrap(), "another host gets no credentials");
+        assert!(c.snapshot("file:///etc/passwd").await.is_err());
+    }
 }

@@ -344,6 +344,32 @@ async fn test_onvif_device(
             })
         })
         .collect();
+    // A picture from the camera, so the installer sees what they are adding: the main
+    // profile's snapshot, or any profile's.
+    let main = by_size(|a, b| a > b);
+    let snapshot_uri = summary
+        .profiles
+        .iter()
+        .filter(|p| p.snapshot_uri.is_some())
+        .max_by_key(|p| Some(&p.profile.token) == main.as_ref())
+        .and_then(|p| p.snapshot_uri.clone());
+    let snapshot = match snapshot_uri {
+        None => json!({"ok": false, "error": "the device gives no snapshot URI"}),
+        Some(uri) => match client.snapshot(&uri).await {
+            Ok(jpeg) => {
+                use base64::Engine as _;
+                json!({
+                    "ok": true,
+                    "bytes": jpeg.len(),
+                    "jpeg": format!(
+                        "data:image/jpeg;base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(&jpeg)
+                    ),
+                })
+            }
+            Err(e) => json!({"ok": false, "error": e.to_string()}),
+        },
+    };
     let info = &summary.information;
     Ok(json!({
         "device_url": p.device_url,
@@ -355,8 +381,9 @@ async fn test_onvif_device(
         "ptz": summary.services.ptz.is_some(),
         "profiles": profiles,
         // Main stream for recording, sub stream for preview and detection.
-        "main_profile": by_size(|a, b| a > b),
+        "main_profile": main,
         "sub_profile": by_size(|a, b| a < b),
+        "snapshot": snapshot,
     }))
 }
 
