@@ -1958,22 +1958,11 @@ async fn an_rtsp_camera_in_a_codec_it_cannot_relay_says_so_and_nothing_else_suff
     let ipcam = tokio::task::spawn_blocking(|| ipcam::IpCamera::start(ipcam::IpCodec::Jpeg))
         .await
         .expect("the IP camera");
-    let server = Server::start(Opts {
-        toml: format!(
-            "{}{}",
-            camera_toml("camera0", "test", "", "off"),
-            camera_toml("camera1", "rtsp", &ipcam.url(), "off")
-        ),
-        ..Opts::with_roles()
-    });
-    let admin = server.token("admin").await;
-    wait_status(
-        &server,
-        &admin,
-        "camera0",
-        "CONNECTED",
-        Duration::from_secs(20),
-    )
+    let (server, admin) = camera0_up(format!(
+        "{}{}",
+        camera_toml("camera0", "test", "", "off"),
+        camera_toml("camera1", "rtsp", &ipcam.url(), "off")
+    ))
     .await;
     let st = camera_status_until(&server, &admin, "camera1", "no clear error", |st| {
         st["error"].as_str().unwrap_or_default().contains("JPEG")

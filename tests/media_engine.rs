@@ -62,7 +62,7 @@ async fn rig(tweak: impl FnOnce(&mut Config), input: CameraInput) -> Rig {
         })
         .await
         .expect("camera");
-    engine.sync(&list).await;
+    engine.sync(&list, Default::default()).await; // a test camera has no password
     let cam = engine.camera("camera0").expect("camera");
     Rig {
         _dir: dir,

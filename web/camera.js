@@ -67,12 +67,18 @@ export async function cameraView(el, id) {
   });
   onLeave(off);
 
-  // Snapshot and recording.
+  // Snapshot and recording; where other players find the camera: RTSP, and HLS for iOS, TVs
+  // and media players (from the same status).
+  const streams = h('p.meta#streams');
   const refreshRecording = async () => {
     try {
       const s = await app.rpc.call('get_camera_status', { device: id });
       recState.textContent = s.recording ? `recording (${s.recording.trigger})` : 'not recording';
       recState.dataset.recording = s.recording ? 'yes' : 'no';
+      if (s.streams && !streams.firstChild) {
+        clear(streams, 'RTSP ', h('code', s.streams.rtsp), h('br'),
+          h('a#hls-link', { href: s.streams.hls, target: '_blank', rel: 'noopener' }, 'HLS playlist'));
+      }
     } catch {
       recState.textContent = '';
     }
@@ -95,14 +101,7 @@ export async function cameraView(el, id) {
   } else {
     side.append(h('section.card', h('h2', 'Capture'), recState));
   }
-  // Where other players find it: RTSP, and HLS for iOS, TVs and media players.
-  const streams = h('p.meta#streams');
   side.append(h('section.card', h('h2', 'Streams'), streams));
-  app.rpc.call('get_camera_status', { device: id }).then((s) => {
-    if (!s.streams) return;
-    clear(streams, 'RTSP ', h('code', s.streams.rtsp), h('br'),
-      h('a#hls-link', { href: s.streams.hls, target: '_blank', rel: 'noopener' }, 'HLS playlist'));
-  }).catch(() => {});
   async function record(what) {
     try {
       await api('POST', `/api/cameras/${encodeURIComponent(id)}/recording/${what}`, what === 'start' ? {} : undefined);

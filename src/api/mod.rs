@@ -223,35 +223,40 @@ impl AppState {
 
     pub async fn cameras_changed(&self) {
         let secrets = self.secrets.clone();
+        // Each camera's password, unsealed once for the media engine and PTZ; one that cannot be
+        // unsealed leaves its camera without (the camera then says the device refused it).
         let loaded = self
             .store
             .call(move |c| {
                 let list = crate::store::cameras::list(c)?;
-                // ONVIF PTZ signs its requests with the camera's own account.
-                let mut onvif = std::collections::HashMap::new();
-                for cam in list
+                let passwords: std::collections::HashMap<_, _> = list
                     .iter()
-                    .filter(|c| c.ptz.as_ref().is_some_and(|l| l.is_onvif()))
-                {
-                    let password = crate::store::cameras::password(c, &secrets, &cam.id)?;
-                    if let (Some(username), Some(password)) = (&cam.username, password) {
-                        onvif.insert(
-                            cam.id.clone(),
-                            pinhole_onvif::client::Credentials {
-                                username: username.clone(),
-                                password: password.expose().to_string(),
-                            },
-                        );
-                    }
-                }
-                Ok((list, onvif))
+                    .filter(|cam| cam.has_password)
+                    .filter_map(|cam| {
+                        let p = crate::store::cameras::password(c, &secrets, &cam.id);
+                        Some((cam.id.clone(), p.ok().flatten()?))
+                    })
+                    .collect();
+                Ok((list, passwords))
             })
             .await;
         match loaded {
-            Ok((list, onvif)) => {
+            Ok((list, passwords)) => {
+                // ONVIF PTZ signs its requests with the camera's own account.
+                let onvif = list
+                    .iter()
+                    .filter(|cam| cam.ptz.as_ref().is_some_and(|l| l.is_onvif()))
+                    .filter_map(|cam| {
+                        let credentials = pinhole_onvif::client::Credentials {
+                            username: cam.username.clone()?,
+                            password: passwords.get(&cam.id)?.expose().to_string(),
+                        };
+                        Some((cam.id.clone(), credentials))
+                    })
+                    .collect();
                 self.ptz.sync(&list, &onvif);
                 if let Some(m) = &self.media {
-                    m.sync(&list).await;
+                    m.sync(&list, passwords).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not reload cameras"),

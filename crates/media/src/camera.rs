@@ -182,6 +182,18 @@ impl CameraHandle {
         }
     }
 
+    /// Whether the camera runs with this password.
+    pub(crate) fn has_password(
+        &self,
+        password: Option<&pinhole_db::secrets::SecretString>,
+    ) -> bool {
+        self.password
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            == password
+    }
+
     /// The sub stream's handle, when the camera has one.
     pub fn sub_stream(&self) -> Option<Arc<CameraHandle>> {
         self.sub.read().unwrap_or_else(|p| p.into_inner()).clone()

@@ -452,14 +452,24 @@ impl MediaEngine {
             self.rtsp.mount(&cam.id, h);
         }
         // The decoders follow: a sub stream that streams (again) is what its camera decodes.
-        let taps = match cam.id.strip_suffix(SUB_SUFFIX) {
-            Some(main) => self.camera(main),
-            None => self.camera(&cam.id),
-        };
-        if let Some(t) = taps {
+        let camera = cam.id.strip_suffix(SUB_SUFFIX).unwrap_or(&cam.id);
+        if let Some(t) = self.camera(camera) {
             t.preview.restart_on_demand();
             t.detect.restart_on_demand();
         }
+    }
+
+    /// Mounts a camera (or a sub stream, not `public`: its changes are not announced) and runs
+    /// it.
+    fn launch(self: &Arc<Self>, h: &Arc<CameraHandle>, public: bool) {
+        self.rtsp.mount(&h.id, h.clone());
+        let (settings, clock) = (self.runner.clone(), self.clock.clone());
+        self.tasks.spawn(camera::run(
+            h.clone(),
+            settings,
+            clock,
+            self.listener(public),
+        ));
     }
 
     /// Starts, replaces or stops camera `h`'s sub stream to match its definition `def`.
@@ -478,14 +488,7 @@ impl MediaEngine {
             (None, None) => true,
             (Some(c), Some(url)) => {
                 let d = c.definition();
-                let same_password = c
-                    .password
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_ref()
-                    .map(|s| s.expose().to_string())
-                    == password.map(|s| s.expose().to_string());
-                d.url == *url && d.username == def.username && same_password
+                d.url == *url && d.username == def.username && c.has_password(password)
             }
             _ => false,
         };
@@ -513,14 +516,7 @@ impl MediaEngine {
                 self.clock.now_ms(),
                 &h.cancel,
             ));
-            self.rtsp.mount(&s.id, s.clone());
-            let (settings, clock) = (self.runner.clone(), self.clock.clone());
-            self.tasks.spawn(camera::run(
-                s.clone(),
-                settings,
-                clock,
-                self.listener(false),
-            ));
+            self.launch(&s, false);
             s
         });
         *h.sub.write().unwrap_or_else(|p| p.into_inner()) = sub;
@@ -528,19 +524,13 @@ impl MediaEngine {
         h.detect.restart_on_demand();
     }
 
-    /// Brings the running cameras in line with the camera table.
-    pub async fn sync(self: &Arc<Self>, list: &[Camera]) {
-        let mut passwords = HashMap::new();
-        for c in list.iter().filter(|c| c.has_password) {
-            let (id, secrets) = (c.id.clone(), self.secrets.clone());
-            if let Ok(p) = self
-                .store
-                .call(move |conn| pinhole_db::cameras::password(conn, &secrets, &id))
-                .await
-            {
-                passwords.insert(c.id.clone(), p);
-            }
-        }
+    /// Brings the running cameras in line with the camera table; `passwords` has the unsealed
+    /// password of each camera that has one.
+    pub async fn sync(
+        self: &Arc<Self>,
+        list: &[Camera],
+        mut passwords: HashMap<String, pinhole_db::secrets::SecretString>,
+    ) {
         let mut removed = Vec::new();
         let mut subs = Vec::new();
         {
@@ -553,17 +543,12 @@ impl MediaEngine {
                 keep
             });
             for def in list {
-                let password = passwords.remove(&def.id).flatten();
+                let password = passwords.remove(&def.id);
                 subs.push((def.clone(), password.clone()));
                 match map.get(&def.id) {
                     Some(h) => {
                         let old = h.definition();
-                        let same_password = {
-                            let cur = h.password.read().unwrap_or_else(|p| p.into_inner());
-                            cur.as_ref().map(|s| s.expose().to_string())
-                                == password.as_ref().map(|s| s.expose().to_string())
-                        };
-                        if !same_pipeline(&old, def) || !same_password {
+                        if !same_pipeline(&old, def) || !h.has_password(password.as_ref()) {
                             *h.def.write().unwrap_or_else(|p| p.into_inner()) = def.clone();
                             *h.password.write().unwrap_or_else(|p| p.into_inner()) = password;
                             h.restart.notify_one();
@@ -579,10 +564,7 @@ impl MediaEngine {
                             &self.shutdown,
                         ));
                         map.insert(def.id.clone(), h.clone());
-                        self.rtsp.mount(&def.id, h.clone());
-                        let (settings, clock, listener) =
-                            (self.runner.clone(), self.clock.clone(), self.listener(true));
-                        self.tasks.spawn(camera::run(h, settings, clock, listener));
+                        self.launch(&h, true);
                     }
                 }
             }

@@ -497,30 +497,16 @@ fn decode_reply(bytes: &[u8], sequence: Option<u32>) -> LinkMsg {
     }
 }
 
+use pinhole_base::ptz::PtzEndpoint;
 pub use pinhole_base::ptz::PtzLink;
-use pinhole_base::ptz::{CheckedPtzLink, PtzEndpoint};
 
-/// Resolves a stored VISCA link into what the controller needs; the error names each offending
-/// key (an ONVIF link is not a VISCA link).
-pub fn resolve(
-    link: &PtzLink,
-) -> Result<(LinkSpec, super::profile::Profile, u8), pinhole_base::FieldErrors> {
-    let CheckedPtzLink {
-        endpoint,
-        model,
-        address,
-    } = link.check()?;
-    let spec = match endpoint {
+/// The VISCA transport a checked link names; `None` for an ONVIF link, which has no controller.
+pub fn visca_link(endpoint: PtzEndpoint) -> Option<LinkSpec> {
+    Some(match endpoint {
         PtzEndpoint::SonyUdp(addr) => LinkSpec::SonyUdp { addr },
         PtzEndpoint::RawUdp(addr) => LinkSpec::RawUdp { addr },
         PtzEndpoint::RawTcp(addr) => LinkSpec::RawTcp { addr },
         PtzEndpoint::Serial { path, baud } => LinkSpec::Serial { path, baud },
-        PtzEndpoint::Onvif { .. } => {
-            return Err(pinhole_base::FieldErrors::single(
-                "ptz.transport",
-                "onvif is not a VISCA transport",
-            ));
-        }
-    };
-    Ok((spec, super::profile::Profile::for_model(model), address))
+        PtzEndpoint::Onvif { .. } => return None,
+    })
 }

@@ -96,12 +96,13 @@ impl PtzManager {
                     )),
                     Profile::onvif(),
                 ),
-                _ => {
-                    let Ok((spec, profile, address)) = super::link::resolve(link) else {
+                endpoint => {
+                    let Some(spec) = super::link::visca_link(endpoint) else {
                         continue;
                     };
+                    let profile = Profile::for_model(checked.model);
                     let mut cfg = ControllerConfig::new(spec, profile.clone());
-                    cfg.address = address;
+                    cfg.address = checked.address;
                     (
                         PtzDevice::Visca(Controller::spawn(cfg, stop.clone())),
                         profile,
