@@ -9,6 +9,7 @@
 //! The crate also holds the few cross-cutting pieces every layer needs: the [`clock`] (real and
 //! simulated time), the in-process [`events`] bus and [`password`] hashing.
 
+pub mod broadcast;
 pub mod camera;
 pub mod clock;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod events;
 pub mod field;
 pub mod ota;
 pub mod password;
+pub mod png;
 pub mod ptz;
 pub mod retention;
 pub mod role;

@@ -13,6 +13,7 @@
 //! lines it would save, without pinning our rusqlite version to its releases.)
 
 pub mod audit;
+pub mod broadcast;
 pub mod cameras;
 pub mod events;
 pub mod presets;

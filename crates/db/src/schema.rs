@@ -196,8 +196,34 @@ const V8: &str = r#"
 ALTER TABLE cameras ADD COLUMN sub_url TEXT;
 "#;
 
+/// Version 9: going out. Destinations (stream keys sealed like camera passwords), streams and
+/// overlays (their specs as JSON, checked by `pinhole_base::broadcast`), overlay images.
+const V9: &str = r#"
+CREATE TABLE destinations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    url TEXT NOT NULL,
+    stream_key_sealed BLOB,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE streams (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,            -- JSON StreamSpec
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE overlays (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,            -- JSON OverlaySpec
+    image BLOB,                    -- checked PNG
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+"#;
+
 /// Every migration, in order; index + 1 is the version it produces.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {
