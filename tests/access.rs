@@ -222,7 +222,7 @@ fn rest_routes() -> Vec<(Method, &'static str, Option<&'static str>, Option<Valu
             Some(json!({"no_such_setting": 1})),
         ),
         (Method::GET, "/api/audit", Some("admin"), None),
-        (Method::GET, "/api/streams", Some("viewer"), None),
+        (Method::GET, "/api/live", Some("viewer"), None),
         (Method::GET, "/api/devices", Some("operator"), None),
         (Method::GET, "/api/events", Some("viewer"), None),
         (Method::GET, "/api/events/1", Some("viewer"), None),

@@ -1394,7 +1394,7 @@ async fn rtsp_player(server: &Server, admin: &str, user: &str) -> std::process::
         .spawn()
         .expect("ffmpeg");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while get_json_as(server, "/api/streams", admin).await["rtsp_sessions"] == 0 {
+    while get_json_as(server, "/api/live", admin).await["rtsp_sessions"] == 0 {
         assert!(Instant::now() < deadline, "the player never connected");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -518,7 +518,7 @@ async function systemTab(el) {
       h('dt', 'Web page'), h('dd', location.origin),
       h('dt', 'RTSP'), h('dd', h('span#rtsp-info', '…')))));
   try {
-    const streams = await api('GET', '/api/streams');
+    const streams = await api('GET', '/api/live');
     const first = (streams.streams || [])[0];
     document.getElementById('rtsp-info').textContent = first ? first.rtsp_url || first.url || JSON.stringify(first) : 'no stream';
   } catch {

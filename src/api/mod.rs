@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod authn;
+pub mod broadcast_ops;
 pub mod error;
 pub mod health;
 pub mod metrics;

@@ -2,7 +2,7 @@
 //! `/api/openapi.json` come from the same declarations and cannot drift apart.
 
 use super::SharedState;
-use super::rest::{audit, auth, cameras, media, ptz, settings, status, users};
+use super::rest::{audit, auth, broadcast, cameras, media, ptz, settings, status, users};
 use axum::Json;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -27,6 +27,7 @@ use utoipa_axum::routes;
         (name = "status", description = "Machine and service status"),
         (name = "settings", description = "Run-time settings"),
         (name = "audit", description = "Audit log (admin)"),
+        (name = "broadcast", description = "Destinations, streams to live platforms, overlays"),
     )
 )]
 struct ApiDoc;
@@ -85,6 +86,34 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         .routes(routes!(status::health))
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(audit::list))
+        .routes(routes!(
+            broadcast::list_destinations,
+            broadcast::create_destination
+        ))
+        .routes(routes!(
+            broadcast::get_destination,
+            broadcast::update_destination,
+            broadcast::delete_destination
+        ))
+        .routes(routes!(broadcast::list_streams, broadcast::create_stream))
+        .routes(routes!(
+            broadcast::get_stream,
+            broadcast::put_stream,
+            broadcast::delete_stream
+        ))
+        .routes(routes!(broadcast::start_stream))
+        .routes(routes!(broadcast::stop_stream))
+        .routes(routes!(broadcast::list_overlays, broadcast::create_overlay))
+        .routes(routes!(
+            broadcast::get_overlay,
+            broadcast::put_overlay,
+            broadcast::delete_overlay
+        ))
+        .routes(routes!(broadcast::put_overlay_value))
+        .routes(routes!(
+            broadcast::put_overlay_image,
+            broadcast::get_overlay_image
+        ))
         .route("/api/openapi.json", axum::routing::get(serve))
 }
 

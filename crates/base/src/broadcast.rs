@@ -197,10 +197,10 @@ impl StreamSpec {
         if self.overlays.len() > 16 {
             errs.push("overlays", "at most 16 overlays");
         }
-        if !WIDTH.contains(&self.width) || self.width % 2 != 0 {
+        if !WIDTH.contains(&self.width) || !self.width.is_multiple_of(2) {
             errs.push("width", format!("an even number in {WIDTH:?}"));
         }
-        if !HEIGHT.contains(&self.height) || self.height % 2 != 0 {
+        if !HEIGHT.contains(&self.height) || !self.height.is_multiple_of(2) {
             errs.push("height", format!("an even number in {HEIGHT:?}"));
         }
         if !FPS.contains(&self.fps) {

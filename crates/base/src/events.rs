@@ -37,6 +37,9 @@ pub const TOPICS: &[&str] = &[
     "detection.update",
     "detection.end",
     "update.status",
+    "stream.started",
+    "stream.stopped",
+    "stream.status_change",
 ];
 
 #[derive(Debug, Clone, Serialize)]

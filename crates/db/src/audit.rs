@@ -33,6 +33,7 @@ pub struct NewAuditEntry {
 /// Keys whose values never reach the audit log.
 const SECRET_KEYS: &[&str] = &[
     "password",
+    "stream_key",
     "current_password",
     "new_password",
     "auth_token",

@@ -15,6 +15,7 @@
 //! `v4l` crate's bindings are generated with bindgen/libclang at build time, a burden for the
 //! ARM64 cross build.
 
+pub mod broadcast;
 pub mod camera;
 pub mod devices;
 pub mod fmp4;
@@ -138,6 +139,8 @@ pub struct MediaEngine {
     on_status: RwLock<Option<camera::StateListener>>,
     /// HLS packagers of the cameras someone plays.
     hls: std::sync::Mutex<HashMap<String, Arc<hls::Packager>>>,
+    /// Running broadcast outputs, by stream id.
+    outputs: std::sync::Mutex<HashMap<String, Arc<broadcast::Output>>>,
 }
 
 impl std::fmt::Debug for MediaEngine {
@@ -253,6 +256,7 @@ impl MediaEngine {
             public_host: m.public_host.clone(),
             on_status: RwLock::default(),
             hls: Default::default(),
+            outputs: Default::default(),
         });
         let _ = hooks.0.set(Arc::downgrade(&engine));
         Ok(engine)
@@ -319,6 +323,74 @@ impl MediaEngine {
 
     pub fn encoder(&self) -> &'static str {
         self.runner.encoder.element()
+    }
+
+    // ---- broadcast outputs ----
+
+    /// Starts stream `stream_id`'s output from `camera_id` (restarting it if it runs).
+    pub async fn start_output(
+        &self,
+        stream_id: &str,
+        camera_id: &str,
+        plan: broadcast::OutputPlan,
+        targets: Vec<broadcast::Target>,
+        listener: broadcast::OutputListener,
+    ) -> Result<(), MediaError> {
+        let camera = self
+            .camera(camera_id)
+            .ok_or_else(|| MediaError::NotFound(format!("camera `{camera_id}`")))?;
+        for t in &targets {
+            broadcast::protocol_available(t.protocol).map_err(MediaError::InvalidState)?;
+        }
+        self.stop_output(stream_id).await;
+        let out = broadcast::Output::start(
+            stream_id,
+            camera,
+            self.runner.encoder,
+            self.runner.decoders,
+            plan,
+            targets,
+            listener,
+        );
+        self.outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(stream_id.to_string(), out);
+        Ok(())
+    }
+
+    /// Stops an output; false when it was not running.
+    pub async fn stop_output(&self, stream_id: &str) -> bool {
+        let out = self
+            .outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(stream_id);
+        match out {
+            Some(o) => {
+                o.stop().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn output(&self, stream_id: &str) -> Option<Arc<broadcast::Output>> {
+        self.outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(stream_id)
+            .cloned()
+    }
+
+    /// Every running output.
+    pub fn outputs(&self) -> Vec<Arc<broadcast::Output>> {
+        self.outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn camera(&self, id: &str) -> Option<Arc<CameraHandle>> {
@@ -605,6 +677,10 @@ impl MediaEngine {
 
     /// Stops recorders (finalising their segments) and cameras; waits up to `timeout`.
     pub async fn shutdown(&self, timeout: Duration) {
+        let outputs: Vec<String> = self.outputs().iter().map(|o| o.stream_id.clone()).collect();
+        for id in outputs {
+            let _ = tokio::time::timeout(timeout, self.stop_output(&id)).await;
+        }
         self.tasks.close();
         let _ = tokio::time::timeout(timeout, self.tasks.wait()).await;
     }

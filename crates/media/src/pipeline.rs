@@ -42,7 +42,7 @@ impl Encoder {
 
     /// The encoder's part of the pipeline, producing H.264 at `kbps` with a keyframe every
     /// `gop` frames.
-    fn launch(self, kbps: u32, gop: u32) -> String {
+    pub(crate) fn launch(self, kbps: u32, gop: u32) -> String {
         match self {
             Encoder::V4l2 => format!(
                 "v4l2h264enc extra-controls=\"controls,video_bitrate={},h264_i_frame_period={gop},repeat_sequence_header=1\" ! video/x-h264,level=(string)4",

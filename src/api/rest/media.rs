@@ -53,7 +53,7 @@ pub async fn devices(_: AsOperator) -> Result<Json<DeviceList>, ApiError> {
 }
 
 /// Every camera's stream: state, encoder, measured fps and bitrate, RTSP URL.
-#[utoipa::path(get, path = "/api/streams", tag = "media",
+#[utoipa::path(get, path = "/api/live", tag = "media",
     responses((status = 200, body = StreamList), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn streams(

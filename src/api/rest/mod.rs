@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod broadcast;
 pub mod cameras;
 pub mod media;
 pub mod ptz;

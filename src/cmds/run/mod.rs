@@ -342,6 +342,10 @@ pub async fn serve(
     spawn_system_monitor(&supervisor, state.clone());
     spawn_tour_scheduler(&supervisor, state.clone());
     spawn_discovery(&supervisor, state.clone());
+    if state.media.is_some() {
+        let state = state.clone();
+        tokio::spawn(async move { crate::api::broadcast_ops::autostart(&state).await });
+    }
 
     state.ready.store(true, Ordering::SeqCst);
     let ready_status = format!("ready: listening on {listening}");

@@ -36,6 +36,7 @@ macro_rules! method {
 }
 
 mod accounts;
+mod broadcast;
 mod detection;
 mod discovery;
 mod media;
@@ -88,6 +89,7 @@ static METHODS: LazyLock<Vec<Method>> = LazyLock::new(|| {
         ptz::methods(),
         accounts::methods(),
         discovery::methods(),
+        broadcast::methods(),
     ]
     .concat()
 });

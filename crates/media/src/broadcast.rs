@@ -1,0 +1,860 @@
+//! Outputs to live platforms: a camera decoded, scaled, drawn over with overlays, encoded once,
+//! with silent AAC beside it, and sent to every destination of the stream (RTMP/RTMPS through
+//! `flvmux ! rtmp2sink`, SRT through `mpegtsmux ! srtsink`).
+//!
+//! An output is two kinds of pipeline joined by two [`Hub`]s (video and audio). The encoder
+//! pipeline produces into the hubs; each destination is a small pipeline of its own consuming
+//! from both. So a destination that drops reconnects alone with backoff while the others carry
+//! on; a second destination costs a muxer and a socket, not an encode; and the encoder can be
+//! rebuilt (the camera changed codec, the overlay set changed) while every destination's
+//! connection stays up, since its consumers simply move to the new producer.
+//!
+//! Overlay properties (text, position, size, opacity, pushed values) change live on the running
+//! elements; only adding, removing or reordering overlays rebuilds the encoder pipeline.
+
+use crate::camera::CameraHandle;
+use crate::hub::{ConsumerId, Hub};
+use crate::pipeline::{Decoders, Encoder};
+use gst::prelude::*;
+use pinhole_base::broadcast::{OverlayKind, Protocol, TextContext, render_text};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// One overlay as the encoder draws it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    pub id: String,
+    pub kind: OverlayKind,
+    /// A text's template, a clock's strftime format.
+    pub text: String,
+    pub value: String,
+    /// An image layer's checked PNG, written where gdkpixbufoverlay reads it, and its size.
+    pub image: Option<(PathBuf, u32, u32)>,
+    pub x: f64,
+    pub y: f64,
+    pub size: f64,
+    pub opacity: f64,
+}
+
+/// What an output makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputPlan {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+    /// Bottom first.
+    pub layers: Vec<Layer>,
+    pub camera_name: String,
+    pub preset: String,
+    /// The device's time zone (`general.timezone`) for clocks and `{time}`.
+    pub timezone: String,
+}
+
+impl OutputPlan {
+    /// The layers' shape: what a change must keep for it to apply without a rebuild.
+    fn shape(&self) -> Vec<(String, OverlayKind, Option<PathBuf>)> {
+        self.layers
+            .iter()
+            .map(|l| (l.id.clone(), l.kind, l.image.as_ref().map(|i| i.0.clone())))
+            .collect()
+    }
+}
+
+/// Where an output goes.
+#[derive(Clone)]
+pub struct Target {
+    pub id: String,
+    pub protocol: Protocol,
+    /// With the stream key in it: never logged, never shown.
+    pub publish_url: String,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("id", &self.id)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderState {
+    Starting,
+    /// The camera is not streaming; the output waits for it.
+    WaitingForCamera,
+    Running,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationState {
+    Connecting,
+    Live,
+    /// Dropped or refused; tried again after `retry_in_s`.
+    Retrying,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DestinationStatus {
+    pub id: String,
+    pub state: DestinationState,
+    /// Seconds live since the last (re)connection.
+    pub uptime_s: u64,
+    /// Connections tried since the stream started.
+    pub attempts: u32,
+    pub bitrate_kbps: u32,
+    pub bytes_sent: u64,
+    pub last_error: Option<String>,
+    pub retry_in_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OutputStatus {
+    pub encoder: EncoderState,
+    pub uptime_s: u64,
+    pub frames: u64,
+    /// Frames dropped before the encoder because it could not keep up.
+    pub dropped_frames: u64,
+    pub last_error: Option<String>,
+    pub destinations: Vec<DestinationStatus>,
+}
+
+/// Called with the stream's id whenever a state changes (events, metrics).
+pub type OutputListener = Arc<dyn Fn(&str) + Send + Sync>;
+
+struct Shared {
+    encoder: EncoderState,
+    last_error: Option<String>,
+    destinations: Vec<DestinationStatus>,
+}
+
+/// A running output; [`Output::stop`] ends it.
+pub struct Output {
+    pub stream_id: String,
+    camera: Arc<CameraHandle>,
+    encoder: Encoder,
+    decoders: Decoders,
+    video: Hub,
+    audio: Hub,
+    plan: Mutex<OutputPlan>,
+    shared: Mutex<Shared>,
+    frames: AtomicU64,
+    dropped: AtomicU64,
+    started: Instant,
+    rebuild: tokio::sync::Notify,
+    /// The running encoder's overlay elements, by layer id, for live changes.
+    elements: Mutex<Vec<(String, gst::Element)>>,
+    cancel: CancellationToken,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    listener: OutputListener,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("stream_id", &self.stream_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The element for a protocol, when this system has it.
+pub fn protocol_available(p: Protocol) -> Result<(), String> {
+    let (sink, package) = match p {
+        Protocol::Rtmp | Protocol::Rtmps => ("rtmp2sink", "gstreamer1.0-plugins-bad"),
+        Protocol::Srt => ("srtsink", "gstreamer1.0-plugins-bad with SRT"),
+    };
+    if gst::ElementFactory::find(sink).is_some() {
+        Ok(())
+    } else {
+        Err(format!("{sink} is not available ({package})"))
+    }
+}
+
+impl Output {
+    /// Starts the encoder and one connection per target.
+    pub fn start(
+        stream_id: &str,
+        camera: Arc<CameraHandle>,
+        encoder: Encoder,
+        decoders: Decoders,
+        plan: OutputPlan,
+        targets: Vec<Target>,
+        listener: OutputListener,
+    ) -> Arc<Output> {
+        let out = Arc::new(Output {
+            stream_id: stream_id.to_string(),
+            camera,
+            encoder,
+            decoders,
+            video: Hub::default(),
+            audio: Hub::default(),
+            plan: Mutex::new(plan),
+            shared: Mutex::new(Shared {
+                encoder: EncoderState::Starting,
+                last_error: None,
+                destinations: targets
+                    .iter()
+                    .map(|t| DestinationStatus {
+                        id: t.id.clone(),
+                        state: DestinationState::Connecting,
+                        uptime_s: 0,
+                        attempts: 0,
+                        bitrate_kbps: 0,
+                        bytes_sent: 0,
+                        last_error: None,
+                        retry_in_s: None,
+                    })
+                    .collect(),
+            }),
+            frames: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            started: Instant::now(),
+            rebuild: tokio::sync::Notify::new(),
+            elements: Mutex::new(Vec::new()),
+            cancel: CancellationToken::new(),
+            tasks: Mutex::new(Vec::new()),
+            listener,
+        });
+        let mut tasks = vec![tokio::spawn(run_encoder(out.clone()))];
+        for (i, t) in targets.into_iter().enumerate() {
+            tasks.push(tokio::spawn(run_destination(out.clone(), i, t)));
+        }
+        *lock(&out.tasks) = tasks;
+        out
+    }
+
+    /// Stops every pipeline; returns when they are down.
+    pub async fn stop(&self) {
+        self.cancel.cancel();
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    pub fn camera_id(&self) -> &str {
+        &self.camera.id
+    }
+
+    pub fn status(&self) -> OutputStatus {
+        let s = lock(&self.shared);
+        OutputStatus {
+            encoder: s.encoder,
+            uptime_s: self.started.elapsed().as_secs(),
+            frames: self.frames.load(Ordering::Relaxed),
+            dropped_frames: self.dropped.load(Ordering::Relaxed),
+            last_error: s.last_error.clone(),
+            destinations: s.destinations.clone(),
+        }
+    }
+
+    /// Applies a new plan: live when only properties changed, else by rebuilding the encoder
+    /// (the destinations stay connected).
+    pub fn update(&self, plan: OutputPlan) {
+        let mut cur = lock(&self.plan);
+        let live = cur.shape() == plan.shape()
+            && (cur.width, cur.height, cur.fps, cur.bitrate_kbps)
+                == (plan.width, plan.height, plan.fps, plan.bitrate_kbps);
+        *cur = plan;
+        drop(cur);
+        if live {
+            self.apply_layers(true);
+        } else {
+            self.rebuild.notify_one();
+        }
+    }
+
+    /// Sets the `{value}` of one overlay, live.
+    pub fn set_value(&self, overlay_id: &str, value: &str) {
+        let mut plan = lock(&self.plan);
+        for l in plan.layers.iter_mut().filter(|l| l.id == overlay_id) {
+            l.value = value.to_string();
+        }
+        drop(plan);
+        self.apply_layers(false);
+    }
+
+    fn set_state(&self, f: impl FnOnce(&mut Shared) -> bool) {
+        let changed = f(&mut lock(&self.shared));
+        if changed {
+            (self.listener)(&self.stream_id);
+        }
+    }
+
+    fn set_encoder(&self, state: EncoderState, error: Option<String>) {
+        self.set_state(|s| {
+            let changed = s.encoder != state || (error.is_some() && s.last_error != error);
+            s.encoder = state;
+            if error.is_some() {
+                s.last_error = error;
+            }
+            changed
+        });
+    }
+
+    fn with_destination(&self, i: usize, f: impl FnOnce(&mut DestinationStatus) -> bool) {
+        self.set_state(|s| s.destinations.get_mut(i).is_some_and(f));
+    }
+
+    /// Sets every overlay element's properties from the plan; `geometry` also repositions.
+    fn apply_layers(&self, geometry: bool) {
+        let plan = lock(&self.plan).clone();
+        let elements = lock(&self.elements).clone();
+        let tz = jiff::tz::TimeZone::get(&plan.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let now = jiff::Timestamp::now().to_zoned(tz);
+        let time = now.strftime("%H:%M:%S").to_string();
+        let date = now.strftime("%Y-%m-%d").to_string();
+        for (layer, (_, element)) in plan.layers.iter().zip(elements.iter()) {
+            match layer.kind {
+                OverlayKind::Text | OverlayKind::Clock => {
+                    let text = if layer.kind == OverlayKind::Clock {
+                        let fmt = if layer.text.is_empty() {
+                            "%H:%M:%S"
+                        } else {
+                            &layer.text
+                        };
+                        jiff::fmt::strtime::format(fmt, &now)
+                            .unwrap_or_else(|e| format!("(bad clock format: {e})"))
+                    } else {
+                        render_text(
+                            &layer.text,
+                            &TextContext {
+                                time: &time,
+                                date: &date,
+                                camera: &plan.camera_name,
+                                preset: &plan.preset,
+                                value: &layer.value,
+                            },
+                        )
+                    };
+                    if element.property::<String>("text") != text {
+                        element.set_property("text", &text);
+                    }
+                    if geometry {
+                        set_text_geometry(element, layer, &plan);
+                    }
+                }
+                OverlayKind::Image => {
+                    if geometry {
+                        set_image_geometry(element, layer, &plan);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn set_text_geometry(e: &gst::Element, l: &Layer, plan: &OutputPlan) {
+    let px = ((l.size * f64::from(plan.height)).round() as i32).max(4);
+    e.set_property("font-desc", format!("Sans Bold {px}px"));
+    e.set_property("deltax", (l.x * f64::from(plan.width)).round() as i32);
+    e.set_property("deltay", (l.y * f64::from(plan.height)).round() as i32);
+    let alpha = (l.opacity.clamp(0.0, 1.0) * 255.0).round() as u32;
+    e.set_property("color", (alpha << 24) | 0x00ff_ffff);
+    e.set_property("outline-color", (alpha << 24) & 0xff00_0000);
+}
+
+fn set_image_geometry(e: &gst::Element, l: &Layer, plan: &OutputPlan) {
+    let w = ((l.size * f64::from(plan.width)).round() as i32).max(1);
+    let h = match &l.image {
+        Some((_, iw, ih)) if *iw > 0 => {
+            ((f64::from(w) * f64::from(*ih) / f64::from(*iw)).round() as i32).max(1)
+        }
+        _ => w,
+    };
+    e.set_property("overlay-width", w);
+    e.set_property("overlay-height", h);
+    e.set_property("offset-x", (l.x * f64::from(plan.width)).round() as i32);
+    e.set_property("offset-y", (l.y * f64::from(plan.height)).round() as i32);
+    e.set_property("alpha", l.opacity.clamp(0.0, 1.0));
+}
+
+/// The AAC encoder: voaacenc, else libav's.
+fn aac_encoder() -> Option<&'static str> {
+    ["voaacenc", "avenc_aac"]
+        .into_iter()
+        .find(|e| gst::ElementFactory::find(e).is_some())
+}
+
+/// The encoder pipeline's description; overlay elements are named `layer0`, `layer1`, ...
+fn encoder_launch(
+    codec: crate::pipeline::VideoCodec,
+    decoder: &str,
+    encoder: Encoder,
+    plan: &OutputPlan,
+) -> Result<String, String> {
+    let aac = aac_encoder().ok_or("no AAC encoder (voaacenc or avenc_aac)")?;
+    let mut overlays = String::new();
+    for (i, l) in plan.layers.iter().enumerate() {
+        overlays.push_str(&match l.kind {
+            OverlayKind::Text | OverlayKind::Clock => format!(
+                "textoverlay name=layer{i} halignment=left valignment=top xpad=0 ypad=0 auto-resize=false draw-shadow=false draw-outline=true wait-text=false silent=false ! "
+            ),
+            OverlayKind::Image => format!("gdkpixbufoverlay name=layer{i} ! "),
+        });
+    }
+    let gop = plan.fps * 2;
+    Ok(format!(
+        "appsrc name=src ! {parse} ! {decoder} ! videoconvert ! videoscale add-borders=true ! videorate name=rate ! \
+         video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1 ! \
+         {overlays}videoconvert ! video/x-raw,format=I420 ! queue max-size-buffers=4 leaky=downstream name=encq ! \
+         {enc} ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! \
+         appsink name=video sync=false \
+         audiotestsrc is-live=true wave=silence samplesperbuffer=1024 ! audioconvert ! audioresample ! \
+         audio/x-raw,rate=48000,channels=2 ! {aac} ! aacparse ! appsink name=audio sync=false",
+        parse = codec.parser(),
+        w = plan.width,
+        h = plan.height,
+        fps = plan.fps,
+        enc = encoder.launch(plan.bitrate_kbps, gop),
+    ))
+}
+
+struct RunningEncoder {
+    pipeline: gst::Pipeline,
+    consumer: ConsumerId,
+    camera: Arc<CameraHandle>,
+}
+
+impl Drop for RunningEncoder {
+    fn drop(&mut self) {
+        self.camera.hub.detach(self.consumer);
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn producer_of(pipeline: &gst::Pipeline, name: &str) -> Result<gst_utils::StreamProducer, String> {
+    let sink = pipeline
+        .by_name(name)
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| format!("encoder without appsink `{name}`"))?;
+    let p = gst_utils::StreamProducer::with(
+        &sink,
+        gst_utils::streamproducer::ProducerSettings { sync: false },
+    );
+    // A rebuilt encoder is not the end of the destinations' streams.
+    p.set_forward_events([gst::EventType::Gap]);
+    Ok(p)
+}
+
+fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
+    let camera = out.camera.clone();
+    let codec = camera.codec().ok_or("the camera is not streaming")?;
+    let decoder = out.decoders.of(codec);
+    let plan = lock(&out.plan).clone();
+    for l in &plan.layers {
+        if l.kind == OverlayKind::Image && l.image.is_none() {
+            return Err(format!("overlay `{}` has no image uploaded", l.id));
+        }
+    }
+    let launch = encoder_launch(codec, decoder, out.encoder, &plan)?;
+    let pipeline = gst::parse::launch(&launch)
+        .map_err(|e| format!("cannot build the encoder: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+    pipeline.set_property("name", format!("output-{}", out.stream_id));
+    crate::adopt_shared_clock(&pipeline);
+    let mut elements = Vec::new();
+    for (i, l) in plan.layers.iter().enumerate() {
+        let e = pipeline
+            .by_name(&format!("layer{i}"))
+            .ok_or("overlay element missing")?;
+        if let Some((path, _, _)) = &l.image {
+            e.set_property("location", path.to_string_lossy().to_string());
+        }
+        elements.push((l.id.clone(), e));
+    }
+    *lock(&out.elements) = elements;
+    out.apply_layers(true);
+    // Frames that reach the encoder, and those its queue let go.
+    if let Some(q) = pipeline.by_name("encq") {
+        let o = Arc::downgrade(out);
+        q.connect("overrun", false, move |_| {
+            if let Some(o) = o.upgrade() {
+                o.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            None
+        });
+        if let Some(pad) = q.static_pad("src") {
+            let o = Arc::downgrade(out);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if let Some(o) = o.upgrade() {
+                    o.frames.fetch_add(1, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+    }
+    out.video
+        .set_producer(Some(producer_of(&pipeline, "video")?));
+    out.audio
+        .set_producer(Some(producer_of(&pipeline, "audio")?));
+    let appsrc = pipeline
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or("encoder without appsrc")?;
+    let consumer = camera.hub.attach(&appsrc);
+    let running = RunningEncoder {
+        pipeline,
+        consumer,
+        camera: camera.clone(),
+    };
+    running
+        .pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("cannot start the encoder: {e}"))?;
+    camera.request_keyframe();
+    Ok(running)
+}
+
+/// A bus error as one line: the element and the message.
+fn bus_error(m: &gst::Message) -> String {
+    let src = m.src().map(|s| s.name().to_string()).unwrap_or_default();
+    match m.view() {
+        gst::MessageView::Error(e) => format!("{src}: {}", e.error()),
+        _ => format!("{src}: {:?}", m.type_()),
+    }
+}
+
+/// Keeps the encoder running: built when the camera streams, rebuilt when it fails, when the
+/// camera's codec changes, or when the overlay set changes.
+async fn run_encoder(out: Arc<Output>) {
+    use futures_util::StreamExt;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    'outer: loop {
+        let running = match build_encoder(&out) {
+            Ok(r) => r,
+            Err(e) => {
+                let waiting = out.camera.codec().is_none();
+                out.set_encoder(
+                    if waiting {
+                        EncoderState::WaitingForCamera
+                    } else {
+                        EncoderState::Failed
+                    },
+                    Some(e),
+                );
+                tokio::select! {
+                    _ = out.cancel.cancelled() => break 'outer,
+                    _ = out.rebuild.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+                continue;
+            }
+        };
+        let codec = out.camera.codec();
+        out.set_encoder(EncoderState::Running, None);
+        let Some(bus) = running.pipeline.bus() else {
+            break;
+        };
+        let mut messages = bus.stream();
+        let ended = loop {
+            tokio::select! {
+                _ = out.cancel.cancelled() => break 'outer,
+                _ = out.rebuild.notified() => break None,
+                msg = messages.next() => match msg {
+                    None => break Some("the encoder's bus closed".to_string()),
+                    Some(m) => if let gst::MessageView::Error(_) = m.view() {
+                        break Some(bus_error(&m));
+                    },
+                },
+                _ = tick.tick() => {
+                    if out.camera.codec() != codec {
+                        break None;
+                    }
+                    out.apply_layers(false);
+                }
+            }
+        };
+        drop(running);
+        if let Some(e) = ended {
+            tracing::warn!(stream = %out.stream_id, error = %e, "output encoder failed; rebuilding");
+            out.set_encoder(EncoderState::Failed, Some(e));
+            tokio::select! {
+                _ = out.cancel.cancelled() => break 'outer,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+    out.video.set_producer(None);
+    out.audio.set_producer(None);
+    lock(&out.elements).clear();
+}
+
+/// A destination's error in words a user can act on.
+fn explain(error: &str) -> String {
+    let lower = error.to_ascii_lowercase();
+    let hint = if lower.contains("'publish' cmd failed")
+        || lower.contains("publish") && lower.contains("reject")
+    {
+        Some("the server refused to publish: check the stream key")
+    } else if lower.contains("connection refused") {
+        Some("nothing listens there: check the host and port")
+    } else if lower.contains("could not resolve") || lower.contains("name or service not known") {
+        Some("the host name does not resolve")
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        Some("the server did not answer in time")
+    } else if lower.contains("closed") || lower.contains("reset") {
+        Some("the server closed the connection")
+    } else {
+        None
+    };
+    match hint {
+        Some(h) => format!("{h} ({error})"),
+        None => error.to_string(),
+    }
+}
+
+struct RunningDestination {
+    pipeline: gst::Pipeline,
+    video: ConsumerId,
+    audio: ConsumerId,
+    out: Arc<Output>,
+}
+
+impl Drop for RunningDestination {
+    fn drop(&mut self) {
+        self.out.video.detach(self.video);
+        self.out.audio.detach(self.audio);
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn build_destination(
+    out: &Arc<Output>,
+    target: &Target,
+    bytes: &Arc<AtomicU64>,
+) -> Result<RunningDestination, String> {
+    protocol_available(target.protocol)?;
+    let launch = match target.protocol {
+        Protocol::Rtmp | Protocol::Rtmps => {
+            "appsrc name=v ! h264parse ! video/x-h264,stream-format=avc ! queue ! flvmux name=m streamable=true latency=100000000 ! rtmp2sink name=sink async-connect=true \
+             appsrc name=a ! aacparse ! queue ! m."
+        }
+        Protocol::Srt => {
+            "appsrc name=v ! h264parse ! queue ! mpegtsmux name=m alignment=7 latency=100000000 ! srtsink name=sink wait-for-connection=false \
+             appsrc name=a ! aacparse ! queue ! m."
+        }
+    };
+    let pipeline = gst::parse::launch(launch)
+        .map_err(|e| format!("cannot build the connection: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+    pipeline.set_property("name", format!("dest-{}-{}", out.stream_id, target.id));
+    crate::adopt_shared_clock(&pipeline);
+    let sink = pipeline.by_name("sink").ok_or("no sink")?;
+    match target.protocol {
+        Protocol::Srt => sink.set_property("uri", &target.publish_url),
+        _ => sink.set_property("location", &target.publish_url),
+    }
+    if let Some(pad) = sink.static_pad("sink") {
+        let bytes = bytes.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                bytes.fetch_add(b.size() as u64, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let src = |name: &str| {
+        pipeline
+            .by_name(name)
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            .ok_or("connection without appsrc")
+    };
+    let (v, a) = (src("v")?, src("a")?);
+    let running = RunningDestination {
+        video: out.video.attach(&v),
+        audio: out.audio.attach(&a),
+        pipeline,
+        out: out.clone(),
+    };
+    running
+        .pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("cannot start the connection: {e}"))?;
+    Ok(running)
+}
+
+/// After this long live, a drop starts the backoff over.
+const STABLE: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Keeps one destination connected: on an error, waits (1 s, doubling up to 30 s) and
+/// connects again; the other destinations and the encoder are not touched.
+async fn run_destination(out: Arc<Output>, index: usize, target: Target) {
+    use futures_util::StreamExt;
+    let mut backoff = Duration::from_secs(1);
+    let bytes = Arc::new(AtomicU64::new(0));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        out.with_destination(index, |d| {
+            d.attempts += 1;
+            d.retry_in_s = None;
+            let changed = d.state != DestinationState::Connecting;
+            d.state = DestinationState::Connecting;
+            changed
+        });
+        let error = match build_destination(&out, &target, &bytes) {
+            Err(e) => e,
+            Ok(running) => {
+                let Some(bus) = running.pipeline.bus() else {
+                    return;
+                };
+                let mut messages = bus.stream();
+                let mut live_since: Option<Instant> = None;
+                let mut last = (bytes.load(Ordering::Relaxed), Instant::now());
+                let connected_at = Instant::now();
+                loop {
+                    tokio::select! {
+                        _ = out.cancel.cancelled() => return,
+                        msg = messages.next() => match msg {
+                            None => break "the connection's bus closed".to_string(),
+                            Some(m) => match m.view() {
+                                gst::MessageView::Error(_) => break bus_error(&m),
+                                gst::MessageView::Eos(_) => break "the connection ended".to_string(),
+                                _ => {}
+                            },
+                        },
+                        _ = tick.tick() => {
+                            let now_bytes = bytes.load(Ordering::Relaxed);
+                            let secs = last.1.elapsed().as_secs_f64().max(0.001);
+                            let kbps = ((now_bytes - last.0) as f64 * 8.0 / 1000.0 / secs) as u32;
+                            let flowing = now_bytes > last.0;
+                            last = (now_bytes, Instant::now());
+                            if flowing && live_since.is_none() && connected_at.elapsed() >= Duration::from_secs(1) {
+                                live_since = Some(Instant::now());
+                            }
+                            if live_since.is_some_and(|t| t.elapsed() >= STABLE) {
+                                backoff = Duration::from_secs(1);
+                            }
+                            out.with_destination(index, |d| {
+                                let changed = live_since.is_some() && d.state != DestinationState::Live;
+                                if live_since.is_some() {
+                                    d.state = DestinationState::Live;
+                                }
+                                d.uptime_s = live_since.map_or(0, |t| t.elapsed().as_secs());
+                                d.bitrate_kbps = kbps;
+                                d.bytes_sent = now_bytes;
+                                changed
+                            });
+                        }
+                    }
+                }
+            }
+        };
+        let error = explain(&error);
+        tracing::warn!(stream = %out.stream_id, destination = %target.id, error = %error, retry_in_s = backoff.as_secs(), "destination dropped");
+        out.with_destination(index, |d| {
+            d.state = DestinationState::Retrying;
+            d.last_error = Some(error);
+            d.retry_in_s = Some(backoff.as_secs());
+            d.uptime_s = 0;
+            d.bitrate_kbps = 0;
+            true
+        });
+        tokio::select! {
+            _ = out.cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::VideoCodec;
+
+    fn plan() -> OutputPlan {
+        OutputPlan {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate_kbps: 2500,
+            layers: vec![
+                Layer {
+                    id: "logo".into(),
+                    kind: OverlayKind::Image,
+                    text: String::new(),
+                    value: String::new(),
+                    image: Some(("/tmp/logo.png".into(), 100, 50)),
+                    x: 0.8,
+                    y: 0.05,
+                    size: 0.1,
+                    opacity: 0.9,
+                },
+                Layer {
+                    id: "clock".into(),
+                    kind: OverlayKind::Clock,
+                    text: String::new(),
+                    value: String::new(),
+                    image: None,
+                    x: 0.02,
+                    y: 0.9,
+                    size: 0.05,
+                    opacity: 1.0,
+                },
+            ],
+            camera_name: "Door".into(),
+            preset: String::new(),
+            timezone: "UTC".into(),
+        }
+    }
+
+    #[test]
+    fn encoder_pipeline_parses() {
+        gst::init().unwrap();
+        let launch =
+            encoder_launch(VideoCodec::H265, "avdec_h265", Encoder::X264, &plan()).unwrap();
+        assert!(
+            launch.contains("width=1280,height=720,framerate=30/1"),
+            "{launch}"
+        );
+        assert!(launch.contains("key-int-max=60"), "{launch}");
+        let p = gst::parse::launch(&launch).unwrap();
+        let p = p.downcast::<gst::Pipeline>().unwrap();
+        assert!(p.by_name("layer0").is_some() && p.by_name("layer1").is_some());
+    }
+
+    #[test]
+    fn a_property_change_is_live_a_new_layer_is_not() {
+        let a = plan();
+        let mut b = a.clone();
+        b.layers[1].x = 0.5;
+        b.layers[0].opacity = 0.2;
+        assert_eq!(a.shape(), b.shape());
+        b.layers.swap(0, 1);
+        assert_ne!(a.shape(), b.shape());
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        assert!(
+            explain("sink: Failed to connect: 'publish' cmd failed: connection closed remotely")
+                .starts_with("the server refused to publish")
+        );
+        assert!(
+            explain("sink: Connection refused: Could not connect to 127.0.0.1")
+                .starts_with("nothing listens")
+        );
+    }
+}

@@ -1,0 +1,488 @@
+//! Going out, against a real RTMP server: nginx with Debian's RTMP module, started here on
+//! 127.0.0.1, checking stream keys through its `on_publish` callback. ffprobe and ffmpeg read
+//! what it received.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// nginx serving RTMP on `rtmp` (application `live`, publishing only with key `secretkey`),
+/// with the key check on `http`.
+struct Nginx {
+    _child: KillOnDrop,
+}
+
+fn nginx(dir: &Path, rtmp: u16, http: u16) -> Nginx {
+    let conf = dir.join("nginx.conf");
+    let d = dir.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {d}/error.log info;
+pid {d}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  server {{
+    listen 127.0.0.1:{http};
+    location /auth {{ if ($arg_name = \"secretkey\") {{ return 204; }} return 403; }}
+  }}
+}}
+rtmp {{
+  server {{
+    listen 127.0.0.1:{rtmp};
+    application live {{
+      live on;
+      notify_method get;
+      on_publish http://127.0.0.1:{http}/auth;
+    }}
+  }}
+}}
+"
+        ),
+    )
+    .expect("nginx.conf");
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("nginx (nginx-light and libnginx-mod-rtmp; scripts/bootstrap installs them)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", rtmp)).is_err() {
+        assert!(Instant::now() < deadline, "nginx did not listen on {rtmp}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nginx {
+        _child: KillOnDrop(child),
+    }
+}
+
+/// ffprobe's streams of `url` as (codec, width, height, sample rate).
+fn probe(url: &str) -> Vec<(String, u64, u64, String)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "10000000", "-show_entries"])
+        .args([
+            "stream=codec_name,width,height,sample_rate",
+            "-of",
+            "json",
+            url,
+        ])
+        .output()
+        .expect("ffprobe");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["streams"]
+        .as_array()
+        .map(|a| {
+            let mut s: Vec<_> = a
+                .iter()
+                .map(|s| {
+                    (
+                        s["codec_name"].as_str().unwrap_or("").to_string(),
+                        s["width"].as_u64().unwrap_or(0),
+                        s["height"].as_u64().unwrap_or(0),
+                        s["sample_rate"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect();
+            s.sort();
+            s
+        })
+        .unwrap_or_default()
+}
+
+/// One frame of `url` as RGB.
+fn frame(url: &str, dir: &Path) -> image::RgbImage {
+    let out = dir.join("frame.png");
+    let _ = std::fs::remove_file(&out);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-rw_timeout", "10000000", "-i", url])
+        .args(["-frames:v", "1"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg could not pull a frame from {url}");
+    image::open(&out).expect("frame").to_rgb8()
+}
+
+/// The mean colour of a square around (x, y).
+fn mean(img: &image::RgbImage, x: u32, y: u32) -> [f64; 3] {
+    let mut sum = [0f64; 3];
+    let mut n = 0.0;
+    for yy in y - 6..y + 6 {
+        for xx in x - 6..x + 6 {
+            let p = img.get_pixel(xx, yy);
+            for c in 0..3 {
+                sum[c] += f64::from(p[c]);
+            }
+            n += 1.0;
+        }
+    }
+    sum.map(|s| s / n)
+}
+
+fn orange_png() -> Vec<u8> {
+    let img = image::RgbaImage::from_pixel(64, 64, image::Rgba([255, 128, 0, 255]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
+}
+
+async fn call(
+    method: reqwest::Method,
+    server: &Server,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client()
+        .request(method, server.url(path))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until stream `id`'s status satisfies `done`; returns it.
+async fn stream_until(
+    server: &Server,
+    token: &str,
+    id: &str,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let v = stream_now(server, token, id).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {v}\n{}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn stream_now(server: &Server, token: &str, id: &str) -> Value {
+    call(
+        reqwest::Method::GET,
+        server,
+        token,
+        &format!("/api/streams/{id}"),
+        None,
+    )
+    .await
+    .1
+}
+
+/// Is the mean colour the logo's orange (after YUV and back)?
+fn is_orange([r, g, b]: [f64; 3]) -> bool {
+    (r - 255.0).abs() < 40.0 && (g - 128.0).abs() < 40.0 && b < 50.0
+}
+
+fn dest_state<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["status"]["destinations"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_restart() {
+    use reqwest::Method as M;
+    let (rtmp, http) = (free_port(), free_port());
+    let web_dir = tempfile::tempdir().expect("tempdir");
+    let mut server_rtmp = Some(nginx(web_dir.path(), rtmp, http));
+    let server = Server::start(Opts {
+        toml: "[[cameras]]\nid = \"camera0\"\nname = \"Door\"\nsource = \"test\"\nrecording = \"off\"\n"
+            .into(),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    let oper = server.token("oper").await;
+    let view = server.token("view").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // Destinations: the key goes in and never comes out; operators may read, not write.
+    let (s, d) = call(M::POST, &server, &admin, "/api/destinations", Some(json!({
+        "id": "local", "name": "Local nginx", "url": format!("rtmp://127.0.0.1:{rtmp}/live"), "stream_key": "secretkey"
+    }))).await;
+    assert_eq!(s, 201, "{d}");
+    assert_eq!(d["has_stream_key"], true);
+    assert_eq!(d["protocol"], "rtmp");
+    let (s, _) = call(
+        M::POST,
+        &server,
+        &oper,
+        "/api/destinations",
+        Some(json!({"name": "x", "url": "rtmp://h/a"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, bad) = call(
+        M::POST,
+        &server,
+        &admin,
+        "/api/destinations",
+        Some(json!({"name": "x", "url": "http://h/a"})),
+    )
+    .await;
+    assert_eq!(s, 422, "{bad}");
+    let listing = client()
+        .get(server.url("/api/destinations"))
+        .bearer_auth(&oper)
+        .send()
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        listing.contains("Local nginx") && !listing.contains("secretkey"),
+        "{listing}"
+    );
+    let rpc = server.rpc(Some(&oper), "get_destinations", json!({})).await;
+    assert!(!rpc.to_string().contains("secretkey"), "{rpc}");
+
+    // Overlays: a PNG logo (bad uploads refused) and a caption with variables.
+    let (s, o) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/overlays/logo",
+        Some(json!({
+            "kind": "image", "x": 0.75, "y": 0.1, "size": 0.15
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{o}");
+    let upload = |body: Vec<u8>| {
+        client()
+            .put(server.url("/api/overlays/logo/image"))
+            .bearer_auth(&oper)
+            .header("content-type", "image/png")
+            .body(body)
+            .send()
+    };
+    let r = upload(b"GIF89a not a png".to_vec()).await.expect("upload");
+    assert_eq!(r.status(), 422);
+    let err: Value = r.json().await.expect("json");
+    assert!(err.to_string().contains("not a PNG"), "{err}");
+    let png = orange_png();
+    assert_eq!(
+        upload(png[..png.len() / 2].to_vec())
+            .await
+            .expect("upload")
+            .status(),
+        422
+    );
+    assert_eq!(
+        upload(vec![0; 3 << 20]).await.expect("upload").status(),
+        422
+    );
+    assert_eq!(upload(png).await.expect("upload").status(), 200);
+    let (s, _) = call(M::PUT, &server, &oper, "/api/overlays/caption", Some(json!({
+        "kind": "text", "text": "{camera} score {value}", "x": 0.05, "y": 0.8, "size": 0.06, "z": 1
+    }))).await;
+    assert_eq!(s, 201);
+
+    // The stream: 640×360 at 15 fps with both overlays.
+    let (s, st) = call(M::PUT, &server, &oper, "/api/streams/show", Some(json!({
+        "name": "Show", "camera": "camera0", "destinations": ["local"], "width": 640, "height": 360,
+        "fps": 15, "bitrate_kbps": 800, "overlays": ["logo", "caption"]
+    }))).await;
+    assert_eq!(s, 201, "{st}");
+    let (s, _) = call(M::POST, &server, &view, "/api/streams/show/start", None).await;
+    assert_eq!(s, 403, "viewers do not start streams");
+    let r = server
+        .rpc(Some(&oper), "start_stream", json!({"stream": "show"}))
+        .await;
+    assert_eq!(r["result"]["running"], true, "{r}");
+    stream_until(
+        &server,
+        &view,
+        "show",
+        "the stream goes live",
+        Duration::from_secs(30),
+        |v| dest_state(v, "local")["state"] == "live",
+    )
+    .await;
+
+    // What the server received: H.264 at the chosen size, and AAC.
+    let url = format!("rtmp://127.0.0.1:{rtmp}/live/secretkey");
+    let streams = probe(&url);
+    assert_eq!(
+        streams,
+        vec![
+            ("aac".to_string(), 0, 0, "48000".to_string()),
+            ("h264".to_string(), 640, 360, String::new())
+        ],
+        "{}",
+        server.stderr_text()
+    );
+    // The logo is drawn where it was put (x 480..576, y 36..132), orange on any background.
+    let img = frame(&url, web_dir.path());
+    let logo = mean(&img, 528, 84);
+    assert!(is_orange(logo), "the logo region is {logo:?}");
+
+    // Live changes: the value and the logo's opacity, without a reconnection.
+    let (s, _) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/overlays/caption/value",
+        Some(json!({"value": "3-1"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/overlays/logo",
+        Some(json!({
+            "kind": "image", "x": 0.75, "y": 0.1, "size": 0.15, "opacity": 0.0
+        })),
+    )
+    .await;
+    assert_eq!(s, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let img = frame(&url, web_dir.path());
+    let logo = mean(&img, 528, 84);
+    assert!(
+        !is_orange(logo),
+        "the logo is still drawn after its opacity went to 0: {logo:?}"
+    );
+    let v = stream_now(&server, &view, "show").await;
+    assert_eq!(
+        dest_state(&v, "local")["attempts"],
+        1,
+        "a live change reconnected: {v}"
+    );
+
+    // The RTMP server goes away and comes back: the stream resumes by itself.
+    server_rtmp.take();
+    let v = stream_until(
+        &server,
+        &view,
+        "show",
+        "the drop is reported",
+        Duration::from_secs(30),
+        |v| dest_state(v, "local")["state"] == "retrying",
+    )
+    .await;
+    assert!(dest_state(&v, "local")["last_error"].is_string(), "{v}");
+    let _back = nginx(web_dir.path(), rtmp, http);
+    stream_until(
+        &server,
+        &view,
+        "show",
+        "the stream resumes",
+        Duration::from_secs(60),
+        |v| dest_state(v, "local")["state"] == "live",
+    )
+    .await;
+    assert_eq!(probe(&url).len(), 2, "nothing to play after the restart");
+
+    // A wrong key and a host where nothing listens: clear errors, backoff, the good one stays.
+    for (id, url, key) in [
+        ("wrongkey", format!("rtmp://127.0.0.1:{rtmp}/live"), "nope"),
+        (
+            "nobody",
+            format!("rtmp://127.0.0.1:{}/live", free_port()),
+            "k",
+        ),
+    ] {
+        let (s, _) = call(
+            M::POST,
+            &server,
+            &admin,
+            "/api/destinations",
+            Some(json!({
+                "id": id, "name": id, "url": url, "stream_key": key
+            })),
+        )
+        .await;
+        assert_eq!(s, 201);
+    }
+    let (s, _) = call(M::PUT, &server, &oper, "/api/streams/show", Some(json!({
+        "name": "Show", "camera": "camera0", "destinations": ["local", "wrongkey", "nobody"],
+        "width": 640, "height": 360, "fps": 15, "bitrate_kbps": 800, "overlays": ["logo", "caption"]
+    }))).await;
+    assert_eq!(s, 200);
+    let v = stream_until(
+        &server,
+        &view,
+        "show",
+        "both bad destinations report why",
+        Duration::from_secs(30),
+        |v| {
+            dest_state(v, "local")["state"] == "live"
+                && dest_state(v, "wrongkey")["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("stream key"))
+                && dest_state(v, "nobody")["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("nothing listens"))
+        },
+    )
+    .await;
+    let attempts = dest_state(&v, "wrongkey")["attempts"].as_u64().unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let v = stream_now(&server, &view, "show").await;
+    let later = dest_state(&v, "wrongkey")["attempts"].as_u64().unwrap_or(0);
+    assert!(
+        later - attempts <= 3,
+        "no backoff: {attempts} then {later} attempts in 6 s"
+    );
+    assert_eq!(dest_state(&v, "local")["state"], "live", "{v}");
+    assert!(
+        !server.stderr_text().contains("secretkey"),
+        "a stream key reached the log"
+    );
+
+    // In use, a destination cannot be removed; stopped, the stream leaves the server.
+    let (s, _) = call(M::DELETE, &server, &admin, "/api/destinations/local", None).await;
+    assert_eq!(s, 409);
+    let (s, v) = call(M::POST, &server, &oper, "/api/streams/show/stop", None).await;
+    assert_eq!((s, &v["running"]), (200, &json!(false)), "{v}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !probe(&url).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the server still has the stream after stop"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
