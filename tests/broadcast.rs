@@ -339,6 +339,15 @@ async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_rest
     )
     .await;
 
+    let metrics = metrics_text(&server).await;
+    assert!(
+        metrics.contains(
+            "pinhole_stream_destination_state{destination=\"local\",state=\"live\",stream=\"show\"} 1"
+        ),
+        "{metrics}"
+    );
+    promtool_check(&metrics);
+
     // What the server received: H.264 at the chosen size, and AAC.
     let url = format!("rtmp://127.0.0.1:{rtmp}/live/secretkey");
     let streams = probe(&url);

@@ -37,6 +37,9 @@ pub struct Metrics {
     camera_restarts: IntGaugeVec,
     camera_consumers: IntGaugeVec,
     camera_encoder: IntGaugeVec,
+    /// Per outgoing stream and destination: 1 for the current state.
+    destination_state: IntGaugeVec,
+    destination_bytes: IntGaugeVec,
     rtsp_sessions: IntGauge,
     detection: IntGaugeVec,
     inference_seconds: prometheus::GaugeVec,
@@ -153,6 +156,20 @@ impl Metrics {
             ),
             &["camera"],
         ));
+        let destination_state = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_stream_destination_state",
+                "Always 1, labelled with each running stream destination's state (connecting, live, retrying).",
+            ),
+            &["stream", "destination", "state"],
+        ));
+        let destination_bytes = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_stream_destination_sent_bytes",
+                "Bytes handed to a stream destination since the stream started.",
+            ),
+            &["stream", "destination"],
+        ));
         let camera_encoder = must(IntGaugeVec::new(
             Opts::new(
                 "pinhole_camera_encoder_info",
@@ -212,6 +229,8 @@ impl Metrics {
             Box::new(camera_restarts.clone()),
             Box::new(camera_consumers.clone()),
             Box::new(camera_encoder.clone()),
+            Box::new(destination_state.clone()),
+            Box::new(destination_bytes.clone()),
             Box::new(rtsp_sessions.clone()),
             Box::new(detection.clone()),
             Box::new(inference_seconds.clone()),
@@ -254,6 +273,8 @@ impl Metrics {
             camera_restarts,
             camera_consumers,
             camera_encoder,
+            destination_state,
+            destination_bytes,
             rtsp_sessions,
             detection,
             inference_seconds,
@@ -351,6 +372,19 @@ pub async fn scrape(State(state): State<SharedState>) -> Response {
             }
         }
         m.rtsp_sessions.set(media.rtsp_sessions() as i64);
+        m.destination_state.reset();
+        m.destination_bytes.reset();
+        for out in media.outputs() {
+            for d in out.status().destinations {
+                let state = serde_json::to_value(d.state).unwrap_or_default();
+                m.destination_state
+                    .with_label_values(&[&out.stream_id, &d.id, state.as_str().unwrap_or("")])
+                    .set(1);
+                m.destination_bytes
+                    .with_label_values(&[&out.stream_id, &d.id])
+                    .set(i64::try_from(d.bytes_sent).unwrap_or(i64::MAX));
+            }
+        }
     }
     if let Some(d) = state.detection.get() {
         use std::sync::atomic::Ordering::Relaxed;
