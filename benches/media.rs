@@ -10,8 +10,11 @@
 //!    from the segment's start in the index to the last frame that decodes;
 //! 6. RSS coming back: a recording camera added and deleted 20 times, then one camera's pipeline
 //!    rebuilt 20 times (a bitrate change each), RSS after the first cycle and after the last.
+//! 7. going out: a 720p30 stream with a text overlay and a PNG logo sent to nginx's RTMP module,
+//!    against ffmpeg doing the same decode, overlays and x264 encode; then the extra CPU of a
+//!    second destination on the same stream.
 //!
-//! `cargo bench --bench media [-- --window SECS] [--crash-only | --rss-only]`
+//! `cargo bench --bench media [-- --window SECS] [--crash-only | --rss-only | --relay-only | --broadcast-only]`
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -21,6 +24,8 @@ use std::time::{Duration, Instant};
 
 #[path = "../tests/common/ipcam.rs"]
 mod ipcam;
+#[path = "../tests/common/rtmp.rs"]
+mod rtmp;
 mod support;
 
 use support::{PASSWORD, USER, camera, ffmpeg_rtsp_client, free_port, measure, start, start_with};
@@ -411,6 +416,187 @@ fn print_sixteen_cameras(window: Duration, settle: Duration) {
     );
 }
 
+/// One REST call with curl (the bench is synchronous); the answer's JSON.
+fn api(
+    a: &support::Appliance,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-s", "-X", method, "-H", "content-type: application/json"])
+        .args(["-H", &format!("authorization: Bearer {token}")])
+        .args(["--data-binary", body])
+        .arg(format!("http://{}{path}", a.http))
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+fn login(a: &support::Appliance) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = api(
+            a,
+            "",
+            "POST",
+            "/api/auth/login",
+            &serde_json::json!({"username": USER, "password": PASSWORD}).to_string(),
+        );
+        if let Some(t) = v["access_token"].as_str() {
+            return t.to_string();
+        }
+        assert!(Instant::now() < deadline, "cannot log in: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits until every destination of `stream` is live.
+fn wait_live(a: &support::Appliance, token: &str, stream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = api(a, token, "GET", &format!("/api/streams/{stream}"), "");
+        let dests = v["status"]["destinations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !dests.is_empty() && dests.iter().all(|d| d["state"] == "live") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "stream did not go live: {v}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Figure 7: one 720p30 output with a text overlay and a PNG logo, Pinhole against ffmpeg doing
+/// the same (pull the camera, decode, overlay, x264 ultrafast/zerolatency at 2.5 Mbit/s, AAC,
+/// FLV to the same RTMP server), then a second destination on the same output.
+fn print_broadcast(window: Duration, settle: Duration) {
+    println!(
+        "\n7. going out: 720p30 2.5 Mbit/s with a text overlay and a PNG logo to nginx-rtmp (source: a 720p30 H.264 clip replayed by gst-rtsp-server)"
+    );
+    let clip = ipcam::clip(&clips_dir(), ipcam::IpCodec::H264, 1280, 720, 3000, 10);
+    let cam = ipcam::IpCamera::replay(&clip);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rtmp_port, http_port) = (free_port(), free_port());
+    let _server = rtmp::nginx(dir.path(), rtmp_port, http_port);
+    let logo = dir.path().join("logo.png");
+    image::RgbaImage::from_fn(128, 128, |x, y| {
+        image::Rgba([255, (x * 2) as u8, (y * 2) as u8, 200])
+    })
+    .save(&logo)
+    .expect("logo");
+    let (a, _) = start(
+        &camera("camera0", "rtsp", &cam.url(), 1280, 720, 30, 3000, "off"),
+        free_port(),
+    );
+    let _ = first_rtp_packet(a.rtsp, "camera0", Duration::from_secs(30));
+    let token = login(&a);
+    std::thread::sleep(settle);
+    let (relay_cpu, relay_rss) = measure(a.child.id(), window);
+    let rtmp_url = format!("rtmp://127.0.0.1:{rtmp_port}/live");
+    for (id, key) in [("one", "secretkey1"), ("two", "secretkey2")] {
+        api(
+            &a,
+            &token,
+            "POST",
+            "/api/destinations",
+            &serde_json::json!({"id": id, "name": id, "url": rtmp_url, "stream_key": key})
+                .to_string(),
+        );
+    }
+    api(
+        &a,
+        &token,
+        "PUT",
+        "/api/overlays/caption",
+        r#"{"kind": "text", "text": "{camera} {date} {time}", "x": 0.05, "y": 0.8, "size": 0.06}"#,
+    );
+    api(
+        &a,
+        &token,
+        "PUT",
+        "/api/overlays/logo",
+        r#"{"kind": "image", "x": 0.75, "y": 0.1, "size": 0.15}"#,
+    );
+    let _ = Command::new("curl")
+        .args(["-s", "-X", "PUT", "-H", "content-type: image/png"])
+        .args(["-H", &format!("authorization: Bearer {token}")])
+        .arg("--data-binary")
+        .arg(format!("@{}", logo.display()))
+        .arg(format!("http://{}/api/overlays/logo/image", a.http))
+        .output();
+    let spec = |dests: &[&str]| {
+        serde_json::json!({"camera": "camera0", "destinations": dests, "width": 1280, "height": 720,
+            "fps": 30, "bitrate_kbps": 2500, "overlays": ["logo", "caption"]})
+        .to_string()
+    };
+    api(&a, &token, "PUT", "/api/streams/show", &spec(&["one"]));
+    api(&a, &token, "POST", "/api/streams/show/start", "");
+    wait_live(&a, &token, "show");
+    std::thread::sleep(settle);
+    let (one_cpu, one_rss) = measure(a.child.id(), window);
+    api(
+        &a,
+        &token,
+        "PUT",
+        "/api/streams/show",
+        &spec(&["one", "two"]),
+    );
+    wait_live(&a, &token, "show");
+    std::thread::sleep(settle);
+    let (two_cpu, two_rss) = measure(a.child.id(), window);
+    // RSS after each of five start/stop cycles: the first maps the decoder's, encoder's and
+    // fonts' libraries once; the others must not grow.
+    let mut after = Vec::new();
+    for _ in 0..5 {
+        api(&a, &token, "POST", "/api/streams/show/stop", "");
+        std::thread::sleep(settle);
+        after.push(support::rss_mb(a.child.id()));
+        api(&a, &token, "POST", "/api/streams/show/start", "");
+        wait_live(&a, &token, "show");
+    }
+    api(&a, &token, "POST", "/api/streams/show/stop", "");
+    std::thread::sleep(settle);
+    let (after_cpu, after_rss) = measure(a.child.id(), window);
+    drop(a);
+
+    let ff = Command::new("ffmpeg")
+        .args(["-v", "quiet", "-rtsp_transport", "tcp", "-i", &cam.url(), "-i"])
+        .arg(&logo)
+        .args(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-filter_complex"])
+        .arg("[0:v]scale=1280:720,fps=30[v0];[1:v]scale=192:-1[l];[v0][l]overlay=960:72,drawtext=text='camera0 %{localtime}':fontsize=43:fontcolor=white:x=64:y=576[v]")
+        .args(["-map", "[v]", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-b:v", "2500k", "-g", "60", "-threads", "2", "-c:a", "aac", "-b:a", "128k", "-f", "flv"])
+        .arg(format!("{rtmp_url}/secretkey3"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    std::thread::sleep(settle + Duration::from_secs(2));
+    let (ff_cpu, ff_rss) = measure(ff.id(), window);
+    stop(vec![ff]);
+    let output_cpu = one_cpu - relay_cpu;
+    println!(
+        "   pinhole relaying the camera, no stream: CPU {relay_cpu:5.1} %  RSS {relay_rss:5.1} MB"
+    );
+    println!(
+        "   pinhole + one destination: CPU {one_cpu:5.1} %  RSS {one_rss:5.1} MB (the output alone {output_cpu:5.1} %) | ffmpeg CPU {ff_cpu:5.1} %  RSS {ff_rss:5.1} MB | pinhole in all {:.2}× ffmpeg's CPU (goal ≤ 1×)",
+        one_cpu / ff_cpu.max(0.1)
+    );
+    println!(
+        "   a second destination: CPU {two_cpu:5.1} %  RSS {two_rss:5.1} MB: {:+.2} % of a core (goal < 1 %)",
+        two_cpu - one_cpu
+    );
+    let cycles: Vec<String> = after.iter().map(|r| format!("{r:.1}")).collect();
+    println!(
+        "   stream stopped: CPU {after_cpu:5.1} %  RSS {after_rss:5.1} MB; RSS after each of 5 start/stop cycles: {} MB",
+        cycles.join(", ")
+    );
+}
+
 fn stop(children: Vec<Child>) {
     for mut c in children {
         let _ = c.kill();
@@ -432,6 +618,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--rss-only") {
         print_rss_cycles();
+        return;
+    }
+    if std::env::args().any(|a| a == "--broadcast-only") {
+        print_broadcast(window, settle);
         return;
     }
     if std::env::args().any(|a| a == "--relay-only") {

@@ -416,7 +416,7 @@ fn encoder_launch(
         "appsrc name=src ! {parse} ! {decoder} ! videoconvert ! videoscale add-borders=true ! videorate name=rate ! \
          video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1 ! \
          {overlays}videoconvert ! video/x-raw,format=I420 ! queue max-size-buffers=4 leaky=downstream name=encq ! \
-         {enc} ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! \
+         {enc} ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! \
          appsink name=video sync=false \
          audiotestsrc is-live=true wave=silence samplesperbuffer=1024 ! audioconvert ! audioresample ! \
          audio/x-raw,rate=48000,channels=2 ! {aac} ! aacparse ! appsink name=audio sync=false",
@@ -638,6 +638,9 @@ impl Drop for RunningDestination {
     }
 }
 
+/// A destination's pipeline: the two hubs' samples (H.264 as `avc` with its codec data, raw
+/// AAC, both parsed once in the encoder) muxed and sent; each appsrc is its own thread, so
+/// nothing else runs per destination but the muxer and the sink.
 fn build_destination(
     out: &Arc<Output>,
     target: &Target,
@@ -646,12 +649,12 @@ fn build_destination(
     protocol_available(target.protocol)?;
     let launch = match target.protocol {
         Protocol::Rtmp | Protocol::Rtmps => {
-            "appsrc name=v ! h264parse ! video/x-h264,stream-format=avc ! queue ! flvmux name=m streamable=true latency=100000000 ! rtmp2sink name=sink async-connect=true \
-             appsrc name=a ! aacparse ! queue ! m."
+            "flvmux name=m streamable=true latency=100000000 ! rtmp2sink name=sink async-connect=true \
+             appsrc name=v ! m.video appsrc name=a ! m.audio"
         }
         Protocol::Srt => {
-            "appsrc name=v ! h264parse ! queue ! mpegtsmux name=m alignment=7 latency=100000000 ! srtsink name=sink wait-for-connection=false \
-             appsrc name=a ! aacparse ! queue ! m."
+            "appsrc name=v ! h264parse ! video/x-h264,stream-format=byte-stream ! mpegtsmux name=m alignment=7 latency=100000000 ! srtsink name=sink wait-for-connection=false \
+             appsrc name=a ! m."
         }
     };
     let pipeline = gst::parse::launch(launch)

@@ -369,6 +369,9 @@ impl MediaEngine {
         match out {
             Some(o) => {
                 o.stop().await;
+                drop(o);
+                // The decoder's and encoder's buffers were freed; give them back.
+                pinhole_sys::return_free_memory();
                 true
             }
             None => false,
