@@ -144,6 +144,26 @@ fn is_orange([r, g, b]: [f64; 3]) -> bool {
     (r - 255.0).abs() < 40.0 && (g - 128.0).abs() < 40.0 && b < 50.0
 }
 
+/// The appliance with the roles' users and a test camera `camera0` named "Door", once it
+/// streams; with the admin's token.
+async fn appliance() -> (Server, String) {
+    let server = Server::start(Opts {
+        toml: "[[cameras]]\nid = \"camera0\"\nname = \"Door\"\nsource = \"test\"\nrecording = \"off\"\n"
+            .into(),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(30),
+    )
+    .await;
+    (server, admin)
+}
+
 fn dest_state<'a>(v: &'a Value, id: &str) -> &'a Value {
     v["status"]["destinations"]
         .as_array()
@@ -157,22 +177,9 @@ async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_rest
     let (rtmp, http) = (free_port(), free_port());
     let web_dir = tempfile::tempdir().expect("tempdir");
     let mut server_rtmp = Some(nginx(web_dir.path(), rtmp, http));
-    let server = Server::start(Opts {
-        toml: "[[cameras]]\nid = \"camera0\"\nname = \"Door\"\nsource = \"test\"\nrecording = \"off\"\n"
-            .into(),
-        ..Opts::with_roles()
-    });
-    let admin = server.token("admin").await;
+    let (server, admin) = appliance().await;
     let oper = server.token("oper").await;
     let view = server.token("view").await;
-    wait_status(
-        &server,
-        &admin,
-        "camera0",
-        "CONNECTED",
-        Duration::from_secs(30),
-    )
-    .await;
 
     // Destinations: the key goes in and never comes out; operators may read, not write.
     let (s, d) = call(M::POST, &server, &admin, "/api/destinations", Some(json!({
@@ -434,4 +441,47 @@ async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_rest
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broadcast_view_adds_starts_and_stops_a_stream_in_chromium() {
+    let (rtmp, http) = (free_port(), free_port());
+    let web_dir = tempfile::tempdir().expect("tempdir");
+    let _rtmp = nginx(web_dir.path(), rtmp, http);
+    let (server, admin) = appliance().await;
+    let (s, _) = call(
+        reqwest::Method::PUT,
+        &server,
+        &admin,
+        "/api/overlays/score",
+        Some(json!({"kind": "text", "text": "{value}", "x": 0.05, "y": 0.05})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let base = server.url("");
+    let context = server.stderr_text();
+    let url = format!("rtmp://127.0.0.1:{rtmp}/live");
+    tokio::task::spawn_blocking(move || {
+        run_browser_script(
+            "broadcast.mjs",
+            &[base, "admin".into(), PASSWORD.into(), url, rtmp::KEY.into()],
+            &[],
+            || context,
+        )
+    })
+    .await
+    .expect("browser");
+    let (_, o) = call(
+        reqwest::Method::GET,
+        &server,
+        &admin,
+        "/api/overlays/score",
+        None,
+    )
+    .await;
+    assert_eq!(o["value"], "Home 2 - 1 Away", "{o}");
+    let (_, list) = call(reqwest::Method::GET, &server, &admin, "/api/streams", None).await;
+    assert_eq!(list[0]["name"], "From the page", "{list}");
+    assert_eq!(list[0]["width"], 640);
+    assert_eq!(list[0]["running"], false);
 }

@@ -8,6 +8,7 @@ import { h, clear, field, input, select, showErrors, keepDraft, fmtTime, fmtByte
 import { cameraView } from './camera.js';
 import { recordingsView, eventsView } from './archive.js';
 import { settingsView } from './settings.js';
+import { broadcastView } from './broadcast.js';
 
 const main = () => document.getElementById('main');
 export const app = {
@@ -152,6 +153,7 @@ function startShell() {
     h('a', { href: '#/' }, 'Live'),
     h('a', { href: '#/recordings' }, 'Recordings'),
     h('a', { href: '#/events' }, 'Events'),
+    h('a', { href: '#/broadcast' }, 'Broadcast'),
     h('a', { href: '#/settings' }, 'Settings'),
     h('span.spacer'),
     h('span.who', { title: 'role: ' + app.me.role }, `${app.me.username} · ${app.me.role}`),
@@ -204,6 +206,8 @@ function route() {
       return eventsView(el, params, parts[1]);
     case 'settings':
       return settingsView(el, parts.slice(1), params);
+    case 'broadcast':
+      return broadcastView(el);
     default:
       clear(el, h('p', 'Not found. ', h('a', { href: '#/' }, 'Back to the cameras')));
   }

@@ -29,7 +29,7 @@ macro_rules! asset {
     };
 }
 
-static ASSETS: [Asset; 8] = [
+static ASSETS: [Asset; 9] = [
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
@@ -38,6 +38,7 @@ static ASSETS: [Asset; 8] = [
     asset!("camera.js", "text/javascript; charset=utf-8"),
     asset!("archive.js", "text/javascript; charset=utf-8"),
     asset!("settings.js", "text/javascript; charset=utf-8"),
+    asset!("broadcast.js", "text/javascript; charset=utf-8"),
 ];
 
 fn gzip(body: &[u8]) -> Vec<u8> {
