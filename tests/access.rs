@@ -46,6 +46,22 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("get_external_streams", Some("viewer")),
     ("set_discovery_interval", Some("admin")),
     ("test_onvif_device", Some("operator")),
+    ("get_destinations", Some("operator")),
+    ("add_destination", Some("admin")),
+    ("update_destination", Some("admin")),
+    ("remove_destination", Some("admin")),
+    ("get_outgoing_streams", Some("viewer")),
+    ("get_outgoing_stream_status", Some("viewer")),
+    ("add_stream", Some("operator")),
+    ("update_stream", Some("operator")),
+    ("remove_stream", Some("operator")),
+    ("start_stream", Some("operator")),
+    ("stop_stream", Some("operator")),
+    ("get_overlays", Some("viewer")),
+    ("add_overlay", Some("operator")),
+    ("update_overlay", Some("operator")),
+    ("remove_overlay", Some("operator")),
+    ("set_overlay_value", Some("operator")),
     ("list_users", Some("admin")),
     ("create_user", Some("admin")),
     ("update_user", Some("admin")),
@@ -259,6 +275,101 @@ fn rest_routes() -> Vec<(Method, &'static str, Option<&'static str>, Option<Valu
         ),
         (Method::GET, "/api/snapshots", Some("viewer"), None),
         (Method::DELETE, "/api/snapshots/nofile", Some("admin"), None),
+        (Method::GET, "/api/destinations", Some("operator"), None),
+        (
+            Method::POST,
+            "/api/destinations",
+            Some("admin"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            "/api/destinations/nodest",
+            Some("operator"),
+            None,
+        ),
+        (
+            Method::PUT,
+            "/api/destinations/nodest",
+            Some("admin"),
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            "/api/destinations/nodest",
+            Some("admin"),
+            None,
+        ),
+        (Method::GET, "/api/streams", Some("viewer"), None),
+        (
+            Method::POST,
+            "/api/streams",
+            Some("operator"),
+            Some(json!({})),
+        ),
+        (Method::GET, "/api/streams/nostream", Some("viewer"), None),
+        (
+            Method::PUT,
+            "/api/streams/nostream",
+            Some("operator"),
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            "/api/streams/nostream",
+            Some("operator"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/streams/nostream/start",
+            Some("operator"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/streams/nostream/stop",
+            Some("operator"),
+            None,
+        ),
+        (Method::GET, "/api/overlays", Some("viewer"), None),
+        (
+            Method::POST,
+            "/api/overlays",
+            Some("operator"),
+            Some(json!({})),
+        ),
+        (Method::GET, "/api/overlays/nooverlay", Some("viewer"), None),
+        (
+            Method::PUT,
+            "/api/overlays/nooverlay",
+            Some("operator"),
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            "/api/overlays/nooverlay",
+            Some("operator"),
+            None,
+        ),
+        (
+            Method::PUT,
+            "/api/overlays/nooverlay/value",
+            Some("operator"),
+            Some(json!({})),
+        ),
+        (
+            Method::PUT,
+            "/api/overlays/nooverlay/image",
+            Some("operator"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            "/api/overlays/nooverlay/image",
+            Some("viewer"),
+            None,
+        ),
         // Binary bodies, outside the OpenAPI document.
         (
             Method::GET,
@@ -335,6 +446,9 @@ async fn rest_role_matrix() {
         let templ = path
             .replace("/nobody", "/{username}")
             .replace("/nocam", "/{id}")
+            .replace("/nodest", "/{id}")
+            .replace("/nostream", "/{id}")
+            .replace("/nooverlay", "/{id}")
             .replace("/nofile", "/{name}")
             .replace("/events/1", "/events/{id}");
         let op = &doc["paths"][&templ][method.as_str().to_ascii_lowercase()];
