@@ -57,6 +57,7 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("remove_stream", Some("operator")),
     ("start_stream", Some("operator")),
     ("stop_stream", Some("operator")),
+    ("program_cue", Some("operator")),
     ("get_overlays", Some("viewer")),
     ("add_overlay", Some("operator")),
     ("update_overlay", Some("operator")),

@@ -485,3 +485,114 @@ async fn the_broadcast_view_adds_starts_and_stops_a_stream_in_chromium() {
     assert_eq!(list[0]["width"], 640);
     assert_eq!(list[0]["running"], false);
 }
+
+/// Is the mean colour camera1's full blue (the test pattern's blue bar is 75 %, b = 191)?
+fn is_blue([r, g, b]: [f64; 3]) -> bool {
+    r < 60.0 && g < 60.0 && b > 225.0
+}
+
+/// Pulls frames from `url` until its centre is (or is not) camera1's blue, for at most 20 s: a
+/// new player starts at the output's next keyframe, after ffmpeg's probing.
+fn picture_until(url: &str, dir: &Path, what: &str, blue: bool) {
+    let started = Instant::now();
+    loop {
+        let centre = mean(&frame(url, dir), 320, 200);
+        if is_blue(centre) == blue {
+            eprintln!("{what}: seen after {:?}", started.elapsed());
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: still {centre:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_cut_switches_the_camera_without_reconnecting() {
+    use reqwest::Method as M;
+    let (rtmp, http) = (free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _rtmp = nginx(dir.path(), rtmp, http);
+    let blue = dir.path().join("blue.png");
+    image::RgbImage::from_pixel(640, 360, image::Rgb([0, 0, 255]))
+        .save(&blue)
+        .expect("blue.png");
+    let server = Server::start(Opts {
+        toml: format!(
+            "[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nrecording = \"off\"\n\n[[cameras]]\nid = \"camera1\"\nname = \"Blue\"\nsource = \"test\"\nurl = \"{}\"\nrecording = \"off\"\n",
+            blue.display()
+        ),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    let oper = server.token("oper").await;
+    for cam in ["camera0", "camera1"] {
+        wait_status(&server, &admin, cam, "CONNECTED", Duration::from_secs(30)).await;
+    }
+    let (s, _) = call(M::POST, &server, &admin, "/api/destinations", Some(json!({
+        "id": "local", "name": "local", "url": format!("rtmp://127.0.0.1:{rtmp}/live"), "stream_key": rtmp::KEY
+    }))).await;
+    assert_eq!(s, 201);
+    let (s, _) = call(M::PUT, &server, &oper, "/api/streams/program", Some(json!({
+        "camera": "camera0", "destinations": ["local"], "width": 640, "height": 360, "fps": 15, "bitrate_kbps": 800
+    }))).await;
+    assert_eq!(s, 201);
+    let cue = |camera: &str| json!({"stream": "program", "camera": camera});
+    let (s, refused) = call(
+        M::POST,
+        &server,
+        &oper,
+        "/api/program/cue",
+        Some(cue("camera1")),
+    )
+    .await;
+    assert_eq!(s, 409, "a cut of a stopped stream: {refused}");
+    let (s, _) = call(M::POST, &server, &oper, "/api/streams/program/start", None).await;
+    assert_eq!(s, 200);
+    stream_until(
+        &server,
+        &oper,
+        "program",
+        "live",
+        Duration::from_secs(30),
+        |v| dest_state(v, "local")["state"] == "live",
+    )
+    .await;
+    let url = format!("rtmp://127.0.0.1:{rtmp}/live/{}", rtmp::KEY);
+    let centre = mean(&frame(&url, dir.path()), 320, 200);
+    assert!(!is_blue(centre), "camera0 is not blue: {centre:?}");
+
+    // The studio cuts to camera1 over REST, then back over JSON-RPC; each shows on the server.
+    let (s, v) = call(
+        M::POST,
+        &server,
+        &oper,
+        "/api/program/cue",
+        Some(cue("camera1")),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let v = stream_until(
+        &server,
+        &oper,
+        "program",
+        "camera1 on air",
+        Duration::from_secs(10),
+        |v| v["status"]["on_air"] == "camera1",
+    )
+    .await;
+    assert_eq!(dest_state(&v, "local")["attempts"], 1, "{v}");
+    picture_until(&url, dir.path(), "camera1's blue after the cut", true);
+    let r = server.rpc(Some(&oper), "program_cue", cue("camera0")).await;
+    assert_eq!(r["result"]["running"], true, "{r}");
+    picture_until(&url, dir.path(), "camera0 after the cut back", false);
+    let v = stream_now(&server, &oper, "program").await;
+    assert_eq!(v["status"]["on_air"], "camera0");
+    assert_eq!(
+        dest_state(&v, "local")["attempts"],
+        1,
+        "a cut reconnected: {v}"
+    );
+    assert_eq!(v["status"]["encoder"], "running");
+}

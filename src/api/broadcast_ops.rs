@@ -282,6 +282,42 @@ async fn recall_preset(state: &SharedState, camera: &str, name: &str) -> Result<
     Ok(())
 }
 
+/// A program cut: the running stream `stream` shows `camera` from now on (moved to its named
+/// `preset` first), without a reconnection. The stream's stored camera is where it starts.
+pub async fn program_cue(
+    state: &SharedState,
+    stream: &str,
+    camera: &str,
+    preset: Option<&str>,
+) -> Result<StreamView, ApiError> {
+    let media = engine(state)?.clone();
+    let s = stored_stream(state, stream).await?;
+    let out = media.output(stream).ok_or_else(|| ApiError::Conflict {
+        reason: "stream_not_running",
+        detail: format!("stream `{stream}` is not running; start it first"),
+    })?;
+    let handle = media
+        .camera(camera)
+        .ok_or_else(|| ApiError::NotFound(format!("camera `{camera}`")))?;
+    let cam_id = camera.to_string();
+    let def = state
+        .store
+        .call(move |c| cameras::get(c, &cam_id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("camera `{camera}`")))?;
+    if let Some(name) = preset {
+        recall_preset(state, camera, name).await?;
+    }
+    out.switch_to(handle, &def.name, preset.unwrap_or_default());
+    publish(
+        state,
+        "stream.status_change",
+        stream,
+        json!({"change": "cue", "camera": camera, "preset": preset}),
+    );
+    Ok(view(state, s))
+}
+
 pub async fn stop_stream(state: &SharedState, id: &str) -> Result<StreamView, ApiError> {
     let s = stored_stream(state, id).await?;
     if engine(state)?.stop_output(id).await {

@@ -11,6 +11,10 @@
 //!
 //! Overlay properties (text, position, size, opacity, pushed values) change live on the running
 //! elements; only adding, removing or reordering overlays rebuilds the encoder pipeline.
+//!
+//! A program cut ([`Output::switch_to`]) moves the encoder's input from one camera's hub to
+//! another's: the decoder, the overlays, the encoder and every destination's connection stay
+//! as they are, and the new camera's picture starts at its next keyframe (asked for at once).
 
 use crate::camera::CameraHandle;
 use crate::hub::{ConsumerId, Hub};
@@ -118,6 +122,8 @@ pub struct DestinationStatus {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OutputStatus {
+    /// The camera on air.
+    pub on_air: String,
     pub encoder: EncoderState,
     pub uptime_s: u64,
     pub frames: u64,
@@ -139,7 +145,9 @@ struct Shared {
 /// A running output; [`Output::stop`] ends it.
 pub struct Output {
     pub stream_id: String,
-    camera: Arc<CameraHandle>,
+    /// The camera on air.
+    camera: Mutex<Arc<CameraHandle>>,
+    switch: tokio::sync::Notify,
     encoder: Encoder,
     decoders: Decoders,
     video: Hub,
@@ -195,7 +203,8 @@ impl Output {
     ) -> Arc<Output> {
         let out = Arc::new(Output {
             stream_id: stream_id.to_string(),
-            camera,
+            camera: Mutex::new(camera),
+            switch: tokio::sync::Notify::new(),
             encoder,
             decoders,
             video: Hub::default(),
@@ -244,13 +253,28 @@ impl Output {
         }
     }
 
-    pub fn camera_id(&self) -> &str {
-        &self.camera.id
+    /// The camera on air.
+    pub fn camera(&self) -> Arc<CameraHandle> {
+        lock(&self.camera).clone()
+    }
+
+    /// Cuts to `camera` (named `camera_name`, at `preset`) without stopping anything: the
+    /// encoder's input moves to that camera's hub, or, if it streams another codec, the
+    /// encoder is rebuilt while the destinations stay connected.
+    pub fn switch_to(&self, camera: Arc<CameraHandle>, camera_name: &str, preset: &str) {
+        *lock(&self.camera) = camera;
+        {
+            let mut plan = lock(&self.plan);
+            plan.camera_name = camera_name.to_string();
+            plan.preset = preset.to_string();
+        }
+        self.switch.notify_one();
     }
 
     pub fn status(&self) -> OutputStatus {
         let s = lock(&self.shared);
         OutputStatus {
+            on_air: self.camera().id.clone(),
             encoder: s.encoder,
             uptime_s: self.started.elapsed().as_secs(),
             frames: self.frames.load(Ordering::Relaxed),
@@ -428,10 +452,61 @@ fn encoder_launch(
     ))
 }
 
+/// Keeps the encoder's input moving forward in time across cuts. Cameras' timestamps agree only
+/// roughly (each pipeline stamps at its own capture or jitter buffer); after a cut to a camera
+/// whose timestamps lag, every frame would be dropped as late until it caught up. So at a cut the
+/// new camera's first keyframe gets an offset that puts it just after the last frame shown, and
+/// the camera's frames keep that offset until the next cut.
+#[derive(Debug, Default)]
+struct Restamp {
+    cut: bool,
+    offset: gst::ClockTime,
+    last: Option<gst::ClockTime>,
+}
+
+impl Restamp {
+    /// A gap of one 25 fps frame after the last frame shown.
+    const GAP: gst::ClockTime = gst::ClockTime::from_mseconds(40);
+
+    fn apply(&mut self, buf: &mut gst::BufferRef) {
+        if self.cut && !buf.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            self.cut = false;
+            self.offset = match (self.last, buf.pts()) {
+                (Some(last), Some(pts)) if pts <= last => last - pts + Self::GAP,
+                _ => gst::ClockTime::ZERO,
+            };
+        }
+        if self.offset > gst::ClockTime::ZERO {
+            if let Some(p) = buf.pts() {
+                buf.set_pts(p + self.offset);
+            }
+            if let Some(d) = buf.dts() {
+                buf.set_dts(d + self.offset);
+            }
+        }
+        if let Some(p) = buf.pts() {
+            self.last = Some(self.last.map_or(p, |l| l.max(p)));
+        }
+    }
+}
+
 struct RunningEncoder {
     pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+    restamp: Arc<Mutex<Restamp>>,
     consumer: ConsumerId,
     camera: Arc<CameraHandle>,
+}
+
+impl RunningEncoder {
+    /// Moves the input to `camera`'s hub; the rest of the pipeline does not notice.
+    fn cut_to(&mut self, camera: Arc<CameraHandle>) {
+        self.camera.hub.detach(self.consumer);
+        lock(&self.restamp).cut = true;
+        self.consumer = camera.hub.attach(&self.appsrc);
+        camera.request_keyframe();
+        self.camera = camera;
+    }
 }
 
 impl Drop for RunningEncoder {
@@ -456,7 +531,7 @@ fn producer_of(pipeline: &gst::Pipeline, name: &str) -> Result<gst_utils::Stream
 }
 
 fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
-    let camera = out.camera.clone();
+    let camera = out.camera();
     let codec = camera.codec().ok_or("the camera is not streaming")?;
     let decoder = out.decoders.of(codec);
     let plan = lock(&out.plan).clone();
@@ -511,9 +586,21 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
         .by_name("src")
         .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
         .ok_or("encoder without appsrc")?;
+    let restamp = Arc::new(Mutex::new(Restamp::default()));
+    if let Some(pad) = appsrc.static_pad("src") {
+        let restamp = restamp.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(ref mut buffer)) = info.data {
+                lock(&restamp).apply(buffer.make_mut());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
     let consumer = camera.hub.attach(&appsrc);
     let running = RunningEncoder {
         pipeline,
+        appsrc,
+        restamp,
         consumer,
         camera: camera.clone(),
     };
@@ -543,7 +630,7 @@ async fn run_encoder(out: Arc<Output>) {
         let running = match build_encoder(&out) {
             Ok(r) => r,
             Err(e) => {
-                let waiting = out.camera.codec().is_none();
+                let waiting = out.camera().codec().is_none();
                 out.set_encoder(
                     if waiting {
                         EncoderState::WaitingForCamera
@@ -555,12 +642,14 @@ async fn run_encoder(out: Arc<Output>) {
                 tokio::select! {
                     _ = out.cancel.cancelled() => break 'outer,
                     _ = out.rebuild.notified() => {}
+                    _ = out.switch.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
                 continue;
             }
         };
-        let codec = out.camera.codec();
+        let mut running = running;
+        let codec = running.camera.codec();
         out.set_encoder(EncoderState::Running, None);
         let Some(bus) = running.pipeline.bus() else {
             break;
@@ -570,6 +659,16 @@ async fn run_encoder(out: Arc<Output>) {
             tokio::select! {
                 _ = out.cancel.cancelled() => break 'outer,
                 _ = out.rebuild.notified() => break None,
+                _ = out.switch.notified() => {
+                    let next = out.camera();
+                    if next.codec().is_some() && next.codec() == codec {
+                        running.cut_to(next);
+                        out.apply_layers(false);
+                        (out.listener)(&out.stream_id);
+                    } else {
+                        break None;
+                    }
+                }
                 msg = messages.next() => match msg {
                     None => break Some("the encoder's bus closed".to_string()),
                     Some(m) => if let gst::MessageView::Error(_) = m.view() {
@@ -577,7 +676,7 @@ async fn run_encoder(out: Arc<Output>) {
                     },
                 },
                 _ = tick.tick() => {
-                    if out.camera.codec() != codec {
+                    if running.camera.codec() != codec {
                         break None;
                     }
                     out.apply_layers(false);
@@ -847,6 +946,36 @@ mod tests {
         assert_eq!(a.shape(), b.shape());
         b.layers.swap(0, 1);
         assert_ne!(a.shape(), b.shape());
+    }
+
+    #[test]
+    fn a_cut_to_a_lagging_camera_continues_after_the_last_frame() {
+        gst::init().unwrap();
+        let ms = gst::ClockTime::from_mseconds;
+        let mut r = Restamp::default();
+        let mut frame = |pts: u64, key: bool, r: &mut Restamp| {
+            let mut b = gst::Buffer::new();
+            {
+                let b = b.get_mut().unwrap();
+                b.set_pts(ms(pts));
+                b.set_dts(ms(pts));
+                if !key {
+                    b.set_flags(gst::BufferFlags::DELTA_UNIT);
+                }
+                r.apply(b);
+            }
+            b.pts().unwrap()
+        };
+        assert_eq!(frame(10_000, true, &mut r), ms(10_000));
+        assert_eq!(frame(10_100, false, &mut r), ms(10_100));
+        // Cut to a camera 3 s behind: its delta frames wait, its keyframe lands after 10.1 s.
+        r.cut = true;
+        assert_eq!(frame(7_100, false, &mut r), ms(7_100));
+        assert_eq!(frame(7_200, true, &mut r), ms(10_140));
+        assert_eq!(frame(7_300, false, &mut r), ms(10_240));
+        // Cut to a camera ahead: no offset.
+        r.cut = true;
+        assert_eq!(frame(20_000, true, &mut r), ms(20_000));
     }
 
     #[test]

@@ -198,6 +198,31 @@ pub async fn stop_stream(
     Ok(Json(ops::stop_stream(&state, &id).await?))
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cue {
+    pub stream: String,
+    pub camera: String,
+    /// A named PTZ preset of the camera, recalled before the cut.
+    #[serde(default)]
+    pub preset: Option<String>,
+}
+
+/// A program cut, for an external studio or the page's "Take": the running stream shows this
+/// camera from now on; the encoder and the destinations' connections stay up.
+#[utoipa::path(post, path = "/api/program/cue", tag = "broadcast", request_body = Cue,
+    responses((status = 200, body = StreamView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn program_cue(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    JsonBody(cue): JsonBody<Cue>,
+) -> Result<Json<StreamView>, ApiError> {
+    Ok(Json(
+        ops::program_cue(&state, &cue.stream, &cue.camera, cue.preset.as_deref()).await?,
+    ))
+}
+
 // ---- overlays
 
 /// List overlays.

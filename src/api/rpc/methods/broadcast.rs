@@ -31,6 +31,7 @@ pub(super) fn methods() -> Vec<Method> {
         method!("remove_stream", OPERATOR, AUDITED, remove_stream),
         method!("start_stream", OPERATOR, AUDITED, start_stream),
         method!("stop_stream", OPERATOR, AUDITED, stop_stream),
+        method!("program_cue", OPERATOR, AUDITED, program_cue),
         method!("get_overlays", VIEWER, READ, get_overlays),
         method!("add_overlay", OPERATOR, AUDITED, add_overlay),
         method!("update_overlay", OPERATOR, AUDITED, update_overlay),
@@ -193,6 +194,14 @@ async fn stop_stream(
     StreamParams { stream }: StreamParams,
 ) -> Result<Value, RpcError> {
     done(ops::stop_stream(state, &stream).await)
+}
+
+async fn program_cue(
+    state: &SharedState,
+    _: &mut Session,
+    cue: crate::api::rest::broadcast::Cue,
+) -> Result<Value, RpcError> {
+    done(ops::program_cue(state, &cue.stream, &cue.camera, cue.preset.as_deref()).await)
 }
 
 async fn get_overlays(
