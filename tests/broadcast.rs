@@ -144,23 +144,22 @@ fn is_orange([r, g, b]: [f64; 3]) -> bool {
     (r - 255.0).abs() < 40.0 && (g - 128.0).abs() < 40.0 && b < 50.0
 }
 
-/// The appliance with the roles' users and a test camera `camera0` named "Door", once it
-/// streams; with the admin's token.
+/// The appliance with the roles' users and two test cameras, `camera0` named "Door" and
+/// `camera1`, once they stream; with the admin's token.
 async fn appliance() -> (Server, String) {
+    let camera = |id: &str, name: &str| {
+        format!(
+            "[[cameras]]\nid = \"{id}\"\nname = \"{name}\"\nsource = \"test\"\nrecording = \"off\"\n\n"
+        )
+    };
     let server = Server::start(Opts {
-        toml: "[[cameras]]\nid = \"camera0\"\nname = \"Door\"\nsource = \"test\"\nrecording = \"off\"\n"
-            .into(),
+        toml: camera("camera0", "Door") + &camera("camera1", "Stage"),
         ..Opts::with_roles()
     });
     let admin = server.token("admin").await;
-    wait_status(
-        &server,
-        &admin,
-        "camera0",
-        "CONNECTED",
-        Duration::from_secs(30),
-    )
-    .await;
+    for id in ["camera0", "camera1"] {
+        wait_status(&server, &admin, id, "CONNECTED", Duration::from_secs(30)).await;
+    }
     (server, admin)
 }
 

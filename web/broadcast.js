@@ -1,4 +1,4 @@
-// Broadcast: streams to live platforms with their live status (start and stop), the values
+// Broadcast: streams to live platforms with their live status (start, stop, take another camera), the values
 // text overlays show (pushed live), destinations (admins add them; keys go in, never come out),
 // and a form for a new stream. The status is polled every 2 s while the view is open.
 
@@ -32,7 +32,7 @@ export async function broadcastView(el) {
     return;
   }
   function renderAll() {
-    renderStreams(streamsBox, data.streams, refresh);
+    renderStreams(streamsBox, data.streams, data.cameras, refresh);
     renderOverlays(overlaysBox, data.overlays);
     if (app.can('control')) {
       renderDestinations(destBox, data.destinations, reloadAll);
@@ -41,7 +41,7 @@ export async function broadcastView(el) {
   }
   async function refresh() {
     try {
-      renderStreams(streamsBox, await api('GET', '/api/streams'), refresh);
+      renderStreams(streamsBox, await api('GET', '/api/streams'), data.cameras, refresh);
     } catch {}
   }
   async function reloadAll() {
@@ -60,7 +60,7 @@ function destinationLine(d) {
   return h('li', { 'data-destination': d.id, 'data-state': d.state }, h('b', d.id), ' ', text);
 }
 
-function renderStreams(box, streams, refresh) {
+function renderStreams(box, streams, cameras, refresh) {
   const rows = streams.map((s) => {
     const st = s.status;
     const actions = app.can('control')
@@ -79,13 +79,31 @@ function renderStreams(box, streams, refresh) {
         },
       }, s.running ? 'Stop' : 'Start')
       : null;
-    return h('tr', { 'data-stream': s.id, 'data-running': String(s.running) },
+    // Take: a cut of the running stream to another camera; the destinations stay connected.
+    const take = st && app.can('control')
+      ? h('div.take', 'Take: ', cameras.map((c) => h('button', {
+        'data-take': c.id,
+        class: st.on_air === c.id ? 'on-air' : '',
+        disabled: st.on_air === c.id,
+        on: {
+          click: async () => {
+            try {
+              await api('POST', '/api/program/cue', { stream: s.id, camera: c.id });
+            } catch (e) {
+              toast(e.message, true);
+            }
+            await refresh();
+          },
+        },
+      }, c.name || c.id)))
+      : null;
+    return h('tr', { 'data-stream': s.id, 'data-running': String(s.running), 'data-on-air': st ? st.on_air : '' },
       h('td', s.name || s.id),
       h('td', s.camera),
       h('td', `${s.width}×${s.height} ${s.fps} fps ${s.bitrate_kbps} kbit/s`),
       h('td', st
         ? h('div', h('div', `encoder ${st.encoder.replaceAll('_', ' ')}${st.last_error ? ': ' + st.last_error : ''}`),
-          h('ul.destinations', st.destinations.map(destinationLine)))
+          h('ul.destinations', st.destinations.map(destinationLine)), take)
         : 'stopped'),
       h('td', actions));
   });

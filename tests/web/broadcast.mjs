@@ -4,7 +4,8 @@
 //   node tests/web/broadcast.mjs BASE_URL USER PASSWORD RTMP_URL KEY
 //
 // Adds a destination and a stream through the forms, starts the stream and waits until the page
-// shows its destination live, pushes an overlay's value, and stops the stream.
+// shows its destination live, takes camera1 and back, pushes an overlay's value, and stops the
+// stream.
 
 import assert from 'node:assert/strict';
 import { runBrowserTest, until } from './browser.mjs';
@@ -46,6 +47,13 @@ await runBrowserTest(base, 'Broadcast', async ({ log, newPage, login }) => {
   log('start it and see it live');
   await page.click('#streams tr[data-stream] button[data-action=start]');
   await page.waitForSelector('#streams li[data-state=live]', { timeout: 40000 });
+
+  log('take camera1 and back');
+  await page.click('#streams tr[data-stream] button[data-take=camera1]');
+  await page.waitForSelector('#streams tr[data-stream][data-on-air=camera1]');
+  await page.click('#streams tr[data-stream] button[data-take=camera0]');
+  await page.waitForSelector('#streams tr[data-stream][data-on-air=camera0]');
+  assert.ok(await page.isVisible('#streams li[data-state=live]'), 'a take dropped the destination');
 
   log('push a value');
   await page.fill('#overlays form[data-overlay] input', 'Home 2 - 1 Away');
