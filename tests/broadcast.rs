@@ -594,4 +594,50 @@ async fn a_program_cut_switches_the_camera_without_reconnecting() {
         "a cut reconnected: {v}"
     );
     assert_eq!(v["status"]["encoder"], "running");
+
+    // A program: camera1 for 2 s, camera0 for 2 s, in a loop, while the stream runs.
+    let spec = |program: Value| {
+        json!({"camera": "camera0", "destinations": ["local"], "width": 640, "height": 360,
+            "fps": 15, "bitrate_kbps": 800, "program": program})
+    };
+    let (s, bad) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/streams/program",
+        Some(spec(
+            json!([{"camera": "camera1", "secs": 0}, {"camera": "nocam", "secs": 2}]),
+        )),
+    )
+    .await;
+    assert_eq!(s, 422, "{bad}");
+    assert!(
+        bad["fields"]["program[0].secs"].is_string()
+            && bad["fields"]["program[1].camera"].is_string(),
+        "{bad}"
+    );
+    let (s, _) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/streams/program",
+        Some(spec(
+            json!([{"camera": "camera1", "secs": 2}, {"camera": "camera0", "secs": 2}]),
+        )),
+    )
+    .await;
+    assert_eq!(s, 200);
+    for on_air in ["camera1", "camera0", "camera1"] {
+        stream_until(
+            &server,
+            &oper,
+            "program",
+            "the program's next entry",
+            Duration::from_secs(10),
+            |v| v["status"]["on_air"] == on_air,
+        )
+        .await;
+    }
+    let v = stream_now(&server, &oper, "program").await;
+    assert_eq!(dest_state(&v, "local")["state"], "live", "{v}");
 }

@@ -265,7 +265,53 @@ pub async fn start_stream(state: &SharedState, id: &str) -> Result<StreamView, A
         &s.id,
         json!({"camera": s.spec.camera}),
     );
+    if !s.spec.program.is_empty()
+        && let Some(out) = media.output(&s.id)
+    {
+        tokio::spawn(run_program(state.clone(), out, s.spec.program.clone()));
+    }
     Ok(view(state, s))
+}
+
+/// Runs a stream's program in a loop for as long as this output runs (a restart or stop of the
+/// stream replaces or ends the output, and with it this task).
+async fn run_program(
+    state: SharedState,
+    out: Arc<crate::media::broadcast::Output>,
+    program: Vec<pinhole_base::broadcast::ProgramEntry>,
+) {
+    let still_running = |state: &SharedState| {
+        state
+            .media
+            .as_ref()
+            .and_then(|m| m.output(&out.stream_id))
+            .is_some_and(|o| Arc::ptr_eq(&o, &out))
+    };
+    for entry in program.iter().cycle() {
+        if !still_running(&state) {
+            return;
+        }
+        if let Err(e) = program_cue(
+            &state,
+            &out.stream_id,
+            &entry.camera,
+            entry.preset.as_deref(),
+        )
+        .await
+        {
+            tracing::warn!(stream = %out.stream_id, camera = %entry.camera, error = ?e, "program entry not taken");
+        }
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(entry.secs.into());
+        while tokio::time::Instant::now() < until {
+            if !still_running(&state) {
+                return;
+            }
+            tokio::time::sleep(
+                std::time::Duration::from_millis(250).min(until - tokio::time::Instant::now()),
+            )
+            .await;
+        }
+    }
 }
 
 /// Moves the camera to its named preset before the stream starts.

@@ -165,6 +165,21 @@ pub struct StreamSpec {
     /// Started when the appliance starts.
     #[serde(default)]
     pub autostart: bool,
+    /// A program run in a loop while the stream runs: each entry's camera (at its preset) is on
+    /// air for its `secs`, then the next. Empty: the stream stays on `camera` unless cued.
+    #[serde(default)]
+    pub program: Vec<ProgramEntry>,
+}
+
+/// One entry of a stream's program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramEntry {
+    pub camera: String,
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// How long it stays on air, 1..=86400 s.
+    pub secs: u32,
 }
 
 fn default_width() -> u32 {
@@ -215,6 +230,26 @@ impl StreamSpec {
             .is_some_and(|p| p.is_empty() || !printable(p, 64))
         {
             errs.push("preset", "a preset name, at most 64 printable characters");
+        }
+        if self.program.len() > 64 {
+            errs.push("program", "at most 64 entries");
+        }
+        for (i, e) in self.program.iter().enumerate() {
+            if !valid_camera_id(&e.camera) {
+                errs.push(format!("program[{i}].camera"), "a camera id");
+            }
+            if !(1..=86_400).contains(&e.secs) {
+                errs.push(format!("program[{i}].secs"), "in 1..=86400");
+            }
+            if e.preset
+                .as_ref()
+                .is_some_and(|p| p.is_empty() || !printable(p, 64))
+            {
+                errs.push(
+                    format!("program[{i}].preset"),
+                    "a preset name, at most 64 printable characters",
+                );
+            }
         }
         errs
     }

@@ -9,6 +9,7 @@ use pinhole_base::FieldErrors;
 pub use pinhole_base::broadcast::{
     Destination, DestinationInput, Overlay, OverlaySpec, Protocol, Stream, StreamSpec,
 };
+use pinhole_base::camera::valid_camera_id;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The first free `{prefix}N` id of `table`.
@@ -250,6 +251,14 @@ fn check_stream(conn: &Connection, spec: &StreamSpec) -> Result<(), StoreError> 
     };
     if errs.get("camera").is_none() && !exists("cameras", &spec.camera)? {
         errs.push("camera", format!("no camera `{}`", spec.camera));
+    }
+    for (i, e) in spec.program.iter().enumerate() {
+        if valid_camera_id(&e.camera) && !exists("cameras", &e.camera)? {
+            errs.push(
+                format!("program[{i}].camera"),
+                format!("no camera `{}`", e.camera),
+            );
+        }
     }
     for d in &spec.destinations {
         if !exists("destinations", d)? {
