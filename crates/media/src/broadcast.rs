@@ -953,7 +953,7 @@ mod tests {
         gst::init().unwrap();
         let ms = gst::ClockTime::from_mseconds;
         let mut r = Restamp::default();
-        let mut frame = |pts: u64, key: bool, r: &mut Restamp| {
+        let frame = |pts: u64, key: bool, r: &mut Restamp| {
             let mut b = gst::Buffer::new();
             {
                 let b = b.get_mut().unwrap();
