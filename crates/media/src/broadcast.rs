@@ -932,6 +932,21 @@ mod tests {
             "{launch}"
         );
         assert!(launch.contains("key-int-max=60"), "{launch}");
+        assert!(
+            launch.contains("gdkpixbufoverlay name=layer0")
+                && launch.contains("textoverlay name=layer1"),
+            "{launch}"
+        );
+        // The arm64 test sysroot has no gstreamer1.0-x (pango, textoverlay): the pipeline is
+        // parsed where all its elements exist (here, and on the appliance).
+        let missing: Vec<_> = ["textoverlay", "gdkpixbufoverlay", "x264enc", "avdec_h265"]
+            .into_iter()
+            .filter(|e| gst::ElementFactory::find(e).is_none())
+            .collect();
+        if !missing.is_empty() {
+            eprintln!("not parsed: {missing:?} missing");
+            return;
+        }
         let p = gst::parse::launch(&launch).unwrap();
         let p = p.downcast::<gst::Pipeline>().unwrap();
         assert!(p.by_name("layer0").is_some() && p.by_name("layer1").is_some());
