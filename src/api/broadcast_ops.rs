@@ -152,7 +152,7 @@ async fn layers(state: &SharedState, overlay_ids: &[String]) -> Result<Vec<Layer
     for (o, img) in found {
         let image = match (o.spec.kind, img) {
             (OverlayKind::Image, Some(bytes)) => {
-                let info = pinhole_base::png::check(&bytes).map_err(|e| {
+                let info = pinhole_base::png::header(&bytes).map_err(|e| {
                     ApiError::Internal(format!("overlay `{}`'s stored image: {e}", o.id))
                 })?;
                 // Named by its version: a new upload is a new file, which rebuilds the layer.
@@ -495,7 +495,12 @@ pub async fn delete_overlay(state: &SharedState, id: &str) -> Result<(), ApiErro
     if let Ok(mut dir) = tokio::fs::read_dir(images_dir(state)).await {
         let prefix = format!("{id}-");
         while let Ok(Some(e)) = dir.next_entry().await {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
+            // `{id}-{version}.png` only: another overlay's id may start with this one's.
+            let name = e.file_name().to_string_lossy().into_owned();
+            let version = name
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(".png"));
+            if version.is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())) {
                 let _ = tokio::fs::remove_file(e.path()).await;
             }
         }

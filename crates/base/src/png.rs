@@ -22,6 +22,29 @@ pub struct PngInfo {
 
 /// Checks `bytes` as a PNG picture; the reason when it is not one Pinhole will use.
 pub fn check(bytes: &[u8]) -> Result<PngInfo, String> {
+    let (info, mut reader) = read_header(bytes)?;
+    let size = reader
+        .output_buffer_size()
+        .filter(|&n| n <= DECODE_LIMIT)
+        .ok_or("the image is too large to decode")?;
+    let mut buf = vec![0; size];
+    reader
+        .next_frame(&mut buf)
+        .map_err(|e| format!("the PNG does not decode: {e}"))?;
+    Ok(info)
+}
+
+/// What a PNG already accepted by [`check`] holds (a stored overlay image), from its header
+/// alone: no second decode of the whole picture.
+pub fn header(bytes: &[u8]) -> Result<PngInfo, String> {
+    read_header(bytes).map(|(info, _)| info)
+}
+
+/// A reader positioned at the picture data.
+type Reader<'a> = png::Reader<Cursor<&'a [u8]>>;
+
+/// The upload's size, signature and header checks; the reader stops before the picture data.
+fn read_header(bytes: &[u8]) -> Result<(PngInfo, Reader<'_>), String> {
     if bytes.len() > MAX_BYTES {
         return Err(format!(
             "the image is {} bytes; at most {MAX_BYTES} are accepted",
@@ -36,7 +59,7 @@ pub fn check(bytes: &[u8]) -> Result<PngInfo, String> {
     };
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
     decoder.set_ignore_text_chunk(true);
-    let mut reader = decoder
+    let reader = decoder
         .read_info()
         .map_err(|e| format!("not a usable PNG: {e}"))?;
     let (width, height) = reader.info().size();
@@ -48,19 +71,12 @@ pub fn check(bytes: &[u8]) -> Result<PngInfo, String> {
     let has_alpha = reader.info().color_type.samples() == 4
         || reader.info().color_type == png::ColorType::GrayscaleAlpha
         || reader.info().trns.is_some();
-    let size = reader
-        .output_buffer_size()
-        .filter(|&n| n <= DECODE_LIMIT)
-        .ok_or("the image is too large to decode")?;
-    let mut buf = vec![0; size];
-    reader
-        .next_frame(&mut buf)
-        .map_err(|e| format!("the PNG does not decode: {e}"))?;
-    Ok(PngInfo {
+    let info = PngInfo {
         width,
         height,
         has_alpha,
-    })
+    };
+    Ok((info, reader))
 }
 
 #[cfg(test)]
@@ -118,5 +134,12 @@ mod tests {
         assert!(png.len() < 200_000, "{}", png.len());
         assert!(check(&png).is_ok());
         assert!(check(&encode(3841, 16)).is_err());
+    }
+
+    #[test]
+    fn the_header_gives_a_stored_picture_size() {
+        let png = encode(64, 32);
+        assert_eq!(header(&png), check(&png));
+        assert!(header(b"GIF89a....").is_err());
     }
 }

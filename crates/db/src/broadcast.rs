@@ -12,16 +12,20 @@ pub use pinhole_base::broadcast::{
 use pinhole_base::camera::valid_camera_id;
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// Is there a row `id` in `table`?
+fn exists(conn: &Connection, table: &str, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = ?1)"),
+        [id],
+        |r| r.get(0),
+    )?)
+}
+
 /// The first free `{prefix}N` id of `table`.
 fn next_id(conn: &Connection, table: &str, prefix: &str) -> Result<String, StoreError> {
     for n in 0u32.. {
         let id = format!("{prefix}{n}");
-        let taken: bool = conn.query_row(
-            &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = ?1)"),
-            [&id],
-            |r| r.get(0),
-        )?;
-        if !taken {
+        if !exists(conn, table, &id)? {
             return Ok(id);
         }
     }
@@ -46,12 +50,7 @@ fn new_id(
         )
         .into());
     }
-    let taken: bool = conn.query_row(
-        &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = ?1)"),
-        [id],
-        |r| r.get(0),
-    )?;
-    if taken {
+    if exists(conn, table, id)? {
         return Err(StoreError::Conflict(format!(
             "{what} `{id}` already exists"
         )));
@@ -189,20 +188,14 @@ pub fn stream_key(
     secrets: &SecretBox,
     id: &str,
 ) -> Result<Option<SecretString>, StoreError> {
-    let sealed: Option<Option<Vec<u8>>> = conn
-        .query_row(
-            "SELECT stream_key_sealed FROM destinations WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match sealed.flatten() {
-        None => Ok(None),
-        Some(b) => secrets.open(&b).map(Some).map_err(|e| StoreError::Sealed {
-            what: format!("destination `{id}`'s stream key"),
-            detail: e.to_string(),
-        }),
-    }
+    crate::secrets::open_column(
+        conn,
+        secrets,
+        "destinations",
+        "stream_key_sealed",
+        id,
+        || format!("destination `{id}`'s stream key"),
+    )
 }
 
 // ---- streams
@@ -242,13 +235,7 @@ pub fn stream(conn: &Connection, id: &str) -> Result<Option<Stream>, StoreError>
 /// The spec's problems, including references to what does not exist.
 fn check_stream(conn: &Connection, spec: &StreamSpec) -> Result<(), StoreError> {
     let mut errs = spec.problems();
-    let exists = |table: &str, id: &str| -> Result<bool, StoreError> {
-        Ok(conn.query_row(
-            &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = ?1)"),
-            [id],
-            |r| r.get(0),
-        )?)
-    };
+    let exists = |table: &str, id: &str| exists(conn, table, id);
     if errs.get("camera").is_none() && !exists("cameras", &spec.camera)? {
         errs.push("camera", format!("no camera `{}`", spec.camera));
     }

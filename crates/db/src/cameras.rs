@@ -71,20 +71,9 @@ pub fn password(
     secrets: &SecretBox,
     id: &str,
 ) -> Result<Option<SecretString>, StoreError> {
-    let sealed: Option<Option<Vec<u8>>> = conn
-        .query_row(
-            "SELECT password_sealed FROM cameras WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match sealed.flatten() {
-        None => Ok(None),
-        Some(b) => secrets.open(&b).map(Some).map_err(|e| StoreError::Sealed {
-            what: format!("camera `{id}`'s password"),
-            detail: e.to_string(),
-        }),
-    }
+    crate::secrets::open_column(conn, secrets, "cameras", "password_sealed", id, || {
+        format!("camera `{id}`'s password")
+    })
 }
 
 /// The next free `cameraN` id.

@@ -123,6 +123,36 @@ impl SecretBox {
     }
 }
 
+/// Opens the sealed value `column` of row `id` in `table` (`None` when the row has none or
+/// does not exist); `what` names it in the error (`camera `x`'s password`).
+pub(crate) fn open_column(
+    conn: &rusqlite::Connection,
+    secrets: &SecretBox,
+    table: &str,
+    column: &str,
+    id: &str,
+    what: impl FnOnce() -> String,
+) -> Result<Option<SecretString>, crate::StoreError> {
+    use rusqlite::OptionalExtension;
+    let sealed: Option<Option<Vec<u8>>> = conn
+        .query_row(
+            &format!("SELECT {column} FROM {table} WHERE id = ?1"),
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match sealed.flatten() {
+        None => Ok(None),
+        Some(b) => secrets
+            .open(&b)
+            .map(Some)
+            .map_err(|e| crate::StoreError::Sealed {
+                what: what(),
+                detail: e.to_string(),
+            }),
+    }
+}
+
 /// A string that never shows in logs or debug output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretString(pub String);
