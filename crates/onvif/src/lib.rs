@@ -10,7 +10,8 @@
 //! - [`xml`]: parsing with limits (no DTD, bounded size and node count), lookups by local name.
 //! - [`soap`]: envelopes, WS-Security UsernameToken (password digest), faults.
 //! - [`device`], [`media`], [`ptz`]: request bodies and answer parsers per service.
-//! - [`discovery`]: WS-Discovery Probe and ProbeMatches.
+//! - [`discovery`]: WS-Discovery Probe and ProbeMatches, both ways.
+//! - [`server`]: Pinhole's own ONVIF face: requests read, answers and faults written.
 //! - `client` (feature `client`, on by default): the HTTP side, which the pure modules stay
 //!   apart from.
 
@@ -20,6 +21,7 @@ pub mod device;
 pub mod discovery;
 pub mod media;
 pub mod ptz;
+pub mod server;
 pub mod soap;
 pub mod xml;
 

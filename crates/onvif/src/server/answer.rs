@@ -1,0 +1,752 @@
+//! The answers of Pinhole's ONVIF face: each response body in the element order of the ONVIF
+//! schemas (clients such as zeep check the order), faults with ONVIF's subcodes, and the SOAP
+//! envelope around them. Every value from outside (names, tokens, URLs) is escaped.
+
+use super::Service;
+use crate::xml::escape;
+
+const NS_SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+const NS_SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const NS_DEVICE: &str = "http://www.onvif.org/ver10/device/wsdl";
+const NS_MEDIA: &str = "http://www.onvif.org/ver10/media/wsdl";
+const NS_PTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
+const NS_SCHEMA: &str = "http://www.onvif.org/ver10/schema";
+const NS_ERROR: &str = "http://www.onvif.org/ver10/error";
+
+const SPACE_PT_POSITION: &str =
+    "http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace";
+const SPACE_ZOOM_POSITION: &str = "http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace";
+const SPACE_PT_TRANSLATION: &str =
+    "http://www.onvif.org/ver10/tptz/PanTiltSpaces/TranslationGenericSpace";
+const SPACE_ZOOM_TRANSLATION: &str =
+    "http://www.onvif.org/ver10/tptz/ZoomSpaces/TranslationGenericSpace";
+const SPACE_PT_VELOCITY: &str =
+    "http://www.onvif.org/ver10/tptz/PanTiltSpaces/VelocityGenericSpace";
+const SPACE_ZOOM_VELOCITY: &str = "http://www.onvif.org/ver10/tptz/ZoomSpaces/VelocityGenericSpace";
+const SPACE_PT_SPEED: &str = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/GenericSpeedSpace";
+const SPACE_ZOOM_SPEED: &str = "http://www.onvif.org/ver10/tptz/ZoomSpaces/ZoomGenericSpeedSpace";
+
+/// The SOAP envelope of an answer (or fault), in the request's SOAP version.
+pub fn envelope(body: &str, soap11: bool) -> String {
+    let ns = if soap11 { NS_SOAP11 } else { NS_SOAP12 };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <s:Envelope xmlns:s=\"{ns}\" xmlns:tds=\"{NS_DEVICE}\" xmlns:trt=\"{NS_MEDIA}\" \
+         xmlns:tptz=\"{NS_PTZ}\" xmlns:tt=\"{NS_SCHEMA}\" xmlns:ter=\"{NS_ERROR}\">\
+         <s:Body>{body}</s:Body></s:Envelope>"
+    )
+}
+
+/// Why a request failed, as ONVIF names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// No or wrong credentials, or a role too low for the operation.
+    NotAuthorized(String),
+    /// The request is not well-formed SOAP, or a parameter is missing or wrong.
+    InvalidArgs(String),
+    /// An operation Pinhole does not offer.
+    ActionNotSupported(String),
+    /// The profile token names no camera.
+    NoProfile(String),
+    /// The profile's camera has no PTZ.
+    NoPtzProfile(String),
+    /// The preset token names no preset of this camera.
+    NoToken(String),
+    /// The camera refused or could not be reached: the device's fault, not the client's.
+    Receiver(String),
+}
+
+impl Fault {
+    /// The HTTP status of the answer carrying this fault: 400 for the sender's, 500 for ours
+    /// (SOAP 1.2 over HTTP).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Fault::Receiver(_) => 500,
+            _ => 400,
+        }
+    }
+
+    fn parts(&self) -> (&'static str, &'static str, Option<&'static str>, &str) {
+        match self {
+            Fault::NotAuthorized(r) => ("Sender", "ter:NotAuthorized", None, r),
+            Fault::InvalidArgs(r) => ("Sender", "ter:InvalidArgVal", None, r),
+            Fault::ActionNotSupported(r) => ("Receiver", "ter:ActionNotSupported", None, r),
+            Fault::NoProfile(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoProfile"), r),
+            Fault::NoPtzProfile(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoPTZProfile"), r),
+            Fault::NoToken(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoToken"), r),
+            Fault::Receiver(r) => ("Receiver", "ter:Action", None, r),
+        }
+    }
+
+    /// The fault's body element, in the request's SOAP version.
+    pub fn body(&self, soap11: bool) -> String {
+        let (code, sub, subsub, reason) = self.parts();
+        if soap11 {
+            let code = if code == "Sender" { "Client" } else { "Server" };
+            return format!(
+                "<s:Fault><faultcode>s:{code}</faultcode><faultstring>{}</faultstring></s:Fault>",
+                escape(reason)
+            );
+        }
+        let inner = subsub
+            .map(|s| format!("<s:Subcode><s:Value>{s}</s:Value></s:Subcode>"))
+            .unwrap_or_default();
+        format!(
+            "<s:Fault><s:Code><s:Value>s:{code}</s:Value><s:Subcode><s:Value>{sub}</s:Value>{inner}</s:Subcode></s:Code>\
+             <s:Reason><s:Text xml:lang=\"en\">{}</s:Text></s:Reason></s:Fault>",
+            escape(reason)
+        )
+    }
+}
+
+/// Where the services are: `http://host:port` as the client reached Pinhole.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub base: String,
+}
+
+impl Endpoints {
+    pub fn url(&self, service: Service) -> String {
+        format!("{}{}", self.base, service.path())
+    }
+}
+
+/// What `GetDeviceInformation` says.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub manufacturer: String,
+    pub model: String,
+    pub firmware: String,
+    pub serial: String,
+    pub hardware_id: String,
+}
+
+/// A video codec as ONVIF media (ver10) names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    H264,
+    /// Not in ver10's enumeration; sent as `H265`, as cameras do before Media2.
+    H265,
+}
+
+/// A camera's PTZ as its profile shows it.
+#[derive(Debug, Clone)]
+pub struct PtzInfo {
+    pub node: String,
+    pub configuration: String,
+    pub absolute: bool,
+    pub relative: bool,
+    pub continuous: bool,
+    pub home: bool,
+    pub max_presets: u32,
+}
+
+/// One media profile: one of Pinhole's streams (a camera's main or sub stream).
+#[derive(Debug, Clone)]
+pub struct ProfileInfo {
+    pub token: String,
+    pub name: String,
+    /// The camera's video source token (main and sub share it).
+    pub source: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+    pub encoding: Encoding,
+    pub ptz: Option<PtzInfo>,
+}
+
+/// A position in the generic spaces: pan and tilt -1..1, zoom 0..1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    pub pan: f64,
+    pub tilt: f64,
+    pub zoom: f64,
+}
+
+/// A named preset.
+#[derive(Debug, Clone)]
+pub struct PresetInfo {
+    pub token: String,
+    pub name: String,
+    pub position: Option<Position>,
+}
+
+/// A network interface for `GetNetworkInterfaces`.
+#[derive(Debug, Clone)]
+pub struct InterfaceInfo {
+    pub name: String,
+    pub mac: String,
+    pub ipv4: Option<(std::net::Ipv4Addr, u8)>,
+}
+
+fn b(v: bool) -> &'static str {
+    if v { "true" } else { "false" }
+}
+
+fn f(v: f64) -> String {
+    let v = if v.is_finite() { v } else { 0.0 };
+    format!("{v:.4}")
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of Unix seconds.
+pub fn utc(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+// Device service.
+
+pub fn system_date_and_time(now_secs: i64) -> String {
+    let t = jiff::Timestamp::from_second(now_secs)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(jiff::tz::TimeZone::UTC);
+    let dt = format!(
+        "<tt:Time><tt:Hour>{}</tt:Hour><tt:Minute>{}</tt:Minute><tt:Second>{}</tt:Second></tt:Time>\
+         <tt:Date><tt:Year>{}</tt:Year><tt:Month>{}</tt:Month><tt:Day>{}</tt:Day></tt:Date>",
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.year(),
+        t.month(),
+        t.day()
+    );
+    format!(
+        "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>\
+         <tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>\
+         <tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone>\
+         <tt:UTCDateTime>{dt}</tt:UTCDateTime><tt:LocalDateTime>{dt}</tt:LocalDateTime>\
+         </tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
+    )
+}
+
+pub fn device_information(i: &DeviceInfo) -> String {
+    format!(
+        "<tds:GetDeviceInformationResponse><tds:Manufacturer>{}</tds:Manufacturer>\
+         <tds:Model>{}</tds:Model><tds:FirmwareVersion>{}</tds:FirmwareVersion>\
+         <tds:SerialNumber>{}</tds:SerialNumber><tds:HardwareId>{}</tds:HardwareId>\
+         </tds:GetDeviceInformationResponse>",
+        escape(&i.manufacturer),
+        escape(&i.model),
+        escape(&i.firmware),
+        escape(&i.serial),
+        escape(&i.hardware_id)
+    )
+}
+
+/// `GetCapabilities` (the ONVIF 1.0 way to find the services), with PTZ when a camera has it.
+pub fn capabilities(e: &Endpoints, ptz: bool) -> String {
+    let ptz = if ptz {
+        format!(
+            "<tt:PTZ><tt:XAddr>{}</tt:XAddr></tt:PTZ>",
+            escape(&e.url(Service::Ptz))
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<tds:GetCapabilitiesResponse><tds:Capabilities>\
+         <tt:Device><tt:XAddr>{}</tt:XAddr>\
+         <tt:Network><tt:IPFilter>false</tt:IPFilter><tt:ZeroConfiguration>false</tt:ZeroConfiguration>\
+         <tt:IPVersion6>false</tt:IPVersion6><tt:DynDNS>false</tt:DynDNS></tt:Network>\
+         <tt:System><tt:DiscoveryResolve>false</tt:DiscoveryResolve><tt:DiscoveryBye>true</tt:DiscoveryBye>\
+         <tt:RemoteDiscovery>false</tt:RemoteDiscovery><tt:SystemBackup>false</tt:SystemBackup>\
+         <tt:SystemLogging>false</tt:SystemLogging><tt:FirmwareUpgrade>false</tt:FirmwareUpgrade>\
+         <tt:SupportedVersions><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tt:SupportedVersions></tt:System>\
+         <tt:Security><tt:TLS1.1>false</tt:TLS1.1><tt:TLS1.2>false</tt:TLS1.2>\
+         <tt:OnboardKeyGeneration>false</tt:OnboardKeyGeneration><tt:AccessPolicyConfig>false</tt:AccessPolicyConfig>\
+         <tt:X.509Token>false</tt:X.509Token><tt:SAMLToken>false</tt:SAMLToken>\
+         <tt:KerberosToken>false</tt:KerberosToken><tt:RELToken>false</tt:RELToken></tt:Security>\
+         </tt:Device>\
+         <tt:Media><tt:XAddr>{}</tt:XAddr><tt:StreamingCapabilities>\
+         <tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP>\
+         </tt:StreamingCapabilities></tt:Media>{ptz}\
+         </tds:Capabilities></tds:GetCapabilitiesResponse>",
+        escape(&e.url(Service::Device)),
+        escape(&e.url(Service::Media)),
+    )
+}
+
+fn device_service_capabilities() -> &'static str {
+    "<tds:Network IPFilter=\"false\" ZeroConfiguration=\"false\" IPVersion6=\"false\" DynDNS=\"false\" \
+     Dot11Configuration=\"false\" HostnameFromDHCP=\"false\" NTP=\"0\"/>\
+     <tds:Security TLS1.0=\"false\" TLS1.1=\"false\" TLS1.2=\"false\" OnboardKeyGeneration=\"false\" \
+     AccessPolicyConfig=\"false\" DefaultAccessPolicy=\"false\" Dot1X=\"false\" RemoteUserHandling=\"false\" \
+     X.509Token=\"false\" SAMLToken=\"false\" KerberosToken=\"false\" UsernameToken=\"true\" \
+     HttpDigest=\"true\" RELToken=\"false\"/>\
+     <tds:System DiscoveryResolve=\"false\" DiscoveryBye=\"true\" RemoteDiscovery=\"false\" \
+     SystemBackup=\"false\" SystemLogging=\"false\" FirmwareUpgrade=\"false\"/>"
+}
+
+fn media_service_capabilities(profiles: usize) -> String {
+    format!(
+        "<trt:ProfileCapabilities MaximumNumberOfProfiles=\"{profiles}\"/>\
+         <trt:StreamingCapabilities RTPMulticast=\"false\" RTP_TCP=\"true\" RTP_RTSP_TCP=\"true\" \
+         NonAggregateControl=\"false\" NoRTSPStreaming=\"false\"/>"
+    )
+}
+
+const PTZ_SERVICE_CAPABILITIES: &str =
+    "EFlip=\"false\" Reverse=\"false\" GetCompatibleConfigurations=\"false\"";
+
+/// `GetServiceCapabilities` of one service.
+pub fn service_capabilities(service: Service, profiles: usize) -> String {
+    match service {
+        Service::Device => format!(
+            "<tds:GetServiceCapabilitiesResponse><tds:Capabilities>{}</tds:Capabilities></tds:GetServiceCapabilitiesResponse>",
+            device_service_capabilities()
+        ),
+        Service::Media => format!(
+            "<trt:GetServiceCapabilitiesResponse><trt:Capabilities SnapshotUri=\"true\" Rotation=\"false\" \
+             VideoSourceMode=\"false\" OSD=\"false\">{}</trt:Capabilities></trt:GetServiceCapabilitiesResponse>",
+            media_service_capabilities(profiles)
+        ),
+        Service::Ptz => format!(
+            "<tptz:GetServiceCapabilitiesResponse><tptz:Capabilities {PTZ_SERVICE_CAPABILITIES}/></tptz:GetServiceCapabilitiesResponse>"
+        ),
+    }
+}
+
+/// `GetServices`: the device, media and (when a camera has it) PTZ services.
+pub fn services(e: &Endpoints, ptz: bool, include_capability: bool, profiles: usize) -> String {
+    let mut out = String::from("<tds:GetServicesResponse>");
+    let mut one = |ns: &str, service: Service, caps: String, major: u32, minor: u32| {
+        let caps = if include_capability {
+            format!("<tds:Capabilities>{caps}</tds:Capabilities>")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{}</tds:XAddr>{caps}\
+             <tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version></tds:Service>",
+            escape(&e.url(service))
+        ));
+    };
+    one(
+        NS_DEVICE,
+        Service::Device,
+        format!(
+            "<tds:Capabilities>{}</tds:Capabilities>",
+            device_service_capabilities()
+        ),
+        2,
+        60,
+    );
+    one(
+        NS_MEDIA,
+        Service::Media,
+        format!(
+            "<trt:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\">{}</trt:Capabilities>",
+            media_service_capabilities(profiles)
+        ),
+        2,
+        60,
+    );
+    if ptz {
+        one(
+            NS_PTZ,
+            Service::Ptz,
+            format!("<tptz:Capabilities {PTZ_SERVICE_CAPABILITIES}/>"),
+            2,
+            60,
+        );
+    }
+    out.push_str("</tds:GetServicesResponse>");
+    out
+}
+
+/// `GetScopes`: fixed scopes (what Pinhole is), and its name as a configurable one.
+pub fn scopes(scopes: &[(String, bool)]) -> String {
+    let mut out = String::from("<tds:GetScopesResponse>");
+    for (item, fixed) in scopes {
+        out.push_str(&format!(
+            "<tds:Scopes><tt:ScopeDef>{}</tt:ScopeDef><tt:ScopeItem>{}</tt:ScopeItem></tds:Scopes>",
+            if *fixed { "Fixed" } else { "Configurable" },
+            escape(item)
+        ));
+    }
+    out.push_str("</tds:GetScopesResponse>");
+    out
+}
+
+pub fn hostname(name: &str) -> String {
+    format!(
+        "<tds:GetHostnameResponse><tds:HostnameInformation><tt:FromDHCP>false</tt:FromDHCP>\
+         <tt:Name>{}</tt:Name></tds:HostnameInformation></tds:GetHostnameResponse>",
+        escape(name)
+    )
+}
+
+pub fn network_interfaces(list: &[InterfaceInfo]) -> String {
+    let mut out = String::from("<tds:GetNetworkInterfacesResponse>");
+    for i in list {
+        let ipv4 = match i.ipv4 {
+            Some((addr, prefix)) => format!(
+                "<tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config><tt:Manual><tt:Address>{addr}</tt:Address>\
+                 <tt:PrefixLength>{prefix}</tt:PrefixLength></tt:Manual><tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4>"
+            ),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "<tds:NetworkInterfaces token=\"{}\"><tt:Enabled>true</tt:Enabled>\
+             <tt:Info><tt:Name>{}</tt:Name><tt:HwAddress>{}</tt:HwAddress></tt:Info>{ipv4}</tds:NetworkInterfaces>",
+            escape(&i.name),
+            escape(&i.name),
+            escape(&i.mac)
+        ));
+    }
+    out.push_str("</tds:GetNetworkInterfacesResponse>");
+    out
+}
+
+pub fn wsdl_url() -> &'static str {
+    "<tds:GetWsdlUrlResponse><tds:WsdlUrl>http://www.onvif.org/ver10/device/wsdl/devicemgmt.wsdl</tds:WsdlUrl></tds:GetWsdlUrlResponse>"
+}
+
+pub fn discovery_mode() -> &'static str {
+    "<tds:GetDiscoveryModeResponse><tds:DiscoveryMode>Discoverable</tds:DiscoveryMode></tds:GetDiscoveryModeResponse>"
+}
+
+// Media service.
+
+fn source_configuration(p: &ProfileInfo, element: &str) -> String {
+    format!(
+        "<{element} token=\"{src}\"><tt:Name>{src}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:SourceToken>{src}</tt:SourceToken><tt:Bounds x=\"0\" y=\"0\" width=\"{}\" height=\"{}\"/>\
+         </{element}>",
+        p.width,
+        p.height,
+        src = escape(&p.source)
+    )
+}
+
+fn encoder_configuration(p: &ProfileInfo, element: &str) -> String {
+    let (encoding, h264) = match p.encoding {
+        Encoding::H264 => (
+            "H264",
+            format!(
+                "<tt:H264><tt:GovLength>{}</tt:GovLength><tt:H264Profile>High</tt:H264Profile></tt:H264>",
+                p.fps.max(1) * 2
+            ),
+        ),
+        Encoding::H265 => ("H265", String::new()),
+    };
+    format!(
+        "<{element} token=\"enc_{tok}\"><tt:Name>enc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:Encoding>{encoding}</tt:Encoding>\
+         <tt:Resolution><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:Resolution>\
+         <tt:Quality>5</tt:Quality>\
+         <tt:RateControl><tt:FrameRateLimit>{}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval>\
+         <tt:BitrateLimit>{}</tt:BitrateLimit></tt:RateControl>{h264}\
+         <tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address>\
+         <tt:Port>0</tt:Port><tt:TTL>1</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>\
+         <tt:SessionTimeout>PT60S</tt:SessionTimeout></{element}>",
+        p.width,
+        p.height,
+        p.fps,
+        p.bitrate_kbps,
+        tok = escape(&p.token)
+    )
+}
+
+fn range(lo: f64, hi: f64) -> String {
+    format!("<tt:Min>{}</tt:Min><tt:Max>{}</tt:Max>", f(lo), f(hi))
+}
+
+fn space2(element: &str, uri: &str, lo: f64) -> String {
+    format!(
+        "<tt:{element}><tt:URI>{uri}</tt:URI><tt:XRange>{}</tt:XRange><tt:YRange>{}</tt:YRange></tt:{element}>",
+        range(lo, 1.0),
+        range(lo, 1.0)
+    )
+}
+
+fn space1(element: &str, uri: &str, lo: f64) -> String {
+    format!(
+        "<tt:{element}><tt:URI>{uri}</tt:URI><tt:XRange>{}</tt:XRange></tt:{element}>",
+        range(lo, 1.0)
+    )
+}
+
+fn ptz_configuration(z: &PtzInfo, element: &str) -> String {
+    let mut defaults = String::new();
+    if z.absolute {
+        defaults.push_str(&format!(
+            "<tt:DefaultAbsolutePantTiltPositionSpace>{SPACE_PT_POSITION}</tt:DefaultAbsolutePantTiltPositionSpace>\
+             <tt:DefaultAbsoluteZoomPositionSpace>{SPACE_ZOOM_POSITION}</tt:DefaultAbsoluteZoomPositionSpace>"
+        ));
+    }
+    if z.relative {
+        defaults.push_str(&format!(
+            "<tt:DefaultRelativePanTiltTranslationSpace>{SPACE_PT_TRANSLATION}</tt:DefaultRelativePanTiltTranslationSpace>\
+             <tt:DefaultRelativeZoomTranslationSpace>{SPACE_ZOOM_TRANSLATION}</tt:DefaultRelativeZoomTranslationSpace>"
+        ));
+    }
+    if z.continuous {
+        defaults.push_str(&format!(
+            "<tt:DefaultContinuousPanTiltVelocitySpace>{SPACE_PT_VELOCITY}</tt:DefaultContinuousPanTiltVelocitySpace>\
+             <tt:DefaultContinuousZoomVelocitySpace>{SPACE_ZOOM_VELOCITY}</tt:DefaultContinuousZoomVelocitySpace>"
+        ));
+    }
+    let limits = if z.absolute {
+        format!(
+            "<tt:PanTiltLimits>{}</tt:PanTiltLimits><tt:ZoomLimits>{}</tt:ZoomLimits>",
+            space2("Range", SPACE_PT_POSITION, -1.0),
+            space1("Range", SPACE_ZOOM_POSITION, 0.0)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<{element} token=\"{cfg}\"><tt:Name>{cfg}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:NodeToken>{}</tt:NodeToken>{defaults}\
+         <tt:DefaultPTZSpeed><tt:PanTilt x=\"1.0\" y=\"1.0\" space=\"{SPACE_PT_SPEED}\"/>\
+         <tt:Zoom x=\"1.0\" space=\"{SPACE_ZOOM_SPEED}\"/></tt:DefaultPTZSpeed>\
+         <tt:DefaultPTZTimeout>PT5S</tt:DefaultPTZTimeout>{limits}</{element}>",
+        escape(&z.node),
+        cfg = escape(&z.configuration)
+    )
+}
+
+fn profile(p: &ProfileInfo, element: &str) -> String {
+    let ptz = p
+        .ptz
+        .as_ref()
+        .map(|z| ptz_configuration(z, "tt:PTZConfiguration"))
+        .unwrap_or_default();
+    format!(
+        "<{element} token=\"{}\" fixed=\"true\"><tt:Name>{}</tt:Name>{}{}{ptz}</{element}>",
+        escape(&p.token),
+        escape(&p.name),
+        source_configuration(p, "tt:VideoSourceConfiguration"),
+        encoder_configuration(p, "tt:VideoEncoderConfiguration"),
+    )
+}
+
+pub fn profiles(list: &[ProfileInfo]) -> String {
+    let all: String = list.iter().map(|p| profile(p, "trt:Profiles")).collect();
+    format!("<trt:GetProfilesResponse>{all}</trt:GetProfilesResponse>")
+}
+
+pub fn one_profile(p: &ProfileInfo) -> String {
+    format!(
+        "<trt:GetProfileResponse>{}</trt:GetProfileResponse>",
+        profile(p, "trt:Profile")
+    )
+}
+
+/// `GetVideoSources`: one per camera (`(token, width, height, fps)`).
+pub fn video_sources(list: &[(String, u32, u32, u32)]) -> String {
+    let all: String = list
+        .iter()
+        .map(|(token, w, h, fps)| {
+            format!(
+                "<trt:VideoSources token=\"{}\"><tt:Framerate>{fps}</tt:Framerate>\
+                 <tt:Resolution><tt:Width>{w}</tt:Width><tt:Height>{h}</tt:Height></tt:Resolution></trt:VideoSources>",
+                escape(token)
+            )
+        })
+        .collect();
+    format!("<trt:GetVideoSourcesResponse>{all}</trt:GetVideoSourcesResponse>")
+}
+
+pub fn video_source_configurations(list: &[ProfileInfo]) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    let all: String = list
+        .iter()
+        .filter(|p| seen.insert(p.source.clone()))
+        .map(|p| source_configuration(p, "trt:Configurations"))
+        .collect();
+    format!(
+        "<trt:GetVideoSourceConfigurationsResponse>{all}</trt:GetVideoSourceConfigurationsResponse>"
+    )
+}
+
+pub fn video_encoder_configurations(list: &[ProfileInfo]) -> String {
+    let all: String = list
+        .iter()
+        .map(|p| encoder_configuration(p, "trt:Configurations"))
+        .collect();
+    format!(
+        "<trt:GetVideoEncoderConfigurationsResponse>{all}</trt:GetVideoEncoderConfigurationsResponse>"
+    )
+}
+
+fn media_uri(element: &str, uri: &str) -> String {
+    format!(
+        "<{element}><trt:MediaUri><tt:Uri>{}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>\
+         <tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></{element}>",
+        escape(uri)
+    )
+}
+
+pub fn stream_uri(uri: &str) -> String {
+    media_uri("trt:GetStreamUriResponse", uri)
+}
+
+pub fn snapshot_uri(uri: &str) -> String {
+    media_uri("trt:GetSnapshotUriResponse", uri)
+}
+
+// PTZ service.
+
+/// The spaces a camera's PTZ supports: what it can do, in generic units.
+fn spaces(z: &PtzInfo) -> String {
+    let mut spaces = String::new();
+    if z.absolute {
+        spaces.push_str(&space2(
+            "AbsolutePanTiltPositionSpace",
+            SPACE_PT_POSITION,
+            -1.0,
+        ));
+        spaces.push_str(&space1(
+            "AbsoluteZoomPositionSpace",
+            SPACE_ZOOM_POSITION,
+            0.0,
+        ));
+    }
+    if z.relative {
+        spaces.push_str(&space2(
+            "RelativePanTiltTranslationSpace",
+            SPACE_PT_TRANSLATION,
+            -1.0,
+        ));
+        spaces.push_str(&space1(
+            "RelativeZoomTranslationSpace",
+            SPACE_ZOOM_TRANSLATION,
+            -1.0,
+        ));
+    }
+    if z.continuous {
+        spaces.push_str(&space2(
+            "ContinuousPanTiltVelocitySpace",
+            SPACE_PT_VELOCITY,
+            -1.0,
+        ));
+        spaces.push_str(&space1(
+            "ContinuousZoomVelocitySpace",
+            SPACE_ZOOM_VELOCITY,
+            -1.0,
+        ));
+    }
+    spaces.push_str(&space1("PanTiltSpeedSpace", SPACE_PT_SPEED, 0.0));
+    spaces.push_str(&space1("ZoomSpeedSpace", SPACE_ZOOM_SPEED, 0.0));
+    spaces
+}
+
+fn node(z: &PtzInfo, name: &str, element: &str) -> String {
+    let spaces = spaces(z);
+    format!(
+        "<{element} token=\"{}\" FixedHomePosition=\"false\"><tt:Name>{}</tt:Name>\
+         <tt:SupportedPTZSpaces>{spaces}</tt:SupportedPTZSpaces>\
+         <tt:MaximumNumberOfPresets>{}</tt:MaximumNumberOfPresets><tt:HomeSupported>{}</tt:HomeSupported></{element}>",
+        escape(&z.node),
+        escape(name),
+        z.max_presets,
+        b(z.home)
+    )
+}
+
+/// `GetNodes`: `(camera name, its PTZ)`.
+pub fn nodes(list: &[(String, PtzInfo)]) -> String {
+    let all: String = list
+        .iter()
+        .map(|(name, z)| node(z, name, "tptz:PTZNode"))
+        .collect();
+    format!("<tptz:GetNodesResponse>{all}</tptz:GetNodesResponse>")
+}
+
+pub fn one_node(name: &str, z: &PtzInfo) -> String {
+    format!(
+        "<tptz:GetNodeResponse>{}</tptz:GetNodeResponse>",
+        node(z, name, "tptz:PTZNode")
+    )
+}
+
+pub fn configurations(list: &[PtzInfo]) -> String {
+    let all: String = list
+        .iter()
+        .map(|z| ptz_configuration(z, "tptz:PTZConfiguration"))
+        .collect();
+    format!("<tptz:GetConfigurationsResponse>{all}</tptz:GetConfigurationsResponse>")
+}
+
+pub fn one_configuration(z: &PtzInfo) -> String {
+    format!(
+        "<tptz:GetConfigurationResponse>{}</tptz:GetConfigurationResponse>",
+        ptz_configuration(z, "tptz:PTZConfiguration")
+    )
+}
+
+pub fn configuration_options(z: &PtzInfo) -> String {
+    let spaces = spaces(z);
+    format!(
+        "<tptz:GetConfigurationOptionsResponse><tptz:PTZConfigurationOptions>\
+         <tt:Spaces>{spaces}</tt:Spaces>\
+         <tt:PTZTimeout><tt:Min>PT1S</tt:Min><tt:Max>PT60S</tt:Max></tt:PTZTimeout>\
+         </tptz:PTZConfigurationOptions></tptz:GetConfigurationOptionsResponse>"
+    )
+}
+
+fn vector(p: &Position, element: &str) -> String {
+    format!(
+        "<{element}><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{SPACE_PT_POSITION}\"/>\
+         <tt:Zoom x=\"{}\" space=\"{SPACE_ZOOM_POSITION}\"/></{element}>",
+        f(p.pan),
+        f(p.tilt),
+        f(p.zoom)
+    )
+}
+
+/// `GetStatus`: where the camera is and whether it moves.
+pub fn status(
+    position: Option<&Position>,
+    moving: bool,
+    error: Option<&str>,
+    now_secs: i64,
+) -> String {
+    let pos = position
+        .map(|p| vector(p, "tt:Position"))
+        .unwrap_or_default();
+    let state = if moving { "MOVING" } else { "IDLE" };
+    let err = error
+        .map(|e| format!("<tt:Error>{}</tt:Error>", escape(e)))
+        .unwrap_or_default();
+    format!(
+        "<tptz:GetStatusResponse><tptz:PTZStatus>{pos}\
+         <tt:MoveStatus><tt:PanTilt>{state}</tt:PanTilt><tt:Zoom>{state}</tt:Zoom></tt:MoveStatus>{err}\
+         <tt:UtcTime>{}</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>",
+        utc(now_secs)
+    )
+}
+
+pub fn presets(list: &[PresetInfo]) -> String {
+    let all: String = list
+        .iter()
+        .map(|p| {
+            format!(
+                "<tptz:Preset token=\"{}\"><tt:Name>{}</tt:Name>{}</tptz:Preset>",
+                escape(&p.token),
+                escape(&p.name),
+                p.position
+                    .as_ref()
+                    .map(|v| vector(v, "tt:PTZPosition"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    format!("<tptz:GetPresetsResponse>{all}</tptz:GetPresetsResponse>")
+}
+
+pub fn set_preset(token: &str) -> String {
+    format!(
+        "<tptz:SetPresetResponse><tptz:PresetToken>{}</tptz:PresetToken></tptz:SetPresetResponse>",
+        escape(token)
+    )
+}
+
+/// The empty answer of an operation that returns nothing (`ContinuousMove`, `Stop`, ...).
+pub fn empty(prefix: &str, operation: &str) -> String {
+    format!("<{prefix}:{operation}Response/>")
+}

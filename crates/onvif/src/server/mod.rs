@@ -1,0 +1,550 @@
+//! Pinhole's own ONVIF face, the protocol half: what an ONVIF client (a network video recorder,
+//! Home Assistant) sends to Pinhole's device, media and PTZ services, read into an
+//! [`Operation`], and the answers and faults written back ([`answer`]). No I/O: the HTTP routes
+//! and the mapping onto Pinhole's cameras live in the server crate.
+//!
+//! Why here, beside the client: requests come from anyone on the network, so they go through
+//! the same bounded parser ([`crate::xml::parse`]: no DTD, limited size and nodes) and the same
+//! fuzz target as the answers of cameras.
+//!
+//! Authentication is checked in two steps: [`parse_request`] reads the WS-Security
+//! UsernameToken (if any) as data, and [`UsernameTokenIn::verify`] checks it against the
+//! user's password once the caller has looked the user up.
+
+pub mod answer;
+
+use crate::OnvifError;
+use crate::xml::{self, child, text, text_at};
+use base64::Engine;
+use sha1::{Digest, Sha1};
+
+/// Which service endpoint a request was posted to: several operations exist in more than one
+/// (`GetServiceCapabilities`, `GetConfigurations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Device,
+    Media,
+    Ptz,
+}
+
+impl Service {
+    /// The endpoint's path under the HTTP root.
+    pub fn path(self) -> &'static str {
+        match self {
+            Service::Device => "/onvif/device_service",
+            Service::Media => "/onvif/media_service",
+            Service::Ptz => "/onvif/ptz_service",
+        }
+    }
+}
+
+/// Pan, tilt and zoom values in ONVIF's generic spaces, as far as the request gave them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Vector {
+    pub pan: Option<f64>,
+    pub tilt: Option<f64>,
+    pub zoom: Option<f64>,
+}
+
+/// One request Pinhole answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    // Device service.
+    GetSystemDateAndTime,
+    GetCapabilities,
+    GetServices {
+        include_capability: bool,
+    },
+    GetServiceCapabilities(Service),
+    GetDeviceInformation,
+    GetScopes,
+    GetHostname,
+    GetNetworkInterfaces,
+    GetWsdlUrl,
+    GetDiscoveryMode,
+    // Media service (ver10).
+    GetProfiles,
+    GetProfile {
+        profile: String,
+    },
+    GetVideoSources,
+    GetVideoSourceConfigurations,
+    GetVideoEncoderConfigurations,
+    GetStreamUri {
+        profile: String,
+    },
+    GetSnapshotUri {
+        profile: String,
+    },
+    // PTZ service (ver20).
+    GetNodes,
+    GetNode {
+        node: String,
+    },
+    GetConfigurations,
+    GetConfiguration {
+        configuration: String,
+    },
+    GetConfigurationOptions {
+        configuration: String,
+    },
+    ContinuousMove {
+        profile: String,
+        velocity: Vector,
+        timeout_ms: Option<u64>,
+    },
+    Stop {
+        profile: String,
+    },
+    AbsoluteMove {
+        profile: String,
+        position: Vector,
+    },
+    RelativeMove {
+        profile: String,
+        translation: Vector,
+    },
+    GetStatus {
+        profile: String,
+    },
+    GetPresets {
+        profile: String,
+    },
+    GotoPreset {
+        profile: String,
+        preset: String,
+    },
+    SetPreset {
+        profile: String,
+        name: Option<String>,
+        preset: Option<String>,
+    },
+    RemovePreset {
+        profile: String,
+        preset: String,
+    },
+    GotoHomePosition {
+        profile: String,
+    },
+    /// Anything else: answered with an `ActionNotSupported` fault naming it.
+    NotSupported(String),
+}
+
+/// Who may do an operation, in Pinhole's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// ONVIF's PRE_AUTH class: what a client needs before it can authenticate (the clock, to
+    /// correct its tokens, and where the services are).
+    PreAuth,
+    /// Reads: any Pinhole user (viewer and up).
+    Read,
+    /// Moving a camera and changing its presets: operators and admins.
+    Actuate,
+}
+
+impl Operation {
+    pub fn access(&self) -> Access {
+        use Operation::*;
+        match self {
+            GetSystemDateAndTime
+            | GetCapabilities
+            | GetServices { .. }
+            | GetServiceCapabilities(_)
+            | GetWsdlUrl
+            | GetHostname => Access::PreAuth,
+            ContinuousMove { .. }
+            | Stop { .. }
+            | AbsoluteMove { .. }
+            | RelativeMove { .. }
+            | GotoPreset { .. }
+            | SetPreset { .. }
+            | RemovePreset { .. }
+            | GotoHomePosition { .. } => Access::Actuate,
+            // Refused after authentication, so a probe of unknown operations learns nothing.
+            _ => Access::Read,
+        }
+    }
+
+    /// The operation's name, for logs and the audit trail.
+    pub fn name(&self) -> &str {
+        use Operation::*;
+        match self {
+            GetSystemDateAndTime => "GetSystemDateAndTime",
+            GetCapabilities => "GetCapabilities",
+            GetServices { .. } => "GetServices",
+            GetServiceCapabilities(_) => "GetServiceCapabilities",
+            GetDeviceInformation => "GetDeviceInformation",
+            GetScopes => "GetScopes",
+            GetHostname => "GetHostname",
+            GetNetworkInterfaces => "GetNetworkInterfaces",
+            GetWsdlUrl => "GetWsdlUrl",
+            GetDiscoveryMode => "GetDiscoveryMode",
+            GetProfiles => "GetProfiles",
+            GetProfile { .. } => "GetProfile",
+            GetVideoSources => "GetVideoSources",
+            GetVideoSourceConfigurations => "GetVideoSourceConfigurations",
+            GetVideoEncoderConfigurations => "GetVideoEncoderConfigurations",
+            GetStreamUri { .. } => "GetStreamUri",
+            GetSnapshotUri { .. } => "GetSnapshotUri",
+            GetNodes => "GetNodes",
+            GetNode { .. } => "GetNode",
+            GetConfigurations => "GetConfigurations",
+            GetConfiguration { .. } => "GetConfiguration",
+            GetConfigurationOptions { .. } => "GetConfigurationOptions",
+            ContinuousMove { .. } => "ContinuousMove",
+            Stop { .. } => "Stop",
+            AbsoluteMove { .. } => "AbsoluteMove",
+            RelativeMove { .. } => "RelativeMove",
+            GetStatus { .. } => "GetStatus",
+            GetPresets { .. } => "GetPresets",
+            GotoPreset { .. } => "GotoPreset",
+            SetPreset { .. } => "SetPreset",
+            RemovePreset { .. } => "RemovePreset",
+            GotoHomePosition { .. } => "GotoHomePosition",
+            NotSupported(n) => n,
+        }
+    }
+}
+
+/// The WS-Security UsernameToken of a request, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsernameTokenIn {
+    pub username: String,
+    /// The digest (Base64), or the password itself when `digest` is false.
+    pub password: String,
+    pub digest: bool,
+    pub nonce: Vec<u8>,
+    /// `wsu:Created`, as sent.
+    pub created: Option<String>,
+}
+
+/// Why a UsernameToken was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefusal {
+    #[error("send the password as a PasswordDigest, not as text")]
+    PlainText,
+    #[error("a PasswordDigest needs a Nonce and a Created time")]
+    Incomplete,
+    #[error("the token's Created time is not a time")]
+    BadTime,
+    #[error("the token's Created time is too far from the device's clock")]
+    Stale,
+    #[error("wrong user name or password")]
+    Wrong,
+}
+
+/// How far a token's `Created` may be from the device's clock, either way (clients correct their
+/// clock by `GetSystemDateAndTime`; this covers the round trip and a slow client).
+pub const TOKEN_WINDOW_SECS: i64 = 300;
+
+impl UsernameTokenIn {
+    /// `Created` in Unix seconds.
+    pub fn created_secs(&self) -> Result<i64, TokenRefusal> {
+        let c = self.created.as_deref().ok_or(TokenRefusal::Incomplete)?;
+        c.parse::<jiff::Timestamp>()
+            .map(|t| t.as_second())
+            .map_err(|_| TokenRefusal::BadTime)
+    }
+
+    /// Checks the digest against `password` at the device's time `now_secs`. The caller keeps
+    /// the nonces it has accepted within the window, so a captured token cannot be replayed.
+    pub fn verify(&self, password: &str, now_secs: i64) -> Result<(), TokenRefusal> {
+        if !self.digest {
+            return Err(TokenRefusal::PlainText);
+        }
+        if self.nonce.is_empty() {
+            return Err(TokenRefusal::Incomplete);
+        }
+        let created = self.created_secs()?;
+        if (created - now_secs).abs() > TOKEN_WINDOW_SECS {
+            return Err(TokenRefusal::Stale);
+        }
+        let mut h = Sha1::new();
+        h.update(&self.nonce);
+        h.update(self.created.as_deref().unwrap_or("").as_bytes());
+        h.update(password.as_bytes());
+        let want = base64::engine::general_purpose::STANDARD.encode(h.finalize());
+        if constant_time_eq(want.as_bytes(), self.password.trim().as_bytes()) {
+            Ok(())
+        } else {
+            Err(TokenRefusal::Wrong)
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A request read from its envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub operation: Operation,
+    pub token: Option<UsernameTokenIn>,
+    /// SOAP 1.1 (`http://schemas.xmlsoap.org/soap/envelope/`) rather than 1.2: the answer uses
+    /// the same version.
+    pub soap11: bool,
+}
+
+/// The longest token, name or text field read from a request.
+const MAX_FIELD: usize = 256;
+
+fn field(
+    node: roxmltree::Node<'_, '_>,
+    path: &[&str],
+    name: &'static str,
+) -> Result<String, OnvifError> {
+    let t = text_at(node, path).ok_or(OnvifError::Missing(name))?;
+    if t.len() > MAX_FIELD || t.chars().any(char::is_control) {
+        return Err(OnvifError::Invalid {
+            field: name,
+            value: t.chars().take(40).collect(),
+        });
+    }
+    Ok(t.to_string())
+}
+
+fn optional_field(
+    node: roxmltree::Node<'_, '_>,
+    path: &[&str],
+    name: &'static str,
+) -> Result<Option<String>, OnvifError> {
+    match text_at(node, path) {
+        None => Ok(None),
+        Some(_) => field(node, path, name).map(Some),
+    }
+}
+
+fn number(
+    node: roxmltree::Node<'_, '_>,
+    attr: &str,
+    name: &'static str,
+) -> Result<Option<f64>, OnvifError> {
+    match node.attribute(attr) {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(Some(x)),
+            _ => Err(OnvifError::Invalid {
+                field: name,
+                value: v.chars().take(40).collect(),
+            }),
+        },
+    }
+}
+
+/// A `Position`, `Velocity` or `Translation` element: `PanTilt x= y=` and `Zoom x=`.
+fn vector(node: Option<roxmltree::Node<'_, '_>>) -> Result<Vector, OnvifError> {
+    let Some(n) = node else {
+        return Ok(Vector::default());
+    };
+    let mut v = Vector::default();
+    if let Some(pt) = child(n, "PanTilt") {
+        v.pan = number(pt, "x", "PanTilt x")?;
+        v.tilt = number(pt, "y", "PanTilt y")?;
+    }
+    if let Some(z) = child(n, "Zoom") {
+        v.zoom = number(z, "x", "Zoom x")?;
+    }
+    Ok(v)
+}
+
+/// An `xs:duration` of the form ONVIF timeouts use (`PT5S`, `PT0.5S`, `PT1M30S`), in ms.
+pub fn parse_duration_ms(s: &str) -> Option<u64> {
+    let rest = s.trim().strip_prefix("PT")?;
+    let mut total = 0f64;
+    let mut num = String::new();
+    for c in rest.chars() {
+        match c {
+            '0'..='9' | '.' => num.push(c),
+            'H' | 'M' | 'S' => {
+                let n: f64 = num.parse().ok()?;
+                num.clear();
+                total += n * match c {
+                    'H' => 3_600_000.0,
+                    'M' => 60_000.0,
+                    _ => 1_000.0,
+                };
+            }
+            _ => return None,
+        }
+        if num.len() > 12 {
+            return None;
+        }
+    }
+    (num.is_empty() && total.is_finite() && total <= 86_400_000.0).then_some(total as u64)
+}
+
+/// The UsernameToken in a request's header, if any.
+fn username_token(env: roxmltree::Node<'_, '_>) -> Result<Option<UsernameTokenIn>, OnvifError> {
+    let Some(t) = child(env, "Header")
+        .and_then(|h| child(h, "Security"))
+        .and_then(|s| child(s, "UsernameToken"))
+    else {
+        return Ok(None);
+    };
+    let username = field(t, &["Username"], "Username")?;
+    let pw = child(t, "Password").ok_or(OnvifError::Missing("Password"))?;
+    let digest = pw
+        .attribute("Type")
+        .is_some_and(|ty| ty.ends_with("#PasswordDigest"));
+    let password = text(pw);
+    if password.len() > MAX_FIELD {
+        return Err(OnvifError::Invalid {
+            field: "Password",
+            value: String::new(),
+        });
+    }
+    let nonce = match text_at(t, &["Nonce"]) {
+        None => Vec::new(),
+        Some(n) if n.len() <= MAX_FIELD => base64::engine::general_purpose::STANDARD
+            .decode(n)
+            .map_err(|_| OnvifError::Invalid {
+                field: "Nonce",
+                value: n.chars().take(40).collect(),
+            })?,
+        Some(_) => {
+            return Err(OnvifError::Invalid {
+                field: "Nonce",
+                value: String::new(),
+            });
+        }
+    };
+    Ok(Some(UsernameTokenIn {
+        username,
+        password: password.to_string(),
+        digest,
+        nonce,
+        created: optional_field(t, &["Created"], "Created")?,
+    }))
+}
+
+/// Reads a request posted to `service`: its operation with parameters, its UsernameToken, and
+/// its SOAP version. Malformed requests get an error a `Sender` fault can carry.
+pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError> {
+    let doc = xml::parse(body)?;
+    let env = doc.root_element();
+    if env.tag_name().name() != "Envelope" {
+        return Err(OnvifError::Missing("SOAP Envelope"));
+    }
+    let soap11 = env.tag_name().namespace() == Some("http://schemas.xmlsoap.org/soap/envelope/");
+    let token = username_token(env)?;
+    let b = child(env, "Body").ok_or(OnvifError::Missing("SOAP Body"))?;
+    let op = b
+        .children()
+        .find(|n| n.is_element())
+        .ok_or(OnvifError::Missing("operation in the SOAP Body"))?;
+    let name = op.tag_name().name();
+    let profile = || field(op, &["ProfileToken"], "ProfileToken");
+    use Operation as O;
+    let operation = match (service, name) {
+        (_, "GetServiceCapabilities") => O::GetServiceCapabilities(service),
+        (Service::Device, "GetSystemDateAndTime") => O::GetSystemDateAndTime,
+        (Service::Device, "GetCapabilities") => O::GetCapabilities,
+        (Service::Device, "GetServices") => O::GetServices {
+            include_capability: text_at(op, &["IncludeCapability"])
+                .is_some_and(|t| t == "true" || t == "1"),
+        },
+        (Service::Device, "GetDeviceInformation") => O::GetDeviceInformation,
+        (Service::Device, "GetScopes") => O::GetScopes,
+        (Service::Device, "GetHostname") => O::GetHostname,
+        (Service::Device, "GetNetworkInterfaces") => O::GetNetworkInterfaces,
+        (Service::Device, "GetWsdlUrl") => O::GetWsdlUrl,
+        (Service::Device, "GetDiscoveryMode") => O::GetDiscoveryMode,
+        (Service::Media, "GetProfiles") => O::GetProfiles,
+        (Service::Media, "GetProfile") => O::GetProfile {
+            profile: profile()?,
+        },
+        (Service::Media, "GetVideoSources") => O::GetVideoSources,
+        (Service::Media, "GetVideoSourceConfigurations") => O::GetVideoSourceConfigurations,
+        (Service::Media, "GetVideoEncoderConfigurations") => O::GetVideoEncoderConfigurations,
+        (Service::Media, "GetStreamUri") => O::GetStreamUri {
+            profile: profile()?,
+        },
+        (Service::Media, "GetSnapshotUri") => O::GetSnapshotUri {
+            profile: profile()?,
+        },
+        (Service::Ptz, "GetNodes") => O::GetNodes,
+        (Service::Ptz, "GetNode") => O::GetNode {
+            node: field(op, &["NodeToken"], "NodeToken")?,
+        },
+        (Service::Ptz, "GetConfigurations") => O::GetConfigurations,
+        (Service::Ptz, "GetConfiguration") => O::GetConfiguration {
+            configuration: field(op, &["PTZConfigurationToken"], "PTZConfigurationToken")?,
+        },
+        (Service::Ptz, "GetConfigurationOptions") => O::GetConfigurationOptions {
+            configuration: field(op, &["ConfigurationToken"], "ConfigurationToken")?,
+        },
+        (Service::Ptz, "ContinuousMove") => O::ContinuousMove {
+            profile: profile()?,
+            velocity: vector(child(op, "Velocity"))?,
+            timeout_ms: match text_at(op, &["Timeout"]) {
+                None => None,
+                Some(t) => Some(parse_duration_ms(t).ok_or(OnvifError::Invalid {
+                    field: "Timeout",
+                    value: t.chars().take(40).collect(),
+                })?),
+            },
+        },
+        (Service::Ptz, "Stop") => O::Stop {
+            profile: profile()?,
+        },
+        (Service::Ptz, "AbsoluteMove") => O::AbsoluteMove {
+            profile: profile()?,
+            position: vector(child(op, "Position"))?,
+        },
+        (Service::Ptz, "RelativeMove") => O::RelativeMove {
+            profile: profile()?,
+            translation: vector(child(op, "Translation"))?,
+        },
+        (Service::Ptz, "GetStatus") => O::GetStatus {
+            profile: profile()?,
+        },
+        (Service::Ptz, "GetPresets") => O::GetPresets {
+            profile: profile()?,
+        },
+        (Service::Ptz, "GotoPreset") => O::GotoPreset {
+            profile: profile()?,
+            preset: field(op, &["PresetToken"], "PresetToken")?,
+        },
+        (Service::Ptz, "SetPreset") => O::SetPreset {
+            profile: profile()?,
+            name: optional_field(op, &["PresetName"], "PresetName")?,
+            preset: optional_field(op, &["PresetToken"], "PresetToken")?,
+        },
+        (Service::Ptz, "RemovePreset") => O::RemovePreset {
+            profile: profile()?,
+            preset: field(op, &["PresetToken"], "PresetToken")?,
+        },
+        (Service::Ptz, "GotoHomePosition") => O::GotoHomePosition {
+            profile: profile()?,
+        },
+        (_, other) => O::NotSupported(other.chars().take(64).collect()),
+    };
+    // A header the client marked mustUnderstand that is not WS-Security or WS-Addressing would
+    // change the meaning of the request; SOAP says to refuse it rather than ignore it.
+    if let Some(h) = child(env, "Header") {
+        for e in h.children().filter(|n| n.is_element()) {
+            let must = e
+                .attributes()
+                .any(|a| a.name() == "mustUnderstand" && matches!(a.value().trim(), "1" | "true"));
+            let known = matches!(
+                e.tag_name().name(),
+                "Security" | "Action" | "To" | "MessageID" | "ReplyTo"
+            );
+            if must && !known {
+                return Err(OnvifError::Invalid {
+                    field: "mustUnderstand header",
+                    value: e.tag_name().name().chars().take(40).collect(),
+                });
+            }
+        }
+    }
+    Ok(Request {
+        operation,
+        token,
+        soap11,
+    })
+}
+
+#[cfg(test)]
+mod tests;

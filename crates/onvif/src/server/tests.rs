@@ -1,0 +1,435 @@
+use super::answer::{self, Encoding, Endpoints, Fault, Position, PresetInfo, ProfileInfo, PtzInfo};
+use super::*;
+use crate::soap::{self, UsernameToken};
+
+const NOW: i64 = 1_764_806_400; // 2025-12-04T00:00:00Z
+
+fn signed(body: &str, password: &str, created: &str) -> String {
+    let t = UsernameToken {
+        username: "admin",
+        password,
+        nonce: [7; 16],
+        created,
+    };
+    soap::envelope(body, Some(&t))
+}
+
+#[test]
+fn a_token_from_our_own_client_verifies_once_and_only_with_the_password() {
+    let req = signed(
+        "<GetProfiles xmlns=\"http://www.onvif.org/ver10/media/wsdl\"/>",
+        "s3cret",
+        "2025-12-04T00:01:00Z",
+    );
+    let r = parse_request(Service::Media, &req).unwrap();
+    assert_eq!(r.operation, Operation::GetProfiles);
+    assert!(!r.soap11);
+    let t = r.token.unwrap();
+    assert_eq!(t.username, "admin");
+    assert_eq!(t.verify("s3cret", NOW), Ok(()));
+    assert_eq!(t.verify("wrong", NOW), Err(TokenRefusal::Wrong));
+    // Made more than five minutes from the device's clock: refused either way.
+    assert_eq!(t.verify("s3cret", NOW + 3600), Err(TokenRefusal::Stale));
+    assert_eq!(t.verify("s3cret", NOW - 3600), Err(TokenRefusal::Stale));
+}
+
+#[test]
+fn the_programmers_guide_example_verifies() {
+    // ONVIF Application Programmer's Guide, 6.1.1.3, with milliseconds as zeep sends them.
+    let req = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header><Security s:mustUnderstand="1" xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><UsernameToken><Username>user</Username><Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest">tuOSpGlFlIXsozq4HFNeeGeFLEI=</Password><Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary">LKqI6G/AikKCQrN0zqZFlg==</Nonce><Created xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">2010-09-16T07:50:45Z</Created></UsernameToken></Security></s:Header><s:Body><GetDeviceInformation xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>"#;
+    let r = parse_request(Service::Device, req).unwrap();
+    assert_eq!(r.operation, Operation::GetDeviceInformation);
+    let t = r.token.unwrap();
+    let created = t.created_secs().unwrap();
+    assert_eq!(t.verify("userpassword", created + 10), Ok(()));
+    assert_eq!(t.verify("userpassword2", created), Err(TokenRefusal::Wrong));
+}
+
+#[test]
+fn plain_text_passwords_and_incomplete_tokens_are_refused() {
+    let req = signed(
+        "<GetScopes xmlns=\"http://www.onvif.org/ver10/device/wsdl\"/>",
+        "p",
+        "2025-12-04T00:00:00Z",
+    );
+    let text = req.replace("#PasswordDigest", "#PasswordText");
+    let t = parse_request(Service::Device, &text)
+        .unwrap()
+        .token
+        .unwrap();
+    assert_eq!(t.verify("p", NOW), Err(TokenRefusal::PlainText));
+    let no_created = req.replace("<wsu:Created>2025-12-04T00:00:00Z</wsu:Created>", "");
+    let t = parse_request(Service::Device, &no_created)
+        .unwrap()
+        .token
+        .unwrap();
+    assert_eq!(t.verify("p", NOW), Err(TokenRefusal::Incomplete));
+    let bad_time = req.replace("2025-12-04T00:00:00Z", "yesterday");
+    let t = parse_request(Service::Device, &bad_time)
+        .unwrap()
+        .token
+        .unwrap();
+    assert_eq!(t.verify("p", NOW), Err(TokenRefusal::BadTime));
+    let bad_nonce = req.replace("BwcHBwcHBwcHBwcHBwcHBw==", "***");
+    assert!(matches!(
+        parse_request(Service::Device, &bad_nonce),
+        Err(OnvifError::Invalid { field: "Nonce", .. })
+    ));
+}
+
+#[test]
+fn ptz_requests_carry_their_values() {
+    let ptz = "http://www.onvif.org/ver20/ptz/wsdl";
+    let tt = "http://www.onvif.org/ver10/schema";
+    let read = |body: &str| {
+        parse_request(Service::Ptz, &soap::envelope(body, None))
+            .unwrap()
+            .operation
+    };
+    assert_eq!(
+        read(&format!(
+            "<ContinuousMove xmlns=\"{ptz}\"><ProfileToken>cam1</ProfileToken><Velocity><PanTilt xmlns=\"{tt}\" x=\"0.5\" y=\"-0.25\"/><Zoom xmlns=\"{tt}\" x=\"0\"/></Velocity><Timeout>PT1.5S</Timeout></ContinuousMove>"
+        )),
+        Operation::ContinuousMove {
+            profile: "cam1".into(),
+            velocity: Vector {
+                pan: Some(0.5),
+                tilt: Some(-0.25),
+                zoom: Some(0.0)
+            },
+            timeout_ms: Some(1500),
+        }
+    );
+    assert_eq!(
+        read(&format!(
+            "<AbsoluteMove xmlns=\"{ptz}\"><ProfileToken>cam1</ProfileToken><Position><Zoom xmlns=\"{tt}\" x=\"0.3\"/></Position></AbsoluteMove>"
+        )),
+        Operation::AbsoluteMove {
+            profile: "cam1".into(),
+            position: Vector {
+                pan: None,
+                tilt: None,
+                zoom: Some(0.3)
+            },
+        }
+    );
+    assert_eq!(
+        read(&format!(
+            "<SetPreset xmlns=\"{ptz}\"><ProfileToken>cam1</ProfileToken><PresetName>door</PresetName></SetPreset>"
+        )),
+        Operation::SetPreset {
+            profile: "cam1".into(),
+            name: Some("door".into()),
+            preset: None
+        }
+    );
+    // Our own client's requests are read back as sent.
+    assert!(matches!(read(&crate::ptz::stop("p")), Operation::Stop { profile } if profile == "p"));
+    assert!(matches!(
+        read(&crate::ptz::relative_move("p", 0.1, 0.2, None)),
+        Operation::RelativeMove {
+            translation: Vector {
+                pan: Some(_),
+                tilt: Some(_),
+                zoom: None
+            },
+            ..
+        }
+    ));
+    let bad = format!(
+        "<ContinuousMove xmlns=\"{ptz}\"><ProfileToken>c</ProfileToken><Velocity><PanTilt xmlns=\"{tt}\" x=\"NaN\" y=\"0\"/></Velocity></ContinuousMove>"
+    );
+    assert!(matches!(
+        parse_request(Service::Ptz, &soap::envelope(&bad, None)),
+        Err(OnvifError::Invalid {
+            field: "PanTilt x",
+            ..
+        })
+    ));
+    let no_profile = format!("<GetStatus xmlns=\"{ptz}\"/>");
+    assert_eq!(
+        parse_request(Service::Ptz, &soap::envelope(&no_profile, None)).unwrap_err(),
+        OnvifError::Missing("ProfileToken")
+    );
+}
+
+#[test]
+fn the_service_decides_what_an_operation_is_and_unknown_ones_are_named() {
+    let caps = soap::envelope("<GetServiceCapabilities xmlns=\"x\"/>", None);
+    assert_eq!(
+        parse_request(Service::Ptz, &caps).unwrap().operation,
+        Operation::GetServiceCapabilities(Service::Ptz)
+    );
+    let profiles_at_device = soap::envelope(&crate::media::get_profiles(), None);
+    assert_eq!(
+        parse_request(Service::Device, &profiles_at_device)
+            .unwrap()
+            .operation,
+        Operation::NotSupported("GetProfiles".into())
+    );
+    let reboot = soap::envelope(
+        "<SystemReboot xmlns=\"http://www.onvif.org/ver10/device/wsdl\"/>",
+        None,
+    );
+    let op = parse_request(Service::Device, &reboot).unwrap().operation;
+    assert_eq!(op.name(), "SystemReboot");
+    assert_eq!(op.access(), Access::Read);
+    assert_eq!(Operation::GetSystemDateAndTime.access(), Access::PreAuth);
+    assert_eq!(
+        Operation::Stop {
+            profile: "c".into()
+        }
+        .access(),
+        Access::Actuate
+    );
+}
+
+#[test]
+fn soap_11_is_recognised_and_unknown_must_understand_headers_refused() {
+    let v11 = r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><GetScopes xmlns="http://www.onvif.org/ver10/device/wsdl"/></e:Body></e:Envelope>"#;
+    assert!(parse_request(Service::Device, v11).unwrap().soap11);
+    let must = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header><x:Billing xmlns:x="urn:x" s:mustUnderstand="true"/></s:Header><s:Body><GetScopes xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>"#;
+    assert!(matches!(
+        parse_request(Service::Device, must),
+        Err(OnvifError::Invalid {
+            field: "mustUnderstand header",
+            ..
+        })
+    ));
+    assert!(parse_request(Service::Device, "<html/>").is_err());
+    assert!(
+        parse_request(
+            Service::Device,
+            "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"b\">]><x/>"
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration_ms("PT5S"), Some(5000));
+    assert_eq!(parse_duration_ms("PT0.25S"), Some(250));
+    assert_eq!(parse_duration_ms("PT1M30S"), Some(90_000));
+    assert_eq!(parse_duration_ms("PT1H"), Some(3_600_000));
+    assert_eq!(parse_duration_ms("P1D"), None);
+    assert_eq!(parse_duration_ms("PT5"), None);
+    assert_eq!(parse_duration_ms("PT99999999999999999S"), None);
+    assert_eq!(parse_duration_ms("PT25H"), None);
+}
+
+fn sample_profiles() -> Vec<ProfileInfo> {
+    let ptz = PtzInfo {
+        node: "ptz_cam<1>".into(),
+        configuration: "ptzcfg_cam<1>".into(),
+        absolute: true,
+        relative: true,
+        continuous: true,
+        home: true,
+        max_presets: 16,
+    };
+    vec![
+        ProfileInfo {
+            token: "cam<1>".into(),
+            name: "Porch & door".into(),
+            source: "src_cam<1>".into(),
+            width: 1280,
+            height: 720,
+            fps: 25,
+            bitrate_kbps: 2000,
+            encoding: Encoding::H264,
+            ptz: Some(ptz),
+        },
+        ProfileInfo {
+            token: "cam<1>_sub".into(),
+            name: "Porch & door (sub)".into(),
+            source: "src_cam<1>".into(),
+            width: 640,
+            height: 360,
+            fps: 25,
+            bitrate_kbps: 500,
+            encoding: Encoding::H265,
+            ptz: None,
+        },
+    ]
+}
+
+#[test]
+fn answers_read_back_with_our_own_client_parsers() {
+    let profiles = crate::media::parse_profiles(&answer::envelope(
+        &answer::profiles(&sample_profiles()),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(profiles.len(), 2);
+    assert_eq!(profiles[0].token, "cam<1>");
+    assert_eq!(profiles[0].name, "Porch & door");
+    assert_eq!(
+        (profiles[0].width, profiles[0].height, profiles[0].fps),
+        (1280, 720, 25)
+    );
+    assert_eq!(
+        profiles[0].encoding,
+        Some(crate::media::VideoEncoding::H264)
+    );
+    assert_eq!(
+        profiles[0].ptz_configuration.as_deref(),
+        Some("ptzcfg_cam<1>")
+    );
+    assert_eq!(
+        profiles[1].encoding,
+        Some(crate::media::VideoEncoding::H265)
+    );
+    assert_eq!(profiles[1].ptz_configuration, None);
+
+    let uri = crate::media::parse_media_uri(&answer::envelope(
+        &answer::stream_uri("rtsp://h:8554/cam1?a=1&b=2"),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(uri, "rtsp://h:8554/cam1?a=1&b=2");
+
+    let e = Endpoints {
+        base: "http://10.1.2.3:8002".into(),
+    };
+    for text in [
+        answer::capabilities(&e, true),
+        answer::services(&e, true, true, 2),
+    ] {
+        let s = crate::device::parse_services(&answer::envelope(&text, false)).unwrap();
+        assert_eq!(
+            s.media.as_deref(),
+            Some("http://10.1.2.3:8002/onvif/media_service")
+        );
+        assert_eq!(
+            s.ptz.as_deref(),
+            Some("http://10.1.2.3:8002/onvif/ptz_service")
+        );
+    }
+    let s = crate::device::parse_services(&answer::envelope(
+        &answer::services(&e, false, false, 2),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(s.ptz, None);
+
+    let clock = crate::device::parse_system_date_and_time(&answer::envelope(
+        &answer::system_date_and_time(NOW + 3661),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(clock, NOW + 3661);
+
+    let pos = Position {
+        pan: 0.5,
+        tilt: -0.25,
+        zoom: 0.1,
+    };
+    let st = crate::ptz::parse_status(&answer::envelope(
+        &answer::status(Some(&pos), true, None, NOW),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(
+        (st.pan, st.tilt, st.zoom, st.moving),
+        (Some(0.5), Some(-0.25), Some(0.1), true)
+    );
+
+    let presets = crate::ptz::parse_presets(&answer::envelope(
+        &answer::presets(&[PresetInfo {
+            token: "7".into(),
+            name: "Gate <east>".into(),
+            position: Some(pos),
+        }]),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(
+        (presets[0].token.as_str(), presets[0].name.as_str()),
+        ("7", "Gate <east>")
+    );
+
+    let nodes = crate::ptz::parse_nodes(&answer::envelope(
+        &answer::nodes(&[("Porch".into(), sample_profiles()[0].ptz.clone().unwrap())]),
+        false,
+    ))
+    .unwrap();
+    assert!(nodes[0].absolute && nodes[0].relative && nodes[0].continuous && nodes[0].home);
+    assert_eq!(nodes[0].max_presets, 16);
+
+    let info = crate::device::parse_device_information(&answer::envelope(
+        &answer::device_information(&answer::DeviceInfo {
+            manufacturer: "Pinhole".into(),
+            model: "m".into(),
+            firmware: "0.1.0".into(),
+            serial: "s".into(),
+            hardware_id: "h".into(),
+        }),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(info.manufacturer, "Pinhole");
+}
+
+#[test]
+fn every_answer_is_well_formed_xml() {
+    let p = sample_profiles();
+    let z = p[0].ptz.clone().unwrap();
+    let bodies = [
+        answer::service_capabilities(Service::Device, 2),
+        answer::service_capabilities(Service::Media, 2),
+        answer::service_capabilities(Service::Ptz, 2),
+        answer::scopes(&[("onvif://www.onvif.org/name/a&b".into(), false)]),
+        answer::hostname("pi<"),
+        answer::network_interfaces(&[answer::InterfaceInfo {
+            name: "eth0".into(),
+            mac: "00:11:22:33:44:55".into(),
+            ipv4: Some(([10, 0, 0, 2].into(), 24)),
+        }]),
+        answer::wsdl_url().to_string(),
+        answer::discovery_mode().to_string(),
+        answer::one_profile(&p[0]),
+        answer::video_sources(&[("src".into(), 1, 2, 3)]),
+        answer::video_source_configurations(&p),
+        answer::video_encoder_configurations(&p),
+        answer::snapshot_uri("http://h/x?a&b"),
+        answer::one_node("n", &z),
+        answer::configurations(&[z.clone()]),
+        answer::one_configuration(&z),
+        answer::configuration_options(&z),
+        answer::set_preset("3"),
+        answer::empty("tptz", "Stop"),
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        for soap11 in [false, true] {
+            let env = answer::envelope(body, soap11);
+            assert!(crate::xml::parse(&env).is_ok(), "answer {i}: {env}");
+        }
+    }
+    // One source configuration per camera, not per profile.
+    assert_eq!(
+        answer::video_source_configurations(&p)
+            .matches("<trt:Configurations ")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn faults_read_back_as_the_refusals_they_are() {
+    let f = Fault::NotAuthorized("wrong user name or password".into());
+    assert_eq!(f.http_status(), 400);
+    let e = crate::device::parse_device_information(&answer::envelope(&f.body(false), false))
+        .unwrap_err();
+    assert!(e.is_not_authorized(), "{e:?}");
+    let e = crate::device::parse_device_information(&answer::envelope(&f.body(true), true))
+        .unwrap_err();
+    assert!(matches!(e, OnvifError::Fault { .. }), "{e:?}");
+    let nf = Fault::NoProfile("no profile `x<`".into());
+    let env = answer::envelope(&nf.body(false), false);
+    assert!(
+        env.contains("ter:NoProfile") && env.contains("x&lt;"),
+        "{env}"
+    );
+    assert_eq!(Fault::Receiver("camera offline".into()).http_status(), 500);
+}
