@@ -394,7 +394,7 @@ fn every_answer_is_well_formed_xml() {
         answer::video_encoder_configurations(&p),
         answer::snapshot_uri("http://h/x?a&b"),
         answer::one_node("n", &z),
-        answer::configurations(&[z.clone()]),
+        answer::configurations(std::slice::from_ref(&z)),
         answer::one_configuration(&z),
         answer::configuration_options(&z),
         answer::set_preset("3"),
