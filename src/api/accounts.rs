@@ -24,9 +24,17 @@ pub async fn hash_new_password(
         .map_err(|e| StoreError::Task(e.to_string()))
 }
 
-/// The user's RTSP Digest secret, sealed with the device key (see [`crate::media::rtsp_auth`]).
-pub fn sealed_rtsp_ha1(secrets: &crate::secrets::SecretBox, username: &str, pw: &str) -> Vec<u8> {
-    secrets.seal(&crate::media::rtsp_auth::ha1(username, pw))
+/// The user's digest secrets, sealed with the device key: the RTSP/HTTP Digest HA1 (see
+/// [`crate::media::rtsp_auth`]) and the password for ONVIF's UsernameToken digest.
+pub fn sealed_digest_secrets(
+    secrets: &crate::secrets::SecretBox,
+    username: &str,
+    pw: &str,
+) -> users::DigestSecrets {
+    users::DigestSecrets {
+        rtsp_ha1: secrets.seal(&crate::media::rtsp_auth::ha1(username, pw)),
+        onvif_password: secrets.seal(pw),
+    }
 }
 
 /// Checks a password against a user's stored hash (a missing user costs the same time).
@@ -41,9 +49,21 @@ pub async fn check_password(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_string());
+    let secrets = sealed_digest_secrets(&state.secrets, username, &pw);
     let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
         .await
         .unwrap_or(false);
+    if ok {
+        // Accounts whose password was set before Pinhole kept digest secrets get them now.
+        let name = username.to_string();
+        if let Err(e) = state
+            .store
+            .call(move |c| users::set_digest_secrets(c, &name, &secrets, true))
+            .await
+        {
+            tracing::warn!(user = %username, error = %e, "could not store the digest secrets");
+        }
+    }
     Ok(user.filter(|_| ok))
 }
 
@@ -55,14 +75,14 @@ pub async fn create_user(
     only_if_none: bool,
 ) -> Result<User, StoreError> {
     users::valid_username(&username).map_err(|r| FieldErrors::single("username", r))?;
-    let ha1 = sealed_rtsp_ha1(&state.secrets, &username, &pw);
+    let digest = sealed_digest_secrets(&state.secrets, &username, &pw);
     let hash = hash_new_password(state, pw, "password").await?;
     let now = state.clock.now_secs();
     let user = state
         .store
         .call(move |c| {
             let u = users::create(c, &username, &hash, role, now, only_if_none)?;
-            users::set_rtsp_ha1(c, &username, &ha1)?;
+            users::set_digest_secrets(c, &username, &digest, false)?;
             Ok(u)
         })
         .await?;
@@ -81,7 +101,7 @@ pub async fn update_user(
     }
     let hash = match pw {
         Some(pw) => Some((
-            sealed_rtsp_ha1(&state.secrets, &username, &pw),
+            sealed_digest_secrets(&state.secrets, &username, &pw),
             hash_new_password(state, pw, "password").await?,
         )),
         None => None,
@@ -94,9 +114,9 @@ pub async fn update_user(
             if let Some(r) = role {
                 users::set_role(c, &username, r, now)?;
             }
-            if let Some((ha1, h)) = &hash {
+            if let Some((digest, h)) = &hash {
                 users::set_password(c, &username, h, now)?;
-                users::set_rtsp_ha1(c, &username, ha1)?;
+                users::set_digest_secrets(c, &username, digest, false)?;
             }
             users::by_name(c, &username)?
                 .ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))
@@ -134,7 +154,7 @@ pub async fn change_password(
     if check_password(state, username, current).await?.is_none() {
         return Err(FieldErrors::single("current_password", "wrong password").into());
     }
-    let ha1 = sealed_rtsp_ha1(&state.secrets, username, &new);
+    let digest = sealed_digest_secrets(&state.secrets, username, &new);
     let hash = hash_new_password(state, new, "new_password").await?;
     let now = state.clock.now_secs();
     let name = username.to_string();
@@ -142,7 +162,7 @@ pub async fn change_password(
         .store
         .call(move |c| {
             users::set_password(c, &name, &hash, now)?;
-            users::set_rtsp_ha1(c, &name, &ha1)?;
+            users::set_digest_secrets(c, &name, &digest, false)?;
             users::by_name(c, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))
         })
         .await?;
@@ -177,6 +197,14 @@ pub async fn update_settings(
         .await?;
     if keys.iter().any(|k| k == "discovery_interval_secs") {
         state.discovery.interval_changed.notify_one();
+    }
+    if keys.iter().any(|k| k == "onvif_enabled")
+        && let Some(on) = state
+            .setting("onvif_enabled")
+            .await
+            .and_then(|v| v.as_bool())
+    {
+        state.onvif.set_enabled(on);
     }
     state.events.publish(
         "system.settings_changed",

@@ -266,6 +266,30 @@ rpc_from_api!(
     crate::onvif::OnvifError
 );
 
+/// The ONVIF side of the mapping: the fault Pinhole's ONVIF face answers with.
+impl ApiError {
+    pub fn onvif_fault(self) -> crate::onvif::server::answer::Fault {
+        use crate::onvif::server::answer::Fault;
+        match self {
+            ApiError::Unauthorized(d) | ApiError::Forbidden(d) => Fault::NotAuthorized(d),
+            ApiError::NotFound(d) => Fault::NoToken(d),
+            ApiError::Conflict {
+                reason: "not_supported_by_camera",
+                detail,
+            } => Fault::ActionNotSupported(detail),
+            ApiError::Invalid { detail, .. } => Fault::InvalidArgs(detail),
+            ApiError::RateLimited { retry_after_secs } => {
+                Fault::NotAuthorized(format!("too many attempts; retry in {retry_after_secs} s"))
+            }
+            ApiError::PayloadTooLarge => Fault::InvalidArgs("request body too large".into()),
+            ApiError::Conflict { detail, .. }
+            | ApiError::Dependency { detail, .. }
+            | ApiError::Unavailable(detail) => Fault::Receiver(detail),
+            ApiError::Internal(_) => Fault::Receiver("the device failed; see its log".into()),
+        }
+    }
+}
+
 /// The HTTP side of the mapping.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

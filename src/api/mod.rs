@@ -92,6 +92,8 @@ pub struct AppState {
     pub ota: std::sync::OnceLock<Arc<crate::ota::OtaHandle>>,
     /// ONVIF cameras found on the network.
     pub discovery: Arc<crate::discovery::Discovery>,
+    /// Pinhole's own ONVIF face (switched by the `onvif_enabled` setting).
+    pub onvif: Arc<crate::onvif_face::OnvifFace>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -151,14 +153,22 @@ impl AppState {
     }
 
     /// Re-reads the camera table and brings the PTZ controllers in line with it.
-    /// The discovery interval in seconds: the setting, or the configuration's default.
-    pub async fn discovery_interval_secs(&self) -> u64 {
+    /// A setting's effective value (stored, or the configuration's default); `None` when the
+    /// store cannot be read.
+    pub async fn setting(&self, key: &'static str) -> Option<serde_json::Value> {
         let config = self.config.clone();
         self.store
             .call(move |c| crate::store::settings::effective(c, &config))
             .await
             .ok()
-            .and_then(|s| s.get("discovery_interval_secs").and_then(|v| v.as_u64()))
+            .and_then(|mut s| s.remove(key))
+    }
+
+    /// The discovery interval in seconds: the setting, or the configuration's default.
+    pub async fn discovery_interval_secs(&self) -> u64 {
+        self.setting("discovery_interval_secs")
+            .await
+            .and_then(|v| v.as_u64())
             .unwrap_or(u64::from(self.config.discovery.interval_secs))
     }
 
@@ -284,6 +294,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(rest::media::router())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(web::router())
+        .merge(crate::onvif_face::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authn::audit_mutations,

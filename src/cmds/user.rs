@@ -109,10 +109,11 @@ fn run(target: StateArgs, action: UserAction) -> anyhow::Result<()> {
             let pw = read_new_password(password_stdin, min_len)?;
             let hash = password::hash(&pw).map_err(anyhow::Error::msg)?;
             let role: Role = role.into();
-            let ha1 = crate::api::accounts::sealed_rtsp_ha1(&device_secrets()?, &username, &pw);
+            let digest =
+                crate::api::accounts::sealed_digest_secrets(&device_secrets()?, &username, &pw);
             store.call_blocking(|c| {
                 users::create(c, &username, &hash, role, now, false)?;
-                users::set_rtsp_ha1(c, &username, &ha1)
+                users::set_digest_secrets(c, &username, &digest, false)
             })?;
             log("user add", &username)?;
             println!("added {username} ({role})");
@@ -129,10 +130,11 @@ fn run(target: StateArgs, action: UserAction) -> anyhow::Result<()> {
             }
             let pw = read_new_password(password_stdin, min_len)?;
             let hash = password::hash(&pw).map_err(anyhow::Error::msg)?;
-            let ha1 = crate::api::accounts::sealed_rtsp_ha1(&device_secrets()?, &username, &pw);
+            let digest =
+                crate::api::accounts::sealed_digest_secrets(&device_secrets()?, &username, &pw);
             store.call_blocking(|c| {
                 users::set_password(c, &username, &hash, now)?;
-                users::set_rtsp_ha1(c, &username, &ha1)
+                users::set_digest_secrets(c, &username, &digest, false)
             })?;
             log("user passwd", &username)?;
             println!("password changed for {username}; their sessions are revoked");

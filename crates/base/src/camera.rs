@@ -233,6 +233,20 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Encodes every byte but RFC 3986's unreserved characters as `%XX` (a name in a URI path
+/// segment, such as an ONVIF scope).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Is this a usable camera id? Lowercase letters, digits, `-` and `_`, 1 to 32 characters,
 /// starting with a letter: it appears in URLs, file names and RTSP paths.
 pub fn valid_camera_id(id: &str) -> bool {

@@ -31,9 +31,35 @@ pub struct Config {
     pub ota: OtaConfig,
     pub supervisor: Supervisor,
     pub discovery: DiscoveryConfig,
+    /// Pinhole as an ONVIF device (`[onvif]`).
+    pub onvif: OnvifConfig,
     /// Cameras provisioned from the file. They are copied into the store on first start (by id);
     /// after that the store, edited through the API, is authoritative.
     pub cameras: Vec<CameraConfig>,
+}
+
+/// Pinhole's own ONVIF face: network video recorders and home-automation systems find it by
+/// WS-Discovery and use its cameras as they use any ONVIF camera.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnvifConfig {
+    /// The default of the `onvif_enabled` setting (off: nothing answers on `/onvif/` or on the
+    /// discovery port until an admin switches it on).
+    pub enabled: bool,
+    /// Answer WS-Discovery probes, and announce Hello and Bye, while the face is on.
+    pub discovery: bool,
+    /// The WS-Discovery port (3702 is what every client probes).
+    pub discovery_port: u16,
+}
+
+impl Default for OnvifConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            discovery: true,
+            discovery_port: 3702,
+        }
+    }
 }
 
 /// Finding ONVIF cameras on the network (WS-Discovery).

@@ -193,7 +193,7 @@ pub fn stream_key(
         secrets,
         "destinations",
         "stream_key_sealed",
-        id,
+        ("id", id),
         || format!("destination `{id}`'s stream key"),
     )
 }

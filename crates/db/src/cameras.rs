@@ -71,9 +71,14 @@ pub fn password(
     secrets: &SecretBox,
     id: &str,
 ) -> Result<Option<SecretString>, StoreError> {
-    crate::secrets::open_column(conn, secrets, "cameras", "password_sealed", id, || {
-        format!("camera `{id}`'s password")
-    })
+    crate::secrets::open_column(
+        conn,
+        secrets,
+        "cameras",
+        "password_sealed",
+        ("id", id),
+        || format!("camera `{id}`'s password"),
+    )
 }
 
 /// The next free `cameraN` id.

@@ -223,7 +223,14 @@ CREATE TABLE overlays (
 "#;
 
 /// Every migration, in order; index + 1 is the version it produces.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+/// Version 10: each user's password sealed with the device key, for ONVIF's WS-Security
+/// UsernameToken digest (`SHA-1(nonce + created + password)` needs the password itself). Set
+/// whenever the password is set, and at the next sign-in for accounts older than this version.
+const V10: &str = r#"
+ALTER TABLE users ADD COLUMN onvif_password_sealed BLOB;
+"#;
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {

@@ -123,21 +123,22 @@ impl SecretBox {
     }
 }
 
-/// Opens the sealed value `column` of row `id` in `table` (`None` when the row has none or
-/// does not exist); `what` names it in the error (`camera `x`'s password`).
+/// Opens the sealed value `column` of the row of `table` whose `key_column` is `key` (`None`
+/// when the row has none or does not exist); `what` names it in the error (`camera `x`'s
+/// password`).
 pub(crate) fn open_column(
     conn: &rusqlite::Connection,
     secrets: &SecretBox,
     table: &str,
     column: &str,
-    id: &str,
+    (key_column, key): (&str, &str),
     what: impl FnOnce() -> String,
 ) -> Result<Option<SecretString>, crate::StoreError> {
     use rusqlite::OptionalExtension;
     let sealed: Option<Option<Vec<u8>>> = conn
         .query_row(
-            &format!("SELECT {column} FROM {table} WHERE id = ?1"),
-            [id],
+            &format!("SELECT {column} FROM {table} WHERE {key_column} = ?1"),
+            [key],
             |r| r.get(0),
         )
         .optional()?;

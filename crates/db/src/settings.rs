@@ -66,6 +66,15 @@ pub const SETTINGS: &[SettingDef] = &[
         },
     },
     SettingDef {
+        key: "onvif_enabled",
+        description: "Pinhole answers as an ONVIF camera (device, media and PTZ services, WS-Discovery)",
+        default: |c| Value::Bool(c.onvif.enabled),
+        validate: |v| match v {
+            Value::Bool(_) => Ok(()),
+            _ => Err("must be true or false".into()),
+        },
+    },
+    SettingDef {
         key: "retention_policy",
         description: "Recording retention: {enabled, max_age_days, max_size_gb, min_free_mb}",
         default: |c| {

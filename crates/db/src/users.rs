@@ -148,16 +148,78 @@ pub fn set_password(
     Ok(())
 }
 
-/// Stores the sealed RTSP Digest secret (HA1, computed by the media engine) of a user.
-pub fn set_rtsp_ha1(conn: &Connection, username: &str, sealed: &[u8]) -> Result<(), StoreError> {
+/// A user's secrets for the protocols that authenticate by digest, sealed with the device key:
+/// the RTSP (and HTTP) Digest HA1, and the password itself for ONVIF's UsernameToken digest.
+#[derive(Clone)]
+pub struct DigestSecrets {
+    pub rtsp_ha1: Vec<u8>,
+    pub onvif_password: Vec<u8>,
+}
+
+/// Stores a user's digest secrets; with `only_if_missing`, only for an account that has none
+/// yet (filled in at sign-in for accounts made before they existed).
+pub fn set_digest_secrets(
+    conn: &Connection,
+    username: &str,
+    s: &DigestSecrets,
+    only_if_missing: bool,
+) -> Result<(), StoreError> {
+    let only = if only_if_missing {
+        " AND (onvif_password_sealed IS NULL OR rtsp_ha1_sealed IS NULL)"
+    } else {
+        ""
+    };
     let n = conn.execute(
-        "UPDATE users SET rtsp_ha1_sealed = ?2 WHERE username = ?1",
-        params![username, sealed],
+        &format!(
+            "UPDATE users SET rtsp_ha1_sealed = ?2, onvif_password_sealed = ?3 WHERE username = ?1{only}"
+        ),
+        params![username, s.rtsp_ha1, s.onvif_password],
     )?;
-    if n == 0 {
+    if n == 0 && !only_if_missing {
         return Err(StoreError::NotFound(format!("user `{username}`")));
     }
     Ok(())
+}
+
+/// A user's digest secrets, opened: each `None` for an account whose password was set before
+/// Pinhole kept it (it is filled in at the next sign-in).
+#[derive(Debug, Default)]
+pub struct OpenDigestSecrets {
+    pub rtsp_ha1: Option<crate::secrets::SecretString>,
+    pub onvif_password: Option<crate::secrets::SecretString>,
+}
+
+/// Opens a user's digest secrets (`None`: no such user).
+pub fn digest_secrets(
+    conn: &Connection,
+    secrets: &crate::secrets::SecretBox,
+    username: &str,
+) -> Result<Option<OpenDigestSecrets>, StoreError> {
+    type Sealed = Option<Vec<u8>>;
+    let row: Option<(Sealed, Sealed)> = conn
+        .query_row(
+            "SELECT rtsp_ha1_sealed, onvif_password_sealed FROM users WHERE username = ?1",
+            [username],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let open = |sealed: Option<Vec<u8>>| {
+        sealed
+            .map(|b| {
+                secrets.open(&b).map_err(|e| StoreError::Sealed {
+                    what: format!("user `{username}`'s digest secrets"),
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
+    };
+    row.map(|(ha1, pw)| {
+        Ok(OpenDigestSecrets {
+            rtsp_ha1: open(ha1)?,
+            onvif_password: open(pw)?,
+        })
+    })
+    .transpose()
 }
 
 /// (username, argon2 hash, sealed HA1 if set).

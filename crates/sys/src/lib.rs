@@ -267,3 +267,61 @@ mod tests {
         assert!(d.total_bytes > 0);
     }
 }
+
+/// An IPv4 address of a network interface that is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv4Interface {
+    pub name: String,
+    pub addr: std::net::Ipv4Addr,
+    pub prefix_len: u8,
+    /// `aa:bb:cc:dd:ee:ff`, when the interface has one.
+    pub mac: Option<String>,
+    pub loopback: bool,
+}
+
+/// Every IPv4 address on an interface that is up (where multicast is joined and announced, and
+/// what ONVIF's `GetNetworkInterfaces` reports).
+pub fn ipv4_interfaces() -> Vec<Ipv4Interface> {
+    use nix::net::if_::InterfaceFlags;
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for a in addrs {
+        if !a.flags.contains(InterfaceFlags::IFF_UP) {
+            continue;
+        }
+        let Some(ip) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) else {
+            continue;
+        };
+        let prefix_len = a
+            .netmask
+            .as_ref()
+            .and_then(|m| m.as_sockaddr_in())
+            .map(|m| u32::from(m.ip()).count_ones() as u8)
+            .unwrap_or(32);
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", a.interface_name))
+            .ok()
+            .map(|m| m.trim().to_string())
+            .filter(|m| m.len() == 17 && m != "00:00:00:00:00:00");
+        out.push(Ipv4Interface {
+            name: a.interface_name.clone(),
+            addr: ip.ip(),
+            prefix_len,
+            mac,
+            loopback: a.flags.contains(InterfaceFlags::IFF_LOOPBACK),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod interface_tests {
+    #[test]
+    fn the_loopback_interface_is_listed() {
+        let list = super::ipv4_interfaces();
+        let lo = list.iter().find(|i| i.loopback).expect("lo");
+        assert_eq!(lo.addr, std::net::Ipv4Addr::LOCALHOST);
+        assert_eq!(lo.prefix_len, 8);
+    }
+}

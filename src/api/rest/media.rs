@@ -485,9 +485,20 @@ pub async fn preview_jpeg(
     _: AsViewer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let e = engine(&state)?;
-    let cam = e
-        .camera(&id)
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        live_jpeg(&state, &id).await?,
+    )
+        .into_response())
+}
+
+/// The next live JPEG of camera `id`, waiting at most 5 s for it.
+pub async fn live_jpeg(state: &SharedState, id: &str) -> Result<bytes::Bytes, ApiError> {
+    let cam = engine(state)?
+        .camera(id)
         .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))?;
     let frame = cam
         .preview
@@ -496,14 +507,7 @@ pub async fn preview_jpeg(
         .ok_or_else(|| {
             ApiError::Unavailable(format!("camera `{id}` delivered no picture within 5 s"))
         })?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/jpeg"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        frame.data.clone(),
-    )
-        .into_response())
+    Ok(frame.data.clone())
 }
 
 /// `GET /api/cameras/{id}/live` (WebSocket): fragmented MP4 for Media Source Extensions.

@@ -24,14 +24,14 @@ pub(super) async fn demo_admin(
             tracing::info!("demo: using the existing admin account");
         }
         (true, Some(p)) => {
-            let ha1 = crate::api::accounts::sealed_rtsp_ha1(secrets, "admin", &p);
+            let digest = crate::api::accounts::sealed_digest_secrets(secrets, "admin", &p);
             let hash = tokio::task::spawn_blocking(move || password::hash(&p))
                 .await?
                 .map_err(anyhow::Error::msg)?;
             store
                 .call(move |c| {
                     users::set_password(c, "admin", &hash, now)?;
-                    users::set_rtsp_ha1(c, "admin", &ha1)
+                    users::set_digest_secrets(c, "admin", &digest, false)
                 })
                 .await?;
             tracing::info!("demo: admin password set from PINHOLE_ADMIN_PASSWORD");
@@ -43,11 +43,11 @@ pub(super) async fn demo_admin(
             let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
                 .await?
                 .map_err(anyhow::Error::msg)?;
-            let ha1 = crate::api::accounts::sealed_rtsp_ha1(secrets, "admin", &p);
+            let digest = crate::api::accounts::sealed_digest_secrets(secrets, "admin", &p);
             store
                 .call(move |c| {
                     users::create(c, "admin", &hash, Role::Admin, now, false)?;
-                    users::set_rtsp_ha1(c, "admin", &ha1)
+                    users::set_digest_secrets(c, "admin", &digest, false)
                 })
                 .await?;
             store

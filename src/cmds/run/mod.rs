@@ -297,7 +297,18 @@ pub async fn serve(
         mqtt: Default::default(),
         ota: Default::default(),
         discovery: Arc::new(crate::discovery::Discovery::new(config.discovery.clone())),
+        onvif: Arc::new(crate::onvif_face::OnvifFace::new(
+            false,
+            crate::onvif_face::endpoint_id(&state_dir),
+        )),
     });
+    if let Some(on) = state
+        .setting("onvif_enabled")
+        .await
+        .and_then(|v| v.as_bool())
+    {
+        state.onvif.set_enabled(on);
+    }
     if let Some(m) = &state.media {
         m.refresh_rtsp_users().await;
         m.set_status_listener(camera_status_listener(events.clone(), clock.clone()));
@@ -342,6 +353,7 @@ pub async fn serve(
     spawn_system_monitor(&supervisor, state.clone());
     spawn_tour_scheduler(&supervisor, state.clone());
     spawn_discovery(&supervisor, state.clone());
+    crate::onvif_face::responder::spawn(&supervisor, state.clone(), http_addr.port());
     if state.media.is_some() {
         let state = state.clone();
         tokio::spawn(async move { crate::api::broadcast_ops::autostart(&state).await });

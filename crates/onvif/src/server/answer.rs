@@ -66,6 +66,11 @@ impl Fault {
         }
     }
 
+    /// The reason given to the client.
+    pub fn reason(&self) -> &str {
+        self.parts().3
+    }
+
     fn parts(&self) -> (&'static str, &'static str, Option<&'static str>, &str) {
         match self {
             Fault::NotAuthorized(r) => ("Sender", "ter:NotAuthorized", None, r),

@@ -1,0 +1,624 @@
+//! What each ONVIF operation means on the appliance: cameras as media profiles (a camera's main
+//! stream has its id as token, its sub stream `<id>.sub`), PTZ through the same
+//! [`crate::api::ptz_ops`] as the REST routes and JSON-RPC (the same checks, tours stopped by a
+//! manual move, events), and Pinhole's named presets as the camera's ONVIF presets.
+//!
+//! Positions go between the camera's own units and ONVIF's generic spaces linearly over the
+//! camera's limits: pan and tilt -1..1, zoom 0..1.
+
+use crate::api::SharedState;
+use crate::api::error::ApiError;
+use crate::api::ptz_ops;
+use crate::onvif::server::answer::{
+    self, DeviceInfo, Encoding, Endpoints, Fault, InterfaceInfo, Position, PresetInfo, ProfileInfo,
+    PtzInfo,
+};
+use crate::onvif::server::{Operation, Vector};
+use crate::ptz::profile::Profile;
+use crate::store::presets;
+
+/// The request a ONVIF operation is answered for.
+pub struct Context<'a> {
+    pub state: &'a SharedState,
+    /// The `Host` the client reached Pinhole by: the host of every URL handed back.
+    pub host: &'a str,
+}
+
+impl Context<'_> {
+    fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            base: format!("http://{}", self.host),
+        }
+    }
+}
+
+/// A profile token's sub-stream suffix (camera ids cannot hold a dot).
+const SUB: &str = ".sub";
+/// The most presets one camera keeps.
+const MAX_PRESETS: u32 = 100;
+/// How long a continuous move lasts when the request gives no timeout.
+const DEFAULT_MOVE_TIMEOUT_MS: u64 = 5_000;
+
+impl From<ApiError> for Fault {
+    fn from(e: ApiError) -> Fault {
+        e.onvif_fault()
+    }
+}
+
+fn ptz_fault(e: ptz_ops::PtzOpError) -> Fault {
+    ApiError::from(e).into()
+}
+
+/// The camera a PTZ operation names, if it names one.
+pub fn profile_of(op: &Operation) -> Option<&str> {
+    use Operation::*;
+    match op {
+        ContinuousMove { profile, .. }
+        | Stop { profile }
+        | AbsoluteMove { profile, .. }
+        | RelativeMove { profile, .. }
+        | GotoPreset { profile, .. }
+        | SetPreset { profile, .. }
+        | RemovePreset { profile, .. }
+        | GotoHomePosition { profile }
+        | GetStatus { profile }
+        | GetPresets { profile } => Some(profile.strip_suffix(SUB).unwrap_or(profile)),
+        _ => None,
+    }
+}
+
+fn ptz_info(state: &SharedState, id: &str) -> Option<PtzInfo> {
+    let (d, _) = ptz_ops::camera(state, id).ok()?;
+    let caps = d.capabilities();
+    Some(PtzInfo {
+        node: format!("ptz_{id}"),
+        configuration: format!("ptzcfg_{id}"),
+        absolute: caps.absolute,
+        // Relative moves are absolute moves from the position the camera reports.
+        relative: caps.absolute,
+        continuous: caps.continuous,
+        home: true,
+        max_presets: MAX_PRESETS,
+    })
+}
+
+fn encoding(codec: Option<crate::media::pipeline::VideoCodec>) -> Encoding {
+    match codec {
+        Some(crate::media::pipeline::VideoCodec::H265) => Encoding::H265,
+        _ => Encoding::H264,
+    }
+}
+
+/// Every camera's profiles: main stream (with its PTZ), and sub stream where it has one.
+fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
+    let Some(e) = &state.media else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for h in e.cameras() {
+        let def = h.definition();
+        if !def.enabled {
+            continue;
+        }
+        let st = h.status();
+        let source = format!("src_{}", def.id);
+        let figures = |st: &crate::media::camera::CameraStatus,
+                       def: &pinhole_base::camera::Camera| {
+            (
+                st.width.or(def.width).unwrap_or(0),
+                st.height.or(def.height).unwrap_or(0),
+                def.fps.unwrap_or(st.fps.round() as u32),
+                def.bitrate_kbps.unwrap_or(st.bitrate_kbps.round() as u32),
+            )
+        };
+        let (width, height, fps, bitrate_kbps) = figures(&st, &def);
+        out.push(ProfileInfo {
+            token: def.id.clone(),
+            name: def.name.clone(),
+            source: source.clone(),
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+            encoding: encoding(st.codec),
+            ptz: ptz_info(state, &def.id),
+        });
+        if let Some(sub) = h.sub_stream() {
+            let sst = sub.status();
+            let (width, height, fps, bitrate_kbps) = figures(&sst, &sub.definition());
+            out.push(ProfileInfo {
+                token: format!("{}{SUB}", def.id),
+                name: format!("{} (sub stream)", def.name),
+                source,
+                width,
+                height,
+                fps,
+                bitrate_kbps,
+                encoding: encoding(sst.codec),
+                ptz: ptz_info(state, &def.id),
+            });
+        }
+    }
+    out
+}
+
+fn find_profile(state: &SharedState, token: &str) -> Result<ProfileInfo, Fault> {
+    profiles(state)
+        .into_iter()
+        .find(|p| p.token == token)
+        .ok_or_else(|| Fault::NoProfile(format!("no profile `{token}`")))
+}
+
+/// The camera of a PTZ request's profile, with its PTZ profile.
+fn ptz_camera(state: &SharedState, token: &str) -> Result<(String, Profile), Fault> {
+    let p = find_profile(state, token)?;
+    let id = token.strip_suffix(SUB).unwrap_or(token).to_string();
+    if p.ptz.is_none() {
+        return Err(Fault::NoPtzProfile(format!("profile `{token}` has no PTZ")));
+    }
+    let (_, profile) = ptz_ops::camera(state, &id).map_err(ptz_fault)?;
+    Ok((id, profile))
+}
+
+/// Camera units to the generic space: `lo..=hi` onto -1..1.
+fn to_generic(v: i32, lo: i16, hi: i16) -> f64 {
+    let (lo, hi) = (f64::from(lo), f64::from(hi));
+    if hi <= lo {
+        return 0.0;
+    }
+    ((f64::from(v) - lo) / (hi - lo) * 2.0 - 1.0).clamp(-1.0, 1.0)
+}
+
+/// The generic space (-1..1) to camera units.
+fn from_generic(g: f64, lo: i16, hi: i16) -> i32 {
+    let (lo, hi) = (f64::from(lo), f64::from(hi));
+    (lo + (g.clamp(-1.0, 1.0) + 1.0) / 2.0 * (hi - lo)).round() as i32
+}
+
+fn position(p: &Profile, pan: i32, tilt: i32, zoom: i32) -> Position {
+    Position {
+        pan: to_generic(pan, *p.pan_limits.start(), *p.pan_limits.end()),
+        tilt: to_generic(tilt, *p.tilt_limits.start(), *p.tilt_limits.end()),
+        zoom: if p.zoom_max == 0 {
+            0.0
+        } else {
+            (f64::from(zoom) / f64::from(p.zoom_max)).clamp(0.0, 1.0)
+        },
+    }
+}
+
+fn in_range(name: &str, v: Option<f64>, lo: f64) -> Result<Option<f64>, Fault> {
+    match v {
+        Some(x) if !(lo..=1.0).contains(&x) => Err(Fault::InvalidArgs(format!(
+            "{name} {x} is outside {lo}..1 of the generic space"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// An absolute move in generic values; missing axes stay.
+async fn move_to(
+    state: &SharedState,
+    id: &str,
+    p: &Profile,
+    pan: Option<f64>,
+    tilt: Option<f64>,
+    zoom: Option<f64>,
+) -> Result<(), Fault> {
+    let pan = pan.map(|g| from_generic(g, *p.pan_limits.start(), *p.pan_limits.end()));
+    let tilt = tilt.map(|g| from_generic(g, *p.tilt_limits.start(), *p.tilt_limits.end()));
+    let zoom = zoom.map(|g| (g.clamp(0.0, 1.0) * f64::from(p.zoom_max)).round() as i32);
+    ptz_ops::absolute(state, id, pan, tilt, zoom, None)
+        .await
+        .map_err(ptz_fault)
+}
+
+async fn camera_preset(
+    state: &SharedState,
+    camera: &str,
+    token: &str,
+) -> Result<presets::Preset, Fault> {
+    let no = || Fault::NoToken(format!("no preset `{token}` on this camera"));
+    let id: i64 = token.parse().map_err(|_| no())?;
+    match ptz_ops::preset_by_id(state, id).await {
+        Ok(p) if p.camera_id == camera => Ok(p),
+        _ => Err(no()),
+    }
+}
+
+/// The scopes Pinhole announces and answers `GetScopes` with: (scope, fixed). Home Assistant
+/// probes for `Profile/Streaming` and keys devices by the `mac` scope.
+pub fn scopes(device_name: &str, ptz: bool, mac: Option<&str>) -> Vec<(String, bool)> {
+    let mut s = vec![
+        ("onvif://www.onvif.org/type/video_encoder".to_string(), true),
+        (
+            "onvif://www.onvif.org/type/Network_Video_Transmitter".to_string(),
+            true,
+        ),
+        ("onvif://www.onvif.org/Profile/Streaming".to_string(), true),
+        ("onvif://www.onvif.org/hardware/Pinhole".to_string(), true),
+        (
+            format!(
+                "onvif://www.onvif.org/name/{}",
+                pinhole_base::camera::percent_encode(device_name)
+            ),
+            false,
+        ),
+    ];
+    if ptz {
+        s.insert(1, ("onvif://www.onvif.org/type/ptz".to_string(), true));
+    }
+    if let Some(mac) = mac {
+        s.push((
+            format!("onvif://www.onvif.org/mac/{}", mac.replace(':', "")),
+            true,
+        ));
+    }
+    s
+}
+
+/// The MAC of the interface holding `addr`, or of the first one with a MAC.
+pub fn mac_for(addr: Option<std::net::Ipv4Addr>) -> Option<String> {
+    let list = pinhole_sys::ipv4_interfaces();
+    list.iter()
+        .find(|i| Some(i.addr) == addr && i.mac.is_some())
+        .or_else(|| list.iter().find(|i| !i.loopback && i.mac.is_some()))
+        .and_then(|i| i.mac.clone())
+}
+
+/// Whether any camera has PTZ (then the PTZ service is listed).
+pub fn any_ptz(state: &SharedState) -> bool {
+    profiles(state).iter().any(|p| p.ptz.is_some())
+}
+
+pub async fn device_name(state: &SharedState) -> String {
+    state
+        .setting("device_name")
+        .await
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| state.config.general.device_name.clone())
+}
+
+fn device_info(state: &SharedState) -> DeviceInfo {
+    let hardware = std::fs::read_to_string("/proc/device-tree/model")
+        .map(|m| m.trim_end_matches('\0').trim().to_string())
+        .unwrap_or_else(|_| format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+    DeviceInfo {
+        manufacturer: "Pinhole".into(),
+        model: "Pinhole camera appliance".into(),
+        firmware: crate::VERSION.into(),
+        serial: state
+            .onvif
+            .endpoint
+            .trim_start_matches("urn:uuid:")
+            .to_string(),
+        hardware_id: hardware,
+    }
+}
+
+fn interfaces() -> Vec<InterfaceInfo> {
+    pinhole_sys::ipv4_interfaces()
+        .into_iter()
+        .filter(|i| !i.loopback)
+        .map(|i| InterfaceInfo {
+            mac: i.mac.clone().unwrap_or_else(|| "00:00:00:00:00:00".into()),
+            ipv4: Some((i.addr, i.prefix_len)),
+            name: i.name,
+        })
+        .collect()
+}
+
+/// Answers one authenticated (or pre-authentication) operation.
+pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> {
+    use Operation as O;
+    let state = ctx.state;
+    let now = state.clock.now_secs();
+    Ok(match op {
+        O::GetSystemDateAndTime => answer::system_date_and_time(now),
+        O::GetCapabilities => answer::capabilities(&ctx.endpoints(), any_ptz(state)),
+        O::GetServices { include_capability } => answer::services(
+            &ctx.endpoints(),
+            any_ptz(state),
+            *include_capability,
+            profiles(state).len(),
+        ),
+        O::GetServiceCapabilities(service) => {
+            answer::service_capabilities(*service, profiles(state).len())
+        }
+        O::GetDeviceInformation => answer::device_information(&device_info(state)),
+        O::GetScopes => answer::scopes(&scopes(
+            &device_name(state).await,
+            any_ptz(state),
+            mac_for(None).as_deref(),
+        )),
+        O::GetHostname => answer::hostname(
+            &std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "pinhole".into()),
+        ),
+        O::GetNetworkInterfaces => answer::network_interfaces(&interfaces()),
+        O::GetWsdlUrl => answer::wsdl_url().to_string(),
+        O::GetDiscoveryMode => answer::discovery_mode().to_string(),
+        O::GetProfiles => answer::profiles(&profiles(state)),
+        O::GetProfile { profile } => answer::one_profile(&find_profile(state, profile)?),
+        O::GetVideoSources => {
+            let mut seen = std::collections::BTreeSet::new();
+            let list: Vec<_> = profiles(state)
+                .into_iter()
+                .filter(|p| seen.insert(p.source.clone()))
+                .map(|p| (p.source, p.width, p.height, p.fps))
+                .collect();
+            answer::video_sources(&list)
+        }
+        O::GetVideoSourceConfigurations => answer::video_source_configurations(&profiles(state)),
+        O::GetVideoEncoderConfigurations => answer::video_encoder_configurations(&profiles(state)),
+        O::GetStreamUri { profile } => {
+            find_profile(state, profile)?;
+            let e = state
+                .media
+                .as_ref()
+                .ok_or_else(|| Fault::Receiver("the media engine is off".into()))?;
+            let (id, sub) = match profile.strip_suffix(SUB) {
+                Some(id) => (id, "/sub"),
+                None => (profile.as_str(), ""),
+            };
+            answer::stream_uri(&format!("{}{sub}", e.stream_url(id, Some(ctx.host))))
+        }
+        O::GetSnapshotUri { profile } => {
+            find_profile(state, profile)?;
+            answer::snapshot_uri(&format!(
+                "{}/onvif/snapshot/{profile}",
+                ctx.endpoints().base
+            ))
+        }
+        O::GetNodes => {
+            let list: Vec<(String, PtzInfo)> = profiles(state)
+                .into_iter()
+                .filter(|p| !p.token.ends_with(SUB))
+                .filter_map(|p| Some((p.name, p.ptz?)))
+                .collect();
+            answer::nodes(&list)
+        }
+        O::GetNode { node } => {
+            let (name, z) = profiles(state)
+                .into_iter()
+                .filter_map(|p| Some((p.name, p.ptz?)))
+                .find(|(_, z)| &z.node == node)
+                .ok_or_else(|| Fault::NoToken(format!("no PTZ node `{node}`")))?;
+            answer::one_node(&name, &z)
+        }
+        O::GetConfigurations => {
+            let list: Vec<PtzInfo> = profiles(state)
+                .into_iter()
+                .filter(|p| !p.token.ends_with(SUB))
+                .filter_map(|p| p.ptz)
+                .collect();
+            answer::configurations(&list)
+        }
+        O::GetConfiguration { configuration } | O::GetConfigurationOptions { configuration } => {
+            let z = profiles(state)
+                .into_iter()
+                .filter_map(|p| p.ptz)
+                .find(|z| &z.configuration == configuration)
+                .ok_or_else(|| Fault::NoToken(format!("no PTZ configuration `{configuration}`")))?;
+            if matches!(op, O::GetConfiguration { .. }) {
+                answer::one_configuration(&z)
+            } else {
+                answer::configuration_options(&z)
+            }
+        }
+        O::ContinuousMove {
+            profile,
+            velocity,
+            timeout_ms,
+        } => {
+            let (id, _) = ptz_camera(state, profile)?;
+            let Vector { pan, tilt, zoom } = *velocity;
+            let pan = in_range("pan", pan, -1.0)?.unwrap_or(0.0);
+            let tilt = in_range("tilt", tilt, -1.0)?.unwrap_or(0.0);
+            let zoom = in_range("zoom", zoom, -1.0)?;
+            ptz_ops::continuous(state, &id, pan, tilt, zoom)
+                .await
+                .map_err(ptz_fault)?;
+            if pan == 0.0 && tilt == 0.0 && zoom.unwrap_or(0.0) == 0.0 {
+                state.onvif.end_move(&id);
+            } else {
+                let n = state.onvif.begin_move(&id);
+                let timeout = std::time::Duration::from_millis(
+                    timeout_ms.unwrap_or(DEFAULT_MOVE_TIMEOUT_MS).max(100),
+                );
+                let state = state.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(timeout).await;
+                    if state.onvif.still_moving(&id, n) {
+                        state.onvif.end_move(&id);
+                        if let Err(e) = ptz_ops::stop(&state, &id).await {
+                            tracing::warn!(camera = %id, error = ?e, "ONVIF: stopping a timed-out move failed");
+                        }
+                    }
+                });
+            }
+            answer::empty("tptz", "ContinuousMove")
+        }
+        O::Stop { profile } => {
+            let (id, _) = ptz_camera(state, profile)?;
+            state.onvif.end_move(&id);
+            ptz_ops::stop(state, &id).await.map_err(ptz_fault)?;
+            answer::empty("tptz", "Stop")
+        }
+        O::AbsoluteMove { profile, position } => {
+            let (id, p) = ptz_camera(state, profile)?;
+            let pan = in_range("pan", position.pan, -1.0)?;
+            let tilt = in_range("tilt", position.tilt, -1.0)?;
+            let zoom = in_range("zoom", position.zoom, 0.0)?;
+            state.onvif.end_move(&id);
+            move_to(state, &id, &p, pan, tilt, zoom).await?;
+            answer::empty("tptz", "AbsoluteMove")
+        }
+        O::RelativeMove {
+            profile,
+            translation,
+        } => {
+            let (id, p) = ptz_camera(state, profile)?;
+            let dp = in_range("pan", translation.pan, -1.0)?;
+            let dt = in_range("tilt", translation.tilt, -1.0)?;
+            let dz = in_range("zoom", translation.zoom, -1.0)?;
+            let (d, _) = ptz_ops::camera(state, &id).map_err(ptz_fault)?;
+            let (pan, tilt, zoom) = d.position().await.map_err(|e| ptz_fault(e.into()))?;
+            let here = position(&p, i32::from(pan), i32::from(tilt), i32::from(zoom));
+            state.onvif.end_move(&id);
+            // A translation of 1 is half the range (the generic space spans 2).
+            move_to(
+                state,
+                &id,
+                &p,
+                dp.map(|t| (here.pan + t).clamp(-1.0, 1.0)),
+                dt.map(|t| (here.tilt + t).clamp(-1.0, 1.0)),
+                dz.map(|t| (here.zoom + t).clamp(0.0, 1.0)),
+            )
+            .await?;
+            answer::empty("tptz", "RelativeMove")
+        }
+        O::GetStatus { profile } => {
+            let (id, p) = ptz_camera(state, profile)?;
+            let (d, _) = ptz_ops::camera(state, &id).map_err(ptz_fault)?;
+            let st = d.status();
+            let pos = match (st.pan, st.tilt, st.zoom) {
+                (Some(a), Some(b), Some(c)) => {
+                    Some(position(&p, i32::from(a), i32::from(b), i32::from(c)))
+                }
+                _ => None,
+            };
+            let error = (!st.connected).then(|| {
+                st.last_error
+                    .clone()
+                    .unwrap_or_else(|| "the camera's PTZ link is down".into())
+            });
+            answer::status(pos.as_ref(), state.onvif.moving(&id), error.as_deref(), now)
+        }
+        O::GetPresets { profile } => {
+            let (id, p) = ptz_camera(state, profile)?;
+            let list = state
+                .store
+                .call(move |c| presets::list(c, &id))
+                .await
+                .map_err(|e| Fault::from(ApiError::from(e)))?;
+            let infos: Vec<PresetInfo> = list
+                .iter()
+                .map(|x| PresetInfo {
+                    token: x.id.to_string(),
+                    name: x.name.clone(),
+                    position: Some(position(&p, x.pan, x.tilt, x.zoom)),
+                })
+                .collect();
+            answer::presets(&infos)
+        }
+        O::GotoPreset { profile, preset } => {
+            let (id, _) = ptz_camera(state, profile)?;
+            let p = camera_preset(state, &id, preset).await?;
+            state.onvif.end_move(&id);
+            ptz_ops::goto_preset(state, p.id).await.map_err(ptz_fault)?;
+            answer::empty("tptz", "GotoPreset")
+        }
+        O::SetPreset {
+            profile,
+            name,
+            preset,
+        } => {
+            let (id, _) = ptz_camera(state, profile)?;
+            // A token names the preset to overwrite; a name alone makes or replaces that name.
+            let name = match (preset, name) {
+                (Some(t), _) => camera_preset(state, &id, t).await?.name,
+                (None, Some(n)) => n.clone(),
+                (None, None) => {
+                    let cam = id.clone();
+                    let n = state
+                        .store
+                        .call(move |c| presets::list(c, &cam))
+                        .await
+                        .map_err(|e| Fault::from(ApiError::from(e)))?
+                        .len();
+                    format!("Preset {}", n + 1)
+                }
+            };
+            let saved = ptz_ops::save_preset(state, &id, name)
+                .await
+                .map_err(ptz_fault)?;
+            answer::set_preset(&saved.id.to_string())
+        }
+        O::RemovePreset { profile, preset } => {
+            let (id, _) = ptz_camera(state, profile)?;
+            let p = camera_preset(state, &id, preset).await?;
+            let pid = p.id;
+            state
+                .store
+                .call(move |c| presets::delete(c, pid))
+                .await
+                .map_err(|e| Fault::from(ApiError::from(e)))?;
+            state.events.publish(
+                "ptz.preset",
+                serde_json::json!({"device": id, "preset": pid, "name": p.name, "change": "deleted"}),
+                state.now_ms(),
+            );
+            answer::empty("tptz", "RemovePreset")
+        }
+        O::GotoHomePosition { profile } => {
+            let (id, _) = ptz_camera(state, profile)?;
+            state.onvif.end_move(&id);
+            ptz_ops::home(state, &id).await.map_err(ptz_fault)?;
+            answer::empty("tptz", "GotoHomePosition")
+        }
+        O::NotSupported(name) => {
+            return Err(Fault::ActionNotSupported(format!(
+                "Pinhole does not offer {name} on this service"
+            )));
+        }
+    })
+}
+
+/// The live picture of a profile's camera, for its snapshot URI.
+pub async fn snapshot_jpeg(state: &SharedState, token: &str) -> Result<bytes::Bytes, ApiError> {
+    crate::api::rest::media::live_jpeg(state, token.strip_suffix(SUB).unwrap_or(token)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_positions_round_trip_over_the_camera_limits() {
+        let p = Profile::generic();
+        let (lo, hi) = (*p.pan_limits.start(), *p.pan_limits.end());
+        assert_eq!(from_generic(-1.0, lo, hi), i32::from(lo));
+        assert_eq!(from_generic(1.0, lo, hi), i32::from(hi));
+        for g in [-0.75, -0.1, 0.0, 0.3, 0.99] {
+            let back = to_generic(from_generic(g, lo, hi), lo, hi);
+            assert!((back - g).abs() < 0.001, "{g} -> {back}");
+        }
+        // Out of range is clamped; a degenerate range is the centre.
+        assert_eq!(from_generic(7.0, lo, hi), i32::from(hi));
+        assert_eq!(to_generic(5, 3, 3), 0.0);
+        let pos = position(&p, 0, 0, i32::from(p.zoom_max));
+        assert_eq!(pos.zoom, 1.0);
+    }
+
+    #[test]
+    fn scopes_name_the_device_as_a_uri() {
+        let s = scopes("Porch Pi/2", true, Some("dc:a6:32:00:00:01"));
+        assert!(
+            s.iter()
+                .any(|(x, _)| x == "onvif://www.onvif.org/mac/dca632000001")
+        );
+        assert!(
+            s.iter()
+                .any(|(x, fixed)| !fixed && x == "onvif://www.onvif.org/name/Porch%20Pi%2F2"),
+            "{s:?}"
+        );
+        assert!(s.iter().any(|(x, _)| x.ends_with("/type/ptz")));
+        assert!(
+            !scopes("a", false, None)
+                .iter()
+                .any(|(x, _)| x.ends_with("/type/ptz"))
+        );
+    }
+}

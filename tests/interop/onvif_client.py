@@ -1,0 +1,129 @@
+"""A foreign ONVIF client for the interoperability tests: WSDiscovery (PyPI), the WS-Discovery
+client Home Assistant uses, and onvif-zeep-async (PyPI), the ONVIF library behind Home
+Assistant's ONVIF integration, pointed at Pinhole's own ONVIF face.
+
+    onvif_client.py probe [--scope S] [--types] [--timeout SECS]
+        Multicast Probe (from every interface address, as the library does); prints a JSON list
+        of {"epr", "xaddrs", "scopes"}.
+    onvif_client.py run HOST PORT USER PASSWORD
+        Reads a JSON list of steps on stdin, each {"service": "devicemgmt"|"media"|"ptz",
+        "op": NAME, "params": {...}} or {"sleep": SECS} or {"snapshot": PROFILE}; connects as
+        Home Assistant does (update_xaddrs, then each service from the addresses the device
+        gave) and prints one JSON list with, per step, {"ok": answer} or {"fault": message,
+        "auth": whether the library calls it an authentication error} or {"error": ...}.
+"""
+import argparse
+import asyncio
+import base64
+import datetime
+import json
+import os
+import sys
+
+
+def probe(args):
+    from wsdiscovery import QName, Scope
+    from wsdiscovery.discovery import ThreadedWSDiscovery
+
+    wsd = ThreadedWSDiscovery(ttl=1)
+    wsd.start()
+    try:
+        kwargs = {"timeout": args.timeout}
+        if args.types:
+            kwargs["types"] = [
+                QName("http://www.onvif.org/ver10/network/wsdl", "NetworkVideoTransmitter", "dn")
+            ]
+        if args.scope:
+            kwargs["scopes"] = [Scope(args.scope)]
+        found = [
+            {
+                "epr": s.getEPR(),
+                "xaddrs": list(s.getXAddrs()),
+                "scopes": [sc.getValue() for sc in s.getScopes()],
+            }
+            for s in wsd.searchServices(**kwargs)
+        ]
+    finally:
+        wsd.stop()
+    print(json.dumps(found))
+
+
+def plain(value):
+    """A zeep answer as JSON-able data."""
+    from zeep.helpers import serialize_object
+
+    def conv(v):
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items() if not k.startswith("_")}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, (datetime.datetime, datetime.timedelta)):
+            return str(v)
+        if isinstance(v, bytes):
+            return base64.b64encode(v).decode()
+        return v
+
+    return conv(serialize_object(value))
+
+
+async def run(args):
+    import onvif
+    from onvif import ONVIFCamera
+    from onvif.util import is_auth_error
+    from zeep.exceptions import Fault
+
+    steps = json.load(sys.stdin)
+    wsdl = os.path.join(os.path.dirname(onvif.__file__), "wsdl")
+    cam = ONVIFCamera(args.host, int(args.port), args.user, args.password, wsdl)
+    results = []
+    try:
+        try:
+            await cam.update_xaddrs()
+        except Fault as err:
+            results.append({"fault": err.message, "auth": bool(is_auth_error(err))})
+            print(json.dumps(results))
+            return
+        services = {}
+        for step in steps:
+            try:
+                if "sleep" in step:
+                    await asyncio.sleep(step["sleep"])
+                    results.append({"ok": None})
+                    continue
+                if "snapshot" in step:
+                    jpeg = await cam.get_snapshot(step["snapshot"])
+                    results.append({"ok": {"bytes": len(jpeg or b""), "jpeg": (jpeg or b"")[:2] == b"\xff\xd8"}})
+                    continue
+                name = step["service"]
+                if name not in services:
+                    services[name] = await getattr(cam, f"create_{name}_service")()
+                answer = await getattr(services[name], step["op"])(step.get("params") or {})
+                results.append({"ok": plain(answer)})
+            except Fault as err:
+                results.append({"fault": err.message, "auth": bool(is_auth_error(err))})
+            except Exception as err:  # what a client would show its user
+                results.append({"error": f"{type(err).__name__}: {err}"})
+    finally:
+        await cam.close()
+    print(json.dumps(results))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("probe")
+    p.add_argument("--scope")
+    p.add_argument("--types", action="store_true")
+    p.add_argument("--timeout", type=float, default=3)
+    r = sub.add_parser("run")
+    for a in ("host", "port", "user", "password"):
+        r.add_argument(a)
+    args = ap.parse_args()
+    if args.cmd == "probe":
+        probe(args)
+    else:
+        asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
