@@ -483,12 +483,15 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             let (id, p) = ptz_camera(state, profile)?;
             let (d, _) = ptz_ops::camera(state, &id).map_err(ptz_fault)?;
             let st = d.status();
-            let pos = match (st.pan, st.tilt, st.zoom) {
-                (Some(a), Some(b), Some(c)) => {
-                    Some(position(&p, i32::from(a), i32::from(b), i32::from(c)))
-                }
-                _ => None,
-            };
+            // Asked now (the polled status may lag a move that just ended), else the last known.
+            let pos = match d.position().await {
+                Ok((a, b, c)) => Some((a, b, c)),
+                Err(_) => match (st.pan, st.tilt, st.zoom) {
+                    (Some(a), Some(b), Some(c)) => Some((a, b, c)),
+                    _ => None,
+                },
+            }
+            .map(|(a, b, c)| position(&p, i32::from(a), i32::from(b), i32::from(c)));
             let error = (!st.connected).then(|| {
                 st.last_error
                     .clone()

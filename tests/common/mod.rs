@@ -45,6 +45,10 @@ pub struct Opts {
     pub prepare: Option<Prepare>,
     /// RTSP address (default 127.0.0.1:0).
     pub rtsp_listen: Option<String>,
+    /// HTTP address (default 127.0.0.1:0).
+    pub listen: Option<String>,
+    /// Run inside this network namespace (see [`NetNs`]), with a network stack of its own.
+    pub netns: Option<String>,
     /// Start in this directory (from [`Server::kill_keep_dir`]) instead of a new one; users
     /// are not added again.
     pub reuse_dir: Option<tempfile::TempDir>,
@@ -143,12 +147,17 @@ impl Server {
                 BIN,
             ]);
             c
+        } else if let Some(ns) = &opts.netns {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, BIN]);
+            c
         } else {
             Command::new(BIN)
         };
         cmd.arg("run").arg("--config").arg(&config);
         let rtsp_listen = opts.rtsp_listen.as_deref().unwrap_or("127.0.0.1:0");
-        cmd.args(["--listen", "127.0.0.1:0", "--rtsp-listen", rtsp_listen]);
+        let listen = opts.listen.as_deref().unwrap_or("127.0.0.1:0");
+        cmd.args(["--listen", listen, "--rtsp-listen", rtsp_listen]);
         if opts.demo {
             cmd.arg("--demo").arg("--state-dir").arg(&state);
         }
@@ -585,6 +594,11 @@ pub fn interop_python() -> PathBuf {
     venv_python("interop-venv")
 }
 
+/// The Python of the foreign ONVIF client's environment (`scripts/fetch-interop-peers`).
+pub fn onvif_client_python() -> PathBuf {
+    venv_python("onvif-client-venv")
+}
+
 /// The Python of the foreign ONVIF device's environment (`scripts/fetch-interop-peers`).
 pub fn onvif_device_python() -> PathBuf {
     venv_python("onvif-venv")
@@ -668,6 +682,40 @@ impl NetNs {
         sh(&["-n", &ns.name, "link", "set", &ns_if, "up"]);
         sh(&["-n", &ns.name, "link", "set", "lo", "up"]);
         ns
+    }
+
+    /// Joins this namespace to `other` by a veth pair of their own on 192.168.77.0/24, away
+    /// from the host: (this side's address, the other side's). Removed with the namespaces.
+    pub fn link_to(&self, other: &NetNs) -> (std::net::Ipv4Addr, std::net::Ipv4Addr) {
+        let (a, b) = (format!("{}x", self.host_if), format!("{}y", other.host_if));
+        let (ip_a, ip_b) = ([192, 168, 77, 1].into(), [192, 168, 77, 2].into());
+        let sh = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("ip");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&[
+            "link",
+            "add",
+            &a,
+            "netns",
+            &self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b,
+            "netns",
+            &other.name,
+        ]);
+        for (ns, dev, ip) in [(&self.name, &a, ip_a), (&other.name, &b, ip_b)] {
+            sh(&["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev]);
+            sh(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        (ip_a, ip_b)
     }
 
     /// A command that runs `program` inside the namespace.

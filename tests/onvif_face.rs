@@ -1,0 +1,386 @@
+//! Pinhole as an ONVIF camera, checked with foreign clients from PyPI: WSDiscovery and
+//! onvif-zeep-async (`tests/interop/onvif_client.py`), the libraries behind Home Assistant's
+//! ONVIF integration.
+//!
+//! The appliance runs in demo mode in a network namespace of its own (its own UDP 3702, so
+//! nothing here meets the foreign device of `tests/onvif.rs`), and the client in a second one
+//! joined to it by a veth pair: the multicast probe crosses a real interface. The host reaches
+//! the appliance over a third link, for the API, ffprobe and the checks.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// The foreign client in namespace `ns`: `args`, with `steps` on stdin; its JSON output.
+fn client(ns: &NetNs, args: &[&str], steps: &Value) -> Value {
+    use std::io::Write;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/onvif_client.py");
+    let mut child = ns
+        .command(onvif_client_python())
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the ONVIF client");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(steps.to_string().as_bytes())
+        .expect("steps");
+    let out = child.wait_with_output().expect("ONVIF client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "the ONVIF client said {text:?} ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn step(service: &str, op: &str, params: Value) -> Value {
+    json!({"service": service, "op": op, "params": params})
+}
+
+fn ok<'a>(results: &'a Value, i: usize) -> &'a Value {
+    let r = &results[i];
+    assert!(
+        r.get("ok").is_some(),
+        "step {i} failed: {r}\nall: {results}"
+    );
+    &r["ok"]
+}
+
+fn near(v: &Value, want: f64) -> bool {
+    v.as_f64().is_some_and(|x| (x - want).abs() < 0.02)
+}
+
+async fn set_onvif(server: &Server, token: &str, on: bool) {
+    let r = client_http()
+        .put(server.url("/api/settings"))
+        .bearer_auth(token)
+        .json(&json!({"onvif_enabled": on}))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+}
+
+fn client_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+async fn soap(server: &Server, body: &str) -> reqwest::Response {
+    client_http()
+        .post(server.url("/onvif/device_service"))
+        .header("Content-Type", "application/soap+xml")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("post")
+}
+
+const DEVICE_INFORMATION: &str = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><GetDeviceInformation xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>"#;
+
+/// Probes from the client's namespace until Pinhole answers (the responder starts when the
+/// setting changes); the matches naming Pinhole's device service.
+fn probe_until_found(ns: &NetNs, args: &[&str], device_url: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut a = vec!["probe", "--timeout", "3"];
+        a.extend_from_slice(args);
+        let found = client(ns, &a, &json!(null));
+        let ours: Vec<&Value> = found
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|m| {
+                m["xaddrs"]
+                    .as_array()
+                    .is_some_and(|x| x.iter().any(|u| u == device_url))
+            })
+            .collect();
+        if let Some(m) = ours.first() {
+            return (*m).clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never found {device_url}: {found}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_onvif_client_finds_plays_and_steers_pinhole() {
+    let appliance_ns = NetNs::create();
+    let client_ns = NetNs::create();
+    let (pinhole_ip, _) = appliance_ns.link_to(&client_ns);
+    // Listening on every address of its namespace, as on a Pi; the host reaches it at ns_ip.
+    let mut server = Server::start(Opts {
+        demo: true,
+        env: vec![("PINHOLE_ADMIN_PASSWORD".into(), PASSWORD.into())],
+        users: vec![("view", "viewer")],
+        netns: Some(appliance_ns.name.clone()),
+        listen: Some("0.0.0.0:0".into()),
+        rtsp_listen: Some("0.0.0.0:0".into()),
+        ..Default::default()
+    });
+    server.addr.set_ip(appliance_ns.ns_ip.into());
+    if let Some(r) = server.rtsp.as_mut() {
+        r.set_ip(appliance_ns.ns_ip.into());
+    }
+    let admin = server.token("admin").await;
+
+    // Off by default: the services are not there.
+    assert_eq!(soap(&server, DEVICE_INFORMATION).await.status(), 404);
+    set_onvif(&server, &admin, true).await;
+
+    // Found as Home Assistant probes (no types, the Streaming scope) and by type, at the address
+    // the client reaches it by.
+    let port = server.addr.port();
+    let device_url = format!("http://{pinhole_ip}:{port}/onvif/device_service");
+    let found = probe_until_found(
+        &client_ns,
+        &["--scope", "onvif://www.onvif.org/Profile/Streaming"],
+        &device_url,
+    );
+    assert!(
+        found["epr"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("urn:uuid:")),
+        "{found}"
+    );
+    let scopes = found["scopes"].to_string();
+    assert!(
+        scopes.contains("onvif://www.onvif.org/name/") && scopes.contains("/type/ptz"),
+        "{scopes}"
+    );
+    let by_type = probe_until_found(&client_ns, &["--types"], &device_url);
+    assert_eq!(by_type["epr"], found["epr"]);
+
+    // Read, play, and steer the simulated PTZ camera, as the admin.
+    let host = pinhole_ip.to_string();
+    let port_s = port.to_string();
+    let run = |user: &str, password: &str, steps: Value| {
+        client(&client_ns, &["run", &host, &port_s, user, password], &steps)
+    };
+    let cam = json!({"ProfileToken": "camera0"});
+    let r = run(
+        "admin",
+        PASSWORD,
+        json!([
+            step("devicemgmt", "GetDeviceInformation", json!({})),
+            step("devicemgmt", "GetNetworkInterfaces", json!({})),
+            step("media", "GetProfiles", json!({})),
+            step("media", "GetStreamUri", json!({"StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}, "ProfileToken": "camera0"})),
+            {"snapshot": "camera0"},
+            step("ptz", "AbsoluteMove", json!({"ProfileToken": "camera0", "Position": {"PanTilt": {"x": 0.5, "y": -0.25}, "Zoom": {"x": 0.0}}})),
+            step("ptz", "GetStatus", cam.clone()),
+            step("ptz", "SetPreset", json!({"ProfileToken": "camera0", "PresetName": "door"})),
+            step("ptz", "ContinuousMove", json!({"ProfileToken": "camera0", "Velocity": {"PanTilt": {"x": -0.5, "y": 0.0}}})),
+            {"sleep": 1.5},
+            step("ptz", "Stop", json!({"ProfileToken": "camera0", "PanTilt": true, "Zoom": true})),
+            {"sleep": 0.5},
+            step("ptz", "GetStatus", cam.clone()),
+            step("ptz", "GetPresets", cam.clone()),
+        ]),
+    );
+    assert_eq!(ok(&r, 0)["Manufacturer"], "Pinhole", "{r}");
+    let interfaces = ok(&r, 1).to_string();
+    assert!(
+        interfaces.contains("HwAddress") && interfaces.contains(&host),
+        "{interfaces}"
+    );
+    let profiles = ok(&r, 2).as_array().expect("profiles").clone();
+    let tokens: Vec<&str> = profiles
+        .iter()
+        .filter_map(|p| p["token"].as_str())
+        .collect();
+    assert!(
+        tokens.contains(&"camera0") && tokens.contains(&"camera1"),
+        "{tokens:?}"
+    );
+    let p0 = profiles
+        .iter()
+        .find(|p| p["token"] == "camera0")
+        .expect("camera0");
+    assert_eq!(p0["VideoEncoderConfiguration"]["Encoding"], "H264", "{p0}");
+    assert!(
+        p0["VideoEncoderConfiguration"]["Resolution"]["Width"].as_u64() > Some(0),
+        "{p0}"
+    );
+    assert_eq!(p0["PTZConfiguration"]["NodeToken"], "ptz_camera0", "{p0}");
+    let uri = ok(&r, 3)["Uri"].as_str().expect("uri").to_string();
+    let rtsp = server.rtsp.expect("rtsp");
+    assert_eq!(uri, format!("rtsp://{host}:{}/camera0", rtsp.port()));
+    assert_eq!(ok(&r, 4)["jpeg"], true, "{r}");
+    let status = &ok(&r, 6)["Position"]["PanTilt"];
+    assert!(near(&status["x"], 0.5) && near(&status["y"], -0.25), "{r}");
+    let preset = ok(&r, 7).as_str().expect("preset token").to_string();
+    let after = &ok(&r, 12)["Position"]["PanTilt"];
+    assert!(
+        after["x"].as_f64().is_some_and(|x| x < 0.45),
+        "the continuous move did not pan left: {r}"
+    );
+    assert_eq!(ok(&r, 12)["MoveStatus"]["PanTilt"], "IDLE");
+    let presets = ok(&r, 13).to_string();
+    assert!(
+        presets.contains("\"door\"") && presets.contains(&preset),
+        "{presets}"
+    );
+
+    // The move reached the camera itself: Pinhole's own status, in the camera's units.
+    let st = server
+        .rpc(Some(&admin), "ptz_status", json!({"device": "camera0"}))
+        .await["result"]
+        .clone();
+    let (lo, hi) = (
+        st["pan_limits"][0].as_f64().unwrap_or(0.0),
+        st["pan_limits"][1].as_f64().unwrap_or(0.0),
+    );
+    let pan_at_half = lo + 0.75 * (hi - lo);
+    assert!(
+        st["pan"].as_f64().is_some_and(|p| p < pan_at_half - 1.0),
+        "{st}"
+    );
+
+    // The stream URI plays from where the client is (with the user's credentials, as an NVR
+    // adds them).
+    let with_creds = uri.replacen("rtsp://", &format!("rtsp://admin:{PASSWORD}@"), 1);
+    let out = client_ns
+        .command("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&with_creds)
+        .output()
+        .expect("ffprobe");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "h264",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Back to the preset, and the preset removed.
+    let r = run(
+        "admin",
+        PASSWORD,
+        json!([
+            step(
+                "ptz",
+                "GotoPreset",
+                json!({"ProfileToken": "camera0", "PresetToken": preset})
+            ),
+            step("ptz", "GetStatus", cam.clone()),
+            step(
+                "ptz",
+                "RemovePreset",
+                json!({"ProfileToken": "camera0", "PresetToken": preset})
+            ),
+            step("ptz", "GetPresets", cam.clone()),
+            step(
+                "ptz",
+                "GotoPreset",
+                json!({"ProfileToken": "camera0", "PresetToken": preset})
+            ),
+            step(
+                "ptz",
+                "AbsoluteMove",
+                json!({"ProfileToken": "camera0", "Position": {"PanTilt": {"x": 3.0, "y": 0.0}}})
+            ),
+            step(
+                "media",
+                "GetStreamUri",
+                json!({"StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}, "ProfileToken": "nope"})
+            ),
+            step("devicemgmt", "SystemReboot", json!({})),
+        ]),
+    );
+    assert!(near(&ok(&r, 1)["Position"]["PanTilt"]["x"], 0.5), "{r}");
+    ok(&r, 2);
+    assert_eq!(ok(&r, 3), &json!([]), "{r}");
+    for i in 4..=7 {
+        assert!(
+            r[i].get("fault").is_some() && r[i]["auth"] == false,
+            "step {i}: {r}"
+        );
+    }
+
+    // A wrong password and an unknown user are refused as authentication errors; a viewer
+    // reads but does not steer.
+    for (user, pw) in [("admin", "wrong-password"), ("nobody", PASSWORD)] {
+        let r = run(user, pw, json!([step("media", "GetProfiles", json!({}))]));
+        assert_eq!(r[0]["auth"], true, "{user}: {r}");
+    }
+    let r = run(
+        "view",
+        PASSWORD,
+        json!([
+            step("media", "GetProfiles", json!({})),
+            step(
+                "ptz",
+                "ContinuousMove",
+                json!({"ProfileToken": "camera0", "Velocity": {"PanTilt": {"x": 0.5, "y": 0.0}}})
+            ),
+        ]),
+    );
+    assert!(ok(&r, 0).as_array().is_some_and(|p| p.len() >= 2), "{r}");
+    assert!(
+        r[1]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("operator")),
+        "{r}"
+    );
+
+    // Without credentials: a Digest challenge. Hostile XML: a fault, and the appliance carries on.
+    let r = soap(&server, DEVICE_INFORMATION).await;
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .expect("header")
+        .to_string();
+    assert!(
+        challenge.starts_with("Digest realm=\"pinhole\""),
+        "{challenge}"
+    );
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>&b;</s:Body></s:Envelope>"#;
+    let r = soap(&server, bomb).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.expect("text").contains("InvalidArgVal"));
+
+    // Moves are in the audit log, with who made them.
+    let audit = get_json_as(&server, "/api/audit?limit=200", &admin)
+        .await
+        .to_string();
+    assert!(
+        audit.contains("onvif AbsoluteMove") && audit.contains("onvif GotoPreset"),
+        "{audit}"
+    );
+
+    // Switched off: gone from the network and from HTTP.
+    set_onvif(&server, &admin, false).await;
+    assert_eq!(soap(&server, DEVICE_INFORMATION).await.status(), 404);
+    let found = client(
+        &client_ns,
+        &["probe", "--timeout", "3", "--types"],
+        &json!(null),
+    );
+    assert!(!found.to_string().contains(&device_url), "{found}");
+}
