@@ -48,7 +48,7 @@ fn step(service: &str, op: &str, params: Value) -> Value {
     json!({"service": service, "op": op, "params": params})
 }
 
-fn ok<'a>(results: &'a Value, i: usize) -> &'a Value {
+fn ok(results: &Value, i: usize) -> &Value {
     let r = &results[i];
     assert!(
         r.get("ok").is_some(),
@@ -383,4 +383,24 @@ async fn a_foreign_onvif_client_finds_plays_and_steers_pinhole() {
         &json!(null),
     );
     assert!(!found.to_string().contains(&device_url), "{found}");
+}
+
+#[test]
+fn the_onvif_switch_in_settings_works_in_chromium() {
+    // No discovery responder here: this test stays out of the host's UDP 3702.
+    let server = Server::start(Opts {
+        toml: "[onvif]\ndiscovery = false\n".into(),
+        ..Opts::with_roles()
+    });
+    run_browser_script(
+        "onvif.mjs",
+        &[
+            server.url(""),
+            "admin".into(),
+            PASSWORD.into(),
+            screenshot_dir().join("onvif.png").display().to_string(),
+        ],
+        &[],
+        || server.stderr_text(),
+    );
 }

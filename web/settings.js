@@ -412,6 +412,35 @@ async function usersTab(el) {
 
 // ---- device -----------------------------------------------------------------------------------
 
+// The ONVIF switch: Pinhole answering as an ONVIF camera, so recorders and home automation find
+// it. Saved as soon as it is flipped.
+function onvifCard(s) {
+  const service = `http://${location.hostname}${location.port ? `:${location.port}` : ''}/onvif/device_service`;
+  const box = h('input#onvif-enabled', { type: 'checkbox', checked: !!s.onvif_enabled });
+  const state = h('p.meta#onvif-state');
+  const show = (on) => clear(state, on
+    ? [h('span', 'On: network video recorders and home-automation systems can find this device and use its cameras. Device service: '), h('code', service),
+      h('span', '. They sign in with a Pinhole account; viewers watch, operators also steer.')]
+    : 'Off: nothing answers ONVIF requests or discovery probes.');
+  show(box.checked);
+  box.onchange = async () => {
+    box.disabled = true;
+    try {
+      const r = await api('PUT', '/api/settings', { onvif_enabled: box.checked });
+      box.checked = !!r.settings.onvif_enabled;
+      show(box.checked);
+      toast(box.checked ? 'ONVIF is on' : 'ONVIF is off');
+    } catch (err) {
+      box.checked = !box.checked;
+      toast(err.message, true);
+    } finally {
+      box.disabled = false;
+    }
+  };
+  return h('section.card#onvif-card', h('h2', 'ONVIF'),
+    h('label.switch', box, ' Answer as an ONVIF camera (Profile S with PTZ)'), state);
+}
+
 async function deviceTab(el) {
   let s;
   try {
@@ -440,7 +469,7 @@ async function deviceTab(el) {
     }
   };
   const updates = h('div#update-status', h('p.meta', '…'));
-  clear(el, form, h('section.card', h('h2', 'Updates'), updates));
+  clear(el, form, onvifCard(s), h('section.card', h('h2', 'Updates'), updates));
   const showUpdate = async () => {
     try {
       const u = await app.rpc.call('get_update_status', {});
