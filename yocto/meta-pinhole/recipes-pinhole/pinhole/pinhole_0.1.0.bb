@@ -74,22 +74,36 @@ SYSTEMD_AUTO_ENABLE:${PN} = "enable"
 CONFFILES:${PN} = "${sysconfdir}/pinhole/pinhole.toml"
 FILES:${PN} += "${nonarch_libdir}/sysusers.d/pinhole.conf"
 
-# GStreamer elements pinhole builds pipelines from (capture, parse, mux, RTP/RTSP, encode),
-# the LiteRT runtime, the /data bind mount and RAUC (pinhole is the update agent).
+# GStreamer elements pinhole builds pipelines from (capture, parse, mux, RTP/RTSP, encode; HTTP
+# MJPEG cameras; streams to live platforms: overlays, silent AAC, FLV and RTMP), the LiteRT
+# runtime, the /data bind mount and RAUC (pinhole is the update agent). The AAC encoder is
+# gstreamer1.0-libav's avenc_aac (recommended below) where voaacenc is not built.
 RDEPENDS:${PN} += "\
     gstreamer1.0 \
+    gstreamer1.0-plugins-bad-rtmp2 \
     gstreamer1.0-plugins-bad-videoparsersbad \
     gstreamer1.0-plugins-base-app \
+    gstreamer1.0-plugins-base-audioconvert \
+    gstreamer1.0-plugins-base-audioresample \
+    gstreamer1.0-plugins-base-audiotestsrc \
+    gstreamer1.0-plugins-base-pango \
     gstreamer1.0-plugins-base-playback \
     gstreamer1.0-plugins-base-typefindfunctions \
     gstreamer1.0-plugins-base-videoconvertscale \
     gstreamer1.0-plugins-base-videorate \
+    gstreamer1.0-plugins-good-alpha \
+    gstreamer1.0-plugins-good-audioparsers \
+    gstreamer1.0-plugins-good-flv \
+    gstreamer1.0-plugins-good-gdkpixbuf \
+    gstreamer1.0-plugins-good-imagefreeze \
     gstreamer1.0-plugins-good-isomp4 \
     gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-good-matroska \
+    gstreamer1.0-plugins-good-multipart \
     gstreamer1.0-plugins-good-rtp \
     gstreamer1.0-plugins-good-rtpmanager \
     gstreamer1.0-plugins-good-rtsp \
+    gstreamer1.0-plugins-good-soup \
     gstreamer1.0-plugins-good-udp \
     gstreamer1.0-plugins-good-video4linux2 \
     gstreamer1.0-plugins-ugly-x264 \
@@ -98,4 +112,5 @@ RDEPENDS:${PN} += "\
     pinhole-data \
     rauc \
 "
-RRECOMMENDS:${PN} += "gstreamer1.0-libav pinhole-face-model"
+# A font for text and clock overlays (pango finds it through fontconfig).
+RRECOMMENDS:${PN} += "gstreamer1.0-libav liberation-fonts pinhole-face-model"
