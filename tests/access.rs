@@ -333,6 +333,12 @@ fn rest_routes() -> Vec<(Method, &'static str, Option<&'static str>, Option<Valu
             Some("operator"),
             None,
         ),
+        (
+            Method::GET,
+            "/api/streams/nostream/preview.jpg",
+            Some("viewer"),
+            None,
+        ),
         (Method::GET, "/api/overlays", Some("viewer"), None),
         (
             Method::POST,

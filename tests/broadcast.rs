@@ -139,6 +139,21 @@ async fn stream_now(server: &Server, token: &str, id: &str) -> Value {
     .1
 }
 
+/// The overlay editor's preview of stream `id`.
+async fn preview(server: &Server, token: &str, id: &str) -> image::RgbImage {
+    let r = client()
+        .get(server.url(&format!("/api/streams/{id}/preview.jpg")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("preview");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let body = r.bytes().await.expect("body");
+    image::load_from_memory_with_format(&body, image::ImageFormat::Jpeg)
+        .expect("a JPEG")
+        .to_rgb8()
+}
+
 /// Is the mean colour the logo's orange (after YUV and back)?
 fn is_orange([r, g, b]: [f64; 3]) -> bool {
     (r - 255.0).abs() < 40.0 && (g - 128.0).abs() < 40.0 && b < 50.0
@@ -269,6 +284,11 @@ async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_rest
         "fps": 15, "bitrate_kbps": 800, "overlays": ["logo", "caption"]
     }))).await;
     assert_eq!(s, 201, "{st}");
+    // The editor's preview before the stream runs: the stream's size, the logo where it was put.
+    let img = preview(&server, &view, "show").await;
+    assert_eq!(img.dimensions(), (640, 360));
+    let logo = mean(&img, 528, 84);
+    assert!(is_orange(logo), "the preview's logo region is {logo:?}");
     let (s, _) = call(M::POST, &server, &view, "/api/streams/show/start", None).await;
     assert_eq!(s, 403, "viewers do not start streams");
     let r = server
@@ -338,6 +358,11 @@ async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_rest
     assert!(
         !is_orange(logo),
         "the logo is still drawn after its opacity went to 0: {logo:?}"
+    );
+    let preview_logo = mean(&preview(&server, &view, "show").await, 528, 84);
+    assert!(
+        !is_orange(preview_logo),
+        "the preview still draws it: {preview_logo:?}"
     );
     let v = stream_now(&server, &view, "show").await;
     assert_eq!(
@@ -460,10 +485,21 @@ async fn the_broadcast_view_adds_starts_and_stops_a_stream_in_chromium() {
     let base = server.url("");
     let context = server.stderr_text();
     let url = format!("rtmp://127.0.0.1:{rtmp}/live");
+    let shot = screenshot_dir()
+        .join("overlay-editor.png")
+        .display()
+        .to_string();
     tokio::task::spawn_blocking(move || {
         run_browser_script(
             "broadcast.mjs",
-            &[base, "admin".into(), PASSWORD.into(), url, rtmp::KEY.into()],
+            &[
+                base,
+                "admin".into(),
+                PASSWORD.into(),
+                url,
+                rtmp::KEY.into(),
+                shot,
+            ],
             &[],
             || context,
         )
@@ -479,8 +515,19 @@ async fn the_broadcast_view_adds_starts_and_stops_a_stream_in_chromium() {
     )
     .await;
     assert_eq!(o["value"], "Home 2 - 1 Away", "{o}");
+    let (_, banner) = call(
+        reqwest::Method::GET,
+        &server,
+        &admin,
+        "/api/overlays/banner",
+        None,
+    )
+    .await;
+    assert_eq!(banner["text"], "HELLO {camera}", "{banner}");
+    assert_eq!(banner["opacity"], 0.5, "{banner}");
     let (_, list) = call(reqwest::Method::GET, &server, &admin, "/api/streams", None).await;
     assert_eq!(list[0]["name"], "From the page", "{list}");
+    assert_eq!(list[0]["overlays"], json!(["score", "banner"]), "{list}");
     assert_eq!(list[0]["width"], 640);
     assert_eq!(list[0]["running"], false);
 }

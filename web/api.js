@@ -19,9 +19,12 @@ function cookie(name) {
 /** Called with the error when a request finds the session gone (401). */
 export const hooks = { onUnauthorized: null };
 
+/** A REST call; `body` is sent as JSON, or as it is when it is a Blob (a file to upload). */
 export async function api(method, path, body) {
   const headers = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  const raw = body instanceof Blob;
+  if (raw) headers['content-type'] = body.type || 'application/octet-stream';
+  else if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET') headers['x-csrf-token'] = cookie('pinhole_csrf');
   let res;
   try {
@@ -29,7 +32,7 @@ export async function api(method, path, body) {
       method,
       headers,
       credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
     });
   } catch (e) {
     throw new ApiError(0, { detail: 'The appliance cannot be reached' });

@@ -1,6 +1,8 @@
-// Broadcast: streams to live platforms with their live status (start, stop, take another camera), the values
-// text overlays show (pushed live), destinations (admins add them; keys go in, never come out),
-// and a form for a new stream. The status is polled every 2 s while the view is open.
+// Broadcast: streams to live platforms with their live status (start, stop, take another camera), the
+// overlay editor (each overlay's text, place, size and opacity, PNG uploads, the values text overlays show,
+// with the composited picture of a stream as its preview: click it to place the overlay being edited),
+// destinations (admins add them; keys go in, never come out), and a form for a new stream. The status is
+// polled every 2 s while the view is open.
 
 import { api } from './api.js';
 import { h, clear, field, input, select, showErrors, toast } from './ui.js';
@@ -33,7 +35,7 @@ export async function broadcastView(el) {
   }
   function renderAll() {
     renderStreams(streamsBox, data.streams, data.cameras, refresh);
-    renderOverlays(overlaysBox, data.overlays);
+    renderOverlays(overlaysBox, data, reloadAll);
     if (app.can('control')) {
       renderDestinations(destBox, data.destinations, reloadAll);
       renderForm(formBox, data, reloadAll);
@@ -113,10 +115,90 @@ function renderStreams(box, streams, cameras, refresh) {
       : h('p', 'No streams yet.'));
 }
 
-function renderOverlays(box, overlays) {
+// The overlay editor. Changes are saved as they are made (each slider on release) and the preview, the
+// stream's own picture rendered by the appliance with its overlays, reloads after each.
+let previewStream = null;
+let activeOverlay = null;
+
+function renderOverlays(box, data, reload) {
+  const { overlays, streams } = data;
+  const canEdit = app.can('control');
+  if (!streams.some((s) => s.id === previewStream)) previewStream = streams.length ? streams[0].id : null;
+  const img = h('img#overlay-preview', { alt: 'the stream with its overlays' });
+  const caption = h('p.meta#overlay-preview-note');
+  const showPreview = () => {
+    if (!previewStream) {
+      img.removeAttribute('src');
+      clear(caption, 'Add a stream to see its picture with the overlays.');
+      return;
+    }
+    img.src = `/api/streams/${encodeURIComponent(previewStream)}/preview.jpg?t=${Date.now()}`;
+    clear(caption, canEdit ? 'Click the picture to place the overlay you are editing.' : '');
+  };
+  img.onerror = () => clear(caption, 'No picture: is the stream\'s camera streaming?');
+  const pick = streams.length
+    ? select(streams.map((s) => [s.id, s.name || s.id]), previewStream)
+    : null;
+  if (pick) {
+    pick.id = 'overlay-preview-stream';
+    pick.onchange = () => {
+      previewStream = pick.value;
+      showPreview();
+    };
+  }
+  const editors = new Map();
+  const shown = () => streams.find((x) => x.id === previewStream);
+  // Puts an overlay on the previewed stream or takes it off (the stream's spec, saved whole).
+  async function onStream(id, on) {
+    const st = shown();
+    if (!st) return;
+    const overlays = on ? [...new Set([...st.overlays, id])] : st.overlays.filter((x) => x !== id);
+    const spec = {
+      name: st.name, camera: st.camera, preset: st.preset, destinations: st.destinations, width: st.width, height: st.height,
+      fps: st.fps, bitrate_kbps: st.bitrate_kbps, overlays, autostart: st.autostart, program: st.program,
+    };
+    try {
+      Object.assign(st, await api('PUT', `/api/streams/${encodeURIComponent(st.id)}`, spec));
+      showPreview();
+    } catch (e) {
+      toast(e.message, true);
+    }
+  }
+  async function save(o, changes) {
+    const spec = { name: o.name, kind: o.kind, text: o.text, x: o.x, y: o.y, size: o.size, opacity: o.opacity, z: o.z, value: o.value, ...changes };
+    try {
+      Object.assign(o, await api('PUT', `/api/overlays/${encodeURIComponent(o.id)}`, spec));
+      const ed = editors.get(o.id);
+      if (ed) ed.sync();
+      showPreview();
+    } catch (e) {
+      toast(e.message, true);
+    }
+  }
+  img.addEventListener('click', (ev) => {
+    const o = overlays.find((x) => x.id === activeOverlay);
+    if (!canEdit || !o || !img.naturalWidth) return;
+    const r = img.getBoundingClientRect();
+    // To the sliders' step, so they show the saved place.
+    const round = (v) => Math.round(Math.min(Math.max(v, 0), 1) * 200) / 200;
+    save(o, { x: round((ev.clientX - r.left) / r.width), y: round((ev.clientY - r.top) / r.height) });
+  });
   const items = overlays.map((o) => {
+    const slider = (name, min, max, step) => {
+      const el = input({ type: 'range', name, min, max, step, value: o[name] });
+      const out = h('output', String(o[name]));
+      el.addEventListener('input', () => { out.value = el.value; });
+      el.addEventListener('change', () => save(o, { [name]: Number(el.value) }));
+      return [h('label', name, ' ', el, ' ', out), el, out];
+    };
+    const [xl, x, xo] = slider('x', 0, 1, 0.005);
+    const [yl, y, yo] = slider('y', 0, 1, 0.005);
+    const [sl, size, so] = slider('size', 0.01, 1, 0.005);
+    const [ol, opacity, oo] = slider('opacity', 0, 1, 0.05);
+    const text = o.kind === 'image' ? null : input({ name: 'text', value: o.text, 'aria-label': `text of ${o.id}` });
+    if (text) text.addEventListener('change', () => save(o, { text: text.value }));
     const value = input({ value: o.value || '', 'aria-label': `value of ${o.id}` });
-    const set = app.can('control') && o.kind === 'text'
+    const setValue = o.kind === 'text'
       ? h('form.inline', {
         'data-overlay': o.id,
         on: {
@@ -124,7 +206,9 @@ function renderOverlays(box, overlays) {
             ev.preventDefault();
             try {
               await api('PUT', `/api/overlays/${encodeURIComponent(o.id)}/value`, { value: value.value });
+              o.value = value.value;
               toast(`${o.id}: value set`);
+              showPreview();
             } catch (e) {
               toast(e.message, true);
             }
@@ -132,9 +216,76 @@ function renderOverlays(box, overlays) {
         },
       }, value, h('button', { type: 'submit' }, 'Set value'))
       : null;
-    return h('li', h('b', o.name || o.id), ` ${o.kind}${o.text ? ': ' + o.text : ''} `, set);
+    const upload = o.kind === 'image' ? input({ type: 'file', accept: 'image/png', 'aria-label': `PNG for ${o.id}` }) : null;
+    if (upload) {
+      upload.addEventListener('change', async () => {
+        const file = upload.files[0];
+        if (!file) return;
+        try {
+          await api('PUT', `/api/overlays/${encodeURIComponent(o.id)}/image`, file);
+          toast(`${o.id}: image uploaded`);
+          showPreview();
+        } catch (e) {
+          toast(e.message, true);
+        }
+      });
+    }
+    const st = shown();
+    const member = st && canEdit
+      ? h('label.on-stream', h('input', {
+        type: 'checkbox', name: 'on-stream', checked: st.overlays.includes(o.id),
+        on: { change: (ev) => onStream(o.id, ev.target.checked) },
+      }), ` on ${st.name || st.id}`)
+      : null;
+    const li = h('li.overlay-editor', { 'data-overlay-editor': o.id },
+      h('div', h('b', o.name || o.id), ` ${o.kind} `, member),
+      canEdit ? h('div.sliders', text, xl, yl, sl, ol, upload) : h('span', o.text || ''),
+      setValue);
+    li.addEventListener('focusin', () => {
+      activeOverlay = o.id;
+      for (const el of box.querySelectorAll('.overlay-editor')) el.classList.toggle('active', el === li);
+    });
+    editors.set(o.id, {
+      sync() {
+        for (const [el, out, k] of [[x, xo, 'x'], [y, yo, 'y'], [size, so, 'size'], [opacity, oo, 'opacity']]) {
+          el.value = o[k];
+          out.value = String(o[k]);
+        }
+      },
+    });
+    return li;
   });
-  clear(box, h('h2', 'Overlays'), overlays.length ? h('ul', items) : h('p', 'No overlays yet (add them with /api/overlays).'));
+  const form = canEdit ? h('form#overlay-form',
+    field('Id', 'id', input({ required: true, placeholder: 'logo' })),
+    field('Kind', 'kind', select([['text', 'Text'], ['clock', 'Clock'], ['image', 'Image (PNG)']], 'text')),
+    field('Text', 'text', input({ placeholder: '{camera} {time}' })),
+    h('p.form-message'),
+    h('button', { type: 'submit' }, 'Add overlay')) : null;
+  if (form) {
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(form);
+      const id = String(f.get('id')).trim();
+      try {
+        await api('PUT', `/api/overlays/${encodeURIComponent(id)}`, { kind: f.get('kind'), text: f.get('text'), x: 0.05, y: 0.05, size: f.get('kind') === 'image' ? 0.15 : 0.06 });
+        activeOverlay = id;
+        // A new overlay goes on the stream being previewed, so it shows there at once.
+        if (shown()) await onStream(id, true);
+        await reload();
+      } catch (e) {
+        showErrors(form, e);
+      }
+    });
+  }
+  clear(box, h('h2', 'Overlays'),
+    h('div.overlay-editor-layout',
+      h('div.preview', pick ? h('label', 'Preview of ', pick) : null, img, caption),
+      h('div', overlays.length ? h('ul', items) : h('p', 'No overlays yet.'), form)));
+  showPreview();
+  if (activeOverlay) {
+    const li = box.querySelector(`[data-overlay-editor="${CSS.escape(activeOverlay)}"]`);
+    if (li) li.classList.add('active');
+  }
 }
 
 function renderDestinations(box, destinations, reload) {

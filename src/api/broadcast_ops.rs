@@ -208,6 +208,25 @@ async fn plan(state: &SharedState, s: &Stream) -> Result<OutputPlan, ApiError> {
     })
 }
 
+/// The picture a stream sends (or would send): the camera on air (or the stream's camera when
+/// it is not running), scaled and drawn over with the stream's overlays as they are now. The
+/// overlay editor's preview.
+pub async fn preview(state: &SharedState, id: &str) -> Result<bytes::Bytes, ApiError> {
+    let media = engine(state)?.clone();
+    let s = stored_stream(state, id).await?;
+    let plan = plan(state, &s).await?;
+    let camera = media
+        .output(id)
+        .map(|o| o.camera().id.clone())
+        .unwrap_or_else(|| s.spec.camera.clone());
+    let picture = media
+        .live_jpeg(&camera, std::time::Duration::from_secs(5))
+        .await?;
+    crate::media::broadcast::render_preview(&plan, picture)
+        .await
+        .map_err(|e| crate::media::MediaError::Failed(e).into())
+}
+
 /// Starts (or restarts) a stream: recalls its preset, then starts its output.
 pub async fn start_stream(state: &SharedState, id: &str) -> Result<StreamView, ApiError> {
     let media = engine(state)?.clone();

@@ -103,6 +103,7 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         ))
         .routes(routes!(broadcast::start_stream))
         .routes(routes!(broadcast::stop_stream))
+        .routes(routes!(broadcast::stream_preview))
         .routes(routes!(broadcast::program_cue))
         .routes(routes!(broadcast::list_overlays, broadcast::create_overlay))
         .routes(routes!(

@@ -1,17 +1,19 @@
 // The Broadcast view in headless Debian Chromium: tests/broadcast.rs starts the appliance and an
 // RTMP server.
 //
-//   node tests/web/broadcast.mjs BASE_URL USER PASSWORD RTMP_URL KEY
+//   node tests/web/broadcast.mjs BASE_URL USER PASSWORD RTMP_URL KEY SCREENSHOT
 //
-// Adds a destination and a stream through the forms, starts the stream and waits until the page
+// Adds a destination and a stream through the forms; in the overlay editor, sees the stream's
+// composited picture, adds a text overlay, places it by clicking the picture and fades it with its
+// slider (each change saved, the picture reloaded); starts the stream and waits until the page
 // shows its destination live, takes camera1 and back, pushes an overlay's value, and stops the
 // stream.
 
 import assert from 'node:assert/strict';
 import { runBrowserTest, until } from './browser.mjs';
 
-const [base, user, password, rtmpUrl, key] = process.argv.slice(2);
-assert.ok(base && user && password && rtmpUrl && key, 'usage: broadcast.mjs BASE_URL USER PASSWORD RTMP_URL KEY');
+const [base, user, password, rtmpUrl, key, shot] = process.argv.slice(2);
+assert.ok(base && user && password && rtmpUrl && key && shot, 'usage: broadcast.mjs BASE_URL USER PASSWORD RTMP_URL KEY SCREENSHOT');
 
 await runBrowserTest(base, 'Broadcast', async ({ log, newPage, login }) => {
   const page = await newPage();
@@ -44,6 +46,43 @@ await runBrowserTest(base, 'Broadcast', async ({ log, newPage, login }) => {
   await page.click('#stream-form button[type=submit]');
   await page.waitForSelector('#streams tr[data-stream]');
 
+  log('the overlay editor shows the stream\'s picture');
+  const previewLoaded = async (after) => until('the preview picture', async () => page.evaluate((prev) => {
+    const i = document.querySelector('#overlay-preview');
+    return i && i.complete && i.naturalWidth > 0 && i.src !== prev ? i.src : null;
+  }, after));
+  let src = await previewLoaded('');
+  assert.equal(await page.evaluate(() => document.querySelector('#overlay-preview').naturalWidth), 640);
+
+  log('add an overlay and place it by clicking the picture');
+  await page.fill('#overlay-form [name=id]', 'banner');
+  await page.fill('#overlay-form [name=text]', 'HELLO {camera}');
+  await page.click('#overlay-form button[type=submit]');
+  const editor = page.locator('[data-overlay-editor=banner]');
+  await editor.waitFor();
+  await editor.locator('input[name=text]').focus();
+  src = await previewLoaded(src);
+  const box = await page.locator('#overlay-preview').boundingBox();
+  await page.mouse.click(box.x + box.width * 0.5, box.y + box.height * 0.25);
+  const overlay = () => page.evaluate(async () => (await fetch('/api/overlays/banner')).json());
+  await until('the click to move the overlay', async () => {
+    const o = await overlay();
+    return Math.abs(o.x - 0.5) < 0.02 && Math.abs(o.y - 0.25) < 0.02;
+  });
+  const shown = Number(await editor.locator('input[name=x]').inputValue());
+  assert.ok(Math.abs(shown - (await overlay()).x) < 0.006, `the x slider shows ${shown}`);
+  src = await previewLoaded(src);
+
+  log('fade it with its slider');
+  await editor.locator('input[name=opacity]').evaluate((el) => {
+    el.value = '0.5';
+    el.dispatchEvent(new Event('input'));
+    el.dispatchEvent(new Event('change'));
+  });
+  await until('the opacity saved', async () => (await overlay()).opacity === 0.5);
+  await previewLoaded(src);
+  await page.locator('#overlays').screenshot({ path: shot });
+
   log('start it and see it live');
   await page.click('#streams tr[data-stream] button[data-action=start]');
   await page.waitForSelector('#streams li[data-state=live]', { timeout: 40000 });
@@ -56,8 +95,8 @@ await runBrowserTest(base, 'Broadcast', async ({ log, newPage, login }) => {
   assert.ok(await page.isVisible('#streams li[data-state=live]'), 'a take dropped the destination');
 
   log('push a value');
-  await page.fill('#overlays form[data-overlay] input', 'Home 2 - 1 Away');
-  await page.click('#overlays form[data-overlay] button');
+  await page.fill('#overlays form[data-overlay=score] input', 'Home 2 - 1 Away');
+  await page.click('#overlays form[data-overlay=score] button');
   await page.waitForSelector('.toast:has-text("value set")');
 
   log('stop it');

@@ -336,44 +336,50 @@ impl Output {
     fn apply_layers(&self, geometry: bool) {
         let plan = lock(&self.plan).clone();
         let elements = lock(&self.elements).clone();
-        let tz = jiff::tz::TimeZone::get(&plan.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-        let now = jiff::Timestamp::now().to_zoned(tz);
-        let time = now.strftime("%H:%M:%S").to_string();
-        let date = now.strftime("%Y-%m-%d").to_string();
-        for (layer, (_, element)) in plan.layers.iter().zip(elements.iter()) {
-            match layer.kind {
-                OverlayKind::Text | OverlayKind::Clock => {
-                    let text = if layer.kind == OverlayKind::Clock {
-                        let fmt = if layer.text.is_empty() {
-                            "%H:%M:%S"
-                        } else {
-                            &layer.text
-                        };
-                        jiff::fmt::strtime::format(fmt, &now)
-                            .unwrap_or_else(|e| format!("(bad clock format: {e})"))
+        apply_layers(&plan, &elements, geometry);
+    }
+}
+
+/// Sets overlay elements' properties from `plan`, layer by layer (`elements` in the plan's
+/// order); `geometry` also places and sizes them.
+fn apply_layers(plan: &OutputPlan, elements: &[(String, gst::Element)], geometry: bool) {
+    let tz = jiff::tz::TimeZone::get(&plan.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = jiff::Timestamp::now().to_zoned(tz);
+    let time = now.strftime("%H:%M:%S").to_string();
+    let date = now.strftime("%Y-%m-%d").to_string();
+    for (layer, (_, element)) in plan.layers.iter().zip(elements.iter()) {
+        match layer.kind {
+            OverlayKind::Text | OverlayKind::Clock => {
+                let text = if layer.kind == OverlayKind::Clock {
+                    let fmt = if layer.text.is_empty() {
+                        "%H:%M:%S"
                     } else {
-                        render_text(
-                            &layer.text,
-                            &TextContext {
-                                time: &time,
-                                date: &date,
-                                camera: &plan.camera_name,
-                                preset: &plan.preset,
-                                value: &layer.value,
-                            },
-                        )
+                        &layer.text
                     };
-                    if element.property::<String>("text") != text {
-                        element.set_property("text", &text);
-                    }
-                    if geometry {
-                        set_text_geometry(element, layer, &plan);
-                    }
+                    jiff::fmt::strtime::format(fmt, &now)
+                        .unwrap_or_else(|e| format!("(bad clock format: {e})"))
+                } else {
+                    render_text(
+                        &layer.text,
+                        &TextContext {
+                            time: &time,
+                            date: &date,
+                            camera: &plan.camera_name,
+                            preset: &plan.preset,
+                            value: &layer.value,
+                        },
+                    )
+                };
+                if element.property::<String>("text") != text {
+                    element.set_property("text", &text);
                 }
-                OverlayKind::Image => {
-                    if geometry {
-                        set_image_geometry(element, layer, &plan);
-                    }
+                if geometry {
+                    set_text_geometry(element, layer, plan);
+                }
+            }
+            OverlayKind::Image => {
+                if geometry {
+                    set_image_geometry(element, layer, plan);
                 }
             }
         }
@@ -418,14 +424,8 @@ fn aac_encoder() -> Option<&'static str> {
         .find(|e| gst::ElementFactory::find(e).is_some())
 }
 
-/// The encoder pipeline's description; overlay elements are named `layer0`, `layer1`, ...
-fn encoder_launch(
-    codec: crate::pipeline::VideoCodec,
-    decoder: &str,
-    encoder: Encoder,
-    plan: &OutputPlan,
-) -> Result<String, String> {
-    let aac = aac_encoder().ok_or("no AAC encoder (voaacenc or avenc_aac)")?;
+/// The overlay elements, bottom first, named `layer0`, `layer1`, ..., each followed by ` ! `.
+fn overlay_chain(plan: &OutputPlan) -> String {
     let mut overlays = String::new();
     for (i, l) in plan.layers.iter().enumerate() {
         overlays.push_str(&match l.kind {
@@ -435,6 +435,89 @@ fn encoder_launch(
             OverlayKind::Image => format!("gdkpixbufoverlay name=layer{i} ! "),
         });
     }
+    overlays
+}
+
+/// The overlay elements of a built pipeline, in the plan's order, with images loaded.
+fn overlay_elements(
+    pipeline: &gst::Pipeline,
+    plan: &OutputPlan,
+) -> Result<Vec<(String, gst::Element)>, String> {
+    let mut elements = Vec::new();
+    for (i, l) in plan.layers.iter().enumerate() {
+        if l.kind == OverlayKind::Image && l.image.is_none() {
+            return Err(format!("overlay `{}` has no image uploaded", l.id));
+        }
+        let e = pipeline
+            .by_name(&format!("layer{i}"))
+            .ok_or("overlay element missing")?;
+        if let Some((path, _, _)) = &l.image {
+            e.set_property("location", path.to_string_lossy().to_string());
+        }
+        elements.push((l.id.clone(), e));
+    }
+    Ok(elements)
+}
+
+/// The picture an output would send, as a JPEG: `picture` (a camera's live JPEG) scaled to the
+/// plan's size with its overlays drawn, exactly as the encoder draws them. What the overlay
+/// editor shows, whether or not the stream runs.
+pub async fn render_preview(
+    plan: &OutputPlan,
+    picture: bytes::Bytes,
+) -> Result<bytes::Bytes, String> {
+    let launch = format!(
+        "appsrc name=src caps=image/jpeg ! jpegdec ! videoconvert ! videoscale add-borders=true ! \
+         video/x-raw,format=I420,width={w},height={h},pixel-aspect-ratio=1/1 ! \
+         {overlays}videoconvert ! jpegenc quality=85 ! appsink name=out sync=false",
+        w = plan.width,
+        h = plan.height,
+        overlays = overlay_chain(plan),
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .map_err(|e| format!("cannot build the preview: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+    let elements = overlay_elements(&pipeline, plan)?;
+    apply_layers(plan, &elements, true);
+    let src = pipeline
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or("preview without appsrc")?;
+    let sink = pipeline
+        .by_name("out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or("preview without appsink")?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("cannot start the preview: {e}"))?;
+    let result = tokio::task::spawn_blocking(move || {
+        src.push_buffer(gst::Buffer::from_slice(picture))
+            .map_err(|e| format!("the preview refused the picture: {e}"))?;
+        let _ = src.end_of_stream();
+        let sample = sink
+            .try_pull_sample(gst::ClockTime::from_seconds(10))
+            .ok_or("the preview made no picture within 10 s")?;
+        let buffer = sample.buffer().ok_or("an empty preview")?;
+        let map = buffer.map_readable().map_err(|e| e.to_string())?;
+        Ok::<_, String>(bytes::Bytes::copy_from_slice(&map))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+/// The encoder pipeline's description; overlay elements are named `layer0`, `layer1`, ...
+fn encoder_launch(
+    codec: crate::pipeline::VideoCodec,
+    decoder: &str,
+    encoder: Encoder,
+    plan: &OutputPlan,
+) -> Result<String, String> {
+    let aac = aac_encoder().ok_or("no AAC encoder (voaacenc or avenc_aac)")?;
+    let overlays = overlay_chain(plan);
     let gop = plan.fps * 2;
     Ok(format!(
         "appsrc name=src ! {parse} ! {decoder} ! videoconvert ! videoscale add-borders=true ! videorate name=rate ! \
@@ -535,11 +618,6 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
     let codec = camera.codec().ok_or("the camera is not streaming")?;
     let decoder = out.decoders.of(codec);
     let plan = lock(&out.plan).clone();
-    for l in &plan.layers {
-        if l.kind == OverlayKind::Image && l.image.is_none() {
-            return Err(format!("overlay `{}` has no image uploaded", l.id));
-        }
-    }
     let launch = encoder_launch(codec, decoder, out.encoder, &plan)?;
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| format!("cannot build the encoder: {e}"))?
@@ -547,17 +625,7 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
         .map_err(|_| "not a pipeline")?;
     pipeline.set_property("name", format!("output-{}", out.stream_id));
     crate::adopt_shared_clock(&pipeline);
-    let mut elements = Vec::new();
-    for (i, l) in plan.layers.iter().enumerate() {
-        let e = pipeline
-            .by_name(&format!("layer{i}"))
-            .ok_or("overlay element missing")?;
-        if let Some((path, _, _)) = &l.image {
-            e.set_property("location", path.to_string_lossy().to_string());
-        }
-        elements.push((l.id.clone(), e));
-    }
-    *lock(&out.elements) = elements;
+    *lock(&out.elements) = overlay_elements(&pipeline, &plan)?;
     out.apply_layers(true);
     // Frames that reach the encoder, and those its queue let go.
     if let Some(q) = pipeline.by_name("encq") {

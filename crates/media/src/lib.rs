@@ -404,6 +404,24 @@ impl MediaEngine {
             .cloned()
     }
 
+    /// The next live JPEG of camera `id` (its preview, decoded on demand), waiting at most
+    /// `wait` for it.
+    pub async fn live_jpeg(&self, id: &str, wait: Duration) -> Result<bytes::Bytes, MediaError> {
+        let cam = self
+            .camera(id)
+            .ok_or_else(|| MediaError::NotFound(format!("camera `{id}`")))?;
+        cam.preview
+            .next_frame(wait)
+            .await
+            .map(|f| f.data.clone())
+            .ok_or_else(|| {
+                MediaError::Failed(format!(
+                    "camera `{id}` delivered no picture within {} s",
+                    wait.as_secs()
+                ))
+            })
+    }
+
     /// Every camera, by id.
     pub fn cameras(&self) -> Vec<Arc<CameraHandle>> {
         let mut v: Vec<_> = self

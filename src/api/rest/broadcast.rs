@@ -186,6 +186,25 @@ pub async fn start_stream(
     Ok(Json(ops::start_stream(&state, &id).await?))
 }
 
+/// The stream's picture with its overlays, as a JPEG: what it sends, or would send if started
+/// (the overlay editor's preview).
+#[utoipa::path(get, path = "/api/streams/{id}/preview.jpg", tag = "broadcast", params(("id" = String, Path)),
+    responses((status = 200, content_type = "image/jpeg"), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn stream_preview(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/jpeg"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        ops::preview(&state, &id).await?,
+    ))
+}
+
 /// Stop a stream.
 #[utoipa::path(post, path = "/api/streams/{id}/stop", tag = "broadcast", params(("id" = String, Path)),
     responses((status = 200, body = StreamView), (status = 404, body = ErrorBody)),

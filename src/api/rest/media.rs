@@ -497,17 +497,9 @@ pub async fn preview_jpeg(
 
 /// The next live JPEG of camera `id`, waiting at most 5 s for it.
 pub async fn live_jpeg(state: &SharedState, id: &str) -> Result<bytes::Bytes, ApiError> {
-    let cam = engine(state)?
-        .camera(id)
-        .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))?;
-    let frame = cam
-        .preview
-        .next_frame(std::time::Duration::from_secs(5))
-        .await
-        .ok_or_else(|| {
-            ApiError::Unavailable(format!("camera `{id}` delivered no picture within 5 s"))
-        })?;
-    Ok(frame.data.clone())
+    Ok(engine(state)?
+        .live_jpeg(id, std::time::Duration::from_secs(5))
+        .await?)
 }
 
 /// `GET /api/cameras/{id}/live` (WebSocket): fragmented MP4 for Media Source Extensions.
