@@ -11,7 +11,6 @@
 //! - [`supervisor`]: subsystem tasks with restart and backoff, systemd notify and watchdog.
 //! - [`events`]: the in-process event bus behind `subscribe_events`.
 //! - [`discovery`]: finding ONVIF cameras (WS-Discovery), on demand and on a schedule.
-//! - [`onvif_face`]: Pinhole itself as an ONVIF camera, for recorders and home automation.
 
 pub mod api;
 pub mod auth;
@@ -20,7 +19,6 @@ pub mod cmds;
 pub mod config;
 pub mod discovery;
 pub mod logging;
-pub mod onvif_face;
 pub mod supervisor;
 pub mod tls;
 

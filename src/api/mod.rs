@@ -16,6 +16,7 @@ pub mod broadcast_ops;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod onvif_face;
 pub mod openapi;
 pub mod ptz_ops;
 pub mod refusals;
@@ -93,7 +94,7 @@ pub struct AppState {
     /// ONVIF cameras found on the network.
     pub discovery: Arc<crate::discovery::Discovery>,
     /// Pinhole's own ONVIF face (switched by the `onvif_enabled` setting).
-    pub onvif: Arc<crate::onvif_face::OnvifFace>,
+    pub onvif: Arc<crate::api::onvif_face::OnvifFace>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -294,7 +295,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(rest::media::router())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(web::router())
-        .merge(crate::onvif_face::router())
+        .merge(crate::api::onvif_face::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authn::audit_mutations,

@@ -297,9 +297,9 @@ pub async fn serve(
         mqtt: Default::default(),
         ota: Default::default(),
         discovery: Arc::new(crate::discovery::Discovery::new(config.discovery.clone())),
-        onvif: Arc::new(crate::onvif_face::OnvifFace::new(
+        onvif: Arc::new(crate::api::onvif_face::OnvifFace::new(
             false,
-            crate::onvif_face::endpoint_id(&state_dir),
+            crate::api::onvif_face::endpoint_id(&state_dir),
         )),
     });
     if let Some(on) = state
@@ -353,7 +353,7 @@ pub async fn serve(
     spawn_system_monitor(&supervisor, state.clone());
     spawn_tour_scheduler(&supervisor, state.clone());
     spawn_discovery(&supervisor, state.clone());
-    crate::onvif_face::responder::spawn(&supervisor, state.clone(), http_addr.port());
+    crate::api::onvif_face::responder::spawn(&supervisor, state.clone(), http_addr.port());
     if state.media.is_some() {
         let state = state.clone();
         tokio::spawn(async move { crate::api::broadcast_ops::autostart(&state).await });
