@@ -368,7 +368,17 @@ async fn metrics_pass_promtool_and_health_reports_subsystems() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, ["api", "discovery", "store", "system", "tours"]);
+    assert_eq!(
+        names,
+        [
+            "api",
+            "discovery",
+            "onvif-discovery",
+            "store",
+            "system",
+            "tours"
+        ]
+    );
     let text = metrics_text(&server).await;
     for name in [
         "pinhole_build_info",
