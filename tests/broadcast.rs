@@ -687,4 +687,67 @@ async fn a_program_cut_switches_the_camera_without_reconnecting() {
     }
     let v = stream_now(&server, &oper, "program").await;
     assert_eq!(dest_state(&v, "local")["state"], "live", "{v}");
+
+    // A timeline: camera0 with the stream's own overlays, then at a time of day camera1 with an
+    // overlay set of its own, coming on by a fade, for 3 s.
+    let (s, _) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/overlays/tag",
+        Some(json!({
+            "kind": "text", "text": "ON {camera}", "x": 0.1, "y": 0.1
+        })),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(10);
+    let at_text = at.strftime("%H:%M:%S").to_string();
+    let (s, v) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/streams/program",
+        Some(spec(json!([
+            {"camera": "camera0", "secs": 1},
+            {"camera": "camera1", "at": at_text, "secs": 3, "overlays": ["tag"], "transition": "fade"}
+        ]))),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let v = stream_until(
+        &server,
+        &oper,
+        "program",
+        "camera1 at its time of day",
+        Duration::from_secs(30),
+        |v| v["status"]["on_air"] == "camera1",
+    )
+    .await;
+    let early = at.duration_since(jiff::Timestamp::now());
+    assert!(
+        early < jiff::SignedDuration::from_millis(500),
+        "camera1 came on {early:?} before its time {at_text}"
+    );
+    assert_eq!(v["status"]["overlays"], json!(["tag"]), "{v}");
+    let v = stream_until(
+        &server,
+        &oper,
+        "program",
+        "camera0 back with the stream's own overlays",
+        Duration::from_secs(15),
+        |v| v["status"]["on_air"] == "camera0",
+    )
+    .await;
+    assert_eq!(v["status"]["overlays"], json!([]), "{v}");
+    assert_eq!(dest_state(&v, "local")["state"], "live", "{v}");
+    // A cue from outside by a fade.
+    let r = server
+        .rpc(
+            Some(&oper),
+            "program_cue",
+            json!({"stream": "program", "camera": "camera1", "transition": "fade"}),
+        )
+        .await;
+    assert_eq!(r["result"]["status"]["on_air"], "camera1", "{r}");
 }

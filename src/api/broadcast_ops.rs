@@ -13,6 +13,7 @@ use crate::media::broadcast::{Layer, OutputPlan, OutputStatus, Target};
 use crate::store::broadcast::{self as db, Overlay, OverlaySpec, Stream, StreamSpec};
 use crate::store::{cameras, presets};
 use pinhole_base::broadcast::{OverlayKind, publish_url};
+use pinhole_base::broadcast::{TimeOfDay, Transition};
 use serde::Serialize;
 use serde_json::json;
 use std::path::PathBuf;
@@ -287,17 +288,19 @@ pub async fn start_stream(state: &SharedState, id: &str) -> Result<StreamView, A
     if !s.spec.program.is_empty()
         && let Some(out) = media.output(&s.id)
     {
-        tokio::spawn(run_program(state.clone(), out, s.spec.program.clone()));
+        tokio::spawn(run_program(state.clone(), out, s.spec.clone()));
     }
     Ok(view(state, s))
 }
 
-/// Runs a stream's program in a loop for as long as this output runs (a restart or stop of the
-/// stream replaces or ends the output, and with it this task).
+/// Runs a stream's program for as long as this output runs (a restart or stop of the stream
+/// replaces or ends the output, and with it this task). Each entry goes on air at its `at` (or
+/// when the previous entry's `secs` are up), with its overlays and transition, and stays for its
+/// `secs` (or until the next entry's `at`); then the next, in a loop.
 async fn run_program(
     state: SharedState,
     out: Arc<crate::media::broadcast::Output>,
-    program: Vec<pinhole_base::broadcast::ProgramEntry>,
+    spec: pinhole_base::broadcast::StreamSpec,
 ) {
     let still_running = |state: &SharedState| {
         state
@@ -306,31 +309,76 @@ async fn run_program(
             .and_then(|m| m.output(&out.stream_id))
             .is_some_and(|o| Arc::ptr_eq(&o, &out))
     };
-    for entry in program.iter().cycle() {
-        if !still_running(&state) {
+    // Waits until `until`, false if the output ended meanwhile.
+    let wait = |until: tokio::time::Instant| {
+        let state = state.clone();
+        async move {
+            while tokio::time::Instant::now() < until {
+                if !still_running(&state) {
+                    return false;
+                }
+                tokio::time::sleep(
+                    std::time::Duration::from_millis(250).min(until - tokio::time::Instant::now()),
+                )
+                .await;
+            }
+            still_running(&state)
+        }
+    };
+    let tz =
+        jiff::tz::TimeZone::get(&state.config.general.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    for entry in spec.program.iter().cycle() {
+        if let Some(at) = entry.at.as_deref().and_then(TimeOfDay::parse) {
+            let now = jiff::Timestamp::now();
+            let until = at.next_after(now, &tz);
+            let ms = until.duration_since(now).as_millis().max(0) as u64;
+            if !wait(tokio::time::Instant::now() + std::time::Duration::from_millis(ms)).await {
+                return;
+            }
+        } else if !still_running(&state) {
             return;
+        }
+        let overlays = entry.overlays.as_ref().unwrap_or(&spec.overlays);
+        if let Err(e) = show_overlays(&state, &out, overlays).await {
+            tracing::warn!(stream = %out.stream_id, error = ?e, "program entry's overlays not shown");
         }
         if let Err(e) = program_cue(
             &state,
             &out.stream_id,
             &entry.camera,
             entry.preset.as_deref(),
+            entry.transition,
         )
         .await
         {
             tracing::warn!(stream = %out.stream_id, camera = %entry.camera, error = ?e, "program entry not taken");
         }
-        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(entry.secs.into());
-        while tokio::time::Instant::now() < until {
-            if !still_running(&state) {
-                return;
-            }
-            tokio::time::sleep(
-                std::time::Duration::from_millis(250).min(until - tokio::time::Instant::now()),
-            )
-            .await;
+        if let Some(secs) = entry.secs
+            && !wait(tokio::time::Instant::now() + std::time::Duration::from_secs(secs.into()))
+                .await
+        {
+            return;
         }
     }
+}
+
+/// Makes `ids` the overlays a running output draws (a rebuild of its encoder if the set
+/// changes; the destinations stay connected).
+async fn show_overlays(
+    state: &SharedState,
+    out: &crate::media::broadcast::Output,
+    ids: &[String],
+) -> Result<(), ApiError> {
+    let (mut now, mut want) = (out.overlay_ids(), ids.to_vec());
+    now.sort();
+    want.sort();
+    if now == want {
+        return Ok(());
+    }
+    let mut plan = out.plan();
+    plan.layers = layers(state, ids).await?;
+    out.update(plan);
+    Ok(())
 }
 
 /// Moves the camera to its named preset before the stream starts.
@@ -354,6 +402,7 @@ pub async fn program_cue(
     stream: &str,
     camera: &str,
     preset: Option<&str>,
+    transition: Transition,
 ) -> Result<StreamView, ApiError> {
     let media = engine(state)?.clone();
     let s = stored_stream(state, stream).await?;
@@ -373,12 +422,18 @@ pub async fn program_cue(
     if let Some(name) = preset {
         recall_preset(state, camera, name).await?;
     }
-    out.switch_to(handle, &def.name, preset.unwrap_or_default());
+    match transition {
+        Transition::Cut => out.switch_to(handle, &def.name, preset.unwrap_or_default()),
+        Transition::Fade => {
+            out.fade_to(handle, &def.name, preset.unwrap_or_default())
+                .await
+        }
+    }
     publish(
         state,
         "stream.status_change",
         stream,
-        json!({"change": "cue", "camera": camera, "preset": preset}),
+        json!({"change": "cue", "camera": camera, "preset": preset, "transition": transition}),
     );
     Ok(view(state, s))
 }
@@ -410,13 +465,14 @@ async fn refresh_outputs(state: &SharedState, overlay_id: &str) -> Result<(), Ap
     let Some(media) = state.media.as_ref() else {
         return Ok(());
     };
+    // The overlays each output shows now (a program entry may have its own set), on the camera
+    // on air now.
     for out in media.outputs() {
-        let s = match stored_stream(state, &out.stream_id).await {
-            Ok(s) => s,
-            Err(_) => continue,
-        };
-        if s.spec.overlays.iter().any(|o| o == overlay_id) {
-            out.update(plan(state, &s).await?);
+        let ids = out.overlay_ids();
+        if ids.iter().any(|o| o == overlay_id) {
+            let mut plan = out.plan();
+            plan.layers = layers(state, &ids).await?;
+            out.update(plan);
         }
     }
     Ok(())

@@ -165,21 +165,96 @@ pub struct StreamSpec {
     /// Started when the appliance starts.
     #[serde(default)]
     pub autostart: bool,
-    /// A program run in a loop while the stream runs: each entry's camera (at its preset) is on
-    /// air for its `secs`, then the next. Empty: the stream stays on `camera` unless cued.
+    /// A program run in a loop while the stream runs: each entry's camera (at its preset, with
+    /// its overlays) comes on air at its `at` or when the previous entry's `secs` are up, by a
+    /// cut or a fade. Empty: the stream stays on `camera` unless cued.
     #[serde(default)]
     pub program: Vec<ProgramEntry>,
 }
 
-/// One entry of a stream's program.
+/// One entry of a stream's program: when it goes on air (at a time of day, or when the previous
+/// entry's time is up), for how long, what it shows and how it comes on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramEntry {
     pub camera: String,
     #[serde(default)]
     pub preset: Option<String>,
-    /// How long it stays on air, 1..=86400 s.
-    pub secs: u32,
+    /// How long it stays on air, 1..=86400 s; without it, until the next entry's `at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secs: Option<u32>,
+    /// The time of day it goes on air, `HH:MM` or `HH:MM:SS` in the device's time zone; without
+    /// it, as soon as the previous entry's `secs` are up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The overlays shown while it is on air; without it, the stream's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlays: Option<Vec<String>>,
+    /// How it comes on air.
+    #[serde(default)]
+    pub transition: Transition,
+}
+
+/// How a program entry or a cue comes on air.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Transition {
+    /// At the next keyframe of the new camera.
+    #[default]
+    Cut,
+    /// A short dip through black: the picture fades out, the cut happens, it fades in.
+    Fade,
+}
+
+/// A time of day, to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeOfDay {
+    pub hour: i8,
+    pub minute: i8,
+    pub second: i8,
+}
+
+impl TimeOfDay {
+    /// `HH:MM` or `HH:MM:SS`, 24-hour.
+    pub fn parse(s: &str) -> Option<TimeOfDay> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let field = |i: usize, max: i8| -> Option<i8> {
+            let p = parts.get(i)?;
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            p.parse::<i8>().ok().filter(|v| (0..=max).contains(v))
+        };
+        if !(2..=3).contains(&parts.len()) {
+            return None;
+        }
+        Some(TimeOfDay {
+            hour: field(0, 23)?,
+            minute: field(1, 59)?,
+            second: if parts.len() == 3 { field(2, 59)? } else { 0 },
+        })
+    }
+
+    /// The next moment after `now` when the clock in `tz` shows this time (the first such
+    /// moment on a day the clock goes back; a time a spring-forward skips is taken just after
+    /// the gap).
+    pub fn next_after(self, now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> jiff::Timestamp {
+        let today = now.to_zoned(tz.clone()).date();
+        let time = jiff::civil::time(self.hour, self.minute, self.second, 0);
+        for day in 0..3 {
+            let Ok(date) = today.checked_add(jiff::Span::new().days(day)) else {
+                break;
+            };
+            if let Ok(z) = date.to_datetime(time).to_zoned(tz.clone()) {
+                let t = z.timestamp();
+                if t > now {
+                    return t;
+                }
+            }
+        }
+        now.checked_add(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(now)
+    }
 }
 
 fn default_width() -> u32 {
@@ -238,8 +313,34 @@ impl StreamSpec {
             if !valid_camera_id(&e.camera) {
                 errs.push(format!("program[{i}].camera"), "a camera id");
             }
-            if !(1..=86_400).contains(&e.secs) {
+            if e.secs.is_some_and(|s| !(1..=86_400).contains(&s)) {
                 errs.push(format!("program[{i}].secs"), "in 1..=86400");
+            }
+            if e.at
+                .as_deref()
+                .is_some_and(|a| TimeOfDay::parse(a).is_none())
+            {
+                errs.push(
+                    format!("program[{i}].at"),
+                    "a time of day, HH:MM or HH:MM:SS",
+                );
+            }
+            if e.secs.is_none() && e.at.is_none() {
+                errs.push(
+                    format!("program[{i}].secs"),
+                    "give secs (how long it stays), at (when it comes on), or both",
+                );
+            }
+            // Without secs an entry stays until the next one's time: the next needs an `at`.
+            let next = &self.program[(i + 1) % self.program.len()];
+            if e.secs.is_none() && e.at.is_some() && next.at.is_none() {
+                errs.push(
+                    format!("program[{i}].secs"),
+                    "without secs, the next entry needs an `at` (else it would follow at once)",
+                );
+            }
+            if e.overlays.as_ref().is_some_and(|o| o.len() > 16) {
+                errs.push(format!("program[{i}].overlays"), "at most 16 overlays");
             }
             if e.preset
                 .as_ref()
@@ -407,6 +508,105 @@ pub fn uses_time(template: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_of_day_parse_strictly() {
+        assert_eq!(
+            TimeOfDay::parse("07:05"),
+            Some(TimeOfDay {
+                hour: 7,
+                minute: 5,
+                second: 0
+            })
+        );
+        assert_eq!(TimeOfDay::parse("23:59:59").map(|t| t.second), Some(59));
+        for bad in [
+            "24:00",
+            "7:05",
+            "07:60",
+            "07:05:61",
+            "07:05:00:00",
+            "",
+            "ab:cd",
+            "-1:00",
+        ] {
+            assert_eq!(TimeOfDay::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_next_time_of_day_is_today_or_tomorrow_in_the_zone_across_dst() {
+        let tz = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let t = TimeOfDay::parse("09:00").unwrap();
+        // 06:00 UTC is 07:00 in Paris in winter: 09:00 Paris is 08:00 UTC the same day.
+        assert_eq!(
+            t.next_after(at("2026-01-10T06:00:00Z"), &tz),
+            at("2026-01-10T08:00:00Z")
+        );
+        // Already past: tomorrow.
+        assert_eq!(
+            t.next_after(at("2026-01-10T08:00:00Z"), &tz),
+            at("2026-01-11T08:00:00Z")
+        );
+        // 02:30 does not exist on 2026-03-29 in Paris: taken just after the gap (03:30 CEST).
+        let gap = TimeOfDay::parse("02:30").unwrap();
+        assert_eq!(
+            gap.next_after(at("2026-03-28T23:00:00Z"), &tz),
+            at("2026-03-29T01:30:00Z")
+        );
+    }
+
+    #[test]
+    fn program_entries_need_a_trigger_and_a_way_on() {
+        let entry = |secs: Option<u32>, at: Option<&str>| ProgramEntry {
+            camera: "camera0".into(),
+            preset: None,
+            secs,
+            at: at.map(str::to_string),
+            overlays: None,
+            transition: Transition::Cut,
+        };
+        let spec = |program: Vec<ProgramEntry>| StreamSpec {
+            name: String::new(),
+            camera: "camera0".into(),
+            preset: None,
+            destinations: vec!["d".into()],
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate_kbps: 3000,
+            overlays: vec![],
+            autostart: false,
+            program,
+        };
+        assert!(
+            spec(vec![entry(Some(10), None), entry(None, Some("08:00"))])
+                .problems()
+                .get("program[1].secs")
+                .is_some()
+        );
+        assert!(
+            spec(vec![
+                entry(Some(10), Some("08:00")),
+                entry(None, Some("20:00"))
+            ])
+            .problems()
+            .is_empty()
+        );
+        let p = spec(vec![entry(None, None), entry(Some(0), Some("25:00"))]).problems();
+        assert!(p.get("program[0].secs").is_some() && p.get("program[1].secs").is_some());
+        assert!(p.get("program[1].at").is_some());
+        // Old stored programs (secs only) still read, and cuts are the default.
+        let old: ProgramEntry = serde_json::from_str(r#"{"camera": "c", "secs": 30}"#).unwrap();
+        assert_eq!((old.secs, old.transition), (Some(30), Transition::Cut));
+        assert!(
+            serde_json::from_str::<ProgramEntry>(
+                r#"{"camera": "c", "secs": 3, "transition": "wipe"}"#
+            )
+            .is_err()
+        );
+    }
 
     fn dest(url: &str) -> DestinationInput {
         DestinationInput {

@@ -157,12 +157,20 @@ pub fn update_destination(
 fn streams_using(conn: &Connection, what: &str, id: &str) -> Result<Vec<String>, StoreError> {
     Ok(streams(conn)?
         .into_iter()
-        .filter(|s| {
-            let list = match what {
-                "destinations" => &s.spec.destinations,
-                _ => &s.spec.overlays,
-            };
-            list.iter().any(|d| d == id)
+        .filter(|s| match what {
+            "destinations" => s.spec.destinations.iter().any(|d| d == id),
+            // The stream's own overlays, and those of its program's entries.
+            _ => s
+                .spec
+                .overlays
+                .iter()
+                .chain(
+                    s.spec
+                        .program
+                        .iter()
+                        .flat_map(|e| e.overlays.iter().flatten()),
+                )
+                .any(|d| d == id),
         })
         .map(|s| s.id)
         .collect())
@@ -245,6 +253,14 @@ fn check_stream(conn: &Connection, spec: &StreamSpec) -> Result<(), StoreError> 
                 format!("program[{i}].camera"),
                 format!("no camera `{}`", e.camera),
             );
+        }
+        for o in e.overlays.iter().flatten() {
+            if !exists("overlays", o)? {
+                errs.push(
+                    format!("program[{i}].overlays"),
+                    format!("no overlay `{o}`"),
+                );
+            }
         }
     }
     for d in &spec.destinations {

@@ -124,6 +124,8 @@ pub struct DestinationStatus {
 pub struct OutputStatus {
     /// The camera on air.
     pub on_air: String,
+    /// The overlays drawn now (a program entry may have its own set).
+    pub overlays: Vec<String>,
     pub encoder: EncoderState,
     pub uptime_s: u64,
     pub frames: u64,
@@ -160,6 +162,9 @@ pub struct Output {
     rebuild: tokio::sync::Notify,
     /// The running encoder's overlay elements, by layer id, for live changes.
     elements: Mutex<Vec<(String, gst::Element)>>,
+    /// The running encoder's fader, and how far it is faded (kept across encoder rebuilds).
+    fader: Mutex<Option<gst::Element>>,
+    fade_depth: Mutex<f64>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     listener: OutputListener,
@@ -232,6 +237,8 @@ impl Output {
             started: Instant::now(),
             rebuild: tokio::sync::Notify::new(),
             elements: Mutex::new(Vec::new()),
+            fader: Mutex::new(None),
+            fade_depth: Mutex::new(0.0),
             cancel: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             listener,
@@ -275,12 +282,55 @@ impl Output {
         let s = lock(&self.shared);
         OutputStatus {
             on_air: self.camera().id.clone(),
+            overlays: self.overlay_ids(),
             encoder: s.encoder,
             uptime_s: self.started.elapsed().as_secs(),
             frames: self.frames.load(Ordering::Relaxed),
             dropped_frames: self.dropped.load(Ordering::Relaxed),
             last_error: s.last_error.clone(),
             destinations: s.destinations.clone(),
+        }
+    }
+
+    /// What the output makes now.
+    pub fn plan(&self) -> OutputPlan {
+        lock(&self.plan).clone()
+    }
+
+    /// The ids of the overlays drawn now.
+    pub fn overlay_ids(&self) -> Vec<String> {
+        lock(&self.plan)
+            .layers
+            .iter()
+            .map(|l| l.id.clone())
+            .collect()
+    }
+
+    /// A dip through black to `camera`: the picture fades out over [`FADE`]'s first half, the
+    /// cut happens, and it fades in over the second half once the new camera's picture has had
+    /// time to start. Overlays stay drawn throughout; the destinations stay connected.
+    pub async fn fade_to(&self, camera: Arc<CameraHandle>, camera_name: &str, preset: &str) {
+        const STEPS: u32 = 8;
+        let step = FADE / 2 / STEPS;
+        for i in 1..=STEPS {
+            self.set_fade(f64::from(i) / f64::from(STEPS));
+            tokio::time::sleep(step).await;
+        }
+        self.switch_to(camera, camera_name, preset);
+        // The new picture starts at its next keyframe, asked for at the cut.
+        tokio::time::sleep(FADE_HOLD).await;
+        for i in (0..STEPS).rev() {
+            self.set_fade(f64::from(i) / f64::from(STEPS));
+            tokio::time::sleep(step).await;
+        }
+    }
+
+    /// How far the picture is faded to black, 0 (not at all) to 1.
+    fn set_fade(&self, depth: f64) {
+        let depth = depth.clamp(0.0, 1.0);
+        *lock(&self.fade_depth) = depth;
+        if let Some(e) = lock(&self.fader).as_ref() {
+            apply_fade(e, depth);
         }
     }
 
@@ -338,6 +388,18 @@ impl Output {
         let elements = lock(&self.elements).clone();
         apply_layers(&plan, &elements, geometry);
     }
+}
+
+/// The length of a fade transition, out and in.
+pub const FADE: Duration = Duration::from_millis(800);
+/// How long a fade stays black after the cut, for the new camera's keyframe to arrive.
+const FADE_HOLD: Duration = Duration::from_millis(400);
+
+/// Sets the fader (`videobalance`): darker and greyer as `depth` goes to 1; at 0 it is the
+/// identity, where the element passes buffers through untouched.
+fn apply_fade(e: &gst::Element, depth: f64) {
+    e.set_property("brightness", -depth);
+    e.set_property("saturation", 1.0 - depth);
 }
 
 /// Sets overlay elements' properties from `plan`, layer by layer (`elements` in the plan's
@@ -522,7 +584,7 @@ fn encoder_launch(
     Ok(format!(
         "appsrc name=src ! {parse} ! {decoder} ! videoconvert ! videoscale add-borders=true ! videorate name=rate ! \
          video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1 ! \
-         {overlays}videoconvert ! video/x-raw,format=I420 ! queue max-size-buffers=4 leaky=downstream name=encq ! \
+         videobalance name=fade ! {overlays}videoconvert ! video/x-raw,format=I420 ! queue max-size-buffers=4 leaky=downstream name=encq ! \
          {enc} ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! \
          appsink name=video sync=false \
          audiotestsrc is-live=true wave=silence samplesperbuffer=1024 ! audioconvert ! audioresample ! \
@@ -626,6 +688,11 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
     pipeline.set_property("name", format!("output-{}", out.stream_id));
     crate::adopt_shared_clock(&pipeline);
     *lock(&out.elements) = overlay_elements(&pipeline, &plan)?;
+    let fader = pipeline
+        .by_name("fade")
+        .ok_or("encoder without its fader")?;
+    apply_fade(&fader, *lock(&out.fade_depth));
+    *lock(&out.fader) = Some(fader);
     out.apply_layers(true);
     // Frames that reach the encoder, and those its queue let go.
     if let Some(q) = pipeline.by_name("encq") {

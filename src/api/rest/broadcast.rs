@@ -225,6 +225,9 @@ pub struct Cue {
     /// A named PTZ preset of the camera, recalled before the cut.
     #[serde(default)]
     pub preset: Option<String>,
+    /// `cut` (the default) or `fade` (a short dip through black).
+    #[serde(default)]
+    pub transition: pinhole_base::broadcast::Transition,
 }
 
 /// A program cut, for an external studio or the page's "Take": the running stream shows this
@@ -238,7 +241,14 @@ pub async fn program_cue(
     JsonBody(cue): JsonBody<Cue>,
 ) -> Result<Json<StreamView>, ApiError> {
     Ok(Json(
-        ops::program_cue(&state, &cue.stream, &cue.camera, cue.preset.as_deref()).await?,
+        ops::program_cue(
+            &state,
+            &cue.stream,
+            &cue.camera,
+            cue.preset.as_deref(),
+            cue.transition,
+        )
+        .await?,
     ))
 }
 

@@ -201,7 +201,16 @@ async fn program_cue(
     _: &mut Session,
     cue: crate::api::rest::broadcast::Cue,
 ) -> Result<Value, RpcError> {
-    done(ops::program_cue(state, &cue.stream, &cue.camera, cue.preset.as_deref()).await)
+    done(
+        ops::program_cue(
+            state,
+            &cue.stream,
+            &cue.camera,
+            cue.preset.as_deref(),
+            cue.transition,
+        )
+        .await,
+    )
 }
 
 async fn get_overlays(

@@ -106,6 +106,7 @@ RDEPENDS:${PN} += "\
     gstreamer1.0-plugins-good-soup \
     gstreamer1.0-plugins-good-udp \
     gstreamer1.0-plugins-good-video4linux2 \
+    gstreamer1.0-plugins-good-videofilter \
     gstreamer1.0-plugins-ugly-x264 \
     gstreamer1.0-rtsp-server \
     litert-runtime \
