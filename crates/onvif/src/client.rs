@@ -314,7 +314,7 @@ pub async fn probe(
                 .map_err(|e| OnvifError::Network(format!("cannot probe from {ip}: {e}")))?;
         }
     }
-    let message_id = format!("urn:uuid:{}", uuid_v4());
+    let message_id = urn_uuid();
     socket
         .send_to(crate::discovery::probe(&message_id).as_bytes(), target)
         .await
@@ -345,6 +345,11 @@ pub async fn probe(
 }
 
 /// A random (version 4) UUID.
+/// A random (version 4) UUID as a URN, for WS-Addressing message ids and endpoint ids.
+pub fn urn_uuid() -> String {
+    format!("urn:uuid:{}", uuid_v4())
+}
+
 fn uuid_v4() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -131,23 +131,6 @@ impl OnvifFace {
     }
 }
 
-/// A random (version 4) UUID as a URN: endpoint and message ids.
-pub fn new_urn_uuid() -> String {
-    let mut b = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = crate::hex(&b);
-    format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 /// The device's endpoint id, made once and kept in the state directory.
 pub fn endpoint_id(state_dir: &std::path::Path) -> String {
     let path = state_dir.join("onvif-endpoint-id");
@@ -157,7 +140,7 @@ pub fn endpoint_id(state_dir: &std::path::Path) -> String {
             return s.to_string();
         }
     }
-    let id = new_urn_uuid();
+    let id = crate::onvif::client::urn_uuid();
     if let Err(e) = pinhole_sys::write_private(&path, id.as_bytes()) {
         tracing::warn!(error = %e, path = %path.display(), "could not keep the ONVIF endpoint id");
     }

@@ -136,7 +136,7 @@ fn join(sock: &tokio::net::UdpSocket, joined: &mut BTreeSet<Ipv4Addr>) {
 }
 
 fn message_id() -> String {
-    super::new_urn_uuid()
+    crate::onvif::client::urn_uuid()
 }
 
 /// What Pinhole announces, with the device service at `host`.
