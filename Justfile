@@ -94,7 +94,8 @@ soak MINUTES="120" CAMERAS="16":
 # cargo-fuzz needs the sanitizer flags, which RUSTC_BOOTSTRAP lets the stable toolchain use.
 # Fuzz every parser of outside input for SECONDS each (needs cargo-fuzz): the VISCA decoders,
 # the JSON-RPC envelope, the config loader, the fMP4 recovery scanner, RTSP Authorization headers,
-# hawkBit's DDI answers, camera URLs (credentials taken out), ONVIF and WS-Discovery answers.
+# hawkBit's DDI answers, camera URLs (credentials taken out), ONVIF and WS-Discovery answers,
+# requests to Pinhole's ONVIF face, overlay inputs, and RTSP cameras' H.264/H.265 access units.
 fuzz SECONDS="60":
     RUSTC_BOOTSTRAP=1 cargo fuzz run visca_decoders -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run jsonrpc_envelope -- -max_total_time={{SECONDS}}
@@ -104,6 +105,9 @@ fuzz SECONDS="60":
     RUSTC_BOOTSTRAP=1 cargo fuzz run hawkbit_ddi -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run camera_url -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run onvif_xml -- -max_total_time={{SECONDS}}
+    RUSTC_BOOTSTRAP=1 cargo fuzz run onvif_request -- -max_total_time={{SECONDS}}
+    RUSTC_BOOTSTRAP=1 cargo fuzz run overlay_input -- -max_total_time={{SECONDS}}
+    RUSTC_BOOTSTRAP=1 cargo fuzz run nal_framing -- -max_total_time={{SECONDS}}
 
 # Cross-build for aarch64 with Debian's Rust (no containers), run the unit tests and a smoke test under qemu-user.
 arm64 *ARGS:

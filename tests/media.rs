@@ -19,8 +19,14 @@ fn camera_toml(id: &str, source: &str, url: &str, recording: &str) -> String {
 /// The appliance with the users of `Opts::with_roles` and the configuration `toml`, once its
 /// `camera0` streams; with the admin's token.
 async fn camera0_up(toml: String) -> (Server, String) {
+    camera0_up_with(toml, Vec::new()).await
+}
+
+/// [`camera0_up`] with environment overrides of the configuration.
+async fn camera0_up_with(toml: String, env: Vec<(String, String)>) -> (Server, String) {
     let server = Server::start(Opts {
         toml,
+        env,
         ..Opts::with_roles()
     });
     let admin = server.token("admin").await;
@@ -248,7 +254,10 @@ async fn relays_an_ip_camera_without_transcoding_and_reconnects() {
                 "off"
             )
         ),
-        env: vec![("PINHOLE_MEDIA__STALL_TIMEOUT_SECS".into(), "3".into())],
+        env: vec![
+            ("PINHOLE_MEDIA__STALL_TIMEOUT_SECS".into(), "3".into()),
+            ("PINHOLE_LOG__LEVEL".into(), "info".into()),
+        ],
         ..Opts::with_roles()
     });
     let token = relay.token("admin").await;
@@ -261,6 +270,10 @@ async fn relays_an_ip_camera_without_transcoding_and_reconnects() {
     )
     .await;
     assert_eq!(st["encoder"], "none (passthrough)", "{st}");
+    assert!(
+        relay.stderr_text().contains("with Pinhole's RTSP client"),
+        "played by retina, not rtspsrc"
+    );
     let (ok, out, err) = ffprobe(&rtsp_url(&relay, &format!("view:{PASSWORD}"), "camera0"));
     assert!(ok, "{err}");
     assert!(out.contains("\"h264\""), "{out}");
@@ -1873,9 +1886,22 @@ async fn camera_status_until(
 
 #[tokio::test]
 async fn relays_an_h265_camera_and_follows_it_to_h264() {
-    let ipcam = tokio::task::spawn_blocking(|| ipcam::IpCamera::start(ipcam::IpCodec::H265))
-        .await
-        .expect("the IP camera");
+    // An H.265 camera as most are: an IDR picture once, then a CRA picture every second (x265's
+    // default), here a 30 s clip replayed in a loop. Another viewer keeps it going, so Pinhole
+    // joins it mid-stream, long after the IDR: the relay must start on a CRA picture.
+    let ipcam = tokio::task::spawn_blocking(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-clips");
+        ipcam::IpCamera::replay(&ipcam::clip(&dir, ipcam::IpCodec::H265, 640, 360, 600, 30))
+    })
+    .await
+    .expect("the IP camera");
+    let mut viewer = Command::new("ffmpeg")
+        .args(["-v", "quiet", "-rtsp_transport", "tcp", "-i", &ipcam.url()])
+        .args(["-c", "copy", "-f", "null", "-"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    tokio::time::sleep(Duration::from_secs(4)).await;
     let mut server = Server::start(Opts {
         toml: format!(
             "{}[storage]\nsegment_secs = 10\n",
@@ -1895,6 +1921,8 @@ async fn relays_an_h265_camera_and_follows_it_to_h264() {
     .await;
     let st = camera_status_until(&server, &admin, "camera0", "status", |_| true).await;
     assert_eq!(st["codec"], "h265", "{st}");
+    // Started on the first CRA picture: no "no frame within 6 s" and reconnect before it.
+    assert_eq!(st["restarts"], 0, "{st}");
     assert_eq!(st["encoder"], "none (passthrough)", "{st}");
     assert_eq!(st["resolution"], "640x360", "the camera's own size: {st}");
     let caps = server
@@ -1935,6 +1963,8 @@ async fn relays_an_h265_camera_and_follows_it_to_h264() {
 
     // Every segment is whole and decodes: HEVC ones (hvc1) before the switch, H.264 after.
     assert!(server.stop().success());
+    let _ = viewer.kill();
+    let _ = viewer.wait();
     let files = recordings_on_disk(&server.state(), "camera0");
     let mut codecs = Vec::new();
     for f in &files {
@@ -1958,26 +1988,36 @@ async fn an_rtsp_camera_in_a_codec_it_cannot_relay_says_so_and_nothing_else_suff
     let ipcam = tokio::task::spawn_blocking(|| ipcam::IpCamera::start(ipcam::IpCodec::Jpeg))
         .await
         .expect("the IP camera");
-    let (server, admin) = camera0_up(format!(
-        "{}{}",
-        camera_toml("camera0", "test", "", "off"),
-        camera_toml("camera1", "rtsp", &ipcam.url(), "off")
-    ))
-    .await;
-    let st = camera_status_until(&server, &admin, "camera1", "no clear error", |st| {
-        st["error"].as_str().unwrap_or_default().contains("JPEG")
-    })
-    .await;
-    assert!(
-        st["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("H.264 and H.265"),
-        "{st}"
-    );
-    assert_ne!(st["status"], "CONNECTED", "{st}");
-    let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
-    assert_eq!(probed_codec(&url), "h264", "the other camera streams on");
+    // Both RTSP clients: Pinhole's own (the default) and rtspsrc.
+    for client in ["retina", "gstreamer"] {
+        let (server, admin) = camera0_up_with(
+            format!(
+                "{}{}",
+                camera_toml("camera0", "test", "", "off"),
+                camera_toml("camera1", "rtsp", &ipcam.url(), "off")
+            ),
+            vec![("PINHOLE_MEDIA__RTSP_CLIENT".into(), client.into())],
+        )
+        .await;
+        let st = camera_status_until(&server, &admin, "camera1", "no clear error", |st| {
+            st["error"].as_str().unwrap_or_default().contains("JPEG")
+        })
+        .await;
+        assert!(
+            st["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("H.264 and H.265"),
+            "{client}: {st}"
+        );
+        assert_ne!(st["status"], "CONNECTED", "{client}: {st}");
+        let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
+        assert_eq!(
+            probed_codec(&url),
+            "h264",
+            "{client}: the other camera streams on"
+        );
+    }
 }
 
 #[tokio::test]
@@ -2083,7 +2123,11 @@ async fn a_sub_stream_feeds_previews_and_is_served_beside_the_main_one() {
             camera_toml("camera0", "rtsp", &main.url(), "off"),
             sub.url()
         ),
-        env: vec![("PINHOLE_MEDIA__STALL_TIMEOUT_SECS".into(), "3".into())],
+        // rtspsrc, the client kept for cameras Pinhole's own cannot talk to, relays both.
+        env: vec![
+            ("PINHOLE_MEDIA__STALL_TIMEOUT_SECS".into(), "3".into()),
+            ("PINHOLE_MEDIA__RTSP_CLIENT".into(), "gstreamer".into()),
+        ],
         ..Opts::with_roles()
     });
     let admin = server.token("admin").await;

@@ -151,7 +151,12 @@ pub fn start_with(cameras: &str, rtsp_port: u16, env: &[(&str, &str)]) -> (Appli
         ])
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // PINHOLE_BENCH_LOG=1: the appliance's warnings go to the bench's stderr.
+        .stderr(if std::env::var_os("PINHOLE_BENCH_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .expect("spawn pinhole");
     let rtsp: SocketAddr = format!("127.0.0.1:{rtsp_port}").parse().expect("addr");

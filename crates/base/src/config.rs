@@ -387,9 +387,23 @@ pub struct Media {
     pub stall_timeout_secs: u32,
     /// Pull RTSP cameras over TCP (true) or UDP.
     pub rtsp_tcp: bool,
+    /// Which RTSP client pulls IP cameras.
+    pub rtsp_client: RtspClient,
     /// The most cameras the appliance takes (`get_server_info` reports it; adding one more
     /// is refused).
     pub max_cameras: u32,
+}
+
+/// The RTSP client that pulls IP cameras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspClient {
+    /// Pinhole's own (retina): one task per camera, about half rtspsrc's CPU. `rtsps://`
+    /// cameras still go through rtspsrc, as retina speaks no TLS.
+    #[default]
+    Retina,
+    /// GStreamer's rtspsrc with its jitter buffer, for a camera retina cannot talk to.
+    Gstreamer,
 }
 
 impl Default for Media {
@@ -410,6 +424,7 @@ impl Default for Media {
             detect_width: 320,
             stall_timeout_secs: 5,
             rtsp_tcp: true,
+            rtsp_client: RtspClient::Retina,
             max_cameras: 16,
         }
     }

@@ -10,13 +10,14 @@
 //! camera's [`Hub`] and survive rebuilds.
 
 mod decode;
+mod ingest;
 
 use super::hub::Hub;
 use super::pipeline::{CaptureSpec, Decoders, DeviceFormat, Encoder, VideoCodec};
 use super::preview::Preview;
 use gst::prelude::*;
 use pinhole_base::camera::Camera;
-use pinhole_base::config::SourceKind;
+use pinhole_base::config::{RtspClient, SourceKind};
 use serde::Serialize;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -92,6 +93,7 @@ pub struct RunnerSettings {
     pub decoders: Decoders,
     pub stall_timeout: Duration,
     pub rtsp_tcp: bool,
+    pub rtsp_client: RtspClient,
     pub overlay: bool,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
@@ -347,22 +349,20 @@ pub async fn run(
                 s.state = CameraState::Starting;
             }
         });
-        let build = {
-            let cam = cam.clone();
-            let settings = settings.clone();
-            tokio::task::spawn_blocking(move || build(&cam, &settings))
-        };
-        let ended = match build.await {
-            Ok(Ok(running)) => {
+        let ended = match open(&cam, &settings).await {
+            Ok(mut running) => {
                 let ended = supervise(
                     &cam,
-                    &running,
+                    &mut running,
                     &settings,
                     clock.as_ref(),
                     &listener,
                     &mut failures,
                 )
                 .await;
+                if let Some(feeder) = running.feeder.take() {
+                    feeder.abort();
+                }
                 cam.hub.set_producer(None);
                 cam.preview.set_valve(None);
                 cam.detect.set_valve(None);
@@ -379,8 +379,7 @@ pub async fn run(
                 pinhole_sys::return_free_memory();
                 ended
             }
-            Ok(Err(e)) => Ended::Failed(e.to_string()),
-            Err(e) => Ended::Failed(format!("pipeline task panicked: {e}")),
+            Err(reason) => Ended::Failed(reason),
         };
         match ended {
             Ended::Stop => break,
@@ -416,6 +415,65 @@ pub async fn run(
 
 struct Running {
     pipeline: gst::Pipeline,
+    /// Pinhole's own RTSP client feeding the pipeline; ends with the reason it stopped.
+    feeder: Option<tokio::task::JoinHandle<String>>,
+}
+
+/// Does Pinhole's own RTSP client play this camera (rather than rtspsrc)?
+fn plays_itself(def: &Camera, settings: &RunnerSettings) -> bool {
+    def.source == SourceKind::Rtsp
+        && settings.rtsp_client == RtspClient::Retina
+        && def.url.starts_with("rtsp://")
+}
+
+/// Connects an IP camera (with Pinhole's own client), then builds and starts the pipeline.
+async fn open(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, String> {
+    let def = cam.definition();
+    let playing = if plays_itself(&def, settings) {
+        let password = cam
+            .password
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|p| p.expose().to_string());
+        let creds = def
+            .username
+            .clone()
+            .map(|u| (u, password.unwrap_or_default()));
+        let timeout = (settings.stall_timeout * 2).max(Duration::from_secs(10));
+        Some(ingest::connect(&def.url, creds, settings.rtsp_tcp, timeout).await?)
+    } else {
+        None
+    };
+    let codec = playing.as_ref().map(|p| p.codec);
+    let mut running = {
+        let cam = cam.clone();
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || build(&cam, &settings, codec))
+            .await
+            .map_err(|e| format!("pipeline task panicked: {e}"))?
+            .map_err(|e| e.to_string())?
+    };
+    if let Some(playing) = playing {
+        tracing::info!(camera = %cam.id, codec = playing.codec.as_str(), "playing the camera with Pinhole's RTSP client");
+        let src = running
+            .pipeline
+            .by_name("src")
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            .ok_or("the pipeline has no appsrc")?;
+        running.feeder = Some(tokio::spawn(ingest::feed(playing, src)));
+    }
+    Ok(running)
+}
+
+/// Waits for the feeder to end (forever when there is none).
+async fn feeder_ended(feeder: &mut Option<tokio::task::JoinHandle<String>>) -> String {
+    match feeder {
+        Some(f) => f
+            .await
+            .unwrap_or_else(|e| format!("the camera's reader stopped: {e}")),
+        None => std::future::pending().await,
+    }
 }
 
 /// Why a capture pipeline could not be built or started. The text becomes the camera's status
@@ -486,6 +544,7 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, BuildError>
         detect_width: s.detect_width,
         overlay: s.overlay,
         rtsp_tcp: s.rtsp_tcp,
+        connected: None,
         test_image: source == SourceKind::Test && !def.url.is_empty(),
         source_size: source == SourceKind::Mjpeg && (def.width.is_none() || def.height.is_none()),
     })
@@ -554,9 +613,14 @@ fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, Bui
 
 /// Builds and starts the capture pipeline (blocking: parsing and state changes may wait on
 /// devices).
-fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, BuildError> {
+fn build(
+    cam: &Arc<CameraHandle>,
+    settings: &RunnerSettings,
+    connected: Option<VideoCodec>,
+) -> Result<Running, BuildError> {
     let def = cam.definition();
-    let spec = spec_for(&def, settings)?;
+    let mut spec = spec_for(&def, settings)?;
+    spec.connected = connected;
     let launch = spec.launch();
     tracing::debug!(camera = %cam.id, %launch, "building capture pipeline");
     let pipeline = gst::parse::launch(&launch)
@@ -570,6 +634,7 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
         .by_name("src")
         .ok_or_else(|| BuildError::Missing("source element".into()))?;
     match spec.source {
+        SourceKind::Rtsp if connected.is_some() => {}
         SourceKind::Rtsp => {
             set_location_and_credentials(&src, cam, &def);
             // Notice a dead TCP connection sooner than the 20 s default; the data watchdog
@@ -683,7 +748,10 @@ fn build(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Running, 
         // Raw sources are encoded here; what an encoded source carries shows once it flows.
         s.codec = (!encoded).then_some(VideoCodec::H264);
     }
-    Ok(Running { pipeline })
+    Ok(Running {
+        pipeline,
+        feeder: None,
+    })
 }
 
 fn now_ms() -> i64 {
@@ -751,7 +819,7 @@ fn describe(m: &gst::Message) -> String {
 
 async fn supervise(
     cam: &Arc<CameraHandle>,
-    running: &Running,
+    running: &mut Running,
     settings: &RunnerSettings,
     clock: &dyn pinhole_base::clock::Clock,
     listener: &StateListener,
@@ -776,6 +844,7 @@ async fn supervise(
         tokio::select! {
             _ = cam.cancel.cancelled() => return Ended::Stop,
             _ = cam.restart.notified() => return Ended::Restart,
+            reason = feeder_ended(&mut running.feeder) => return Ended::Failed(reason),
             msg = messages.next() => {
                 let Some(msg) = msg else { return Ended::Failed("bus closed".into()) };
                 match msg.view() {
@@ -848,6 +917,7 @@ mod tests {
             decoders: crate::pipeline::choose_decoders(|_| false),
             stall_timeout: Duration::from_secs(3),
             rtsp_tcp: true,
+            rtsp_client: RtspClient::Retina,
             overlay: false,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(10),

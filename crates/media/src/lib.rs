@@ -22,6 +22,7 @@ pub mod fmp4;
 pub mod hls;
 pub mod hub;
 pub mod live;
+pub mod nal;
 pub mod pipeline;
 pub mod preview;
 pub mod recorder;
@@ -209,6 +210,7 @@ impl MediaEngine {
             }),
             stall_timeout: Duration::from_secs(m.stall_timeout_secs.into()),
             rtsp_tcp: m.rtsp_tcp,
+            rtsp_client: m.rtsp_client,
             overlay: gst::ElementFactory::find("clockoverlay").is_some(),
             backoff_initial: Duration::from_millis(config.supervisor.restart_backoff_initial_ms),
             backoff_max: Duration::from_secs(config.supervisor.restart_backoff_max_secs.min(30)),

@@ -7,8 +7,11 @@
 //!   and a low-fps JPEG branch `raw. ! gate ! queue(leaky) ! videorate ! videoscale ! jpegenc !
 //!   appsink name=jpeg`;
 //! - encoded sources (RTSP IP cameras in H.264 or H.265, v4l2 H.264): no transcode. An RTSP
-//!   camera's codec is known only once it answers DESCRIBE, so its description is `rtspsrc` and
-//!   `appsink name=video` unlinked, and the camera runner links each video stream through
+//!   camera is played by Pinhole's own client before the pipeline is built, which then starts
+//!   at an appsrc fed the camera's access units ([`VideoCodec::ingest_chain`]). With rtspsrc
+//!   instead (`rtsps://`, or `media.rtsp_client = "gstreamer"`) the codec is known only once
+//!   the camera answers DESCRIBE, so the description is `rtspsrc` and `appsink name=video`
+//!   unlinked, and the camera runner links each video stream through
 //!   [`VideoCodec::depay_chain`] when it appears. Preview and detection decode on demand.
 //!
 //! URLs, device paths and credentials are never part of the text: they are set as properties on
@@ -156,6 +159,20 @@ impl VideoCodec {
         format!("{depay} ! {}", self.parsed())
     }
 
+    /// From the access units of Pinhole's own RTSP client (Annex B, parameter sets before each
+    /// keyframe) to what the hub carries: an appsrc named `src`, bounded so a stuck pipeline
+    /// cannot hoard the camera's frames.
+    pub fn ingest_chain(self) -> String {
+        let caps = match self {
+            Self::H264 => "video/x-h264,stream-format=byte-stream,alignment=au",
+            Self::H265 => "video/x-h265,stream-format=byte-stream,alignment=au",
+        };
+        format!(
+            "appsrc name=src is-live=true format=time caps=\"{caps}\" max-bytes=0 max-buffers=120 leaky-type=downstream ! {}",
+            self.parsed()
+        )
+    }
+
     /// The RTSP media factory's description: one shared media per camera, fed by an appsrc
     /// that consumes the hub (already parsed, parameter sets in band: no parser on the way out).
     pub fn rtsp_factory_launch(self) -> String {
@@ -189,6 +206,8 @@ pub struct CaptureSpec {
     pub overlay: bool,
     /// RTSP: TCP interleaved (true) or UDP.
     pub rtsp_tcp: bool,
+    /// An RTSP camera that Pinhole's own client already plays, in this codec (None: rtspsrc).
+    pub connected: Option<VideoCodec>,
     /// Test source showing a still picture (its path is the camera's `url`) instead of the
     /// moving pattern: a stand-in for a scene with objects in it.
     pub test_image: bool,
@@ -297,7 +316,9 @@ impl CaptureSpec {
     pub fn launch(&self) -> String {
         const SINK: &str = "appsink name=video sync=false async=false";
         let h264_out = format!("{} ! {SINK}", VideoCodec::H264.parsed());
-        if self.source == SourceKind::Rtsp {
+        if let (SourceKind::Rtsp, Some(codec)) = (self.source, self.connected) {
+            format!("{} ! {SINK}", codec.ingest_chain())
+        } else if self.source == SourceKind::Rtsp {
             // Linked by the runner once the camera says which codec it sends.
             format!("{} {SINK}", self.source())
         } else if self.is_encoded() {
@@ -403,6 +424,7 @@ mod tests {
             detect_width: 320,
             overlay: true,
             rtsp_tcp: true,
+            connected: None,
             test_image: false,
             source_size: false,
         }
@@ -458,6 +480,13 @@ mod tests {
             l,
             "rtspsrc name=src latency=200 protocols=tcp appsink name=video sync=false async=false",
             "linked once the camera names its codec"
+        );
+        let mut played = spec(SourceKind::Rtsp);
+        played.connected = Some(VideoCodec::H265);
+        assert_eq!(
+            played.launch(),
+            "appsrc name=src is-live=true format=time caps=\"video/x-h265,stream-format=byte-stream,alignment=au\" max-bytes=0 max-buffers=120 leaky-type=downstream ! h265parse config-interval=-1 ! capsfilter caps=\"video/x-h265,stream-format=hvc1,alignment=au\" ! appsink name=video sync=false async=false",
+            "Pinhole's own client feeds the parser"
         );
         assert_eq!(
             VideoCodec::H265.depay_chain(),
@@ -570,6 +599,9 @@ mod tests {
             gst::parse::launch(&s.launch()).unwrap_or_else(|e| panic!("{src:?}: {e}"));
         }
         for codec in [VideoCodec::H264, VideoCodec::H265] {
+            let mut s = spec(SourceKind::Rtsp);
+            s.connected = Some(codec);
+            gst::parse::launch(&s.launch()).unwrap_or_else(|e| panic!("{codec:?}: {e}"));
             gst::parse::bin_from_description(&codec.depay_chain(), true)
                 .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
             let launch = codec.rtsp_factory_launch();

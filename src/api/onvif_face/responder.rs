@@ -28,11 +28,13 @@ pub fn spawn(sup: &Supervisor, state: SharedState, http_port: u16) {
         async move {
             let mut enabled = state.onvif.watch_enabled();
             loop {
-                // Off: nothing listens; wake on the switch.
+                // Off: nothing listens; wake on the switch. Idle is healthy (the watchdog
+                // must not wait for a face nobody switched on).
                 while !*enabled.borrow_and_update() {
+                    ctx.heartbeat.beat();
                     tokio::select! {
                         r = enabled.changed() => if r.is_err() { return Ok(()) },
-                        _ = tokio::time::sleep(REJOIN_EVERY) => ctx.heartbeat.beat(),
+                        _ = tokio::time::sleep(REJOIN_EVERY) => {}
                         _ = ctx.shutdown.cancelled() => return Ok(()),
                     }
                 }
@@ -50,6 +52,7 @@ pub fn spawn(sup: &Supervisor, state: SharedState, http_port: u16) {
                     http_port,
                 )
                 .await;
+                ctx.heartbeat.beat();
                 tracing::info!(
                     port,
                     interfaces = joined.len(),
