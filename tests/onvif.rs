@@ -5,6 +5,8 @@
 //! "Discover cameras" on the web page in headless Chromium (`tests/web/discover.mjs`).
 
 mod common;
+#[path = "common/digest_proxy.rs"]
+mod digest_proxy;
 
 use common::*;
 use pinhole::onvif::client::{Client, Credentials};
@@ -36,14 +38,13 @@ impl Drop for Device {
 }
 
 fn start_device() -> Device {
-    start_device_in(None)
+    start_device_in(None, free_port(), None)
 }
 
-/// The device, in the host's network or in a namespace of its own (advertising its address
-/// there).
-fn start_device_in(ns: Option<&NetNs>) -> Device {
+/// The device on `port`, in the host's network or in a namespace of its own (advertising its
+/// address there), and naming `advertised` as its port when it sits behind a proxy.
+fn start_device_in(ns: Option<&NetNs>, port: u16, advertised: Option<u16>) -> Device {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/onvif_device.py");
     let mut command = match ns {
@@ -53,6 +54,9 @@ fn start_device_in(ns: Option<&NetNs>) -> Device {
     command.arg(script);
     if let Some(ns) = ns {
         command.args(["--ip".to_string(), ns.ns_ip.to_string()]);
+    }
+    if let Some(p) = advertised {
+        command.args(["--advertise-port".to_string(), p.to_string()]);
     }
     let mut child = command
         .args([
@@ -89,6 +93,17 @@ fn start_device_in(ns: Option<&NetNs>) -> Device {
         url,
         _dir: dir,
     }
+}
+
+/// `test_onvif_device`'s picture: fetched, and a JPEG.
+fn assert_snapshot_is_a_jpeg(t: &serde_json::Value) {
+    assert_eq!(t["snapshot"]["ok"], true, "{}", t["snapshot"]);
+    let jpeg = t["snapshot"]["jpeg"].as_str().unwrap_or_default();
+    assert!(
+        jpeg.starts_with("data:image/jpeg;base64,/9j/"),
+        "{}",
+        &jpeg[..jpeg.len().min(60)]
+    );
 }
 
 fn client(device: &Device, password: &str) -> Client {
@@ -264,8 +279,66 @@ fn device_in_namespace() -> (NetNs, Device) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let device = start_device_in(Some(&ns));
+    let device = start_device_in(Some(&ns), free_port(), None);
     (ns, device)
+}
+
+#[tokio::test]
+async fn a_device_behind_http_digest_is_connected_to_and_shows_its_picture() {
+    // The device in a namespace of its own, behind lighttpd asking for Digest (SHA-256 or MD5)
+    // on every request, SOAP and snapshot alike; the device itself still checks WS-Security.
+    let ns = NetNs::create();
+    let (device_port, proxy_port) = (free_port(), free_port());
+    let device = start_device_in(Some(&ns), device_port, Some(proxy_port));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _proxy = digest_proxy::start(
+        Some(&ns),
+        dir.path(),
+        (ns.ns_ip, proxy_port).into(),
+        ([127, 0, 0, 1], device_port).into(),
+        (DEVICE_USER, DEVICE_PASSWORD),
+        (DEVICE_USER, DEVICE_PASSWORD),
+    );
+    assert!(
+        device.url.contains(&format!(":{proxy_port}/")),
+        "{}",
+        device.url
+    );
+
+    let server = Server::start(Opts {
+        toml: "[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nrecording = \"off\"\n".into(),
+        ..Opts::with_roles()
+    });
+    let operator = server.token("oper").await;
+    let test = |password: &'static str| {
+        let (server, operator, url) = (&server, &operator, device.url.clone());
+        async move {
+            server
+                .rpc(
+                    Some(operator),
+                    "test_onvif_device",
+                    json!({"device_url": url, "username": DEVICE_USER, "password": password}),
+                )
+                .await
+        }
+    };
+    let r = test(DEVICE_PASSWORD).await;
+    let t = &r["result"];
+    assert!(t["model"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+    assert!(
+        t["profiles"].as_array().is_some_and(|p| p.len() >= 2),
+        "{r}"
+    );
+    assert_snapshot_is_a_jpeg(t);
+
+    // A wrong password is refused by the proxy: said as refused credentials.
+    let r = test("wrong").await;
+    assert_eq!(
+        r["error"]["data"]["reason"], "device_refused_credentials",
+        "{r}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+    assert!(log.contains("wrong password"), "{log}");
 }
 
 #[tokio::test]
@@ -321,13 +394,7 @@ async fn the_appliance_discovers_the_device_and_manages_external_streams() {
     );
     assert_ne!(t["main_profile"], t["sub_profile"], "{r}");
     // And a picture, fetched from the device's snapshot URI.
-    assert_eq!(t["snapshot"]["ok"], true, "{}", t["snapshot"]);
-    let jpeg = t["snapshot"]["jpeg"].as_str().unwrap_or_default();
-    assert!(
-        jpeg.starts_with("data:image/jpeg;base64,/9j/"),
-        "{}",
-        &jpeg[..jpeg.len().min(60)]
-    );
+    assert_snapshot_is_a_jpeg(t);
     let r = server
         .rpc(
             Some(&operator),

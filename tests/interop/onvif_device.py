@@ -3,9 +3,11 @@ media and PTZ services and its WS-Discovery responder, fed a synthetic picture a
 second so its snapshot URI answers with a JPEG (its RTSP stream is not run).
 
     onvif_device.py --port P --workdir DIR [--ip A] [--user U --password W] [--stream-uri URI]
+                    [--advertise-port Q]
 
 Prints `READY <device service URL>` once it answers; stops on SIGTERM. ipycam binds HTTP on
-all interfaces at P and WS-Discovery on 3702; --ip is the address it advertises.
+all interfaces at P and WS-Discovery on 3702; --ip is the address it advertises, and
+--advertise-port the port (a device behind a reverse proxy, which then listens on Q).
 """
 import argparse
 import os
@@ -22,6 +24,7 @@ def main():
     ap.add_argument("--password", default="")
     ap.add_argument("--stream-uri", default="")
     ap.add_argument("--name", default="ForeignCam")
+    ap.add_argument("--advertise-port", type=int, default=0)
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
@@ -50,6 +53,9 @@ def main():
     if not camera.start():
         print("FAILED", flush=True)
         return 1
+    if args.advertise_port:
+        # Bound already: from here on its answers name the proxy's port.
+        config.onvif_port = args.advertise_port
     stop = threading.Event()
 
     def feed():

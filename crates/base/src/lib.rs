@@ -16,6 +16,7 @@ pub mod config;
 pub mod detection;
 pub mod events;
 pub mod field;
+pub mod http_auth;
 pub mod ota;
 pub mod password;
 pub mod png;

@@ -84,59 +84,8 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, AuthError> {
     Err(AuthError::Scheme(scheme.chars().take(20).collect()))
 }
 
-/// `k=v, k="quoted, with \"escapes\""` into a map (keys lower-cased).
 fn parse_params(s: &str) -> Result<HashMap<String, String>, AuthError> {
-    let mut out = HashMap::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while chars
-            .peek()
-            .is_some_and(|c| c.is_ascii_whitespace() || *c == ',')
-        {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            return Ok(out);
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' {
-                break;
-            }
-            key.push(c);
-            chars.next();
-            if key.len() > 64 {
-                return Err(AuthError::Malformed("parameter name too long"));
-            }
-        }
-        if chars.next() != Some('=') {
-            return Err(AuthError::Malformed("parameter without `=`"));
-        }
-        let mut val = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some('"') => break,
-                    Some('\\') => val.push(chars.next().ok_or(AuthError::Malformed("escape"))?),
-                    Some(c) => val.push(c),
-                    None => return Err(AuthError::Malformed("unterminated quoted value")),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                val.push(c);
-                chars.next();
-            }
-        }
-        if val.len() > 4096 {
-            return Err(AuthError::Malformed("parameter value too long"));
-        }
-        out.insert(key.trim().to_ascii_lowercase(), val.trim().to_string());
-    }
+    pinhole_base::http_auth::params(s).map_err(AuthError::Malformed)
 }
 
 fn md5_hex(parts: &[&str]) -> String {

@@ -4,10 +4,17 @@
 //! `connect` does what adding a camera needs: read the device's clock (many cameras run hours
 //! or days off, and refuse tokens dated by ours), what it is, where its services are, and its
 //! profiles with their stream and snapshot URIs.
+//!
+//! Devices that also guard their services with HTTP Digest (many do, and most guard snapshot
+//! URIs so) get their challenge answered; the challenge is kept and its nonce reused with a
+//! growing count, so a guarded device costs one extra round trip per client, not per call.
 
 use crate::device::{self, DeviceInformation, Services};
 use crate::media::{self, Profile};
 use crate::{OnvifError, soap};
+use pinhole_base::http_auth::{ChallengeError, DigestChallenge};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The largest answer read from a device.
@@ -36,6 +43,8 @@ pub struct Client {
     credentials: Option<Credentials>,
     /// Device clock minus ours, in seconds.
     clock_offset: i64,
+    /// The device's last HTTP Digest challenge and how often its nonce was used.
+    digest: Arc<Mutex<Option<(DigestChallenge, u32)>>>,
 }
 
 /// A profile with where to get its video and pictures.
@@ -85,6 +94,7 @@ impl Client {
             device_url: device_url.to_string(),
             credentials,
             clock_offset: 0,
+            digest: Arc::default(),
         })
     }
 
@@ -127,14 +137,14 @@ impl Client {
                     created: &created,
                 });
         let envelope = soap::envelope(body, token.as_ref());
+        let url = reqwest::Url::parse(url).map_err(|_| OnvifError::Invalid {
+            field: "service URL",
+            value: url.to_string(),
+        })?;
+        let creds = self.credentials.as_ref().filter(|_| authenticate);
         let mut resp = self
-            .http
-            .post(url)
-            .header("Content-Type", "application/soap+xml; charset=utf-8")
-            .body(envelope)
-            .send()
-            .await
-            .map_err(|e| OnvifError::Network(network_reason(&e)))?;
+            .send(reqwest::Method::POST, url, Some(envelope), creds, false)
+            .await?;
         let status = resp.status().as_u16();
         let bytes = read_at_most(&mut resp, MAX_ANSWER)
             .await?
@@ -150,9 +160,9 @@ impl Client {
         }
     }
 
-    /// A JPEG from the device's snapshot URI, at most 4 MB. Credentials go (as HTTP Basic) only to
-    /// the device's own host: a URI naming another host gets none, so a device cannot send them
-    /// elsewhere in clear.
+    /// A JPEG from the device's snapshot URI, at most 4 MB. Credentials go only to the device's
+    /// own host, and only when it asks (Digest, or Basic when that is all it offers): a URI
+    /// naming another host gets none, so a device cannot send them elsewhere in clear.
     pub async fn snapshot(&self, uri: &str) -> Result<Vec<u8>, OnvifError> {
         const MAX: usize = 4 * 1024 * 1024;
         let invalid = || OnvifError::Invalid {
@@ -168,14 +178,10 @@ impl Client {
             d.host_str() == target.host_str()
                 && d.port_or_known_default() == target.port_or_known_default()
         });
-        let mut req = self.http.get(target);
-        if let Some(c) = self.credentials.as_ref().filter(|_| same_host) {
-            req = req.basic_auth(&c.username, Some(&c.password));
-        }
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| OnvifError::Network(network_reason(&e)))?;
+        let creds = self.credentials.as_ref().filter(|_| same_host);
+        let mut resp = self
+            .send(reqwest::Method::GET, target, None, creds, true)
+            .await?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(OnvifError::Http(status));
@@ -193,6 +199,92 @@ impl Client {
             });
         }
         Ok(bytes)
+    }
+
+    /// Sends a request, with the answer to the device's Digest challenge when one is known; a
+    /// 401 with a challenge is answered once (Digest; Basic only where `basic` allows it and the
+    /// device offers nothing else). Without `creds` the request goes as it is.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        body: Option<String>,
+        creds: Option<&Credentials>,
+        basic: bool,
+    ) -> Result<reqwest::Response, OnvifError> {
+        let uri = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let go = |auth: Option<String>| {
+            let mut req = self.http.request(method.clone(), url.clone());
+            if let Some(b) = &body {
+                req = req
+                    .header(CONTENT_TYPE, "application/soap+xml; charset=utf-8")
+                    .body(b.clone());
+            }
+            if let Some(a) = auth {
+                req = req.header(AUTHORIZATION, a);
+            }
+            async move {
+                req.send()
+                    .await
+                    .map_err(|e| OnvifError::Network(network_reason(&e)))
+            }
+        };
+        let Some(c) = creds else {
+            return go(None).await;
+        };
+        let resp = go(self.digest_answer(c, method.as_str(), &uri, None)).await?;
+        if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let offered: Vec<String> = resp
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        let auth = match DigestChallenge::pick(offered.iter().map(String::as_str)) {
+            Ok(challenge) => self.digest_answer(c, method.as_str(), &uri, Some(challenge)),
+            Err(ChallengeError::NotDigest) => {
+                let offers_basic = offered
+                    .iter()
+                    .any(|v| v.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("basic")));
+                if !(basic && offers_basic) {
+                    return Ok(resp);
+                }
+                use base64::Engine;
+                let pair = format!("{}:{}", c.username, c.password);
+                let b64 = base64::engine::general_purpose::STANDARD.encode(pair);
+                Some(format!("Basic {b64}"))
+            }
+            Err(e) => {
+                return Err(OnvifError::Invalid {
+                    field: "authentication challenge",
+                    value: e.to_string(),
+                });
+            }
+        };
+        go(auth).await
+    }
+
+    /// The `Authorization` value answering the kept (or a `fresh`, then kept) Digest challenge.
+    fn digest_answer(
+        &self,
+        c: &Credentials,
+        method: &str,
+        uri: &str,
+        fresh: Option<DigestChallenge>,
+    ) -> Option<String> {
+        let mut kept = self.digest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = fresh {
+            *kept = Some((f, 0));
+        }
+        let (challenge, uses) = kept.as_mut()?;
+        *uses = uses.wrapping_add(1);
+        let cnonce = pinhole_base::hex(&rand::random::<[u8; 12]>());
+        Some(challenge.authorization(&c.username, &c.password, method, uri, &cnonce, *uses))
     }
 
     /// Where the device's services are: GetCapabilities, which every version answers, or
@@ -370,60 +462,103 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A one-shot HTTP server answering a tiny JPEG; yields whether the request carried an
-    /// Authorization header.
-    async fn picture_server() -> (u16, tokio::task::JoinHandle<bool>) {
+    /// An HTTP server guarding a tiny JPEG: a request without credentials gets 401 and
+    /// `challenge`, one with them the picture. Yields the `Authorization` value the picture went
+    /// to (none when no request carried one within 2 s of the last).
+    async fn picture_server(
+        challenge: &'static str,
+    ) -> (u16, tokio::task::JoinHandle<Option<String>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            let n = s.read(&mut buf).await.unwrap();
-            let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
-            let body = [0xFF, 0xD8, 0xFF, 0xD9];
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            s.write_all(reply.as_bytes()).await.unwrap();
-            s.write_all(&body).await.unwrap();
-            head.contains("\r\nauthorization:")
+            let wait = Duration::from_secs(2);
+            while let Ok(Ok((mut s, _))) = tokio::time::timeout(wait, listener.accept()).await {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap();
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let auth = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("authorization: ")
+                            .or(l.strip_prefix("Authorization: "))
+                    })
+                    .map(str::to_string);
+                let body: &[u8] = if auth.is_some() {
+                    &[0xFF, 0xD8, 0xFF, 0xD9]
+                } else {
+                    b""
+                };
+                let status = if auth.is_some() {
+                    "200 OK"
+                } else {
+                    "401 Unauthorized"
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\nWWW-Authenticate: {challenge}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                s.write_all(reply.as_bytes()).await.unwrap();
+                s.write_all(body).await.unwrap();
+                if auth.is_some() {
+                    return auth;
+                }
+            }
+            None
         });
         (port, task)
     }
 
-    #[tokio::test]
-    async fn credentials_go_only_to_the_devices_own_host() {
-        let creds = Some(Credentials {
+    /// A client of the device at `port` with an account, and the snapshot at `snap_port`.
+    async fn snapshot_of(port: u16, snap_port: u16) -> Result<Vec<u8>, OnvifError> {
+        let admin = Credentials {
             username: "admin".into(),
             password: "secret".into(),
-        });
-        let (port, seen) = picture_server().await;
-        let c = Client::new(
-            &format!("http://127.0.0.1:{port}/onvif/device_service"),
-            creds.clone(),
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        let jpeg = c
-            .snapshot(&format!("http://127.0.0.1:{port}/snap.jpg"))
+        };
+        let url = format!("http://127.0.0.1:{port}/onvif/device_service");
+        let c = Client::new(&url, Some(admin), Duration::from_secs(5)).unwrap();
+        c.snapshot(&format!("http://127.0.0.1:{snap_port}/snap.jpg"))
             .await
-            .unwrap();
-        assert_eq!(jpeg, [0xFF, 0xD8, 0xFF, 0xD9]);
-        assert!(seen.await.unwrap(), "the device's own host gets them");
+    }
+
+    #[tokio::test]
+    async fn credentials_go_only_to_the_devices_own_host_and_only_when_asked() {
+        for (challenge, scheme) in [
+            (r#"Basic realm="cam""#, "Basic "),
+            (r#"Digest realm="cam", nonce="abc", qop="auth""#, "Digest "),
+        ] {
+            let (port, seen) = picture_server(challenge).await;
+            let jpeg = snapshot_of(port, port).await.unwrap();
+            assert_eq!(jpeg, [0xFF, 0xD8, 0xFF, 0xD9]);
+            let auth = seen
+                .await
+                .unwrap()
+                .expect("the device's own host gets them");
+            assert!(auth.starts_with(scheme), "{auth}");
+            if scheme == "Digest " {
+                assert!(
+                    auth.contains(r#"uri="/snap.jpg""#) && auth.contains("nc=00000001"),
+                    "{auth}"
+                );
+            }
+        }
 
         // A snapshot URI on another port (another service) gets none.
-        let (other, seen) = picture_server().await;
-        let c = Client::new(
-            "http://127.0.0.1:1/onvif/device_service",
-            creds,
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        c.snapshot(&format!("http://127.0.0.1:{other}/snap.jpg"))
-            .await
-            .unwrap();
-        assert!(!seen.await.unwrap(), "another host gets no credentials");
+        let (other, seen) = picture_server(r#"Basic realm="elsewhere""#).await;
+        let e = snapshot_of(1, other).await.unwrap_err();
+        assert_eq!(e, OnvifError::Http(401));
+        assert!(
+            seen.await.unwrap().is_none(),
+            "another host gets no credentials"
+        );
+        let c = Client::new("http://127.0.0.1:1/", None, Duration::from_secs(5)).unwrap();
         assert!(c.snapshot("file:///etc/passwd").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_challenge_that_cannot_be_answered_says_why() {
+        let (port, _seen) =
+            picture_server(r#"Digest realm="cam", nonce="n", algorithm=SHA-512-256"#).await;
+        let e = snapshot_of(port, port).await.unwrap_err();
+        assert!(e.to_string().contains("SHA-512-256"), "{e}");
     }
 }

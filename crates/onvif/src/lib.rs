@@ -53,9 +53,10 @@ pub enum OnvifError {
 }
 
 impl OnvifError {
-    /// A fault that means the credentials were refused.
+    /// A fault (or HTTP 401) that means the credentials were refused.
     pub fn is_not_authorized(&self) -> bool {
         match self {
+            OnvifError::Http(401) => true,
             OnvifError::Fault { code, reason } => {
                 let c = code.to_ascii_lowercase();
                 c.ends_with("notauthorized")
