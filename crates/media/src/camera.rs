@@ -456,12 +456,12 @@ async fn open(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Runn
     };
     if let Some(playing) = playing {
         tracing::info!(camera = %cam.id, codec = playing.codec.as_str(), "playing the camera with Pinhole's RTSP client");
-        let src = running
+        let sink = running
             .pipeline
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or("the pipeline has no appsrc")?;
-        running.feeder = Some(tokio::spawn(ingest::feed(playing, src)));
+            .by_name("video")
+            .and_then(|e| e.static_pad("sink"))
+            .ok_or("the pipeline has no video appsink")?;
+        running.feeder = Some(tokio::spawn(ingest::feed(playing, sink)));
     }
     Ok(running)
 }
@@ -623,19 +623,31 @@ fn build(
     spec.connected = connected;
     let launch = spec.launch();
     tracing::debug!(camera = %cam.id, %launch, "building capture pipeline");
-    let pipeline = gst::parse::launch(&launch)
+    let pipeline = match gst::parse::launch(&launch)
         .map_err(|e| BuildError::Parse(e.to_string()))?
         .downcast::<gst::Pipeline>()
-        .map_err(|_| BuildError::Parse("the description is not a pipeline".into()))?;
+    {
+        Ok(p) => p,
+        // One element (the appsink Pinhole's RTSP client feeds) comes back bare.
+        Err(element) => {
+            let p = gst::Pipeline::new();
+            p.add(&element)
+                .map_err(|e| BuildError::Parse(e.to_string()))?;
+            p
+        }
+    };
     pipeline.set_property("name", format!("capture-{}", cam.id));
     super::adopt_shared_clock(&pipeline);
 
-    let src = pipeline
-        .by_name("src")
-        .ok_or_else(|| BuildError::Missing("source element".into()))?;
+    let src = || {
+        pipeline
+            .by_name("src")
+            .ok_or_else(|| BuildError::Missing("source element".into()))
+    };
     match spec.source {
         SourceKind::Rtsp if connected.is_some() => {}
         SourceKind::Rtsp => {
+            let src = src()?;
             set_location_and_credentials(&src, cam, &def);
             // Notice a dead TCP connection sooner than the 20 s default; the data watchdog
             // covers a camera that is alive but silent.
@@ -654,11 +666,12 @@ fn build(
             });
         }
         SourceKind::Mjpeg => {
+            let src = src()?;
             set_location_and_credentials(&src, cam, &def);
             src.set_property("timeout", 10u32);
         }
-        SourceKind::V4l2 => src.set_property("device", &def.url),
-        SourceKind::Test if !def.url.is_empty() => src.set_property("location", &def.url),
+        SourceKind::V4l2 => src()?.set_property("device", &def.url),
+        SourceKind::Test if !def.url.is_empty() => src()?.set_property("location", &def.url),
         _ => {}
     }
 

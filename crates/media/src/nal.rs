@@ -1,6 +1,7 @@
-//! H.264 and H.265 access units as Pinhole's RTSP client hands them (each NAL unit behind a
-//! 4-byte big-endian length, the MP4 framing) turned into Annex B in place, noting whether
-//! they start a GOP. Pure, unit tested and fuzzed: the lengths come from the camera.
+//! H.264 and H.265 access units as Pinhole's RTSP client hands them: each NAL unit behind a
+//! 4-byte big-endian length (the MP4 framing, which is what the hub carries as
+//! `stream-format=avc`/`hvc1`). Checks the framing and tells whether an access unit starts a
+//! GOP. Pure, unit tested and fuzzed: the lengths come from the camera.
 //!
 //! Why our own keyframe test: retina counts only IDR pictures as H.265 random access points,
 //! while most H.265 cameras (x265's default too) start their later GOPs with CRA pictures. The
@@ -17,11 +18,9 @@ pub enum FramingError {
     Overrun { at: usize, nal: usize, len: usize },
 }
 
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
-
-/// Rewrites each 4-byte length prefix of `au` as an Annex B start code; returns whether the
-/// access unit holds an IDR (H.264) or IRAP (H.265: BLA, IDR or CRA) picture.
-pub fn to_annex_b(codec: VideoCodec, au: &mut [u8]) -> Result<bool, FramingError> {
+/// Checks that `au` is whole NAL units behind 4-byte lengths; returns whether it holds an IDR
+/// (H.264) or IRAP (H.265: BLA, IDR or CRA) picture.
+pub fn keyframe(codec: VideoCodec, au: &[u8]) -> Result<bool, FramingError> {
     let len = au.len();
     let mut at = 0;
     let mut keyframe = false;
@@ -40,17 +39,17 @@ pub fn to_annex_b(codec: VideoCodec, au: &mut [u8]) -> Result<bool, FramingError
             VideoCodec::H264 => header & 0x1f == 5,
             VideoCodec::H265 => (16..=21).contains(&((header >> 1) & 0x3f)),
         };
-        au[at..at + 4].copy_from_slice(&START_CODE);
         at += 4 + nal;
     }
     Ok(keyframe)
 }
 
-/// Parameter sets (VPS, SPS, PPS in that order) as an Annex B prefix for a keyframe.
-pub fn annex_b_prefix<'a>(sets: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+/// Parameter sets (VPS, SPS, PPS in that order) as a prefix for a keyframe, framed like it.
+pub fn length_prefixed<'a>(sets: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut out = Vec::new();
     for set in sets {
-        out.extend_from_slice(&START_CODE);
+        let len = u32::try_from(set.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(set);
     }
     out
@@ -71,14 +70,10 @@ mod tests {
 
     #[test]
     fn h264_idr_is_a_keyframe_and_p_slices_are_not() {
-        let mut idr = framed(&[&[0x06, 1, 2], &[0x65, 0xaa, 0xbb, 0xcc]]);
-        assert_eq!(to_annex_b(VideoCodec::H264, &mut idr), Ok(true));
-        assert_eq!(
-            idr,
-            [0, 0, 0, 1, 0x06, 1, 2, 0, 0, 0, 1, 0x65, 0xaa, 0xbb, 0xcc]
-        );
-        let mut p = framed(&[&[0x41, 9, 9]]);
-        assert_eq!(to_annex_b(VideoCodec::H264, &mut p), Ok(false));
+        let idr = framed(&[&[0x06, 1, 2], &[0x65, 0xaa, 0xbb, 0xcc]]);
+        assert_eq!(keyframe(VideoCodec::H264, &idr), Ok(true));
+        let p = framed(&[&[0x41, 9, 9]]);
+        assert_eq!(keyframe(VideoCodec::H264, &p), Ok(false));
     }
 
     #[test]
@@ -91,8 +86,8 @@ mod tests {
             (1, false),
             (22, false),
         ] {
-            let mut au = framed(&[&[t << 1, 1, 0xee]]);
-            assert_eq!(to_annex_b(VideoCodec::H265, &mut au), Ok(key), "type {t}");
+            let au = framed(&[&[t << 1, 1, 0xee]]);
+            assert_eq!(keyframe(VideoCodec::H265, &au), Ok(key), "type {t}");
         }
     }
 
@@ -101,23 +96,23 @@ mod tests {
         let mut overrun = framed(&[&[0x65, 1]]);
         overrun[3] = 9;
         assert!(matches!(
-            to_annex_b(VideoCodec::H264, &mut overrun),
+            keyframe(VideoCodec::H264, &overrun),
             Err(FramingError::Overrun { at: 0, nal: 9, .. })
         ));
         let mut stray = framed(&[&[0x41, 1]]);
         stray.extend_from_slice(&[0, 0]);
         assert!(matches!(
-            to_annex_b(VideoCodec::H264, &mut stray),
+            keyframe(VideoCodec::H264, &stray),
             Err(FramingError::Truncated { at: 6, left: 2, .. })
         ));
-        let mut empty_nal = vec![0, 0, 0, 0, 0x65];
-        assert!(to_annex_b(VideoCodec::H264, &mut empty_nal).is_err());
-        assert_eq!(to_annex_b(VideoCodec::H264, &mut []), Ok(false));
+        assert!(keyframe(VideoCodec::H264, &[0, 0, 0, 0, 0x65]).is_err());
+        assert_eq!(keyframe(VideoCodec::H264, &[]), Ok(false));
     }
 
     #[test]
     fn parameter_sets_become_a_prefix() {
-        let prefix = annex_b_prefix([&[0x67u8, 1][..], &[0x68, 2][..]]);
-        assert_eq!(prefix, [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2]);
+        let prefix = length_prefixed([&[0x67u8, 1][..], &[0x68, 2, 3][..]]);
+        assert_eq!(prefix, [0, 0, 0, 2, 0x67, 1, 0, 0, 0, 3, 0x68, 2, 3]);
+        assert_eq!(keyframe(VideoCodec::H264, &prefix), Ok(false));
     }
 }

@@ -7,8 +7,9 @@
 //!   and a low-fps JPEG branch `raw. ! gate ! queue(leaky) ! videorate ! videoscale ! jpegenc !
 //!   appsink name=jpeg`;
 //! - encoded sources (RTSP IP cameras in H.264 or H.265, v4l2 H.264): no transcode. An RTSP
-//!   camera is played by Pinhole's own client before the pipeline is built, which then starts
-//!   at an appsrc fed the camera's access units ([`VideoCodec::ingest_chain`]). With rtspsrc
+//!   camera is played by Pinhole's own client before the pipeline is built, which is then
+//!   just `appsink name=video`, fed the camera's access units with caps made from its
+//!   parameter sets (`camera::ingest`). With rtspsrc
 //!   instead (`rtsps://`, or `media.rtsp_client = "gstreamer"`) the codec is known only once
 //!   the camera answers DESCRIBE, so the description is `rtspsrc` and `appsink name=video`
 //!   unlinked, and the camera runner links each video stream through
@@ -159,20 +160,6 @@ impl VideoCodec {
         format!("{depay} ! {}", self.parsed())
     }
 
-    /// From the access units of Pinhole's own RTSP client (Annex B, parameter sets before each
-    /// keyframe) to what the hub carries: an appsrc named `src`, bounded so a stuck pipeline
-    /// cannot hoard the camera's frames.
-    pub fn ingest_chain(self) -> String {
-        let caps = match self {
-            Self::H264 => "video/x-h264,stream-format=byte-stream,alignment=au",
-            Self::H265 => "video/x-h265,stream-format=byte-stream,alignment=au",
-        };
-        format!(
-            "appsrc name=src is-live=true format=time caps=\"{caps}\" max-bytes=0 max-buffers=120 leaky-type=downstream ! {}",
-            self.parsed()
-        )
-    }
-
     /// The RTSP media factory's description: one shared media per camera, fed by an appsrc
     /// that consumes the hub (already parsed, parameter sets in band: no parser on the way out).
     pub fn rtsp_factory_launch(self) -> String {
@@ -316,8 +303,9 @@ impl CaptureSpec {
     pub fn launch(&self) -> String {
         const SINK: &str = "appsink name=video sync=false async=false";
         let h264_out = format!("{} ! {SINK}", VideoCodec::H264.parsed());
-        if let (SourceKind::Rtsp, Some(codec)) = (self.source, self.connected) {
-            format!("{} ! {SINK}", codec.ingest_chain())
+        if let (SourceKind::Rtsp, Some(_)) = (self.source, self.connected) {
+            // Pinhole's own RTSP client pushes into the appsink ([`crate::camera`]'s ingest).
+            SINK.into()
         } else if self.source == SourceKind::Rtsp {
             // Linked by the runner once the camera says which codec it sends.
             format!("{} {SINK}", self.source())
@@ -485,8 +473,8 @@ mod tests {
         played.connected = Some(VideoCodec::H265);
         assert_eq!(
             played.launch(),
-            "appsrc name=src is-live=true format=time caps=\"video/x-h265,stream-format=byte-stream,alignment=au\" max-bytes=0 max-buffers=120 leaky-type=downstream ! h265parse config-interval=-1 ! capsfilter caps=\"video/x-h265,stream-format=hvc1,alignment=au\" ! appsink name=video sync=false async=false",
-            "Pinhole's own client feeds the parser"
+            "appsink name=video sync=false async=false",
+            "Pinhole's own client pushes into the appsink"
         );
         assert_eq!(
             VideoCodec::H265.depay_chain(),

@@ -1,17 +1,19 @@
 //! Pinhole's own RTSP client for IP cameras (retina, Moonfire NVR's): DESCRIBE, SETUP and PLAY
-//! of the camera's video stream, then its frames pushed into the capture pipeline's appsrc.
+//! of the camera's video stream, then its frames pushed straight into the capture pipeline's
+//! appsink, from which the hub fans them out.
 //!
 //! Why not `rtspsrc`: a relayed camera's CPU went almost all to rtspsrc, its jitter buffer and
 //! their threads (twice `ffmpeg -c copy`, `docs/benchmarks.md`). Here one task reads the
-//! socket, depacketizes and hands whole access units ([`crate::nal`] frames them) to the
-//! parser; the camera's RTP clock is mapped onto the pipeline's running time by
-//! [`Timeline`]. `rtsps://` cameras (retina speaks no TLS) and `media.rtsp_client =
+//! socket, depacketizes and hands whole access units to the hub's producer, with caps made
+//! from the parameter sets retina parsed (no parser element); [`crate::nal`] checks their
+//! framing and finds keyframes; the camera's RTP clock is mapped onto the pipeline's running
+//! time by [`Timeline`]. `rtsps://` cameras (retina speaks no TLS) and `media.rtsp_client =
 //! "gstreamer"` keep rtspsrc.
 
 use crate::nal;
 use crate::pipeline::VideoCodec;
 use futures_util::StreamExt;
-use gst::prelude::ClockExt;
+use gst::prelude::*;
 use retina::client::{
     Credentials, Demuxed, InitialSequenceNumberPolicy, InitialTimestampPolicy, PlayOptions,
     Session, SessionOptions, SetupOptions, Transport,
@@ -95,18 +97,31 @@ fn video_stream(streams: &[retina::client::Stream]) -> Result<(usize, VideoCodec
     Ok((index, codec))
 }
 
-/// Pushes the camera's frames into `src` until the session or the pipeline ends; returns why.
-/// Frames become Annex B access units, from the first keyframe on, with the parameter sets
-/// before every keyframe (what the parser of [`VideoCodec::ingest_chain`] takes).
-pub(super) async fn feed(playing: Playing, src: gst_app::AppSrc) -> String {
+/// Pushes the camera's frames into `sink` (the capture pipeline's `video` appsink, so the hub's
+/// producer and its consumers run on this task: no parser, no queue, no thread of its own)
+/// until the session or the pipeline ends; returns why. Frames go as the hub carries them:
+/// whole access units of length-prefixed NAL units, from the first keyframe on, with the
+/// parameter sets before every keyframe and in the caps' `codec_data`.
+pub(super) async fn feed(playing: Playing, sink: gst::Pad) -> String {
     let Playing {
         codec,
         index,
         mut demuxed,
     } = playing;
+    let src = gst::Pad::builder(gst::PadDirection::Src)
+        .name("camera")
+        .build();
+    if let Err(e) = src.link(&sink) {
+        return format!("cannot feed the capture pipeline: {e}");
+    }
+    if src.set_active(true).is_err() {
+        return "cannot feed the capture pipeline".into();
+    }
+    src.push_event(gst::event::StreamStart::new("camera"));
     let (clock, base) = crate::shared_clock();
     let mut timeline = Timeline::default();
-    let mut prefix = parameter_sets(&demuxed, index);
+    let mut params = Parameters::of(&demuxed, index, codec);
+    let mut announced = false;
     let mut started = false;
     loop {
         let frame = match demuxed.next().await {
@@ -116,30 +131,45 @@ pub(super) async fn feed(playing: Playing, src: gst_app::AppSrc) -> String {
             Some(Ok(_)) => continue,
         };
         if frame.has_new_parameters() {
-            prefix = parameter_sets(&demuxed, index);
+            params = Parameters::of(&demuxed, index, codec);
+            announced = false;
         }
         let ts = frame.timestamp();
         let rtp_ns = ts.elapsed() as i128 * 1_000_000_000 / i128::from(ts.clock_rate().get());
         // When its last packet arrived, on the pipeline's clock.
         let waited = Instant::now().saturating_duration_since(frame.end_ctx().received());
         let mut data = frame.into_data();
-        let keyframe = match nal::to_annex_b(codec, &mut data) {
+        let keyframe = match nal::keyframe(codec, &data) {
             Ok(k) => k,
             Err(e) => {
                 tracing::debug!(error = %e, "dropped a malformed access unit");
                 continue;
             }
         };
-        // The parser learns the parameter sets from the first frame it gets.
-        started |= keyframe;
-        if !started {
+        // Consumers start on a keyframe, once the caps are known.
+        started |= keyframe && params.is_some();
+        let Some(p) = params.as_ref().filter(|_| started) else {
             continue;
+        };
+        if !announced {
+            if !src.push_event(gst::event::Caps::new(&p.caps)) {
+                return format!(
+                    "the capture pipeline refused the camera's stream ({})",
+                    p.caps
+                );
+            }
+            if src.sticky_event::<gst::event::Segment>(0).is_none() {
+                src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                    gst::ClockTime,
+                >::new()));
+            }
+            announced = true;
         }
         let now = clock.time().saturating_sub(*base);
         let arrival = now.nseconds().saturating_sub(waited.as_nanos() as u64);
         let pts = timeline.pts(rtp_ns as i64, arrival as i64);
-        if keyframe && !prefix.is_empty() {
-            data.splice(0..0, prefix.iter().copied());
+        if keyframe {
+            data.splice(0..0, p.prefix.iter().copied());
         }
         let mut buffer = gst::Buffer::from_mut_slice(data);
         if let Some(b) = buffer.get_mut() {
@@ -148,24 +178,60 @@ pub(super) async fn feed(playing: Playing, src: gst_app::AppSrc) -> String {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
         }
-        if src.push_buffer(buffer).is_err() {
-            return "the capture pipeline stopped".into();
+        if let Err(e) = src.push(buffer) {
+            return format!("the capture pipeline stopped ({e:?})");
         }
     }
 }
 
-/// The stream's parameter sets as an Annex B prefix (empty until the camera sent them).
-fn parameter_sets(demuxed: &Demuxed, index: usize) -> Vec<u8> {
-    let Some(ParametersRef::Video(p)) = demuxed.streams().get(index).and_then(|s| s.parameters())
-    else {
-        return Vec::new();
-    };
-    match p.codec_params() {
-        VideoParametersCodec::H264 { sps, pps } => nal::annex_b_prefix([&sps[..], &pps[..]]),
-        VideoParametersCodec::H265 { vps, sps, pps } => {
-            nal::annex_b_prefix([&vps[..], &sps[..], &pps[..]])
-        }
-        _ => Vec::new(),
+/// What the stream's parameter sets give: the hub's caps and the prefix of every keyframe.
+struct Parameters {
+    caps: gst::Caps,
+    prefix: Vec<u8>,
+}
+
+impl Parameters {
+    /// From the stream's current parameters (none until the camera sent them).
+    fn of(demuxed: &Demuxed, index: usize, codec: VideoCodec) -> Option<Self> {
+        let Some(ParametersRef::Video(p)) =
+            demuxed.streams().get(index).and_then(|s| s.parameters())
+        else {
+            return None;
+        };
+        let prefix = match p.codec_params() {
+            VideoParametersCodec::H264 { sps, pps } => nal::length_prefixed([&sps[..], &pps[..]]),
+            VideoParametersCodec::H265 { vps, sps, pps } => {
+                nal::length_prefixed([&vps[..], &sps[..], &pps[..]])
+            }
+            _ => return None,
+        };
+        let (width, height) = p.pixel_dimensions();
+        let (par_n, par_d) = p.pixel_aspect_ratio().unwrap_or((1, 1));
+        // retina gives the frame duration: (1, 30) is 30 fps.
+        let (fps_n, fps_d) = p.frame_rate().map_or((0, 1), |(d, n)| (n, d));
+        let fraction = |n: u32, d: u32| {
+            gst::Fraction::new(
+                i32::try_from(n).unwrap_or(0),
+                i32::try_from(d).unwrap_or(1).max(1),
+            )
+        };
+        let (media_type, format) = match codec {
+            VideoCodec::H264 => ("video/x-h264", "avc"),
+            VideoCodec::H265 => ("video/x-h265", "hvc1"),
+        };
+        let caps = gst::Caps::builder(media_type)
+            .field("stream-format", format)
+            .field("alignment", "au")
+            .field("width", i32::try_from(width).unwrap_or(0))
+            .field("height", i32::try_from(height).unwrap_or(0))
+            .field("pixel-aspect-ratio", fraction(par_n, par_d))
+            .field("framerate", fraction(fps_n, fps_d))
+            .field(
+                "codec_data",
+                gst::Buffer::from_slice(p.extra_data().to_vec()),
+            )
+            .build();
+        Some(Self { caps, prefix })
     }
 }
 
