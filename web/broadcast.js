@@ -1,8 +1,9 @@
 // Broadcast: streams to live platforms with their live status (start, stop, take another camera), the
 // overlay editor (each overlay's text, place, size and opacity, PNG uploads, the values text overlays show,
 // with the composited picture of a stream as its preview: click it to place the overlay being edited),
-// destinations (admins add them; keys go in, never come out), and a form for a new stream. The status is
-// polled every 2 s while the view is open.
+// the program timeline of a stream (its entries edited as a list and saved whole), destinations (admins add
+// them; keys go in, never come out), and a form for a new stream. The status is polled every 2 s while the
+// view is open.
 
 import { api } from './api.js';
 import { h, clear, field, input, select, showErrors, toast } from './ui.js';
@@ -13,9 +14,10 @@ const SIZES = [['1280x720', '720p'], ['1920x1080', '1080p'], ['854x480', '480p']
 export async function broadcastView(el) {
   const streamsBox = h('section.card#streams');
   const overlaysBox = h('section.card#overlays');
+  const programBox = h('section.card#program');
   const destBox = h('section.card#destinations');
   const formBox = h('section.card#new-stream');
-  clear(el, h('h1', 'Broadcast'), streamsBox, overlaysBox,
+  clear(el, h('h1', 'Broadcast'), streamsBox, overlaysBox, programBox,
     app.can('control') ? destBox : null, app.can('control') ? formBox : null);
   let data;
   async function load() {
@@ -36,6 +38,7 @@ export async function broadcastView(el) {
   function renderAll() {
     renderStreams(streamsBox, data.streams, data.cameras, refresh);
     renderOverlays(overlaysBox, data, reloadAll);
+    renderProgram(programBox, data);
     if (app.can('control')) {
       renderDestinations(destBox, data.destinations, reloadAll);
       renderForm(formBox, data, reloadAll);
@@ -286,6 +289,113 @@ function renderOverlays(box, data, reload) {
     const li = box.querySelector(`[data-overlay-editor="${CSS.escape(activeOverlay)}"]`);
     if (li) li.classList.add('active');
   }
+}
+
+// The program timeline: a stream's entries in order, each a camera (at a preset), for how long or from what
+// time of day, with its own overlays or the stream's, coming on by a cut or a fade. Edited as a list and saved
+// whole with the stream's spec; the server's errors show at the entry's field (`program[1].at`).
+let programStream = null;
+
+function programEntryText(e) {
+  const when = e.at ? `from ${e.at}` : '';
+  const len = e.secs ? `for ${e.secs} s` : 'until the next entry';
+  return [e.camera, e.preset ? `at preset ${e.preset}` : '', when, len, e.transition === 'fade' ? 'by a fade' : '',
+    e.overlays ? `overlays ${e.overlays.join(', ') || 'none'}` : ''].filter(Boolean).join(' ');
+}
+
+function renderProgram(box, data) {
+  const { streams, cameras, overlays } = data;
+  if (!streams.some((s) => s.id === programStream)) programStream = streams.length ? streams[0].id : null;
+  const st = streams.find((s) => s.id === programStream);
+  if (!st) {
+    clear(box, h('h2', 'Program'), h('p', 'Add a stream to give it a program.'));
+    return;
+  }
+  const pick = select(streams.map((s) => [s.id, s.name || s.id]), programStream, { id: 'program-stream' });
+  pick.onchange = () => {
+    programStream = pick.value;
+    renderProgram(box, data);
+  };
+  const intro = h('p.meta', 'A program switches the stream between cameras on its own: each entry stays on air for its ' +
+    'seconds, or from its time of day until the next entry\'s, and the list repeats. Without entries the stream shows its camera.');
+  if (!app.can('control')) {
+    const list = (st.program || []).map((e) => h('li', programEntryText(e)));
+    clear(box, h('h2', 'Program'), h('label', 'Stream ', pick), intro,
+      list.length ? h('ol', list) : h('p', 'No program: the stream shows its camera.'));
+    return;
+  }
+  let entries = (st.program || []).map((e) => ({ ...e }));
+  const form = h('form#program-form');
+  const rowsBox = h('ol.program-entries');
+  function draw() {
+    const rows = entries.map((e, i) => {
+      const f = (label, key, el, hint) => field(label, `program[${i}].${key}`, el, hint);
+      const cam = select(cameras.map((c) => [c.id, c.name || c.id]), e.camera);
+      cam.onchange = () => { e.camera = cam.value; };
+      const preset = input({ value: e.preset || '', placeholder: 'none' });
+      preset.oninput = () => { e.preset = preset.value.trim() || null; };
+      const secs = input({ type: 'number', min: 1, max: 86400, value: e.secs ?? '' });
+      secs.oninput = () => { e.secs = secs.value === '' ? null : Number(secs.value); };
+      const at = input({ value: e.at || '', placeholder: 'HH:MM' });
+      at.oninput = () => { e.at = at.value.trim() || null; };
+      const transition = select([['cut', 'Cut'], ['fade', 'Fade']], e.transition || 'cut');
+      transition.onchange = () => { e.transition = transition.value; };
+      const own = h('select', { multiple: true, size: Math.min(Math.max(overlays.length, 2), 4) },
+        overlays.map((o) => h('option', { value: o.id, selected: !!(e.overlays && e.overlays.includes(o.id)) }, o.name || o.id)));
+      own.onchange = () => {
+        const chosen = [...own.selectedOptions].map((o) => o.value);
+        e.overlays = chosen.length ? chosen : null;
+      };
+      const move = (to) => () => {
+        const [moved] = entries.splice(i, 1);
+        entries.splice(to, 0, moved);
+        draw();
+      };
+      const button = (label, action, onclick, disabled) => h('button', { type: 'button', 'data-action': action, disabled, on: { click: onclick } }, label);
+      return h('li.program-entry', { 'data-entry': i },
+        f('Camera', 'camera', cam),
+        f('Preset', 'preset', preset),
+        f('Seconds', 'secs', secs),
+        f('From (time of day)', 'at', at),
+        f('Comes on by', 'transition', transition),
+        f('Overlays', 'overlays', own, 'none chosen: the stream\'s own'),
+        h('div.entry-actions',
+          button('↑', 'up', move(i - 1), i === 0),
+          button('↓', 'down', move(i + 1), i === entries.length - 1),
+          button('Remove', 'remove', () => { entries.splice(i, 1); draw(); })));
+    });
+    clear(rowsBox, rows);
+  }
+  const add = h('button', {
+    type: 'button', 'data-action': 'add-entry',
+    on: {
+      click: () => {
+        entries.push({ camera: st.camera, preset: null, secs: 30, at: null, overlays: null, transition: 'cut' });
+        draw();
+      },
+    },
+  }, 'Add entry');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    // Keys left empty are left out: the server's defaults apply.
+    const program = entries.map((e) => Object.fromEntries(Object.entries(e).filter(([, v]) => v !== null && v !== undefined)));
+    const spec = {
+      name: st.name, camera: st.camera, preset: st.preset, destinations: st.destinations, width: st.width, height: st.height,
+      fps: st.fps, bitrate_kbps: st.bitrate_kbps, overlays: st.overlays, autostart: st.autostart, program,
+    };
+    try {
+      Object.assign(st, await api('PUT', `/api/streams/${encodeURIComponent(st.id)}`, spec));
+      entries = (st.program || []).map((e) => ({ ...e }));
+      showErrors(form, null);
+      draw();
+      toast('program saved');
+    } catch (e) {
+      showErrors(form, e);
+    }
+  });
+  clear(form, rowsBox, h('p.form-message'), add, ' ', h('button', { type: 'submit' }, 'Save program'));
+  draw();
+  clear(box, h('h2', 'Program'), h('label', 'Stream ', pick), intro, form);
 }
 
 function renderDestinations(box, destinations, reload) {

@@ -7,7 +7,8 @@
 // composited picture, adds a text overlay, places it by clicking the picture and fades it with its
 // slider (each change saved, the picture reloaded); starts the stream and waits until the page
 // shows its destination live, takes camera1 and back, pushes an overlay's value, and stops the
-// stream.
+// stream. Then gives it a program on the timeline editor: a time of day that does not exist is
+// refused at its field, two entries are saved, reordered and saved again.
 
 import assert from 'node:assert/strict';
 import { runBrowserTest, until } from './browser.mjs';
@@ -102,4 +103,37 @@ await runBrowserTest(base, 'Broadcast', async ({ log, newPage, login }) => {
   log('stop it');
   await page.click('#streams tr[data-stream] button[data-action=stop]');
   await page.waitForSelector('#streams tr[data-stream][data-running=false]');
+
+  log('a program: a time that does not exist is refused at its field');
+  const id = await page.getAttribute('#streams tr[data-stream]', 'data-stream');
+  await page.selectOption('#program-stream', id);
+  await page.click('#program-form button[data-action=add-entry]');
+  await page.click('#program-form button[data-action=add-entry]');
+  const entry = (i) => page.locator(`#program-form li[data-entry="${i}"]`);
+  await entry(0).locator('input[name="program[0].secs"]').fill('5');
+  await entry(1).locator('select[name="program[1].camera"]').selectOption('camera1');
+  await entry(1).locator('input[name="program[1].secs"]').fill('');
+  await entry(1).locator('input[name="program[1].at"]').fill('25:00');
+  await page.click('#program-form button[type=submit]');
+  await until('the error at program[1].at', async () =>
+    ((await page.textContent('#program-form [data-field="program[1].at"] .error')) || '').length > 0);
+
+  log('two entries saved, then reordered');
+  await entry(1).locator('input[name="program[1].at"]').fill('');
+  await entry(1).locator('input[name="program[1].secs"]').fill('4');
+  await entry(1).locator('select[name="program[1].transition"]').selectOption('fade');
+  await page.click('#program-form button[type=submit]');
+  const program = () => page.evaluate(async (s) => (await (await fetch(`/api/streams/${s}`)).json()).program, id);
+  await until('the program saved', async () => {
+    const p = await program();
+    return p.length === 2 && p[0].camera === 'camera0' && p[0].secs === 5 && p[1].camera === 'camera1' &&
+      p[1].secs === 4 && p[1].transition === 'fade' && !('at' in p[1]);
+  });
+  assert.equal(await page.textContent('#program-form [data-field="program[1].at"] .error'), '', 'the error stayed');
+  await entry(1).locator('button[data-action=up]').click();
+  await page.click('#program-form button[type=submit]');
+  await until('the program reordered', async () => {
+    const p = await program();
+    return p.length === 2 && p[0].camera === 'camera1' && p[0].transition === 'fade' && p[1].camera === 'camera0';
+  });
 });
