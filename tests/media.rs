@@ -2021,6 +2021,29 @@ async fn an_rtsp_camera_in_a_codec_it_cannot_relay_says_so_and_nothing_else_suff
 }
 
 #[tokio::test]
+async fn relays_an_ip_camera_over_udp() {
+    // `media.rtsp_tcp = false`: RTP over UDP from the camera, as some cameras and networks want.
+    let ipcam = tokio::task::spawn_blocking(|| ipcam::IpCamera::start(ipcam::IpCodec::H264))
+        .await
+        .expect("the IP camera");
+    let (server, admin) = camera0_up_with(
+        camera_toml("camera0", "rtsp", &ipcam.url(), "off"),
+        vec![
+            ("PINHOLE_MEDIA__RTSP_TCP".into(), "false".into()),
+            ("PINHOLE_LOG__LEVEL".into(), "info".into()),
+        ],
+    )
+    .await;
+    assert!(
+        server.stderr_text().contains("with Pinhole's RTSP client"),
+        "played by retina, not rtspsrc"
+    );
+    let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
+    assert_eq!(probed_codec(&url), "h264");
+    assert_preview_is_a_jpeg(&server, &admin).await;
+}
+
+#[tokio::test]
 async fn an_http_mjpeg_camera_is_encoded_once_at_its_own_size() {
     // The camera: ffmpeg's HTTP server sending multipart JPEG, as cheap IP cameras do.
     let port = free_port();
