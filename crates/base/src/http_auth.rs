@@ -97,8 +97,8 @@ impl DigestAlgorithm {
         matches!(self, Self::Md5Sess | Self::Sha256Sess)
     }
 
-    /// Lower-case hex of the hash of `parts` joined by `:`.
-    fn hash(self, parts: &[&str]) -> String {
+    /// Lower-case hex of the hash of `parts` joined by `:` (HA1, HA2 and responses).
+    pub fn hash(self, parts: &[&str]) -> String {
         fn run<H: md5::Digest>(parts: &[&str]) -> String {
             let mut h = H::new();
             for (i, p) in parts.iter().enumerate() {

@@ -445,11 +445,11 @@ async fn open(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Runn
     } else {
         None
     };
-    let codec = playing.as_ref().map(|p| p.codec);
+    let connected = playing.is_some();
     let mut running = {
         let cam = cam.clone();
         let settings = settings.clone();
-        tokio::task::spawn_blocking(move || build(&cam, &settings, codec))
+        tokio::task::spawn_blocking(move || build(&cam, &settings, connected))
             .await
             .map_err(|e| format!("pipeline task panicked: {e}"))?
             .map_err(|e| e.to_string())?
@@ -544,7 +544,7 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, BuildError>
         detect_width: s.detect_width,
         overlay: s.overlay,
         rtsp_tcp: s.rtsp_tcp,
-        connected: None,
+        connected: false,
         test_image: source == SourceKind::Test && !def.url.is_empty(),
         source_size: source == SourceKind::Mjpeg && (def.width.is_none() || def.height.is_none()),
     })
@@ -616,7 +616,7 @@ fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, Bui
 fn build(
     cam: &Arc<CameraHandle>,
     settings: &RunnerSettings,
-    connected: Option<VideoCodec>,
+    connected: bool,
 ) -> Result<Running, BuildError> {
     let def = cam.definition();
     let mut spec = spec_for(&def, settings)?;
@@ -645,7 +645,7 @@ fn build(
             .ok_or_else(|| BuildError::Missing("source element".into()))
     };
     match spec.source {
-        SourceKind::Rtsp if connected.is_some() => {}
+        SourceKind::Rtsp if connected => {}
         SourceKind::Rtsp => {
             let src = src()?;
             set_location_and_credentials(&src, cam, &def);

@@ -9,7 +9,7 @@
 
 use crate::pipeline::VideoCodec;
 
-/// Why an access unit could not be reframed (it is dropped).
+/// Why an access unit's framing is broken (it is dropped).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FramingError {
     #[error("{left} stray bytes at byte {at} of a {len}-byte access unit")]

@@ -9,10 +9,10 @@
 //! - encoded sources (RTSP IP cameras in H.264 or H.265, v4l2 H.264): no transcode. An RTSP
 //!   camera is played by Pinhole's own client before the pipeline is built, which is then
 //!   just `appsink name=video`, fed the camera's access units with caps made from its
-//!   parameter sets (`camera::ingest`). With rtspsrc
-//!   instead (`rtsps://`, or `media.rtsp_client = "gstreamer"`) the codec is known only once
-//!   the camera answers DESCRIBE, so the description is `rtspsrc` and `appsink name=video`
-//!   unlinked, and the camera runner links each video stream through
+//!   parameter sets (`camera::ingest`). With rtspsrc instead (`rtsps://`, or
+//!   `media.rtsp_client = "gstreamer"`) the codec is known only once the camera answers
+//!   DESCRIBE, so the description is `rtspsrc` and `appsink name=video` unlinked, and the
+//!   camera runner links each video stream through
 //!   [`VideoCodec::depay_chain`] when it appears. Preview and detection decode on demand.
 //!
 //! URLs, device paths and credentials are never part of the text: they are set as properties on
@@ -193,8 +193,8 @@ pub struct CaptureSpec {
     pub overlay: bool,
     /// RTSP: TCP interleaved (true) or UDP.
     pub rtsp_tcp: bool,
-    /// An RTSP camera that Pinhole's own client already plays, in this codec (None: rtspsrc).
-    pub connected: Option<VideoCodec>,
+    /// An RTSP camera that Pinhole's own client already plays (false: rtspsrc).
+    pub connected: bool,
     /// Test source showing a still picture (its path is the camera's `url`) instead of the
     /// moving pattern: a stand-in for a scene with objects in it.
     pub test_image: bool,
@@ -303,7 +303,7 @@ impl CaptureSpec {
     pub fn launch(&self) -> String {
         const SINK: &str = "appsink name=video sync=false async=false";
         let h264_out = format!("{} ! {SINK}", VideoCodec::H264.parsed());
-        if let (SourceKind::Rtsp, Some(_)) = (self.source, self.connected) {
+        if self.source == SourceKind::Rtsp && self.connected {
             // Pinhole's own RTSP client pushes into the appsink ([`crate::camera`]'s ingest).
             SINK.into()
         } else if self.source == SourceKind::Rtsp {
@@ -412,7 +412,7 @@ mod tests {
             detect_width: 320,
             overlay: true,
             rtsp_tcp: true,
-            connected: None,
+            connected: false,
             test_image: false,
             source_size: false,
         }
@@ -470,7 +470,7 @@ mod tests {
             "linked once the camera names its codec"
         );
         let mut played = spec(SourceKind::Rtsp);
-        played.connected = Some(VideoCodec::H265);
+        played.connected = true;
         assert_eq!(
             played.launch(),
             "appsink name=video sync=false async=false",
@@ -586,10 +586,10 @@ mod tests {
             s.overlay = gst::ElementFactory::find("clockoverlay").is_some();
             gst::parse::launch(&s.launch()).unwrap_or_else(|e| panic!("{src:?}: {e}"));
         }
+        let mut played = spec(SourceKind::Rtsp);
+        played.connected = true;
+        gst::parse::launch(&played.launch()).expect("played by Pinhole's own client");
         for codec in [VideoCodec::H264, VideoCodec::H265] {
-            let mut s = spec(SourceKind::Rtsp);
-            s.connected = Some(codec);
-            gst::parse::launch(&s.launch()).unwrap_or_else(|e| panic!("{codec:?}: {e}"));
             gst::parse::bin_from_description(&codec.depay_chain(), true)
                 .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
             let launch = codec.rtsp_factory_launch();

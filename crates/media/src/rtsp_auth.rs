@@ -7,8 +7,8 @@
 //! clients). The GStreamer glue is in [`super::rtsp`].
 
 use hmac::{Hmac, Mac};
-use md5::{Digest as _, Md5};
 use pinhole_base::hex;
+use pinhole_base::http_auth::DigestAlgorithm;
 use sha2::Sha256;
 use std::collections::HashMap;
 
@@ -88,26 +88,15 @@ fn parse_params(s: &str) -> Result<HashMap<String, String>, AuthError> {
     pinhole_base::http_auth::params(s).map_err(AuthError::Malformed)
 }
 
-fn md5_hex(parts: &[&str]) -> String {
-    let mut h = Md5::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            h.update(b":");
-        }
-        h.update(p.as_bytes());
-    }
-    hex(&h.finalize())
-}
-
 /// HA1 = MD5(username:realm:password), what is stored per user.
 pub fn ha1(username: &str, password: &str) -> String {
-    md5_hex(&[username, REALM, password])
+    DigestAlgorithm::Md5.hash(&[username, REALM, password])
 }
 
 /// The expected Digest `response` (RFC 2617 without qop).
 pub fn digest_response(ha1: &str, nonce: &str, method: &str, uri: &str) -> String {
-    let ha2 = md5_hex(&[method, uri]);
-    md5_hex(&[ha1, nonce, &ha2])
+    let ha2 = DigestAlgorithm::Md5.hash(&[method, uri]);
+    DigestAlgorithm::Md5.hash(&[ha1, nonce, &ha2])
 }
 
 /// Constant-time string comparison.
@@ -209,9 +198,9 @@ mod tests {
     #[test]
     fn rfc2617_example_shape() {
         // RFC 2617 section 3.5 (without qop): Mufasa / "Circle Of Life".
-        let h = md5_hex(&["Mufasa", "testrealm@host.com", "Circle Of Life"]);
+        let h = DigestAlgorithm::Md5.hash(&["Mufasa", "testrealm@host.com", "Circle Of Life"]);
         assert_eq!(h, "939e7578ed9e3c518a452acee763bce9");
-        let ha2 = md5_hex(&["GET", "/dir/index.html"]);
+        let ha2 = DigestAlgorithm::Md5.hash(&["GET", "/dir/index.html"]);
         assert_eq!(ha2, "39aff3a2bab6126f332b942af96d3366");
     }
 
