@@ -859,8 +859,10 @@ async fn a_new_rtsp_client_starts_on_one_keyframe() {
     let (server, _admin) = camera0_up(toml).await;
     let rtsp = server.rtsp.expect("rtsp address");
     // Each client makes a media of its own (the previous one left): attach, then PLAY.
+    // The window is long enough for ten frames on a busy machine (15 fps; the forced first
+    // keyframe costs an encode before anything is sent).
     for _ in 0..2 {
-        let trace = rtp_trace(rtsp, "camera0", "view", PASSWORD, Duration::from_secs(1)).await;
+        let trace = rtp_trace(rtsp, "camera0", "view", PASSWORD, Duration::from_secs(3)).await;
         assert!(trace.frames >= 10, "{trace:?}");
         // Its first frame is a keyframe, and no second one follows right behind it (the
         // camera's own keyframes are 2 s apart: 30 frames at 15 fps).
