@@ -1854,24 +1854,7 @@ async fn assert_preview_is_a_jpeg(server: &Server, token: &str) {
 
 /// The codec of the first video stream of a file or URL, as ffprobe names it.
 fn probed_codec(input: &str) -> String {
-    let (ok, out, err) = run(
-        Command::new("ffprobe").args([
-            "-v",
-            "error",
-            "-rtsp_transport",
-            "tcp",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-            input,
-        ]),
-        30,
-    );
-    assert!(ok, "ffprobe {input}: {err}");
-    out.trim().to_string()
+    probed_streams(input, "v:0").concat()
 }
 
 /// Polls `get_camera_status` of `device` until `done` holds (within 30 s); returns that status.
@@ -2197,4 +2180,168 @@ async fn a_sub_stream_feeds_previews_and_is_served_beside_the_main_one() {
     .await;
     let (ok, _, _) = ffprobe(&with_login(sub_url));
     assert!(!ok, "the sub stream is no longer served");
+}
+
+/// The codec names ffprobe sees in `input`'s streams of `kind` (`v` or `a`).
+fn probed_streams(input: &str, kind: &str) -> Vec<String> {
+    let (ok, out, err) = run(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-select_streams",
+            kind,
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            input,
+        ]),
+        30,
+    );
+    assert!(ok, "ffprobe {input}: {err}");
+    out.lines().map(|l| l.trim().to_string()).collect()
+}
+
+/// The mean volume (dB) of a recording's audio, as ffmpeg's volumedetect measures it; `None`
+/// when its audio track has no samples.
+fn mean_volume_db(path: &std::path::Path) -> Option<f64> {
+    let (ok, _, err) = run(
+        Command::new("ffmpeg")
+            .args(["-v", "info", "-nostats", "-i"])
+            .arg(path)
+            .args(["-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-"]),
+        60,
+    );
+    assert!(ok, "{}: {err}", path.display());
+    if err.contains("n_samples: 0") {
+        return None;
+    }
+    let db = err
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or_else(|| {
+            let tail: Vec<&str> = err.lines().rev().take(15).collect();
+            panic!("no volume in {}: {tail:?}", path.display())
+        });
+    Some(db)
+}
+
+#[tokio::test]
+async fn an_ip_cameras_audio_is_relayed_and_recorded_as_aac() {
+    // Two cameras as installers meet them: one sends AAC, the other G.711 µ-law (encoded to AAC
+    // once on the way in, since MP4 and RTMP do not take G.711).
+    let (aac, pcmu) = tokio::task::spawn_blocking(|| {
+        (
+            ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Aac)),
+            ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Pcmu)),
+        )
+    })
+    .await
+    .expect("the IP cameras");
+    let mut server = Server::start(Opts {
+        toml: format!(
+            "{}{}[storage]\nsegment_secs = 10\n",
+            camera_toml("camera0", "rtsp", &aac.url(), "continuous"),
+            camera_toml("camera1", "rtsp", &pcmu.url(), "continuous"),
+        ),
+        env: vec![("PINHOLE_MEDIA__STALL_TIMEOUT_SECS".into(), "3".into())],
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    for (camera, audio) in [("camera0", "aac"), ("camera1", "pcmu")] {
+        let st = camera_status_until(&server, &admin, camera, "audio", |st| {
+            st["status"] == "CONNECTED" && st["audio"] == audio
+        })
+        .await;
+        assert_eq!(st["codec"], "h264", "{st}");
+        // Served with its audio: a foreign client sees H.264 and AAC on Pinhole's URL.
+        let url = rtsp_url(&server, &format!("view:{PASSWORD}"), camera);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            // The mount is rebuilt once the camera's audio is known: a client may be early.
+            if probed_streams(&url, "a") == ["aac"] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{camera}: no AAC on {url}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert_eq!(probed_streams(&url, "v"), ["h264"]);
+    }
+    // Its owner turns camera0's microphone off: the relay follows, video only, and records on.
+    aac.switch(ipcam::IpCodec::H264, None);
+    camera_status_until(&server, &admin, "camera0", "audio gone", |st| {
+        st["status"] == "CONNECTED" && st["audio"].is_null()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
+    assert_eq!(probed_streams(&url, "a"), Vec::<String>::new());
+    assert_eq!(probed_streams(&url, "v"), ["h264"]);
+    assert!(server.stop().success());
+    for camera in ["camera0", "camera1"] {
+        let files = recordings_on_disk(&server.state(), camera);
+        assert!(files.len() >= 2, "{camera}: {files:?}");
+        let mut with_audio = 0;
+        for f in &files {
+            decodes(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let audio = probed_streams(&f.to_string_lossy(), "a");
+            // The tone is there, not silence (volumedetect: -inf for silence). A segment that
+            // began as camera0's audio was switched off may hold an empty audio track.
+            if audio == ["aac"]
+                && let Some(db) = mean_volume_db(f)
+            {
+                assert!(db > -30.0, "{}: mean volume {db} dB", f.display());
+                with_audio += 1;
+            }
+        }
+        // Every segment while the camera sent audio holds it (the first may start before the
+        // first audio frame; the audio's coming then starts the next); camera0's last does not.
+        if camera == "camera1" {
+            assert!(with_audio + 1 >= files.len(), "{with_audio} of {files:?}");
+        } else {
+            assert!(with_audio >= 1, "{files:?}");
+            let last = files.last().map(|f| f.to_string_lossy().into_owned());
+            assert_eq!(
+                probed_streams(&last.unwrap_or_default(), "a"),
+                Vec::<String>::new()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn rtspsrc_keeps_an_ip_cameras_g711_audio_too() {
+    // `media.rtsp_client = "gstreamer"` (and every rtsps:// camera): the same audio through
+    // rtspsrc's pads, here G.711 A-law.
+    let ipcam = tokio::task::spawn_blocking(|| {
+        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Pcma))
+    })
+    .await
+    .expect("the IP camera");
+    let mut server = Server::start(Opts {
+        toml: camera_toml("camera0", "rtsp", &ipcam.url(), "continuous"),
+        env: vec![("PINHOLE_MEDIA__RTSP_CLIENT".into(), "gstreamer".into())],
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    camera_status_until(&server, &admin, "camera0", "audio", |st| {
+        st["status"] == "CONNECTED" && st["audio"] == "pcma"
+    })
+    .await;
+    let url = rtsp_url(&server, &format!("view:{PASSWORD}"), "camera0");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while probed_streams(&url, "a") != ["aac"] {
+        assert!(Instant::now() < deadline, "no AAC on {url}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(server.stop().success());
+    let files = recordings_on_disk(&server.state(), "camera0");
+    let last = files.last().expect("a recording");
+    decodes(last).unwrap_or_else(|e| panic!("{}: {e}", last.display()));
+    let db = mean_volume_db(last).expect("audio samples");
+    assert!(db > -30.0, "mean volume {db} dB");
 }

@@ -129,6 +129,8 @@ pub struct StreamView {
     pub encoder: Option<String>,
     /// What the stream carries (`h264`, `h265`), once known.
     pub codec: Option<crate::media::pipeline::VideoCodec>,
+    /// The audio the camera sends (`aac`, `pcmu`, `pcma`), kept as AAC; none when silent.
+    pub audio: Option<crate::media::pipeline::AudioCodec>,
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub fps: f64,
@@ -155,6 +157,7 @@ impl StreamView {
             restarts: st.restarts,
             encoder: st.encoder,
             codec: st.codec,
+            audio: st.audio,
             width: st.width,
             height: st.height,
             fps: st.fps,

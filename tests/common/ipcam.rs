@@ -1,6 +1,6 @@
 //! A foreign IP camera for the tests and benches: gst-rtsp-server (the library, not Pinhole's
 //! use of it) on 127.0.0.1, at `/stream`, serving either a moving test pattern encoded live with
-//! x264 or x265 (its codec can be switched, as a camera's owner does in its web page: the
+//! x264 or x265 (with a 440 Hz tone as AAC or G.711 audio if asked) (its codec can be switched, as a camera's owner does in its web page: the
 //! clients are disconnected and the next ones get the other codec), or a clip encoded once and
 //! replayed in a loop at its own pace, so a benchmark's source costs no encoder.
 #![allow(dead_code)]
@@ -34,7 +34,7 @@ impl IpCodec {
         }
     }
 
-    fn launch(self) -> String {
+    fn launch(self, audio: Option<IpAudio>) -> String {
         let (enc, pay) = match self {
             IpCodec::H264 => (
                 "x264enc tune=zerolatency speed-preset=ultrafast bitrate=600 key-int-max=15 ! video/x-h264,profile=baseline",
@@ -46,8 +46,33 @@ impl IpCodec {
             ),
             IpCodec::Jpeg => ("jpegenc quality=60", "rtpjpegpay"),
         };
+        let audio = audio.map(IpAudio::launch).unwrap_or_default();
         format!(
-            "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=640,height=360,framerate=15/1 ! {enc} ! {pay} name=pay0 pt=96 )"
+            "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=640,height=360,framerate=15/1 ! {enc} ! {pay} name=pay0 pt=96 {audio})"
+        )
+    }
+}
+
+/// The audio such a camera sends: a 440 Hz tone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpAudio {
+    /// AAC-LC, 16 kHz mono (RFC 3640 `MPEG4-GENERIC`).
+    Aac,
+    /// G.711 µ-law, 8 kHz (`PCMU`).
+    Pcmu,
+    /// G.711 A-law, 8 kHz (`PCMA`).
+    Pcma,
+}
+
+impl IpAudio {
+    fn launch(self) -> String {
+        let (rate, enc) = match self {
+            IpAudio::Aac => (16000, "voaacenc bitrate=32000 ! rtpmp4gpay"),
+            IpAudio::Pcmu => (8000, "mulawenc ! rtppcmupay"),
+            IpAudio::Pcma => (8000, "alawenc ! rtppcmapay"),
+        };
+        format!(
+            "audiotestsrc is-live=true wave=sine freq=440 volume=0.5 ! audio/x-raw,rate={rate},channels=1 ! {enc} name=pay1 pt=97 "
         )
     }
 }
@@ -62,8 +87,13 @@ pub struct IpCamera {
 
 impl IpCamera {
     pub fn start(codec: IpCodec) -> Self {
+        Self::start_with_audio(codec, None)
+    }
+
+    /// A camera that also sends `audio`.
+    pub fn start_with_audio(codec: IpCodec, audio: Option<IpAudio>) -> Self {
         let cam = Self::serve();
-        cam.mount(codec);
+        cam.mount(codec, audio);
         cam
     }
 
@@ -140,9 +170,9 @@ impl IpCamera {
         format!("rtsp://127.0.0.1:{}/stream", self.port)
     }
 
-    fn mount(&self, codec: IpCodec) {
+    fn mount(&self, codec: IpCodec, audio: Option<IpAudio>) {
         let factory = gst_rtsp_server::RTSPMediaFactory::new();
-        factory.set_launch(&codec.launch());
+        factory.set_launch(&codec.launch(audio));
         factory.set_shared(true);
         self.server
             .mount_points()
@@ -152,7 +182,12 @@ impl IpCamera {
 
     /// Serves `codec` from now on and drops every client.
     pub fn switch_codec(&self, codec: IpCodec) {
-        self.mount(codec);
+        self.switch(codec, None);
+    }
+
+    /// Serves `codec` and `audio` from now on and drops every client.
+    pub fn switch(&self, codec: IpCodec, audio: Option<IpAudio>) {
+        self.mount(codec, audio);
         let server = self.server.clone();
         self.context.invoke(move || {
             server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));

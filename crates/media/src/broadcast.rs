@@ -18,7 +18,7 @@
 
 use crate::camera::CameraHandle;
 use crate::hub::{ConsumerId, Hub};
-use crate::pipeline::{Decoders, Encoder};
+use crate::pipeline::{Decoders, Encoder, aac_encoder};
 use gst::prelude::*;
 use pinhole_base::broadcast::{OverlayKind, Protocol, TextContext, render_text};
 use serde::Serialize;
@@ -477,13 +477,6 @@ fn set_image_geometry(e: &gst::Element, l: &Layer, plan: &OutputPlan) {
     e.set_property("offset-x", (l.x * f64::from(plan.width)).round() as i32);
     e.set_property("offset-y", (l.y * f64::from(plan.height)).round() as i32);
     e.set_property("alpha", l.opacity.clamp(0.0, 1.0));
-}
-
-/// The AAC encoder: voaacenc, else libav's.
-fn aac_encoder() -> Option<&'static str> {
-    ["voaacenc", "avenc_aac"]
-        .into_iter()
-        .find(|e| gst::ElementFactory::find(e).is_some())
 }
 
 /// The overlay elements, bottom first, named `layer0`, `layer1`, ..., each followed by ` ! `.

@@ -13,7 +13,7 @@ mod decode;
 mod ingest;
 
 use super::hub::Hub;
-use super::pipeline::{CaptureSpec, Decoders, DeviceFormat, Encoder, VideoCodec};
+use super::pipeline::{AudioCodec, CaptureSpec, Decoders, DeviceFormat, Encoder, VideoCodec};
 use super::preview::Preview;
 use gst::prelude::*;
 use pinhole_base::camera::Camera;
@@ -74,6 +74,8 @@ pub struct CameraStatus {
     pub height: Option<u32>,
     /// What the camera's stream carries, once known (an RTSP camera says when it answers).
     pub codec: Option<VideoCodec>,
+    /// The audio the camera sends, if any (kept as AAC in recordings and RTSP).
+    pub audio: Option<AudioCodec>,
 }
 
 /// Settings the runner needs from the configuration.
@@ -107,6 +109,8 @@ pub struct CameraHandle {
     /// RTSP password, already unsealed (never logged).
     pub password: RwLock<Option<pinhole_db::secrets::SecretString>>,
     pub hub: Hub,
+    /// The camera's audio as AAC, when it sends audio (IP cameras).
+    pub audio: Hub,
     /// JPEG frames: live preview and snapshots.
     pub preview: Arc<Preview>,
     /// Packed RGB frames at `media.detect_fps` and `media.detect_width` for the detector;
@@ -123,6 +127,10 @@ pub struct CameraHandle {
     /// The codec of the last pipeline that streamed: the RTSP mount and the on-demand decoders
     /// follow it when a camera comes back with another one.
     last_codec: Mutex<Option<VideoCodec>>,
+    /// The running pipeline's audio: what the camera sends and the `audio` appsink's pad.
+    audio_in: Mutex<Option<(AudioCodec, gst::Pad)>>,
+    /// The audio of the last pipeline that streamed (the RTSP mount follows it).
+    last_audio: Mutex<Option<AudioCodec>>,
     last_keyframe_request: AtomicI64,
     /// Until then (monotonic ms) a keyframe is already on its way: requests are not needed.
     keyframe_due_until: AtomicI64,
@@ -155,6 +163,7 @@ impl CameraHandle {
             def: RwLock::new(def),
             password: RwLock::new(password),
             hub: Hub::default(),
+            audio: Hub::default(),
             preview: Arc::new(Preview::default()),
             detect: Arc::new(Preview::default()),
             status: Mutex::new(CameraStatus {
@@ -168,6 +177,7 @@ impl CameraHandle {
                 width: None,
                 height: None,
                 codec: None,
+                audio: None,
             }),
             frames: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -175,6 +185,8 @@ impl CameraHandle {
             epoch: Instant::now(),
             video_pad: Mutex::new(None),
             last_codec: Mutex::new(None),
+            audio_in: Mutex::new(None),
+            last_audio: Mutex::new(None),
             last_keyframe_request: AtomicI64::new(-10_000),
             keyframe_due_until: AtomicI64::new(-10_000),
             restart: Notify::new(),
@@ -258,6 +270,37 @@ impl CameraHandle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .replace(codec)
+    }
+
+    /// The caps of the camera's audio on its hub (AAC with `codec_data`), once it flows.
+    pub fn audio_caps(&self) -> Option<gst::Caps> {
+        self.audio_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|(_, p)| p.current_caps())
+    }
+
+    /// The audio the running pipeline receives from the camera.
+    pub fn audio_codec(&self) -> Option<AudioCodec> {
+        self.audio_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(c, _)| *c)
+    }
+
+    /// The audio of the last pipeline that streamed.
+    pub fn last_audio(&self) -> Option<AudioCodec> {
+        *self.last_audio.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the audio of a pipeline that streams; returns the one before it.
+    pub(crate) fn set_last_audio(&self, audio: Option<AudioCodec>) -> Option<AudioCodec> {
+        std::mem::replace(
+            &mut *self.last_audio.lock().unwrap_or_else(|p| p.into_inner()),
+            audio,
+        )
     }
 
     /// A consumer just attached and waits for a keyframe, which the producer asks the encoder
@@ -364,6 +407,8 @@ pub async fn run(
                     feeder.abort();
                 }
                 cam.hub.set_producer(None);
+                cam.audio.set_producer(None);
+                *cam.audio_in.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 cam.preview.set_valve(None);
                 cam.detect.set_valve(None);
                 *cam.video_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -411,6 +456,7 @@ pub async fn run(
         }
     }
     cam.hub.set_producer(None);
+    cam.audio.set_producer(None);
 }
 
 struct Running {
@@ -455,13 +501,19 @@ async fn open(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Runn
             .map_err(|e| e.to_string())?
     };
     if let Some(playing) = playing {
-        tracing::info!(camera = %cam.id, codec = playing.codec.as_str(), "playing the camera with Pinhole's RTSP client");
+        tracing::info!(camera = %cam.id, codec = playing.codec.as_str(), audio = ?playing.audio_codec(), "playing the camera with Pinhole's RTSP client");
         let sink = running
             .pipeline
             .by_name("video")
             .and_then(|e| e.static_pad("sink"))
             .ok_or("the pipeline has no video appsink")?;
-        running.feeder = Some(tokio::spawn(ingest::feed(playing, sink)));
+        let audio = playing.audio_codec().and_then(|codec| {
+            let chain = codec.hub_chain(super::pipeline::aac_encoder()?);
+            add_audio_branch(&running.pipeline, cam, &chain, codec)
+                .inspect_err(|e| tracing::warn!(camera = %cam.id, error = %e, "the camera's audio is left out"))
+                .ok()
+        });
+        running.feeder = Some(tokio::spawn(ingest::feed(playing, sink, audio)));
     }
     Ok(running)
 }
@@ -551,9 +603,14 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, BuildError>
 }
 
 /// Links one stream of an RTSP camera as it appears: the first video stream through the
-/// depayloader and parser of its codec to the `video` appsink; others (audio, a second video)
-/// to a fakesink, so rtspsrc never sees them unlinked.
-fn link_rtp_stream(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
+/// depayloader and parser of its codec to the `video` appsink, the first audio stream Pinhole
+/// keeps to the audio hub; others (a second video, audio it cannot carry) to a fakesink, so
+/// rtspsrc never sees them unlinked.
+fn link_rtp_stream(
+    pipeline: &gst::Pipeline,
+    cam: &Arc<CameraHandle>,
+    pad: &gst::Pad,
+) -> Result<(), String> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let field = |k: &str| {
         caps.structure(0)
@@ -561,6 +618,20 @@ fn link_rtp_stream(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), Strin
             .unwrap_or_default()
     };
     let (media, encoding) = (field("media"), field("encoding-name"));
+    if media == "audio"
+        && cam.audio_codec().is_none()
+        && let Some(codec) = AudioCodec::from_encoding_name(&encoding)
+        && let Some(aac) = super::pipeline::aac_encoder()
+    {
+        match add_audio_branch(pipeline, cam, &codec.depay_chain(aac), codec)
+            .and_then(|input| pad.link(&input).map_err(|e| e.to_string()))
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(camera = %cam.id, error = %e, "the camera's audio is left out")
+            }
+        }
+    }
     let sink = pipeline
         .by_name("video")
         .and_then(|e| e.static_pad("sink"))
@@ -585,6 +656,40 @@ fn link_rtp_stream(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), Strin
         Ok::<_, String>(())
     })();
     linked.map_err(|e| format!("cannot link the camera's {media} stream ({encoding}): {e}"))
+}
+
+/// Adds the branch that brings the camera's audio (`chain`, ending in the appsink `audio`) to
+/// the audio hub, started; returns the branch's input.
+fn add_audio_branch(
+    pipeline: &gst::Pipeline,
+    cam: &CameraHandle,
+    chain: &str,
+    codec: AudioCodec,
+) -> Result<gst::Pad, String> {
+    let bin = gst::parse::bin_from_description(chain, true).map_err(|e| e.to_string())?;
+    let sink = bin
+        .by_name("audio")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or("the audio branch has no appsink")?;
+    let input = bin
+        .static_pad("sink")
+        .ok_or("the audio branch has no input")?;
+    let sink_pad = sink
+        .static_pad("sink")
+        .ok_or("the audio appsink has no pad")?;
+    pipeline.add(&bin).map_err(|e| e.to_string())?;
+    let producer = gst_utils::StreamProducer::with(
+        &sink,
+        gst_utils::streamproducer::ProducerSettings { sync: false },
+    );
+    producer.set_forward_events([gst::EventType::Gap]);
+    if let Err(e) = bin.sync_state_with_parent() {
+        let _ = pipeline.remove(&bin);
+        return Err(format!("cannot start the audio branch: {e}"));
+    }
+    *cam.audio_in.lock().unwrap_or_else(|p| p.into_inner()) = Some((codec, sink_pad));
+    cam.audio.set_producer(Some(producer));
+    Ok(input)
 }
 
 /// A network source's URL and the camera's credentials (rtspsrc and souphttpsrc name them
@@ -653,11 +758,12 @@ fn build(
             // covers a camera that is alive but silent.
             src.set_property("tcp-timeout", 10_000_000u64);
             let bin = pipeline.downgrade();
+            let camera = Arc::downgrade(cam);
             src.connect_pad_added(move |src, pad| {
-                let Some(pipeline) = bin.upgrade() else {
+                let (Some(pipeline), Some(cam)) = (bin.upgrade(), camera.upgrade()) else {
                     return;
                 };
-                if let Err(e) = link_rtp_stream(&pipeline, pad) {
+                if let Err(e) = link_rtp_stream(&pipeline, &cam, pad) {
                     let msg = gst::message::Error::builder(gst::StreamError::CodecNotFound, &e)
                         .src(src)
                         .build();
@@ -891,11 +997,12 @@ async fn supervise(
                     }
                     let fps = (f1 - f0) as f64 / dt;
                     let kbps = (b1 - b0) as f64 * 8.0 / 1000.0 / dt;
-                    let (codec, size) = (cam.codec(), cam.video_size());
+                    let (codec, size, audio) = (cam.codec(), cam.video_size(), cam.audio_codec());
                     cam.update(listener, clock.now_ms(), |s| {
                         s.state = CameraState::Streaming;
                         s.error = None;
                         s.codec = codec.or(s.codec);
+                        s.audio = audio;
                         if let Some((w, h)) = size {
                             (s.width, s.height) = (Some(w), Some(h));
                         }

@@ -201,43 +201,57 @@ fn be_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// The timescale of the first video track (`hdlr` = `vide`), or of the first track.
-fn moov_timescale(moov: &[u8]) -> u32 {
-    let mut first = 0;
+/// The track durations are counted in: the first video track (`hdlr` = `vide`), or the first
+/// track.
+#[derive(Debug, Clone, Copy, Default)]
+struct TimingTrack {
+    timescale: u32,
+    /// Its `track_ID` (from `tkhd`), when found: other tracks' runs are not counted.
+    id: Option<u32>,
+}
+
+fn moov_timing_track(moov: &[u8]) -> TimingTrack {
+    let mut first = TimingTrack::default();
     for (k, trak) in children(moov) {
         if &k != b"trak" {
             continue;
         }
-        for (k, mdia) in children(trak) {
-            if &k != b"mdia" {
-                continue;
-            }
-            let mut ts = 0;
-            let mut video = false;
-            for (k, b) in children(mdia) {
-                match &k {
-                    b"mdhd" => {
-                        // version(1) flags(3) then v0: ctime(4) mtime(4) timescale(4); v1: 8,8,4.
-                        let off = if b.first() == Some(&1) { 20 } else { 12 };
-                        ts = be_u32(b, off).unwrap_or(0);
+        let mut id = None;
+        let mut ts = 0;
+        let mut video = false;
+        for (k, b) in children(trak) {
+            match &k {
+                // version(1) flags(3) then v0: ctime(4) mtime(4) track_ID(4); v1: 8,8,4.
+                b"tkhd" => id = be_u32(b, if b.first() == Some(&1) { 20 } else { 12 }),
+                b"mdia" => {
+                    for (k, b) in children(b) {
+                        match &k {
+                            b"mdhd" => {
+                                // version(1) flags(3) then v0: ctime(4) mtime(4) timescale(4); v1: 8,8,4.
+                                let off = if b.first() == Some(&1) { 20 } else { 12 };
+                                ts = be_u32(b, off).unwrap_or(0);
+                            }
+                            b"hdlr" => video = b.get(8..12) == Some(b"vide"),
+                            _ => {}
+                        }
                     }
-                    b"hdlr" => video = b.get(8..12) == Some(b"vide"),
-                    _ => {}
                 }
+                _ => {}
             }
-            if video && ts != 0 {
-                return ts;
-            }
-            if first == 0 {
-                first = ts;
-            }
+        }
+        let track = TimingTrack { timescale: ts, id };
+        if video && ts != 0 {
+            return track;
+        }
+        if first.timescale == 0 {
+            first = track;
         }
     }
     first
 }
 
-/// What a `moof` says: the sum of its sample durations (all tracks' `traf`s; the recorder
-/// writes one track) and, when it has exactly one track run, that run's layout.
+/// What a `moof` says: the sum of the timing track's sample durations (every track's when its
+/// id is unknown) and, when the fragment has exactly one track run, that run's layout.
 struct MoofInfo {
     duration: u64,
     run: Option<RunLayout>,
@@ -259,15 +273,23 @@ struct RunLayout {
     data_offset: Option<u64>,
 }
 
-fn moof_info(moof: &[u8]) -> MoofInfo {
+fn moof_info(moof: &[u8], track: Option<u32>) -> MoofInfo {
     let mut total = 0u64;
     let mut runs = Vec::new();
+    let mut other_tracks = false;
     let mut first_sample_flags = None;
     for traf_box in children_at(moof) {
         if &traf_box.kind != b"traf" {
             continue;
         }
         let traf = traf_box.payload;
+        let traf_track = children_at(traf)
+            .find(|c| &c.kind == b"tfhd")
+            .and_then(|c| be_u32(c.payload, 4));
+        if track.is_some() && traf_track != track {
+            other_tracks = true;
+            continue;
+        }
         let traf_payload_at = traf_box.at + traf_box.header_len;
         let (mut default_duration, mut default_size) = (0u32, 0u32);
         let mut default_flags = None;
@@ -366,8 +388,9 @@ fn moof_info(moof: &[u8]) -> MoofInfo {
             }
         }
     }
+    // Cutting one track's run short would leave another's pointing past the end.
     let run = match runs.len() {
-        1 => runs.pop().filter(|r| r.trun_size > 0 && r.entry_len > 0),
+        1 if !other_tracks => runs.pop().filter(|r| r.trun_size > 0 && r.entry_len > 0),
         _ => None,
     };
     MoofInfo {
@@ -392,7 +415,7 @@ pub fn fragment_facts(fragment: &[u8]) -> Option<FragmentFacts> {
     if &kind != b"moof" {
         return None;
     }
-    let info = moof_info(moof);
+    let info = moof_info(moof, None);
     Some(FragmentFacts {
         duration: info.duration,
         // ISO/IEC 14496-12 sample flags: bit 16 is sample_is_non_sync_sample.
@@ -405,7 +428,7 @@ pub fn fragment_facts(fragment: &[u8]) -> Option<FragmentFacts> {
 /// The video timescale of an init segment (`ftyp` + `moov`).
 pub fn init_timescale(init: &[u8]) -> Option<u32> {
     let (_, moov) = children(init).find(|(k, _)| k == b"moov")?;
-    Some(moov_timescale(moov)).filter(|&t| t > 0)
+    Some(moov_timing_track(moov).timescale).filter(|&t| t > 0)
 }
 
 /// How to keep the whole samples of a run whose `mdat` (at `mdat_at`, 8-byte header) has only
@@ -536,6 +559,7 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<ScanReport, ScanError> {
     let mut first = true;
     // A moof waiting for its mdat: its information, start and header length.
     let mut pending: Option<(MoofInfo, u64, u64)> = None;
+    let mut timing = TimingTrack::default();
     while let Some(h) = read_header(r, pos, file_len)? {
         if first {
             if &h.kind != b"ftyp" {
@@ -569,14 +593,15 @@ pub fn scan<R: Read + Seek>(r: &mut R) -> Result<ScanReport, ScanError> {
                     break;
                 };
                 rep.has_moov = true;
-                rep.timescale = moov_timescale(&body);
+                timing = moov_timing_track(&body);
+                rep.timescale = timing.timescale;
                 rep.playable_len = end;
             }
             b"moof" => {
                 let Some(body) = read_body(r, &h, MAX_META_BOX)? else {
                     break;
                 };
-                pending = Some((moof_info(&body), h.start, h.header_len));
+                pending = Some((moof_info(&body, timing.id), h.start, h.header_len));
             }
             b"mdat" => {
                 if let Some((info, _, _)) = pending.take() {
@@ -653,6 +678,62 @@ pub(crate) mod tests {
             out.extend(bx(b"mdat", &[0x55u8; 3000]));
         }
         out
+    }
+
+    /// A file with a video track (id 1, 90 kHz) and an audio track (id 2, 48 kHz, listed
+    /// first), `n` fragments of 1 s each holding both.
+    fn synthetic_with_audio(n: usize) -> Vec<u8> {
+        let trak = |id: u32, handler: &[u8; 4], timescale: u32| {
+            let mut tkhd = vec![0u8; 12];
+            tkhd.extend_from_slice(&id.to_be_bytes());
+            tkhd.extend_from_slice(&[0u8; 16]);
+            let mut mdhd = vec![0u8; 12];
+            mdhd.extend_from_slice(&timescale.to_be_bytes());
+            mdhd.extend_from_slice(&[0u8; 8]);
+            let mut hdlr = vec![0u8; 8];
+            hdlr.extend_from_slice(handler);
+            hdlr.extend_from_slice(&[0u8; 13]);
+            let mdia = [bx(b"mdhd", &mdhd), bx(b"hdlr", &hdlr)].concat();
+            bx(b"trak", &[bx(b"tkhd", &tkhd), bx(b"mdia", &mdia)].concat())
+        };
+        let moov = bx(
+            b"moov",
+            &[trak(2, b"soun", 48_000), trak(1, b"vide", 90_000)].concat(),
+        );
+        let mut out = bx(b"ftyp", b"isomiso2");
+        out.extend(moov);
+        let traf = |id: u32, count: u32, duration: u32| {
+            let mut rest = count.to_be_bytes().to_vec();
+            for _ in 0..count {
+                rest.extend_from_slice(&duration.to_be_bytes());
+                rest.extend_from_slice(&10u32.to_be_bytes());
+            }
+            let tfhd = full(0x0002_0000, &id.to_be_bytes());
+            bx(
+                b"traf",
+                &[bx(b"tfhd", &tfhd), bx(b"trun", &full(0x0000_0300, &rest))].concat(),
+            )
+        };
+        for _ in 0..n {
+            let trafs = [traf(1, 30, 3000), traf(2, 47, 1024)].concat();
+            out.extend(bx(b"moof", &[bx(b"mfhd", &[0u8; 8]), trafs].concat()));
+            out.extend(bx(b"mdat", &[0x55u8; 770]));
+        }
+        out
+    }
+
+    #[test]
+    fn only_the_video_track_times_a_file_with_audio() {
+        let f = synthetic_with_audio(3);
+        let r = scan(&mut Cursor::new(&f)).unwrap();
+        assert_eq!((r.fragments, r.timescale), (3, 90_000));
+        assert_eq!(r.duration_ms(), 3000);
+        // A torn last fragment is not salvaged: cutting the video run would leave the audio
+        // run pointing past the end. The complete fragments stay.
+        let torn = &f[..f.len() - 100];
+        let r = scan(&mut Cursor::new(torn)).unwrap();
+        assert_eq!((r.fragments, r.duration_ms()), (2, 2000));
+        assert!(r.salvage.is_none());
     }
 
     #[test]

@@ -40,7 +40,7 @@ use pinhole_base::config::Config;
 use pinhole_base::events::EventBus;
 use pinhole_db::secrets::SecretBox;
 use pinhole_db::{Store, StoreError, recordings, snapshots};
-use pipeline::VideoCodec;
+use pipeline::{AudioCodec, VideoCodec};
 use recorder::{Format, Recorder, RecorderSettings};
 use retention::RetentionPolicy;
 use serde::Serialize;
@@ -510,7 +510,7 @@ impl MediaEngine {
         let engine = Arc::downgrade(self);
         Arc::new(move |cam: &CameraHandle, status: &CameraStatus| {
             if let (Some(codec), Some(engine)) = (status.codec, engine.upgrade()) {
-                engine.codec_settled(cam, codec);
+                engine.codec_settled(cam, codec, status.audio);
             }
             if let Some(l) = &outer {
                 l(cam, status);
@@ -526,25 +526,31 @@ impl MediaEngine {
         }
     }
 
-    /// A camera streams `codec`. If it streamed another one before (an IP camera switched to
-    /// H.265 in its settings), the RTSP mount is rebuilt for it (its clients, whose payloader
-    /// cannot carry the new codec, are disconnected and reconnect to the new one), and the
-    /// preview and detector decoders restart for it.
-    fn codec_settled(&self, cam: &CameraHandle, codec: VideoCodec) {
+    /// A camera streams `codec` (and `audio`). If it streamed another one before (an IP camera
+    /// switched to H.265 in its settings), the RTSP mount is rebuilt for it (its clients, whose
+    /// payloader cannot carry the new codec, are disconnected and reconnect to the new one),
+    /// and the preview and detector decoders restart for it. The mount is rebuilt too when the
+    /// camera's audio comes or goes.
+    fn codec_settled(&self, cam: &CameraHandle, codec: VideoCodec, audio: Option<AudioCodec>) {
         let before = cam.set_last_codec(codec);
-        if before == Some(codec) {
+        let audio_before = cam.set_last_audio(audio);
+        let had_audio = audio_before.is_some();
+        if before == Some(codec) && had_audio == audio.is_some() {
             return;
         }
-        if before.is_some() {
+        if before.is_some() && before != Some(codec) {
             tracing::warn!(camera = %cam.id, from = ?before, to = ?codec, "the camera changed codec");
         }
-        let mounted = before.unwrap_or(rtsp::DEFAULT_CODEC);
-        if mounted != codec
+        let mounted = (before.unwrap_or(rtsp::DEFAULT_CODEC), had_audio);
+        if mounted != (codec, audio.is_some())
             && cam.rtsp_serving.load(std::sync::atomic::Ordering::SeqCst)
             && let Some(h) = self.handle(&cam.id)
         {
             self.rtsp.stop_serving(&cam.id);
             self.rtsp.mount(&cam.id, h);
+        }
+        if before == Some(codec) {
+            return;
         }
         // The decoders follow: a sub stream that streams (again) is what its camera decodes.
         let camera = cam.id.strip_suffix(SUB_SUFFIX).unwrap_or(&cam.id);

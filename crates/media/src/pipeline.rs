@@ -161,13 +161,103 @@ impl VideoCodec {
     }
 
     /// The RTSP media factory's description: one shared media per camera, fed by an appsrc
-    /// that consumes the hub (already parsed, parameter sets in band: no parser on the way out).
-    pub fn rtsp_factory_launch(self) -> String {
+    /// that consumes the hub (already parsed, parameter sets in band: no parser on the way out),
+    /// and with `audio` a second one for the camera's AAC (`pay1`, MPEG4-GENERIC as cameras
+    /// send it).
+    pub fn rtsp_factory_launch(self, audio: bool) -> String {
         let pay = match self {
             Self::H264 => "rtph264pay",
             Self::H265 => "rtph265pay",
         };
-        format!("( appsrc name=src ! {pay} name=pay0 pt=96 config-interval=0 )")
+        let audio = if audio {
+            " appsrc name=audiosrc ! rtpmp4gpay name=pay1 pt=97"
+        } else {
+            ""
+        };
+        format!("( appsrc name=src ! {pay} name=pay0 pt=96 config-interval=0{audio} )")
+    }
+}
+
+/// The audio codecs of IP cameras that Pinhole keeps. The hub carries AAC whatever the camera
+/// sends, because MP4 recordings, RTMP and HLS take AAC and not G.711: AAC is relayed as it
+/// is, G.711 (8 kHz, a few kbit/s) is encoded to AAC once, in the capture pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioCodec {
+    /// AAC in RTP (RFC 3640, `MPEG4-GENERIC`).
+    Aac,
+    /// G.711 µ-law.
+    Pcmu,
+    /// G.711 A-law.
+    Pcma,
+}
+
+/// The AAC encoder: voaacenc, else libav's.
+pub fn aac_encoder() -> Option<&'static str> {
+    ["voaacenc", "avenc_aac"]
+        .into_iter()
+        .find(|e| gst::ElementFactory::find(e).is_some())
+}
+
+/// What the camera's audio hub carries.
+pub const HUB_AUDIO_CAPS: &str = "audio/mpeg,mpegversion=4,stream-format=raw";
+
+impl AudioCodec {
+    /// From an RTP `encoding-name`.
+    pub fn from_encoding_name(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "MPEG4-GENERIC" => Some(Self::Aac),
+            "PCMU" => Some(Self::Pcmu),
+            "PCMA" => Some(Self::Pcma),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aac => "aac",
+            Self::Pcmu => "pcmu",
+            Self::Pcma => "pcma",
+        }
+    }
+
+    /// The caps of the camera's frames as its depayloader gives them (`rate`, `channels` and
+    /// for AAC `codec_data` are added from the stream's parameters).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Aac => "audio/mpeg",
+            Self::Pcmu => "audio/x-mulaw",
+            Self::Pcma => "audio/x-alaw",
+        }
+    }
+
+    /// From the camera's frames to the hub's AAC, into the appsink `audio` (a bin description
+    /// with one sink pad). `aac_encoder` is only used for G.711.
+    pub fn hub_chain(self, aac_encoder: &str) -> String {
+        let to_aac = match self {
+            Self::Aac => "aacparse".to_string(),
+            Self::Pcmu | Self::Pcma => {
+                let dec = if self == Self::Pcmu {
+                    "mulawdec"
+                } else {
+                    "alawdec"
+                };
+                format!("{dec} ! audioconvert ! audioresample ! {aac_encoder} ! aacparse")
+            }
+        };
+        format!(
+            "{to_aac} ! capsfilter caps=\"{HUB_AUDIO_CAPS}\" ! appsink name=audio sync=false async=false"
+        )
+    }
+
+    /// From an RTSP camera's RTP (rtspsrc) to the hub: depayloader, then [`Self::hub_chain`].
+    pub fn depay_chain(self, aac_encoder: &str) -> String {
+        let depay = match self {
+            Self::Aac => "rtpmp4gdepay",
+            Self::Pcmu => "rtppcmudepay",
+            Self::Pcma => "rtppcmadepay",
+        };
+        format!("{depay} ! {}", self.hub_chain(aac_encoder))
     }
 }
 
@@ -496,7 +586,7 @@ mod tests {
         );
         assert!(
             VideoCodec::H265
-                .rtsp_factory_launch()
+                .rtsp_factory_launch(false)
                 .contains("rtph265pay name=pay0")
         );
         let d = DecodeSpec {
@@ -592,9 +682,20 @@ mod tests {
         for codec in [VideoCodec::H264, VideoCodec::H265] {
             gst::parse::bin_from_description(&codec.depay_chain(), true)
                 .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
-            let launch = codec.rtsp_factory_launch();
-            gst::parse::launch(launch.trim_matches(|c| c == '(' || c == ')' || c == ' '))
-                .expect("factory launch parses");
+            for audio in [false, true] {
+                let launch = codec.rtsp_factory_launch(audio);
+                gst::parse::launch(launch.trim_matches(|c| c == '(' || c == ')' || c == ' '))
+                    .expect("factory launch parses");
+            }
+        }
+        let aac = aac_encoder().expect("an AAC encoder");
+        for codec in [AudioCodec::Aac, AudioCodec::Pcmu, AudioCodec::Pcma] {
+            gst::parse::bin_from_description(&codec.depay_chain(aac), true)
+                .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
+            assert_eq!(
+                AudioCodec::from_encoding_name(&codec.as_str().replace("aac", "mpeg4-generic")),
+                Some(codec)
+            );
         }
         for jpeg in [true, false] {
             let d = DecodeSpec {

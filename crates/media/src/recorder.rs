@@ -22,6 +22,12 @@
 //!   last complete fragment, real durations are measured ([`super::fmp4`]), unplayable files and
 //!   rows without files are removed, and files without rows are indexed.
 //!
+//! A camera that sends audio has it recorded as a second track: the recorder consumes the
+//! camera's audio hub too, and each segment that starts while audio flows gets an audio pad on
+//! its muxer. The muxer waits for both tracks, so an audio track that stops (the camera's
+//! audio went away) is ended after [`AUDIO_SILENT_AFTER`] and the next segment starts at the
+//! next keyframe, video alone; audio that comes starts a segment the same way.
+//!
 //! Segment names carry the wall-clock start (`camera0_2026-11-22_14-30-00`) plus a suffix when
 //! that name was already used (clock set back, rebuild within the same second), so nothing is
 //! ever overwritten.
@@ -150,12 +156,34 @@ struct Shared {
     errors: tokio::sync::mpsc::UnboundedSender<String>,
     /// For keyframe requests when a segment is due.
     source: std::sync::Weak<CameraHandle>,
+    /// The camera's audio as last seen (lock after `writer`).
+    audio: Mutex<AudioSeen>,
 }
 
-/// One segment's pipeline: `appsrc ! mux ! filesink`, fed frame by frame.
+/// The caps and time of the last audio frame from the camera's audio hub.
+#[derive(Default)]
+struct AudioSeen {
+    caps: Option<gst::Caps>,
+    last: Option<gst::ClockTime>,
+}
+
+/// A segment's audio track is ended when no audio came for this long (the muxer would wait for
+/// it, holding the video back).
+const AUDIO_SILENT_AFTER: gst::ClockTime = gst::ClockTime::from_seconds(2);
+
+/// A segment's audio input.
+struct AudioTrack {
+    appsrc: gst_app::AppSrc,
+    caps: gst::Caps,
+    ended: bool,
+}
+
+/// One segment's pipeline: `appsrc ! mux ! filesink` (plus an audio `appsrc` into the muxer),
+/// fed frame by frame.
 struct SegmentWriter {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
+    audio: Option<AudioTrack>,
     location: String,
     caps: gst::Caps,
     /// Stream time of the segment's first frame: subtracted from every frame's timestamps.
@@ -163,18 +191,28 @@ struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    fn start(shared: &Shared, caps: &gst::Caps, origin: gst::ClockTime) -> Result<Self, String> {
+    /// Starts a segment at `origin` with video of `caps` and, when given, audio of
+    /// `audio_caps`.
+    fn start(
+        shared: &Shared,
+        caps: &gst::Caps,
+        audio_caps: Option<gst::Caps>,
+        origin: gst::ClockTime,
+    ) -> Result<Self, String> {
         let location = shared
             .open_segment()
             .ok_or_else(|| "no segment name".to_string())?;
         let pipeline = gst::Pipeline::with_name(&format!("segment-{}", shared.camera));
-        let appsrc = gst_app::AppSrc::builder()
-            .caps(caps)
-            .format(gst::Format::Time)
-            .is_live(false)
-            .max_bytes(WRITER_QUEUE_BYTES)
-            .leaky_type(gst_app::AppLeakyType::Downstream)
-            .build();
+        let input = |caps: &gst::Caps| {
+            gst_app::AppSrc::builder()
+                .caps(caps)
+                .format(gst::Format::Time)
+                .is_live(false)
+                .max_bytes(WRITER_QUEUE_BYTES)
+                .leaky_type(gst_app::AppLeakyType::Downstream)
+                .build()
+        };
+        let appsrc = input(caps);
         let mux = shared
             .format
             .muxer(shared.fragment)
@@ -201,6 +239,35 @@ impl SegmentWriter {
             .ok_or_else(|| assemble(&"appsrc has no src pad"))?
             .link(&video)
             .map_err(|e| assemble(&e))?;
+        // The audio track: a muxer that refuses it (its caps) records video alone.
+        let audio = audio_caps.and_then(|caps| {
+            let appsrc = input(&caps);
+            let linked = pipeline
+                .add(&appsrc)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    let pad = mux
+                        .request_pad_simple("audio_%u")
+                        .ok_or("the muxer has no audio pad")?;
+                    appsrc
+                        .static_pad("src")
+                        .ok_or("appsrc has no src pad")?
+                        .link(&pad)
+                        .map_err(|e| e.to_string())
+                });
+            match linked {
+                Ok(_) => Some(AudioTrack {
+                    appsrc,
+                    caps,
+                    ended: false,
+                }),
+                Err(e) => {
+                    tracing::warn!(camera = %shared.camera, error = %e, "recording without the camera's audio");
+                    let _ = pipeline.remove(&appsrc);
+                    None
+                }
+            }
+        });
         if let Some(bus) = pipeline.bus() {
             let errors = shared.errors.clone();
             bus.set_sync_handler(move |_, msg| match msg.view() {
@@ -220,14 +287,15 @@ impl SegmentWriter {
         Ok(SegmentWriter {
             pipeline,
             appsrc,
+            audio,
             location,
             caps: caps.clone(),
             origin,
         })
     }
 
-    /// Pushes a frame, its timestamps made relative to the segment's start.
-    fn push(&self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    /// A buffer with its timestamps made relative to the segment's start.
+    fn rebase(&self, buffer: &gst::BufferRef) -> gst::Buffer {
         let mut b = buffer.to_owned();
         {
             let b = b.make_mut();
@@ -239,12 +307,47 @@ impl SegmentWriter {
                 b.set_dts(d.saturating_sub(origin));
             }
         }
-        self.appsrc.push_buffer(b)
+        b
+    }
+
+    /// Pushes a frame, its timestamps made relative to the segment's start.
+    fn push(&self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.appsrc.push_buffer(self.rebase(buffer))
+    }
+
+    /// Pushes an audio frame of `caps` at `t` (from the segment's start on; other caps end the
+    /// audio track).
+    fn push_audio(&mut self, buffer: &gst::BufferRef, caps: &gst::CapsRef, t: gst::ClockTime) {
+        if t < self.origin {
+            return;
+        }
+        let b = self.rebase(buffer);
+        let Some(track) = self.audio.as_mut().filter(|a| !a.ended) else {
+            return;
+        };
+        if track.caps.as_ref() != caps {
+            track.end();
+        } else {
+            let _ = track.appsrc.push_buffer(b);
+        }
+    }
+
+    /// Ends the audio track when the camera's audio stopped before `t`.
+    fn end_silent_audio(&mut self, last_audio: Option<gst::ClockTime>, t: gst::ClockTime) {
+        let heard = last_audio.map_or(self.origin, |l| l.max(self.origin));
+        if let Some(track) = self.audio.as_mut().filter(|a| !a.ended)
+            && t.saturating_sub(heard) > AUDIO_SILENT_AFTER
+        {
+            track.end();
+        }
     }
 
     /// Ends the segment: EOS through the muxer (bounded wait), then the pipeline stops and the
     /// file is synced and indexed. Blocking.
-    fn finish(self, shared: &Shared) {
+    fn finish(mut self, shared: &Shared) {
+        if let Some(a) = self.audio.as_mut() {
+            a.end();
+        }
         let _ = self.appsrc.end_of_stream();
         if let Some(bus) = self.pipeline.bus() {
             let _ = bus.timed_pop_filtered(
@@ -257,6 +360,15 @@ impl SegmentWriter {
             let _ = f.sync_data();
         }
         shared.close_segment(&self.location, "complete");
+    }
+}
+
+impl AudioTrack {
+    fn end(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            let _ = self.appsrc.end_of_stream();
+        }
     }
 }
 
@@ -367,9 +479,20 @@ impl Shared {
         };
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let audio = self.audio_flowing(t, writer.is_none());
+        if let Some(w) = writer.as_mut() {
+            let last = self.audio.lock().unwrap_or_else(|p| p.into_inner()).last;
+            w.end_silent_audio(last, t);
+        }
         let due = match writer.as_ref() {
             None => true,
-            Some(w) => w.caps != *caps || t < w.origin || t - w.origin >= self.segment,
+            Some(w) => {
+                w.caps != *caps
+                    || t < w.origin
+                    || t - w.origin >= self.segment
+                    // The camera's audio came or went: the next segment has the tracks it sends.
+                    || (audio.is_some() != w.audio.as_ref().is_some_and(|a| !a.ended))
+            }
         };
         if due && !keyframe {
             if writer.is_none() {
@@ -379,7 +502,7 @@ impl Shared {
                 cam.request_keyframe();
             }
         } else if due {
-            let next = SegmentWriter::start(self, &caps.to_owned(), t).map_err(|e| {
+            let next = SegmentWriter::start(self, &caps.to_owned(), audio, t).map_err(|e| {
                 let _ = self.errors.send(e);
                 gst::FlowError::Error
             })?;
@@ -395,6 +518,42 @@ impl Shared {
             Some(w) => w.push(buffer),
             None => Ok(gst::FlowSuccess::Ok),
         }
+    }
+
+    /// The caps of the camera's audio when it is flowing at `t` (or, for the `first` segment,
+    /// before the recorder heard any, when the camera has audio).
+    fn audio_flowing(&self, t: gst::ClockTime, first: bool) -> Option<gst::Caps> {
+        let seen = self.audio.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.last {
+            Some(l) => seen
+                .caps
+                .clone()
+                .filter(|_| t.saturating_sub(l) < AUDIO_SILENT_AFTER),
+            None if first => self.source.upgrade().and_then(|c| c.audio_caps()),
+            None => None,
+        }
+    }
+
+    /// An audio frame from the camera's audio hub: into the current segment's audio track.
+    fn on_audio_sample(&self, sample: &gst::Sample) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let Some(t) = buffer.pts() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut seen = self.audio.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.caps.as_ref().map(|c| c.as_ref()) != Some(caps) {
+                seen.caps = Some(caps.to_owned());
+            }
+            seen.last = Some(t);
+        }
+        if let Some(w) = writer.as_mut() {
+            w.push_audio(buffer, caps, t);
+        }
+        Ok(gst::FlowSuccess::Ok)
     }
 
     /// Finishes the segment being written and finalises any other still open (blocking).
@@ -420,11 +579,16 @@ impl Shared {
     }
 }
 
+/// What a recorder branch's appsink does with each sample.
+type OnSample = Box<dyn Fn(&gst::Sample) -> Result<gst::FlowSuccess, gst::FlowError> + Send + Sync>;
+
 /// A running recorder.
 pub struct Recorder {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
     consumer: ConsumerId,
+    audio_appsrc: gst_app::AppSrc,
+    audio_consumer: ConsumerId,
     camera: Arc<CameraHandle>,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<String>,
@@ -486,34 +650,47 @@ impl Recorder {
             writer: Mutex::default(),
             errors,
             source: Arc::downgrade(&a.camera),
+            audio: Mutex::default(),
         });
         // Checked here so that a missing muxer fails the start, not the first frame.
         a.format.muxer(a.settings.fragment)?;
         let pipeline = gst::Pipeline::with_name(&format!("recorder-{}", a.camera.id));
-        let appsrc = gst_app::AppSrc::builder().name("src").build();
-        let appsink = gst_app::AppSink::builder().sync(false).build();
-        {
-            let shared = shared.clone();
+        // One `appsrc ! appsink` per hub: the camera's video, and its audio when it has some.
+        let branch = |name: &str, on_sample: OnSample| -> Result<gst_app::AppSrc, RecorderError> {
+            let appsrc = gst_app::AppSrc::builder().name(name).build();
+            // Not async: a branch with no data yet (a camera without audio) must not hold the
+            // pipeline in PAUSED.
+            let appsink = gst_app::AppSink::builder()
+                .sync(false)
+                .async_(false)
+                .build();
             appsink.set_callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |sink| {
                         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        shared.on_sample(&sample)
+                        on_sample(&sample)
                     })
                     .build(),
             );
-        }
-        pipeline
-            .add_many([
-                appsrc.upcast_ref::<gst::Element>(),
-                appsink.upcast_ref::<gst::Element>(),
-            ])
-            .map_err(|e| RecorderError::Assemble(e.to_string()))?;
-        appsrc
-            .link(&appsink)
-            .map_err(|e| RecorderError::Assemble(e.to_string()))?;
+            pipeline
+                .add_many([
+                    appsrc.upcast_ref::<gst::Element>(),
+                    appsink.upcast_ref::<gst::Element>(),
+                ])
+                .and_then(|()| appsrc.link(&appsink))
+                .map_err(|e| RecorderError::Assemble(e.to_string()))?;
+            super::hub::Hub::configure_consumer(&appsrc);
+            Ok(appsrc)
+        };
+        let appsrc = {
+            let shared = shared.clone();
+            branch("src", Box::new(move |s| shared.on_sample(s)))?
+        };
+        let audio_appsrc = {
+            let shared = shared.clone();
+            branch("audiosrc", Box::new(move |s| shared.on_audio_sample(s)))?
+        };
         super::adopt_shared_clock(&pipeline);
-        super::hub::Hub::configure_consumer(&appsrc);
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
             let _ = pipeline.set_state(gst::State::Null);
             return Err(RecorderError::Start(e.to_string()));
@@ -531,6 +708,7 @@ impl Recorder {
         } else {
             a.camera.hub.attach(&appsrc)
         };
+        let audio_consumer = a.camera.audio.attach(&audio_appsrc);
         let stop = tokio_util::sync::CancellationToken::new();
         let task = tokio::runtime::Handle::current().spawn(watch(
             pipeline.clone(),
@@ -543,6 +721,8 @@ impl Recorder {
             pipeline,
             appsrc,
             consumer,
+            audio_appsrc,
+            audio_consumer,
             camera: a.camera,
             shared,
             task,
@@ -570,7 +750,9 @@ impl Recorder {
     /// Stops: the current segment is finalised (EOS through the muxer), then indexed.
     pub async fn stop(self) -> Option<String> {
         self.camera.hub.detach(self.consumer);
+        self.camera.audio.detach(self.audio_consumer);
         let _ = self.appsrc.end_of_stream();
+        let _ = self.audio_appsrc.end_of_stream();
         self.stop.cancel();
         let reason = match tokio::time::timeout(Duration::from_secs(5), self.task).await {
             Ok(Ok(r)) => Some(r),

@@ -487,11 +487,12 @@ impl RtspServer {
         })
     }
 
-    /// Mounts `/<id>` for a camera, with the payloader of the codec it streamed last.
+    /// Mounts `/<id>` for a camera, with the payloader of the codec it streamed last, and its
+    /// audio when it had audio.
     pub fn mount(&self, id: &str, cam: Arc<super::camera::CameraHandle>) {
         let factory = gst_rtsp_server::RTSPMediaFactory::new();
         let codec = cam.last_codec().unwrap_or(DEFAULT_CODEC);
-        factory.set_launch(&codec.rtsp_factory_launch());
+        factory.set_launch(&codec.rtsp_factory_launch(cam.last_audio().is_some()));
         factory.set_shared(true);
         factory.set_suspend_mode(gst_rtsp_server::RTSPSuspendMode::None);
         factory.add_role_from_structure(
@@ -520,7 +521,17 @@ impl RtspServer {
             let cam = cam.clone();
             let id = cam.hub.attach(&appsrc);
             cam.keyframe_on_its_way();
-            media.connect_unprepared(move |_| cam.hub.detach(id));
+            let audio = bin
+                .downcast_ref::<gst::Bin>()
+                .and_then(|b| b.by_name("audiosrc"))
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+                .map(|a| cam.audio.attach(&a));
+            media.connect_unprepared(move |_| {
+                cam.hub.detach(id);
+                if let Some(a) = audio {
+                    cam.audio.detach(a);
+                }
+            });
         });
         if let Some(m) = self.server.mount_points() {
             m.add_factory(&format!("/{id}"), factory);

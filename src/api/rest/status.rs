@@ -144,6 +144,7 @@ pub async fn cameras(
                 "error": st.as_ref().and_then(|s| s.error.clone()),
                 "encoder": st.as_ref().and_then(|s| s.encoder.clone()),
                 "codec": st.as_ref().and_then(|s| s.codec),
+                "audio": st.as_ref().and_then(|s| s.audio),
                 "fps": st.as_ref().map(|s| s.fps),
                 "bitrate_kbps": st.as_ref().map(|s| s.bitrate_kbps),
             })

@@ -1,6 +1,7 @@
 //! Pinhole's own RTSP client for IP cameras (retina, Moonfire NVR's): DESCRIBE, SETUP and PLAY
-//! of the camera's video stream, then its frames pushed straight into the capture pipeline's
-//! appsink, from which the hub fans them out.
+//! of the camera's video stream (and of its audio stream, when it sends AAC or G.711), then its
+//! frames pushed straight into the capture pipeline's appsinks, from which the hubs fan them
+//! out.
 //!
 //! Why not `rtspsrc`: a relayed camera's CPU went almost all to rtspsrc, its jitter buffer and
 //! their threads (twice `ffmpeg -c copy`, `docs/benchmarks.md`). Here one task reads the
@@ -11,14 +12,14 @@
 //! "gstreamer"` keep rtspsrc.
 
 use crate::nal;
-use crate::pipeline::VideoCodec;
+use crate::pipeline::{AudioCodec, VideoCodec};
 use futures_util::StreamExt;
 use gst::prelude::*;
 use retina::client::{
     Credentials, Demuxed, InitialSequenceNumberPolicy, InitialTimestampPolicy, PlayOptions,
     Session, SessionOptions, SetupOptions, Transport,
 };
-use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
+use retina::codec::{AudioFrame, CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
 use std::time::{Duration, Instant};
 
 /// A camera that answered PLAY: its frames are waiting in `demuxed`.
@@ -26,7 +27,15 @@ pub(super) struct Playing {
     pub codec: VideoCodec,
     /// The video stream's index in the session.
     index: usize,
+    /// The audio stream set up with it: its index and codec.
+    audio: Option<(usize, AudioCodec)>,
     demuxed: Demuxed,
+}
+
+impl Playing {
+    pub fn audio_codec(&self) -> Option<AudioCodec> {
+        self.audio.map(|(_, c)| c)
+    }
 }
 
 /// Connects to the camera and starts its first video stream.
@@ -45,20 +54,30 @@ pub(super) async fn connect(
             .await
             .map_err(|e| format!("DESCRIBE failed: {e}"))?;
         let (index, codec) = video_stream(session.streams())?;
-        let transport = if tcp {
-            Transport::default()
-        } else {
-            "udp".parse().map_err(|e| format!("{e}"))?
+        let transport = || -> Result<Transport, String> {
+            if tcp {
+                Ok(Transport::default())
+            } else {
+                "udp".parse().map_err(|e| format!("{e}"))
+            }
+        };
+        let options = |t| {
+            SetupOptions::default()
+                .transport(t)
+                .frame_format(FrameFormat::MP4)
         };
         session
-            .setup(
-                index,
-                SetupOptions::default()
-                    .transport(transport)
-                    .frame_format(FrameFormat::MP4),
-            )
+            .setup(index, options(transport()?))
             .await
             .map_err(|e| format!("SETUP failed: {e}"))?;
+        // The audio is a bonus: a camera that refuses its SETUP still streams its video.
+        let mut audio = audio_stream(session.streams());
+        if let Some((i, _)) = audio
+            && let Err(e) = session.setup(i, options(transport()?)).await
+        {
+            tracing::warn!(error = %e, "the camera refused the SETUP of its audio; video only");
+            audio = None;
+        }
         // A relay needs no NPT: the first packets the camera sends set the sequence and
         // timestamps (cameras and shared server media announce stale ones in RTP-Info).
         let play = PlayOptions::default()
@@ -72,6 +91,7 @@ pub(super) async fn connect(
         Ok(Playing {
             codec,
             index,
+            audio,
             demuxed,
         })
     };
@@ -97,27 +117,72 @@ fn video_stream(streams: &[retina::client::Stream]) -> Result<(usize, VideoCodec
     Ok((index, codec))
 }
 
+/// The first audio stream of the camera's SDP that Pinhole keeps.
+fn audio_stream(streams: &[retina::client::Stream]) -> Option<(usize, AudioCodec)> {
+    streams.iter().enumerate().find_map(|(i, s)| {
+        let codec =
+            AudioCodec::from_encoding_name(s.encoding_name()).filter(|_| s.media() == "audio")?;
+        // G.711 is encoded to AAC on the way in: without an encoder it is left out.
+        (codec == AudioCodec::Aac || crate::pipeline::aac_encoder().is_some()).then_some((i, codec))
+    })
+}
+
+/// A source pad of Pinhole's own, linked to `sink` and active, its stream started.
+fn feeding_pad(name: &str, sink: &gst::Pad) -> Result<gst::Pad, String> {
+    let src = gst::Pad::builder(gst::PadDirection::Src).name(name).build();
+    src.link(sink)
+        .map_err(|e| format!("cannot feed the capture pipeline: {e}"))?;
+    src.set_active(true)
+        .map_err(|_| "cannot feed the capture pipeline".to_string())?;
+    src.push_event(gst::event::StreamStart::new(name));
+    Ok(src)
+}
+
+/// Sends `caps` and, the first time, a segment down `src`.
+fn announce(src: &gst::Pad, caps: &gst::Caps) -> Result<(), String> {
+    if !src.push_event(gst::event::Caps::new(caps)) {
+        return Err(format!(
+            "the capture pipeline refused the camera's stream ({caps})"
+        ));
+    }
+    if src.sticky_event::<gst::event::Segment>(0).is_none() {
+        src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()));
+    }
+    Ok(())
+}
+
 /// Pushes the camera's frames into `sink` (the capture pipeline's `video` appsink, so the hub's
 /// producer and its consumers run on this task: no parser, no queue, no thread of its own)
-/// until the session or the pipeline ends; returns why. Frames go as the hub carries them:
-/// whole access units of length-prefixed NAL units, from the first keyframe on, with the
-/// parameter sets before every keyframe and in the caps' `codec_data`.
-pub(super) async fn feed(playing: Playing, sink: gst::Pad) -> String {
+/// and its audio into `audio_sink` (the audio branch's input) until the session or the
+/// pipeline ends; returns why. Frames go as the hub carries them: whole access units of
+/// length-prefixed NAL units, from the first keyframe on, with the parameter sets before every
+/// keyframe and in the caps' `codec_data`. Audio starts with the video.
+pub(super) async fn feed(playing: Playing, sink: gst::Pad, audio_sink: Option<gst::Pad>) -> String {
     let Playing {
         codec,
         index,
+        audio,
         mut demuxed,
     } = playing;
-    let src = gst::Pad::builder(gst::PadDirection::Src)
-        .name("camera")
-        .build();
-    if let Err(e) = src.link(&sink) {
-        return format!("cannot feed the capture pipeline: {e}");
-    }
-    if src.set_active(true).is_err() {
-        return "cannot feed the capture pipeline".into();
-    }
-    src.push_event(gst::event::StreamStart::new("camera"));
+    let src = match feeding_pad("camera", &sink) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let mut audio = match (audio, audio_sink) {
+        (Some((index, codec)), Some(sink)) => match feeding_pad("camera-audio", &sink) {
+            Ok(src) => Some(AudioFeed {
+                index,
+                codec,
+                src,
+                timeline: Timeline::default(),
+                caps: None,
+            }),
+            Err(e) => return e,
+        },
+        _ => None,
+    };
     let (clock, base) = crate::shared_clock();
     let mut timeline = Timeline::default();
     let mut params = Parameters::of(&demuxed, index, codec);
@@ -128,6 +193,18 @@ pub(super) async fn feed(playing: Playing, sink: gst::Pad) -> String {
             None => return "the camera ended the session".into(),
             Some(Err(e)) => return e.to_string(),
             Some(Ok(CodecItem::VideoFrame(f))) => f,
+            Some(Ok(CodecItem::AudioFrame(f))) => {
+                if let Some(a) = audio
+                    .as_mut()
+                    .filter(|a| started && a.index == f.stream_id())
+                {
+                    let now = clock.time().saturating_sub(*base);
+                    if let Err(e) = a.push(&demuxed, f, now) {
+                        return e;
+                    }
+                }
+                continue;
+            }
             Some(Ok(_)) => continue,
         };
         if frame.has_new_parameters() {
@@ -152,16 +229,8 @@ pub(super) async fn feed(playing: Playing, sink: gst::Pad) -> String {
             continue;
         };
         if !announced {
-            if !src.push_event(gst::event::Caps::new(&p.caps)) {
-                return format!(
-                    "the capture pipeline refused the camera's stream ({})",
-                    p.caps
-                );
-            }
-            if src.sticky_event::<gst::event::Segment>(0).is_none() {
-                src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
-                    gst::ClockTime,
-                >::new()));
+            if let Err(e) = announce(&src, &p.caps) {
+                return e;
             }
             announced = true;
         }
@@ -181,6 +250,69 @@ pub(super) async fn feed(playing: Playing, sink: gst::Pad) -> String {
         if let Err(e) = src.push(buffer) {
             return format!("the capture pipeline stopped ({e:?})");
         }
+    }
+}
+
+/// The camera's audio on its way to the audio branch.
+struct AudioFeed {
+    index: usize,
+    codec: AudioCodec,
+    src: gst::Pad,
+    timeline: Timeline,
+    /// The caps announced last.
+    caps: Option<gst::Caps>,
+}
+
+impl AudioFeed {
+    /// Pushes one audio frame, timed like the video (its own RTP clock mapped by arrival);
+    /// `now` is the pipeline's running time.
+    fn push(
+        &mut self,
+        demuxed: &Demuxed,
+        f: AudioFrame,
+        now: gst::ClockTime,
+    ) -> Result<(), String> {
+        let Some(ParametersRef::Audio(p)) = demuxed
+            .streams()
+            .get(self.index)
+            .and_then(|s| s.parameters())
+        else {
+            return Ok(());
+        };
+        let rate = p.clock_rate().max(1);
+        let mut caps = gst::Caps::builder(self.codec.media_type())
+            .field("rate", i32::try_from(rate).unwrap_or(8000))
+            .field("channels", i32::from(p.channels().get()));
+        if self.codec == AudioCodec::Aac {
+            caps = caps
+                .field("mpegversion", 4i32)
+                .field("stream-format", "raw")
+                .field(
+                    "codec_data",
+                    gst::Buffer::from_slice(p.extra_data().to_vec()),
+                );
+        }
+        let caps = caps.build();
+        if self.caps.as_ref() != Some(&caps) {
+            announce(&self.src, &caps)?;
+            self.caps = Some(caps);
+        }
+        let ts = f.timestamp();
+        let rtp_ns = ts.elapsed() as i128 * 1_000_000_000 / i128::from(rate);
+        let waited = Instant::now().saturating_duration_since(f.ctx().received());
+        let arrival = now.nseconds().saturating_sub(waited.as_nanos() as u64);
+        let pts = self.timeline.pts(rtp_ns as i64, arrival as i64);
+        let duration = u64::from(f.frame_length().get()) * 1_000_000_000 / u64::from(rate);
+        let mut buffer = gst::Buffer::from_mut_slice(f.data().to_vec());
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(gst::ClockTime::from_nseconds(pts));
+            b.set_duration(gst::ClockTime::from_nseconds(duration));
+        }
+        // An audio branch that fails (its encoder) costs the audio, never the video.
+        if let Err(e) = self.src.push(buffer) {
+            tracing::debug!(error = ?e, "the audio branch refused a frame");
+        }
+        Ok(())
     }
 }
 

@@ -678,6 +678,7 @@ fn camera_json(e: &MediaEngine, tls: bool, session: &Session, id: &str) -> Optio
         "source": def.source,
         "encoder": st.encoder,
         "codec": st.codec,
+        "audio": st.audio,
         "bitrate_kbps": st.bitrate_kbps,
         "error": st.error,
         "restarts": st.restarts,
