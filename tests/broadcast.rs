@@ -554,6 +554,46 @@ fn picture_until(url: &str, dir: &Path, what: &str, blue: bool) {
     }
 }
 
+/// Once camera0 and camera1 stream: the destination `local` (nginx on `rtmp`) and the stream
+/// `program` of camera0 to it (640×360, 15 fps), not started.
+async fn program_of_camera0(server: &Server, admin: &str, oper: &str, rtmp: u16) {
+    use reqwest::Method as M;
+    for cam in ["camera0", "camera1"] {
+        wait_status(server, admin, cam, "CONNECTED", Duration::from_secs(30)).await;
+    }
+    let (s, _) = call(M::POST, server, admin, "/api/destinations", Some(json!({
+        "id": "local", "name": "local", "url": format!("rtmp://127.0.0.1:{rtmp}/live"), "stream_key": rtmp::KEY
+    }))).await;
+    assert_eq!(s, 201);
+    let (s, _) = call(M::PUT, server, oper, "/api/streams/program", Some(json!({
+        "camera": "camera0", "destinations": ["local"], "width": 640, "height": 360, "fps": 15, "bitrate_kbps": 800
+    }))).await;
+    assert_eq!(s, 201);
+}
+
+/// Starts `program` and waits until `local` is live; returns the URL players read it from.
+async fn start_program(server: &Server, oper: &str, rtmp: u16) -> String {
+    let (s, _) = call(
+        reqwest::Method::POST,
+        server,
+        oper,
+        "/api/streams/program/start",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    stream_until(
+        server,
+        oper,
+        "program",
+        "live",
+        Duration::from_secs(30),
+        |v| dest_state(v, "local")["state"] == "live",
+    )
+    .await;
+    format!("rtmp://127.0.0.1:{rtmp}/live/{}", rtmp::KEY)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_program_cut_switches_the_camera_without_reconnecting() {
     use reqwest::Method as M;
@@ -573,17 +613,7 @@ async fn a_program_cut_switches_the_camera_without_reconnecting() {
     });
     let admin = server.token("admin").await;
     let oper = server.token("oper").await;
-    for cam in ["camera0", "camera1"] {
-        wait_status(&server, &admin, cam, "CONNECTED", Duration::from_secs(30)).await;
-    }
-    let (s, _) = call(M::POST, &server, &admin, "/api/destinations", Some(json!({
-        "id": "local", "name": "local", "url": format!("rtmp://127.0.0.1:{rtmp}/live"), "stream_key": rtmp::KEY
-    }))).await;
-    assert_eq!(s, 201);
-    let (s, _) = call(M::PUT, &server, &oper, "/api/streams/program", Some(json!({
-        "camera": "camera0", "destinations": ["local"], "width": 640, "height": 360, "fps": 15, "bitrate_kbps": 800
-    }))).await;
-    assert_eq!(s, 201);
+    program_of_camera0(&server, &admin, &oper, rtmp).await;
     let cue = |camera: &str| json!({"stream": "program", "camera": camera});
     let (s, refused) = call(
         M::POST,
@@ -594,18 +624,7 @@ async fn a_program_cut_switches_the_camera_without_reconnecting() {
     )
     .await;
     assert_eq!(s, 409, "a cut of a stopped stream: {refused}");
-    let (s, _) = call(M::POST, &server, &oper, "/api/streams/program/start", None).await;
-    assert_eq!(s, 200);
-    stream_until(
-        &server,
-        &oper,
-        "program",
-        "live",
-        Duration::from_secs(30),
-        |v| dest_state(v, "local")["state"] == "live",
-    )
-    .await;
-    let url = format!("rtmp://127.0.0.1:{rtmp}/live/{}", rtmp::KEY);
+    let url = start_program(&server, &oper, rtmp).await;
     let centre = mean(&frame(&url, dir.path()), 320, 200);
     assert!(!is_blue(centre), "camera0 is not blue: {centre:?}");
 
@@ -750,4 +769,73 @@ async fn a_program_cut_switches_the_camera_without_reconnecting() {
         )
         .await;
     assert_eq!(r["result"]["status"]["on_air"], "camera1", "{r}");
+}
+
+/// The mean volume (dB) of 2 s of `url`'s audio, as ffmpeg's volumedetect measures it
+/// (silence is about -91 dB).
+fn mean_volume_db(url: &str) -> f64 {
+    let out = Command::new("timeout")
+        .args([
+            "30",
+            "ffmpeg",
+            "-v",
+            "info",
+            "-nostats",
+            "-rw_timeout",
+            "10000000",
+        ])
+        .args(["-i", url, "-t", "2", "-map", "0:a:0", "-af", "volumedetect"])
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no volume from {url}: {err}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_with_a_microphone_goes_out_with_its_sound() {
+    let (rtmp, http) = (free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _rtmp = nginx(dir.path(), rtmp, http);
+    // An IP camera sending a 440 Hz tone as AAC, and a test camera without audio.
+    let ipcam = tokio::task::spawn_blocking(|| {
+        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Aac))
+    })
+    .await
+    .expect("the IP camera");
+    let server = Server::start(Opts {
+        toml: format!(
+            "[[cameras]]\nid = \"camera0\"\nsource = \"rtsp\"\nurl = \"{}\"\nrecording = \"off\"\n\n[[cameras]]\nid = \"camera1\"\nsource = \"test\"\nrecording = \"off\"\n",
+            ipcam.url()
+        ),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    program_of_camera0(&server, &admin, &admin, rtmp).await;
+    let url = start_program(&server, &admin, rtmp).await;
+    let streams = probe(&url);
+    assert!(
+        streams.iter().any(|s| s.0 == "aac" && s.3 == "48000"),
+        "{streams:?}"
+    );
+    // The camera's tone is on the platform, not the silence of a camera without audio.
+    let db = mean_volume_db(&url);
+    assert!(db > -30.0, "camera0's tone: {db} dB");
+    // A cut to the camera without audio: silence, on the same connection.
+    let r = server
+        .rpc(
+            Some(&admin),
+            "program_cue",
+            json!({"stream": "program", "camera": "camera1"}),
+        )
+        .await;
+    assert_eq!(r["result"]["running"], true, "{r}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = mean_volume_db(&url);
+    assert!(db < -60.0, "camera1 has no audio: {db} dB");
+    let v = stream_now(&server, &admin, "program").await;
+    assert_eq!(dest_state(&v, "local")["attempts"], 1, "{v}");
 }

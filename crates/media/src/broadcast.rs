@@ -1,6 +1,11 @@
 //! Outputs to live platforms: a camera decoded, scaled, drawn over with overlays, encoded once,
-//! with silent AAC beside it, and sent to every destination of the stream (RTMP/RTMPS through
+//! with the camera's own audio (or silence, which platforms want rather than no audio) encoded
+//! to AAC beside it, and sent to every destination of the stream (RTMP/RTMPS through
 //! `flvmux ! rtmp2sink`, SRT through `mpegtsmux ! srtsink`).
+//!
+//! The audio is a live `audiomixer` of a silent source and the camera's audio hub (decoded),
+//! so the output's audio never stops: a camera without audio, or one whose audio drops, is
+//! silence, and a program cut to another camera takes that camera's sound.
 //!
 //! An output is two kinds of pipeline joined by two [`Hub`]s (video and audio). The encoder
 //! pipeline produces into the hubs; each destination is a small pipeline of its own consuming
@@ -18,7 +23,7 @@
 
 use crate::camera::CameraHandle;
 use crate::hub::{ConsumerId, Hub};
-use crate::pipeline::{Decoders, Encoder, aac_encoder};
+use crate::pipeline::{Decoders, Encoder, aac_decoder, aac_encoder};
 use gst::prelude::*;
 use pinhole_base::broadcast::{OverlayKind, Protocol, TextContext, render_text};
 use serde::Serialize;
@@ -572,6 +577,7 @@ fn encoder_launch(
     plan: &OutputPlan,
 ) -> Result<String, String> {
     let aac = aac_encoder().ok_or("no AAC encoder (voaacenc or avenc_aac)")?;
+    let aac_dec = aac_decoder().ok_or("no AAC decoder (avdec_aac or faad)")?;
     let overlays = overlay_chain(plan);
     let gop = plan.fps * 2;
     Ok(format!(
@@ -580,8 +586,10 @@ fn encoder_launch(
          videobalance name=fade ! {overlays}videoconvert ! video/x-raw,format=I420 ! queue max-size-buffers=4 leaky=downstream name=encq ! \
          {enc} ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! \
          appsink name=video sync=false \
-         audiotestsrc is-live=true wave=silence samplesperbuffer=1024 ! audioconvert ! audioresample ! \
-         audio/x-raw,rate=48000,channels=2 ! {aac} ! aacparse ! appsink name=audio sync=false",
+         audiomixer name=amix start-time-selection=first latency={AUDIO_LATENCY_NS} ! audioconvert ! \
+         audio/x-raw,rate=48000,channels=2 ! {aac} ! aacparse ! appsink name=audio sync=false \
+         audiotestsrc is-live=true wave=silence samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! amix. \
+         appsrc name=audiosrc ! {aac_dec} ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 ! amix.",
         parse = codec.parser(),
         w = plan.width,
         h = plan.height,
@@ -589,6 +597,10 @@ fn encoder_launch(
         enc = encoder.launch(plan.bitrate_kbps, gop),
     ))
 }
+
+/// How long the audio mixer waits for the camera's audio: its frames are stamped at about their
+/// arrival and reach the mixer a little later.
+const AUDIO_LATENCY_NS: u64 = 300_000_000;
 
 /// Keeps the encoder's input moving forward in time across cuts. Cameras' timestamps agree only
 /// roughly (each pipeline stamps at its own capture or jitter buffer); after a cut to a camera
@@ -631,17 +643,21 @@ impl Restamp {
 struct RunningEncoder {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
+    audio_appsrc: gst_app::AppSrc,
     restamp: Arc<Mutex<Restamp>>,
     consumer: ConsumerId,
+    audio_consumer: ConsumerId,
     camera: Arc<CameraHandle>,
 }
 
 impl RunningEncoder {
-    /// Moves the input to `camera`'s hub; the rest of the pipeline does not notice.
+    /// Moves the input to `camera`'s hubs; the rest of the pipeline does not notice.
     fn cut_to(&mut self, camera: Arc<CameraHandle>) {
         self.camera.hub.detach(self.consumer);
+        self.camera.audio.detach(self.audio_consumer);
         lock(&self.restamp).cut = true;
         self.consumer = camera.hub.attach(&self.appsrc);
+        self.audio_consumer = camera.audio.attach(&self.audio_appsrc);
         camera.request_keyframe();
         self.camera = camera;
     }
@@ -650,6 +666,7 @@ impl RunningEncoder {
 impl Drop for RunningEncoder {
     fn drop(&mut self) {
         self.camera.hub.detach(self.consumer);
+        self.camera.audio.detach(self.audio_consumer);
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
@@ -724,12 +741,19 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
             gst::PadProbeReturn::Ok
         });
     }
+    let audio_appsrc = pipeline
+        .by_name("audiosrc")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or("encoder without its audio appsrc")?;
     let consumer = camera.hub.attach(&appsrc);
+    let audio_consumer = camera.audio.attach(&audio_appsrc);
     let running = RunningEncoder {
         pipeline,
         appsrc,
+        audio_appsrc,
         restamp,
         consumer,
+        audio_consumer,
         camera: camera.clone(),
     };
     running

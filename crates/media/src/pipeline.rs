@@ -199,6 +199,13 @@ pub fn aac_encoder() -> Option<&'static str> {
         .find(|e| gst::ElementFactory::find(e).is_some())
 }
 
+/// The AAC decoder: libav's, else faad.
+pub fn aac_decoder() -> Option<&'static str> {
+    ["avdec_aac", "faad"]
+        .into_iter()
+        .find(|e| gst::ElementFactory::find(e).is_some())
+}
+
 /// What the camera's audio hub carries.
 pub const HUB_AUDIO_CAPS: &str = "audio/mpeg,mpegversion=4,stream-format=raw";
 

@@ -75,15 +75,17 @@ CONFFILES:${PN} = "${sysconfdir}/pinhole/pinhole.toml"
 FILES:${PN} += "${nonarch_libdir}/sysusers.d/pinhole.conf"
 
 # GStreamer elements pinhole builds pipelines from (capture, parse, mux, RTP/RTSP, encode; HTTP
-# MJPEG cameras; streams to live platforms: overlays, silent AAC, FLV and RTMP), the LiteRT
-# runtime, the /data bind mount and RAUC (pinhole is the update agent). The AAC encoder is
-# gstreamer1.0-libav's avenc_aac (recommended below) where voaacenc is not built.
+# MJPEG cameras; IP cameras' AAC and G.711 audio; streams to live platforms: overlays, the
+# camera's audio or silence as AAC, FLV and RTMP), the LiteRT runtime, the /data bind mount and
+# RAUC (pinhole is the update agent). The AAC encoder and decoder are gstreamer1.0-libav's
+# avenc_aac and avdec_aac (recommended below) where voaacenc and faad are not built.
 RDEPENDS:${PN} += "\
     gstreamer1.0 \
     gstreamer1.0-plugins-bad-rtmp2 \
     gstreamer1.0-plugins-bad-videoparsersbad \
     gstreamer1.0-plugins-base-app \
     gstreamer1.0-plugins-base-audioconvert \
+    gstreamer1.0-plugins-base-audiomixer \
     gstreamer1.0-plugins-base-audioresample \
     gstreamer1.0-plugins-base-audiotestsrc \
     gstreamer1.0-plugins-base-pango \
@@ -91,6 +93,7 @@ RDEPENDS:${PN} += "\
     gstreamer1.0-plugins-base-typefindfunctions \
     gstreamer1.0-plugins-base-videoconvertscale \
     gstreamer1.0-plugins-base-videorate \
+    gstreamer1.0-plugins-good-alaw \
     gstreamer1.0-plugins-good-alpha \
     gstreamer1.0-plugins-good-audioparsers \
     gstreamer1.0-plugins-good-flv \
@@ -99,6 +102,7 @@ RDEPENDS:${PN} += "\
     gstreamer1.0-plugins-good-isomp4 \
     gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-good-matroska \
+    gstreamer1.0-plugins-good-mulaw \
     gstreamer1.0-plugins-good-multipart \
     gstreamer1.0-plugins-good-rtp \
     gstreamer1.0-plugins-good-rtpmanager \
