@@ -7,12 +7,14 @@
 //! so the output's audio never stops: a camera without audio, or one whose audio drops, is
 //! silence, and a program cut to another camera takes that camera's sound.
 //!
-//! An output is two kinds of pipeline joined by two [`Hub`]s (video and audio). The encoder
-//! pipeline produces into the hubs; each destination is a small pipeline of its own consuming
-//! from both. So a destination that drops reconnects alone with backoff while the others carry
-//! on; a second destination costs a muxer and a socket, not an encode; and the encoder can be
+//! An output is pipelines joined by [`Hub`]s. The encoder pipeline produces into the video and
+//! audio hubs. RTMP destinations share one FLV muxer ([`FlvMux`], started with the first of
+//! them) on a third hub, and each is a pipeline of its own, `appsrc ! rtmp2sink`, that starts at
+//! a video keyframe with the muxer's stream headers; SRT destinations mux for themselves. So a
+//! destination that drops reconnects alone with backoff while the others carry on; a second
+//! destination costs a socket and a thread, not an encode or a muxer; and the encoder can be
 //! rebuilt (the camera changed codec, the overlay set changed) while every destination's
-//! connection stays up, since its consumers simply move to the new producer.
+//! connection stays up, since the consumers simply move to the new producer.
 //!
 //! Overlay properties (text, position, size, opacity, pushed values) change live on the running
 //! elements; only adding, removing or reordering overlays rebuilds the encoder pipeline.
@@ -159,6 +161,11 @@ pub struct Output {
     decoders: Decoders,
     video: Hub,
     audio: Hub,
+    /// FLV tags for the RTMP destinations, from [`FlvMux`] once the first of them starts.
+    flv: Hub,
+    flv_mux: Mutex<Option<FlvMux>>,
+    /// The running encoder's video appsink pad, for keyframe requests.
+    video_pad: Mutex<Option<gst::Pad>>,
     plan: Mutex<OutputPlan>,
     shared: Mutex<Shared>,
     frames: AtomicU64,
@@ -219,6 +226,9 @@ impl Output {
             decoders,
             video: Hub::default(),
             audio: Hub::default(),
+            flv: Hub::default(),
+            flv_mux: Mutex::new(None),
+            video_pad: Mutex::new(None),
             plan: Mutex::new(plan),
             shared: Mutex::new(Shared {
                 encoder: EncoderState::Starting,
@@ -263,6 +273,32 @@ impl Output {
         for t in tasks {
             let _ = t.await;
         }
+        let mux = lock(&self.flv_mux).take();
+        if let Some(m) = mux {
+            m.close(self);
+        }
+        self.flv.set_producer(None);
+    }
+
+    /// Asks the encoder for a keyframe (a destination is joining).
+    fn request_keyframe(&self) {
+        let pad = lock(&self.video_pad).clone();
+        if let Some(pad) = pad {
+            pad.push_event(
+                gst_video::UpstreamForceKeyUnitEvent::builder()
+                    .all_headers(true)
+                    .build(),
+            );
+        }
+    }
+
+    /// Starts the FLV muxer of the RTMP destinations, unless it runs.
+    fn ensure_flv_mux(&self) -> Result<(), String> {
+        let mut mux = lock(&self.flv_mux);
+        if mux.is_none() {
+            *mux = Some(FlvMux::start(self)?);
+        }
+        Ok(())
     }
 
     /// The camera on air.
@@ -723,6 +759,7 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
             });
         }
     }
+    *lock(&out.video_pad) = pipeline.by_name("video").and_then(|e| e.static_pad("sink"));
     out.video
         .set_producer(Some(producer_of(&pipeline, "video")?));
     out.audio
@@ -847,6 +884,7 @@ async fn run_encoder(out: Arc<Output>) {
     }
     out.video.set_producer(None);
     out.audio.set_producer(None);
+    *lock(&out.video_pad) = None;
     lock(&out.elements).clear();
 }
 
@@ -874,24 +912,90 @@ fn explain(error: &str) -> String {
     }
 }
 
-struct RunningDestination {
+/// The FLV muxer the RTMP destinations share: the encoder's video and audio hubs in, FLV tags
+/// out to the output's `flv` hub, with the FLV header, metadata and codec headers in its caps'
+/// `streamheader`, which rtmp2sink sends first on every (re)connection. It lives as long as the
+/// output, so its timestamps never start over under a connection.
+struct FlvMux {
     pipeline: gst::Pipeline,
     video: ConsumerId,
     audio: ConsumerId,
+}
+
+impl FlvMux {
+    fn start(out: &Output) -> Result<Self, String> {
+        let pipeline = gst::parse::launch(
+            "flvmux name=m streamable=true latency=100000000 ! appsink name=flv sync=false async=false \
+             appsrc name=v ! m.video appsrc name=a ! m.audio",
+        )
+        .map_err(|e| format!("cannot build the FLV muxer: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+        pipeline.set_property("name", format!("flv-{}", out.stream_id));
+        crate::adopt_shared_clock(&pipeline);
+        let src = |name: &str| {
+            pipeline
+                .by_name(name)
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+                .ok_or("the FLV muxer without its appsrc")
+        };
+        let (v, a) = (src("v")?, src("a")?);
+        out.flv.set_producer(Some(producer_of(&pipeline, "flv")?));
+        let mux = FlvMux {
+            video: out.video.attach(&v),
+            audio: out.audio.attach(&a),
+            pipeline,
+        };
+        if let Err(e) = mux.pipeline.set_state(gst::State::Playing) {
+            mux.close(out);
+            return Err(format!("cannot start the FLV muxer: {e}"));
+        }
+        Ok(mux)
+    }
+
+    fn close(self, out: &Output) {
+        out.video.detach(self.video);
+        out.audio.detach(self.audio);
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Whether an FLV tag is a video keyframe (tag type 9, frame type 1), where a joining
+/// destination starts: its audio tags are not marked as deltas, so the hub alone would start a
+/// destination on audio followed by video that cannot be decoded until the next keyframe.
+fn flv_video_keyframe(tag: &[u8]) -> bool {
+    tag.first() == Some(&9) && tag.get(11).is_some_and(|b| b >> 4 == 1)
+}
+
+/// What a destination consumes: the FLV hub (RTMP), or the video and audio hubs (SRT).
+enum Inputs {
+    Flv(ConsumerId),
+    VideoAudio(ConsumerId, ConsumerId),
+}
+
+struct RunningDestination {
+    pipeline: gst::Pipeline,
+    inputs: Inputs,
     out: Arc<Output>,
 }
 
 impl Drop for RunningDestination {
     fn drop(&mut self) {
-        self.out.video.detach(self.video);
-        self.out.audio.detach(self.audio);
+        match self.inputs {
+            Inputs::Flv(f) => self.out.flv.detach(f),
+            Inputs::VideoAudio(v, a) => {
+                self.out.video.detach(v);
+                self.out.audio.detach(a);
+            }
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
 
-/// A destination's pipeline: the two hubs' samples (H.264 as `avc` with its codec data, raw
-/// AAC, both parsed once in the encoder) muxed and sent; each appsrc is its own thread, so
-/// nothing else runs per destination but the muxer and the sink.
+/// A destination's pipeline. RTMP: the shared muxer's FLV tags, from a video keyframe on, to
+/// rtmp2sink (one appsrc thread and the sink's connection thread). SRT: the two hubs' samples
+/// (H.264 as `avc` with its codec data, raw AAC, both parsed once in the encoder) muxed to
+/// MPEG-TS and sent.
 fn build_destination(
     out: &Arc<Output>,
     target: &Target,
@@ -900,8 +1004,8 @@ fn build_destination(
     protocol_available(target.protocol)?;
     let launch = match target.protocol {
         Protocol::Rtmp | Protocol::Rtmps => {
-            "flvmux name=m streamable=true latency=100000000 ! rtmp2sink name=sink async-connect=true \
-             appsrc name=v ! m.video appsrc name=a ! m.audio"
+            out.ensure_flv_mux()?;
+            "appsrc name=f ! rtmp2sink name=sink async-connect=true"
         }
         Protocol::Srt => {
             "appsrc name=v ! h264parse ! video/x-h264,stream-format=byte-stream ! mpegtsmux name=m alignment=7 latency=100000000 ! srtsink name=sink wait-for-connection=false \
@@ -934,10 +1038,33 @@ fn build_destination(
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
             .ok_or("connection without appsrc")
     };
-    let (v, a) = (src("v")?, src("a")?);
+    let inputs = match target.protocol {
+        Protocol::Rtmp | Protocol::Rtmps => {
+            let f = src("f")?;
+            if let Some(pad) = f.static_pad("src") {
+                pad.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+                    let key = info
+                        .buffer()
+                        .and_then(|b| b.map_readable().ok())
+                        .is_some_and(|m| flv_video_keyframe(&m));
+                    if key {
+                        gst::PadProbeReturn::Remove
+                    } else {
+                        gst::PadProbeReturn::Drop
+                    }
+                });
+            }
+            let id = out.flv.attach(&f);
+            out.request_keyframe();
+            Inputs::Flv(id)
+        }
+        Protocol::Srt => {
+            let (v, a) = (src("v")?, src("a")?);
+            Inputs::VideoAudio(out.video.attach(&v), out.audio.attach(&a))
+        }
+    };
     let running = RunningDestination {
-        video: out.video.attach(&v),
-        audio: out.audio.attach(&a),
+        inputs,
         pipeline,
         out: out.clone(),
     };
@@ -1143,6 +1270,20 @@ mod tests {
         // Cut to a camera ahead: no offset.
         r.cut = true;
         assert_eq!(frame(20_000, true, &mut r), ms(20_000));
+    }
+
+    #[test]
+    fn a_destination_starts_at_a_video_keyframe_tag() {
+        let tag = |kind: u8, first: u8| {
+            let mut t = vec![kind, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, first];
+            t.extend_from_slice(&[1, 0, 0, 0]);
+            t
+        };
+        assert!(flv_video_keyframe(&tag(9, 0x17)), "AVC keyframe");
+        assert!(!flv_video_keyframe(&tag(9, 0x27)), "AVC interframe");
+        assert!(!flv_video_keyframe(&tag(8, 0xaf)), "AAC audio");
+        assert!(!flv_video_keyframe(b"FLV\x01\x05"), "the FLV header");
+        assert!(!flv_video_keyframe(&[9, 0, 0]), "cut short");
     }
 
     #[test]
