@@ -661,6 +661,26 @@ async fn a_program_cut_switches_the_camera_without_reconnecting() {
     );
     assert_eq!(v["status"]["encoder"], "running");
 
+    // A dissolve to camera1 and back: each ends on the new camera, on the same connection.
+    for (camera, blue) in [("camera1", true), ("camera0", false)] {
+        let r = server
+            .rpc(
+                Some(&oper),
+                "program_cue",
+                json!({"stream": "program", "camera": camera, "transition": "dissolve"}),
+            )
+            .await;
+        assert_eq!(r["result"]["running"], true, "{r}");
+        picture_until(
+            &url,
+            dir.path(),
+            &format!("{camera} after a dissolve"),
+            blue,
+        );
+    }
+    let v = stream_now(&server, &oper, "program").await;
+    assert_eq!(dest_state(&v, "local")["attempts"], 1, "{v}");
+
     // A program: camera1 for 2 s, camera0 for 2 s, in a loop, while the stream runs.
     let spec = |program: Value| {
         json!({"camera": "camera0", "destinations": ["local"], "width": 640, "height": 360,

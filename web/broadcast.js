@@ -10,6 +10,10 @@ import { h, clear, field, input, select, showErrors, toast } from './ui.js';
 import { app, onLeave } from './app.js';
 
 const SIZES = [['1280x720', '720p'], ['1920x1080', '1080p'], ['854x480', '480p'], ['640x360', '360p']];
+// How a take or a program entry comes on air: at the new camera's keyframe, through black, or as a crossfade.
+const TRANSITIONS = [['cut', 'Cut'], ['fade', 'Fade'], ['dissolve', 'Dissolve']];
+// The transition the Take buttons use (kept while the view refreshes).
+let takeTransition = 'cut';
 
 export async function broadcastView(el) {
   const streamsBox = h('section.card#streams');
@@ -84,7 +88,11 @@ function renderStreams(box, streams, cameras, refresh) {
         },
       }, s.running ? 'Stop' : 'Start')
       : null;
-    // Take: a cut of the running stream to another camera; the destinations stay connected.
+    // Take: the running stream to another camera, by a cut, a fade or a dissolve; the destinations
+    // stay connected.
+    const by = select(TRANSITIONS, takeTransition);
+    by.name = 'take-transition';
+    by.onchange = () => { takeTransition = by.value; };
     const take = st && app.can('control')
       ? h('div.take', 'Take: ', cameras.map((c) => h('button', {
         'data-take': c.id,
@@ -93,14 +101,14 @@ function renderStreams(box, streams, cameras, refresh) {
         on: {
           click: async () => {
             try {
-              await api('POST', '/api/program/cue', { stream: s.id, camera: c.id });
+              await api('POST', '/api/program/cue', { stream: s.id, camera: c.id, transition: takeTransition });
             } catch (e) {
               toast(e.message, true);
             }
             await refresh();
           },
         },
-      }, c.name || c.id)))
+      }, c.name || c.id)), ' by ', by)
       : null;
     return h('tr', { 'data-stream': s.id, 'data-running': String(s.running), 'data-on-air': st ? st.on_air : '' },
       h('td', s.name || s.id),
@@ -292,14 +300,14 @@ function renderOverlays(box, data, reload) {
 }
 
 // The program timeline: a stream's entries in order, each a camera (at a preset), for how long or from what
-// time of day, with its own overlays or the stream's, coming on by a cut or a fade. Edited as a list and saved
+// time of day, with its own overlays or the stream's, coming on by a cut, a fade or a dissolve. Edited as a list and saved
 // whole with the stream's spec; the server's errors show at the entry's field (`program[1].at`).
 let programStream = null;
 
 function programEntryText(e) {
   const when = e.at ? `from ${e.at}` : '';
   const len = e.secs ? `for ${e.secs} s` : 'until the next entry';
-  return [e.camera, e.preset ? `at preset ${e.preset}` : '', when, len, e.transition === 'fade' ? 'by a fade' : '',
+  return [e.camera, e.preset ? `at preset ${e.preset}` : '', when, len, e.transition && e.transition !== 'cut' ? `by a ${e.transition}` : '',
     e.overlays ? `overlays ${e.overlays.join(', ') || 'none'}` : ''].filter(Boolean).join(' ');
 }
 
@@ -338,7 +346,7 @@ function renderProgram(box, data) {
       secs.oninput = () => { e.secs = secs.value === '' ? null : Number(secs.value); };
       const at = input({ value: e.at || '', placeholder: 'HH:MM' });
       at.oninput = () => { e.at = at.value.trim() || null; };
-      const transition = select([['cut', 'Cut'], ['fade', 'Fade']], e.transition || 'cut');
+      const transition = select(TRANSITIONS, e.transition || 'cut');
       transition.onchange = () => { e.transition = transition.value; };
       const own = h('select', { multiple: true, size: Math.min(Math.max(overlays.length, 2), 4) },
         overlays.map((o) => h('option', { value: o.id, selected: !!(e.overlays && e.overlays.includes(o.id)) }, o.name || o.id)));

@@ -428,6 +428,7 @@ pub async fn program_cue(
             out.fade_to(handle, &def.name, preset.unwrap_or_default())
                 .await
         }
+        Transition::Dissolve => out.dissolve_to(handle, &def.name, preset.unwrap_or_default()),
     }
     publish(
         state,

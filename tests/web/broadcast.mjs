@@ -6,8 +6,8 @@
 // Adds a destination and a stream through the forms; in the overlay editor, sees the stream's
 // composited picture, adds a text overlay, places it by clicking the picture and fades it with its
 // slider (each change saved, the picture reloaded); starts the stream and waits until the page
-// shows its destination live, takes camera1 and back, pushes an overlay's value, and stops the
-// stream. Then gives it a program on the timeline editor: a time of day that does not exist is
+// shows its destination live, takes camera1 and back (by a dissolve), pushes an overlay's value,
+// and stops the stream. Then gives it a program on the timeline editor: a time of day that does not exist is
 // refused at its field, two entries are saved, reordered and saved again.
 
 import assert from 'node:assert/strict';
@@ -88,10 +88,15 @@ await runBrowserTest(base, 'Broadcast', async ({ log, newPage, login }) => {
   await page.click('#streams tr[data-stream] button[data-action=start]');
   await page.waitForSelector('#streams li[data-state=live]', { timeout: 40000 });
 
-  log('take camera1 and back');
+  log('take camera1 by a cut and back by a dissolve');
   await page.click('#streams tr[data-stream] button[data-take=camera1]');
   await page.waitForSelector('#streams tr[data-stream][data-on-air=camera1]');
-  await page.click('#streams tr[data-stream] button[data-take=camera0]');
+  await page.selectOption('#streams tr[data-stream] select[name=take-transition]', 'dissolve');
+  const [cue] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith('/api/program/cue') && r.method() === 'POST'),
+    page.click('#streams tr[data-stream] button[data-take=camera0]'),
+  ]);
+  assert.equal(JSON.parse(cue.postData()).transition, 'dissolve', 'the take says how');
   await page.waitForSelector('#streams tr[data-stream][data-on-air=camera0]');
   assert.ok(await page.isVisible('#streams li[data-state=live]'), 'a take dropped the destination');
 

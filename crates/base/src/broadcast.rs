@@ -204,6 +204,8 @@ pub enum Transition {
     Cut,
     /// A short dip through black: the picture fades out, the cut happens, it fades in.
     Fade,
+    /// A short crossfade: the outgoing camera's last picture dissolves into the new camera's.
+    Dissolve,
 }
 
 /// A time of day, to the second.

@@ -177,6 +177,8 @@ pub struct Output {
     /// The running encoder's fader, and how far it is faded (kept across encoder rebuilds).
     fader: Mutex<Option<gst::Element>>,
     fade_depth: Mutex<f64>,
+    /// A crossfade in progress, shared with the encoder's probes.
+    dissolve: Arc<Mutex<Dissolve>>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     listener: OutputListener,
@@ -254,6 +256,7 @@ impl Output {
             elements: Mutex::new(Vec::new()),
             fader: Mutex::new(None),
             fade_depth: Mutex::new(0.0),
+            dissolve: Arc::default(),
             cancel: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             listener,
@@ -366,6 +369,18 @@ impl Output {
         }
     }
 
+    /// A crossfade to `camera`: the outgoing camera stays live until the new one's first
+    /// picture, then its last picture dissolves into the new camera's over [`DISSOLVE`].
+    /// Overlays stay drawn on top; the destinations stay connected.
+    pub fn dissolve_to(&self, camera: Arc<CameraHandle>, camera_name: &str, preset: &str) {
+        *lock(&self.dissolve) = Dissolve::Waiting {
+            still: None,
+            new_from: None,
+            since: Instant::now(),
+        };
+        self.switch_to(camera, camera_name, preset);
+    }
+
     /// How far the picture is faded to black, 0 (not at all) to 1.
     fn set_fade(&self, depth: f64) {
         let depth = depth.clamp(0.0, 1.0);
@@ -435,6 +450,95 @@ impl Output {
 pub const FADE: Duration = Duration::from_millis(800);
 /// How long a fade stays black after the cut, for the new camera's keyframe to arrive.
 const FADE_HOLD: Duration = Duration::from_millis(400);
+
+/// The length of a dissolve.
+pub const DISSOLVE: Duration = Duration::from_millis(800);
+/// A dissolve whose new camera sends nothing for this long is given up (the cut still happens).
+const DISSOLVE_WAIT: Duration = Duration::from_secs(3);
+
+/// Where a crossfade is. The outgoing camera's pictures pass untouched while the newest is kept;
+/// from the new camera's first picture on, that still is blended over the new pictures with a
+/// weight going from 1 to 0 over [`DISSOLVE`] of stream time.
+#[derive(Debug, Default)]
+enum Dissolve {
+    #[default]
+    Idle,
+    Waiting {
+        still: Option<gst::Buffer>,
+        /// The stream time of the new camera's first frame, once the cut has taken.
+        new_from: Option<gst::ClockTime>,
+        since: Instant,
+    },
+    Running {
+        still: gst::Buffer,
+        start: gst::ClockTime,
+    },
+}
+
+impl Dissolve {
+    /// The cut took at the new camera's keyframe, stamped `pts`.
+    fn cut_at(&mut self, pts: gst::ClockTime) {
+        if let Dissolve::Waiting { new_from, .. } = self {
+            *new_from = Some(pts);
+        }
+    }
+
+    /// One raw picture before the overlays: kept, blended, or passed.
+    fn frame(&mut self, buffer: &mut gst::Buffer) {
+        let Some(pts) = buffer.pts() else {
+            return;
+        };
+        match std::mem::take(self) {
+            Dissolve::Idle => {}
+            Dissolve::Waiting {
+                still,
+                new_from,
+                since,
+            } => {
+                // Within half a frame of the new camera's first one (the rate converter moves
+                // timestamps onto its grid).
+                let arrived =
+                    new_from.is_some_and(|n| pts + gst::ClockTime::from_mseconds(20) >= n);
+                *self = match (arrived, still) {
+                    (true, Some(still)) => {
+                        let mut running = Dissolve::Running { still, start: pts };
+                        running.frame(buffer);
+                        running
+                    }
+                    (true, None) => Dissolve::Idle,
+                    (false, _) if since.elapsed() > DISSOLVE_WAIT => Dissolve::Idle,
+                    (false, _) => Dissolve::Waiting {
+                        still: Some(buffer.clone()),
+                        new_from,
+                        since,
+                    },
+                };
+            }
+            Dissolve::Running { still, start } => {
+                let done = pts.saturating_sub(start).nseconds() as f64 / DISSOLVE.as_nanos() as f64;
+                if done >= 1.0 || still.size() != buffer.size() {
+                    return;
+                }
+                let weight = ((1.0 - done) * 256.0).round().clamp(0.0, 256.0) as u16;
+                if let (Ok(from), Ok(mut to)) =
+                    (still.map_readable(), buffer.make_mut().map_writable())
+                {
+                    blend_over(&mut to, &from, weight);
+                }
+                *self = Dissolve::Running { still, start };
+            }
+        }
+    }
+}
+
+/// `picture = still × weight/256 + picture × (256 - weight)/256`, byte by byte: the same
+/// mix for every plane of a planar YUV picture (I420), whose chroma is centred at 128.
+fn blend_over(picture: &mut [u8], still: &[u8], weight: u16) {
+    let w = u32::from(weight.min(256));
+    for (p, s) in picture.iter_mut().zip(still) {
+        *p = ((u32::from(*s) * w + u32::from(*p) * (256 - w) + 128) >> 8) as u8;
+    }
+}
 
 /// Sets the fader (`videobalance`): darker and greyer as `depth` goes to 1; at 0 it is the
 /// identity, where the element passes buffers through untouched.
@@ -654,8 +758,10 @@ impl Restamp {
     /// A gap of one 25 fps frame after the last frame shown.
     const GAP: gst::ClockTime = gst::ClockTime::from_mseconds(40);
 
-    fn apply(&mut self, buf: &mut gst::BufferRef) {
-        if self.cut && !buf.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+    /// Restamps one input buffer; true for the new camera's first (the cut taking).
+    fn apply(&mut self, buf: &mut gst::BufferRef) -> bool {
+        let took = self.cut && !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        if took {
             self.cut = false;
             self.offset = match (self.last, buf.pts()) {
                 (Some(last), Some(pts)) if pts <= last => last - pts + Self::GAP,
@@ -673,6 +779,7 @@ impl Restamp {
         if let Some(p) = buf.pts() {
             self.last = Some(self.last.map_or(p, |l| l.max(p)));
         }
+        took
     }
 }
 
@@ -738,6 +845,19 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
         .by_name("fade")
         .ok_or("encoder without its fader")?;
     apply_fade(&fader, *lock(&out.fade_depth));
+    // Crossfades act on the raw pictures before the overlays, which stay steady on top.
+    if let Some(pad) = fader.static_pad("sink") {
+        let dissolve = out.dissolve.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(ref mut buffer)) = info.data {
+                let mut d = lock(&dissolve);
+                if !matches!(*d, Dissolve::Idle) {
+                    d.frame(buffer);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
     *lock(&out.fader) = Some(fader);
     out.apply_layers(true);
     // Frames that reach the encoder, and those its queue let go.
@@ -771,9 +891,15 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
     let restamp = Arc::new(Mutex::new(Restamp::default()));
     if let Some(pad) = appsrc.static_pad("src") {
         let restamp = restamp.clone();
+        let dissolve = out.dissolve.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(gst::PadProbeData::Buffer(ref mut buffer)) = info.data {
-                lock(&restamp).apply(buffer.make_mut());
+                let buffer = buffer.make_mut();
+                if lock(&restamp).apply(buffer)
+                    && let Some(pts) = buffer.pts()
+                {
+                    lock(&dissolve).cut_at(pts);
+                }
             }
             gst::PadProbeReturn::Ok
         });
@@ -1270,6 +1396,57 @@ mod tests {
         // Cut to a camera ahead: no offset.
         r.cut = true;
         assert_eq!(frame(20_000, true, &mut r), ms(20_000));
+    }
+
+    #[test]
+    fn blending_weighs_the_still_against_the_picture() {
+        let mut p = vec![0u8, 100, 255];
+        blend_over(&mut p, &[200, 100, 55], 256);
+        assert_eq!(p, [200, 100, 55]);
+        let mut p = vec![0u8, 100, 255];
+        blend_over(&mut p, &[200, 100, 55], 0);
+        assert_eq!(p, [0, 100, 255]);
+        let mut p = vec![0u8, 100, 255];
+        blend_over(&mut p, &[200, 100, 55], 128);
+        assert_eq!(p, [100, 100, 155]);
+    }
+
+    #[test]
+    fn a_dissolve_keeps_the_last_old_picture_and_fades_it_over_the_new_ones() {
+        gst::init().expect("GStreamer initialises");
+        let frame = |ms: u64, value: u8| {
+            let mut b = gst::Buffer::from_mut_slice(vec![value; 16]);
+            b.get_mut()
+                .expect("writable")
+                .set_pts(gst::ClockTime::from_mseconds(ms));
+            b
+        };
+        let bytes = |b: &gst::Buffer| b.map_readable().expect("readable").to_vec();
+        let mut d = Dissolve::Waiting {
+            still: None,
+            new_from: None,
+            since: Instant::now(),
+        };
+        // The old camera (value 10) goes on untouched until the cut takes.
+        for ms in [0, 33, 66] {
+            let mut b = frame(ms, 10 + ms as u8);
+            d.frame(&mut b);
+            assert_eq!(bytes(&b), vec![10 + ms as u8; 16]);
+        }
+        d.cut_at(gst::ClockTime::from_mseconds(100));
+        // The new camera (value 210): at first all still (the last old picture, 76)...
+        let mut b = frame(100, 210);
+        d.frame(&mut b);
+        assert_eq!(bytes(&b), vec![76; 16]);
+        // ... half way, half and half ...
+        let mut b = frame(100 + DISSOLVE.as_millis() as u64 / 2, 210);
+        d.frame(&mut b);
+        assert_eq!(bytes(&b), vec![143; 16]);
+        // ... then the new picture alone, and the dissolve is over.
+        let mut b = frame(100 + DISSOLVE.as_millis() as u64, 210);
+        d.frame(&mut b);
+        assert_eq!(bytes(&b), vec![210; 16]);
+        assert!(matches!(d, Dissolve::Idle), "{d:?}");
     }
 
     #[test]
