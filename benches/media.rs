@@ -488,8 +488,8 @@ fn wait_live(a: &support::Appliance, token: &str, stream: &str) {
 }
 
 /// Figure 7: one 720p30 output with a text overlay and a PNG logo, Pinhole against ffmpeg doing
-/// the same (pull the camera, decode, overlay, x264 ultrafast/zerolatency at 2.5 Mbit/s, AAC,
-/// FLV to the same RTMP server), then a second destination on the same output.
+/// the same (pull the camera, decode, overlay, x264 ultrafast/zerolatency in CBR at 2.5 Mbit/s,
+/// AAC, FLV to the same RTMP server), then a second destination on the same output.
 fn print_broadcast(window: Duration, settle: Duration) {
     println!(
         "\n7. going out: 720p30 2.5 Mbit/s with a text overlay and a PNG logo to nginx-rtmp (source: a 720p30 H.264 clip replayed by gst-rtsp-server)"
@@ -586,7 +586,10 @@ fn print_broadcast(window: Duration, settle: Duration) {
         .args(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-filter_complex"])
         .arg("[0:v]scale=1280:720,fps=30[v0];[1:v]scale=192:-1[l];[v0][l]overlay=960:72,drawtext=text='camera0 %{localtime}':fontsize=43:fontcolor=white:x=64:y=576[v]")
         .args(["-map", "[v]", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
-        .args(["-b:v", "2500k", "-g", "60", "-threads", "2", "-c:a", "aac", "-b:a", "128k", "-f", "flv"])
+        // The same rate control as x264enc's (CBR: the bitrate as the VBV's rate, a 600 ms
+        // buffer), as live platforms ask for.
+        .args(["-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "1500k", "-g", "60", "-threads", "2"])
+        .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv"])
         .arg(format!("{rtmp_url}/secretkey3"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
