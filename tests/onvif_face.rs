@@ -16,11 +16,23 @@ use std::time::{Duration, Instant};
 
 /// The foreign client in namespace `ns`: `args`, with `steps` on stdin; its JSON output.
 fn client(ns: &NetNs, args: &[&str], steps: &Value) -> Value {
+    run_client(ns.command(onvif_client_python()), args, steps)
+}
+
+/// The foreign client on the host.
+fn host_client(args: &[&str], steps: &Value) -> Value {
+    run_client(
+        std::process::Command::new(onvif_client_python()),
+        args,
+        steps,
+    )
+}
+
+fn run_client(mut command: std::process::Command, args: &[&str], steps: &Value) -> Value {
     use std::io::Write;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/onvif_client.py");
-    let mut child = ns
-        .command(onvif_client_python())
+    let mut child = command
         .arg(script)
         .args(args)
         .stdin(Stdio::piped())
@@ -402,5 +414,91 @@ fn the_onvif_switch_in_settings_works_in_chromium() {
         ],
         &[],
         || server.stderr_text(),
+    );
+}
+
+#[tokio::test]
+async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
+    // An IP camera with AAC audio beside a test camera without, on the host's loopback (no
+    // discovery: only the services are used here).
+    let ipcam = tokio::task::spawn_blocking(|| {
+        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Aac))
+    })
+    .await
+    .expect("the IP camera");
+    let server = Server::start(Opts {
+        toml: format!(
+            "[onvif]\ndiscovery = false\n\n[[cameras]]\nid = \"camera0\"\nsource = \"rtsp\"\nurl = \"{}\"\nrecording = \"off\"\n\n[[cameras]]\nid = \"camera1\"\nsource = \"test\"\nrecording = \"off\"\n",
+            ipcam.url()
+        ),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    rpc_until(
+        &server,
+        &admin,
+        "get_camera_status",
+        json!({"device": "camera0"}),
+        "camera0's audio",
+        |st| st["status"] == "CONNECTED" && st["audio"] == "aac",
+    )
+    .await;
+    // The bitrate is measured over the status's window: let one pass.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    set_onvif(&server, &admin, true).await;
+    let port = server.addr.port().to_string();
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "view", PASSWORD],
+        &json!([
+            step("media", "GetProfiles", json!({})),
+            step(
+                "media",
+                "GetStreamUri",
+                json!({
+                    "ProfileToken": "camera0",
+                    "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+                })
+            ),
+        ]),
+    );
+    let profiles = ok(&r, 0).as_array().expect("profiles").clone();
+    let profile = |token: &str| {
+        profiles
+            .iter()
+            .find(|p| p["token"] == token)
+            .unwrap_or_else(|| panic!("no profile {token}: {profiles:?}"))
+            .clone()
+    };
+    let with_audio = profile("camera0");
+    let aenc = &with_audio["AudioEncoderConfiguration"];
+    assert_eq!(aenc["Encoding"], "AAC", "{with_audio}");
+    assert_eq!(aenc["SampleRate"], 16, "the camera's 16 kHz: {aenc}");
+    assert!(
+        aenc["Bitrate"].as_i64().is_some_and(|b| b > 8 && b < 200),
+        "{aenc}"
+    );
+    assert!(with_audio["AudioSourceConfiguration"]["SourceToken"].is_string());
+    let silent = profile("camera1");
+    assert!(silent["AudioEncoderConfiguration"].is_null(), "{silent}");
+    // The stream URI the client got plays the audio too.
+    let uri = ok(&r, 1)["Uri"].as_str().expect("uri").to_string();
+    let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_name",
+        ])
+        .args(["-of", "csv=p=0", &uri])
+        .output()
+        .expect("ffprobe");
+    let codecs = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs} {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

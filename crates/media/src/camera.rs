@@ -76,6 +76,8 @@ pub struct CameraStatus {
     pub codec: Option<VideoCodec>,
     /// The audio the camera sends, if any (kept as AAC in recordings and RTSP).
     pub audio: Option<AudioCodec>,
+    /// The AAC's bitrate as it flows (after encoding, for G.711).
+    pub audio_bitrate_kbps: f64,
 }
 
 /// Settings the runner needs from the configuration.
@@ -119,6 +121,8 @@ pub struct CameraHandle {
     status: Mutex<CameraStatus>,
     pub frames: AtomicU64,
     pub bytes: AtomicU64,
+    /// Bytes of AAC on the audio hub.
+    audio_bytes: AtomicU64,
     /// ms since `epoch` of the last H.264 frame.
     last_frame: AtomicI64,
     epoch: Instant,
@@ -178,9 +182,11 @@ impl CameraHandle {
                 height: None,
                 codec: None,
                 audio: None,
+                audio_bitrate_kbps: 0.0,
             }),
             frames: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            audio_bytes: AtomicU64::new(0),
             last_frame: AtomicI64::new(-1),
             epoch: Instant::now(),
             video_pad: Mutex::new(None),
@@ -662,7 +668,7 @@ fn link_rtp_stream(
 /// the audio hub, started; returns the branch's input.
 fn add_audio_branch(
     pipeline: &gst::Pipeline,
-    cam: &CameraHandle,
+    cam: &Arc<CameraHandle>,
     chain: &str,
     codec: AudioCodec,
 ) -> Result<gst::Pad, String> {
@@ -677,6 +683,16 @@ fn add_audio_branch(
     let sink_pad = sink
         .static_pad("sink")
         .ok_or("the audio appsink has no pad")?;
+    {
+        let counted = Arc::downgrade(cam);
+        sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let (Some(b), Some(cam)) = (info.buffer(), counted.upgrade()) {
+                cam.audio_bytes
+                    .fetch_add(b.size() as u64, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
     pipeline.add(&bin).map_err(|e| e.to_string())?;
     let producer = gst_utils::StreamProducer::with(
         &sink,
@@ -957,6 +973,7 @@ async fn supervise(
         cam.bytes.load(Ordering::Relaxed),
         Instant::now(),
     );
+    let mut audio_window = cam.audio_bytes.load(Ordering::Relaxed);
     let stall_ms = settings.stall_timeout.as_millis() as i64;
     let mut streaming_since: Option<i64> = None;
     loop {
@@ -987,8 +1004,11 @@ async fn supervise(
                 let (f0, b0, t0) = window;
                 let (f1, b1) = (cam.frames.load(Ordering::Relaxed), cam.bytes.load(Ordering::Relaxed));
                 let dt = t0.elapsed().as_secs_f64().max(0.001);
+                let a1 = cam.audio_bytes.load(Ordering::Relaxed);
+                let audio_kbps = a1.saturating_sub(audio_window) as f64 * 8.0 / 1000.0 / dt;
                 if dt >= 2.0 {
                     window = (f1, b1, Instant::now());
+                    audio_window = a1;
                 }
                 if got_frames {
                     let since = *streaming_since.get_or_insert(now);
@@ -1009,6 +1029,7 @@ async fn supervise(
                         if dt >= 1.0 {
                             s.fps = (fps * 10.0).round() / 10.0;
                             s.bitrate_kbps = kbps.round();
+                            s.audio_bitrate_kbps = if audio.is_some() { audio_kbps.round() } else { 0.0 };
                         }
                     });
                 }

@@ -17,6 +17,14 @@ pub enum VideoEncoding {
     Mpeg4,
 }
 
+/// A profile's audio codec (ONVIF's `AudioEncoding`; AAC and G.711 are what Pinhole keeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioEncoding {
+    G711,
+    G726,
+    Aac,
+}
+
 /// One media profile: a stream the camera offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -30,6 +38,8 @@ pub struct Profile {
     pub bitrate_kbps: u32,
     /// The PTZ configuration's token, when the profile can steer the camera.
     pub ptz_configuration: Option<String>,
+    /// The audio the stream carries, when its profile has an audio encoder Pinhole knows.
+    pub audio: Option<AudioEncoding>,
 }
 
 impl Profile {
@@ -99,6 +109,14 @@ pub fn parse_profiles(answer: &str) -> Result<Vec<Profile>, OnvifError> {
                 ptz_configuration: child(p, "PTZConfiguration")
                     .and_then(|c| c.attribute("token"))
                     .map(str::to_string),
+                audio: child(p, "AudioEncoderConfiguration")
+                    .and_then(|a| text_at(a, &["Encoding"]))
+                    .and_then(|e| match e.to_ascii_uppercase().as_str() {
+                        "G711" => Some(AudioEncoding::G711),
+                        "G726" => Some(AudioEncoding::G726),
+                        "AAC" => Some(AudioEncoding::Aac),
+                        _ => None,
+                    }),
             });
         }
         Ok(out)

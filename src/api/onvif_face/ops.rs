@@ -10,8 +10,8 @@ use crate::api::SharedState;
 use crate::api::error::ApiError;
 use crate::api::ptz_ops;
 use crate::onvif::server::answer::{
-    self, DeviceInfo, Encoding, Endpoints, Fault, InterfaceInfo, Position, PresetInfo, ProfileInfo,
-    PtzInfo,
+    self, AudioInfo, DeviceInfo, Encoding, Endpoints, Fault, InterfaceInfo, Position, PresetInfo,
+    ProfileInfo, PtzInfo,
 };
 use crate::onvif::server::{Operation, Vector};
 use crate::ptz::profile::Profile;
@@ -89,6 +89,21 @@ fn encoding(codec: Option<crate::media::pipeline::VideoCodec>) -> Encoding {
     }
 }
 
+/// The AAC a stream's RTSP mount carries beside its video (it follows the audio the camera
+/// streamed last), with the sample rate and bitrate it flows at.
+fn audio_info(h: &crate::media::camera::CameraHandle) -> Option<AudioInfo> {
+    h.last_audio()?;
+    let rate = h
+        .audio_caps()
+        .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("rate").ok()))
+        .and_then(|r| u32::try_from(r).ok())
+        .unwrap_or(16_000);
+    Some(AudioInfo {
+        sample_rate: rate,
+        bitrate_kbps: h.status().audio_bitrate_kbps.round() as u32,
+    })
+}
+
 /// Every camera's profiles: main stream (with its PTZ), and sub stream where it has one.
 fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
     let Some(e) = &state.media else {
@@ -121,6 +136,7 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
             fps,
             bitrate_kbps,
             encoding: encoding(st.codec),
+            audio: audio_info(&h),
             ptz: ptz_info(state, &def.id),
         });
         if let Some(sub) = h.sub_stream() {
@@ -135,6 +151,7 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
                 fps,
                 bitrate_kbps,
                 encoding: encoding(sst.codec),
+                audio: audio_info(&sub),
                 ptz: ptz_info(state, &def.id),
             });
         }

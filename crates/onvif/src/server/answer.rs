@@ -158,7 +158,17 @@ pub struct ProfileInfo {
     pub fps: u32,
     pub bitrate_kbps: u32,
     pub encoding: Encoding,
+    /// The stream's audio, when it carries some (served as AAC beside the video).
+    pub audio: Option<AudioInfo>,
     pub ptz: Option<PtzInfo>,
+}
+
+/// A stream's AAC audio as its profile shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioInfo {
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    pub bitrate_kbps: u32,
 }
 
 /// A position in the generic spaces: pan and tilt -1..1, zoom 0..1.
@@ -455,6 +465,30 @@ fn encoder_configuration(p: &ProfileInfo, element: &str) -> String {
     )
 }
 
+/// The audio source and encoder configurations of a profile with audio (one audio source per
+/// camera, named after its video source).
+fn audio_source_configuration(p: &ProfileInfo, element: &str) -> String {
+    format!(
+        "<{element} token=\"a{src}\"><tt:Name>a{src}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:SourceToken>a{src}</tt:SourceToken></{element}>",
+        src = escape(&p.source)
+    )
+}
+
+fn audio_encoder_configuration(p: &ProfileInfo, a: &AudioInfo, element: &str) -> String {
+    format!(
+        "<{element} token=\"aenc_{tok}\"><tt:Name>aenc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:Encoding>AAC</tt:Encoding><tt:Bitrate>{}</tt:Bitrate><tt:SampleRate>{}</tt:SampleRate>\
+         <tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address>\
+         <tt:Port>0</tt:Port><tt:TTL>1</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>\
+         <tt:SessionTimeout>PT60S</tt:SessionTimeout></{element}>",
+        a.bitrate_kbps,
+        // ONVIF gives the sample rate in kHz.
+        a.sample_rate.div_ceil(1000),
+        tok = escape(&p.token)
+    )
+}
+
 fn range(lo: f64, hi: f64) -> String {
     format!("<tt:Min>{}</tt:Min><tt:Max>{}</tt:Max>", f(lo), f(hi))
 }
@@ -520,8 +554,16 @@ fn profile(p: &ProfileInfo, element: &str) -> String {
         .as_ref()
         .map(|z| ptz_configuration(z, "tt:PTZConfiguration"))
         .unwrap_or_default();
+    // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ.
+    let (audio_source, audio_encoder) = match &p.audio {
+        Some(a) => (
+            audio_source_configuration(p, "tt:AudioSourceConfiguration"),
+            audio_encoder_configuration(p, a, "tt:AudioEncoderConfiguration"),
+        ),
+        None => (String::new(), String::new()),
+    };
     format!(
-        "<{element} token=\"{}\" fixed=\"true\"><tt:Name>{}</tt:Name>{}{}{ptz}</{element}>",
+        "<{element} token=\"{}\" fixed=\"true\"><tt:Name>{}</tt:Name>{}{audio_source}{}{audio_encoder}{ptz}</{element}>",
         escape(&p.token),
         escape(&p.name),
         source_configuration(p, "tt:VideoSourceConfiguration"),

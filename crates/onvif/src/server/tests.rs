@@ -1,4 +1,6 @@
-use super::answer::{self, Encoding, Endpoints, Fault, Position, PresetInfo, ProfileInfo, PtzInfo};
+use super::answer::{
+    self, AudioInfo, Encoding, Endpoints, Fault, Position, PresetInfo, ProfileInfo, PtzInfo,
+};
 use super::*;
 use crate::soap::{self, UsernameToken};
 
@@ -238,6 +240,10 @@ fn sample_profiles() -> Vec<ProfileInfo> {
             fps: 25,
             bitrate_kbps: 2000,
             encoding: Encoding::H264,
+            audio: Some(AudioInfo {
+                sample_rate: 16_000,
+                bitrate_kbps: 32,
+            }),
             ptz: Some(ptz),
         },
         ProfileInfo {
@@ -249,6 +255,7 @@ fn sample_profiles() -> Vec<ProfileInfo> {
             fps: 25,
             bitrate_kbps: 500,
             encoding: Encoding::H265,
+            audio: None,
             ptz: None,
         },
     ]
@@ -281,6 +288,8 @@ fn answers_read_back_with_our_own_client_parsers() {
         Some(crate::media::VideoEncoding::H265)
     );
     assert_eq!(profiles[1].ptz_configuration, None);
+    assert_eq!(profiles[0].audio, Some(crate::media::AudioEncoding::Aac));
+    assert_eq!(profiles[1].audio, None);
 
     let uri = crate::media::parse_media_uri(&answer::envelope(
         &answer::stream_uri("rtsp://h:8554/cam1?a=1&b=2"),

@@ -339,6 +339,7 @@ async fn test_onvif_device(
                 "fps": p.profile.fps,
                 "bitrate_kbps": p.profile.bitrate_kbps,
                 "ptz": p.profile.ptz_configuration.is_some(),
+                "audio": p.profile.audio.map(|a| format!("{a:?}").to_ascii_uppercase()),
                 "stream_url": p.stream_uri.as_deref().map(without_credentials),
                 "snapshot_url": p.snapshot_uri.as_deref().map(without_credentials),
             })
