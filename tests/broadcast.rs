@@ -821,16 +821,9 @@ async fn a_camera_with_a_microphone_goes_out_with_its_sound() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _rtmp = nginx(dir.path(), rtmp, http);
     // An IP camera sending a 440 Hz tone as AAC, and a test camera without audio.
-    let ipcam = tokio::task::spawn_blocking(|| {
-        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Aac))
-    })
-    .await
-    .expect("the IP camera");
+    let ipcam = ipcam::IpCamera::with_aac().await;
     let server = Server::start(Opts {
-        toml: format!(
-            "[[cameras]]\nid = \"camera0\"\nsource = \"rtsp\"\nurl = \"{}\"\nrecording = \"off\"\n\n[[cameras]]\nid = \"camera1\"\nsource = \"test\"\nrecording = \"off\"\n",
-            ipcam.url()
-        ),
+        toml: ipcam.beside_a_test_camera(""),
         ..Opts::with_roles()
     });
     let admin = server.token("admin").await;

@@ -56,6 +56,23 @@ fn run_client(mut command: std::process::Command, args: &[&str], steps: &Value) 
     })
 }
 
+/// ffprobe (`ffprobe`, run where the caller says) on an RTSP URL: the codec of each stream,
+/// one per line.
+fn codecs_of(mut ffprobe: std::process::Command, url: &str) -> std::process::Output {
+    ffprobe
+        .args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_name",
+        ])
+        .args(["-of", "csv=p=0", url])
+        .output()
+        .expect("ffprobe")
+}
+
 fn step(service: &str, op: &str, params: Value) -> Value {
     json!({"service": service, "op": op, "params": params})
 }
@@ -268,21 +285,7 @@ async fn a_foreign_onvif_client_finds_plays_and_steers_pinhole() {
     // The stream URI plays from where the client is (with the user's credentials, as an NVR
     // adds them).
     let with_creds = uri.replacen("rtsp://", &format!("rtsp://admin:{PASSWORD}@"), 1);
-    let out = client_ns
-        .command("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-rtsp_transport",
-            "tcp",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&with_creds)
-        .output()
-        .expect("ffprobe");
+    let out = codecs_of(client_ns.command("ffprobe"), &with_creds);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "h264",
@@ -421,16 +424,9 @@ fn the_onvif_switch_in_settings_works_in_chromium() {
 async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
     // An IP camera with AAC audio beside a test camera without, on the host's loopback (no
     // discovery: only the services are used here).
-    let ipcam = tokio::task::spawn_blocking(|| {
-        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Aac))
-    })
-    .await
-    .expect("the IP camera");
+    let ipcam = ipcam::IpCamera::with_aac().await;
     let server = Server::start(Opts {
-        toml: format!(
-            "[onvif]\ndiscovery = false\n\n[[cameras]]\nid = \"camera0\"\nsource = \"rtsp\"\nurl = \"{}\"\nrecording = \"off\"\n\n[[cameras]]\nid = \"camera1\"\nsource = \"test\"\nrecording = \"off\"\n",
-            ipcam.url()
-        ),
+        toml: ipcam.beside_a_test_camera("[onvif]\ndiscovery = false\n\n"),
         ..Opts::with_roles()
     });
     let admin = server.token("admin").await;
@@ -483,18 +479,7 @@ async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
     // The stream URI the client got plays the audio too.
     let uri = ok(&r, 1)["Uri"].as_str().expect("uri").to_string();
     let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-rtsp_transport",
-            "tcp",
-            "-show_entries",
-            "stream=codec_name",
-        ])
-        .args(["-of", "csv=p=0", &uri])
-        .output()
-        .expect("ffprobe");
+    let out = codecs_of(std::process::Command::new("ffprobe"), &uri);
     let codecs = String::from_utf8_lossy(&out.stdout);
     assert!(
         codecs.contains("h264") && codecs.contains("aac"),

@@ -90,6 +90,22 @@ impl IpCamera {
         Self::start_with_audio(codec, None)
     }
 
+    /// A camera with a microphone, started off the async runtime: H.264 and a 440 Hz tone as AAC.
+    pub async fn with_aac() -> Self {
+        tokio::task::spawn_blocking(|| Self::start_with_audio(IpCodec::H264, Some(IpAudio::Aac)))
+            .await
+            .expect("the IP camera")
+    }
+
+    /// The appliance's configuration for this camera as `camera0` beside a test camera without
+    /// audio, `camera1`, neither recording; `extra` goes first (tables of its own).
+    pub fn beside_a_test_camera(&self, extra: &str) -> String {
+        format!(
+            "{extra}[[cameras]]\nid = \"camera0\"\nsource = \"rtsp\"\nurl = \"{}\"\nrecording = \"off\"\n\n[[cameras]]\nid = \"camera1\"\nsource = \"test\"\nrecording = \"off\"\n",
+            self.url()
+        )
+    }
+
     /// A camera that also sends `audio`.
     pub fn start_with_audio(codec: IpCodec, audio: Option<IpAudio>) -> Self {
         let cam = Self::serve();
