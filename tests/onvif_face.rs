@@ -487,3 +487,45 @@ async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn over_https_the_services_are_named_by_https_urls() {
+    let server = Server::start(Opts {
+        toml: "[onvif]\ndiscovery = false\n\n[tls]\nmode = \"self-signed\"\nlisten = \"127.0.0.1:0\"\n"
+            .into(),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    set_onvif(&server, &admin, true).await;
+    let https = server.https.expect("https listener announced");
+    const CAPABILITIES: &str = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><GetCapabilities xmlns="http://www.onvif.org/ver10/device/wsdl"><Category>All</Category></GetCapabilities></s:Body></s:Envelope>"#;
+    let tls = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let answer = tls
+        .post(format!("https://{https}/onvif/device_service"))
+        .header("Content-Type", "application/soap+xml")
+        .body(CAPABILITIES)
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    // Every service a client is sent to next is on the HTTPS listener it came by.
+    for service in ["device_service", "media_service"] {
+        let url = format!("https://{https}/onvif/{service}");
+        assert!(answer.contains(&url), "no {url} in {answer}");
+    }
+    assert!(!answer.contains(&format!("http://{https}")), "{answer}");
+    // Over plain HTTP, plain HTTP URLs.
+    let answer = soap(&server, CAPABILITIES)
+        .await
+        .text()
+        .await
+        .expect("text");
+    let url = format!("http://{}/onvif/media_service", server.addr);
+    assert!(answer.contains(&url), "no {url} in {answer}");
+}

@@ -38,6 +38,10 @@ pub fn headers_layer()
         .layer(h(header::CACHE_CONTROL, "no-store"))
 }
 
+/// Marks requests that came over the HTTPS listener (URLs handed back keep the scheme).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// HSTS, added on the HTTPS listener only.
 pub fn hsts_layer() -> H {
     h(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")

@@ -160,10 +160,12 @@ fn service(service: Service) -> axum::routing::MethodRouter<SharedState> {
     axum::routing::post(
         move |State(state): State<SharedState>,
               Extension(authn): Extension<Authn>,
+              tls: Option<Extension<crate::api::security::OverTls>>,
               headers: HeaderMap,
               uri: Uri,
               body: Bytes| async move {
-            serve(&state, service, &authn, &headers, &uri, &body).await
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            serve(&state, service, &authn, scheme, &headers, &uri, &body).await
         },
     )
 }
@@ -229,6 +231,7 @@ async fn serve(
     state: &SharedState,
     service: Service,
     authn: &Authn,
+    scheme: &'static str,
     headers: &HeaderMap,
     uri: &Uri,
     body: &[u8],
@@ -288,6 +291,7 @@ async fn serve(
     let ctx = ops::Context {
         state,
         host: authn.host.as_deref().unwrap_or("localhost"),
+        scheme,
     };
     let result = ops::answer(&ctx, op).await;
     if op.access() == Access::Actuate {

@@ -22,12 +22,14 @@ pub struct Context<'a> {
     pub state: &'a SharedState,
     /// The `Host` the client reached Pinhole by: the host of every URL handed back.
     pub host: &'a str,
+    /// `http` or `https`, as the client came: the services' and snapshots' URLs keep it.
+    pub scheme: &'static str,
 }
 
 impl Context<'_> {
     fn endpoints(&self) -> Endpoints {
         Endpoints {
-            base: format!("http://{}", self.host),
+            base: format!("{}://{}", self.scheme, self.host),
         }
     }
 }

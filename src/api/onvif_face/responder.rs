@@ -19,7 +19,15 @@ const ANSWERS_PER_SECOND: u32 = 50;
 /// Interfaces are looked at again this often (an address from DHCP, a link brought up).
 const REJOIN_EVERY: Duration = Duration::from_secs(15);
 
-pub fn spawn(sup: &Supervisor, state: SharedState, http_port: u16) {
+/// The ports of Pinhole's web listeners, for the device service's URLs.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub http: u16,
+    /// The HTTPS listener's, when it runs.
+    pub https: Option<u16>,
+}
+
+pub fn spawn(sup: &Supervisor, state: SharedState, ports: Ports) {
     if !state.config.onvif.discovery {
         return;
     }
@@ -49,7 +57,7 @@ pub fn spawn(sup: &Supervisor, state: SharedState, http_port: u16) {
                     &joined,
                     |ad| discovery::hello(&id, ad),
                     &state,
-                    http_port,
+                    ports,
                 )
                 .await;
                 ctx.heartbeat.beat();
@@ -72,7 +80,7 @@ pub fn spawn(sup: &Supervisor, state: SharedState, http_port: u16) {
                             if window.1 >= ANSWERS_PER_SECOND {
                                 continue;
                             }
-                            if answer(&sock, &buf[..n], from, &state, http_port).await {
+                            if answer(&sock, &buf[..n], from, &state, ports).await {
                                 window.1 += 1;
                             }
                         }
@@ -95,7 +103,7 @@ pub fn spawn(sup: &Supervisor, state: SharedState, http_port: u16) {
                     &joined,
                     |ad| discovery::bye(&id, ad),
                     &state,
-                    http_port,
+                    ports,
                 )
                 .await;
                 tracing::info!("ONVIF discovery: stopped");
@@ -142,8 +150,17 @@ fn message_id() -> String {
     crate::onvif::client::urn_uuid()
 }
 
+/// The device service's URLs at `host`: over HTTP, and over HTTPS when that listener runs.
+fn device_xaddrs(host: Ipv4Addr, ports: Ports) -> String {
+    let mut x = format!("http://{host}:{}/onvif/device_service", ports.http);
+    if let Some(p) = ports.https {
+        x.push_str(&format!(" https://{host}:{p}/onvif/device_service"));
+    }
+    x
+}
+
 /// What Pinhole announces, with the device service at `host`.
-async fn advert(state: &SharedState, host: Ipv4Addr, http_port: u16) -> Advert {
+async fn advert(state: &SharedState, host: Ipv4Addr, ports: Ports) -> Advert {
     let name = super::ops::device_name(state).await;
     let ptz = super::ops::any_ptz(state);
     Advert {
@@ -152,7 +169,7 @@ async fn advert(state: &SharedState, host: Ipv4Addr, http_port: u16) -> Advert {
             .into_iter()
             .map(|(s, _)| s)
             .collect(),
-        xaddrs: format!("http://{host}:{http_port}/onvif/device_service"),
+        xaddrs: device_xaddrs(host, ports),
         metadata_version: 1,
     }
 }
@@ -179,7 +196,7 @@ async fn answer(
     datagram: &[u8],
     from: SocketAddr,
     state: &SharedState,
-    http_port: u16,
+    ports: Ports,
 ) -> bool {
     let Ok(text) = std::str::from_utf8(datagram) else {
         return false;
@@ -195,7 +212,7 @@ async fn answer(
     let Some(host) = reachable_host(state, from) else {
         return false;
     };
-    let ad = advert(state, host, http_port).await;
+    let ad = advert(state, host, ports).await;
     if !probe.matches(&ad) {
         return false;
     }
@@ -216,7 +233,7 @@ async fn announce(
     joined: &BTreeSet<Ipv4Addr>,
     message: impl Fn(&Advert) -> String,
     state: &SharedState,
-    http_port: u16,
+    ports: Ports,
 ) {
     let to = SocketAddr::from((GROUP, port));
     for &addr in joined {
@@ -224,7 +241,7 @@ async fn announce(
             std::net::IpAddr::V4(ip) if !ip.is_unspecified() => ip,
             _ => addr,
         };
-        let ad = advert(state, host, http_port).await;
+        let ad = advert(state, host, ports).await;
         if let Err(e) = socket2::SockRef::from(sock).set_multicast_if_v4(&addr) {
             tracing::debug!(%addr, error = %e, "ONVIF discovery: cannot choose the interface");
             continue;
@@ -232,5 +249,31 @@ async fn announce(
         if let Err(e) = sock.send_to(message(&ad).as_bytes(), to).await {
             tracing::debug!(%addr, error = %e, "ONVIF discovery: cannot announce");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_device_service_is_announced_on_each_listener() {
+        let host = Ipv4Addr::new(192, 168, 1, 20);
+        let http_only = Ports {
+            http: 8002,
+            https: None,
+        };
+        assert_eq!(
+            device_xaddrs(host, http_only),
+            "http://192.168.1.20:8002/onvif/device_service"
+        );
+        let both = Ports {
+            http: 8002,
+            https: Some(8443),
+        };
+        assert_eq!(
+            device_xaddrs(host, both),
+            "http://192.168.1.20:8002/onvif/device_service https://192.168.1.20:8443/onvif/device_service"
+        );
     }
 }

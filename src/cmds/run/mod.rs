@@ -345,15 +345,25 @@ pub async fn serve(
     if let Some(m) = &state.media {
         listening.push_str(&format!(", rtsp://{}", m.rtsp_addr()));
     }
+    let mut https_port = None;
     if let Some((listener, rustls)) = tls {
-        listening.push_str(&format!(", https://{}", listener.local_addr()?));
+        let addr = listener.local_addr()?;
+        https_port = Some(addr.port());
+        listening.push_str(&format!(", https://{addr}"));
         spawn_https(&supervisor, state.clone(), listener, rustls);
     }
     spawn_store_upkeep(&supervisor, state.clone());
     spawn_system_monitor(&supervisor, state.clone());
     spawn_tour_scheduler(&supervisor, state.clone());
     spawn_discovery(&supervisor, state.clone());
-    crate::api::onvif_face::responder::spawn(&supervisor, state.clone(), http_addr.port());
+    crate::api::onvif_face::responder::spawn(
+        &supervisor,
+        state.clone(),
+        crate::api::onvif_face::responder::Ports {
+            http: http_addr.port(),
+            https: https_port,
+        },
+    );
     if state.media.is_some() {
         let state = state.clone();
         tokio::spawn(async move { crate::api::broadcast_ops::autostart(&state).await });

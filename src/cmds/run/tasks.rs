@@ -128,7 +128,9 @@ pub(super) fn spawn_https(
         async move {
             let std_listener = listener.try_clone()?;
             let addr = std_listener.local_addr()?;
-            let app = api::router(state.clone()).layer(api::security::hsts_layer());
+            let app = api::router(state.clone())
+                .layer(api::security::hsts_layer())
+                .layer(axum::Extension(api::security::OverTls));
             let mut server =
                 axum_server::from_tcp_rustls(std_listener, rustls).handle(shutdown_handle(&ctx));
             limit_slow_clients(server.http_builder(), &state);
