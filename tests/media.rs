@@ -78,13 +78,16 @@ fn ffprobe(url: &str) -> (bool, String, String) {
     )
 }
 
-/// `ffmpeg -xerror` decodes the whole file: the check that catches truncation.
+/// `ffmpeg -xerror` decodes the whole file: the check that catches truncation. Frames keep the
+/// file's own time base (`-enc_time_base -1`): at the null muxer's default of one tick per
+/// nominal frame, two frames of a relayed camera that arrived closer together than that (its
+/// jitter buffer on a busy machine) would share a tick and be reported as out of order.
 fn decodes(path: &std::path::Path) -> Result<(), String> {
     let (ok, _, err) = run(
         Command::new("ffmpeg")
             .args(["-v", "error", "-xerror", "-i"])
             .arg(path)
-            .args(["-f", "null", "-"]),
+            .args(["-enc_time_base", "-1", "-f", "null", "-"]),
         60,
     );
     if ok && err.trim().is_empty() {
