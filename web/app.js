@@ -223,6 +223,8 @@ function statusLine(s) {
     s.encoder ? h('span.meta', s.encoder) : null,
     s.fps ? h('span.meta', `${Math.round(s.fps)} fps`) : null,
     s.bitrate_kbps ? h('span.meta', `${Math.round(s.bitrate_kbps)} kbit/s`) : null,
+    // The camera's own audio (kept as AAC in recordings, RTSP and streams).
+    s.audio ? h('span.meta.audio', `audio ${s.audio.toUpperCase()}`) : null,
     s.error ? h('span.meta.bad', s.error) : null];
 }
 

@@ -105,7 +105,7 @@ function deviceRow(d, onAdded) {
     const main = (t.profiles || []).find((p) => p.token === t.main_profile);
     const sub = (t.profiles || []).find((p) => p.token === t.sub_profile && p.token !== t.main_profile);
     const rows = (t.profiles || []).map((p) => h('tr', { 'data-profile': p.token },
-      h('td', p.name), h('td', p.encoding || '?'), h('td', `${p.width}×${p.height}`), h('td', `${p.fps} fps`),
+      h('td', p.name), h('td', (p.encoding || '?') + (p.audio ? ` + ${p.audio}` : '')), h('td', `${p.width}×${p.height}`), h('td', `${p.fps} fps`),
       h('td', p.token === t.main_profile ? 'main (recording)' : p.token === t.sub_profile ? 'sub' : '')));
     const add = h('button.add-device', { type: 'button', disabled: !main || !main.stream_url }, 'Add this camera');
     add.onclick = async () => {
