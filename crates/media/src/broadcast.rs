@@ -287,11 +287,7 @@ impl Output {
     fn request_keyframe(&self) {
         let pad = lock(&self.video_pad).clone();
         if let Some(pad) = pad {
-            pad.push_event(
-                gst_video::UpstreamForceKeyUnitEvent::builder()
-                    .all_headers(true)
-                    .build(),
-            );
+            crate::hub::ask_for_keyframe(&pad);
         }
     }
 
@@ -680,14 +676,10 @@ pub async fn render_preview(
         .map_err(|_| "not a pipeline")?;
     let elements = overlay_elements(&pipeline, plan)?;
     apply_layers(plan, &elements, true);
-    let src = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or("preview without appsrc")?;
-    let sink = pipeline
-        .by_name("out")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or("preview without appsink")?;
+    let src =
+        crate::element::<gst_app::AppSrc>(&pipeline, "src").ok_or("preview without appsrc")?;
+    let sink =
+        crate::element::<gst_app::AppSink>(&pipeline, "out").ok_or("preview without appsink")?;
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| format!("cannot start the preview: {e}"))?;
@@ -815,17 +807,9 @@ impl Drop for RunningEncoder {
 }
 
 fn producer_of(pipeline: &gst::Pipeline, name: &str) -> Result<gst_utils::StreamProducer, String> {
-    let sink = pipeline
-        .by_name(name)
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    let sink = crate::element::<gst_app::AppSink>(pipeline, name)
         .ok_or_else(|| format!("encoder without appsink `{name}`"))?;
-    let p = gst_utils::StreamProducer::with(
-        &sink,
-        gst_utils::streamproducer::ProducerSettings { sync: false },
-    );
-    // A rebuilt encoder is not the end of the destinations' streams.
-    p.set_forward_events([gst::EventType::Gap]);
-    Ok(p)
+    Ok(Hub::producer(&sink))
 }
 
 fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
@@ -850,10 +834,7 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
         let dissolve = out.dissolve.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(gst::PadProbeData::Buffer(ref mut buffer)) = info.data {
-                let mut d = lock(&dissolve);
-                if !matches!(*d, Dissolve::Idle) {
-                    d.frame(buffer);
-                }
+                lock(&dissolve).frame(buffer);
             }
             gst::PadProbeReturn::Ok
         });
@@ -884,10 +865,8 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
         .set_producer(Some(producer_of(&pipeline, "video")?));
     out.audio
         .set_producer(Some(producer_of(&pipeline, "audio")?));
-    let appsrc = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or("encoder without appsrc")?;
+    let appsrc =
+        crate::element::<gst_app::AppSrc>(&pipeline, "src").ok_or("encoder without appsrc")?;
     let restamp = Arc::new(Mutex::new(Restamp::default()));
     if let Some(pad) = appsrc.static_pad("src") {
         let restamp = restamp.clone();
@@ -904,9 +883,7 @@ fn build_encoder(out: &Arc<Output>) -> Result<RunningEncoder, String> {
             gst::PadProbeReturn::Ok
         });
     }
-    let audio_appsrc = pipeline
-        .by_name("audiosrc")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+    let audio_appsrc = crate::element::<gst_app::AppSrc>(&pipeline, "audiosrc")
         .ok_or("encoder without its audio appsrc")?;
     let consumer = camera.hub.attach(&appsrc);
     let audio_consumer = camera.audio.attach(&audio_appsrc);
@@ -1060,9 +1037,7 @@ impl FlvMux {
         pipeline.set_property("name", format!("flv-{}", out.stream_id));
         crate::adopt_shared_clock(&pipeline);
         let src = |name: &str| {
-            pipeline
-                .by_name(name)
-                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            crate::element::<gst_app::AppSrc>(&pipeline, name)
                 .ok_or("the FLV muxer without its appsrc")
         };
         let (v, a) = (src("v")?, src("a")?);
@@ -1159,10 +1134,7 @@ fn build_destination(
         });
     }
     let src = |name: &str| {
-        pipeline
-            .by_name(name)
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or("connection without appsrc")
+        crate::element::<gst_app::AppSrc>(&pipeline, name).ok_or("connection without appsrc")
     };
     let inputs = match target.protocol {
         Protocol::Rtmp | Protocol::Rtmps => {

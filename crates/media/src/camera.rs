@@ -331,11 +331,7 @@ impl CameraHandle {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some(pad) = pad {
-            pad.push_event(
-                gst_video::UpstreamForceKeyUnitEvent::builder()
-                    .all_headers(true)
-                    .build(),
-            );
+            super::hub::ask_for_keyframe(&pad);
         }
     }
 
@@ -387,6 +383,7 @@ pub async fn run(
                 s.error = None;
                 s.fps = 0.0;
                 s.bitrate_kbps = 0.0;
+                s.audio_bitrate_kbps = 0.0;
             });
             tokio::select! {
                 _ = cam.cancel.cancelled() => break,
@@ -452,6 +449,7 @@ pub async fn run(
                     s.restarts += 1;
                     s.fps = 0.0;
                     s.bitrate_kbps = 0.0;
+                    s.audio_bitrate_kbps = 0.0;
                 });
                 tokio::select! {
                     _ = cam.cancel.cancelled() => break,
@@ -673,9 +671,7 @@ fn add_audio_branch(
     codec: AudioCodec,
 ) -> Result<gst::Pad, String> {
     let bin = gst::parse::bin_from_description(chain, true).map_err(|e| e.to_string())?;
-    let sink = bin
-        .by_name("audio")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    let sink = crate::element::<gst_app::AppSink>(&bin, "audio")
         .ok_or("the audio branch has no appsink")?;
     let input = bin
         .static_pad("sink")
@@ -694,11 +690,7 @@ fn add_audio_branch(
         });
     }
     pipeline.add(&bin).map_err(|e| e.to_string())?;
-    let producer = gst_utils::StreamProducer::with(
-        &sink,
-        gst_utils::streamproducer::ProducerSettings { sync: false },
-    );
-    producer.set_forward_events([gst::EventType::Gap]);
+    let producer = Hub::producer(&sink);
     if let Err(e) = bin.sync_state_with_parent() {
         let _ = pipeline.remove(&bin);
         return Err(format!("cannot start the audio branch: {e}"));
@@ -726,9 +718,7 @@ fn set_location_and_credentials(src: &gst::Element, cam: &CameraHandle, def: &Ca
 }
 
 fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, BuildError> {
-    pipeline
-        .by_name(name)
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    crate::element::<gst_app::AppSink>(pipeline, name)
         .ok_or_else(|| BuildError::Missing(format!("appsink `{name}`")))
 }
 
@@ -798,12 +788,7 @@ fn build(
     }
 
     let video = appsink(&pipeline, "video")?;
-    let producer = gst_utils::StreamProducer::with(
-        &video,
-        gst_utils::streamproducer::ProducerSettings { sync: false },
-    );
-    // Consumers must never see an EOS: a capture rebuild is not the end of their stream.
-    producer.set_forward_events([gst::EventType::Gap]);
+    let producer = Hub::producer(&video);
     let sink_pad = video
         .static_pad("sink")
         .ok_or_else(|| BuildError::Missing("sink pad on appsink `video`".into()))?;
@@ -968,12 +953,14 @@ async fn supervise(
     let started = cam.mono_ms();
     let frames_at_start = cam.frames.load(Ordering::Relaxed);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut window = (
-        cam.frames.load(Ordering::Relaxed),
-        cam.bytes.load(Ordering::Relaxed),
-        Instant::now(),
-    );
-    let mut audio_window = cam.audio_bytes.load(Ordering::Relaxed);
+    let counters = || {
+        (
+            cam.frames.load(Ordering::Relaxed),
+            cam.bytes.load(Ordering::Relaxed),
+            cam.audio_bytes.load(Ordering::Relaxed),
+        )
+    };
+    let mut window = (counters(), Instant::now());
     let stall_ms = settings.stall_timeout.as_millis() as i64;
     let mut streaming_since: Option<i64> = None;
     loop {
@@ -1001,14 +988,11 @@ async fn supervise(
                 if got_frames && now - last > stall_ms {
                     return Ended::Failed(format!("no frame for {} s (stalled)", (now - last) / 1000));
                 }
-                let (f0, b0, t0) = window;
-                let (f1, b1) = (cam.frames.load(Ordering::Relaxed), cam.bytes.load(Ordering::Relaxed));
+                let ((f0, b0, a0), t0) = window;
+                let (f1, b1, a1) = counters();
                 let dt = t0.elapsed().as_secs_f64().max(0.001);
-                let a1 = cam.audio_bytes.load(Ordering::Relaxed);
-                let audio_kbps = a1.saturating_sub(audio_window) as f64 * 8.0 / 1000.0 / dt;
                 if dt >= 2.0 {
-                    window = (f1, b1, Instant::now());
-                    audio_window = a1;
+                    window = ((f1, b1, a1), Instant::now());
                 }
                 if got_frames {
                     let since = *streaming_since.get_or_insert(now);
@@ -1016,7 +1000,7 @@ async fn supervise(
                         *failures = 0;
                     }
                     let fps = (f1 - f0) as f64 / dt;
-                    let kbps = (b1 - b0) as f64 * 8.0 / 1000.0 / dt;
+                    let kbps = |bytes: u64| (bytes as f64 * 8.0 / 1000.0 / dt).round();
                     let (codec, size, audio) = (cam.codec(), cam.video_size(), cam.audio_codec());
                     cam.update(listener, clock.now_ms(), |s| {
                         s.state = CameraState::Streaming;
@@ -1028,8 +1012,8 @@ async fn supervise(
                         }
                         if dt >= 1.0 {
                             s.fps = (fps * 10.0).round() / 10.0;
-                            s.bitrate_kbps = kbps.round();
-                            s.audio_bitrate_kbps = if audio.is_some() { audio_kbps.round() } else { 0.0 };
+                            s.bitrate_kbps = kbps(b1 - b0);
+                            s.audio_bitrate_kbps = if audio.is_some() { kbps(a1.saturating_sub(a0)) } else { 0.0 };
                         }
                     });
                 }

@@ -201,6 +201,12 @@ fn be_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// The 32-bit field after a full box's creation and modification times: `tkhd`'s track_ID,
+/// `mdhd`'s timescale. version(1) flags(3), then v0: ctime(4) mtime(4); v1: ctime(8) mtime(8).
+fn after_times(b: &[u8]) -> Option<u32> {
+    be_u32(b, if b.first() == Some(&1) { 20 } else { 12 })
+}
+
 /// The track durations are counted in: the first video track (`hdlr` = `vide`), or the first
 /// track.
 #[derive(Debug, Clone, Copy, Default)]
@@ -221,16 +227,11 @@ fn moov_timing_track(moov: &[u8]) -> TimingTrack {
         let mut video = false;
         for (k, b) in children(trak) {
             match &k {
-                // version(1) flags(3) then v0: ctime(4) mtime(4) track_ID(4); v1: 8,8,4.
-                b"tkhd" => id = be_u32(b, if b.first() == Some(&1) { 20 } else { 12 }),
+                b"tkhd" => id = after_times(b),
                 b"mdia" => {
                     for (k, b) in children(b) {
                         match &k {
-                            b"mdhd" => {
-                                // version(1) flags(3) then v0: ctime(4) mtime(4) timescale(4); v1: 8,8,4.
-                                let off = if b.first() == Some(&1) { 20 } else { 12 };
-                                ts = be_u32(b, off).unwrap_or(0);
-                            }
+                            b"mdhd" => ts = after_times(b).unwrap_or(0),
                             b"hdlr" => video = b.get(8..12) == Some(b"vide"),
                             _ => {}
                         }

@@ -56,6 +56,16 @@ struct Inner {
 /// Identifies an attached consumer.
 pub type ConsumerId = u64;
 
+/// Asks the encoder upstream of `pad` for a keyframe with its parameter sets (a consumer is
+/// joining).
+pub fn ask_for_keyframe(pad: &gst::Pad) {
+    pad.push_event(
+        gst_video::UpstreamForceKeyUnitEvent::builder()
+            .all_headers(true)
+            .build(),
+    );
+}
+
 impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -63,6 +73,18 @@ impl Hub {
 
     fn gop(&self) -> std::sync::MutexGuard<'_, Gop> {
         self.gop.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A producer for a hub from the appsink `sink` (a capture pipeline's, an encoder's): not
+    /// synchronised, and passing no end of stream on, since a rebuilt pipeline is not the end of
+    /// its consumers' streams.
+    pub fn producer(sink: &gst_app::AppSink) -> StreamProducer {
+        let p = StreamProducer::with(
+            sink,
+            gst_utils::streamproducer::ProducerSettings { sync: false },
+        );
+        p.set_forward_events([gst::EventType::Gap]);
+        p
     }
 
     fn settings() -> gst_utils::streamproducer::ConsumerSettings {

@@ -63,6 +63,11 @@ pub fn shared_clock() -> &'static (gst::Clock, gst::ClockTime) {
     })
 }
 
+/// The element named `name` in `bin` as a `T` (an appsrc, an appsink), if it is one.
+pub(crate) fn element<T: IsA<gst::Element>>(bin: &impl IsA<gst::Bin>, name: &str) -> Option<T> {
+    bin.by_name(name).and_then(|e| e.downcast::<T>().ok())
+}
+
 pub fn adopt_shared_clock(p: &gst::Pipeline) {
     let (clock, base) = shared_clock();
     p.use_clock(Some(clock));

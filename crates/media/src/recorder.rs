@@ -294,12 +294,11 @@ impl SegmentWriter {
         })
     }
 
-    /// A buffer with its timestamps made relative to the segment's start.
-    fn rebase(&self, buffer: &gst::BufferRef) -> gst::Buffer {
+    /// A buffer with its timestamps made relative to `origin`, the segment's start.
+    fn rebase(origin: gst::ClockTime, buffer: &gst::BufferRef) -> gst::Buffer {
         let mut b = buffer.to_owned();
         {
             let b = b.make_mut();
-            let origin = self.origin;
             if let Some(p) = b.pts() {
                 b.set_pts(p.saturating_sub(origin));
             }
@@ -312,23 +311,23 @@ impl SegmentWriter {
 
     /// Pushes a frame, its timestamps made relative to the segment's start.
     fn push(&self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.appsrc.push_buffer(self.rebase(buffer))
+        self.appsrc.push_buffer(Self::rebase(self.origin, buffer))
     }
 
     /// Pushes an audio frame of `caps` at `t` (from the segment's start on; other caps end the
     /// audio track).
     fn push_audio(&mut self, buffer: &gst::BufferRef, caps: &gst::CapsRef, t: gst::ClockTime) {
-        if t < self.origin {
-            return;
-        }
-        let b = self.rebase(buffer);
+        let origin = self.origin;
         let Some(track) = self.audio.as_mut().filter(|a| !a.ended) else {
             return;
         };
+        if t < origin {
+            return;
+        }
         if track.caps.as_ref() != caps {
             track.end();
         } else {
-            let _ = track.appsrc.push_buffer(b);
+            let _ = track.appsrc.push_buffer(Self::rebase(origin, buffer));
         }
     }
 
@@ -479,10 +478,9 @@ impl Shared {
         };
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let audio = self.audio_flowing(t, writer.is_none());
+        let (audio, last_audio) = self.audio_flowing(t, writer.is_none());
         if let Some(w) = writer.as_mut() {
-            let last = self.audio.lock().unwrap_or_else(|p| p.into_inner()).last;
-            w.end_silent_audio(last, t);
+            w.end_silent_audio(last_audio, t);
         }
         let due = match writer.as_ref() {
             None => true,
@@ -521,17 +519,22 @@ impl Shared {
     }
 
     /// The caps of the camera's audio when it is flowing at `t` (or, for the `first` segment,
-    /// before the recorder heard any, when the camera has audio).
-    fn audio_flowing(&self, t: gst::ClockTime, first: bool) -> Option<gst::Caps> {
+    /// before the recorder heard any, when the camera has audio), and when its last frame was.
+    fn audio_flowing(
+        &self,
+        t: gst::ClockTime,
+        first: bool,
+    ) -> (Option<gst::Caps>, Option<gst::ClockTime>) {
         let seen = self.audio.lock().unwrap_or_else(|p| p.into_inner());
-        match seen.last {
+        let caps = match seen.last {
             Some(l) => seen
                 .caps
                 .clone()
                 .filter(|_| t.saturating_sub(l) < AUDIO_SILENT_AFTER),
             None if first => self.source.upgrade().and_then(|c| c.audio_caps()),
             None => None,
-        }
+        };
+        (caps, seen.last)
     }
 
     /// An audio frame from the camera's audio hub: into the current segment's audio track.

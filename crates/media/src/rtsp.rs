@@ -503,11 +503,11 @@ impl RtspServer {
         );
         factory.connect_media_configure(move |_, media| {
             let bin = media.element();
-            let Some(appsrc) = bin
-                .downcast_ref::<gst::Bin>()
-                .and_then(|b| b.by_name("src"))
-                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            else {
+            let appsrc_named = |name: &str| {
+                bin.downcast_ref::<gst::Bin>()
+                    .and_then(|b| super::element::<gst_app::AppSrc>(b, name))
+            };
+            let Some(appsrc) = appsrc_named("src") else {
                 tracing::error!("RTSP media without its appsrc");
                 return;
             };
@@ -521,11 +521,7 @@ impl RtspServer {
             let cam = cam.clone();
             let id = cam.hub.attach(&appsrc);
             cam.keyframe_on_its_way();
-            let audio = bin
-                .downcast_ref::<gst::Bin>()
-                .and_then(|b| b.by_name("audiosrc"))
-                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-                .map(|a| cam.audio.attach(&a));
+            let audio = appsrc_named("audiosrc").map(|a| cam.audio.attach(&a));
             media.connect_unprepared(move |_| {
                 cam.hub.detach(id);
                 if let Some(a) = audio {

@@ -67,14 +67,10 @@ fn start(
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
     crate::adopt_shared_clock(&pipeline);
-    let appsrc = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or("decoder without appsrc")?;
-    let out = pipeline
-        .by_name("out")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or("decoder without appsink")?;
+    let appsrc =
+        crate::element::<gst_app::AppSrc>(&pipeline, "src").ok_or("decoder without appsrc")?;
+    let out =
+        crate::element::<gst_app::AppSink>(&pipeline, "out").ok_or("decoder without appsink")?;
     super::connect_tap(&out, tap, !spec.jpeg);
     let consumer = camera.hub.attach(&appsrc);
     if let Err(e) = pipeline.set_state(gst::State::Playing) {

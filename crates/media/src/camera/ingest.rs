@@ -211,10 +211,7 @@ pub(super) async fn feed(playing: Playing, sink: gst::Pad, audio_sink: Option<gs
             params = Parameters::of(&demuxed, index, codec);
             announced = false;
         }
-        let ts = frame.timestamp();
-        let rtp_ns = ts.elapsed() as i128 * 1_000_000_000 / i128::from(ts.clock_rate().get());
-        // When its last packet arrived, on the pipeline's clock.
-        let waited = Instant::now().saturating_duration_since(frame.end_ctx().received());
+        let (ts, received) = (frame.timestamp(), frame.end_ctx().received());
         let mut data = frame.into_data();
         let keyframe = match nal::keyframe(codec, &data) {
             Ok(k) => k,
@@ -234,15 +231,13 @@ pub(super) async fn feed(playing: Playing, sink: gst::Pad, audio_sink: Option<gs
             }
             announced = true;
         }
-        let now = clock.time().saturating_sub(*base);
-        let arrival = now.nseconds().saturating_sub(waited.as_nanos() as u64);
-        let pts = timeline.pts(rtp_ns as i64, arrival as i64);
+        let pts = timeline.stamp(ts, received, clock.time().saturating_sub(*base));
         if keyframe {
             data.splice(0..0, p.prefix.iter().copied());
         }
         let mut buffer = gst::Buffer::from_mut_slice(data);
         if let Some(b) = buffer.get_mut() {
-            b.set_pts(gst::ClockTime::from_nseconds(pts));
+            b.set_pts(pts);
             if !keyframe {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
@@ -259,7 +254,7 @@ struct AudioFeed {
     codec: AudioCodec,
     src: gst::Pad,
     timeline: Timeline,
-    /// The caps announced last.
+    /// The caps, once announced.
     caps: Option<gst::Caps>,
 }
 
@@ -272,41 +267,40 @@ impl AudioFeed {
         f: AudioFrame,
         now: gst::ClockTime,
     ) -> Result<(), String> {
-        let Some(ParametersRef::Audio(p)) = demuxed
-            .streams()
-            .get(self.index)
-            .and_then(|s| s.parameters())
-        else {
-            return Ok(());
-        };
-        let rate = p.clock_rate().max(1);
-        let mut caps = gst::Caps::builder(self.codec.media_type())
-            .field("rate", i32::try_from(rate).unwrap_or(8000))
-            .field("channels", i32::from(p.channels().get()));
-        if self.codec == AudioCodec::Aac {
-            caps = caps
-                .field("mpegversion", 4i32)
-                .field("stream-format", "raw")
-                .field(
-                    "codec_data",
-                    gst::Buffer::from_slice(p.extra_data().to_vec()),
-                );
-        }
-        let caps = caps.build();
-        if self.caps.as_ref() != Some(&caps) {
+        // The parameters come from the SDP and hold for the session: announced once.
+        if self.caps.is_none() {
+            let Some(ParametersRef::Audio(p)) = demuxed
+                .streams()
+                .get(self.index)
+                .and_then(|s| s.parameters())
+            else {
+                return Ok(());
+            };
+            let mut caps = gst::Caps::builder(self.codec.media_type())
+                .field("rate", i32::try_from(p.clock_rate()).unwrap_or(8000))
+                .field("channels", i32::from(p.channels().get()));
+            if self.codec == AudioCodec::Aac {
+                caps = caps
+                    .field("mpegversion", 4i32)
+                    .field("stream-format", "raw")
+                    .field(
+                        "codec_data",
+                        gst::Buffer::from_slice(p.extra_data().to_vec()),
+                    );
+            }
+            let caps = caps.build();
             announce(&self.src, &caps)?;
             self.caps = Some(caps);
         }
         let ts = f.timestamp();
-        let rtp_ns = ts.elapsed() as i128 * 1_000_000_000 / i128::from(rate);
-        let waited = Instant::now().saturating_duration_since(f.ctx().received());
-        let arrival = now.nseconds().saturating_sub(waited.as_nanos() as u64);
-        let pts = self.timeline.pts(rtp_ns as i64, arrival as i64);
-        let duration = u64::from(f.frame_length().get()) * 1_000_000_000 / u64::from(rate);
+        let pts = self.timeline.stamp(ts, f.ctx().received(), now);
+        let duration = gst::ClockTime::from_nseconds(
+            u64::from(f.frame_length().get()) * 1_000_000_000 / u64::from(ts.clock_rate().get()),
+        );
         let mut buffer = gst::Buffer::from_mut_slice(f.data().to_vec());
         if let Some(b) = buffer.get_mut() {
-            b.set_pts(gst::ClockTime::from_nseconds(pts));
-            b.set_duration(gst::ClockTime::from_nseconds(duration));
+            b.set_pts(pts);
+            b.set_duration(duration);
         }
         // An audio branch that fails (its encoder) costs the audio, never the video.
         if let Err(e) = self.src.push(buffer) {
@@ -381,6 +375,21 @@ pub(crate) struct Timeline {
 
 impl Timeline {
     const RESYNC_NS: i64 = 5_000_000_000;
+
+    /// The running time of a frame stamped `ts` by the camera whose last packet arrived at
+    /// `received`, `now` being the pipeline's running time.
+    fn stamp(
+        &mut self,
+        ts: retina::Timestamp,
+        received: Instant,
+        now: gst::ClockTime,
+    ) -> gst::ClockTime {
+        let rtp_ns = ts.elapsed() as i128 * 1_000_000_000 / i128::from(ts.clock_rate().get());
+        // When it arrived, on the pipeline's clock.
+        let waited = Instant::now().saturating_duration_since(received);
+        let arrival = now.nseconds().saturating_sub(waited.as_nanos() as u64);
+        gst::ClockTime::from_nseconds(self.pts(rtp_ns as i64, arrival as i64))
+    }
 
     /// The frame's running time in nanoseconds (never negative).
     pub(crate) fn pts(&mut self, rtp_ns: i64, arrival_ns: i64) -> u64 {

@@ -436,6 +436,12 @@ fn source_configuration(p: &ProfileInfo, element: &str) -> String {
     )
 }
 
+/// The tail every encoder configuration ends with: no multicast (streams are RTSP unicast), and
+/// the RTSP session's timeout.
+const UNICAST_ONLY: &str = "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type>\
+    <tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>1</tt:TTL>\
+    <tt:AutoStart>false</tt:AutoStart></tt:Multicast><tt:SessionTimeout>PT60S</tt:SessionTimeout>";
+
 fn encoder_configuration(p: &ProfileInfo, element: &str) -> String {
     let (encoding, h264) = match p.encoding {
         Encoding::H264 => (
@@ -454,9 +460,7 @@ fn encoder_configuration(p: &ProfileInfo, element: &str) -> String {
          <tt:Quality>5</tt:Quality>\
          <tt:RateControl><tt:FrameRateLimit>{}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval>\
          <tt:BitrateLimit>{}</tt:BitrateLimit></tt:RateControl>{h264}\
-         <tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address>\
-         <tt:Port>0</tt:Port><tt:TTL>1</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>\
-         <tt:SessionTimeout>PT60S</tt:SessionTimeout></{element}>",
+         {UNICAST_ONLY}</{element}>",
         p.width,
         p.height,
         p.fps,
@@ -479,9 +483,7 @@ fn audio_encoder_configuration(p: &ProfileInfo, a: &AudioInfo, element: &str) ->
     format!(
         "<{element} token=\"aenc_{tok}\"><tt:Name>aenc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
          <tt:Encoding>AAC</tt:Encoding><tt:Bitrate>{}</tt:Bitrate><tt:SampleRate>{}</tt:SampleRate>\
-         <tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address>\
-         <tt:Port>0</tt:Port><tt:TTL>1</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>\
-         <tt:SessionTimeout>PT60S</tt:SessionTimeout></{element}>",
+         {UNICAST_ONLY}</{element}>",
         a.bitrate_kbps,
         // ONVIF gives the sample rate in kHz.
         a.sample_rate.div_ceil(1000),
