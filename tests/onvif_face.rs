@@ -56,23 +56,6 @@ fn run_client(mut command: std::process::Command, args: &[&str], steps: &Value) 
     })
 }
 
-/// ffprobe (`ffprobe`, run where the caller says) on an RTSP URL: the codec of each stream,
-/// one per line.
-fn codecs_of(mut ffprobe: std::process::Command, url: &str) -> std::process::Output {
-    ffprobe
-        .args([
-            "-v",
-            "error",
-            "-rtsp_transport",
-            "tcp",
-            "-show_entries",
-            "stream=codec_name",
-        ])
-        .args(["-of", "csv=p=0", url])
-        .output()
-        .expect("ffprobe")
-}
-
 fn step(service: &str, op: &str, params: Value) -> Value {
     json!({"service": service, "op": op, "params": params})
 }
@@ -285,12 +268,9 @@ async fn a_foreign_onvif_client_finds_plays_and_steers_pinhole() {
     // The stream URI plays from where the client is (with the user's credentials, as an NVR
     // adds them).
     let with_creds = uri.replacen("rtsp://", &format!("rtsp://admin:{PASSWORD}@"), 1);
-    let out = codecs_of(client_ns.command("ffprobe"), &with_creds);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "h264",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stream_codecs(client_ns.command("ffprobe"), &with_creds, None),
+        ["h264"]
     );
 
     // Back to the preset, and the preset removed.
@@ -479,12 +459,10 @@ async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
     // The stream URI the client got plays the audio too.
     let uri = ok(&r, 1)["Uri"].as_str().expect("uri").to_string();
     let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
-    let out = codecs_of(std::process::Command::new("ffprobe"), &uri);
-    let codecs = String::from_utf8_lossy(&out.stdout);
+    let codecs = stream_codecs(std::process::Command::new("ffprobe"), &uri, None);
     assert!(
-        codecs.contains("h264") && codecs.contains("aac"),
-        "{codecs} {}",
-        String::from_utf8_lossy(&out.stderr)
+        codecs.iter().any(|c| c == "h264") && codecs.iter().any(|c| c == "aac"),
+        "{codecs:?}"
     );
 }
 

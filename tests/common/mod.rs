@@ -879,3 +879,58 @@ pub async fn rtp_trace(
         (last_seq, last_ts) = (Some(seq), Some(ts));
     }
 }
+
+/// The mean volume (dB) of the first audio stream of `input`, as ffmpeg's volumedetect measures
+/// it: about -91 dB for silence; `None` when the stream has no samples. `read` goes before the
+/// input (`-rw_timeout` for a network one), `limit` after it (`-t 2` for a live one).
+pub fn mean_volume_db(input: &str, read: &[&str], limit: &[&str]) -> Option<f64> {
+    let out = Command::new("timeout")
+        .args(["60", "ffmpeg", "-v", "info", "-nostats"])
+        .args(read)
+        .args(["-i", input])
+        .args(limit)
+        .args(["-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{input}: {err}");
+    if err.contains("n_samples: 0") {
+        return None;
+    }
+    let db = err
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or_else(|| {
+            let tail: Vec<&str> = err.lines().rev().take(15).collect();
+            panic!("no volume in {input}: {tail:?}")
+        });
+    Some(db)
+}
+
+/// The codec of each stream of `input` (of the kind `select`, `v` or `a`, when given), as
+/// ffprobe started by `ffprobe` sees them: `Command::new("ffprobe")`, or ffprobe under
+/// `timeout` or in a network namespace.
+pub fn stream_codecs(mut ffprobe: Command, input: &str, select: Option<&str>) -> Vec<String> {
+    ffprobe.args(["-v", "error", "-rtsp_transport", "tcp"]);
+    if let Some(kind) = select {
+        ffprobe.args(["-select_streams", kind]);
+    }
+    let out = ffprobe
+        .args([
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            input,
+        ])
+        .output()
+        .expect("ffprobe");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ffprobe {input}: {err}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
