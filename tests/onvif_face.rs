@@ -507,3 +507,122 @@ async fn over_https_the_services_are_named_by_https_urls() {
     let url = format!("http://{}/onvif/media_service", server.addr);
     assert!(answer.contains(&url), "no {url} in {answer}");
 }
+
+#[tokio::test]
+async fn a_foreign_client_takes_motion_and_people_as_onvif_events() {
+    // camera0 is a still photo of a person, camera1 a moving test pattern; the detector runs
+    // the person model on both.
+    let a = assets_dir();
+    let (photo, model) = (
+        a.join("images/astronaut.png"),
+        a.join("models/pose_detection.tflite"),
+    );
+    assert!(
+        photo.is_file() && model.is_file(),
+        "run scripts/fetch-detect-assets"
+    );
+    let server = Server::start(Opts {
+        toml: format!(
+            "[onvif]\ndiscovery = false\n\n[detection]\nenabled = true\nmodel = \"{}\"\nfps = 2\nthreshold = 0.6\nkeepalive_secs = 2\n\n\
+             [[cameras]]\nid = \"camera0\"\nsource = \"test\"\nurl = \"{}\"\nwidth = 512\nheight = 512\nfps = 5\n\n\
+             [[cameras]]\nid = \"camera1\"\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 10\n",
+            model.display(),
+            photo.display()
+        ),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    set_onvif(&server, &admin, true).await;
+    let port = server.addr.port().to_string();
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "view", PASSWORD],
+        &json!([
+            step("devicemgmt", "GetCapabilities", json!({"Category": "All"})),
+            step("events", "GetEventProperties", json!({})),
+            {"events": {"timeout": 90, "want": [
+                ["tns1:RuleEngine/PeopleDetector/People", "src_camera0", "true"],
+                ["tns1:RuleEngine/CellMotionDetector/Motion", "src_camera1", "true"],
+                ["tns1:VideoSource/MotionAlarm", "src_camera1", "true"],
+            ]}},
+        ]),
+    );
+    let caps = ok(&r, 0);
+    assert_eq!(caps["Events"]["WSPullPointSupport"], true, "{caps}");
+    let props = ok(&r, 1);
+    assert_eq!(props["FixedTopicSet"], true, "{props}");
+    let ev = ok(&r, 2);
+    let messages = ev["messages"].as_array().expect("messages");
+    let with = |topic: &str, source: &str, value: &str, op: Option<&str>| {
+        messages.iter().any(|m| {
+            m["topic"] == topic
+                && m["source"]
+                    .as_object()
+                    .is_some_and(|s| s.values().any(|v| v == source))
+                && m["data"]
+                    .as_object()
+                    .is_some_and(|d| d.values().any(|v| v == value))
+                && op.is_none_or(|op| m["op"] == op)
+        })
+    };
+    // First every camera's state, as Initialized.
+    for source in ["src_camera0", "src_camera1"] {
+        for topic in [
+            "tns1:VideoSource/MotionAlarm",
+            "tns1:RuleEngine/CellMotionDetector/Motion",
+            "tns1:RuleEngine/PeopleDetector/People",
+        ] {
+            assert!(
+                messages.iter().any(|m| m["topic"] == topic
+                    && m["op"] == "Initialized"
+                    && m["source"]
+                        .as_object()
+                        .is_some_and(|s| s.values().any(|v| v == source))),
+                "no Initialized {topic} for {source}: {ev}"
+            );
+        }
+    }
+    // Then what the detector saw: the person in the photo, the moving pattern.
+    assert!(
+        with(
+            "tns1:RuleEngine/PeopleDetector/People",
+            "src_camera0",
+            "true",
+            None
+        ),
+        "{ev}\n{}",
+        server.stderr_text()
+    );
+    assert!(
+        with(
+            "tns1:RuleEngine/CellMotionDetector/Motion",
+            "src_camera1",
+            "true",
+            None
+        ),
+        "{ev}"
+    );
+    assert!(
+        with("tns1:VideoSource/MotionAlarm", "src_camera1", "true", None),
+        "{ev}"
+    );
+    assert!(
+        !with(
+            "tns1:RuleEngine/CellMotionDetector/Motion",
+            "src_camera0",
+            "true",
+            None
+        ),
+        "the photo does not move: {ev}"
+    );
+    // The same person is an open event of the REST API.
+    let list = get_json_as(&server, "/api/events?camera=camera0&kind=object", &admin).await;
+    assert_eq!(list["events"][0]["label"], "person", "{list}");
+    // Renewed as Home Assistant renews it; after Unsubscribe the pull point is gone.
+    assert_eq!(ev["renewed"], true, "{ev}");
+    assert!(
+        ev["after_end"]
+            .as_str()
+            .is_some_and(|f| f.contains("no such subscription")),
+        "{ev}"
+    );
+}

@@ -1,5 +1,6 @@
-//! Any bytes as a request to Pinhole's own ONVIF face (SOAP to its device, media and PTZ
-//! services, and datagrams on its WS-Discovery port): anyone on the network can send them.
+//! Any bytes as a request to Pinhole's own ONVIF face (SOAP to its device, media, PTZ and
+//! event services and its pull-point subscriptions, and datagrams on its WS-Discovery
+//! port): anyone on the network can send them.
 //! Must never panic; what is accepted keeps its promises (tokens are bounded, answers to a
 //! probe are well-formed and relate to it).
 #![no_main]
@@ -12,7 +13,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for service in [Service::Device, Service::Media, Service::Ptz] {
+    for service in [
+        Service::Device,
+        Service::Media,
+        Service::Ptz,
+        Service::Events,
+        Service::Subscription,
+    ] {
         if let Ok(req) = parse_request(service, text) {
             let _ = req.operation.access();
             assert!(req.operation.name().chars().count() <= 64);

@@ -7,10 +7,18 @@ Assistant's ONVIF integration, pointed at Pinhole's own ONVIF face.
         of {"epr", "xaddrs", "scopes"}.
     onvif_client.py run HOST PORT USER PASSWORD
         Reads a JSON list of steps on stdin, each {"service": "devicemgmt"|"media"|"ptz",
-        "op": NAME, "params": {...}} or {"sleep": SECS} or {"snapshot": PROFILE}; connects as
+        "op": NAME, "params": {...}} or {"sleep": SECS} or {"snapshot": PROFILE} or
+        {"events": {"want": [[TOPIC, SOURCE, VALUE], ...], "timeout": SECS}}; connects as
         Home Assistant does (update_xaddrs, then each service from the addresses the device
         gave) and prints one JSON list with, per step, {"ok": answer} or {"fault": message,
         "auth": whether the library calls it an authentication error} or {"error": ...}.
+
+        An events step takes events as Home Assistant's ONVIF integration does: a pull-point
+        manager (CreatePullPointSubscription), a synchronization point, then PullMessages (up
+        to 100 messages, waiting up to a minute) until every wanted (topic, source, value) has
+        come or the timeout passed; then it renews the subscription, unsubscribes, and pulls
+        once more from the ended subscription. Its answer: {"messages": [{"topic", "op",
+        "source", "data"}], "renewed": bool, "after_end": "ok" or the fault}.
 """
 import argparse
 import asyncio
@@ -66,6 +74,51 @@ def plain(value):
     return conv(serialize_object(value))
 
 
+async def events(cam, e):
+    """Home Assistant's way with a device's events (homeassistant/components/onvif/event.py)."""
+    from zeep.exceptions import Fault
+
+    loop = asyncio.get_running_loop()
+    manager = await cam.create_pullpoint_manager(
+        datetime.timedelta(seconds=e.get("interval", 600)), lambda: None
+    )
+    pullpoint = manager.get_service()
+    await manager.set_synchronization_point()
+    want = [tuple(w) for w in e["want"]]
+    seen = []
+    deadline = loop.time() + e.get("timeout", 60)
+    while loop.time() < deadline:
+        answer = await pullpoint.PullMessages(
+            {"MessageLimit": 100, "Timeout": datetime.timedelta(seconds=60)}
+        )
+        for msg in answer.NotificationMessage or []:
+            payload = msg.Message._value_1
+            seen.append(
+                {
+                    "topic": msg.Topic._value_1,
+                    "op": payload.PropertyOperation,
+                    "source": {i.Name: i.Value for i in payload.Source.SimpleItem},
+                    "data": {i.Name: i.Value for i in payload.Data.SimpleItem},
+                }
+            )
+        got = {
+            (m["topic"], v, d)
+            for m in seen
+            for v in m["source"].values()
+            for d in m["data"].values()
+        }
+        if all(w in got for w in want):
+            break
+    renewed = await manager._renew_subscription() is not None
+    await manager.shutdown()
+    try:
+        await pullpoint.PullMessages({"MessageLimit": 1, "Timeout": datetime.timedelta(seconds=1)})
+        after_end = "ok"
+    except Fault as err:
+        after_end = err.message
+    return {"messages": seen, "renewed": renewed, "after_end": after_end}
+
+
 async def run(args):
     import onvif
     from onvif import ONVIFCamera
@@ -89,6 +142,9 @@ async def run(args):
                 if "sleep" in step:
                     await asyncio.sleep(step["sleep"])
                     results.append({"ok": None})
+                    continue
+                if "events" in step:
+                    results.append({"ok": await events(cam, step["events"])})
                     continue
                 if "snapshot" in step:
                     jpeg = await cam.get_snapshot(step["snapshot"])

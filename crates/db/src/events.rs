@@ -81,6 +81,18 @@ pub fn close_dangling(conn: &Connection) -> Result<usize, StoreError> {
     )?)
 }
 
+/// An event still open: (id, camera, kind, label).
+pub type OpenEvent = (i64, String, String, Option<String>);
+
+/// The events not ended yet, oldest first.
+pub fn open(conn: &Connection) -> Result<Vec<OpenEvent>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, camera_id, kind, label FROM events WHERE end_ms IS NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub camera_id: Option<String>,
@@ -179,7 +191,12 @@ mod tests {
                     ..Default::default()
                 };
                 assert_eq!(list(c, &f, 10, 0)?.1, 0);
+                assert_eq!(
+                    open(c)?,
+                    [(id, "camera0".into(), "object".into(), Some("face".into()))]
+                );
                 assert_eq!(close_dangling(c)?, 1);
+                assert!(open(c)?.is_empty());
                 finish(c, id, 5000)?;
                 assert_eq!(prune(c, 4000)?, 0);
                 assert_eq!(prune(c, 6000)?, 1);

@@ -16,6 +16,7 @@
 //! The protocol itself (parsing, answers, faults) is [`crate::onvif::server`]; this module maps
 //! it onto the appliance.
 
+pub mod events;
 mod ops;
 pub mod responder;
 
@@ -49,6 +50,8 @@ pub struct OnvifFace {
     /// Each camera's current ONVIF continuous move, so a move's timeout stops only that move.
     moves: Mutex<HashMap<String, u64>>,
     next_move: AtomicU64,
+    /// The event service's subscriptions and the cameras' detection state.
+    pub events: events::FaceEvents,
 }
 
 /// The most accepted tokens remembered at once; beyond it, the oldest half is forgotten (they
@@ -66,6 +69,7 @@ impl OnvifFace {
             digest_nonces: Nonces::new(key, 300),
             moves: Default::default(),
             next_move: AtomicU64::new(1),
+            events: Default::default(),
         }
     }
 
@@ -76,6 +80,9 @@ impl OnvifFace {
     pub fn set_enabled(&self, on: bool) {
         self.enabled
             .send_if_modified(|v| std::mem::replace(v, on) != on);
+        if !on {
+            self.events.clear();
+        }
     }
 
     pub fn watch_enabled(&self) -> tokio::sync::watch::Receiver<bool> {
@@ -152,7 +159,40 @@ pub fn router() -> Router<SharedState> {
         .route(Service::Device.path(), service(Service::Device))
         .route(Service::Media.path(), service(Service::Media))
         .route(Service::Ptz.path(), service(Service::Ptz))
+        .route(Service::Events.path(), service(Service::Events))
+        .route(
+            &format!("{}/{{id}}", Service::Subscription.path()),
+            axum::routing::post(
+                |State(state): State<SharedState>,
+                 Extension(authn): Extension<Authn>,
+                 tls: Option<Extension<crate::api::security::OverTls>>,
+                 Path(id): Path<String>,
+                 headers: HeaderMap,
+                 uri: Uri,
+                 body: Bytes| async move {
+                    let to = Target {
+                        service: Service::Subscription,
+                        scheme: scheme(&tls),
+                        subscription: Some(id),
+                    };
+                    serve(&state, to, &authn, &headers, &uri, &body).await
+                },
+            ),
+        )
         .route("/onvif/snapshot/{id}", axum::routing::get(snapshot))
+}
+
+/// Where a request was posted.
+struct Target {
+    service: Service,
+    /// `http` or `https`, as the client came.
+    scheme: &'static str,
+    /// The subscription, for requests to a pull point.
+    subscription: Option<String>,
+}
+
+fn scheme(tls: &Option<Extension<crate::api::security::OverTls>>) -> &'static str {
+    if tls.is_some() { "https" } else { "http" }
 }
 
 /// The POST route of one service endpoint.
@@ -164,8 +204,12 @@ fn service(service: Service) -> axum::routing::MethodRouter<SharedState> {
               headers: HeaderMap,
               uri: Uri,
               body: Bytes| async move {
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            serve(&state, service, &authn, scheme, &headers, &uri, &body).await
+            let to = Target {
+                service,
+                scheme: scheme(&tls),
+                subscription: None,
+            };
+            serve(&state, to, &authn, &headers, &uri, &body).await
         },
     )
 }
@@ -229,9 +273,8 @@ fn challenge(state: &SharedState, mut r: Response, stale: bool) -> Response {
 
 async fn serve(
     state: &SharedState,
-    service: Service,
+    to: Target,
     authn: &Authn,
-    scheme: &'static str,
     headers: &HeaderMap,
     uri: &Uri,
     body: &[u8],
@@ -241,7 +284,7 @@ async fn serve(
     }
     let parsed = std::str::from_utf8(body)
         .map_err(|_| "the request is not UTF-8".to_string())
-        .and_then(|t| parse_request(service, t).map_err(|e| e.to_string()));
+        .and_then(|t| parse_request(to.service, t).map_err(|e| e.to_string()));
     let req = match parsed {
         Ok(r) => r,
         Err(reason) => {
@@ -291,7 +334,9 @@ async fn serve(
     let ctx = ops::Context {
         state,
         host: authn.host.as_deref().unwrap_or("localhost"),
-        scheme,
+        scheme: to.scheme,
+        user: user.as_ref(),
+        subscription: to.subscription.as_deref(),
     };
     let result = ops::answer(&ctx, op).await;
     if op.access() == Access::Actuate {

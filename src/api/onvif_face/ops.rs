@@ -13,7 +13,8 @@ use crate::onvif::server::answer::{
     self, AudioInfo, DeviceInfo, Encoding, Endpoints, Fault, InterfaceInfo, Position, PresetInfo,
     ProfileInfo, PtzInfo,
 };
-use crate::onvif::server::{Operation, Vector};
+use crate::onvif::server::events;
+use crate::onvif::server::{Operation, Service, Vector};
 use crate::ptz::profile::Profile;
 use crate::store::presets;
 
@@ -24,6 +25,10 @@ pub struct Context<'a> {
     pub host: &'a str,
     /// `http` or `https`, as the client came: the services' and snapshots' URLs keep it.
     pub scheme: &'static str,
+    /// Who sent it (none for the operations a client needs before it signs in).
+    pub user: Option<&'a super::OnvifUser>,
+    /// The pull-point subscription it was posted to.
+    pub subscription: Option<&'a str>,
 }
 
 impl Context<'_> {
@@ -32,6 +37,31 @@ impl Context<'_> {
             base: format!("{}://{}", self.scheme, self.host),
         }
     }
+
+    /// The account an event subscription belongs to.
+    fn owner(&self) -> Result<&str, Fault> {
+        self.user
+            .map(|u| u.username.as_str())
+            .ok_or_else(|| Fault::NotAuthorized("sign the request".into()))
+    }
+
+    /// The subscription a pull-point request is for.
+    fn pull_point(&self) -> Result<(&str, &str), Fault> {
+        let id = self
+            .subscription
+            .ok_or_else(|| Fault::ActionNotSupported("post this to a subscription".into()))?;
+        Ok((id, self.owner()?))
+    }
+}
+
+/// Every camera's video source token, in profile order.
+fn sources(state: &SharedState) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    profiles(state)
+        .into_iter()
+        .map(|p| p.source)
+        .filter(|s| seen.insert(s.clone()))
+        .collect()
 }
 
 /// A profile token's sub-stream suffix (camera ids cannot hold a dot).
@@ -118,7 +148,7 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
             continue;
         }
         let st = h.status();
-        let source = format!("src_{}", def.id);
+        let source = super::events::source_of(&def.id);
         let figures = |st: &crate::media::camera::CameraStatus,
                        def: &pinhole_base::camera::Camera| {
             (
@@ -589,6 +619,53 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             state.onvif.end_move(&id);
             ptz_ops::home(state, &id).await.map_err(ptz_fault)?;
             answer::empty("tptz", "GotoHomePosition")
+        }
+        O::GetEventProperties => events::event_properties(),
+        O::CreatePullPointSubscription {
+            filter,
+            termination,
+        } => {
+            let (id, ends) = state.onvif.events.create(
+                ctx.owner()?,
+                filter.clone(),
+                *termination,
+                &sources(state),
+                state.now_ms(),
+            )?;
+            let address = format!(
+                "{}{}/{id}",
+                ctx.endpoints().base,
+                Service::Subscription.path()
+            );
+            events::pull_point_created(&address, now, ends)
+        }
+        O::PullMessages { timeout_ms, limit } => {
+            let (id, owner) = ctx.pull_point()?;
+            let timeout = std::time::Duration::from_millis(*timeout_ms);
+            let (messages, ends) = state
+                .onvif
+                .events
+                .pull(id, owner, timeout, *limit, || state.now_ms())
+                .await?;
+            events::pulled(state.clock.now_secs(), ends, &messages)
+        }
+        O::Renew { termination } => {
+            let (id, owner) = ctx.pull_point()?;
+            let ends = state.onvif.events.renew(id, owner, *termination, now)?;
+            events::renewed(now, ends)
+        }
+        O::Unsubscribe => {
+            let (id, owner) = ctx.pull_point()?;
+            state.onvif.events.unsubscribe(id, owner, now)?;
+            events::unsubscribed().to_string()
+        }
+        O::SetSynchronizationPoint => {
+            let (id, owner) = ctx.pull_point()?;
+            state
+                .onvif
+                .events
+                .synchronize(id, owner, &sources(state), state.now_ms())?;
+            events::synchronization_point_set().to_string()
         }
         O::NotSupported(name) => {
             return Err(Fault::ActionNotSupported(format!(

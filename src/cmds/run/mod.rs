@@ -356,6 +356,7 @@ pub async fn serve(
     spawn_system_monitor(&supervisor, state.clone());
     spawn_tour_scheduler(&supervisor, state.clone());
     spawn_discovery(&supervisor, state.clone());
+    crate::api::onvif_face::events::spawn(&supervisor, state.clone());
     crate::api::onvif_face::responder::spawn(
         &supervisor,
         state.clone(),

@@ -12,6 +12,13 @@ const NS_MEDIA: &str = "http://www.onvif.org/ver10/media/wsdl";
 const NS_PTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
 const NS_SCHEMA: &str = "http://www.onvif.org/ver10/schema";
 const NS_ERROR: &str = "http://www.onvif.org/ver10/error";
+const NS_EVENTS: &str = "http://www.onvif.org/ver10/events/wsdl";
+const NS_WSNT: &str = "http://docs.oasis-open.org/wsn/b-2";
+const NS_WSA: &str = "http://www.w3.org/2005/08/addressing";
+const NS_TOPICS: &str = "http://www.onvif.org/ver10/topics";
+const NS_WSTOP: &str = "http://docs.oasis-open.org/wsn/t-1";
+const NS_WSRF_RW: &str = "http://docs.oasis-open.org/wsrf/rw-2";
+const NS_XS: &str = "http://www.w3.org/2001/XMLSchema";
 
 const SPACE_PT_POSITION: &str =
     "http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace";
@@ -32,7 +39,10 @@ pub fn envelope(body: &str, soap11: bool) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
          <s:Envelope xmlns:s=\"{ns}\" xmlns:tds=\"{NS_DEVICE}\" xmlns:trt=\"{NS_MEDIA}\" \
-         xmlns:tptz=\"{NS_PTZ}\" xmlns:tt=\"{NS_SCHEMA}\" xmlns:ter=\"{NS_ERROR}\">\
+         xmlns:tptz=\"{NS_PTZ}\" xmlns:tt=\"{NS_SCHEMA}\" xmlns:ter=\"{NS_ERROR}\" \
+         xmlns:tev=\"{NS_EVENTS}\" xmlns:wsnt=\"{NS_WSNT}\" xmlns:wsa=\"{NS_WSA}\" \
+         xmlns:tns1=\"{NS_TOPICS}\" xmlns:wstop=\"{NS_WSTOP}\" xmlns:wsrf-rw=\"{NS_WSRF_RW}\" \
+         xmlns:xs=\"{NS_XS}\">\
          <s:Body>{body}</s:Body></s:Envelope>"
     )
 }
@@ -52,6 +62,8 @@ pub enum Fault {
     NoPtzProfile(String),
     /// The preset token names no preset of this camera.
     NoToken(String),
+    /// The subscription addressed does not exist (any more): it ended, or was never made.
+    UnknownSubscription(String),
     /// The camera refused or could not be reached: the device's fault, not the client's.
     Receiver(String),
 }
@@ -79,6 +91,7 @@ impl Fault {
             Fault::NoProfile(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoProfile"), r),
             Fault::NoPtzProfile(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoPTZProfile"), r),
             Fault::NoToken(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoToken"), r),
+            Fault::UnknownSubscription(r) => ("Sender", "wsrf-rw:ResourceUnknownFault", None, r),
             Fault::Receiver(r) => ("Receiver", "ter:Action", None, r),
         }
     }
@@ -274,11 +287,15 @@ pub fn capabilities(e: &Endpoints, ptz: bool) -> String {
          <tt:X.509Token>false</tt:X.509Token><tt:SAMLToken>false</tt:SAMLToken>\
          <tt:KerberosToken>false</tt:KerberosToken><tt:RELToken>false</tt:RELToken></tt:Security>\
          </tt:Device>\
+         <tt:Events><tt:XAddr>{}</tt:XAddr><tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>\
+         <tt:WSPullPointSupport>true</tt:WSPullPointSupport>\
+         <tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>\
          <tt:Media><tt:XAddr>{}</tt:XAddr><tt:StreamingCapabilities>\
          <tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP>\
          </tt:StreamingCapabilities></tt:Media>{ptz}\
          </tds:Capabilities></tds:GetCapabilitiesResponse>",
         escape(&e.url(Service::Device)),
+        escape(&e.url(Service::Events)),
         escape(&e.url(Service::Media)),
     )
 }
@@ -320,10 +337,11 @@ pub fn service_capabilities(service: Service, profiles: usize) -> String {
         Service::Ptz => format!(
             "<tptz:GetServiceCapabilitiesResponse><tptz:Capabilities {PTZ_SERVICE_CAPABILITIES}/></tptz:GetServiceCapabilitiesResponse>"
         ),
+        Service::Events | Service::Subscription => super::events::service_capabilities(),
     }
 }
 
-/// `GetServices`: the device, media and (when a camera has it) PTZ services.
+/// `GetServices`: the device, media and event services, and PTZ when a camera has it.
 pub fn services(e: &Endpoints, ptz: bool, include_capability: bool, profiles: usize) -> String {
     let mut out = String::from("<tds:GetServicesResponse>");
     let mut one = |ns: &str, service: Service, caps: String, major: u32, minor: u32| {
@@ -355,6 +373,13 @@ pub fn services(e: &Endpoints, ptz: bool, include_capability: bool, profiles: us
             "<trt:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\">{}</trt:Capabilities>",
             media_service_capabilities(profiles)
         ),
+        2,
+        60,
+    );
+    one(
+        NS_EVENTS,
+        Service::Events,
+        super::events::capabilities(),
         2,
         60,
     );

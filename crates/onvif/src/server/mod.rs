@@ -12,6 +12,7 @@
 //! user's password once the caller has looked the user up.
 
 pub mod answer;
+pub mod events;
 
 use crate::OnvifError;
 use crate::xml::{self, child, text, text_at};
@@ -25,6 +26,9 @@ pub enum Service {
     Device,
     Media,
     Ptz,
+    Events,
+    /// One pull-point subscription (its address is [`Service::path`] and the subscription's id).
+    Subscription,
 }
 
 impl Service {
@@ -34,6 +38,8 @@ impl Service {
             Service::Device => "/onvif/device_service",
             Service::Media => "/onvif/media_service",
             Service::Ptz => "/onvif/ptz_service",
+            Service::Events => "/onvif/event_service",
+            Service::Subscription => "/onvif/subscription",
         }
     }
 }
@@ -126,6 +132,22 @@ pub enum Operation {
     GotoHomePosition {
         profile: String,
     },
+    // Event service (ver10).
+    GetEventProperties,
+    CreatePullPointSubscription {
+        filter: events::TopicFilter,
+        termination: Option<events::Termination>,
+    },
+    // A pull-point subscription.
+    PullMessages {
+        timeout_ms: u64,
+        limit: u32,
+    },
+    Renew {
+        termination: events::Termination,
+    },
+    Unsubscribe,
+    SetSynchronizationPoint,
     /// Anything else: answered with an `ActionNotSupported` fault naming it.
     NotSupported(String),
 }
@@ -201,6 +223,12 @@ impl Operation {
             SetPreset { .. } => "SetPreset",
             RemovePreset { .. } => "RemovePreset",
             GotoHomePosition { .. } => "GotoHomePosition",
+            GetEventProperties => "GetEventProperties",
+            CreatePullPointSubscription { .. } => "CreatePullPointSubscription",
+            PullMessages { .. } => "PullMessages",
+            Renew { .. } => "Renew",
+            Unsubscribe => "Unsubscribe",
+            SetSynchronizationPoint => "SetSynchronizationPoint",
             NotSupported(n) => n,
         }
     }
@@ -374,6 +402,54 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
     (num.is_empty() && total.is_finite() && total <= 86_400_000.0).then_some(total as u64)
 }
 
+/// An optional `xs:duration` parameter, in ms.
+fn duration(op: roxmltree::Node<'_, '_>, name: &'static str) -> Result<Option<u64>, OnvifError> {
+    match text_at(op, &[name]) {
+        None => Ok(None),
+        Some(t) => parse_duration_ms(t)
+            .map(Some)
+            .ok_or_else(|| OnvifError::Invalid {
+                field: name,
+                value: t.chars().take(40).collect(),
+            }),
+    }
+}
+
+/// An optional termination time (a duration or an instant).
+fn termination(
+    op: roxmltree::Node<'_, '_>,
+    name: &'static str,
+) -> Result<Option<events::Termination>, OnvifError> {
+    match text_at(op, &[name]) {
+        None => Ok(None),
+        Some(t) => events::Termination::parse(t)
+            .map(Some)
+            .ok_or_else(|| OnvifError::Invalid {
+                field: name,
+                value: t.chars().take(40).collect(),
+            }),
+    }
+}
+
+/// The topic expressions of a subscription's `Filter`. Message content filters are not applied
+/// (every message of the chosen topics is sent; clients look at the state they carry).
+fn topic_filter(op: roxmltree::Node<'_, '_>) -> Result<events::TopicFilter, OnvifError> {
+    let mut f = events::TopicFilter::all();
+    let Some(filter) = child(op, "Filter") else {
+        return Ok(f);
+    };
+    for e in filter
+        .children()
+        .filter(|n| n.is_element() && n.tag_name().name() == "TopicExpression")
+    {
+        f.add(text(e)).map_err(|why| OnvifError::Invalid {
+            field: "TopicExpression",
+            value: why,
+        })?;
+    }
+    Ok(f)
+}
+
 /// The UsernameToken in a request's header, if any.
 fn username_token(env: roxmltree::Node<'_, '_>) -> Result<Option<UsernameTokenIn>, OnvifError> {
     let Some(t) = child(env, "Header")
@@ -477,13 +553,7 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Ptz, "ContinuousMove") => O::ContinuousMove {
             profile: profile()?,
             velocity: vector(child(op, "Velocity"))?,
-            timeout_ms: match text_at(op, &["Timeout"]) {
-                None => None,
-                Some(t) => Some(parse_duration_ms(t).ok_or(OnvifError::Invalid {
-                    field: "Timeout",
-                    value: t.chars().take(40).collect(),
-                })?),
-            },
+            timeout_ms: duration(op, "Timeout")?,
         },
         (Service::Ptz, "Stop") => O::Stop {
             profile: profile()?,
@@ -518,6 +588,27 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Ptz, "GotoHomePosition") => O::GotoHomePosition {
             profile: profile()?,
         },
+        (Service::Events, "GetEventProperties") => O::GetEventProperties,
+        (Service::Events, "CreatePullPointSubscription") => O::CreatePullPointSubscription {
+            filter: topic_filter(op)?,
+            termination: termination(op, "InitialTerminationTime")?,
+        },
+        (Service::Subscription, "PullMessages") => O::PullMessages {
+            timeout_ms: duration(op, "Timeout")?.ok_or(OnvifError::Missing("Timeout"))?,
+            limit: match text_at(op, &["MessageLimit"]) {
+                None => return Err(OnvifError::Missing("MessageLimit")),
+                Some(t) => t.trim().parse().map_err(|_| OnvifError::Invalid {
+                    field: "MessageLimit",
+                    value: t.chars().take(40).collect(),
+                })?,
+            },
+        },
+        (Service::Subscription, "Renew") => O::Renew {
+            termination: termination(op, "TerminationTime")?
+                .ok_or(OnvifError::Missing("TerminationTime"))?,
+        },
+        (Service::Subscription, "Unsubscribe") => O::Unsubscribe,
+        (Service::Subscription, "SetSynchronizationPoint") => O::SetSynchronizationPoint,
         (_, other) => O::NotSupported(other.chars().take(64).collect()),
     };
     // A header the client marked mustUnderstand that is not WS-Security or WS-Addressing would

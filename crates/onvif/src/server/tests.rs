@@ -442,3 +442,151 @@ fn faults_read_back_as_the_refusals_they_are() {
     );
     assert_eq!(Fault::Receiver("camera offline".into()).http_status(), 500);
 }
+
+#[test]
+fn event_requests_read_as_home_assistant_sends_them() {
+    // As zeep sends them for onvif-zeep-async, WS-Addressing headers and all.
+    let wrap = |body: &str| {
+        format!(
+            "<soap-env:Envelope xmlns:soap-env=\"http://www.w3.org/2003/05/soap-envelope\">\
+             <soap-env:Header><wsa:Action xmlns:wsa=\"http://www.w3.org/2005/08/addressing\">x</wsa:Action>\
+             <wsa:MessageID xmlns:wsa=\"http://www.w3.org/2005/08/addressing\">urn:uuid:1</wsa:MessageID>\
+             <wsa:To xmlns:wsa=\"http://www.w3.org/2005/08/addressing\">http://h/onvif/subscription/ab</wsa:To>\
+             </soap-env:Header><soap-env:Body>{body}</soap-env:Body></soap-env:Envelope>"
+        )
+    };
+    let create = wrap(
+        "<ns0:CreatePullPointSubscription xmlns:ns0=\"http://www.onvif.org/ver10/events/wsdl\">\
+         <ns0:InitialTerminationTime>PT10M</ns0:InitialTerminationTime></ns0:CreatePullPointSubscription>",
+    );
+    match parse_request(Service::Events, &create).unwrap().operation {
+        Operation::CreatePullPointSubscription {
+            filter,
+            termination,
+        } => {
+            assert_eq!(termination, Some(events::Termination::AfterMs(600_000)));
+            assert_eq!(filter, events::TopicFilter::all());
+        }
+        other => panic!("{other:?}"),
+    }
+    let filtered = wrap(
+        "<tev:CreatePullPointSubscription xmlns:tev=\"http://www.onvif.org/ver10/events/wsdl\" \
+         xmlns:wsnt=\"http://docs.oasis-open.org/wsn/b-2\" xmlns:tns1=\"http://www.onvif.org/ver10/topics\">\
+         <tev:Filter><wsnt:TopicExpression Dialect=\"http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet\">\
+         tns1:RuleEngine/CellMotionDetector/Motion</wsnt:TopicExpression></tev:Filter></tev:CreatePullPointSubscription>",
+    );
+    let Operation::CreatePullPointSubscription { filter, .. } =
+        parse_request(Service::Events, &filtered).unwrap().operation
+    else {
+        panic!("not a subscription");
+    };
+    assert!(filter.accepts(events::Topic::CellMotion) && !filter.accepts(events::Topic::People));
+
+    let pull = wrap(
+        "<ns0:PullMessages xmlns:ns0=\"http://www.onvif.org/ver10/events/wsdl\">\
+         <ns0:Timeout>PT1M</ns0:Timeout><ns0:MessageLimit>100</ns0:MessageLimit></ns0:PullMessages>",
+    );
+    assert_eq!(
+        parse_request(Service::Subscription, &pull)
+            .unwrap()
+            .operation,
+        Operation::PullMessages {
+            timeout_ms: 60_000,
+            limit: 100
+        }
+    );
+    // Posted to the event service instead of the subscription: not offered there.
+    assert_eq!(
+        parse_request(Service::Events, &pull).unwrap().operation,
+        Operation::NotSupported("PullMessages".into())
+    );
+    let renew = wrap(
+        "<ns0:Renew xmlns:ns0=\"http://docs.oasis-open.org/wsn/b-2\">\
+         <ns0:TerminationTime>2025-12-04T00:10:00Z</ns0:TerminationTime></ns0:Renew>",
+    );
+    assert_eq!(
+        parse_request(Service::Subscription, &renew)
+            .unwrap()
+            .operation,
+        Operation::Renew {
+            termination: events::Termination::AtSecs(NOW + 600)
+        }
+    );
+    for (op, want) in [
+        ("Unsubscribe", Operation::Unsubscribe),
+        (
+            "SetSynchronizationPoint",
+            Operation::SetSynchronizationPoint,
+        ),
+    ] {
+        let req = wrap(&format!(
+            "<ns0:{op} xmlns:ns0=\"http://www.onvif.org/ver10/events/wsdl\"/>"
+        ));
+        assert_eq!(
+            parse_request(Service::Subscription, &req)
+                .unwrap()
+                .operation,
+            want
+        );
+    }
+    // Bad parameters are named.
+    for (service, body, field) in [
+        (
+            Service::Subscription,
+            "<PullMessages><Timeout>soon</Timeout><MessageLimit>1</MessageLimit></PullMessages>",
+            "Timeout",
+        ),
+        (
+            Service::Subscription,
+            "<PullMessages><Timeout>PT1S</Timeout><MessageLimit>-1</MessageLimit></PullMessages>",
+            "MessageLimit",
+        ),
+        (
+            Service::Subscription,
+            "<Renew><TerminationTime>tomorrow</TerminationTime></Renew>",
+            "TerminationTime",
+        ),
+        (
+            Service::Events,
+            "<CreatePullPointSubscription><Filter><TopicExpression>tns1:*</TopicExpression></Filter></CreatePullPointSubscription>",
+            "TopicExpression",
+        ),
+    ] {
+        let e = parse_request(service, &wrap(body)).unwrap_err();
+        assert!(
+            matches!(&e, OnvifError::Invalid { field: f, .. } if *f == field),
+            "{body}: {e:?}"
+        );
+    }
+    let e = parse_request(Service::Subscription, &wrap("<Renew/>")).unwrap_err();
+    assert!(matches!(e, OnvifError::Missing("TerminationTime")), "{e:?}");
+}
+
+#[test]
+fn the_event_service_is_listed_with_its_pull_point_support() {
+    let e = Endpoints {
+        base: "http://192.0.2.7:8080".into(),
+    };
+    let caps = answer::envelope(&answer::capabilities(&e, false), false);
+    let doc = roxmltree::Document::parse(&caps).unwrap();
+    let events = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "Events")
+        .expect("Events");
+    assert_eq!(
+        crate::xml::text_at(events, &["XAddr"]),
+        Some("http://192.0.2.7:8080/onvif/event_service")
+    );
+    assert_eq!(
+        crate::xml::text_at(events, &["WSPullPointSupport"]),
+        Some("true")
+    );
+    let services = answer::envelope(&answer::services(&e, false, true, 1), false);
+    let s = crate::device::parse_services(&services).unwrap();
+    assert_eq!(
+        s.events.as_deref(),
+        Some("http://192.0.2.7:8080/onvif/event_service")
+    );
+    let f = Fault::UnknownSubscription("gone".into());
+    assert!(answer::envelope(&f.body(false), false).contains("wsrf-rw:ResourceUnknownFault"));
+}

@@ -1,0 +1,671 @@
+//! The face's event service: each camera's motion and person detection as ONVIF property events,
+//! taken by clients through pull-point subscriptions (`CreatePullPointSubscription`, then
+//! `PullMessages` in a loop, `Renew` before the end).
+//!
+//! The state comes from the detection service's events on the bus (`detection.start` and
+//! `detection.end`, motion and `person` objects), and from the store's open events at start and
+//! after the bus ran ahead of this reader, so a missed end never leaves a camera "moving".
+//!
+//! Bounds, since each subscription holds memory for a client that may vanish: at most
+//! [`MAX_PULL_POINTS`] subscriptions, each ending unless renewed (an hour at most), each keeping
+//! at most [`QUEUE`] messages (the oldest go first), one pull waiting per subscription. A
+//! subscription belongs to the account that made it; to any other it does not exist.
+
+use crate::api::SharedState;
+use crate::onvif::server::answer::Fault;
+use crate::onvif::server::events::{
+    MAX_PULL_POINTS, Notification, PropertyOperation, Termination, Topic, TopicFilter,
+};
+use crate::supervisor::Supervisor;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The longest a subscription lives without a renewal.
+const MAX_LIFETIME_SECS: i64 = 3600;
+/// A subscription's life when the client asks for none.
+const DEFAULT_LIFETIME_SECS: i64 = 60;
+/// The longest a `PullMessages` waits for a message.
+const MAX_PULL_WAIT: Duration = Duration::from_secs(60);
+/// Messages kept for a subscription nobody pulls.
+const QUEUE: usize = 256;
+/// How often ended subscriptions are dropped when nobody touches them.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// One camera's detection state: the open events that make each topic true.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct SourceState {
+    motion: BTreeSet<i64>,
+    people: BTreeSet<i64>,
+    /// When each topic last changed (Unix ms).
+    since_ms: BTreeMap<Topic, i64>,
+}
+
+impl SourceState {
+    fn active(&self, t: Topic) -> bool {
+        match t {
+            Topic::MotionAlarm | Topic::CellMotion => !self.motion.is_empty(),
+            Topic::People => !self.people.is_empty(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Subscription {
+    owner: String,
+    filter: TopicFilter,
+    ends_secs: i64,
+    queue: VecDeque<Notification>,
+    /// The pull now waiting (a later pull ends an earlier one).
+    puller: u64,
+}
+
+impl Subscription {
+    fn push(&mut self, n: Notification) {
+        if !self.filter.accepts(n.topic) {
+            return;
+        }
+        if self.queue.len() >= QUEUE {
+            self.queue.pop_front();
+        }
+        self.queue.push_back(n);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    subscriptions: HashMap<String, Subscription>,
+    /// By video source token (`src_<camera>`).
+    sources: BTreeMap<String, SourceState>,
+    next_puller: u64,
+}
+
+/// What an open detection event means here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cause {
+    Motion,
+    Person,
+}
+
+fn cause(kind: &str, label: Option<&str>) -> Option<Cause> {
+    match (kind, label) {
+        ("motion", _) => Some(Cause::Motion),
+        ("object", Some("person")) => Some(Cause::Person),
+        _ => None,
+    }
+}
+
+/// The video source token of a camera.
+pub fn source_of(camera: &str) -> String {
+    format!("src_{camera}")
+}
+
+#[derive(Debug)]
+pub struct FaceEvents {
+    inner: Mutex<Inner>,
+    /// Bumped when a message is queued or a subscription changes: waiting pulls look again.
+    version: watch::Sender<u64>,
+}
+
+impl Default for FaceEvents {
+    fn default() -> Self {
+        Self {
+            inner: Default::default(),
+            version: watch::Sender::new(0),
+        }
+    }
+}
+
+fn unknown() -> Fault {
+    Fault::UnknownSubscription("no such subscription: it ended or was never made".into())
+}
+
+impl FaceEvents {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self) {
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Drops the subscriptions that ended.
+    fn sweep(inner: &mut Inner, now_secs: i64) {
+        inner.subscriptions.retain(|_, s| s.ends_secs > now_secs);
+    }
+
+    /// Ends every subscription (the face was switched off).
+    pub fn clear(&self) {
+        self.lock().subscriptions.clear();
+        self.wake();
+    }
+
+    pub fn subscriptions(&self) -> usize {
+        self.lock().subscriptions.len()
+    }
+
+    /// The state of each of `sources` as `Initialized` messages.
+    fn initial(inner: &Inner, sources: &[String], now_ms: i64) -> Vec<Notification> {
+        let blank = SourceState::default();
+        let mut out = Vec::new();
+        for src in sources {
+            let st = inner.sources.get(src).unwrap_or(&blank);
+            for topic in Topic::ALL {
+                out.push(Notification {
+                    topic,
+                    source: src.clone(),
+                    active: st.active(topic),
+                    operation: PropertyOperation::Initialized,
+                    at_ms: st.since_ms.get(&topic).copied().unwrap_or(now_ms),
+                });
+            }
+        }
+        out
+    }
+
+    /// A new pull point for `owner`, starting with the state of `sources`: its id and end.
+    pub fn create(
+        &self,
+        owner: &str,
+        filter: TopicFilter,
+        termination: Option<Termination>,
+        sources: &[String],
+        now_ms: i64,
+    ) -> Result<(String, i64), Fault> {
+        let now = now_ms.div_euclid(1000);
+        let ends = match termination {
+            None => now + DEFAULT_LIFETIME_SECS,
+            Some(t) => t.resolve(now, MAX_LIFETIME_SECS).ok_or_else(|| {
+                Fault::InvalidArgs("the InitialTerminationTime is not in the future".into())
+            })?,
+        };
+        let mut inner = self.lock();
+        Self::sweep(&mut inner, now);
+        if inner.subscriptions.len() >= MAX_PULL_POINTS {
+            return Err(Fault::Receiver(format!(
+                "the device has {MAX_PULL_POINTS} event subscriptions open, its most: \
+                 unsubscribe one, or let it end"
+            )));
+        }
+        let mut id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let mut sub = Subscription {
+            owner: owner.to_string(),
+            filter,
+            ends_secs: ends,
+            queue: VecDeque::new(),
+            puller: 0,
+        };
+        for n in Self::initial(&inner, sources, now_ms) {
+            sub.push(n);
+        }
+        inner.subscriptions.insert(id.clone(), sub);
+        Ok((id, ends))
+    }
+
+    /// Runs `f` on `owner`'s live subscription `id`.
+    fn with<T>(
+        &self,
+        id: &str,
+        owner: &str,
+        now_secs: i64,
+        f: impl FnOnce(&mut Subscription, &Inner) -> T,
+    ) -> Result<T, Fault> {
+        let mut inner = self.lock();
+        Self::sweep(&mut inner, now_secs);
+        let mut sub = match inner.subscriptions.remove(id) {
+            Some(s) if s.owner == owner => s,
+            Some(s) => {
+                inner.subscriptions.insert(id.to_string(), s);
+                return Err(unknown());
+            }
+            None => return Err(unknown()),
+        };
+        let out = f(&mut sub, &inner);
+        inner.subscriptions.insert(id.to_string(), sub);
+        Ok(out)
+    }
+
+    /// A new end for a subscription.
+    pub fn renew(
+        &self,
+        id: &str,
+        owner: &str,
+        termination: Termination,
+        now_secs: i64,
+    ) -> Result<i64, Fault> {
+        let ends = termination
+            .resolve(now_secs, MAX_LIFETIME_SECS)
+            .ok_or_else(|| Fault::InvalidArgs("the TerminationTime is not in the future".into()))?;
+        self.with(id, owner, now_secs, |s, _| s.ends_secs = ends)?;
+        Ok(ends)
+    }
+
+    pub fn unsubscribe(&self, id: &str, owner: &str, now_secs: i64) -> Result<(), Fault> {
+        self.with(id, owner, now_secs, |_, _| ())?;
+        self.lock().subscriptions.remove(id);
+        self.wake();
+        Ok(())
+    }
+
+    /// Queues the state of `sources` again, as `Initialized`.
+    pub fn synchronize(
+        &self,
+        id: &str,
+        owner: &str,
+        sources: &[String],
+        now_ms: i64,
+    ) -> Result<(), Fault> {
+        self.with(id, owner, now_ms.div_euclid(1000), |s, inner| {
+            for n in Self::initial(inner, sources, now_ms) {
+                s.push(n);
+            }
+        })?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Takes up to `limit` messages, waiting up to `timeout` (at most a minute) for the first;
+    /// with the subscription's end. `now_ms` reads the device's clock.
+    pub async fn pull(
+        &self,
+        id: &str,
+        owner: &str,
+        timeout: Duration,
+        limit: u32,
+        now_ms: impl Fn() -> i64,
+    ) -> Result<(Vec<Notification>, i64), Fault> {
+        let mut changed = self.version.subscribe();
+        let me = {
+            let mut inner = self.lock();
+            inner.next_puller += 1;
+            inner.next_puller
+        };
+        self.with(id, owner, now_ms().div_euclid(1000), |s, _| s.puller = me)?;
+        // An earlier pull of the same subscription gives way.
+        self.wake();
+        let deadline = tokio::time::Instant::now() + timeout.min(MAX_PULL_WAIT);
+        let limit = limit.max(1) as usize;
+        loop {
+            changed.borrow_and_update();
+            let taken = self.with(id, owner, now_ms().div_euclid(1000), |s, _| {
+                if s.puller != me {
+                    // A later pull took over: its client gets the messages.
+                    Some((Vec::new(), s.ends_secs))
+                } else if !s.queue.is_empty() {
+                    let n = s.queue.len().min(limit);
+                    Some((s.queue.drain(..n).collect::<Vec<_>>(), s.ends_secs))
+                } else {
+                    None
+                }
+            })?;
+            if let Some(t) = taken {
+                return Ok(t);
+            }
+            tokio::select! {
+                r = changed.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.with(id, owner, now_ms().div_euclid(1000), |s, _| {
+            (Vec::new(), s.ends_secs)
+        })
+    }
+
+    /// Sets one camera's open events of one cause; queues `Changed` for the topics that flip.
+    fn set(inner: &mut Inner, source: &str, cause: Cause, open: BTreeSet<i64>, now_ms: i64) {
+        let st = inner.sources.entry(source.to_string()).or_default();
+        let before: Vec<bool> = Topic::ALL.iter().map(|t| st.active(*t)).collect();
+        match cause {
+            Cause::Motion => st.motion = open,
+            Cause::Person => st.people = open,
+        }
+        let mut flipped = Vec::new();
+        for (t, was) in Topic::ALL.into_iter().zip(before) {
+            let now = st.active(t);
+            if now != was {
+                st.since_ms.insert(t, now_ms);
+                flipped.push(Notification {
+                    topic: t,
+                    source: source.to_string(),
+                    active: now,
+                    operation: PropertyOperation::Changed,
+                    at_ms: now_ms,
+                });
+            }
+        }
+        for s in inner.subscriptions.values_mut() {
+            for n in &flipped {
+                s.push(n.clone());
+            }
+        }
+    }
+
+    /// One detection event from the bus.
+    pub fn observe(&self, topic: &str, params: &serde_json::Value, now_ms: i64) {
+        let starts = match topic {
+            "detection.start" => true,
+            "detection.end" => false,
+            _ => return,
+        };
+        let (Some(camera), Some(kind), Some(id)) = (
+            params["device"].as_str(),
+            params["kind"].as_str(),
+            params["event_id"].as_i64(),
+        ) else {
+            return;
+        };
+        let Some(c) = cause(kind, params["label"].as_str()) else {
+            return;
+        };
+        let source = source_of(camera);
+        let mut inner = self.lock();
+        let st = inner.sources.get(&source).cloned().unwrap_or_default();
+        let mut open = match c {
+            Cause::Motion => st.motion,
+            Cause::Person => st.people,
+        };
+        let changed = if starts {
+            open.insert(id)
+        } else {
+            open.remove(&id)
+        };
+        if changed {
+            Self::set(&mut inner, &source, c, open, now_ms);
+            drop(inner);
+            self.wake();
+        }
+    }
+
+    /// Replaces the whole state with the store's open events.
+    pub fn reload(&self, open: &[pinhole_db::events::OpenEvent], now_ms: i64) {
+        let mut want: BTreeMap<(String, Cause), BTreeSet<i64>> = BTreeMap::new();
+        for (id, camera, kind, label) in open {
+            if let Some(c) = cause(kind, label.as_deref()) {
+                want.entry((source_of(camera), c)).or_default().insert(*id);
+            }
+        }
+        let mut inner = self.lock();
+        let known: Vec<String> = inner.sources.keys().cloned().collect();
+        for src in known {
+            for c in [Cause::Motion, Cause::Person] {
+                want.entry((src.clone(), c)).or_default();
+            }
+        }
+        for ((src, c), ids) in want {
+            Self::set(&mut inner, &src, c, ids, now_ms);
+        }
+        drop(inner);
+        self.wake();
+    }
+}
+
+async fn open_events(state: &SharedState) -> Option<Vec<pinhole_db::events::OpenEvent>> {
+    match state.store.call(|c| pinhole_db::events::open(c)).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(error = %e, "ONVIF events: could not read the open detection events");
+            None
+        }
+    }
+}
+
+/// Follows the bus into the face's event state, and drops subscriptions that ended.
+pub fn spawn(sup: &Supervisor, state: SharedState) {
+    sup.spawn("onvif-events", SWEEP_EVERY * 3, move |ctx| {
+        let state = state.clone();
+        async move {
+            let face = &state.onvif.events;
+            let mut bus = state.events.subscribe();
+            if let Some(open) = open_events(&state).await {
+                face.reload(&open, state.now_ms());
+            }
+            let mut sweep = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                ctx.heartbeat.beat();
+                tokio::select! {
+                    r = bus.recv() => match r {
+                        Ok(e) => face.observe(&e.topic, &e.params, state.now_ms()),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::info!(missed = n, "ONVIF events: the bus ran ahead; reading the open events again");
+                            if let Some(open) = open_events(&state).await {
+                                face.reload(&open, state.now_ms());
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                    _ = sweep.tick() => {
+                        let mut inner = face.lock();
+                        let before = inner.subscriptions.len();
+                        FaceEvents::sweep(&mut inner, state.clock.now_secs());
+                        if inner.subscriptions.len() != before {
+                            drop(inner);
+                            face.wake();
+                        }
+                    }
+                    _ = ctx.shutdown.cancelled() => return Ok(()),
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T0: i64 = 1_764_806_400_000;
+
+    fn sources() -> Vec<String> {
+        vec![source_of("camera0"), source_of("camera1")]
+    }
+
+    async fn pull_now(f: &FaceEvents, id: &str, owner: &str) -> Vec<Notification> {
+        f.pull(id, owner, Duration::ZERO, 100, || T0 + 1000)
+            .await
+            .expect("pull")
+            .0
+    }
+
+    #[tokio::test]
+    async fn a_subscription_starts_with_the_state_then_gets_changes() {
+        let f = FaceEvents::default();
+        f.observe(
+            "detection.start",
+            &json!({"device": "camera1", "kind": "motion", "event_id": 7, "label": "motion"}),
+            T0 - 5000,
+        );
+        let (id, ends) = f
+            .create(
+                "admin",
+                TopicFilter::all(),
+                Some(Termination::AfterMs(600_000)),
+                &sources(),
+                T0,
+            )
+            .unwrap();
+        assert_eq!(ends, T0 / 1000 + 600);
+        let first = pull_now(&f, &id, "admin").await;
+        assert_eq!(first.len(), 6);
+        assert!(
+            first
+                .iter()
+                .all(|n| n.operation == PropertyOperation::Initialized)
+        );
+        let moving: Vec<_> = first.iter().filter(|n| n.active).collect();
+        assert_eq!(moving.len(), 2, "{first:?}");
+        assert!(
+            moving
+                .iter()
+                .all(|n| n.source == "src_camera1" && n.at_ms == T0 - 5000)
+        );
+
+        // A person on camera0: one Changed message; a second person changes nothing.
+        let person = |id: i64| json!({"device": "camera0", "kind": "object", "label": "person", "event_id": id});
+        f.observe("detection.start", &person(8), T0 + 100);
+        f.observe("detection.start", &person(9), T0 + 200);
+        f.observe(
+            "detection.start",
+            &json!({"device": "camera0", "kind": "object", "label": "face", "event_id": 10}),
+            T0 + 300,
+        );
+        let got = pull_now(&f, &id, "admin").await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (got[0].topic, got[0].active, got[0].operation),
+            (Topic::People, true, PropertyOperation::Changed)
+        );
+        f.observe("detection.end", &person(8), T0 + 400);
+        assert!(pull_now(&f, &id, "admin").await.is_empty());
+        f.observe("detection.end", &person(9), T0 + 500);
+        let got = pull_now(&f, &id, "admin").await;
+        assert_eq!(
+            (got.len(), got[0].active, got[0].at_ms),
+            (1, false, T0 + 500)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_pull_wakes_on_a_change_and_ends_at_its_timeout() {
+        let f = std::sync::Arc::new(FaceEvents::default());
+        let (id, _) = f.create("op", TopicFilter::all(), None, &[], T0).unwrap();
+        let waiting = {
+            let (f, id) = (f.clone(), id.clone());
+            tokio::spawn(async move { f.pull(&id, "op", Duration::from_secs(30), 10, || T0).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        f.observe(
+            "detection.start",
+            &json!({"device": "camera0", "kind": "motion", "event_id": 1}),
+            T0,
+        );
+        let (got, _) = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .expect("task")
+            .expect("pull");
+        assert_eq!(got.len(), 2);
+        let started = std::time::Instant::now();
+        let (got, _) = f
+            .pull(&id, "op", Duration::from_millis(200), 10, || T0)
+            .await
+            .unwrap();
+        assert!(got.is_empty() && started.elapsed() >= Duration::from_millis(150));
+    }
+
+    #[tokio::test]
+    async fn subscriptions_are_bounded_owned_and_end() {
+        let f = FaceEvents::default();
+        let mut mine = Vec::new();
+        for _ in 0..MAX_PULL_POINTS {
+            mine.push(f.create("a", TopicFilter::all(), None, &[], T0).unwrap().0);
+        }
+        assert!(matches!(
+            f.create("a", TopicFilter::all(), None, &[], T0),
+            Err(Fault::Receiver(_))
+        ));
+        // Another account cannot see, renew or end them.
+        let id = &mine[0];
+        assert!(matches!(
+            f.renew(id, "b", Termination::AfterMs(5000), T0 / 1000),
+            Err(Fault::UnknownSubscription(_))
+        ));
+        assert!(f.unsubscribe(id, "b", T0 / 1000).is_err());
+        f.unsubscribe(id, "a", T0 / 1000).unwrap();
+        assert!(f.unsubscribe(id, "a", T0 / 1000).is_err());
+        // The rest end after their default minute unless renewed.
+        let kept = &mine[1];
+        assert_eq!(
+            f.renew(kept, "a", Termination::AfterMs(7_200_000), T0 / 1000),
+            Ok(T0 / 1000 + 3600),
+            "renewals are cut to an hour"
+        );
+        let later = T0 + 61_000;
+        let (id, _) = f.create("a", TopicFilter::all(), None, &[], later).unwrap();
+        assert_eq!(f.subscriptions(), 2, "the ended ones were dropped");
+        assert!(
+            f.renew(&mine[2], "a", Termination::AfterMs(1000), later / 1000)
+                .is_err()
+        );
+        assert!(f.synchronize(&id, "a", &sources(), later).is_ok());
+        assert_eq!(
+            f.create(
+                "a",
+                TopicFilter::all(),
+                Some(Termination::AfterMs(0)),
+                &[],
+                T0
+            ),
+            Err(Fault::InvalidArgs(
+                "the InitialTerminationTime is not in the future".into()
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queue_nobody_pulls_keeps_the_newest_and_filters_apply() {
+        let f = FaceEvents::default();
+        let mut people = TopicFilter::all();
+        people.add("tns1:RuleEngine/PeopleDetector/People").unwrap();
+        let (filtered, _) = f.create("a", people, None, &sources(), T0).unwrap();
+        let (all, _) = f.create("a", TopicFilter::all(), None, &[], T0).unwrap();
+        for i in 0..400 {
+            let topic = if i % 2 == 0 {
+                "detection.start"
+            } else {
+                "detection.end"
+            };
+            f.observe(
+                topic,
+                &json!({"device": "camera0", "kind": "motion", "event_id": 1}),
+                T0 + i,
+            );
+        }
+        let got = f
+            .pull(&all, "a", Duration::ZERO, 1000, || T0)
+            .await
+            .unwrap()
+            .0;
+        assert_eq!(got.len(), QUEUE);
+        assert_eq!(got.last().map(|n| n.at_ms), Some(T0 + 399));
+        let got = pull_now(&f, &filtered, "a").await;
+        assert_eq!(
+            got.len(),
+            2,
+            "only the two Initialized People messages: {got:?}"
+        );
+        assert!(got.iter().all(|n| n.topic == Topic::People));
+    }
+
+    #[tokio::test]
+    async fn reloading_from_the_store_ends_what_the_bus_missed() {
+        let f = FaceEvents::default();
+        f.observe(
+            "detection.start",
+            &json!({"device": "camera0", "kind": "motion", "event_id": 3}),
+            T0,
+        );
+        let (id, _) = f.create("a", TopicFilter::all(), None, &[], T0).unwrap();
+        // The end was missed; the store has only a person open on camera1.
+        f.reload(
+            &[(4, "camera1".into(), "object".into(), Some("person".into()))],
+            T0 + 10,
+        );
+        let got = pull_now(&f, &id, "a").await;
+        let summary: Vec<(String, Topic, bool)> = got
+            .iter()
+            .map(|n| (n.source.clone(), n.topic, n.active))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("src_camera0".to_string(), Topic::MotionAlarm, false),
+                ("src_camera0".to_string(), Topic::CellMotion, false),
+                ("src_camera1".to_string(), Topic::People, true),
+            ]
+        );
+    }
+}
