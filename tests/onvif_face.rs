@@ -400,11 +400,9 @@ fn the_onvif_switch_in_settings_works_in_chromium() {
     );
 }
 
-#[tokio::test]
-async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
-    // An IP camera with AAC audio beside a test camera without, on the host's loopback (no
-    // discovery: only the services are used here).
-    let ipcam = ipcam::IpCamera::with_aac().await;
+/// The appliance with `ipcam` as camera0 beside a test camera, the face on, camera0 streaming
+/// with its audio; the server and its HTTP port.
+async fn face_beside(ipcam: &ipcam::IpCamera) -> (Server, String) {
     let server = Server::start(Opts {
         toml: ipcam.beside_a_test_camera("[onvif]\ndiscovery = false\n\n"),
         ..Opts::with_roles()
@@ -415,14 +413,23 @@ async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
         &admin,
         "get_camera_status",
         json!({"device": "camera0"}),
-        "camera0's audio",
+        "camera0 streaming with its audio",
         |st| st["status"] == "CONNECTED" && st["audio"] == "aac",
     )
     .await;
-    // The bitrate is measured over the status's window: let one pass.
-    tokio::time::sleep(Duration::from_secs(3)).await;
     set_onvif(&server, &admin, true).await;
     let port = server.addr.port().to_string();
+    (server, port)
+}
+
+#[tokio::test]
+async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
+    // An IP camera with AAC audio beside a test camera without, on the host's loopback (no
+    // discovery: only the services are used here).
+    let ipcam = ipcam::IpCamera::with_aac().await;
+    let (_server, port) = face_beside(&ipcam).await;
+    // The bitrate is measured over the status's window: let one pass.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let r = host_client(
         &["run", "127.0.0.1", &port, "view", PASSWORD],
         &json!([
@@ -625,4 +632,90 @@ async fn a_foreign_client_takes_motion_and_people_as_onvif_events() {
             .is_some_and(|f| f.contains("no such subscription")),
         "{ev}"
     );
+}
+
+#[tokio::test]
+async fn media2_names_h265_and_aac_and_its_uris_play() {
+    // An H.265 IP camera with AAC (camera0) beside an H.264 test camera without audio (camera1).
+    let ipcam = tokio::task::spawn_blocking(|| {
+        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H265, Some(ipcam::IpAudio::Aac))
+    })
+    .await
+    .expect("the IP camera");
+    let (_server, port) = face_beside(&ipcam).await;
+    let media2 = |op: &str, params: Value| json!({"media2": op, "params": params});
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "view", PASSWORD],
+        &json!([
+            media2("GetProfiles", json!({"Type": ["All"]})),
+            media2("GetProfiles", json!({})),
+            media2(
+                "GetVideoEncoderConfigurations",
+                json!({"ProfileToken": "camera0"})
+            ),
+            media2("GetVideoSourceConfigurations", json!({})),
+            media2(
+                "GetStreamUri",
+                json!({"Protocol": "RtspUnicast", "ProfileToken": "camera0"})
+            ),
+            media2(
+                "GetStreamUri",
+                json!({"Protocol": "RtspOverHttp", "ProfileToken": "camera0"})
+            ),
+            media2("GetSnapshotUri", json!({"ProfileToken": "camera1"})),
+            media2(
+                "GetAudioEncoderConfigurations",
+                json!({"ConfigurationToken": "nope"})
+            ),
+            media2("GetServiceCapabilities", json!({})),
+        ]),
+    );
+    let profiles = ok(&r, 0).as_array().expect("profiles").clone();
+    let configs = |token: &str| {
+        profiles
+            .iter()
+            .find(|p| p["token"] == token)
+            .unwrap_or_else(|| panic!("no profile {token}: {profiles:?}"))["Configurations"]
+            .clone()
+    };
+    let cam0 = configs("camera0");
+    assert_eq!(cam0["VideoEncoder"]["Encoding"], "H265", "{cam0}");
+    assert_eq!(cam0["AudioEncoder"]["Encoding"], "mpeg4-generic", "{cam0}");
+    assert_eq!(cam0["AudioEncoder"]["SampleRate"], 16, "{cam0}");
+    assert_eq!(cam0["VideoSource"]["SourceToken"], "src_camera0", "{cam0}");
+    let cam1 = configs("camera1");
+    assert_eq!(cam1["VideoEncoder"]["Encoding"], "H264", "{cam1}");
+    assert!(cam1["AudioEncoder"].is_null(), "{cam1}");
+    // Without a Type: names and tokens only.
+    assert!(
+        ok(&r, 1)
+            .as_array()
+            .is_some_and(|l| l.len() == 2 && l.iter().all(|p| p["Configurations"].is_null())),
+        "{r}"
+    );
+    let enc = ok(&r, 2).as_array().expect("encoders").clone();
+    assert_eq!(enc.len(), 1, "{enc:?}");
+    assert_eq!(enc[0]["Encoding"], "H265");
+    assert_eq!(ok(&r, 3).as_array().map(Vec::len), Some(2), "{r}");
+    // The stream plays H.265 and AAC; a transport Pinhole does not serve is refused.
+    let uri = ok(&r, 4).as_str().expect("uri").to_string();
+    let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
+    let codecs = stream_codecs(std::process::Command::new("ffprobe"), &uri, None);
+    assert!(
+        codecs.iter().any(|c| c == "hevc") && codecs.iter().any(|c| c == "aac"),
+        "{codecs:?}"
+    );
+    assert!(
+        r[5]["fault"].as_str().is_some_and(|f| f.contains("RTSP")),
+        "{}",
+        r[5]
+    );
+    let snapshot = ok(&r, 6).as_str().expect("snapshot uri").to_string();
+    assert!(snapshot.ends_with("/onvif/snapshot/camera1"), "{snapshot}");
+    assert!(
+        r[7]["fault"].as_str().is_some_and(|f| f.contains("nope")),
+        "{}",
+        r[7]
+    );
+    assert_eq!(ok(&r, 8)["SnapshotUri"], true, "{r}");
 }

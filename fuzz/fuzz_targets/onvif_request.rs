@@ -1,5 +1,5 @@
-//! Any bytes as a request to Pinhole's own ONVIF face (SOAP to its device, media, PTZ and
-//! event services and its pull-point subscriptions, and datagrams on its WS-Discovery
+//! Any bytes as a request to Pinhole's own ONVIF face (SOAP to its device, media, Media2,
+//! PTZ and event services and its pull-point subscriptions, and datagrams on its WS-Discovery
 //! port): anyone on the network can send them.
 //! Must never panic; what is accepted keeps its promises (tokens are bounded, answers to a
 //! probe are well-formed and relate to it).
@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
     for service in [
         Service::Device,
         Service::Media,
+        Service::Media2,
         Service::Ptz,
         Service::Events,
         Service::Subscription,

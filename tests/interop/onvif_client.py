@@ -8,7 +8,8 @@ Assistant's ONVIF integration, pointed at Pinhole's own ONVIF face.
     onvif_client.py run HOST PORT USER PASSWORD
         Reads a JSON list of steps on stdin, each {"service": "devicemgmt"|"media"|"ptz",
         "op": NAME, "params": {...}} or {"sleep": SECS} or {"snapshot": PROFILE} or
-        {"events": {"want": [[TOPIC, SOURCE, VALUE], ...], "timeout": SECS}}; connects as
+        {"events": {"want": [[TOPIC, SOURCE, VALUE], ...], "timeout": SECS}} or
+        {"media2": NAME, "params": {...}}; connects as
         Home Assistant does (update_xaddrs, then each service from the addresses the device
         gave) and prints one JSON list with, per step, {"ok": answer} or {"fault": message,
         "auth": whether the library calls it an authentication error} or {"error": ...}.
@@ -19,6 +20,10 @@ Assistant's ONVIF integration, pointed at Pinhole's own ONVIF face.
         come or the timeout passed; then it renews the subscription, unsubscribes, and pulls
         once more from the ended subscription. Its answer: {"messages": [{"topic", "op",
         "source", "data"}], "renewed": bool, "after_end": "ok" or the fault}.
+
+        A media2 step calls Media2 (ver20) at the address GetServices gave, through the
+        library's own service class (its transport and WS-Security) with ONVIF's Media2 WSDL
+        from the onvif-wsdl tree beside the environment (scripts/fetch-interop-peers).
 """
 import argparse
 import asyncio
@@ -119,6 +124,25 @@ async def events(cam, e):
     return {"messages": seen, "renewed": renewed, "after_end": after_end}
 
 
+MEDIA2 = "http://www.onvif.org/ver20/media/wsdl"
+
+
+async def media2_service(cam):
+    from onvif.client import ONVIFService
+
+    assets = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.executable))))
+    wsdl = os.path.join(assets, "onvif-wsdl", "ver20", "media", "wsdl", "media.wsdl")
+    xaddr = cam.xaddrs.get(MEDIA2)
+    if not xaddr:
+        raise RuntimeError(f"the device lists no Media2 service: {sorted(cam.xaddrs)}")
+    service = ONVIFService(
+        xaddr, cam.user, cam.passwd, wsdl, dt_diff=cam.dt_diff,
+        binding_name=f"{{{MEDIA2}}}Media2Binding",
+    )
+    await service.setup()
+    return service
+
+
 async def run(args):
     import onvif
     from onvif import ONVIFCamera
@@ -150,6 +174,12 @@ async def run(args):
                     jpeg = await cam.get_snapshot(step["snapshot"])
                     results.append({"ok": {"bytes": len(jpeg or b""), "jpeg": (jpeg or b"")[:2] == b"\xff\xd8"}})
                     continue
+                if "media2" in step:
+                    if "media2" not in services:
+                        services["media2"] = await media2_service(cam)
+                    answer = await getattr(services["media2"], step["media2"])(step.get("params") or {})
+                    results.append({"ok": plain(answer)})
+                    continue
                 name = step["service"]
                 if name not in services:
                     services[name] = await getattr(cam, f"create_{name}_service")()
@@ -160,6 +190,8 @@ async def run(args):
             except Exception as err:  # what a client would show its user
                 results.append({"error": f"{type(err).__name__}: {err}"})
     finally:
+        if "media2" in services:
+            await services["media2"].close()
         await cam.close()
     print(json.dumps(results))
 

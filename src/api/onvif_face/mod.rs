@@ -158,6 +158,7 @@ pub fn router() -> Router<SharedState> {
     Router::new()
         .route(Service::Device.path(), service(Service::Device))
         .route(Service::Media.path(), service(Service::Media))
+        .route(Service::Media2.path(), service(Service::Media2))
         .route(Service::Ptz.path(), service(Service::Ptz))
         .route(Service::Events.path(), service(Service::Events))
         .route(

@@ -13,8 +13,8 @@ use crate::onvif::server::answer::{
     self, AudioInfo, DeviceInfo, Encoding, Endpoints, Fault, InterfaceInfo, Position, PresetInfo,
     ProfileInfo, PtzInfo,
 };
-use crate::onvif::server::events;
-use crate::onvif::server::{Operation, Service, Vector};
+use crate::onvif::server::{Media2Op, Operation, Service, Vector};
+use crate::onvif::server::{events, media2};
 use crate::ptz::profile::Profile;
 use crate::store::presets;
 
@@ -38,6 +38,30 @@ impl Context<'_> {
         }
     }
 
+    /// The RTSP URL of a profile's stream, at the host the client used.
+    fn stream_url(&self, profile: &str) -> Result<String, Fault> {
+        find_profile(self.state, profile)?;
+        let e = self
+            .state
+            .media
+            .as_ref()
+            .ok_or_else(|| Fault::Receiver("the media engine is off".into()))?;
+        let (id, sub) = match profile.strip_suffix(SUB) {
+            Some(id) => (id, "/sub"),
+            None => (profile, ""),
+        };
+        Ok(format!("{}{sub}", e.stream_url(id, Some(self.host))))
+    }
+
+    /// The URL of a profile's live JPEG.
+    fn snapshot_url(&self, profile: &str) -> Result<String, Fault> {
+        find_profile(self.state, profile)?;
+        Ok(format!(
+            "{}/onvif/snapshot/{profile}",
+            self.endpoints().base
+        ))
+    }
+
     /// The account an event subscription belongs to.
     fn owner(&self) -> Result<&str, Fault> {
         self.user
@@ -52,6 +76,49 @@ impl Context<'_> {
             .ok_or_else(|| Fault::ActionNotSupported("post this to a subscription".into()))?;
         Ok((id, self.owner()?))
     }
+}
+
+/// A Media2 request: the same profiles as Media (ver10), listed the Media2 way.
+fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
+    Ok(match m {
+        Media2Op::GetProfiles { token, kinds } => {
+            let list = match token {
+                Some(t) => vec![find_profile(ctx.state, t)?],
+                None => profiles(ctx.state),
+            };
+            media2::profiles(&list, kinds)
+        }
+        Media2Op::GetConfigurations { kind, filter } => {
+            let mut list = profiles(ctx.state);
+            if let Some(p) = &filter.profile {
+                list.retain(|x| &x.token == p);
+                if list.is_empty() {
+                    return Err(Fault::NoProfile(format!("no profile `{p}`")));
+                }
+            }
+            let token = |p: &ProfileInfo| media2::configuration_token(p, *kind);
+            list.retain(|p| token(p).is_some());
+            if let Some(c) = &filter.configuration {
+                list.retain(|p| token(p).as_deref() == Some(c.as_str()));
+                if list.is_empty() {
+                    return Err(Fault::NoConfig(format!("no such configuration `{c}`")));
+                }
+            }
+            // Main and sub stream share their sources: each configuration once.
+            let mut seen = std::collections::BTreeSet::new();
+            list.retain(|p| seen.insert(token(p)));
+            media2::configuration_list(*kind, &list)
+        }
+        Media2Op::GetStreamUri { profile, protocol } => {
+            if *protocol != media2::StreamProtocol::Rtsp {
+                return Err(Fault::InvalidArgs(
+                    "Pinhole streams over RTSP: ask for RtspUnicast or RTSP".into(),
+                ));
+            }
+            media2::stream_uri(&ctx.stream_url(profile)?)
+        }
+        Media2Op::GetSnapshotUri { profile } => media2::snapshot_uri(&ctx.snapshot_url(profile)?),
+    })
 }
 
 /// Every camera's video source token, in profile order.
@@ -401,25 +468,9 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
         }
         O::GetVideoSourceConfigurations => answer::video_source_configurations(&profiles(state)),
         O::GetVideoEncoderConfigurations => answer::video_encoder_configurations(&profiles(state)),
-        O::GetStreamUri { profile } => {
-            find_profile(state, profile)?;
-            let e = state
-                .media
-                .as_ref()
-                .ok_or_else(|| Fault::Receiver("the media engine is off".into()))?;
-            let (id, sub) = match profile.strip_suffix(SUB) {
-                Some(id) => (id, "/sub"),
-                None => (profile.as_str(), ""),
-            };
-            answer::stream_uri(&format!("{}{sub}", e.stream_url(id, Some(ctx.host))))
-        }
-        O::GetSnapshotUri { profile } => {
-            find_profile(state, profile)?;
-            answer::snapshot_uri(&format!(
-                "{}/onvif/snapshot/{profile}",
-                ctx.endpoints().base
-            ))
-        }
+        O::GetStreamUri { profile } => answer::stream_uri(&ctx.stream_url(profile)?),
+        O::GetSnapshotUri { profile } => answer::snapshot_uri(&ctx.snapshot_url(profile)?),
+        O::Media2(m) => media2_answer(ctx, m)?,
         O::GetNodes => {
             let list: Vec<(String, PtzInfo)> = profiles(state)
                 .into_iter()

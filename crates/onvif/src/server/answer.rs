@@ -9,6 +9,7 @@ const NS_SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 const NS_SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const NS_DEVICE: &str = "http://www.onvif.org/ver10/device/wsdl";
 const NS_MEDIA: &str = "http://www.onvif.org/ver10/media/wsdl";
+const NS_MEDIA2: &str = "http://www.onvif.org/ver20/media/wsdl";
 const NS_PTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
 const NS_SCHEMA: &str = "http://www.onvif.org/ver10/schema";
 const NS_ERROR: &str = "http://www.onvif.org/ver10/error";
@@ -39,7 +40,7 @@ pub fn envelope(body: &str, soap11: bool) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
          <s:Envelope xmlns:s=\"{ns}\" xmlns:tds=\"{NS_DEVICE}\" xmlns:trt=\"{NS_MEDIA}\" \
-         xmlns:tptz=\"{NS_PTZ}\" xmlns:tt=\"{NS_SCHEMA}\" xmlns:ter=\"{NS_ERROR}\" \
+         xmlns:tr2=\"{NS_MEDIA2}\" xmlns:tptz=\"{NS_PTZ}\" xmlns:tt=\"{NS_SCHEMA}\" xmlns:ter=\"{NS_ERROR}\" \
          xmlns:tev=\"{NS_EVENTS}\" xmlns:wsnt=\"{NS_WSNT}\" xmlns:wsa=\"{NS_WSA}\" \
          xmlns:tns1=\"{NS_TOPICS}\" xmlns:wstop=\"{NS_WSTOP}\" xmlns:wsrf-rw=\"{NS_WSRF_RW}\" \
          xmlns:xs=\"{NS_XS}\">\
@@ -62,6 +63,8 @@ pub enum Fault {
     NoPtzProfile(String),
     /// The preset token names no preset of this camera.
     NoToken(String),
+    /// The configuration token names no configuration of that kind.
+    NoConfig(String),
     /// The subscription addressed does not exist (any more): it ended, or was never made.
     UnknownSubscription(String),
     /// The camera refused or could not be reached: the device's fault, not the client's.
@@ -91,6 +94,7 @@ impl Fault {
             Fault::NoProfile(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoProfile"), r),
             Fault::NoPtzProfile(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoPTZProfile"), r),
             Fault::NoToken(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoToken"), r),
+            Fault::NoConfig(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoConfig"), r),
             Fault::UnknownSubscription(r) => ("Sender", "wsrf-rw:ResourceUnknownFault", None, r),
             Fault::Receiver(r) => ("Receiver", "ter:Action", None, r),
         }
@@ -337,11 +341,13 @@ pub fn service_capabilities(service: Service, profiles: usize) -> String {
         Service::Ptz => format!(
             "<tptz:GetServiceCapabilitiesResponse><tptz:Capabilities {PTZ_SERVICE_CAPABILITIES}/></tptz:GetServiceCapabilitiesResponse>"
         ),
+        Service::Media2 => super::media2::service_capabilities(profiles),
         Service::Events | Service::Subscription => super::events::service_capabilities(),
     }
 }
 
-/// `GetServices`: the device, media and event services, and PTZ when a camera has it.
+/// `GetServices`: the device, media (ver10 and Media2) and event services, and PTZ when a camera
+/// has it.
 pub fn services(e: &Endpoints, ptz: bool, include_capability: bool, profiles: usize) -> String {
     let mut out = String::from("<tds:GetServicesResponse>");
     let mut one = |ns: &str, service: Service, caps: String, major: u32, minor: u32| {
@@ -373,6 +379,13 @@ pub fn services(e: &Endpoints, ptz: bool, include_capability: bool, profiles: us
             "<trt:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\">{}</trt:Capabilities>",
             media_service_capabilities(profiles)
         ),
+        2,
+        60,
+    );
+    one(
+        NS_MEDIA2,
+        Service::Media2,
+        super::media2::capabilities(profiles),
         2,
         60,
     );
@@ -450,7 +463,7 @@ pub fn discovery_mode() -> &'static str {
 
 // Media service.
 
-fn source_configuration(p: &ProfileInfo, element: &str) -> String {
+pub(super) fn source_configuration(p: &ProfileInfo, element: &str) -> String {
     format!(
         "<{element} token=\"{src}\"><tt:Name>{src}</tt:Name><tt:UseCount>1</tt:UseCount>\
          <tt:SourceToken>{src}</tt:SourceToken><tt:Bounds x=\"0\" y=\"0\" width=\"{}\" height=\"{}\"/>\
@@ -496,7 +509,7 @@ fn encoder_configuration(p: &ProfileInfo, element: &str) -> String {
 
 /// The audio source and encoder configurations of a profile with audio (one audio source per
 /// camera, named after its video source).
-fn audio_source_configuration(p: &ProfileInfo, element: &str) -> String {
+pub(super) fn audio_source_configuration(p: &ProfileInfo, element: &str) -> String {
     format!(
         "<{element} token=\"a{src}\"><tt:Name>a{src}</tt:Name><tt:UseCount>1</tt:UseCount>\
          <tt:SourceToken>a{src}</tt:SourceToken></{element}>",
@@ -535,7 +548,7 @@ fn space1(element: &str, uri: &str, lo: f64) -> String {
     )
 }
 
-fn ptz_configuration(z: &PtzInfo, element: &str) -> String {
+pub(super) fn ptz_configuration(z: &PtzInfo, element: &str) -> String {
     let mut defaults = String::new();
     if z.absolute {
         defaults.push_str(&format!(

@@ -13,6 +13,7 @@
 
 pub mod answer;
 pub mod events;
+pub mod media2;
 
 use crate::OnvifError;
 use crate::xml::{self, child, text, text_at};
@@ -25,6 +26,8 @@ use sha1::{Digest, Sha1};
 pub enum Service {
     Device,
     Media,
+    /// Media2 (ver20).
+    Media2,
     Ptz,
     Events,
     /// One pull-point subscription (its address is [`Service::path`] and the subscription's id).
@@ -37,6 +40,7 @@ impl Service {
         match self {
             Service::Device => "/onvif/device_service",
             Service::Media => "/onvif/media_service",
+            Service::Media2 => "/onvif/media2_service",
             Service::Ptz => "/onvif/ptz_service",
             Service::Events => "/onvif/event_service",
             Service::Subscription => "/onvif/subscription",
@@ -82,6 +86,8 @@ pub enum Operation {
     GetSnapshotUri {
         profile: String,
     },
+    /// Media2 (ver20).
+    Media2(Media2Op),
     // PTZ service (ver20).
     GetNodes,
     GetNode {
@@ -152,6 +158,44 @@ pub enum Operation {
     NotSupported(String),
 }
 
+/// A request to Media2 (all reads).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Media2Op {
+    GetProfiles {
+        token: Option<String>,
+        kinds: Vec<media2::ConfigurationKind>,
+    },
+    GetConfigurations {
+        kind: media2::ConfigurationKind,
+        filter: media2::ConfigurationFilter,
+    },
+    GetStreamUri {
+        profile: String,
+        protocol: media2::StreamProtocol,
+    },
+    GetSnapshotUri {
+        profile: String,
+    },
+}
+
+impl Media2Op {
+    fn name(&self) -> &'static str {
+        use media2::ConfigurationKind as K;
+        match self {
+            Media2Op::GetProfiles { .. } => "GetProfiles",
+            Media2Op::GetConfigurations { kind, .. } => match kind {
+                K::VideoSource => "GetVideoSourceConfigurations",
+                K::AudioSource => "GetAudioSourceConfigurations",
+                K::VideoEncoder => "GetVideoEncoderConfigurations",
+                K::AudioEncoder => "GetAudioEncoderConfigurations",
+                K::Ptz => "GetPTZConfigurations",
+            },
+            Media2Op::GetStreamUri { .. } => "GetStreamUri",
+            Media2Op::GetSnapshotUri { .. } => "GetSnapshotUri",
+        }
+    }
+}
+
 /// Who may do an operation, in Pinhole's roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {
@@ -208,6 +252,7 @@ impl Operation {
             GetVideoEncoderConfigurations => "GetVideoEncoderConfigurations",
             GetStreamUri { .. } => "GetStreamUri",
             GetSnapshotUri { .. } => "GetSnapshotUri",
+            Media2(m) => m.name(),
             GetNodes => "GetNodes",
             GetNode { .. } => "GetNode",
             GetConfigurations => "GetConfigurations",
@@ -402,6 +447,60 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
     (num.is_empty() && total.is_finite() && total <= 86_400_000.0).then_some(total as u64)
 }
 
+/// A Media2 request, if it is one Pinhole answers.
+fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, OnvifError> {
+    use media2::ConfigurationKind as K;
+    let filter = || -> Result<media2::ConfigurationFilter, OnvifError> {
+        Ok(media2::ConfigurationFilter {
+            configuration: optional_field(op, &["ConfigurationToken"], "ConfigurationToken")?,
+            profile: optional_field(op, &["ProfileToken"], "ProfileToken")?,
+        })
+    };
+    let list = |kind| -> Result<Option<Media2Op>, OnvifError> {
+        Ok(Some(Media2Op::GetConfigurations {
+            kind,
+            filter: filter()?,
+        }))
+    };
+    match op.tag_name().name() {
+        "GetProfiles" => {
+            let mut kinds = Vec::new();
+            for t in op
+                .children()
+                .filter(|n| n.is_element() && n.tag_name().name() == "Type")
+            {
+                let t = text(t);
+                kinds.extend(media2::ConfigurationKind::parse(t).ok_or_else(|| {
+                    OnvifError::Invalid {
+                        field: "Type",
+                        value: t.chars().take(40).collect(),
+                    }
+                })?);
+            }
+            kinds.sort();
+            kinds.dedup();
+            Ok(Some(Media2Op::GetProfiles {
+                token: optional_field(op, &["Token"], "Token")?,
+                kinds,
+            }))
+        }
+        "GetVideoSourceConfigurations" => list(K::VideoSource),
+        "GetAudioSourceConfigurations" => list(K::AudioSource),
+        "GetVideoEncoderConfigurations" => list(K::VideoEncoder),
+        "GetAudioEncoderConfigurations" => list(K::AudioEncoder),
+        "GetStreamUri" => Ok(Some(Media2Op::GetStreamUri {
+            profile: field(op, &["ProfileToken"], "ProfileToken")?,
+            protocol: media2::StreamProtocol::parse(
+                text_at(op, &["Protocol"]).ok_or(OnvifError::Missing("Protocol"))?,
+            ),
+        })),
+        "GetSnapshotUri" => Ok(Some(Media2Op::GetSnapshotUri {
+            profile: field(op, &["ProfileToken"], "ProfileToken")?,
+        })),
+        _ => Ok(None),
+    }
+}
+
 /// An optional `xs:duration` parameter, in ms.
 fn duration(op: roxmltree::Node<'_, '_>, name: &'static str) -> Result<Option<u64>, OnvifError> {
     match text_at(op, &[name]) {
@@ -538,6 +637,10 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         },
         (Service::Media, "GetSnapshotUri") => O::GetSnapshotUri {
             profile: profile()?,
+        },
+        (Service::Media2, other) => match media2_operation(op)? {
+            Some(m) => O::Media2(m),
+            None => O::NotSupported(other.chars().take(64).collect()),
         },
         (Service::Ptz, "GetNodes") => O::GetNodes,
         (Service::Ptz, "GetNode") => O::GetNode {

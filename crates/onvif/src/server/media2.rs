@@ -1,0 +1,324 @@
+//! Media2 (ver20), the media service of Profile T and of recorders that ask for it first: the
+//! same profiles as Media (ver10), with H.265 named as such, configurations listed by kind, and
+//! stream URIs asked for by protocol. The answers reuse the configuration elements of
+//! [`super::answer`]; only the containers and the encoder types differ.
+
+use super::answer::{self, AudioInfo, Encoding, ProfileInfo};
+use crate::xml::escape;
+
+/// A kind of configuration in a profile, as `GetProfiles`' `Type` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConfigurationKind {
+    VideoSource,
+    AudioSource,
+    VideoEncoder,
+    AudioEncoder,
+    Ptz,
+}
+
+impl ConfigurationKind {
+    /// Reads a `tr2:ConfigurationEnumeration`: `All` gives every kind; kinds Pinhole never has
+    /// (metadata, analytics, audio output...) give none.
+    pub fn parse(s: &str) -> Option<Vec<ConfigurationKind>> {
+        use ConfigurationKind::*;
+        Some(match s.trim() {
+            "All" => vec![VideoSource, AudioSource, VideoEncoder, AudioEncoder, Ptz],
+            "VideoSource" => vec![VideoSource],
+            "AudioSource" => vec![AudioSource],
+            "VideoEncoder" => vec![VideoEncoder],
+            "AudioEncoder" => vec![AudioEncoder],
+            "PTZ" => vec![Ptz],
+            "Metadata" | "Analytics" | "AudioOutput" | "AudioDecoder" | "Receiver" => vec![],
+            _ => return None,
+        })
+    }
+}
+
+/// A stream URI's transport, as `GetStreamUri`'s `Protocol` asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamProtocol {
+    /// RTSP with RTP over UDP or interleaved, as the client sets up (`RtspUnicast`, `RTSP`).
+    Rtsp,
+    /// RTSP tunnelled over HTTP (`RtspOverHttp`), or multicast (`RtspMulticast`): not served.
+    Unsupported,
+}
+
+impl StreamProtocol {
+    pub fn parse(s: &str) -> StreamProtocol {
+        match s.trim() {
+            "RtspUnicast" | "RTSP" => StreamProtocol::Rtsp,
+            _ => StreamProtocol::Unsupported,
+        }
+    }
+}
+
+/// Which configurations a list request asks for (`ConfigurationToken`, `ProfileToken`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigurationFilter {
+    pub configuration: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// The media service's `Capabilities` element (for `GetServices` and `GetServiceCapabilities`).
+pub fn capabilities(profiles: usize) -> String {
+    format!(
+        "<tr2:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\" \
+         TemporaryOSDText=\"false\" Mask=\"false\" SourceMask=\"false\">\
+         <tr2:ProfileCapabilities MaximumNumberOfProfiles=\"{profiles}\" \
+         ConfigurationsSupported=\"VideoSource VideoEncoder AudioSource AudioEncoder PTZ\"/>\
+         <tr2:StreamingCapabilities RTSPStreaming=\"true\" RTPMulticast=\"false\" RTP_RTSP_TCP=\"true\" \
+         NonAggregateControl=\"false\" AutoStartMulticast=\"false\"/></tr2:Capabilities>"
+    )
+}
+
+pub fn service_capabilities(profiles: usize) -> String {
+    format!(
+        "<tr2:GetServiceCapabilitiesResponse>{}</tr2:GetServiceCapabilitiesResponse>",
+        capabilities(profiles)
+    )
+}
+
+/// No multicast: streams are RTSP unicast.
+const NO_MULTICAST: &str = "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type>\
+    <tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>1</tt:TTL>\
+    <tt:AutoStart>false</tt:AutoStart></tt:Multicast>";
+
+/// A `tt:VideoEncoder2Configuration`: the encoding by its MIME name, H.265 included.
+pub fn video_encoder(p: &ProfileInfo, element: &str) -> String {
+    let (encoding, profile) = match p.encoding {
+        Encoding::H264 => ("H264", "High"),
+        Encoding::H265 => ("H265", "Main"),
+    };
+    format!(
+        "<{element} token=\"enc_{tok}\" GovLength=\"{}\" Profile=\"{profile}\">\
+         <tt:Name>enc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:Encoding>{encoding}</tt:Encoding>\
+         <tt:Resolution><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:Resolution>\
+         <tt:RateControl ConstantBitRate=\"false\"><tt:FrameRateLimit>{}</tt:FrameRateLimit>\
+         <tt:BitrateLimit>{}</tt:BitrateLimit></tt:RateControl>{NO_MULTICAST}\
+         <tt:Quality>5</tt:Quality></{element}>",
+        p.fps.max(1) * 2,
+        p.width,
+        p.height,
+        p.fps,
+        p.bitrate_kbps,
+        tok = escape(&p.token)
+    )
+}
+
+/// A `tt:AudioEncoder2Configuration`: AAC, as the RTSP mount carries it (`mpeg4-generic`).
+pub fn audio_encoder(p: &ProfileInfo, a: &AudioInfo, element: &str) -> String {
+    format!(
+        "<{element} token=\"aenc_{tok}\"><tt:Name>aenc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:Encoding>mpeg4-generic</tt:Encoding>{NO_MULTICAST}\
+         <tt:Bitrate>{}</tt:Bitrate><tt:SampleRate>{}</tt:SampleRate></{element}>",
+        a.bitrate_kbps,
+        a.sample_rate.div_ceil(1000),
+        tok = escape(&p.token)
+    )
+}
+
+fn configurations(p: &ProfileInfo, kinds: &[ConfigurationKind]) -> String {
+    use ConfigurationKind::*;
+    let has = |k| kinds.contains(&k);
+    let mut out = String::new();
+    // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ.
+    if has(VideoSource) {
+        out.push_str(&answer::source_configuration(p, "tr2:VideoSource"));
+    }
+    if let (true, Some(_)) = (has(AudioSource), &p.audio) {
+        out.push_str(&answer::audio_source_configuration(p, "tr2:AudioSource"));
+    }
+    if has(VideoEncoder) {
+        out.push_str(&video_encoder(p, "tr2:VideoEncoder"));
+    }
+    if let (true, Some(a)) = (has(AudioEncoder), &p.audio) {
+        out.push_str(&audio_encoder(p, a, "tr2:AudioEncoder"));
+    }
+    if let (true, Some(z)) = (has(Ptz), &p.ptz) {
+        out.push_str(&answer::ptz_configuration(z, "tr2:PTZ"));
+    }
+    out
+}
+
+/// `GetProfiles`: names and tokens, with the configurations of `kinds` (none when no `Type`
+/// was asked for, as the specification says).
+pub fn profiles(list: &[ProfileInfo], kinds: &[ConfigurationKind]) -> String {
+    let all: String = list
+        .iter()
+        .map(|p| {
+            let configs = if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "<tr2:Configurations>{}</tr2:Configurations>",
+                    configurations(p, kinds)
+                )
+            };
+            format!(
+                "<tr2:Profiles token=\"{}\" fixed=\"true\"><tr2:Name>{}</tr2:Name>{configs}</tr2:Profiles>",
+                escape(&p.token),
+                escape(&p.name)
+            )
+        })
+        .collect();
+    format!("<tr2:GetProfilesResponse>{all}</tr2:GetProfilesResponse>")
+}
+
+/// The answer to `Get<Kind>Configurations` with the configurations of `list` (already chosen
+/// and without repeats).
+pub fn configuration_list(kind: ConfigurationKind, list: &[ProfileInfo]) -> String {
+    use ConfigurationKind::*;
+    let (operation, one): (&str, &dyn Fn(&ProfileInfo) -> String) = match kind {
+        VideoSource => ("GetVideoSourceConfigurations", &|p| {
+            answer::source_configuration(p, "tr2:Configurations")
+        }),
+        AudioSource => ("GetAudioSourceConfigurations", &|p| {
+            answer::audio_source_configuration(p, "tr2:Configurations")
+        }),
+        VideoEncoder => ("GetVideoEncoderConfigurations", &|p| {
+            video_encoder(p, "tr2:Configurations")
+        }),
+        AudioEncoder => ("GetAudioEncoderConfigurations", &|p| {
+            p.audio
+                .map(|a| audio_encoder(p, &a, "tr2:Configurations"))
+                .unwrap_or_default()
+        }),
+        Ptz => ("GetPTZConfigurations", &|p| {
+            p.ptz
+                .as_ref()
+                .map(|z| answer::ptz_configuration(z, "tr2:Configurations"))
+                .unwrap_or_default()
+        }),
+    };
+    let all: String = list.iter().map(one).collect();
+    format!("<tr2:{operation}Response>{all}</tr2:{operation}Response>")
+}
+
+/// The token of a profile's configuration of `kind`, if it has one.
+pub fn configuration_token(p: &ProfileInfo, kind: ConfigurationKind) -> Option<String> {
+    use ConfigurationKind::*;
+    match kind {
+        VideoSource => Some(p.source.clone()),
+        AudioSource => p.audio.map(|_| format!("a{}", p.source)),
+        VideoEncoder => Some(format!("enc_{}", p.token)),
+        AudioEncoder => p.audio.map(|_| format!("aenc_{}", p.token)),
+        Ptz => p.ptz.as_ref().map(|z| z.configuration.clone()),
+    }
+}
+
+pub fn stream_uri(uri: &str) -> String {
+    format!(
+        "<tr2:GetStreamUriResponse><tr2:Uri>{}</tr2:Uri></tr2:GetStreamUriResponse>",
+        escape(uri)
+    )
+}
+
+pub fn snapshot_uri(uri: &str) -> String {
+    format!(
+        "<tr2:GetSnapshotUriResponse><tr2:Uri>{}</tr2:Uri></tr2:GetSnapshotUriResponse>",
+        escape(uri)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::answer::PtzInfo;
+
+    fn profile(encoding: Encoding, audio: bool) -> ProfileInfo {
+        ProfileInfo {
+            token: "camera0".into(),
+            name: "Gate & yard".into(),
+            source: "src_camera0".into(),
+            width: 1920,
+            height: 1080,
+            fps: 25,
+            bitrate_kbps: 4000,
+            encoding,
+            audio: audio.then_some(AudioInfo {
+                sample_rate: 16_000,
+                bitrate_kbps: 32,
+            }),
+            ptz: Some(PtzInfo {
+                node: "ptz_camera0".into(),
+                configuration: "ptzcfg_camera0".into(),
+                absolute: true,
+                relative: true,
+                continuous: true,
+                home: true,
+                max_presets: 100,
+            }),
+        }
+    }
+
+    #[test]
+    fn profiles_carry_the_kinds_asked_for_in_the_schemas_order() {
+        let p = [profile(Encoding::H265, true)];
+        let all = profiles(&p, &ConfigurationKind::parse("All").unwrap());
+        let text = answer::envelope(&all, false);
+        let doc = roxmltree::Document::parse(&text).expect("well-formed");
+        let set = doc
+            .descendants()
+            .find(|n| n.tag_name().name() == "Configurations")
+            .expect("configurations");
+        let order: Vec<&str> = set
+            .children()
+            .filter(|n| n.is_element())
+            .map(|n| n.tag_name().name())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "VideoSource",
+                "AudioSource",
+                "VideoEncoder",
+                "AudioEncoder",
+                "PTZ"
+            ]
+        );
+        assert!(all.contains("<tt:Encoding>H265</tt:Encoding>"));
+        assert!(all.contains("<tt:Encoding>mpeg4-generic</tt:Encoding>"));
+        assert!(all.contains("Gate &amp; yard"));
+        // No Type: names and tokens only.
+        assert!(!profiles(&p, &[]).contains("Configurations"));
+        let video = profiles(
+            &[profile(Encoding::H264, false)],
+            &ConfigurationKind::parse("VideoEncoder").unwrap(),
+        );
+        assert!(
+            video.contains("<tt:Encoding>H264</tt:Encoding>") && !video.contains("VideoSource")
+        );
+        assert_eq!(ConfigurationKind::parse("Metadata"), Some(vec![]));
+        assert_eq!(ConfigurationKind::parse("Everything"), None);
+    }
+
+    #[test]
+    fn configuration_tokens_match_the_listed_ones() {
+        let p = profile(Encoding::H264, true);
+        for kind in [
+            ConfigurationKind::VideoSource,
+            ConfigurationKind::AudioSource,
+            ConfigurationKind::VideoEncoder,
+            ConfigurationKind::AudioEncoder,
+            ConfigurationKind::Ptz,
+        ] {
+            let token = configuration_token(&p, kind).expect("token");
+            let list = configuration_list(kind, std::slice::from_ref(&p));
+            assert!(
+                list.contains(&format!("token=\"{token}\"")),
+                "{kind:?}: {list}"
+            );
+        }
+        let silent = profile(Encoding::H264, false);
+        assert_eq!(
+            configuration_token(&silent, ConfigurationKind::AudioEncoder),
+            None
+        );
+        assert_eq!(StreamProtocol::parse("RtspUnicast"), StreamProtocol::Rtsp);
+        assert_eq!(
+            StreamProtocol::parse("RtspOverHttp"),
+            StreamProtocol::Unsupported
+        );
+    }
+}
