@@ -642,7 +642,7 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
     })
     .await
     .expect("the IP camera");
-    let (_server, port) = face_beside(&ipcam).await;
+    let (server, port) = face_beside(&ipcam).await;
     let media2 = |op: &str, params: Value| json!({"media2": op, "params": params});
     let r = host_client(
         &["run", "127.0.0.1", &port, "view", PASSWORD],
@@ -718,4 +718,30 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
         r[7]
     );
     assert_eq!(ok(&r, 8)["SnapshotUri"], true, "{r}");
+
+    // Pinhole's own ONVIF client, as the connection test of "Discover cameras" runs it, reads
+    // the face through Media2 too.
+    let admin = server.token("admin").await;
+    let t = server
+        .rpc(
+            Some(&admin),
+            "test_onvif_device",
+            json!({
+                "device_url": format!("http://127.0.0.1:{port}/onvif/device_service"),
+                "username": "view",
+                "password": PASSWORD,
+            }),
+        )
+        .await;
+    let t = &t["result"];
+    assert_eq!(t["media_service"], "media2", "{t}");
+    let cam0 = t["profiles"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["token"] == "camera0"))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert_eq!(
+        (&cam0["encoding"], &cam0["audio"]),
+        (&json!("H265"), &json!("AAC")),
+        "{t}"
+    );
 }

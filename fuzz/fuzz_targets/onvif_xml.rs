@@ -12,11 +12,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = device::parse_system_date_and_time(text).map(device::utc_timestamp);
     let _ = device::parse_device_information(text);
     if let Ok(s) = device::parse_services(text) {
-        for a in [s.media, s.ptz, s.imaging, s.events].into_iter().flatten() {
+        for a in [s.media, s.media2, s.ptz, s.imaging, s.events]
+            .into_iter()
+            .flatten()
+        {
             assert!(a.starts_with("http://") || a.starts_with("https://"));
         }
     }
     let _ = media::parse_profiles(text);
+    let _ = media::parse_profiles2(text);
     if let Ok(uri) = media::parse_media_uri(text) {
         assert!(!uri.chars().any(char::is_control));
     }

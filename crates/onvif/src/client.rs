@@ -3,14 +3,15 @@
 //!
 //! `connect` does what adding a camera needs: read the device's clock (many cameras run hours
 //! or days off, and refuse tokens dated by ours), what it is, where its services are, and its
-//! profiles with their stream and snapshot URIs.
+//! profiles with their stream and snapshot URIs (from Media2 where the device lists it, else
+//! from Media).
 //!
 //! Devices that also guard their services with HTTP Digest (many do, and most guard snapshot
 //! URIs so) get their challenge answered; the challenge is kept and its nonce reused with a
 //! growing count, so a guarded device costs one extra round trip per client, not per call.
 
 use crate::device::{self, DeviceInformation, Services};
-use crate::media::{self, Profile};
+use crate::media::{self, MediaService, Profile};
 use crate::{OnvifError, soap};
 use pinhole_base::http_auth::{ChallengeError, DigestChallenge};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -61,6 +62,8 @@ pub struct DeviceSummary {
     pub information: DeviceInformation,
     pub services: Services,
     pub profiles: Vec<ProfileUris>,
+    /// Which media service the profiles came from.
+    pub media_service: MediaService,
     /// Device clock minus ours, in seconds.
     pub clock_offset_secs: i64,
 }
@@ -287,24 +290,65 @@ impl Client {
         Some(challenge.authorization(&c.username, &c.password, method, uri, &cnonce, *uses))
     }
 
-    /// Where the device's services are: GetCapabilities, which every version answers, or
-    /// GetServices from devices that refuse it.
+    /// Where the device's services are: GetServices, which lists them all (Media2 only
+    /// appears there), or GetCapabilities from devices that refuse it or list no media there.
     pub async fn services(&self) -> Result<Services, OnvifError> {
-        match self
-            .call(&self.device_url, &device::get_capabilities())
-            .await
-        {
-            Ok(a) => device::parse_services(&a),
-            Err(OnvifError::Fault { .. }) => {
-                device::parse_services(&self.call(&self.device_url, &device::get_services()).await?)
-            }
-            Err(e) => Err(e),
+        match self.call(&self.device_url, &device::get_services()).await {
+            Ok(a) => match device::parse_services(&a) {
+                Ok(s) if s.media.is_some() || s.media2.is_some() => return Ok(s),
+                Ok(_) | Err(_) => {}
+            },
+            Err(OnvifError::Fault { .. }) => {}
+            Err(e) => return Err(e),
         }
+        device::parse_services(
+            &self
+                .call(&self.device_url, &device::get_capabilities())
+                .await?,
+        )
     }
 
-    /// The device's profiles (without their URIs).
+    /// The device's profiles (without their URIs), from Media (ver10).
     pub async fn profiles(&self, media_url: &str) -> Result<Vec<Profile>, OnvifError> {
         media::parse_profiles(&self.call(media_url, &media::get_profiles()).await?)
+    }
+
+    /// Each profile's stream and snapshot URI, asked of `url` in the service's own words.
+    async fn uris(
+        &self,
+        service: MediaService,
+        url: &str,
+        profiles: Vec<Profile>,
+    ) -> Result<Vec<ProfileUris>, OnvifError> {
+        let mut out = Vec::new();
+        for profile in profiles {
+            let (stream, snapshot) = match service {
+                MediaService::Media => (
+                    media::get_stream_uri(&profile.token),
+                    media::get_snapshot_uri(&profile.token),
+                ),
+                MediaService::Media2 => (
+                    media::get_stream_uri2(&profile.token),
+                    media::get_snapshot_uri2(&profile.token),
+                ),
+            };
+            let stream_uri = match self.call(url, &stream).await {
+                Ok(a) => Some(media::parse_media_uri(&a)?),
+                Err(OnvifError::Fault { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let snapshot_uri = match self.call(url, &snapshot).await {
+                Ok(a) => media::parse_media_uri(&a).ok(),
+                Err(OnvifError::Fault { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            out.push(ProfileUris {
+                profile,
+                stream_uri,
+                snapshot_uri,
+            });
+        }
+        Ok(out)
     }
 
     /// Clock, identity, services, profiles and their URIs.
@@ -316,38 +360,38 @@ impl Client {
                 .await?,
         )?;
         let services = self.services().await?;
+        // Media2 first; a device that lists it but fails it is read through Media.
+        if let Some(url) = &services.media2 {
+            let read = match self.call(url, &media::get_profiles2()).await {
+                Ok(a) => media::parse_profiles2(&a),
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(list) if !list.is_empty() || services.media.is_none() => {
+                    let profiles = self.uris(MediaService::Media2, url, list).await?;
+                    return Ok(DeviceSummary {
+                        information,
+                        services,
+                        profiles,
+                        media_service: MediaService::Media2,
+                        clock_offset_secs: self.clock_offset,
+                    });
+                }
+                Err(e) if e.is_not_authorized() || services.media.is_none() => return Err(e),
+                Ok(_) | Err(_) => {}
+            }
+        }
         let media_url = services
             .media
             .clone()
             .ok_or(OnvifError::Missing("media service"))?;
-        let mut profiles = Vec::new();
-        for profile in self.profiles(&media_url).await? {
-            let stream_uri = match self
-                .call(&media_url, &media::get_stream_uri(&profile.token))
-                .await
-            {
-                Ok(a) => Some(media::parse_media_uri(&a)?),
-                Err(OnvifError::Fault { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            let snapshot_uri = match self
-                .call(&media_url, &media::get_snapshot_uri(&profile.token))
-                .await
-            {
-                Ok(a) => media::parse_media_uri(&a).ok(),
-                Err(OnvifError::Fault { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            profiles.push(ProfileUris {
-                profile,
-                stream_uri,
-                snapshot_uri,
-            });
-        }
+        let list = self.profiles(&media_url).await?;
+        let profiles = self.uris(MediaService::Media, &media_url, list).await?;
         Ok(DeviceSummary {
             information,
             services,
             profiles,
+            media_service: MediaService::Media,
             clock_offset_secs: self.clock_offset,
         })
     }

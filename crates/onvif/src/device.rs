@@ -115,6 +115,8 @@ pub fn parse_device_information(answer: &str) -> Result<DeviceInformation, Onvif
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Services {
     pub media: Option<String>,
+    /// Media2 (ver20), which only GetServices lists.
+    pub media2: Option<String>,
     pub ptz: Option<String>,
     pub imaging: Option<String>,
     pub events: Option<String>,
@@ -142,6 +144,7 @@ pub fn parse_services(answer: &str) -> Result<Services, OnvifError> {
                     };
                     let slot = match ns {
                         "http://www.onvif.org/ver10/media/wsdl" => &mut s.media,
+                        "http://www.onvif.org/ver20/media/wsdl" => &mut s.media2,
                         "http://www.onvif.org/ver20/ptz/wsdl" => &mut s.ptz,
                         "http://www.onvif.org/ver20/imaging/wsdl" => &mut s.imaging,
                         "http://www.onvif.org/ver10/events/wsdl" => &mut s.events,
@@ -152,7 +155,7 @@ pub fn parse_services(answer: &str) -> Result<Services, OnvifError> {
             }
             _ => return Err(OnvifError::Missing("GetCapabilitiesResponse")),
         }
-        for addr in [&s.media, &s.ptz, &s.imaging, &s.events]
+        for addr in [&s.media, &s.media2, &s.ptz, &s.imaging, &s.events]
             .into_iter()
             .flatten()
         {

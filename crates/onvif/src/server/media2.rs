@@ -294,6 +294,42 @@ mod tests {
     }
 
     #[test]
+    fn our_own_client_reads_our_profiles_back() {
+        let list = [profile(Encoding::H265, true), {
+            let mut sub = profile(Encoding::H264, false);
+            sub.token = "camera0.sub".into();
+            sub.ptz = None;
+            sub
+        }];
+        let kinds = ConfigurationKind::parse("All").unwrap();
+        let text = answer::envelope(&profiles(&list, &kinds), false);
+        let read = crate::media::parse_profiles2(&text).expect("parses");
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].encoding, Some(crate::media::VideoEncoding::H265));
+        assert_eq!(read[0].audio, Some(crate::media::AudioEncoding::Aac));
+        assert_eq!(
+            (
+                read[0].width,
+                read[0].height,
+                read[0].fps,
+                read[0].bitrate_kbps
+            ),
+            (1920, 1080, 25, 4000)
+        );
+        assert_eq!(read[0].ptz_configuration.as_deref(), Some("ptzcfg_camera0"));
+        assert_eq!(read[1].encoding, Some(crate::media::VideoEncoding::H264));
+        assert_eq!(
+            (read[1].audio, read[1].ptz_configuration.as_deref()),
+            (None, None)
+        );
+        let uri = answer::envelope(&stream_uri("rtsp://h:8554/camera0?a=1&b=2"), false);
+        assert_eq!(
+            crate::media::parse_media_uri(&uri).unwrap(),
+            "rtsp://h:8554/camera0?a=1&b=2"
+        );
+    }
+
+    #[test]
     fn configuration_tokens_match_the_listed_ones() {
         let p = profile(Encoding::H264, true);
         for kind in [

@@ -587,6 +587,10 @@ fn the_event_service_is_listed_with_its_pull_point_support() {
         s.events.as_deref(),
         Some("http://192.0.2.7:8080/onvif/event_service")
     );
+    assert_eq!(
+        s.media2.as_deref(),
+        Some("http://192.0.2.7:8080/onvif/media2_service")
+    );
     let f = Fault::UnknownSubscription("gone".into());
     assert!(answer::envelope(&f.body(false), false).contains("wsrf-rw:ResourceUnknownFault"));
 }

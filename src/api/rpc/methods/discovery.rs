@@ -380,6 +380,10 @@ async fn test_onvif_device(
         "serial_number": info.serial_number,
         "clock_offset_secs": summary.clock_offset_secs,
         "ptz": summary.services.ptz.is_some(),
+        "media_service": match summary.media_service {
+            crate::onvif::media::MediaService::Media => "media",
+            crate::onvif::media::MediaService::Media2 => "media2",
+        },
         "profiles": profiles,
         // Main stream for recording, sub stream for preview and detection.
         "main_profile": main,
