@@ -2088,15 +2088,7 @@ async fn hls_plays_from_the_same_encode_behind_the_same_login() {
     // A player (ffmpeg's HLS demuxer) reads 6 s through the live playlist with the viewer's
     // token; what it got is H.264 and decodes from its first frame.
     let out = server.dir.path().join("hls.mp4");
-    let (ok, _, err) = run(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-headers"])
-            .arg(format!("Authorization: Bearer {view}\r\n"))
-            .args(["-i", &url, "-t", "6", "-c", "copy"])
-            .arg(&out),
-        60,
-    );
-    assert!(ok, "{err}");
+    read_hls(&url, &view, 6, &out);
     decodes(&out).unwrap_or_else(|e| panic!("what HLS delivered does not decode: {e}"));
     assert_eq!(probed_codec(&out.to_string_lossy()), "h264");
     // 6 s of pictures (the harness's cameras run at 10 fps), none missing.
@@ -2116,6 +2108,102 @@ async fn hls_plays_from_the_same_encode_behind_the_same_login() {
     })
     .await
     .expect("browser");
+}
+
+/// Reads `secs` of a camera's HLS as a player does (ffmpeg's HLS demuxer, with the viewer's
+/// token) into `out`.
+fn read_hls(url: &str, token: &str, secs: u32, out: &std::path::Path) {
+    let (ok, _, err) = run(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-headers"])
+            .arg(format!("Authorization: Bearer {token}\r\n"))
+            .args(["-i", url, "-t", &secs.to_string(), "-c", "copy"])
+            .arg(out),
+        60,
+    );
+    assert!(ok, "{err}");
+}
+
+#[tokio::test]
+async fn hls_carries_an_ip_cameras_sound_and_goes_on_when_it_stops() {
+    let ipcam = ipcam::IpCamera::with_aac().await;
+    let (server, admin) = camera0_up(ipcam.beside_a_test_camera("")).await;
+    camera_status_until(&server, &admin, "camera0", "its audio", |st| {
+        st["audio"] == "aac"
+    })
+    .await;
+    let view = server.token("view").await;
+    let url = server.url("/api/cameras/camera0/hls/index.m3u8");
+    // 6 s through the live playlist: H.264 and AAC, decoding, with the camera's tone.
+    let out = server.dir.path().join("hls-audio.mp4");
+    read_hls(&url, &view, 6, &out);
+    let path = out.to_string_lossy().to_string();
+    decodes(&out).unwrap_or_else(|e| panic!("what HLS delivered does not decode: {e}"));
+    let mut codecs = stream_codecs(Command::new("ffprobe"), &path, None);
+    codecs.sort();
+    assert_eq!(codecs, ["aac", "h264"]);
+    let db = mean_volume_db(&path, &[], &[]).expect("audio samples");
+    assert!(db > -30.0, "mean volume {db} dB");
+    // Chromium plays it with its sound.
+    let base = server.url("");
+    let context = server.stderr_text();
+    tokio::task::spawn_blocking(move || {
+        run_browser_script(
+            "hls.mjs",
+            &[
+                base,
+                "view".into(),
+                PASSWORD.into(),
+                "camera0".into(),
+                "audio".into(),
+            ],
+            &[],
+            || context,
+        )
+    })
+    .await
+    .expect("browser");
+
+    // The microphone is switched off: the playlist goes on, after a discontinuity, with a new
+    // init segment and video alone; once the older segments have left the window a player
+    // starting then gets video alone, decoding.
+    ipcam.switch(ipcam::IpCodec::H264, None);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen_discontinuity = false;
+    let playlist = loop {
+        let p = client()
+            .get(&url)
+            .bearer_auth(&view)
+            .send()
+            .await
+            .expect("playlist")
+            .text()
+            .await
+            .expect("text");
+        seen_discontinuity |= p.contains("#EXT-X-DISCONTINUITY\n");
+        if seen_discontinuity && p.matches("#EXT-X-MAP:").count() == 1 && !p.contains("init-0.mp4")
+        {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the playlist never moved on: {p}\n{}",
+            server.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        playlist.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"),
+        "{playlist}"
+    );
+    let out = server.dir.path().join("hls-silent.mp4");
+    read_hls(&url, &view, 4, &out);
+    decodes(&out).unwrap_or_else(|e| panic!("after the microphone went: {e}"));
+    let path = out.to_string_lossy().to_string();
+    assert_eq!(
+        stream_codecs(Command::new("ffprobe"), &path, None),
+        ["h264"]
+    );
 }
 
 #[tokio::test]

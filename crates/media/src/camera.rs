@@ -125,6 +125,8 @@ pub struct CameraHandle {
     audio_bytes: AtomicU64,
     /// ms since `epoch` of the last H.264 frame.
     last_frame: AtomicI64,
+    /// ms since `epoch` of the last audio frame.
+    last_audio_frame: AtomicI64,
     epoch: Instant,
     /// The video appsink's pad of the running pipeline, for keyframe requests.
     video_pad: Mutex<Option<gst::Pad>>,
@@ -188,6 +190,7 @@ impl CameraHandle {
             bytes: AtomicU64::new(0),
             audio_bytes: AtomicU64::new(0),
             last_frame: AtomicI64::new(-1),
+            last_audio_frame: AtomicI64::new(-1),
             epoch: Instant::now(),
             video_pad: Mutex::new(None),
             last_codec: Mutex::new(None),
@@ -240,6 +243,18 @@ impl CameraHandle {
 
     fn mono_ms(&self) -> i64 {
         self.epoch.elapsed().as_millis() as i64
+    }
+
+    /// Whether an audio frame came within `within`.
+    pub fn audio_flowing(&self, within: std::time::Duration) -> bool {
+        let last = self.last_audio_frame.load(Ordering::Relaxed);
+        last >= 0 && self.mono_ms() - last <= within.as_millis() as i64
+    }
+
+    /// Whether a video frame came within `within`.
+    pub fn video_flowing(&self, within: std::time::Duration) -> bool {
+        let last = self.last_frame.load(Ordering::Relaxed);
+        last >= 0 && self.mono_ms() - last <= within.as_millis() as i64
     }
 
     /// The caps of the camera's video (with `codec_data`), once the pipeline has negotiated.
@@ -685,6 +700,7 @@ fn add_audio_branch(
             if let (Some(b), Some(cam)) = (info.buffer(), counted.upgrade()) {
                 cam.audio_bytes
                     .fetch_add(b.size() as u64, Ordering::Relaxed);
+                cam.last_audio_frame.store(cam.mono_ms(), Ordering::Relaxed);
             }
             gst::PadProbeReturn::Ok
         });

@@ -410,13 +410,15 @@ pub struct FragmentFacts {
     pub starts_with_sync: bool,
 }
 
-/// Reads a live fragment's `moof`; `None` when it does not start with one.
-pub fn fragment_facts(fragment: &[u8]) -> Option<FragmentFacts> {
+/// Reads a live fragment's `moof` for `track`'s run (every track's when `None`); `None` when
+/// it does not start with a `moof`. A fragment without a run of `track` has no duration and no
+/// sync sample.
+pub fn fragment_facts(fragment: &[u8], track: Option<u32>) -> Option<FragmentFacts> {
     let (kind, moof) = children(fragment).next()?;
     if &kind != b"moof" {
         return None;
     }
-    let info = moof_info(moof, None);
+    let info = moof_info(moof, track);
     Some(FragmentFacts {
         duration: info.duration,
         // ISO/IEC 14496-12 sample flags: bit 16 is sample_is_non_sync_sample.
@@ -426,10 +428,21 @@ pub fn fragment_facts(fragment: &[u8]) -> Option<FragmentFacts> {
     })
 }
 
-/// The video timescale of an init segment (`ftyp` + `moov`).
-pub fn init_timescale(init: &[u8]) -> Option<u32> {
+/// The track a live stream is timed and cut by: its timescale and `track_ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoTrack {
+    pub timescale: u32,
+    pub id: Option<u32>,
+}
+
+/// The video track of an init segment (`ftyp` + `moov`).
+pub fn init_video_track(init: &[u8]) -> Option<VideoTrack> {
     let (_, moov) = children(init).find(|(k, _)| k == b"moov")?;
-    Some(moov_timing_track(moov).timescale).filter(|&t| t > 0)
+    let t = moov_timing_track(moov);
+    (t.timescale > 0).then_some(VideoTrack {
+        timescale: t.timescale,
+        id: t.id,
+    })
 }
 
 /// How to keep the whole samples of a run whose `mdat` (at `mdat_at`, 8-byte header) has only

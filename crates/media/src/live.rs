@@ -66,21 +66,25 @@ fn hvc1_codec(hvcc: &[u8]) -> Option<String> {
     Some(name)
 }
 
-/// A muxing pipeline on a camera's hub (`appsrc ! parse ! mp4mux ! appsink`) whose output
-/// bytes go to `on_bytes`; what live viewers and HLS share. Dropping it stops the pipeline and
-/// detaches from the hub.
+/// A muxing pipeline on a camera's hub (`appsrc ! parse ! mp4mux ! appsink`, and the audio
+/// hub's AAC into the muxer when asked for) whose output bytes go to `on_bytes`; what live
+/// viewers and HLS share. Dropping it stops the pipeline and detaches from the hubs.
 pub(crate) struct HubMuxer {
     pipeline: gst::Pipeline,
     pub(crate) camera: Arc<CameraHandle>,
     consumer: ConsumerId,
+    audio_consumer: Option<ConsumerId>,
 }
 
 impl HubMuxer {
-    /// `fragment_ms`: mp4mux's fragment duration (1 cuts a fragment per frame).
+    /// `fragment_ms`: mp4mux's fragment duration (1 cuts a fragment per frame). `audio`: the
+    /// camera's AAC goes in as a second track (its audio must be flowing: the muxer waits for
+    /// every track's first buffer before it writes anything).
     pub(crate) fn start(
         camera: Arc<CameraHandle>,
         name: &str,
         fragment_ms: u32,
+        audio: bool,
         mut on_bytes: impl FnMut(&[u8]) -> Result<(), gst::FlowError> + Send + 'static,
     ) -> Result<Self, String> {
         let parser = camera
@@ -103,6 +107,20 @@ impl HubMuxer {
             .map_err(|e| e.to_string())?;
         gst::Element::link_many([appsrc.upcast_ref(), &parse, &mux, sink.upcast_ref()])
             .map_err(|e| e.to_string())?;
+        let audio_src = if audio {
+            let asrc = gst_app::AppSrc::builder().name("audiosrc").build();
+            pipeline.add(&asrc).map_err(|e| e.to_string())?;
+            let pad = mux
+                .request_pad_simple("audio_%u")
+                .ok_or("the muxer has no audio pad")?;
+            asrc.static_pad("src")
+                .ok_or("appsrc has no src pad")?
+                .link(&pad)
+                .map_err(|e| e.to_string())?;
+            Some(asrc)
+        } else {
+            None
+        };
         super::adopt_shared_clock(&pipeline);
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
@@ -117,22 +135,31 @@ impl HubMuxer {
                 .build(),
         );
         let consumer = camera.hub.attach(&appsrc);
-        if let Err(e) = pipeline.set_state(gst::State::Playing) {
-            camera.hub.detach(consumer);
-            let _ = pipeline.set_state(gst::State::Null);
-            return Err(format!("cannot start the {name} muxer: {e}"));
-        }
-        Ok(HubMuxer {
+        let audio_consumer = audio_src.as_ref().map(|a| camera.audio.attach(a));
+        let muxer = HubMuxer {
             pipeline,
             camera,
             consumer,
-        })
+            audio_consumer,
+        };
+        if let Err(e) = muxer.pipeline.set_state(gst::State::Playing) {
+            return Err(format!("cannot start the {name} muxer: {e}"));
+        }
+        Ok(muxer)
+    }
+
+    /// Whether the camera's audio goes in too.
+    pub(crate) fn has_audio(&self) -> bool {
+        self.audio_consumer.is_some()
     }
 }
 
 impl Drop for HubMuxer {
     fn drop(&mut self) {
         self.camera.hub.detach(self.consumer);
+        if let Some(a) = self.audio_consumer {
+            self.camera.audio.detach(a);
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
@@ -159,7 +186,7 @@ impl LiveMp4 {
     ) -> Result<(Self, mpsc::Receiver<Bytes>), String> {
         let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
         let mut splitter = super::fmp4::FragmentSplitter::default();
-        let muxer = HubMuxer::start(camera, "live", fragment_ms, move |bytes| {
+        let muxer = HubMuxer::start(camera, "live", fragment_ms, false, move |bytes| {
             for m in splitter.push(bytes) {
                 // Too slow or gone: stop feeding this viewer.
                 tx.try_send(Bytes::from(m))

@@ -561,9 +561,10 @@ pub async fn live(
     }))
 }
 
-/// `GET /api/cameras/{id}/hls/{file}`: the camera's HLS (`index.m3u8`, `init.mp4`,
-/// `<sequence>.m4s`; see [`crate::media::hls`]). The first request starts the packager and the
-/// playlist waits (up to 10 s) for its first segment.
+/// `GET /api/cameras/{id}/hls/{file}`: the camera's HLS (`index.m3u8`, `init-<generation>.mp4`
+/// (`init.mp4`: the newest), `<sequence>.m4s`; see [`crate::media::hls`]). The first request
+/// starts the packager and the playlist waits (up to 10 s) for its first segment; each playlist
+/// request has the packager follow the camera (its audio coming or going, a stalled muxer).
 pub async fn hls(
     State(state): State<SharedState>,
     _: AsViewer,
@@ -571,8 +572,15 @@ pub async fn hls(
 ) -> Result<Response, ApiError> {
     let e = engine(&state)?;
     let packager = e.hls(&id)?;
+    let init = |generation: Option<u32>| {
+        packager.init(generation).ok_or_else(|| {
+            ApiError::Unavailable(format!("camera `{id}` has no such HLS stream now; retry"))
+        })
+    };
     let (kind, body): (&'static str, Body) = match file.as_str() {
         "index.m3u8" => {
+            let p = packager.clone();
+            let _ = tokio::task::spawn_blocking(move || p.maintain()).await;
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
             loop {
                 match packager.playlist().map_err(ApiError::Internal)? {
@@ -588,12 +596,15 @@ pub async fn hls(
                 }
             }
         }
-        "init.mp4" => (
-            "video/mp4",
-            Body::from(packager.init().ok_or_else(|| {
-                ApiError::Unavailable(format!("camera `{id}` has no HLS stream yet; retry"))
-            })?),
-        ),
+        "init.mp4" => ("video/mp4", Body::from(init(None)?)),
+        name if name.starts_with("init-") => {
+            let generation = name
+                .strip_prefix("init-")
+                .and_then(|r| r.strip_suffix(".mp4"))
+                .and_then(|g| g.parse::<u32>().ok())
+                .ok_or_else(|| ApiError::NotFound(format!("HLS file `{name}` of camera `{id}`")))?;
+            ("video/mp4", Body::from(init(Some(generation))?))
+        }
         segment => {
             let data = segment
                 .strip_suffix(".m4s")
