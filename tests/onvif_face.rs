@@ -541,16 +541,27 @@ async fn a_foreign_client_takes_motion_and_people_as_onvif_events() {
     let admin = server.token("admin").await;
     set_onvif(&server, &admin, true).await;
     let port = server.addr.port().to_string();
+    let wanted = json!([
+        [
+            "tns1:RuleEngine/PeopleDetector/People",
+            "src_camera0",
+            "true"
+        ],
+        [
+            "tns1:RuleEngine/CellMotionDetector/Motion",
+            "src_camera1",
+            "true"
+        ],
+        ["tns1:VideoSource/MotionAlarm", "src_camera1", "true"],
+    ]);
     let r = host_client(
         &["run", "127.0.0.1", &port, "view", PASSWORD],
         &json!([
             step("devicemgmt", "GetCapabilities", json!({"Category": "All"})),
             step("events", "GetEventProperties", json!({})),
-            {"events": {"timeout": 90, "want": [
-                ["tns1:RuleEngine/PeopleDetector/People", "src_camera0", "true"],
-                ["tns1:RuleEngine/CellMotionDetector/Motion", "src_camera1", "true"],
-                ["tns1:VideoSource/MotionAlarm", "src_camera1", "true"],
-            ]}},
+            {"events": {"timeout": 90, "want": wanted}},
+            // And as webhooks: Notify posted to the client's own HTTP server.
+            {"notify": {"timeout": 60, "want": wanted}},
         ]),
     );
     let caps = ok(&r, 0);
@@ -632,6 +643,23 @@ async fn a_foreign_client_takes_motion_and_people_as_onvif_events() {
             .is_some_and(|f| f.contains("no such subscription")),
         "{ev}"
     );
+    // Through Notify, the same: each camera's state, then the same detections, and a renewal.
+    let pushed = ok(&r, 3);
+    let got = pushed["messages"].as_array().expect("messages");
+    for w in wanted.as_array().expect("wanted") {
+        assert!(
+            got.iter().any(|m| m["topic"] == w[0]
+                && m["source"]
+                    .as_object()
+                    .is_some_and(|s| s.values().any(|v| *v == w[1]))
+                && m["data"]
+                    .as_object()
+                    .is_some_and(|d| d.values().any(|v| *v == w[2]))),
+            "no {w} by Notify: {pushed}"
+        );
+    }
+    assert!(got.iter().any(|m| m["op"] == "Initialized"), "{pushed}");
+    assert_eq!(pushed["renewed"], true, "{pushed}");
 }
 
 #[tokio::test]

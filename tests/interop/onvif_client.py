@@ -9,7 +9,8 @@ Assistant's ONVIF integration, pointed at Pinhole's own ONVIF face.
         Reads a JSON list of steps on stdin, each {"service": "devicemgmt"|"media"|"ptz",
         "op": NAME, "params": {...}} or {"sleep": SECS} or {"snapshot": PROFILE} or
         {"events": {"want": [[TOPIC, SOURCE, VALUE], ...], "timeout": SECS}} or
-        {"media2": NAME, "params": {...}}; connects as
+        {"media2": NAME, "params": {...}} or {"notify": {"want": ..., "timeout": SECS}};
+        connects as
         Home Assistant does (update_xaddrs, then each service from the addresses the device
         gave) and prints one JSON list with, per step, {"ok": answer} or {"fault": message,
         "auth": whether the library calls it an authentication error} or {"error": ...}.
@@ -20,6 +21,11 @@ Assistant's ONVIF integration, pointed at Pinhole's own ONVIF face.
         come or the timeout passed; then it renews the subscription, unsubscribes, and pulls
         once more from the ended subscription. Its answer: {"messages": [{"topic", "op",
         "source", "data"}], "renewed": bool, "after_end": "ok" or the fault}.
+
+        A notify step takes the same events as Home Assistant's webhooks do: an HTTP server of
+        its own on 127.0.0.1, a notification manager (Subscribe with that address), a
+        synchronization point, each Notify read by the manager; then renew and unsubscribe.
+        Its answer: {"messages": [...], "renewed": bool}.
 
         A media2 step calls Media2 (ver20) at the address GetServices gave, through the
         library's own service class (its transport and WS-Security) with ONVIF's Media2 WSDL
@@ -89,7 +95,7 @@ async def events(cam, e):
     )
     pullpoint = manager.get_service()
     await manager.set_synchronization_point()
-    want = [tuple(w) for w in e["want"]]
+    want = e["want"]
     seen = []
     deadline = loop.time() + e.get("timeout", 60)
     while loop.time() < deadline:
@@ -97,22 +103,8 @@ async def events(cam, e):
             {"MessageLimit": 100, "Timeout": datetime.timedelta(seconds=60)}
         )
         for msg in answer.NotificationMessage or []:
-            payload = msg.Message._value_1
-            seen.append(
-                {
-                    "topic": msg.Topic._value_1,
-                    "op": payload.PropertyOperation,
-                    "source": {i.Name: i.Value for i in payload.Source.SimpleItem},
-                    "data": {i.Name: i.Value for i in payload.Data.SimpleItem},
-                }
-            )
-        got = {
-            (m["topic"], v, d)
-            for m in seen
-            for v in m["source"].values()
-            for d in m["data"].values()
-        }
-        if all(w in got for w in want):
+            seen.append(message(msg))
+        if complete(seen, want):
             break
     renewed = await manager._renew_subscription() is not None
     await manager.shutdown()
@@ -122,6 +114,58 @@ async def events(cam, e):
     except Fault as err:
         after_end = err.message
     return {"messages": seen, "renewed": renewed, "after_end": after_end}
+
+
+def message(msg):
+    payload = msg.Message._value_1
+    return {
+        "topic": msg.Topic._value_1,
+        "op": payload.PropertyOperation,
+        "source": {i.Name: i.Value for i in payload.Source.SimpleItem},
+        "data": {i.Name: i.Value for i in payload.Data.SimpleItem},
+    }
+
+
+def complete(seen, want):
+    got = {(m["topic"], v, d) for m in seen for v in m["source"].values() for d in m["data"].values()}
+    return all(tuple(w) in got for w in want)
+
+
+async def notifications(cam, e):
+    """Home Assistant's webhook way (homeassistant/components/onvif/event.py)."""
+    from aiohttp import web
+
+    seen, box = [], {}
+
+    async def notify(request):
+        result = box["manager"].process(await request.read())
+        for msg in (result.NotificationMessage if result else None) or []:
+            seen.append(message(msg))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/api/webhook/onvif", notify)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        box["manager"] = await cam.create_notification_manager(
+            f"http://127.0.0.1:{port}/api/webhook/onvif",
+            datetime.timedelta(seconds=e.get("interval", 600)),
+            lambda: None,
+        )
+        await box["manager"].set_synchronization_point()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + e.get("timeout", 60)
+        while loop.time() < deadline and not complete(seen, e["want"]):
+            await asyncio.sleep(0.2)
+        renewed = await box["manager"]._renew_subscription() is not None
+        await box["manager"].shutdown()
+    finally:
+        await runner.cleanup()
+    return {"messages": seen, "renewed": renewed}
 
 
 MEDIA2 = "http://www.onvif.org/ver20/media/wsdl"
@@ -169,6 +213,9 @@ async def run(args):
                     continue
                 if "events" in step:
                     results.append({"ok": await events(cam, step["events"])})
+                    continue
+                if "notify" in step:
+                    results.append({"ok": await notifications(cam, step["notify"])})
                     continue
                 if "snapshot" in step:
                     jpeg = await cam.get_snapshot(step["snapshot"])

@@ -1,20 +1,21 @@
 //! The face's event service: each camera's motion and person detection as ONVIF property events,
 //! taken by clients through pull-point subscriptions (`CreatePullPointSubscription`, then
-//! `PullMessages` in a loop, `Renew` before the end).
+//! `PullMessages` in a loop, `Renew` before the end), or posted to them as `Notify` messages
+//! (WS-BaseNotification `Subscribe`, Home Assistant's webhooks).
 //!
 //! The state comes from the detection service's events on the bus (`detection.start` and
 //! `detection.end`, motion and `person` objects), and from the store's open events at start and
 //! after the bus ran ahead of this reader, so a missed end never leaves a camera "moving".
 //!
 //! Bounds, since each subscription holds memory for a client that may vanish: at most
-//! [`MAX_PULL_POINTS`] subscriptions, each ending unless renewed (an hour at most), each keeping
+//! [`MAX_SUBSCRIPTIONS`] subscriptions, each ending unless renewed (an hour at most), each keeping
 //! at most [`QUEUE`] messages (the oldest go first), one pull waiting per subscription. A
 //! subscription belongs to the account that made it; to any other it does not exist.
 
 use crate::api::SharedState;
 use crate::onvif::server::answer::Fault;
 use crate::onvif::server::events::{
-    MAX_PULL_POINTS, Notification, PropertyOperation, Termination, Topic, TopicFilter,
+    MAX_SUBSCRIPTIONS, Notification, PropertyOperation, Termination, Topic, TopicFilter,
 };
 use crate::supervisor::Supervisor;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -32,6 +33,10 @@ const MAX_PULL_WAIT: Duration = Duration::from_secs(60);
 const QUEUE: usize = 256;
 /// How often ended subscriptions are dropped when nobody touches them.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// A consumer that took no `Notify` for this long loses its subscription.
+const GIVE_UP: Duration = Duration::from_secs(60);
+/// How long one `Notify` may take.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One camera's detection state: the open events that make each topic true.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -59,6 +64,8 @@ struct Subscription {
     queue: VecDeque<Notification>,
     /// The pull now waiting (a later pull ends an earlier one).
     puller: u64,
+    /// Where `Notify` goes, for a base-notification subscription (none: a pull point).
+    consumer: Option<String>,
 }
 
 impl Subscription {
@@ -164,12 +171,14 @@ impl FaceEvents {
         out
     }
 
-    /// A new pull point for `owner`, starting with the state of `sources`: its id and end.
+    /// A new subscription for `owner` (a pull point, or one that posts to `consumer`), starting
+    /// with the state of `sources`: its id and end.
     pub fn create(
         &self,
         owner: &str,
         filter: TopicFilter,
         termination: Option<Termination>,
+        consumer: Option<String>,
         sources: &[String],
         now_ms: i64,
     ) -> Result<(String, i64), Fault> {
@@ -182,9 +191,9 @@ impl FaceEvents {
         };
         let mut inner = self.lock();
         Self::sweep(&mut inner, now);
-        if inner.subscriptions.len() >= MAX_PULL_POINTS {
+        if inner.subscriptions.len() >= MAX_SUBSCRIPTIONS {
             return Err(Fault::Receiver(format!(
-                "the device has {MAX_PULL_POINTS} event subscriptions open, its most: \
+                "the device has {MAX_SUBSCRIPTIONS} event subscriptions open, its most: \
                  unsubscribe one, or let it end"
             )));
         }
@@ -197,6 +206,7 @@ impl FaceEvents {
             ends_secs: ends,
             queue: VecDeque::new(),
             puller: 0,
+            consumer,
         };
         for n in Self::initial(&inner, sources, now_ms) {
             sub.push(n);
@@ -283,7 +293,15 @@ impl FaceEvents {
             inner.next_puller += 1;
             inner.next_puller
         };
-        self.with(id, owner, now_ms().div_euclid(1000), |s, _| s.puller = me)?;
+        let pulls = self.with(id, owner, now_ms().div_euclid(1000), |s, _| {
+            s.puller = me;
+            s.consumer.is_none()
+        })?;
+        if !pulls {
+            return Err(Fault::ActionNotSupported(
+                "this subscription delivers by Notify, not by PullMessages".into(),
+            ));
+        }
         // An earlier pull of the same subscription gives way.
         self.wake();
         let deadline = tokio::time::Instant::now() + timeout.min(MAX_PULL_WAIT);
@@ -312,6 +330,32 @@ impl FaceEvents {
         self.with(id, owner, now_ms().div_euclid(1000), |s, _| {
             (Vec::new(), s.ends_secs)
         })
+    }
+
+    /// The queued messages of a `Notify` subscription, with its consumer; `None` when it ended.
+    fn take_for_delivery(&self, id: &str, now_secs: i64) -> Option<(Vec<Notification>, String)> {
+        let mut inner = self.lock();
+        Self::sweep(&mut inner, now_secs);
+        let s = inner.subscriptions.get_mut(id)?;
+        let consumer = s.consumer.clone()?;
+        Some((s.queue.drain(..).collect(), consumer))
+    }
+
+    /// Puts back messages a consumer did not take, before any queued since.
+    fn give_back(&self, id: &str, messages: Vec<Notification>) {
+        if let Some(s) = self.lock().subscriptions.get_mut(id) {
+            for n in messages.into_iter().rev() {
+                if s.queue.len() >= QUEUE {
+                    break;
+                }
+                s.queue.push_front(n);
+            }
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        self.lock().subscriptions.remove(id);
+        self.wake();
     }
 
     /// Sets one camera's open events of one cause; queues `Changed` for the topics that flip.
@@ -402,6 +446,106 @@ impl FaceEvents {
     }
 }
 
+/// Posts a `Notify` subscription's messages to its consumer as they come, until it ends or its
+/// consumer stays unreachable for [`GIVE_UP`].
+pub async fn deliver(state: SharedState, id: String, subscription_url: String) {
+    let face = &state.onvif.events;
+    let http = match reqwest::Client::builder()
+        .timeout(NOTIFY_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "ONVIF events: no HTTP client for Notify");
+            face.remove(&id);
+            return;
+        }
+    };
+    let mut changed = face.version.subscribe();
+    let mut failing_since: Option<std::time::Instant> = None;
+    loop {
+        changed.borrow_and_update();
+        let Some((messages, consumer)) = face.take_for_delivery(&id, state.clock.now_secs()) else {
+            return;
+        };
+        let mut wait = Duration::from_secs(1);
+        if !messages.is_empty() {
+            let body =
+                crate::onvif::server::events::notify(&consumer, &subscription_url, &messages);
+            let sent = http
+                .post(&consumer)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/soap+xml; charset=utf-8",
+                )
+                .body(body)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => failing_since = None,
+                other => {
+                    let why = match other {
+                        Ok(r) => format!("HTTP {}", r.status()),
+                        Err(e) => e.to_string(),
+                    };
+                    let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= GIVE_UP {
+                        tracing::info!(consumer = %consumer, error = %why, "ONVIF events: the consumer takes no Notify; its subscription ends");
+                        face.remove(&id);
+                        return;
+                    }
+                    tracing::debug!(consumer = %consumer, error = %why, "ONVIF events: Notify failed; trying again");
+                    face.give_back(&id, messages);
+                    wait = Duration::from_secs(2);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = changed.changed() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Whether `consumer` is an `http(s)` URL whose host is `client` (a name must resolve to it).
+pub async fn consumer_is_the_client(consumer: &str, client: std::net::IpAddr) -> Result<(), Fault> {
+    let refused = |why: &str| Fault::InvalidArgs(format!("ConsumerReference: {why}"));
+    let url = reqwest::Url::parse(consumer).map_err(|_| refused("not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refused("only http and https consumers are posted to"));
+    }
+    let host = url.host_str().ok_or_else(|| refused("no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let same = |ip: std::net::IpAddr| ip == client || ip.to_canonical() == client.to_canonical();
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return if same(ip) {
+            Ok(())
+        } else {
+            Err(refused(
+                "Notify goes only to the address the subscriber connects from",
+            ))
+        };
+    }
+    let resolved = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host.to_string(), port)),
+    )
+    .await
+    .map_err(|_| refused("its host does not resolve"))?
+    .map_err(|_| refused("its host does not resolve"))?;
+    if resolved.into_iter().any(|a| same(a.ip())) {
+        Ok(())
+    } else {
+        Err(refused(
+            "Notify goes only to the address the subscriber connects from",
+        ))
+    }
+}
+
 async fn open_events(state: &SharedState) -> Option<Vec<pinhole_db::events::OpenEvent>> {
     match state.store.call(|c| pinhole_db::events::open(c)).await {
         Ok(v) => Some(v),
@@ -483,6 +627,7 @@ mod tests {
                 "admin",
                 TopicFilter::all(),
                 Some(Termination::AfterMs(600_000)),
+                None,
                 &sources(),
                 T0,
             )
@@ -531,7 +676,9 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_pull_wakes_on_a_change_and_ends_at_its_timeout() {
         let f = std::sync::Arc::new(FaceEvents::default());
-        let (id, _) = f.create("op", TopicFilter::all(), None, &[], T0).unwrap();
+        let (id, _) = f
+            .create("op", TopicFilter::all(), None, None, &[], T0)
+            .unwrap();
         let waiting = {
             let (f, id) = (f.clone(), id.clone());
             tokio::spawn(async move { f.pull(&id, "op", Duration::from_secs(30), 10, || T0).await })
@@ -560,11 +707,15 @@ mod tests {
     async fn subscriptions_are_bounded_owned_and_end() {
         let f = FaceEvents::default();
         let mut mine = Vec::new();
-        for _ in 0..MAX_PULL_POINTS {
-            mine.push(f.create("a", TopicFilter::all(), None, &[], T0).unwrap().0);
+        for _ in 0..MAX_SUBSCRIPTIONS {
+            mine.push(
+                f.create("a", TopicFilter::all(), None, None, &[], T0)
+                    .unwrap()
+                    .0,
+            );
         }
         assert!(matches!(
-            f.create("a", TopicFilter::all(), None, &[], T0),
+            f.create("a", TopicFilter::all(), None, None, &[], T0),
             Err(Fault::Receiver(_))
         ));
         // Another account cannot see, renew or end them.
@@ -584,7 +735,9 @@ mod tests {
             "renewals are cut to an hour"
         );
         let later = T0 + 61_000;
-        let (id, _) = f.create("a", TopicFilter::all(), None, &[], later).unwrap();
+        let (id, _) = f
+            .create("a", TopicFilter::all(), None, None, &[], later)
+            .unwrap();
         assert_eq!(f.subscriptions(), 2, "the ended ones were dropped");
         assert!(
             f.renew(&mine[2], "a", Termination::AfterMs(1000), later / 1000)
@@ -596,6 +749,7 @@ mod tests {
                 "a",
                 TopicFilter::all(),
                 Some(Termination::AfterMs(0)),
+                None,
                 &[],
                 T0
             ),
@@ -610,8 +764,10 @@ mod tests {
         let f = FaceEvents::default();
         let mut people = TopicFilter::all();
         people.add("tns1:RuleEngine/PeopleDetector/People").unwrap();
-        let (filtered, _) = f.create("a", people, None, &sources(), T0).unwrap();
-        let (all, _) = f.create("a", TopicFilter::all(), None, &[], T0).unwrap();
+        let (filtered, _) = f.create("a", people, None, None, &sources(), T0).unwrap();
+        let (all, _) = f
+            .create("a", TopicFilter::all(), None, None, &[], T0)
+            .unwrap();
         for i in 0..400 {
             let topic = if i % 2 == 0 {
                 "detection.start"
@@ -641,6 +797,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn notify_goes_only_to_the_subscribers_own_address() {
+        let me: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        for ok in [
+            "http://127.0.0.1:8123/api/webhook/x",
+            "https://127.0.0.1/n",
+            "http://localhost:9/n",
+        ] {
+            assert_eq!(consumer_is_the_client(ok, me).await, Ok(()), "{ok}");
+        }
+        let six: std::net::IpAddr = "::1".parse().unwrap();
+        assert_eq!(
+            consumer_is_the_client("http://[::1]:80/n", six).await,
+            Ok(())
+        );
+        for bad in [
+            "http://10.0.0.7/n",
+            "ftp://127.0.0.1/n",
+            "file:///etc/passwd",
+            "not a url",
+            "http://[::1]/n",
+        ] {
+            assert!(
+                matches!(
+                    consumer_is_the_client(bad, me).await,
+                    Err(Fault::InvalidArgs(_))
+                ),
+                "{bad}"
+            );
+        }
+        // A pull never takes a Notify subscription's messages.
+        let f = FaceEvents::default();
+        let (id, _) = f
+            .create(
+                "a",
+                TopicFilter::all(),
+                None,
+                Some("http://127.0.0.1/n".into()),
+                &sources(),
+                T0,
+            )
+            .unwrap();
+        assert!(matches!(
+            f.pull(&id, "a", Duration::ZERO, 10, || T0).await,
+            Err(Fault::ActionNotSupported(_))
+        ));
+        let (got, consumer) = f.take_for_delivery(&id, T0 / 1000).expect("live");
+        assert_eq!((got.len(), consumer.as_str()), (6, "http://127.0.0.1/n"));
+        f.give_back(&id, got);
+        assert_eq!(
+            f.take_for_delivery(&id, T0 / 1000).map(|t| t.0.len()),
+            Some(6)
+        );
+    }
+
+    #[tokio::test]
     async fn reloading_from_the_store_ends_what_the_bus_missed() {
         let f = FaceEvents::default();
         f.observe(
@@ -648,7 +859,9 @@ mod tests {
             &json!({"device": "camera0", "kind": "motion", "event_id": 3}),
             T0,
         );
-        let (id, _) = f.create("a", TopicFilter::all(), None, &[], T0).unwrap();
+        let (id, _) = f
+            .create("a", TopicFilter::all(), None, None, &[], T0)
+            .unwrap();
         // The end was missed; the store has only a person open on camera1.
         f.reload(
             &[(4, "camera1".into(), "object".into(), Some("person".into()))],

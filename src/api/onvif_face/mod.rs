@@ -338,6 +338,7 @@ async fn serve(
         scheme: to.scheme,
         user: user.as_ref(),
         subscription: to.subscription.as_deref(),
+        client: authn.client,
     };
     let result = ops::answer(&ctx, op).await;
     if op.access() == Access::Actuate {

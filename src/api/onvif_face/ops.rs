@@ -29,6 +29,8 @@ pub struct Context<'a> {
     pub user: Option<&'a super::OnvifUser>,
     /// The pull-point subscription it was posted to.
     pub subscription: Option<&'a str>,
+    /// The address it came from.
+    pub client: std::net::IpAddr,
 }
 
 impl Context<'_> {
@@ -60,6 +62,15 @@ impl Context<'_> {
             "{}/onvif/snapshot/{profile}",
             self.endpoints().base
         ))
+    }
+
+    /// The address of event subscription `id` (its pull point and subscription manager).
+    fn subscription_url(&self, id: &str) -> String {
+        format!(
+            "{}{}/{id}",
+            self.endpoints().base,
+            Service::Subscription.path()
+        )
     }
 
     /// The account an event subscription belongs to.
@@ -680,15 +691,29 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
                 ctx.owner()?,
                 filter.clone(),
                 *termination,
+                None,
                 &sources(state),
                 state.now_ms(),
             )?;
-            let address = format!(
-                "{}{}/{id}",
-                ctx.endpoints().base,
-                Service::Subscription.path()
-            );
-            events::pull_point_created(&address, now, ends)
+            events::pull_point_created(&ctx.subscription_url(&id), now, ends)
+        }
+        O::Subscribe {
+            consumer,
+            filter,
+            termination,
+        } => {
+            super::events::consumer_is_the_client(consumer, ctx.client).await?;
+            let (id, ends) = state.onvif.events.create(
+                ctx.owner()?,
+                filter.clone(),
+                *termination,
+                Some(consumer.clone()),
+                &sources(state),
+                state.now_ms(),
+            )?;
+            let address = ctx.subscription_url(&id);
+            tokio::spawn(super::events::deliver(state.clone(), id, address.clone()));
+            events::subscribed(&address, now, ends)
         }
         O::PullMessages { timeout_ms, limit } => {
             let (id, owner) = ctx.pull_point()?;

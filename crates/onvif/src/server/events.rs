@@ -11,9 +11,10 @@ use crate::xml::escape;
 /// Topic expressions in the ConcreteSet dialect (`tns1:RuleEngine/CellMotionDetector/Motion`).
 pub const DIALECT_CONCRETE_SET: &str = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet";
 
-/// The most pull-point subscriptions open at once (what the device answers
-/// `MaxPullPoints`): recorders and home-automation systems take one each.
-pub const MAX_PULL_POINTS: usize = 16;
+/// The most subscriptions open at once, pull points and `Notify` ones together (what the device
+/// answers `MaxPullPoints` and `MaxNotificationProducers`): recorders and home-automation
+/// systems take one each.
+pub const MAX_SUBSCRIPTIONS: usize = 16;
 
 /// A topic Pinhole raises, per camera (its video source).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -203,11 +204,11 @@ fn utc_ms(ms: i64) -> String {
 
 /// The event service's `GetServiceCapabilities`, without its response element.
 pub fn capabilities() -> String {
-    let max_pull_points = MAX_PULL_POINTS;
+    let max = MAX_SUBSCRIPTIONS;
     format!(
         "<tev:Capabilities WSSubscriptionPolicySupport=\"false\" WSPullPointSupport=\"true\" \
-         WSPausableSubscriptionManagerInterfaceSupport=\"false\" MaxNotificationProducers=\"0\" \
-         MaxPullPoints=\"{max_pull_points}\" PersistentNotificationStorage=\"false\"/>"
+         WSPausableSubscriptionManagerInterfaceSupport=\"false\" MaxNotificationProducers=\"{max}\" \
+         MaxPullPoints=\"{max}\" PersistentNotificationStorage=\"false\"/>"
     )
 }
 
@@ -278,6 +279,34 @@ pub fn pull_point_created(address: &str, now_secs: i64, termination_secs: i64) -
         super::answer::utc(now_secs),
         super::answer::utc(termination_secs)
     )
+}
+
+/// `Subscribe`: the subscription manager's address (for `Renew` and `Unsubscribe`), and the
+/// times.
+pub fn subscribed(address: &str, now_secs: i64, termination_secs: i64) -> String {
+    format!(
+        "<wsnt:SubscribeResponse><wsnt:SubscriptionReference>\
+         <wsa:Address>{}</wsa:Address></wsnt:SubscriptionReference>\
+         <wsnt:CurrentTime>{}</wsnt:CurrentTime><wsnt:TerminationTime>{}</wsnt:TerminationTime>\
+         </wsnt:SubscribeResponse>",
+        escape(address),
+        super::answer::utc(now_secs),
+        super::answer::utc(termination_secs)
+    )
+}
+
+/// The whole SOAP 1.2 message that delivers `messages` to a consumer (`Notify`, one way), with
+/// the WS-Addressing headers WS-BaseNotification asks for.
+pub fn notify(consumer: &str, subscription: &str, messages: &[Notification]) -> String {
+    let body: String = messages.iter().map(notification_message).collect();
+    let envelope = super::answer::envelope(&format!("<wsnt:Notify>{body}</wsnt:Notify>"), false);
+    let header = format!(
+        "<s:Header><wsa:Action>http://docs.oasis-open.org/wsn/bw-2/NotificationConsumer/Notify</wsa:Action>\
+         <wsa:To>{}</wsa:To><wsa:From><wsa:Address>{}</wsa:Address></wsa:From></s:Header><s:Body>",
+        escape(consumer),
+        escape(subscription)
+    );
+    envelope.replacen("<s:Body>", &header, 1)
 }
 
 fn notification_message(n: &Notification) -> String {
@@ -444,6 +473,46 @@ mod tests {
         assert_eq!(
             topic.lookup_namespace_uri(Some("tns1")),
             Some("http://www.onvif.org/ver10/topics")
+        );
+    }
+
+    #[test]
+    fn a_notify_is_a_whole_message_to_the_consumer() {
+        let n = Notification {
+            topic: Topic::People,
+            source: "src_camera0".into(),
+            active: true,
+            operation: PropertyOperation::Changed,
+            at_ms: 1_764_806_400_000,
+        };
+        let text = notify(
+            "http://10.0.0.2:8123/api/webhook/x?a=1&b=2",
+            "http://10.0.0.9/onvif/subscription/ab",
+            &[n],
+        );
+        let doc = roxmltree::Document::parse(&text).expect("well-formed");
+        let names: Vec<&str> = doc
+            .root_element()
+            .children()
+            .filter(|c| c.is_element())
+            .map(|c| c.tag_name().name())
+            .collect();
+        assert_eq!(names, ["Header", "Body"]);
+        let to = doc
+            .descendants()
+            .find(|e| e.tag_name().name() == "To")
+            .and_then(|e| e.text());
+        assert_eq!(to, Some("http://10.0.0.2:8123/api/webhook/x?a=1&b=2"));
+        let notify = doc
+            .descendants()
+            .find(|e| e.tag_name().name() == "Notify")
+            .expect("Notify");
+        assert_eq!(
+            notify
+                .children()
+                .filter(|e| e.tag_name().name() == "NotificationMessage")
+                .count(),
+            1
         );
     }
 

@@ -144,6 +144,12 @@ pub enum Operation {
         filter: events::TopicFilter,
         termination: Option<events::Termination>,
     },
+    /// WS-BaseNotification: the device posts `Notify` to `consumer`.
+    Subscribe {
+        consumer: String,
+        filter: events::TopicFilter,
+        termination: Option<events::Termination>,
+    },
     // A pull-point subscription.
     PullMessages {
         timeout_ms: u64,
@@ -270,6 +276,7 @@ impl Operation {
             GotoHomePosition { .. } => "GotoHomePosition",
             GetEventProperties => "GetEventProperties",
             CreatePullPointSubscription { .. } => "CreatePullPointSubscription",
+            Subscribe { .. } => "Subscribe",
             PullMessages { .. } => "PullMessages",
             Renew { .. } => "Renew",
             Unsubscribe => "Unsubscribe",
@@ -693,6 +700,11 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         },
         (Service::Events, "GetEventProperties") => O::GetEventProperties,
         (Service::Events, "CreatePullPointSubscription") => O::CreatePullPointSubscription {
+            filter: topic_filter(op)?,
+            termination: termination(op, "InitialTerminationTime")?,
+        },
+        (Service::Events, "Subscribe") => O::Subscribe {
+            consumer: field(op, &["ConsumerReference", "Address"], "ConsumerReference")?,
             filter: topic_filter(op)?,
             termination: termination(op, "InitialTerminationTime")?,
         },
