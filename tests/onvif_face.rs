@@ -660,6 +660,12 @@ async fn a_foreign_client_takes_motion_and_people_as_onvif_events() {
     }
     assert!(got.iter().any(|m| m["op"] == "Initialized"), "{pushed}");
     assert_eq!(pushed["renewed"], true, "{pushed}");
+    // Both ended with Unsubscribe: nothing is left open.
+    let text = metrics_text(&server).await;
+    assert!(
+        text.contains("pinhole_onvif_event_subscriptions 0"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -126,6 +126,8 @@ function deviceRow(d, onAdded) {
     };
     clear(result,
       h('p', `${t.manufacturer} ${t.model}, firmware ${t.firmware_version}`, t.ptz ? ', PTZ' : '',
+        // Media2 names H.265 and audio codecs reliably; Media (ver10) as the camera pleases.
+        t.media_service === 'media2' ? ', Media2' : '',
         Math.abs(t.clock_offset_secs) > 60 ? ` (its clock is ${t.clock_offset_secs} s off)` : ''),
       h('table.list.profiles', h('tr', h('th', 'Profile'), h('th', 'Codec'), h('th', 'Size'), h('th', 'Rate'), h('th', '')), ...rows),
       t.snapshot && t.snapshot.ok

@@ -41,6 +41,7 @@ pub struct Metrics {
     destination_state: IntGaugeVec,
     destination_bytes: IntGaugeVec,
     rtsp_sessions: IntGauge,
+    onvif_subscriptions: IntGauge,
     detection: IntGaugeVec,
     inference_seconds: prometheus::GaugeVec,
     mqtt: IntGaugeVec,
@@ -202,6 +203,10 @@ impl Metrics {
             "pinhole_rtsp_sessions",
             "RTSP sessions currently open.",
         ));
+        let onvif_subscriptions = must(IntGauge::new(
+            "pinhole_onvif_event_subscriptions",
+            "Event subscriptions of the ONVIF face open now (pull points and Notify).",
+        ));
         let build_info = must(IntGaugeVec::new(
             Opts::new("pinhole_build_info", "Always 1; labels carry the build."),
             &["version", "arch"],
@@ -232,6 +237,7 @@ impl Metrics {
             Box::new(destination_state.clone()),
             Box::new(destination_bytes.clone()),
             Box::new(rtsp_sessions.clone()),
+            Box::new(onvif_subscriptions.clone()),
             Box::new(detection.clone()),
             Box::new(inference_seconds.clone()),
             Box::new(mqtt.clone()),
@@ -276,6 +282,7 @@ impl Metrics {
             destination_state,
             destination_bytes,
             rtsp_sessions,
+            onvif_subscriptions,
             detection,
             inference_seconds,
             mqtt,
@@ -347,6 +354,8 @@ pub async fn scrape(State(state): State<SharedState>) -> Response {
             .set(i64::try_from(d.available_bytes).unwrap_or(i64::MAX));
     }
     m.uptime.set(state.started_at.elapsed().as_secs_f64());
+    m.onvif_subscriptions
+        .set(state.onvif.events.subscriptions() as i64);
     if let Some(media) = &state.media {
         // Rebuilt at each scrape so removed cameras and old states disappear.
         m.camera_state.reset();
