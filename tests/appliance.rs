@@ -374,6 +374,7 @@ async fn metrics_pass_promtool_and_health_reports_subsystems() {
             "api",
             "discovery",
             "onvif-discovery",
+            "onvif-events",
             "store",
             "system",
             "tours"
