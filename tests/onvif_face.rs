@@ -702,6 +702,33 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
                 json!({"ConfigurationToken": "nope"})
             ),
             media2("GetServiceCapabilities", json!({})),
+            media2(
+                "GetVideoEncoderConfigurationOptions",
+                json!({"ProfileToken": "camera0"})
+            ),
+            // The same camera set through Media (ver10), as recorders ask when they add one.
+            step(
+                "media",
+                "GetVideoEncoderConfigurationOptions",
+                json!({"ProfileToken": "camera1"})
+            ),
+            step(
+                "media",
+                "GetVideoEncoderConfiguration",
+                json!({"ConfigurationToken": "enc_camera1"})
+            ),
+            step(
+                "media",
+                "GetVideoSourceConfiguration",
+                json!({"ConfigurationToken": "src_camera0"})
+            ),
+            step("media", "GetAudioEncoderConfigurations", json!({})),
+            step("media", "GetAudioSourceConfigurations", json!({})),
+            step(
+                "media",
+                "GetVideoEncoderConfiguration",
+                json!({"ConfigurationToken": "nope"})
+            ),
         ]),
     );
     let profiles = ok(&r, 0).as_array().expect("profiles").clone();
@@ -752,6 +779,40 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
         r[7]
     );
     assert_eq!(ok(&r, 8)["SnapshotUri"], true, "{r}");
+    // Encoder options: what each encoder runs at, read against both schemas.
+    let opts2 = ok(&r, 9).as_array().expect("options").clone();
+    assert_eq!(opts2.len(), 1, "{opts2:?}");
+    assert_eq!(opts2[0]["Encoding"], "H265");
+    assert!(
+        opts2[0]["ResolutionsAvailable"][0]["Width"]
+            .as_i64()
+            .is_some_and(|w| w > 0)
+    );
+    let opts = ok(&r, 10);
+    let h264 = &opts["H264"];
+    assert_eq!(h264["H264ProfilesSupported"][0], "High", "{opts}");
+    assert_eq!(
+        h264["FrameRateRange"]["Min"], h264["FrameRateRange"]["Max"],
+        "{opts}"
+    );
+    // (Its bitrate range sits in the Extension, after the schema's leading xs:any, which zeep
+    // reads as untyped content; the unit tests check it.)
+    let enc = ok(&r, 11);
+    assert_eq!(
+        (&enc["token"], &enc["Encoding"]),
+        (&json!("enc_camera1"), &json!("H264")),
+        "{enc}"
+    );
+    assert_eq!(ok(&r, 12)["SourceToken"], "src_camera0", "{r}");
+    let aenc = ok(&r, 13).as_array().expect("audio encoders").clone();
+    assert_eq!(aenc.len(), 1, "camera0 alone has audio: {aenc:?}");
+    assert_eq!(aenc[0]["Encoding"], "AAC");
+    assert_eq!(ok(&r, 14).as_array().map(Vec::len), Some(1), "{r}");
+    assert!(
+        r[15]["fault"].as_str().is_some_and(|f| f.contains("nope")),
+        "{}",
+        r[15]
+    );
 
     // Pinhole's own ONVIF client, as the connection test of "Discover cameras" runs it, reads
     // the face through Media2 too.

@@ -13,6 +13,7 @@ use crate::onvif::server::answer::{
     self, AudioInfo, DeviceInfo, Encoding, Endpoints, Fault, InterfaceInfo, Position, PresetInfo,
     ProfileInfo, PtzInfo,
 };
+use crate::onvif::server::media2::ConfigurationKind;
 use crate::onvif::server::{Media2Op, Operation, Service, Vector};
 use crate::onvif::server::{events, media2};
 use crate::ptz::profile::Profile;
@@ -89,6 +90,49 @@ impl Context<'_> {
     }
 }
 
+/// The profiles whose configuration of `kind` a request names (by profile, by configuration
+/// token, or all), each configuration once (main and sub stream share their sources).
+fn configurations_of(
+    state: &SharedState,
+    kind: ConfigurationKind,
+    filter: &media2::ConfigurationFilter,
+) -> Result<Vec<ProfileInfo>, Fault> {
+    let mut list = profiles(state);
+    if let Some(p) = &filter.profile {
+        list.retain(|x| &x.token == p);
+        if list.is_empty() {
+            return Err(Fault::NoProfile(format!("no profile `{p}`")));
+        }
+    }
+    let token = |p: &ProfileInfo| media2::configuration_token(p, kind);
+    list.retain(|p| token(p).is_some());
+    if let Some(c) = &filter.configuration {
+        list.retain(|p| token(p).as_deref() == Some(c.as_str()));
+        if list.is_empty() {
+            return Err(Fault::NoConfig(format!("no such configuration `{c}`")));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    list.retain(|p| seen.insert(token(p)));
+    Ok(list)
+}
+
+/// The one configuration of `kind` with token `configuration`.
+fn one_configuration(
+    state: &SharedState,
+    kind: ConfigurationKind,
+    configuration: &str,
+) -> Result<ProfileInfo, Fault> {
+    let filter = media2::ConfigurationFilter {
+        configuration: Some(configuration.to_string()),
+        profile: None,
+    };
+    configurations_of(state, kind, &filter)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Fault::NoConfig(format!("no such configuration `{configuration}`")))
+}
+
 /// A Media2 request: the same profiles as Media (ver10), listed the Media2 way.
 fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
     Ok(match m {
@@ -100,26 +144,11 @@ fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
             media2::profiles(&list, kinds)
         }
         Media2Op::GetConfigurations { kind, filter } => {
-            let mut list = profiles(ctx.state);
-            if let Some(p) = &filter.profile {
-                list.retain(|x| &x.token == p);
-                if list.is_empty() {
-                    return Err(Fault::NoProfile(format!("no profile `{p}`")));
-                }
-            }
-            let token = |p: &ProfileInfo| media2::configuration_token(p, *kind);
-            list.retain(|p| token(p).is_some());
-            if let Some(c) = &filter.configuration {
-                list.retain(|p| token(p).as_deref() == Some(c.as_str()));
-                if list.is_empty() {
-                    return Err(Fault::NoConfig(format!("no such configuration `{c}`")));
-                }
-            }
-            // Main and sub stream share their sources: each configuration once.
-            let mut seen = std::collections::BTreeSet::new();
-            list.retain(|p| seen.insert(token(p)));
-            media2::configuration_list(*kind, &list)
+            media2::configuration_list(*kind, &configurations_of(ctx.state, *kind, filter)?)
         }
+        Media2Op::GetVideoEncoderConfigurationOptions { filter } => media2::video_encoder_options(
+            &configurations_of(ctx.state, ConfigurationKind::VideoEncoder, filter)?,
+        ),
         Media2Op::GetStreamUri { profile, protocol } => {
             if *protocol != media2::StreamProtocol::Rtsp {
                 return Err(Fault::InvalidArgs(
@@ -479,6 +508,34 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
         }
         O::GetVideoSourceConfigurations => answer::video_source_configurations(&profiles(state)),
         O::GetVideoEncoderConfigurations => answer::video_encoder_configurations(&profiles(state)),
+        O::GetVideoSourceConfiguration { configuration } => answer::one_video_source_configuration(
+            &one_configuration(state, ConfigurationKind::VideoSource, configuration)?,
+        ),
+        O::GetVideoEncoderConfiguration { configuration } => {
+            answer::one_video_encoder_configuration(&one_configuration(
+                state,
+                ConfigurationKind::VideoEncoder,
+                configuration,
+            )?)
+        }
+        O::GetAudioSourceConfigurations | O::GetAudioEncoderConfigurations => {
+            let encoders = matches!(op, O::GetAudioEncoderConfigurations);
+            let kind = if encoders {
+                ConfigurationKind::AudioEncoder
+            } else {
+                ConfigurationKind::AudioSource
+            };
+            let all = media2::ConfigurationFilter::default();
+            answer::audio_configurations(&configurations_of(state, kind, &all)?, encoders)
+        }
+        O::GetVideoEncoderConfigurationOptions { filter } => {
+            // Without a token: the first encoder's (every one is fixed at what it runs).
+            let list = configurations_of(state, ConfigurationKind::VideoEncoder, filter)?;
+            let p = list
+                .first()
+                .ok_or_else(|| Fault::NoConfig("no video encoder".into()))?;
+            answer::video_encoder_options(p)
+        }
         O::GetStreamUri { profile } => answer::stream_uri(&ctx.stream_url(profile)?),
         O::GetSnapshotUri { profile } => answer::snapshot_uri(&ctx.snapshot_url(profile)?),
         O::Media2(m) => media2_answer(ctx, m)?,

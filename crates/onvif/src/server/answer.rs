@@ -660,6 +660,80 @@ pub fn video_encoder_configurations(list: &[ProfileInfo]) -> String {
     )
 }
 
+pub fn one_video_source_configuration(p: &ProfileInfo) -> String {
+    format!(
+        "<trt:GetVideoSourceConfigurationResponse>{}</trt:GetVideoSourceConfigurationResponse>",
+        source_configuration(p, "trt:Configuration")
+    )
+}
+
+pub fn one_video_encoder_configuration(p: &ProfileInfo) -> String {
+    format!(
+        "<trt:GetVideoEncoderConfigurationResponse>{}</trt:GetVideoEncoderConfigurationResponse>",
+        encoder_configuration(p, "trt:Configuration")
+    )
+}
+
+/// `GetAudioSourceConfigurations` and `GetAudioEncoderConfigurations` of the profiles with
+/// audio (chosen and without repeats).
+pub fn audio_configurations(list: &[ProfileInfo], encoders: bool) -> String {
+    let all: String = list
+        .iter()
+        .filter_map(|p| {
+            let a = p.audio.as_ref()?;
+            Some(if encoders {
+                audio_encoder_configuration(p, a, "trt:Configurations")
+            } else {
+                audio_source_configuration(p, "trt:Configurations")
+            })
+        })
+        .collect();
+    let op = if encoders {
+        "GetAudioEncoderConfigurations"
+    } else {
+        "GetAudioSourceConfigurations"
+    };
+    format!("<trt:{op}Response>{all}</trt:{op}Response>")
+}
+
+fn int_range(lo: u32, hi: u32) -> String {
+    format!("<tt:Min>{lo}</tt:Min><tt:Max>{hi}</tt:Max>")
+}
+
+/// `GetVideoEncoderConfigurationOptions`: what the profile's encoder runs at, as the only
+/// choice (Pinhole sets encoders from its own camera settings, not over ONVIF). H.265 has no
+/// options element in Media (ver10): its profile gives the quality range alone.
+pub fn video_encoder_options(p: &ProfileInfo) -> String {
+    let gov = p.fps.max(1) * 2;
+    let h264 = match p.encoding {
+        Encoding::H264 => {
+            let common = format!(
+                "<tt:ResolutionsAvailable><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:ResolutionsAvailable>\
+                 <tt:GovLengthRange>{}</tt:GovLengthRange><tt:FrameRateRange>{}</tt:FrameRateRange>\
+                 <tt:EncodingIntervalRange>{}</tt:EncodingIntervalRange>\
+                 <tt:H264ProfilesSupported>High</tt:H264ProfilesSupported>",
+                p.width,
+                p.height,
+                int_range(gov, gov),
+                int_range(p.fps, p.fps),
+                int_range(1, 1)
+            );
+            format!(
+                "<tt:H264>{common}</tt:H264><tt:Extension><tt:H264>{common}\
+                 <tt:BitrateRange>{}</tt:BitrateRange></tt:H264></tt:Extension>",
+                int_range(p.bitrate_kbps, p.bitrate_kbps)
+            )
+        }
+        Encoding::H265 => String::new(),
+    };
+    format!(
+        "<trt:GetVideoEncoderConfigurationOptionsResponse><trt:Options>\
+         <tt:QualityRange>{}</tt:QualityRange>{h264}</trt:Options>\
+         </trt:GetVideoEncoderConfigurationOptionsResponse>",
+        int_range(5, 5)
+    )
+}
+
 fn media_uri(element: &str, uri: &str) -> String {
     format!(
         "<{element}><trt:MediaUri><tt:Uri>{}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>\

@@ -207,6 +207,37 @@ pub fn configuration_token(p: &ProfileInfo, kind: ConfigurationKind) -> Option<S
     }
 }
 
+/// `GetVideoEncoderConfigurationOptions`: each encoder's current settings as its only choice
+/// (Pinhole sets encoders from its own camera settings, not over ONVIF).
+pub fn video_encoder_options(list: &[ProfileInfo]) -> String {
+    let all: String = list
+        .iter()
+        .map(|p| {
+            let (encoding, profile) = match p.encoding {
+                Encoding::H264 => ("H264", "High"),
+                Encoding::H265 => ("H265", "Main"),
+            };
+            format!(
+                "<tr2:Options GovLengthRange=\"{gov} {gov}\" FrameRatesSupported=\"{}\" \
+                 ProfilesSupported=\"{profile}\" ConstantBitRateSupported=\"false\">\
+                 <tt:Encoding>{encoding}</tt:Encoding>\
+                 <tt:QualityRange><tt:Min>5</tt:Min><tt:Max>5</tt:Max></tt:QualityRange>\
+                 <tt:ResolutionsAvailable><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:ResolutionsAvailable>\
+                 <tt:BitrateRange><tt:Min>{kbps}</tt:Min><tt:Max>{kbps}</tt:Max></tt:BitrateRange>\
+                 </tr2:Options>",
+                p.fps,
+                p.width,
+                p.height,
+                gov = p.fps.max(1) * 2,
+                kbps = p.bitrate_kbps
+            )
+        })
+        .collect();
+    format!(
+        "<tr2:GetVideoEncoderConfigurationOptionsResponse>{all}</tr2:GetVideoEncoderConfigurationOptionsResponse>"
+    )
+}
+
 pub fn stream_uri(uri: &str) -> String {
     format!(
         "<tr2:GetStreamUriResponse><tr2:Uri>{}</tr2:Uri></tr2:GetStreamUriResponse>",

@@ -80,6 +80,19 @@ pub enum Operation {
     GetVideoSources,
     GetVideoSourceConfigurations,
     GetVideoEncoderConfigurations,
+    GetVideoSourceConfiguration {
+        configuration: String,
+    },
+    GetVideoEncoderConfiguration {
+        configuration: String,
+    },
+    GetAudioSourceConfigurations,
+    GetAudioEncoderConfigurations,
+    /// What the encoder of a profile or configuration can be set to (the ranges NVRs build
+    /// their forms from).
+    GetVideoEncoderConfigurationOptions {
+        filter: media2::ConfigurationFilter,
+    },
     GetStreamUri {
         profile: String,
     },
@@ -182,6 +195,9 @@ pub enum Media2Op {
     GetSnapshotUri {
         profile: String,
     },
+    GetVideoEncoderConfigurationOptions {
+        filter: media2::ConfigurationFilter,
+    },
 }
 
 impl Media2Op {
@@ -198,6 +214,9 @@ impl Media2Op {
             },
             Media2Op::GetStreamUri { .. } => "GetStreamUri",
             Media2Op::GetSnapshotUri { .. } => "GetSnapshotUri",
+            Media2Op::GetVideoEncoderConfigurationOptions { .. } => {
+                "GetVideoEncoderConfigurationOptions"
+            }
         }
     }
 }
@@ -256,6 +275,11 @@ impl Operation {
             GetVideoSources => "GetVideoSources",
             GetVideoSourceConfigurations => "GetVideoSourceConfigurations",
             GetVideoEncoderConfigurations => "GetVideoEncoderConfigurations",
+            GetVideoSourceConfiguration { .. } => "GetVideoSourceConfiguration",
+            GetVideoEncoderConfiguration { .. } => "GetVideoEncoderConfiguration",
+            GetAudioSourceConfigurations => "GetAudioSourceConfigurations",
+            GetAudioEncoderConfigurations => "GetAudioEncoderConfigurations",
+            GetVideoEncoderConfigurationOptions { .. } => "GetVideoEncoderConfigurationOptions",
             GetStreamUri { .. } => "GetStreamUri",
             GetSnapshotUri { .. } => "GetSnapshotUri",
             Media2(m) => m.name(),
@@ -457,16 +481,10 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
 /// A Media2 request, if it is one Pinhole answers.
 fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, OnvifError> {
     use media2::ConfigurationKind as K;
-    let filter = || -> Result<media2::ConfigurationFilter, OnvifError> {
-        Ok(media2::ConfigurationFilter {
-            configuration: optional_field(op, &["ConfigurationToken"], "ConfigurationToken")?,
-            profile: optional_field(op, &["ProfileToken"], "ProfileToken")?,
-        })
-    };
     let list = |kind| -> Result<Option<Media2Op>, OnvifError> {
         Ok(Some(Media2Op::GetConfigurations {
             kind,
-            filter: filter()?,
+            filter: configuration_filter(op)?,
         }))
     };
     match op.tag_name().name() {
@@ -504,8 +522,23 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
         "GetSnapshotUri" => Ok(Some(Media2Op::GetSnapshotUri {
             profile: field(op, &["ProfileToken"], "ProfileToken")?,
         })),
+        "GetVideoEncoderConfigurationOptions" => {
+            Ok(Some(Media2Op::GetVideoEncoderConfigurationOptions {
+                filter: configuration_filter(op)?,
+            }))
+        }
         _ => Ok(None),
     }
+}
+
+/// The `ConfigurationToken` and `ProfileToken` a list or options request may narrow by.
+fn configuration_filter(
+    op: roxmltree::Node<'_, '_>,
+) -> Result<media2::ConfigurationFilter, OnvifError> {
+    Ok(media2::ConfigurationFilter {
+        configuration: optional_field(op, &["ConfigurationToken"], "ConfigurationToken")?,
+        profile: optional_field(op, &["ProfileToken"], "ProfileToken")?,
+    })
 }
 
 /// An optional `xs:duration` parameter, in ms.
@@ -639,6 +672,19 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Media, "GetVideoSources") => O::GetVideoSources,
         (Service::Media, "GetVideoSourceConfigurations") => O::GetVideoSourceConfigurations,
         (Service::Media, "GetVideoEncoderConfigurations") => O::GetVideoEncoderConfigurations,
+        (Service::Media, "GetVideoSourceConfiguration") => O::GetVideoSourceConfiguration {
+            configuration: field(op, &["ConfigurationToken"], "ConfigurationToken")?,
+        },
+        (Service::Media, "GetVideoEncoderConfiguration") => O::GetVideoEncoderConfiguration {
+            configuration: field(op, &["ConfigurationToken"], "ConfigurationToken")?,
+        },
+        (Service::Media, "GetAudioSourceConfigurations") => O::GetAudioSourceConfigurations,
+        (Service::Media, "GetAudioEncoderConfigurations") => O::GetAudioEncoderConfigurations,
+        (Service::Media, "GetVideoEncoderConfigurationOptions") => {
+            O::GetVideoEncoderConfigurationOptions {
+                filter: configuration_filter(op)?,
+            }
+        }
         (Service::Media, "GetStreamUri") => O::GetStreamUri {
             profile: profile()?,
         },

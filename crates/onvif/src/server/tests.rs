@@ -594,3 +594,84 @@ fn the_event_service_is_listed_with_its_pull_point_support() {
     let f = Fault::UnknownSubscription("gone".into());
     assert!(answer::envelope(&f.body(false), false).contains("wsrf-rw:ResourceUnknownFault"));
 }
+
+#[test]
+fn configuration_getters_and_options_are_read_for_media_and_media2() {
+    let body = |service_ns: &str, inner: &str| {
+        format!(
+            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>\
+             <GetVideoEncoderConfigurationOptions xmlns=\"{service_ns}\">{inner}</GetVideoEncoderConfigurationOptions>\
+             </s:Body></s:Envelope>"
+        )
+    };
+    let by_profile = body(
+        "http://www.onvif.org/ver10/media/wsdl",
+        "<ProfileToken>camera1</ProfileToken>",
+    );
+    assert_eq!(
+        parse_request(Service::Media, &by_profile)
+            .unwrap()
+            .operation,
+        Operation::GetVideoEncoderConfigurationOptions {
+            filter: media2::ConfigurationFilter {
+                configuration: None,
+                profile: Some("camera1".into()),
+            }
+        }
+    );
+    let by_token = body(
+        "http://www.onvif.org/ver20/media/wsdl",
+        "<ConfigurationToken>enc_camera0</ConfigurationToken>",
+    );
+    assert_eq!(
+        parse_request(Service::Media2, &by_token).unwrap().operation,
+        Operation::Media2(Media2Op::GetVideoEncoderConfigurationOptions {
+            filter: media2::ConfigurationFilter {
+                configuration: Some("enc_camera0".into()),
+                profile: None,
+            }
+        })
+    );
+    let single = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>\
+        <GetVideoEncoderConfiguration xmlns=\"http://www.onvif.org/ver10/media/wsdl\"/></s:Body></s:Envelope>";
+    assert!(matches!(
+        parse_request(Service::Media, single),
+        Err(OnvifError::Missing("ConfigurationToken"))
+    ));
+}
+
+#[test]
+fn encoder_options_answer_what_the_encoder_runs_at() {
+    let mut p = ProfileInfo {
+        token: "camera1".into(),
+        name: "Yard".into(),
+        source: "src_camera1".into(),
+        width: 1280,
+        height: 720,
+        fps: 15,
+        bitrate_kbps: 2000,
+        encoding: Encoding::H264,
+        audio: None,
+        ptz: None,
+    };
+    let text = answer::envelope(&answer::video_encoder_options(&p), false);
+    let doc = roxmltree::Document::parse(&text).expect("well-formed");
+    let options = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "Options")
+        .expect("options");
+    let order: Vec<&str> = options
+        .children()
+        .filter(|n| n.is_element())
+        .map(|n| n.tag_name().name())
+        .collect();
+    assert_eq!(order, ["QualityRange", "H264", "Extension"]);
+    assert!(text.contains("<tt:FrameRateRange><tt:Min>15</tt:Min><tt:Max>15</tt:Max>"));
+    assert!(text.contains("<tt:BitrateRange><tt:Min>2000</tt:Min><tt:Max>2000</tt:Max>"));
+    p.encoding = Encoding::H265;
+    assert!(!answer::video_encoder_options(&p).contains("H264"));
+    let m2 = media2::video_encoder_options(std::slice::from_ref(&p));
+    assert!(
+        m2.contains("<tt:Encoding>H265</tt:Encoding>") && m2.contains("FrameRatesSupported=\"15\"")
+    );
+}
