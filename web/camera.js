@@ -23,11 +23,50 @@ export async function cameraView(el, id) {
   clear(el, h('div.camera-head', h('a', { href: '#/' }, '← All cameras'), h('h1', cam.name || cam.id), status),
     h('div.camera-view', live, side));
 
+  // A camera with a microphone can be listened to: its HLS (picture and sound, a few seconds
+  // behind) replaces the MJPEG view, where the browser plays HLS itself (Safari, iOS, Chromium).
+  const canPlayHls = h('video').canPlayType('application/vnd.apple.mpegurl') !== '';
+  const listen = h('button.listen', { type: 'button', hidden: true }, 'Listen');
+  let player = null;
+  const stopListening = () => {
+    if (!player) return;
+    player.pause();
+    player.removeAttribute('src');
+    player.load();
+    player.replaceWith(preview(id, '.big'));
+    player = null;
+    listen.textContent = 'Listen';
+  };
+  listen.onclick = () => {
+    if (player) {
+      stopListening();
+      return;
+    }
+    player = h('video.preview.big', {
+      src: `/api/cameras/${encodeURIComponent(id)}/hls/index.m3u8`, autoplay: true, playsInline: true,
+      title: `live view of ${id} with sound, a few seconds behind`,
+    });
+    player.onerror = () => {
+      toast('The stream with sound did not play', true);
+      stopListening();
+    };
+    const img = live.querySelector('img.preview');
+    if (img) {
+      img.removeAttribute('src');
+      img.replaceWith(player);
+    }
+    player.play().catch(() => {});
+    listen.textContent = 'Stop sound';
+  };
+  onLeave(stopListening);
+  el.querySelector('.camera-head').append(listen);
+
   const refreshStatus = async () => {
     try {
       const s = await api('GET', '/api/status/cameras');
       const mine = s.cameras.find((c) => c.device === id);
       clear(status, statusLine(mine));
+      listen.hidden = !(canPlayHls && mine && mine.audio) && !player;
     } catch {}
   };
   refreshStatus();
