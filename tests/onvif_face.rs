@@ -401,8 +401,8 @@ fn the_onvif_switch_in_settings_works_in_chromium() {
 }
 
 /// The appliance with `ipcam` as camera0 beside a test camera, the face on, camera0 streaming
-/// with its audio; the server and its HTTP port.
-async fn face_beside(ipcam: &ipcam::IpCamera) -> (Server, String) {
+/// with its `audio` (`aac`, `pcmu`...); the server and its HTTP port.
+async fn face_beside(ipcam: &ipcam::IpCamera, audio: &str) -> (Server, String) {
     let server = Server::start(Opts {
         toml: ipcam.beside_a_test_camera("[onvif]\ndiscovery = false\n\n"),
         ..Opts::with_roles()
@@ -414,7 +414,7 @@ async fn face_beside(ipcam: &ipcam::IpCamera) -> (Server, String) {
         "get_camera_status",
         json!({"device": "camera0"}),
         "camera0 streaming with its audio",
-        |st| st["status"] == "CONNECTED" && st["audio"] == "aac",
+        |st| st["status"] == "CONNECTED" && st["audio"] == audio,
     )
     .await;
     set_onvif(&server, &admin, true).await;
@@ -427,7 +427,7 @@ async fn an_ip_cameras_audio_shows_in_the_onvif_profiles_and_plays() {
     // An IP camera with AAC audio beside a test camera without, on the host's loopback (no
     // discovery: only the services are used here).
     let ipcam = ipcam::IpCamera::with_aac().await;
-    let (_server, port) = face_beside(&ipcam).await;
+    let (_server, port) = face_beside(&ipcam, "aac").await;
     // The bitrate is measured over the status's window: let one pass.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let r = host_client(
@@ -676,7 +676,7 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
     })
     .await
     .expect("the IP camera");
-    let (server, port) = face_beside(&ipcam).await;
+    let (server, port) = face_beside(&ipcam, "aac").await;
     let media2 = |op: &str, params: Value| json!({"media2": op, "params": params});
     let r = host_client(
         &["run", "127.0.0.1", &port, "view", PASSWORD],
@@ -839,4 +839,39 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
         (&json!("H265"), &json!("AAC")),
         "{t}"
     );
+}
+
+#[tokio::test]
+async fn a_cameras_sample_rate_stays_known_while_it_is_down() {
+    // G.711 at 8 kHz, served as AAC at the same rate: not the 16 kHz a guess would give.
+    let ipcam = tokio::task::spawn_blocking(|| {
+        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Pcmu))
+    })
+    .await
+    .expect("the IP camera");
+    let (server, port) = face_beside(&ipcam, "pcmu").await;
+    let admin = server.token("admin").await;
+    let rate = || {
+        let r = host_client(
+            &["run", "127.0.0.1", &port, "view", PASSWORD],
+            &json!([step(
+                "media",
+                "GetProfile",
+                json!({"ProfileToken": "camera0"})
+            )]),
+        );
+        ok(&r, 0)["AudioEncoderConfiguration"]["SampleRate"].clone()
+    };
+    assert_eq!(rate(), 8, "while it streams");
+    drop(ipcam);
+    rpc_until(
+        &server,
+        &admin,
+        "get_camera_status",
+        json!({"device": "camera0"}),
+        "camera0 down",
+        |st| st["status"] != "CONNECTED",
+    )
+    .await;
+    assert_eq!(rate(), 8, "while it is down");
 }

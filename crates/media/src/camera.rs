@@ -137,6 +137,8 @@ pub struct CameraHandle {
     audio_in: Mutex<Option<(AudioCodec, gst::Pad)>>,
     /// The audio of the last pipeline that streamed (the RTSP mount follows it).
     last_audio: Mutex<Option<AudioCodec>>,
+    /// The hub caps of the audio the last pipeline streamed (for its sample rate while down).
+    last_audio_caps: Mutex<Option<gst::Caps>>,
     last_keyframe_request: AtomicI64,
     /// Until then (monotonic ms) a keyframe is already on its way: requests are not needed.
     keyframe_due_until: AtomicI64,
@@ -196,6 +198,7 @@ impl CameraHandle {
             last_codec: Mutex::new(None),
             audio_in: Mutex::new(None),
             last_audio: Mutex::new(None),
+            last_audio_caps: Mutex::new(None),
             last_keyframe_request: AtomicI64::new(-10_000),
             keyframe_due_until: AtomicI64::new(-10_000),
             restart: Notify::new(),
@@ -300,6 +303,18 @@ impl CameraHandle {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .and_then(|(_, p)| p.current_caps())
+    }
+
+    /// The sample rate of the camera's audio on its hub: as it flows, else as it last flowed.
+    pub fn audio_rate(&self) -> Option<u32> {
+        let caps = self.audio_caps().or_else(|| {
+            self.last_audio_caps
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })?;
+        let rate = caps.structure(0)?.get::<i32>("rate").ok()?;
+        u32::try_from(rate).ok()
     }
 
     /// The audio the running pipeline receives from the camera.
@@ -426,7 +441,16 @@ pub async fn run(
                 }
                 cam.hub.set_producer(None);
                 cam.audio.set_producer(None);
-                *cam.audio_in.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let audio_in = cam
+                    .audio_in
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                if let Some(caps) = audio_in.and_then(|(_, pad)| pad.current_caps()) {
+                    *cam.last_audio_caps
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(caps);
+                }
                 cam.preview.set_valve(None);
                 cam.detect.set_valve(None);
                 *cam.video_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;

@@ -232,11 +232,8 @@ fn encoding(codec: Option<crate::media::pipeline::VideoCodec>) -> Encoding {
 /// streamed last), with the sample rate and bitrate it flows at.
 fn audio_info(h: &crate::media::camera::CameraHandle) -> Option<AudioInfo> {
     h.last_audio()?;
-    let rate = h
-        .audio_caps()
-        .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("rate").ok()))
-        .and_then(|r| u32::try_from(r).ok())
-        .unwrap_or(16_000);
+    // Known once the audio has flowed, which it has when `last_audio` is set.
+    let rate = h.audio_rate().unwrap_or(16_000);
     Some(AudioInfo {
         sample_rate: rate,
         bitrate_kbps: h.status().audio_bitrate_kbps.round() as u32,
