@@ -729,6 +729,8 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
                 "GetVideoEncoderConfiguration",
                 json!({"ConfigurationToken": "nope"})
             ),
+            // Where recorders look for the RTSP port.
+            step("devicemgmt", "GetNetworkProtocols", json!({})),
         ]),
     );
     let profiles = ok(&r, 0).as_array().expect("profiles").clone();
@@ -813,6 +815,21 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
         "{}",
         r[15]
     );
+    let protocols = ok(&r, 16).as_array().expect("protocols").clone();
+    let port_of = |name: &str| {
+        protocols
+            .iter()
+            .find(|p| p["Name"] == name)
+            .and_then(|p| p["Port"][0].as_u64())
+            .unwrap_or_else(|| panic!("no {name} in {protocols:?}"))
+    };
+    assert_eq!(port_of("HTTP").to_string(), port);
+    let rtsp_port = uri
+        .rsplit_once('@')
+        .and_then(|(_, rest)| rest.split(['/', ':']).nth(1))
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no port in {uri}"));
+    assert_eq!(port_of("RTSP"), rtsp_port, "{protocols:?}");
 
     // Pinhole's own ONVIF client, as the connection test of "Discover cameras" runs it, reads
     // the face through Media2 too.

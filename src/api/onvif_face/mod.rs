@@ -52,6 +52,8 @@ pub struct OnvifFace {
     next_move: AtomicU64,
     /// The event service's subscriptions and the cameras' detection state.
     pub events: events::FaceEvents,
+    /// The web listeners' ports, once they listen.
+    ports: std::sync::OnceLock<responder::Ports>,
 }
 
 /// The most accepted tokens remembered at once; beyond it, the oldest half is forgotten (they
@@ -70,6 +72,7 @@ impl OnvifFace {
             moves: Default::default(),
             next_move: AtomicU64::new(1),
             events: Default::default(),
+            ports: Default::default(),
         }
     }
 
@@ -83,6 +86,14 @@ impl OnvifFace {
         if !on {
             self.events.clear();
         }
+    }
+
+    pub fn set_ports(&self, ports: responder::Ports) {
+        let _ = self.ports.set(ports);
+    }
+
+    pub fn ports(&self) -> Option<responder::Ports> {
+        self.ports.get().copied()
     }
 
     pub fn watch_enabled(&self) -> tokio::sync::watch::Receiver<bool> {

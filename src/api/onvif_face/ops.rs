@@ -492,6 +492,18 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
         O::GetNetworkInterfaces => answer::network_interfaces(&interfaces()),
         O::GetWsdlUrl => answer::wsdl_url().to_string(),
         O::GetDiscoveryMode => answer::discovery_mode().to_string(),
+        O::GetNetworkProtocols => {
+            use answer::NetworkProtocol as P;
+            let mut list = Vec::new();
+            if let Some(p) = state.onvif.ports() {
+                list.push((P::Http, p.http));
+                list.extend(p.https.map(|port| (P::Https, port)));
+            }
+            if let Some(e) = &state.media {
+                list.push((P::Rtsp, e.rtsp_addr().port()));
+            }
+            answer::network_protocols(&list)
+        }
         O::GetProfiles => answer::profiles(&profiles(state)),
         O::GetProfile { profile } => answer::one_profile(&find_profile(state, profile)?),
         O::GetVideoSources => {

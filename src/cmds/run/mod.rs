@@ -357,14 +357,12 @@ pub async fn serve(
     spawn_tour_scheduler(&supervisor, state.clone());
     spawn_discovery(&supervisor, state.clone());
     crate::api::onvif_face::events::spawn(&supervisor, state.clone());
-    crate::api::onvif_face::responder::spawn(
-        &supervisor,
-        state.clone(),
-        crate::api::onvif_face::responder::Ports {
-            http: http_addr.port(),
-            https: https_port,
-        },
-    );
+    let ports = crate::api::onvif_face::responder::Ports {
+        http: http_addr.port(),
+        https: https_port,
+    };
+    state.onvif.set_ports(ports);
+    crate::api::onvif_face::responder::spawn(&supervisor, state.clone(), ports);
     if state.media.is_some() {
         let state = state.clone();
         tokio::spawn(async move { crate::api::broadcast_ops::autostart(&state).await });

@@ -457,6 +457,33 @@ pub fn wsdl_url() -> &'static str {
     "<tds:GetWsdlUrlResponse><tds:WsdlUrl>http://www.onvif.org/ver10/device/wsdl/devicemgmt.wsdl</tds:WsdlUrl></tds:GetWsdlUrlResponse>"
 }
 
+/// A protocol the device serves, for `GetNetworkProtocols`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkProtocol {
+    Http,
+    Https,
+    Rtsp,
+}
+
+/// `GetNetworkProtocols`: where recorders find the RTSP port, and the web ports.
+pub fn network_protocols(list: &[(NetworkProtocol, u16)]) -> String {
+    let all: String = list
+        .iter()
+        .map(|(p, port)| {
+            let name = match p {
+                NetworkProtocol::Http => "HTTP",
+                NetworkProtocol::Https => "HTTPS",
+                NetworkProtocol::Rtsp => "RTSP",
+            };
+            format!(
+                "<tds:NetworkProtocols><tt:Name>{name}</tt:Name><tt:Enabled>true</tt:Enabled>\
+                 <tt:Port>{port}</tt:Port></tds:NetworkProtocols>"
+            )
+        })
+        .collect();
+    format!("<tds:GetNetworkProtocolsResponse>{all}</tds:GetNetworkProtocolsResponse>")
+}
+
 pub fn discovery_mode() -> &'static str {
     "<tds:GetDiscoveryModeResponse><tds:DiscoveryMode>Discoverable</tds:DiscoveryMode></tds:GetDiscoveryModeResponse>"
 }

@@ -72,6 +72,7 @@ pub enum Operation {
     GetNetworkInterfaces,
     GetWsdlUrl,
     GetDiscoveryMode,
+    GetNetworkProtocols,
     // Media service (ver10).
     GetProfiles,
     GetProfile {
@@ -270,6 +271,7 @@ impl Operation {
             GetNetworkInterfaces => "GetNetworkInterfaces",
             GetWsdlUrl => "GetWsdlUrl",
             GetDiscoveryMode => "GetDiscoveryMode",
+            GetNetworkProtocols => "GetNetworkProtocols",
             GetProfiles => "GetProfiles",
             GetProfile { .. } => "GetProfile",
             GetVideoSources => "GetVideoSources",
@@ -665,6 +667,7 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Device, "GetNetworkInterfaces") => O::GetNetworkInterfaces,
         (Service::Device, "GetWsdlUrl") => O::GetWsdlUrl,
         (Service::Device, "GetDiscoveryMode") => O::GetDiscoveryMode,
+        (Service::Device, "GetNetworkProtocols") => O::GetNetworkProtocols,
         (Service::Media, "GetProfiles") => O::GetProfiles,
         (Service::Media, "GetProfile") => O::GetProfile {
             profile: profile()?,
