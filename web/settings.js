@@ -421,7 +421,7 @@ function onvifCard(s) {
   const box = h('input#onvif-enabled', { type: 'checkbox', checked: !!s.onvif_enabled });
   const state = h('p.meta#onvif-state');
   const show = (on) => clear(state, on
-    ? [h('span', 'On: network video recorders and home-automation systems can find this device and use its cameras. Device service: '), h('code', service),
+    ? [h('span', 'On: network video recorders and home-automation systems can find this device and use its cameras, with their motion and person events. Device service: '), h('code', service),
       h('span', '. They sign in with a Pinhole account; viewers watch, operators also steer.')]
     : 'Off: nothing answers ONVIF requests or discovery probes.');
   show(box.checked);
@@ -440,7 +440,7 @@ function onvifCard(s) {
     }
   };
   return h('section.card#onvif-card', h('h2', 'ONVIF'),
-    h('label.switch', box, ' Answer as an ONVIF camera (Profile S with PTZ)'), state);
+    h('label.switch', box, ' Answer as an ONVIF camera (Profile S with PTZ and events; Media2)'), state);
 }
 
 async function deviceTab(el) {
