@@ -151,6 +151,24 @@ pub enum Encoding {
     H265,
 }
 
+impl Encoding {
+    /// The name both media services give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::H264 => "H264",
+            Encoding::H265 => "H265",
+        }
+    }
+
+    /// The codec profile Pinhole's streams are described with.
+    pub fn profile(self) -> &'static str {
+        match self {
+            Encoding::H264 => "High",
+            Encoding::H265 => "Main",
+        }
+    }
+}
+
 /// A camera's PTZ as its profile shows it.
 #[derive(Debug, Clone)]
 pub struct PtzInfo {
@@ -180,12 +198,41 @@ pub struct ProfileInfo {
     pub ptz: Option<PtzInfo>,
 }
 
+/// The tokens of a profile's configurations, one place for both media services: what is listed
+/// is what can be asked for.
+impl ProfileInfo {
+    pub fn encoder_token(&self) -> String {
+        format!("enc_{}", self.token)
+    }
+
+    /// One audio source per camera, named after its video source.
+    pub fn audio_source_token(&self) -> String {
+        format!("a{}", self.source)
+    }
+
+    pub fn audio_encoder_token(&self) -> String {
+        format!("aenc_{}", self.token)
+    }
+
+    /// Frames between keyframes: two seconds' worth, as Pinhole's encoders are set.
+    pub fn gov_length(&self) -> u32 {
+        self.fps.max(1) * 2
+    }
+}
+
 /// A stream's AAC audio as its profile shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioInfo {
     /// Sample rate in Hz.
     pub sample_rate: u32,
     pub bitrate_kbps: u32,
+}
+
+impl AudioInfo {
+    /// The sample rate as both media services give it: in kHz.
+    pub fn sample_rate_khz(&self) -> u32 {
+        self.sample_rate.div_ceil(1000)
+    }
 }
 
 /// A position in the generic spaces: pan and tilt -1..1, zoom 0..1.
@@ -501,58 +548,57 @@ pub(super) fn source_configuration(p: &ProfileInfo, element: &str) -> String {
     )
 }
 
-/// The tail every encoder configuration ends with: no multicast (streams are RTSP unicast), and
-/// the RTSP session's timeout.
-const UNICAST_ONLY: &str = "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type>\
+/// No multicast: streams are RTSP unicast (every encoder configuration, both media services).
+pub(super) const NO_MULTICAST: &str = "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type>\
     <tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>1</tt:TTL>\
-    <tt:AutoStart>false</tt:AutoStart></tt:Multicast><tt:SessionTimeout>PT60S</tt:SessionTimeout>";
+    <tt:AutoStart>false</tt:AutoStart></tt:Multicast>";
+
+/// The RTSP session's timeout, which Media (ver10) encoder configurations end with.
+const SESSION_TIMEOUT: &str = "<tt:SessionTimeout>PT60S</tt:SessionTimeout>";
 
 fn encoder_configuration(p: &ProfileInfo, element: &str) -> String {
-    let (encoding, h264) = match p.encoding {
-        Encoding::H264 => (
-            "H264",
-            format!(
-                "<tt:H264><tt:GovLength>{}</tt:GovLength><tt:H264Profile>High</tt:H264Profile></tt:H264>",
-                p.fps.max(1) * 2
-            ),
+    let h264 = match p.encoding {
+        Encoding::H264 => format!(
+            "<tt:H264><tt:GovLength>{}</tt:GovLength><tt:H264Profile>{}</tt:H264Profile></tt:H264>",
+            p.gov_length(),
+            p.encoding.profile()
         ),
-        Encoding::H265 => ("H265", String::new()),
+        Encoding::H265 => String::new(),
     };
     format!(
-        "<{element} token=\"enc_{tok}\"><tt:Name>enc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
-         <tt:Encoding>{encoding}</tt:Encoding>\
+        "<{element} token=\"{tok}\"><tt:Name>{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:Encoding>{}</tt:Encoding>\
          <tt:Resolution><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:Resolution>\
          <tt:Quality>5</tt:Quality>\
          <tt:RateControl><tt:FrameRateLimit>{}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval>\
          <tt:BitrateLimit>{}</tt:BitrateLimit></tt:RateControl>{h264}\
-         {UNICAST_ONLY}</{element}>",
+         {NO_MULTICAST}{SESSION_TIMEOUT}</{element}>",
+        p.encoding.name(),
         p.width,
         p.height,
         p.fps,
         p.bitrate_kbps,
-        tok = escape(&p.token)
+        tok = escape(&p.encoder_token())
     )
 }
 
-/// The audio source and encoder configurations of a profile with audio (one audio source per
-/// camera, named after its video source).
+/// The audio source and encoder configurations of a profile with audio.
 pub(super) fn audio_source_configuration(p: &ProfileInfo, element: &str) -> String {
     format!(
-        "<{element} token=\"a{src}\"><tt:Name>a{src}</tt:Name><tt:UseCount>1</tt:UseCount>\
-         <tt:SourceToken>a{src}</tt:SourceToken></{element}>",
-        src = escape(&p.source)
+        "<{element} token=\"{src}\"><tt:Name>{src}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:SourceToken>{src}</tt:SourceToken></{element}>",
+        src = escape(&p.audio_source_token())
     )
 }
 
 fn audio_encoder_configuration(p: &ProfileInfo, a: &AudioInfo, element: &str) -> String {
     format!(
-        "<{element} token=\"aenc_{tok}\"><tt:Name>aenc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
+        "<{element} token=\"{tok}\"><tt:Name>{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
          <tt:Encoding>AAC</tt:Encoding><tt:Bitrate>{}</tt:Bitrate><tt:SampleRate>{}</tt:SampleRate>\
-         {UNICAST_ONLY}</{element}>",
+         {NO_MULTICAST}{SESSION_TIMEOUT}</{element}>",
         a.bitrate_kbps,
-        // ONVIF gives the sample rate in kHz.
-        a.sample_rate.div_ceil(1000),
-        tok = escape(&p.token)
+        a.sample_rate_khz(),
+        tok = escape(&p.audio_encoder_token())
     )
 }
 
@@ -723,7 +769,7 @@ pub fn audio_configurations(list: &[ProfileInfo], encoders: bool) -> String {
     format!("<trt:{op}Response>{all}</trt:{op}Response>")
 }
 
-fn int_range(lo: u32, hi: u32) -> String {
+pub(super) fn int_range(lo: u32, hi: u32) -> String {
     format!("<tt:Min>{lo}</tt:Min><tt:Max>{hi}</tt:Max>")
 }
 
@@ -731,19 +777,20 @@ fn int_range(lo: u32, hi: u32) -> String {
 /// choice (Pinhole sets encoders from its own camera settings, not over ONVIF). H.265 has no
 /// options element in Media (ver10): its profile gives the quality range alone.
 pub fn video_encoder_options(p: &ProfileInfo) -> String {
-    let gov = p.fps.max(1) * 2;
+    let gov = p.gov_length();
     let h264 = match p.encoding {
         Encoding::H264 => {
             let common = format!(
                 "<tt:ResolutionsAvailable><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:ResolutionsAvailable>\
                  <tt:GovLengthRange>{}</tt:GovLengthRange><tt:FrameRateRange>{}</tt:FrameRateRange>\
                  <tt:EncodingIntervalRange>{}</tt:EncodingIntervalRange>\
-                 <tt:H264ProfilesSupported>High</tt:H264ProfilesSupported>",
+                 <tt:H264ProfilesSupported>{}</tt:H264ProfilesSupported>",
                 p.width,
                 p.height,
                 int_range(gov, gov),
                 int_range(p.fps, p.fps),
-                int_range(1, 1)
+                int_range(1, 1),
+                p.encoding.profile()
             );
             format!(
                 "<tt:H264>{common}</tt:H264><tt:Extension><tt:H264>{common}\

@@ -268,27 +268,34 @@ pub fn event_properties() -> String {
     )
 }
 
-/// `CreatePullPointSubscription`: where to pull, and the times.
-pub fn pull_point_created(address: &str, now_secs: i64, termination_secs: i64) -> String {
-    format!(
-        "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>\
-         <wsa:Address>{}</wsa:Address></tev:SubscriptionReference>\
-         <wsnt:CurrentTime>{}</wsnt:CurrentTime><wsnt:TerminationTime>{}</wsnt:TerminationTime>\
-         </tev:CreatePullPointSubscriptionResponse>",
-        escape(address),
-        super::answer::utc(now_secs),
-        super::answer::utc(termination_secs)
-    )
+/// How a subscription's messages reach its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// `CreatePullPointSubscription`: the client pulls them from the subscription's address.
+    PullPoint,
+    /// `Subscribe`: the device posts them to the client as `Notify`; the address is the
+    /// subscription manager's (for `Renew` and `Unsubscribe`).
+    Notify,
 }
 
-/// `Subscribe`: the subscription manager's address (for `Renew` and `Unsubscribe`), and the
-/// times.
-pub fn subscribed(address: &str, now_secs: i64, termination_secs: i64) -> String {
+/// The answer that made a subscription: its address, and the times.
+pub fn subscription_made(
+    delivery: Delivery,
+    address: &str,
+    now_secs: i64,
+    termination_secs: i64,
+) -> String {
+    let (response, reference) = match delivery {
+        Delivery::PullPoint => (
+            "tev:CreatePullPointSubscriptionResponse",
+            "tev:SubscriptionReference",
+        ),
+        Delivery::Notify => ("wsnt:SubscribeResponse", "wsnt:SubscriptionReference"),
+    };
     format!(
-        "<wsnt:SubscribeResponse><wsnt:SubscriptionReference>\
-         <wsa:Address>{}</wsa:Address></wsnt:SubscriptionReference>\
+        "<{response}><{reference}><wsa:Address>{}</wsa:Address></{reference}>\
          <wsnt:CurrentTime>{}</wsnt:CurrentTime><wsnt:TerminationTime>{}</wsnt:TerminationTime>\
-         </wsnt:SubscribeResponse>",
+         </{response}>",
         escape(address),
         super::answer::utc(now_secs),
         super::answer::utc(termination_secs)

@@ -3,7 +3,7 @@
 //! stream URIs asked for by protocol. The answers reuse the configuration elements of
 //! [`super::answer`]; only the containers and the encoder types differ.
 
-use super::answer::{self, AudioInfo, Encoding, ProfileInfo};
+use super::answer::{self, AudioInfo, NO_MULTICAST, ProfileInfo, int_range};
 use crate::xml::escape;
 
 /// A kind of configuration in a profile, as `GetProfiles`' `Type` names it.
@@ -78,43 +78,36 @@ pub fn service_capabilities(profiles: usize) -> String {
     )
 }
 
-/// No multicast: streams are RTSP unicast.
-const NO_MULTICAST: &str = "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type>\
-    <tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>1</tt:TTL>\
-    <tt:AutoStart>false</tt:AutoStart></tt:Multicast>";
-
 /// A `tt:VideoEncoder2Configuration`: the encoding by its MIME name, H.265 included.
 pub fn video_encoder(p: &ProfileInfo, element: &str) -> String {
-    let (encoding, profile) = match p.encoding {
-        Encoding::H264 => ("H264", "High"),
-        Encoding::H265 => ("H265", "Main"),
-    };
     format!(
-        "<{element} token=\"enc_{tok}\" GovLength=\"{}\" Profile=\"{profile}\">\
-         <tt:Name>enc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
-         <tt:Encoding>{encoding}</tt:Encoding>\
+        "<{element} token=\"{tok}\" GovLength=\"{}\" Profile=\"{}\">\
+         <tt:Name>{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:Encoding>{}</tt:Encoding>\
          <tt:Resolution><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:Resolution>\
          <tt:RateControl ConstantBitRate=\"false\"><tt:FrameRateLimit>{}</tt:FrameRateLimit>\
          <tt:BitrateLimit>{}</tt:BitrateLimit></tt:RateControl>{NO_MULTICAST}\
          <tt:Quality>5</tt:Quality></{element}>",
-        p.fps.max(1) * 2,
+        p.gov_length(),
+        p.encoding.profile(),
+        p.encoding.name(),
         p.width,
         p.height,
         p.fps,
         p.bitrate_kbps,
-        tok = escape(&p.token)
+        tok = escape(&p.encoder_token())
     )
 }
 
 /// A `tt:AudioEncoder2Configuration`: AAC, as the RTSP mount carries it (`mpeg4-generic`).
 pub fn audio_encoder(p: &ProfileInfo, a: &AudioInfo, element: &str) -> String {
     format!(
-        "<{element} token=\"aenc_{tok}\"><tt:Name>aenc_{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
+        "<{element} token=\"{tok}\"><tt:Name>{tok}</tt:Name><tt:UseCount>1</tt:UseCount>\
          <tt:Encoding>mpeg4-generic</tt:Encoding>{NO_MULTICAST}\
          <tt:Bitrate>{}</tt:Bitrate><tt:SampleRate>{}</tt:SampleRate></{element}>",
         a.bitrate_kbps,
-        a.sample_rate.div_ceil(1000),
-        tok = escape(&p.token)
+        a.sample_rate_khz(),
+        tok = escape(&p.audio_encoder_token())
     )
 }
 
@@ -200,9 +193,9 @@ pub fn configuration_token(p: &ProfileInfo, kind: ConfigurationKind) -> Option<S
     use ConfigurationKind::*;
     match kind {
         VideoSource => Some(p.source.clone()),
-        AudioSource => p.audio.map(|_| format!("a{}", p.source)),
-        VideoEncoder => Some(format!("enc_{}", p.token)),
-        AudioEncoder => p.audio.map(|_| format!("aenc_{}", p.token)),
+        AudioSource => p.audio.map(|_| p.audio_source_token()),
+        VideoEncoder => Some(p.encoder_token()),
+        AudioEncoder => p.audio.map(|_| p.audio_encoder_token()),
         Ptz => p.ptz.as_ref().map(|z| z.configuration.clone()),
     }
 }
@@ -213,23 +206,20 @@ pub fn video_encoder_options(list: &[ProfileInfo]) -> String {
     let all: String = list
         .iter()
         .map(|p| {
-            let (encoding, profile) = match p.encoding {
-                Encoding::H264 => ("H264", "High"),
-                Encoding::H265 => ("H265", "Main"),
-            };
             format!(
                 "<tr2:Options GovLengthRange=\"{gov} {gov}\" FrameRatesSupported=\"{}\" \
-                 ProfilesSupported=\"{profile}\" ConstantBitRateSupported=\"false\">\
-                 <tt:Encoding>{encoding}</tt:Encoding>\
-                 <tt:QualityRange><tt:Min>5</tt:Min><tt:Max>5</tt:Max></tt:QualityRange>\
+                 ProfilesSupported=\"{}\" ConstantBitRateSupported=\"false\">\
+                 <tt:Encoding>{}</tt:Encoding><tt:QualityRange>{}</tt:QualityRange>\
                  <tt:ResolutionsAvailable><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:ResolutionsAvailable>\
-                 <tt:BitrateRange><tt:Min>{kbps}</tt:Min><tt:Max>{kbps}</tt:Max></tt:BitrateRange>\
-                 </tr2:Options>",
+                 <tt:BitrateRange>{}</tt:BitrateRange></tr2:Options>",
                 p.fps,
+                p.encoding.profile(),
+                p.encoding.name(),
+                int_range(5, 5),
                 p.width,
                 p.height,
-                gov = p.fps.max(1) * 2,
-                kbps = p.bitrate_kbps
+                int_range(p.bitrate_kbps, p.bitrate_kbps),
+                gov = p.gov_length(),
             )
         })
         .collect();
@@ -255,38 +245,22 @@ pub fn snapshot_uri(uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::answer::PtzInfo;
+    use crate::server::answer::Encoding;
+    use crate::server::tests::sample_profiles;
 
-    fn profile(encoding: Encoding, audio: bool) -> ProfileInfo {
-        ProfileInfo {
-            token: "camera0".into(),
-            name: "Gate & yard".into(),
-            source: "src_camera0".into(),
-            width: 1920,
-            height: 1080,
-            fps: 25,
-            bitrate_kbps: 4000,
-            encoding,
-            audio: audio.then_some(AudioInfo {
-                sample_rate: 16_000,
-                bitrate_kbps: 32,
-            }),
-            ptz: Some(PtzInfo {
-                node: "ptz_camera0".into(),
-                configuration: "ptzcfg_camera0".into(),
-                absolute: true,
-                relative: true,
-                continuous: true,
-                home: true,
-                max_presets: 100,
-            }),
-        }
+    /// The sample's main stream (audio, PTZ) in H.265, its sub stream in H.264.
+    fn h265_main_h264_sub() -> Vec<ProfileInfo> {
+        let mut list = sample_profiles();
+        list[0].encoding = Encoding::H265;
+        list[1].encoding = Encoding::H264;
+        list
     }
 
     #[test]
     fn profiles_carry_the_kinds_asked_for_in_the_schemas_order() {
-        let p = [profile(Encoding::H265, true)];
-        let all = profiles(&p, &ConfigurationKind::parse("All").unwrap());
+        let list = h265_main_h264_sub();
+        let p = &list[..1];
+        let all = profiles(p, &ConfigurationKind::parse("All").unwrap());
         let text = answer::envelope(&all, false);
         let doc = roxmltree::Document::parse(&text).expect("well-formed");
         let set = doc
@@ -310,11 +284,11 @@ mod tests {
         );
         assert!(all.contains("<tt:Encoding>H265</tt:Encoding>"));
         assert!(all.contains("<tt:Encoding>mpeg4-generic</tt:Encoding>"));
-        assert!(all.contains("Gate &amp; yard"));
+        assert!(all.contains("Porch &amp; door"));
         // No Type: names and tokens only.
-        assert!(!profiles(&p, &[]).contains("Configurations"));
+        assert!(!profiles(p, &[]).contains("Configurations"));
         let video = profiles(
-            &[profile(Encoding::H264, false)],
+            &list[1..],
             &ConfigurationKind::parse("VideoEncoder").unwrap(),
         );
         assert!(
@@ -326,12 +300,7 @@ mod tests {
 
     #[test]
     fn our_own_client_reads_our_profiles_back() {
-        let list = [profile(Encoding::H265, true), {
-            let mut sub = profile(Encoding::H264, false);
-            sub.token = "camera0.sub".into();
-            sub.ptz = None;
-            sub
-        }];
+        let list = h265_main_h264_sub();
         let kinds = ConfigurationKind::parse("All").unwrap();
         let text = answer::envelope(&profiles(&list, &kinds), false);
         let read = crate::media::parse_profiles2(&text).expect("parses");
@@ -345,9 +314,9 @@ mod tests {
                 read[0].fps,
                 read[0].bitrate_kbps
             ),
-            (1920, 1080, 25, 4000)
+            (1280, 720, 25, 2000)
         );
-        assert_eq!(read[0].ptz_configuration.as_deref(), Some("ptzcfg_camera0"));
+        assert_eq!(read[0].ptz_configuration.as_deref(), Some("ptzcfg_cam<1>"));
         assert_eq!(read[1].encoding, Some(crate::media::VideoEncoding::H264));
         assert_eq!(
             (read[1].audio, read[1].ptz_configuration.as_deref()),
@@ -362,7 +331,7 @@ mod tests {
 
     #[test]
     fn configuration_tokens_match_the_listed_ones() {
-        let p = profile(Encoding::H264, true);
+        let [p, silent] = <[ProfileInfo; 2]>::try_from(sample_profiles()).expect("two profiles");
         for kind in [
             ConfigurationKind::VideoSource,
             ConfigurationKind::AudioSource,
@@ -373,11 +342,10 @@ mod tests {
             let token = configuration_token(&p, kind).expect("token");
             let list = configuration_list(kind, std::slice::from_ref(&p));
             assert!(
-                list.contains(&format!("token=\"{token}\"")),
+                list.contains(&format!("token=\"{}\"", escape(&token))),
                 "{kind:?}: {list}"
             );
         }
-        let silent = profile(Encoding::H264, false);
         assert_eq!(
             configuration_token(&silent, ConfigurationKind::AudioEncoder),
             None

@@ -402,10 +402,7 @@ fn field(
 ) -> Result<String, OnvifError> {
     let t = text_at(node, path).ok_or(OnvifError::Missing(name))?;
     if t.len() > MAX_FIELD || t.chars().any(char::is_control) {
-        return Err(OnvifError::Invalid {
-            field: name,
-            value: t.chars().take(40).collect(),
-        });
+        return Err(invalid(name, t));
     }
     Ok(t.to_string())
 }
@@ -430,10 +427,7 @@ fn number(
         None => Ok(None),
         Some(v) => match v.trim().parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(Some(x)),
-            _ => Err(OnvifError::Invalid {
-                field: name,
-                value: v.chars().take(40).collect(),
-            }),
+            _ => Err(invalid(name, v)),
         },
     }
 }
@@ -497,12 +491,8 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
                 .filter(|n| n.is_element() && n.tag_name().name() == "Type")
             {
                 let t = text(t);
-                kinds.extend(media2::ConfigurationKind::parse(t).ok_or_else(|| {
-                    OnvifError::Invalid {
-                        field: "Type",
-                        value: t.chars().take(40).collect(),
-                    }
-                })?);
+                kinds
+                    .extend(media2::ConfigurationKind::parse(t).ok_or_else(|| invalid("Type", t))?);
             }
             kinds.sort();
             kinds.dedup();
@@ -543,32 +533,23 @@ fn configuration_filter(
     })
 }
 
-/// An optional `xs:duration` parameter, in ms.
-fn duration(op: roxmltree::Node<'_, '_>, name: &'static str) -> Result<Option<u64>, OnvifError> {
-    match text_at(op, &[name]) {
-        None => Ok(None),
-        Some(t) => parse_duration_ms(t)
-            .map(Some)
-            .ok_or_else(|| OnvifError::Invalid {
-                field: name,
-                value: t.chars().take(40).collect(),
-            }),
+/// A request's field that must be refused, with the start of what was sent.
+fn invalid(field: &'static str, value: &str) -> OnvifError {
+    OnvifError::Invalid {
+        field,
+        value: value.chars().take(40).collect(),
     }
 }
 
-/// An optional termination time (a duration or an instant).
-fn termination(
+/// An optional parameter read by `parse`; sent but unreadable, an error naming it.
+fn optional_parsed<T>(
     op: roxmltree::Node<'_, '_>,
     name: &'static str,
-) -> Result<Option<events::Termination>, OnvifError> {
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, OnvifError> {
     match text_at(op, &[name]) {
         None => Ok(None),
-        Some(t) => events::Termination::parse(t)
-            .map(Some)
-            .ok_or_else(|| OnvifError::Invalid {
-                field: name,
-                value: t.chars().take(40).collect(),
-            }),
+        Some(t) => parse(t).map(Some).ok_or_else(|| invalid(name, t)),
     }
 }
 
@@ -615,10 +596,7 @@ fn username_token(env: roxmltree::Node<'_, '_>) -> Result<Option<UsernameTokenIn
         None => Vec::new(),
         Some(n) if n.len() <= MAX_FIELD => base64::engine::general_purpose::STANDARD
             .decode(n)
-            .map_err(|_| OnvifError::Invalid {
-                field: "Nonce",
-                value: n.chars().take(40).collect(),
-            })?,
+            .map_err(|_| invalid("Nonce", n))?,
         Some(_) => {
             return Err(OnvifError::Invalid {
                 field: "Nonce",
@@ -712,7 +690,7 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Ptz, "ContinuousMove") => O::ContinuousMove {
             profile: profile()?,
             velocity: vector(child(op, "Velocity"))?,
-            timeout_ms: duration(op, "Timeout")?,
+            timeout_ms: optional_parsed(op, "Timeout", parse_duration_ms)?,
         },
         (Service::Ptz, "Stop") => O::Stop {
             profile: profile()?,
@@ -750,25 +728,21 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Events, "GetEventProperties") => O::GetEventProperties,
         (Service::Events, "CreatePullPointSubscription") => O::CreatePullPointSubscription {
             filter: topic_filter(op)?,
-            termination: termination(op, "InitialTerminationTime")?,
+            termination: optional_parsed(op, "InitialTerminationTime", events::Termination::parse)?,
         },
         (Service::Events, "Subscribe") => O::Subscribe {
             consumer: field(op, &["ConsumerReference", "Address"], "ConsumerReference")?,
             filter: topic_filter(op)?,
-            termination: termination(op, "InitialTerminationTime")?,
+            termination: optional_parsed(op, "InitialTerminationTime", events::Termination::parse)?,
         },
         (Service::Subscription, "PullMessages") => O::PullMessages {
-            timeout_ms: duration(op, "Timeout")?.ok_or(OnvifError::Missing("Timeout"))?,
-            limit: match text_at(op, &["MessageLimit"]) {
-                None => return Err(OnvifError::Missing("MessageLimit")),
-                Some(t) => t.trim().parse().map_err(|_| OnvifError::Invalid {
-                    field: "MessageLimit",
-                    value: t.chars().take(40).collect(),
-                })?,
-            },
+            timeout_ms: optional_parsed(op, "Timeout", parse_duration_ms)?
+                .ok_or(OnvifError::Missing("Timeout"))?,
+            limit: optional_parsed(op, "MessageLimit", |t| t.trim().parse().ok())?
+                .ok_or(OnvifError::Missing("MessageLimit"))?,
         },
         (Service::Subscription, "Renew") => O::Renew {
-            termination: termination(op, "TerminationTime")?
+            termination: optional_parsed(op, "TerminationTime", events::Termination::parse)?
                 .ok_or(OnvifError::Missing("TerminationTime"))?,
         },
         (Service::Subscription, "Unsubscribe") => O::Unsubscribe,
@@ -787,10 +761,7 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
                 "Security" | "Action" | "To" | "MessageID" | "ReplyTo"
             );
             if must && !known {
-                return Err(OnvifError::Invalid {
-                    field: "mustUnderstand header",
-                    value: e.tag_name().name().chars().take(40).collect(),
-                });
+                return Err(invalid("mustUnderstand header", e.tag_name().name()));
             }
         }
     }

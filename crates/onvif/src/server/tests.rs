@@ -220,7 +220,9 @@ fn durations() {
     assert_eq!(parse_duration_ms("PT25H"), None);
 }
 
-fn sample_profiles() -> Vec<ProfileInfo> {
+/// A camera with audio and PTZ (H.264 main stream) and its sub stream (H.265), with names and
+/// tokens that must be escaped.
+pub(super) fn sample_profiles() -> Vec<ProfileInfo> {
     let ptz = PtzInfo {
         node: "ptz_cam<1>".into(),
         configuration: "ptzcfg_cam<1>".into(),
@@ -642,18 +644,7 @@ fn configuration_getters_and_options_are_read_for_media_and_media2() {
 
 #[test]
 fn encoder_options_answer_what_the_encoder_runs_at() {
-    let mut p = ProfileInfo {
-        token: "camera1".into(),
-        name: "Yard".into(),
-        source: "src_camera1".into(),
-        width: 1280,
-        height: 720,
-        fps: 15,
-        bitrate_kbps: 2000,
-        encoding: Encoding::H264,
-        audio: None,
-        ptz: None,
-    };
+    let mut p = sample_profiles().remove(0);
     let text = answer::envelope(&answer::video_encoder_options(&p), false);
     let doc = roxmltree::Document::parse(&text).expect("well-formed");
     let options = doc
@@ -666,12 +657,12 @@ fn encoder_options_answer_what_the_encoder_runs_at() {
         .map(|n| n.tag_name().name())
         .collect();
     assert_eq!(order, ["QualityRange", "H264", "Extension"]);
-    assert!(text.contains("<tt:FrameRateRange><tt:Min>15</tt:Min><tt:Max>15</tt:Max>"));
+    assert!(text.contains("<tt:FrameRateRange><tt:Min>25</tt:Min><tt:Max>25</tt:Max>"));
     assert!(text.contains("<tt:BitrateRange><tt:Min>2000</tt:Min><tt:Max>2000</tt:Max>"));
     p.encoding = Encoding::H265;
     assert!(!answer::video_encoder_options(&p).contains("H264"));
     let m2 = media2::video_encoder_options(std::slice::from_ref(&p));
     assert!(
-        m2.contains("<tt:Encoding>H265</tt:Encoding>") && m2.contains("FrameRatesSupported=\"15\"")
+        m2.contains("<tt:Encoding>H265</tt:Encoding>") && m2.contains("FrameRatesSupported=\"25\"")
     );
 }
