@@ -20,6 +20,7 @@ use crate::onvif::server::events::{
 use crate::supervisor::Supervisor;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -37,6 +38,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 const GIVE_UP: Duration = Duration::from_secs(60);
 /// How long one `Notify` may take.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a failed `Notify` waits before it is tried again.
+const NOTIFY_RETRY: Duration = Duration::from_secs(2);
 
 /// One camera's detection state: the open events that make each topic true.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -52,6 +55,13 @@ impl SourceState {
         match t {
             Topic::MotionAlarm | Topic::CellMotion => !self.motion.is_empty(),
             Topic::People => !self.people.is_empty(),
+        }
+    }
+
+    fn open(&mut self, cause: Cause) -> &mut BTreeSet<i64> {
+        match cause {
+            Cause::Motion => &mut self.motion,
+            Cause::Person => &mut self.people,
         }
     }
 }
@@ -85,7 +95,6 @@ struct Inner {
     subscriptions: HashMap<String, Subscription>,
     /// By video source token (`src_<camera>`).
     sources: BTreeMap<String, SourceState>,
-    next_puller: u64,
 }
 
 /// What an open detection event means here.
@@ -113,6 +122,8 @@ pub struct FaceEvents {
     inner: Mutex<Inner>,
     /// Bumped when a message is queued or a subscription changes: waiting pulls look again.
     version: watch::Sender<u64>,
+    /// Numbers each pull, so a later pull of a subscription can end an earlier one.
+    next_puller: AtomicU64,
 }
 
 impl Default for FaceEvents {
@@ -120,6 +131,7 @@ impl Default for FaceEvents {
         Self {
             inner: Default::default(),
             version: watch::Sender::new(0),
+            next_puller: AtomicU64::new(1),
         }
     }
 }
@@ -153,11 +165,15 @@ impl FaceEvents {
     }
 
     /// The state of each of `sources` as `Initialized` messages.
-    fn initial(inner: &Inner, sources: &[String], now_ms: i64) -> Vec<Notification> {
+    fn initial(
+        states: &BTreeMap<String, SourceState>,
+        sources: &[String],
+        now_ms: i64,
+    ) -> Vec<Notification> {
         let blank = SourceState::default();
         let mut out = Vec::new();
         for src in sources {
-            let st = inner.sources.get(src).unwrap_or(&blank);
+            let st = states.get(src).unwrap_or(&blank);
             for topic in Topic::ALL {
                 out.push(Notification {
                     topic,
@@ -208,34 +224,32 @@ impl FaceEvents {
             puller: 0,
             consumer,
         };
-        for n in Self::initial(&inner, sources, now_ms) {
+        for n in Self::initial(&inner.sources, sources, now_ms) {
             sub.push(n);
         }
         inner.subscriptions.insert(id.clone(), sub);
         Ok((id, ends))
     }
 
-    /// Runs `f` on `owner`'s live subscription `id`.
+    /// Runs `f` on `owner`'s live subscription `id`, with the cameras' states.
     fn with<T>(
         &self,
         id: &str,
         owner: &str,
         now_secs: i64,
-        f: impl FnOnce(&mut Subscription, &Inner) -> T,
+        f: impl FnOnce(&mut Subscription, &BTreeMap<String, SourceState>) -> T,
     ) -> Result<T, Fault> {
         let mut inner = self.lock();
         Self::sweep(&mut inner, now_secs);
-        let mut sub = match inner.subscriptions.remove(id) {
-            Some(s) if s.owner == owner => s,
-            Some(s) => {
-                inner.subscriptions.insert(id.to_string(), s);
-                return Err(unknown());
-            }
-            None => return Err(unknown()),
-        };
-        let out = f(&mut sub, &inner);
-        inner.subscriptions.insert(id.to_string(), sub);
-        Ok(out)
+        let Inner {
+            subscriptions,
+            sources,
+        } = &mut *inner;
+        let sub = subscriptions
+            .get_mut(id)
+            .filter(|s| s.owner == owner)
+            .ok_or_else(unknown)?;
+        Ok(f(sub, sources))
     }
 
     /// A new end for a subscription.
@@ -254,8 +268,13 @@ impl FaceEvents {
     }
 
     pub fn unsubscribe(&self, id: &str, owner: &str, now_secs: i64) -> Result<(), Fault> {
-        self.with(id, owner, now_secs, |_, _| ())?;
-        self.lock().subscriptions.remove(id);
+        let mut inner = self.lock();
+        Self::sweep(&mut inner, now_secs);
+        if inner.subscriptions.get(id).is_none_or(|s| s.owner != owner) {
+            return Err(unknown());
+        }
+        inner.subscriptions.remove(id);
+        drop(inner);
         self.wake();
         Ok(())
     }
@@ -268,8 +287,8 @@ impl FaceEvents {
         sources: &[String],
         now_ms: i64,
     ) -> Result<(), Fault> {
-        self.with(id, owner, now_ms.div_euclid(1000), |s, inner| {
-            for n in Self::initial(inner, sources, now_ms) {
+        self.with(id, owner, now_ms.div_euclid(1000), |s, states| {
+            for n in Self::initial(states, sources, now_ms) {
                 s.push(n);
             }
         })?;
@@ -288,11 +307,7 @@ impl FaceEvents {
         now_ms: impl Fn() -> i64,
     ) -> Result<(Vec<Notification>, i64), Fault> {
         let mut changed = self.version.subscribe();
-        let me = {
-            let mut inner = self.lock();
-            inner.next_puller += 1;
-            inner.next_puller
-        };
+        let me = self.next_puller.fetch_add(1, Ordering::Relaxed);
         let pulls = self.with(id, owner, now_ms().div_euclid(1000), |s, _| {
             s.puller = me;
             s.consumer.is_none()
@@ -358,14 +373,18 @@ impl FaceEvents {
         self.wake();
     }
 
-    /// Sets one camera's open events of one cause; queues `Changed` for the topics that flip.
-    fn set(inner: &mut Inner, source: &str, cause: Cause, open: BTreeSet<i64>, now_ms: i64) {
+    /// Edits one camera's open events of one cause; queues `Changed` for the topics that flip.
+    /// Whether any did.
+    fn change(
+        inner: &mut Inner,
+        source: &str,
+        cause: Cause,
+        edit: impl FnOnce(&mut BTreeSet<i64>),
+        now_ms: i64,
+    ) -> bool {
         let st = inner.sources.entry(source.to_string()).or_default();
-        let before: Vec<bool> = Topic::ALL.iter().map(|t| st.active(*t)).collect();
-        match cause {
-            Cause::Motion => st.motion = open,
-            Cause::Person => st.people = open,
-        }
+        let before = Topic::ALL.map(|t| st.active(t));
+        edit(st.open(cause));
         let mut flipped = Vec::new();
         for (t, was) in Topic::ALL.into_iter().zip(before) {
             let now = st.active(t);
@@ -385,6 +404,7 @@ impl FaceEvents {
                 s.push(n.clone());
             }
         }
+        !flipped.is_empty()
     }
 
     /// One detection event from the bus.
@@ -404,21 +424,15 @@ impl FaceEvents {
         let Some(c) = cause(kind, params["label"].as_str()) else {
             return;
         };
-        let source = source_of(camera);
-        let mut inner = self.lock();
-        let st = inner.sources.get(&source).cloned().unwrap_or_default();
-        let mut open = match c {
-            Cause::Motion => st.motion,
-            Cause::Person => st.people,
+        let edit = |open: &mut BTreeSet<i64>| {
+            if starts {
+                open.insert(id);
+            } else {
+                open.remove(&id);
+            }
         };
-        let changed = if starts {
-            open.insert(id)
-        } else {
-            open.remove(&id)
-        };
-        if changed {
-            Self::set(&mut inner, &source, c, open, now_ms);
-            drop(inner);
+        let flipped = Self::change(&mut self.lock(), &source_of(camera), c, edit, now_ms);
+        if flipped {
             self.wake();
         }
     }
@@ -439,7 +453,7 @@ impl FaceEvents {
             }
         }
         for ((src, c), ids) in want {
-            Self::set(&mut inner, &src, c, ids, now_ms);
+            Self::change(&mut inner, &src, c, |open| *open = ids, now_ms);
         }
         drop(inner);
         self.wake();
@@ -469,7 +483,6 @@ pub async fn deliver(state: SharedState, id: String, subscription_url: String) {
         let Some((messages, consumer)) = face.take_for_delivery(&id, state.clock.now_secs()) else {
             return;
         };
-        let mut wait = Duration::from_secs(1);
         if !messages.is_empty() {
             let body =
                 crate::onvif::server::events::notify(&consumer, &subscription_url, &messages);
@@ -497,15 +510,15 @@ pub async fn deliver(state: SharedState, id: String, subscription_url: String) {
                     }
                     tracing::debug!(consumer = %consumer, error = %why, "ONVIF events: Notify failed; trying again");
                     face.give_back(&id, messages);
-                    wait = Duration::from_secs(2);
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(NOTIFY_RETRY).await;
                     continue;
                 }
             }
         }
+        // Woken by a message, or once a second to notice the subscription's end.
         tokio::select! {
             _ = changed.changed() => {}
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }
@@ -518,26 +531,27 @@ pub async fn consumer_is_the_client(consumer: &str, client: std::net::IpAddr) ->
         return Err(refused("only http and https consumers are posted to"));
     }
     let host = url.host_str().ok_or_else(|| refused("no host"))?;
-    let port = url.port_or_known_default().unwrap_or(80);
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let same = |ip: std::net::IpAddr| ip == client || ip.to_canonical() == client.to_canonical();
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return if same(ip) {
-            Ok(())
-        } else {
-            Err(refused(
-                "Notify goes only to the address the subscriber connects from",
-            ))
-        };
-    }
-    let resolved = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::lookup_host((host.to_string(), port)),
-    )
-    .await
-    .map_err(|_| refused("its host does not resolve"))?
-    .map_err(|_| refused("its host does not resolve"))?;
-    if resolved.into_iter().any(|a| same(a.ip())) {
+    let addresses: Vec<std::net::IpAddr> = match host.parse() {
+        Ok(ip) => vec![ip],
+        Err(_) => {
+            let port = url.port_or_known_default().unwrap_or(80);
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::lookup_host((host.to_string(), port)),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| refused("its host does not resolve"))?
+            .map(|a| a.ip())
+            .collect()
+        }
+    };
+    if addresses
+        .iter()
+        .any(|ip| ip.to_canonical() == client.to_canonical())
+    {
         Ok(())
     } else {
         Err(refused(

@@ -161,6 +161,42 @@ fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
     })
 }
 
+/// A new event subscription: a pull point, or one posting `Notify` to `consumer` (which must be
+/// the client's own address).
+async fn subscribe(
+    ctx: &Context<'_>,
+    filter: &events::TopicFilter,
+    termination: Option<events::Termination>,
+    consumer: Option<&String>,
+) -> Result<String, Fault> {
+    let state = ctx.state;
+    if let Some(c) = consumer {
+        super::events::consumer_is_the_client(c, ctx.client).await?;
+    }
+    let (id, ends) = state.onvif.events.create(
+        ctx.owner()?,
+        filter.clone(),
+        termination,
+        consumer.cloned(),
+        &sources(state),
+        state.now_ms(),
+    )?;
+    let address = ctx.subscription_url(&id);
+    let delivery = match consumer {
+        None => events::Delivery::PullPoint,
+        Some(_) => {
+            tokio::spawn(super::events::deliver(state.clone(), id, address.clone()));
+            events::Delivery::Notify
+        }
+    };
+    Ok(events::subscription_made(
+        delivery,
+        &address,
+        state.clock.now_secs(),
+        ends,
+    ))
+}
+
 /// Every camera's video source token, in profile order.
 fn sources(state: &SharedState) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
@@ -752,35 +788,12 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
         O::CreatePullPointSubscription {
             filter,
             termination,
-        } => {
-            let (id, ends) = state.onvif.events.create(
-                ctx.owner()?,
-                filter.clone(),
-                *termination,
-                None,
-                &sources(state),
-                state.now_ms(),
-            )?;
-            events::pull_point_created(&ctx.subscription_url(&id), now, ends)
-        }
+        } => subscribe(ctx, filter, *termination, None).await?,
         O::Subscribe {
             consumer,
             filter,
             termination,
-        } => {
-            super::events::consumer_is_the_client(consumer, ctx.client).await?;
-            let (id, ends) = state.onvif.events.create(
-                ctx.owner()?,
-                filter.clone(),
-                *termination,
-                Some(consumer.clone()),
-                &sources(state),
-                state.now_ms(),
-            )?;
-            let address = ctx.subscription_url(&id);
-            tokio::spawn(super::events::deliver(state.clone(), id, address.clone()));
-            events::subscribed(&address, now, ends)
-        }
+        } => subscribe(ctx, filter, *termination, Some(consumer)).await?,
         O::PullMessages { timeout_ms, limit } => {
             let (id, owner) = ctx.pull_point()?;
             let timeout = std::time::Duration::from_millis(*timeout_ms);

@@ -27,10 +27,16 @@ pub struct Ports {
     pub https: Option<u16>,
 }
 
-pub fn spawn(sup: &Supervisor, state: SharedState, ports: Ports) {
+/// Answers probes while the face is on, for the web listeners the face was given
+/// ([`super::OnvifFace::set_ports`], before this).
+pub fn spawn(sup: &Supervisor, state: SharedState) {
     if !state.config.onvif.discovery {
         return;
     }
+    let Some(ports) = state.onvif.ports() else {
+        tracing::warn!("ONVIF discovery: no web listener to announce");
+        return;
+    };
     sup.spawn("onvif-discovery", REJOIN_EVERY * 3, move |ctx| {
         let state = state.clone();
         async move {

@@ -362,7 +362,7 @@ pub async fn serve(
         https: https_port,
     };
     state.onvif.set_ports(ports);
-    crate::api::onvif_face::responder::spawn(&supervisor, state.clone(), ports);
+    crate::api::onvif_face::responder::spawn(&supervisor, state.clone());
     if state.media.is_some() {
         let state = state.clone();
         tokio::spawn(async move { crate::api::broadcast_ops::autostart(&state).await });
