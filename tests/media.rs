@@ -1973,9 +1973,7 @@ async fn relays_an_h265_camera_and_follows_it_to_h264() {
 
 #[tokio::test]
 async fn an_rtsp_camera_in_a_codec_it_cannot_relay_says_so_and_nothing_else_suffers() {
-    let ipcam = tokio::task::spawn_blocking(|| ipcam::IpCamera::start(ipcam::IpCodec::Jpeg))
-        .await
-        .expect("the IP camera");
+    let ipcam = ipcam::IpCamera::started(ipcam::IpCodec::Jpeg, None).await;
     // Both RTSP clients: Pinhole's own (the default) and rtspsrc.
     for client in ["retina", "gstreamer"] {
         let (server, admin) = camera0_up_with(
@@ -2011,9 +2009,7 @@ async fn an_rtsp_camera_in_a_codec_it_cannot_relay_says_so_and_nothing_else_suff
 #[tokio::test]
 async fn relays_an_ip_camera_over_udp() {
     // `media.rtsp_tcp = false`: RTP over UDP from the camera, as some cameras and networks want.
-    let ipcam = tokio::task::spawn_blocking(|| ipcam::IpCamera::start(ipcam::IpCodec::H264))
-        .await
-        .expect("the IP camera");
+    let ipcam = ipcam::IpCamera::started(ipcam::IpCodec::H264, None).await;
     let (server, admin) = camera0_up_with(
         camera_toml("camera0", "rtsp", &ipcam.url(), "off"),
         vec![
@@ -2361,11 +2357,7 @@ async fn an_ip_cameras_audio_is_relayed_and_recorded_as_aac() {
 async fn rtspsrc_keeps_an_ip_cameras_g711_audio_too() {
     // `media.rtsp_client = "gstreamer"` (and every rtsps:// camera): the same audio through
     // rtspsrc's pads, here G.711 A-law.
-    let ipcam = tokio::task::spawn_blocking(|| {
-        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Pcma))
-    })
-    .await
-    .expect("the IP camera");
+    let ipcam = ipcam::IpCamera::started(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Pcma)).await;
     let mut server = Server::start(Opts {
         toml: camera_toml("camera0", "rtsp", &ipcam.url(), "continuous"),
         env: vec![("PINHOLE_MEDIA__RTSP_CLIENT".into(), "gstreamer".into())],

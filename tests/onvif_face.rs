@@ -671,11 +671,7 @@ async fn a_foreign_client_takes_motion_and_people_as_onvif_events() {
 #[tokio::test]
 async fn media2_names_h265_and_aac_and_its_uris_play() {
     // An H.265 IP camera with AAC (camera0) beside an H.264 test camera without audio (camera1).
-    let ipcam = tokio::task::spawn_blocking(|| {
-        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H265, Some(ipcam::IpAudio::Aac))
-    })
-    .await
-    .expect("the IP camera");
+    let ipcam = ipcam::IpCamera::started(ipcam::IpCodec::H265, Some(ipcam::IpAudio::Aac)).await;
     let (server, port) = face_beside(&ipcam, "aac").await;
     let media2 = |op: &str, params: Value| json!({"media2": op, "params": params});
     let r = host_client(
@@ -861,11 +857,7 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
 #[tokio::test]
 async fn a_cameras_sample_rate_stays_known_while_it_is_down() {
     // G.711 at 8 kHz, served as AAC at the same rate: not the 16 kHz a guess would give.
-    let ipcam = tokio::task::spawn_blocking(|| {
-        ipcam::IpCamera::start_with_audio(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Pcmu))
-    })
-    .await
-    .expect("the IP camera");
+    let ipcam = ipcam::IpCamera::started(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Pcmu)).await;
     let (server, port) = face_beside(&ipcam, "pcmu").await;
     let admin = server.token("admin").await;
     let rate = || {

@@ -90,11 +90,16 @@ impl IpCamera {
         Self::start_with_audio(codec, None)
     }
 
-    /// A camera with a microphone, started off the async runtime: H.264 and a 440 Hz tone as AAC.
-    pub async fn with_aac() -> Self {
-        tokio::task::spawn_blocking(|| Self::start_with_audio(IpCodec::H264, Some(IpAudio::Aac)))
+    /// [`IpCamera::start_with_audio`] off the async runtime (its server's start blocks).
+    pub async fn started(codec: IpCodec, audio: Option<IpAudio>) -> Self {
+        tokio::task::spawn_blocking(move || Self::start_with_audio(codec, audio))
             .await
             .expect("the IP camera")
+    }
+
+    /// A camera with a microphone, started off the async runtime: H.264 and a 440 Hz tone as AAC.
+    pub async fn with_aac() -> Self {
+        Self::started(IpCodec::H264, Some(IpAudio::Aac)).await
     }
 
     /// The appliance's configuration for this camera as `camera0` beside a test camera without

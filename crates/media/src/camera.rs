@@ -248,16 +248,20 @@ impl CameraHandle {
         self.epoch.elapsed().as_millis() as i64
     }
 
+    /// Whether `last` (ms since `epoch`, -1 for never) is within `within` of now.
+    fn recent(&self, last: &AtomicI64, within: std::time::Duration) -> bool {
+        let last = last.load(Ordering::Relaxed);
+        last >= 0 && self.mono_ms() - last <= within.as_millis() as i64
+    }
+
     /// Whether an audio frame came within `within`.
     pub fn audio_flowing(&self, within: std::time::Duration) -> bool {
-        let last = self.last_audio_frame.load(Ordering::Relaxed);
-        last >= 0 && self.mono_ms() - last <= within.as_millis() as i64
+        self.recent(&self.last_audio_frame, within)
     }
 
     /// Whether a video frame came within `within`.
     pub fn video_flowing(&self, within: std::time::Duration) -> bool {
-        let last = self.last_frame.load(Ordering::Relaxed);
-        last >= 0 && self.mono_ms() - last <= within.as_millis() as i64
+        self.recent(&self.last_frame, within)
     }
 
     /// The caps of the camera's video (with `codec_data`), once the pipeline has negotiated.

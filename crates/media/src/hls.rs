@@ -135,6 +135,18 @@ struct Window {
 }
 
 impl Window {
+    fn new() -> Self {
+        Window {
+            generation: 0,
+            inits: VecDeque::new(),
+            segments: VecDeque::new(),
+            next_sequence: 0,
+            discontinuities: 0,
+            failed: None,
+            last_output: Instant::now(),
+        }
+    }
+
     fn add(&mut self, generation: u32, duration_secs: f64, data: Bytes) {
         self.segments.push_back(Segment {
             sequence: self.next_sequence,
@@ -214,15 +226,7 @@ fn start_muxer(
 
 impl Packager {
     pub fn start(camera: Arc<CameraHandle>) -> Result<Self, String> {
-        let window = Arc::new(Mutex::new(Window {
-            generation: 0,
-            inits: VecDeque::new(),
-            segments: VecDeque::new(),
-            next_sequence: 0,
-            discontinuities: 0,
-            failed: None,
-            last_output: Instant::now(),
-        }));
+        let window = Arc::new(Mutex::new(Window::new()));
         let audio = camera.audio_flowing(AUDIO_RECENT);
         let muxer = start_muxer(&camera, &window, 0, audio)?;
         Ok(Packager {
@@ -428,15 +432,8 @@ mod tests {
 
     #[test]
     fn the_window_counts_discontinuities_that_leave_it_and_drops_their_inits() {
-        let mut w = Window {
-            generation: 0,
-            inits: VecDeque::from([(0, Bytes::from_static(b"i0"))]),
-            segments: VecDeque::new(),
-            next_sequence: 0,
-            discontinuities: 0,
-            failed: None,
-            last_output: Instant::now(),
-        };
+        let mut w = Window::new();
+        w.inits.push_back((0, Bytes::from_static(b"i0")));
         for _ in 0..WINDOW {
             w.add(0, 2.0, Bytes::new());
         }

@@ -68,6 +68,23 @@ pub(crate) fn element<T: IsA<gst::Element>>(bin: &impl IsA<gst::Bin>, name: &str
     bin.by_name(name).and_then(|e| e.downcast::<T>().ok())
 }
 
+/// Links `src` to a new `{kind}_%u` pad of the muxer `mux` (`video`, `audio`): asked for by
+/// name, since linking by caps could pick another.
+pub(crate) fn link_to_muxer(
+    src: &gst_app::AppSrc,
+    mux: &gst::Element,
+    kind: &str,
+) -> Result<(), String> {
+    let pad = mux
+        .request_pad_simple(&format!("{kind}_%u"))
+        .ok_or_else(|| format!("the muxer has no {kind} pad"))?;
+    src.static_pad("src")
+        .ok_or("appsrc has no src pad")?
+        .link(&pad)
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 pub fn adopt_shared_clock(p: &gst::Pipeline) {
     let (clock, base) = shared_clock();
     p.use_clock(Some(clock));

@@ -110,13 +110,7 @@ impl HubMuxer {
         let audio_src = if audio {
             let asrc = gst_app::AppSrc::builder().name("audiosrc").build();
             pipeline.add(&asrc).map_err(|e| e.to_string())?;
-            let pad = mux
-                .request_pad_simple("audio_%u")
-                .ok_or("the muxer has no audio pad")?;
-            asrc.static_pad("src")
-                .ok_or("appsrc has no src pad")?
-                .link(&pad)
-                .map_err(|e| e.to_string())?;
+            super::link_to_muxer(&asrc, &mux, "audio")?;
             Some(asrc)
         } else {
             None

@@ -230,31 +230,14 @@ impl SegmentWriter {
             .add_many([appsrc.upcast_ref::<gst::Element>(), &mux, &sink])
             .and_then(|()| mux.link(&sink))
             .map_err(|e| assemble(&e))?;
-        // The muxer's video pad, asked for by name: linking by caps could pick another.
-        let video = mux
-            .request_pad_simple("video_%u")
-            .ok_or_else(|| assemble(&"the muxer has no video pad"))?;
-        appsrc
-            .static_pad("src")
-            .ok_or_else(|| assemble(&"appsrc has no src pad"))?
-            .link(&video)
-            .map_err(|e| assemble(&e))?;
+        super::link_to_muxer(&appsrc, &mux, "video").map_err(|e| assemble(&e))?;
         // The audio track: a muxer that refuses it (its caps) records video alone.
         let audio = audio_caps.and_then(|caps| {
             let appsrc = input(&caps);
             let linked = pipeline
                 .add(&appsrc)
                 .map_err(|e| e.to_string())
-                .and_then(|()| {
-                    let pad = mux
-                        .request_pad_simple("audio_%u")
-                        .ok_or("the muxer has no audio pad")?;
-                    appsrc
-                        .static_pad("src")
-                        .ok_or("appsrc has no src pad")?
-                        .link(&pad)
-                        .map_err(|e| e.to_string())
-                });
+                .and_then(|()| super::link_to_muxer(&appsrc, &mux, "audio"));
             match linked {
                 Ok(_) => Some(AudioTrack {
                     appsrc,
