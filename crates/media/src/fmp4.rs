@@ -1,4 +1,5 @@
-//! A scanner for fragmented MP4 segments, used to repair the recordings index after a crash.
+//! Fragmented MP4: the recorder's [`writer`], and here a scanner for the segments it wrote,
+//! used to repair the recordings index after a crash.
 //!
 //! The recorder writes `ftyp`, `moov`, then one `moof`+`mdat` pair per fragment (`storage.fragment_ms`). After a
 //! power cut or `kill -9` the file ends somewhere inside a fragment. [`scan`] walks the top-level
@@ -11,6 +12,8 @@
 //! Hand-written rather than taken from `mp4`/`mp4parse`: those parse a complete file into memory
 //! models and reject truncated input, whereas recovery needs exactly the tolerant, streaming walk
 //! over top-level boxes and the two or three boxes inside `moof` that carry timing.
+
+pub mod writer;
 
 use std::io::{self, Read, Seek, SeekFrom};
 

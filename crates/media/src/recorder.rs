@@ -2,37 +2,41 @@
 //!
 //! Each recorder is attached to the camera's hub like an RTSP client (`appsrc ! appsink`): a
 //! capture rebuild does not stop it, and a recorder failure (a full or read-only disk) never
-//! touches capture or streaming. The appsink hands every frame to a `SegmentWriter`, a
-//! pipeline of its own per segment (`appsrc ! mux ! filesink`); at the first keyframe past
-//! `storage.segment_secs` (or a change of caps, after a rebuild) the next segment's writer takes
-//! over and the old one is finalised on a thread of its own. Unlike `splitmuxsink`, which holds
-//! a whole GOP back before muxing it (seconds with an IP camera's long GOP), frames reach the
-//! muxer at once.
+//! touches capture or streaming. The appsink hands every frame to a `SegmentWriter`; at the
+//! first keyframe past `storage.segment_secs` (or a change of caps, after a rebuild) the next
+//! segment's writer takes over and the old one is finalised on a thread of its own. Fragmented
+//! MP4, the default, is written by Pinhole's own writer ([`super::fmp4::writer`]) on the
+//! appsink's thread: no muxer thread, no copy. Classic MP4 and Matroska go through a GStreamer
+//! muxer in a pipeline of its own per segment (`appsrc ! mux ! filesink`). Unlike
+//! `splitmuxsink`, which holds a whole GOP back before muxing it (seconds with an IP camera's
+//! long GOP), frames are written at once.
 //!
 //! Crash and power-cut safety, in layers:
-//! - mp4mux writes fragments of `storage.fragment_ms` (500 ms by default, 500..=5000) and
-//!   filesink writes each one as it comes (unbuffered), so a crashed process loses at most the
-//!   fragment being written: the page cache keeps what was written;
+//! - fragments last `storage.fragment_ms` (500 ms by default, 500..=5000) and each is written
+//!   to the file (one `writev`) as soon as it is complete, so a crashed process loses at most
+//!   the fragment being made: the page cache keeps what was written;
 //! - the segment being written is `fdatasync`ed every `storage.sync_interval_secs` (default 5 s),
-//!   because filesink never syncs and a power cut also loses the page cache. Syncing every
-//!   fragment would rewrite the same flash pages ~5× as often; 5 s bounds the loss at a few
-//!   seconds while keeping SD-card wear close to that of plain sequential writes;
+//!   because a power cut also loses the page cache. Syncing every fragment would rewrite the
+//!   same flash pages ~5× as often; 5 s bounds the loss at a few seconds while keeping SD-card
+//!   wear close to that of plain sequential writes;
 //! - every segment gets its index row when it is opened (`open`) and is finalised when closed;
 //!   at start-up [`reconcile`] repairs whatever a crash left: torn tails are cut back to the
 //!   last complete fragment, real durations are measured ([`super::fmp4`]), unplayable files and
 //!   rows without files are removed, and files without rows are indexed.
 //!
 //! A camera that sends audio has it recorded as a second track: the recorder consumes the
-//! camera's audio hub too, and each segment that starts while audio flows gets an audio pad on
-//! its muxer. The muxer waits for both tracks, so an audio track that stops (the camera's
-//! audio went away) is ended after [`AUDIO_SILENT_AFTER`] and the next segment starts at the
-//! next keyframe, video alone; audio that comes starts a segment the same way.
+//! camera's audio hub too, and each segment that starts while audio flows gets an audio track.
+//! An audio track that stops (the camera's audio went away) is ended after
+//! [`AUDIO_SILENT_AFTER`] (a muxer would hold the video back waiting for it) and the next
+//! segment starts at the next keyframe, video alone; audio that comes starts a segment the
+//! same way.
 //!
 //! Segment names carry the wall-clock start (`camera0_2026-11-22_14-30-00`) plus a suffix when
 //! that name was already used (clock set back, rebuild within the same second), so nothing is
 //! ever overwritten.
 
 use super::camera::CameraHandle;
+use super::fmp4::writer::{Codec, Fragmenter, Sample, TrackConfig, init_segment};
 use super::hub::ConsumerId;
 use gst::prelude::*;
 use pinhole_db::{Store, recordings};
@@ -71,23 +75,18 @@ impl Format {
         }
     }
 
-    fn muxer(self, fragment: Duration) -> Result<gst::Element, RecorderError> {
-        let m = match self {
-            Format::Fmp4 => gst::ElementFactory::make("mp4mux")
-                .property(
-                    "fragment-duration",
-                    u32::try_from(fragment.as_millis()).unwrap_or(1000),
-                )
-                .build(),
-            Format::Mp4 => gst::ElementFactory::make("mp4mux").build(),
-            Format::Mkv => gst::ElementFactory::make("matroskamux").build(),
+    /// The GStreamer muxer of a format written by one; `None` for fragmented MP4, which
+    /// Pinhole writes itself ([`super::fmp4::writer`]).
+    fn muxer(self) -> Result<Option<gst::Element>, RecorderError> {
+        let (name, factory) = match self {
+            Format::Fmp4 => return Ok(None),
+            Format::Mp4 => ("mp4mux", gst::ElementFactory::make("mp4mux")),
+            Format::Mkv => ("matroskamux", gst::ElementFactory::make("matroskamux")),
         };
-        m.map_err(|_| {
-            RecorderError::MissingElement(match self {
-                Format::Fmp4 | Format::Mp4 => "mp4mux",
-                Format::Mkv => "matroskamux",
-            })
-        })
+        factory
+            .build()
+            .map(Some)
+            .map_err(|_| RecorderError::MissingElement(name))
     }
 }
 
@@ -167,27 +166,100 @@ struct AudioSeen {
     last: Option<gst::ClockTime>,
 }
 
-/// A segment's audio track is ended when no audio came for this long (the muxer would wait for
-/// it, holding the video back).
+/// A segment's audio track is ended when no audio came for this long (a muxer would wait for
+/// it, holding the video back; and the next segment should start without it).
 const AUDIO_SILENT_AFTER: gst::ClockTime = gst::ClockTime::from_seconds(2);
 
-/// A segment's audio input.
-struct AudioTrack {
-    appsrc: gst_app::AppSrc,
-    caps: gst::Caps,
-    ended: bool,
+/// A frame as the fragmented MP4 writer keeps it until its fragment is written: the camera's
+/// own buffer, mapped, not copied.
+type Frame = gst::MappedBuffer<gst::buffer::Readable>;
+
+/// Where a segment's frames go.
+enum SegmentSink {
+    /// Fragmented MP4, written by [`super::fmp4::writer`] on the recorder's own thread.
+    Fmp4 {
+        file: std::fs::File,
+        fragmenter: Fragmenter<Frame>,
+        /// Index of the audio track in the fragmenter, while it lasts.
+        audio_track: Option<usize>,
+        /// Write errors go to the watch task, once.
+        errors: tokio::sync::mpsc::UnboundedSender<String>,
+        failed: bool,
+    },
+    /// Classic MP4 and Matroska: a muxer pipeline, `appsrc ! mux ! filesink` (plus an audio
+    /// `appsrc` into the muxer).
+    Muxer {
+        pipeline: gst::Pipeline,
+        appsrc: gst_app::AppSrc,
+        audio_appsrc: Option<gst_app::AppSrc>,
+    },
 }
 
-/// One segment's pipeline: `appsrc ! mux ! filesink` (plus an audio `appsrc` into the muxer),
-/// fed frame by frame.
+/// One segment being written, fed frame by frame.
 struct SegmentWriter {
-    pipeline: gst::Pipeline,
-    appsrc: gst_app::AppSrc,
-    audio: Option<AudioTrack>,
+    sink: SegmentSink,
+    /// The caps of the audio being recorded; `None` without audio, or once it ended.
+    audio: Option<gst::Caps>,
     location: String,
     caps: gst::Caps,
     /// Stream time of the segment's first frame: subtracted from every frame's timestamps.
     origin: gst::ClockTime,
+}
+
+/// A track of the fragmented MP4 writer from the caps of the camera's hub.
+fn track_of(caps: &gst::CapsRef) -> Result<TrackConfig, String> {
+    let s = caps
+        .structure(0)
+        .ok_or_else(|| "the stream has empty caps".to_string())?;
+    let config = s
+        .get::<gst::Buffer>("codec_data")
+        .map_err(|_| format!("{} without codec_data", s.name()))?
+        .map_readable()
+        .map_err(|_| "unreadable codec_data".to_string())?
+        .to_vec();
+    let int = |field: &str| s.get::<i32>(field).unwrap_or(0).max(0) as u32;
+    let size = |field: &str| u16::try_from(int(field)).unwrap_or(u16::MAX);
+    match s.name().as_str() {
+        "video/x-h264" => Ok(TrackConfig::video(
+            Codec::H264,
+            size("width"),
+            size("height"),
+            config,
+        )),
+        "video/x-h265" => Ok(TrackConfig::video(
+            Codec::H265,
+            size("width"),
+            size("height"),
+            config,
+        )),
+        "audio/mpeg" if int("mpegversion") == 4 => Ok(TrackConfig::aac(
+            int("rate"),
+            size("channels").max(1),
+            config,
+        )),
+        other => Err(format!("{other} cannot be written to fragmented MP4")),
+    }
+}
+
+/// Writes a fragment: its header and its frames, in as few system calls as they take.
+fn write_fragment(
+    file: &mut std::fs::File,
+    fragment: &super::fmp4::writer::Fragment<Frame>,
+) -> std::io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut slices: Vec<IoSlice> = std::iter::once(&fragment.header[..])
+        .chain(fragment.payloads.iter().map(|p| p.as_slice()))
+        .map(IoSlice::new)
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = file.write_vectored(rest)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 impl SegmentWriter {
@@ -202,6 +274,70 @@ impl SegmentWriter {
         let location = shared
             .open_segment()
             .ok_or_else(|| "no segment name".to_string())?;
+        let started = match shared.format.muxer().map_err(|e| e.to_string())? {
+            None => Self::start_fmp4(shared, &location, caps, audio_caps),
+            Some(mux) => Self::start_muxer(shared, &location, mux, caps, audio_caps),
+        };
+        match started {
+            Ok((sink, audio)) => Ok(SegmentWriter {
+                sink,
+                audio,
+                location,
+                caps: caps.clone(),
+                origin,
+            }),
+            Err(e) => {
+                shared.close_segment(&location, "complete");
+                Err(e)
+            }
+        }
+    }
+
+    /// The file, its init segment written.
+    fn start_fmp4(
+        shared: &Shared,
+        location: &str,
+        caps: &gst::Caps,
+        audio_caps: Option<gst::Caps>,
+    ) -> Result<(SegmentSink, Option<gst::Caps>), String> {
+        use std::io::Write;
+        let mut tracks = vec![track_of(caps)?];
+        // Audio the writer cannot take is left out: the segment records video alone.
+        let audio = audio_caps.and_then(|a| match track_of(&a) {
+            Ok(t) => {
+                tracks.push(t);
+                Some(a)
+            }
+            Err(e) => {
+                tracing::warn!(camera = %shared.camera, error = %e, "recording without the camera's audio");
+                None
+            }
+        });
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(location)
+            .map_err(|e| format!("cannot create {location}: {e}"))?;
+        file.write_all(&init_segment(&tracks))
+            .map_err(|e| format!("cannot write {location}: {e}"))?;
+        let sink = SegmentSink::Fmp4 {
+            file,
+            fragmenter: Fragmenter::new(&tracks, shared.fragment),
+            audio_track: audio.as_ref().map(|_| 1),
+            errors: shared.errors.clone(),
+            failed: false,
+        };
+        Ok((sink, audio))
+    }
+
+    /// The muxer's pipeline, playing.
+    fn start_muxer(
+        shared: &Shared,
+        location: &str,
+        mux: gst::Element,
+        caps: &gst::Caps,
+        audio_caps: Option<gst::Caps>,
+    ) -> Result<(SegmentSink, Option<gst::Caps>), String> {
         let pipeline = gst::Pipeline::with_name(&format!("segment-{}", shared.camera));
         let input = |caps: &gst::Caps| {
             gst_app::AppSrc::builder()
@@ -213,14 +349,10 @@ impl SegmentWriter {
                 .build()
         };
         let appsrc = input(caps);
-        let mux = shared
-            .format
-            .muxer(shared.fragment)
-            .map_err(|e| e.to_string())?;
         let sink = gst::ElementFactory::make("filesink")
-            .property("location", &location)
-            // Every write reaches the page cache at once: a crashed process loses only the
-            // fragment the muxer had not finished.
+            .property("location", location)
+            // Every write reaches the page cache at once: a crashed process loses only what
+            // the muxer had not finished.
             .property_from_str("buffer-mode", "unbuffered")
             .build()
             .map_err(|_| "filesink is not available".to_string())?;
@@ -239,11 +371,7 @@ impl SegmentWriter {
                 .map_err(|e| e.to_string())
                 .and_then(|()| super::link_to_muxer(&appsrc, &mux, "audio"));
             match linked {
-                Ok(_) => Some(AudioTrack {
-                    appsrc,
-                    caps,
-                    ended: false,
-                }),
+                Ok(_) => Some((appsrc, caps)),
                 Err(e) => {
                     tracing::warn!(camera = %shared.camera, error = %e, "recording without the camera's audio");
                     let _ = pipeline.remove(&appsrc);
@@ -264,17 +392,15 @@ impl SegmentWriter {
         }
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
             let _ = pipeline.set_state(gst::State::Null);
-            shared.close_segment(&location, "complete");
             return Err(format!("cannot start the segment writer: {e}"));
         }
-        Ok(SegmentWriter {
+        let (audio_appsrc, audio) = audio.unzip();
+        let sink = SegmentSink::Muxer {
             pipeline,
             appsrc,
-            audio,
-            location,
-            caps: caps.clone(),
-            origin,
-        })
+            audio_appsrc,
+        };
+        Ok((sink, audio))
     }
 
     /// A buffer with its timestamps made relative to `origin`, the segment's start.
@@ -292,65 +418,158 @@ impl SegmentWriter {
         b
     }
 
+    /// A frame for the fragmented MP4 writer, timed from the segment's start.
+    fn sample(
+        origin: gst::ClockTime,
+        buffer: &gst::BufferRef,
+        sync: bool,
+    ) -> Option<Sample<Frame>> {
+        let dts = buffer.dts_or_pts()?;
+        let since = |t: gst::ClockTime| t.saturating_sub(origin).nseconds();
+        Some(Sample {
+            dts_ns: since(dts),
+            pts_ns: since(buffer.pts().unwrap_or(dts)),
+            sync,
+            duration_ns: buffer.duration().map(|d| d.nseconds()),
+            data: buffer.to_owned().into_mapped_buffer_readable().ok()?,
+        })
+    }
+
     /// Pushes a frame, its timestamps made relative to the segment's start.
-    fn push(&self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.appsrc.push_buffer(Self::rebase(self.origin, buffer))
+    fn push(&mut self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        match &mut self.sink {
+            SegmentSink::Muxer { appsrc, .. } => {
+                appsrc.push_buffer(Self::rebase(self.origin, buffer))
+            }
+            SegmentSink::Fmp4 { .. } => {
+                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                match Self::sample(self.origin, buffer, keyframe) {
+                    Some(s) => self.write(0, s),
+                    None => Ok(gst::FlowSuccess::Ok),
+                }
+            }
+        }
+    }
+
+    /// Hands a sample of `track` to the fragmented MP4 writer; writes the fragment it
+    /// completes.
+    fn write(
+        &mut self,
+        track: usize,
+        sample: Sample<Frame>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let SegmentSink::Fmp4 {
+            file,
+            fragmenter,
+            errors,
+            failed,
+            ..
+        } = &mut self.sink
+        else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        if *failed {
+            return Err(gst::FlowError::Error);
+        }
+        if let Some(fragment) = fragmenter.push(track, sample)
+            && let Err(e) = write_fragment(file, &fragment)
+        {
+            *failed = true;
+            let _ = errors.send(format!("cannot write {}: {e}", self.location));
+            return Err(gst::FlowError::Error);
+        }
+        Ok(gst::FlowSuccess::Ok)
     }
 
     /// Pushes an audio frame of `caps` at `t` (from the segment's start on; other caps end the
     /// audio track).
     fn push_audio(&mut self, buffer: &gst::BufferRef, caps: &gst::CapsRef, t: gst::ClockTime) {
-        let origin = self.origin;
-        let Some(track) = self.audio.as_mut().filter(|a| !a.ended) else {
+        let Some(recorded) = self.audio.as_ref() else {
             return;
         };
-        if t < origin {
+        if t < self.origin {
             return;
         }
-        if track.caps.as_ref() != caps {
-            track.end();
-        } else {
-            let _ = track.appsrc.push_buffer(Self::rebase(origin, buffer));
+        if recorded.as_ref() != caps {
+            self.end_audio();
+            return;
+        }
+        match &mut self.sink {
+            SegmentSink::Muxer {
+                audio_appsrc: Some(a),
+                ..
+            } => {
+                let _ = a.push_buffer(Self::rebase(self.origin, buffer));
+            }
+            SegmentSink::Fmp4 {
+                audio_track: Some(track),
+                ..
+            } => {
+                let track = *track;
+                if let Some(s) = Self::sample(self.origin, buffer, true) {
+                    let _ = self.write(track, s);
+                }
+            }
+            _ => {}
         }
     }
 
     /// Ends the audio track when the camera's audio stopped before `t`.
     fn end_silent_audio(&mut self, last_audio: Option<gst::ClockTime>, t: gst::ClockTime) {
         let heard = last_audio.map_or(self.origin, |l| l.max(self.origin));
-        if let Some(track) = self.audio.as_mut().filter(|a| !a.ended)
-            && t.saturating_sub(heard) > AUDIO_SILENT_AFTER
-        {
-            track.end();
+        if self.audio.is_some() && t.saturating_sub(heard) > AUDIO_SILENT_AFTER {
+            self.end_audio();
         }
     }
 
-    /// Ends the segment: EOS through the muxer (bounded wait), then the pipeline stops and the
-    /// file is synced and indexed. Blocking.
+    /// No more audio in this segment.
+    fn end_audio(&mut self) {
+        self.audio = None;
+        match &mut self.sink {
+            SegmentSink::Muxer { audio_appsrc, .. } => {
+                if let Some(a) = audio_appsrc.take() {
+                    let _ = a.end_of_stream();
+                }
+            }
+            SegmentSink::Fmp4 { audio_track, .. } => *audio_track = None,
+        }
+    }
+
+    /// Ends the segment: the last fragment written (or EOS through the muxer, with a bounded
+    /// wait), then the file is synced and indexed. Blocking.
     fn finish(mut self, shared: &Shared) {
-        if let Some(a) = self.audio.as_mut() {
-            a.end();
-        }
-        let _ = self.appsrc.end_of_stream();
-        if let Some(bus) = self.pipeline.bus() {
-            let _ = bus.timed_pop_filtered(
-                gst::ClockTime::from_seconds(5),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            );
-        }
-        let _ = self.pipeline.set_state(gst::State::Null);
-        if let Ok(f) = std::fs::File::open(&self.location) {
-            let _ = f.sync_data();
+        self.end_audio();
+        match self.sink {
+            SegmentSink::Fmp4 {
+                mut file,
+                mut fragmenter,
+                failed,
+                ..
+            } => {
+                if let Some(fragment) = fragmenter.finish().filter(|_| !failed)
+                    && let Err(e) = write_fragment(&mut file, &fragment)
+                {
+                    tracing::warn!(camera = %shared.camera, error = %e, location = %self.location, "cannot write a segment's last fragment");
+                }
+                let _ = file.sync_data();
+            }
+            SegmentSink::Muxer {
+                pipeline, appsrc, ..
+            } => {
+                let _ = appsrc.end_of_stream();
+                if let Some(bus) = pipeline.bus() {
+                    let _ = bus.timed_pop_filtered(
+                        gst::ClockTime::from_seconds(5),
+                        &[gst::MessageType::Eos, gst::MessageType::Error],
+                    );
+                }
+                let _ = pipeline.set_state(gst::State::Null);
+                if let Ok(f) = std::fs::File::open(&self.location) {
+                    let _ = f.sync_data();
+                }
+            }
         }
         shared.close_segment(&self.location, "complete");
-    }
-}
-
-impl AudioTrack {
-    fn end(&mut self) {
-        if !self.ended {
-            self.ended = true;
-            let _ = self.appsrc.end_of_stream();
-        }
     }
 }
 
@@ -472,7 +691,7 @@ impl Shared {
                     || t < w.origin
                     || t - w.origin >= self.segment
                     // The camera's audio came or went: the next segment has the tracks it sends.
-                    || (audio.is_some() != w.audio.as_ref().is_some_and(|a| !a.ended))
+                    || (audio.is_some() != w.audio.is_some())
             }
         };
         if due && !keyframe {
@@ -495,7 +714,7 @@ impl Shared {
                     .map_err(|_| gst::FlowError::Error)?;
             }
         }
-        match writer.as_ref() {
+        match writer.as_mut() {
             Some(w) => w.push(buffer),
             None => Ok(gst::FlowSuccess::Ok),
         }
@@ -639,7 +858,7 @@ impl Recorder {
             audio: Mutex::default(),
         });
         // Checked here so that a missing muxer fails the start, not the first frame.
-        a.format.muxer(a.settings.fragment)?;
+        a.format.muxer()?;
         let pipeline = gst::Pipeline::with_name(&format!("recorder-{}", a.camera.id));
         // One `appsrc ! appsink` per hub: the camera's video, and its audio when it has some.
         let branch = |name: &str, on_sample: OnSample| -> Result<gst_app::AppSrc, RecorderError> {
