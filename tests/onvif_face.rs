@@ -777,7 +777,8 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
         r[7]
     );
     assert_eq!(ok(&r, 8)["SnapshotUri"], true, "{r}");
-    // Encoder options: what each encoder runs at, read against both schemas.
+    // Encoder options, read against both schemas: camera0 is relayed, so what it runs at is its
+    // only choice.
     let opts2 = ok(&r, 9).as_array().expect("options").clone();
     assert_eq!(opts2.len(), 1, "{opts2:?}");
     assert_eq!(opts2[0]["Encoding"], "H265");
@@ -786,11 +787,21 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
             .as_i64()
             .is_some_and(|w| w > 0)
     );
+    assert_eq!(
+        opts2[0]["ResolutionsAvailable"].as_array().map(Vec::len),
+        Some(1),
+        "{opts2:?}"
+    );
+    // camera1 is encoded by Pinhole: its options are what it can be set to.
     let opts = ok(&r, 10);
     let h264 = &opts["H264"];
     assert_eq!(h264["H264ProfilesSupported"][0], "High", "{opts}");
     assert_eq!(
-        h264["FrameRateRange"]["Min"], h264["FrameRateRange"]["Max"],
+        (
+            &h264["FrameRateRange"]["Min"],
+            &h264["FrameRateRange"]["Max"]
+        ),
+        (&json!(1), &json!(30)),
         "{opts}"
     );
     // (Its bitrate range sits in the Extension, after the schema's leading xs:any, which zeep
@@ -883,4 +894,198 @@ async fn a_cameras_sample_rate_stays_known_while_it_is_down() {
     )
     .await;
     assert_eq!(rate(), 8, "while it is down");
+}
+
+/// The width and height ffprobe reads from an RTSP URL's video.
+fn stream_size(url: &str) -> Option<(u64, u64)> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-select_streams",
+            "v",
+        ])
+        .args([
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (w, h) = text.trim().split_once(',')?;
+    Some((w.parse().ok()?, h.parse().ok()?))
+}
+
+async fn camera_json(server: &Server, token: &str, id: &str) -> Value {
+    client_http()
+        .get(server.url(&format!("/api/cameras/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET camera")
+        .json()
+        .await
+        .expect("camera JSON")
+}
+
+#[tokio::test]
+async fn a_recorder_sets_an_encoder_pinhole_runs_and_is_told_why_it_cannot_set_a_relayed_one() {
+    // camera0 is relayed from an IP camera, camera1 encoded by Pinhole.
+    let ipcam = ipcam::IpCamera::started(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Aac)).await;
+    let (server, port) = face_beside(&ipcam, "aac").await;
+    let admin = server.token("admin").await;
+    let set = |token: &str, media2: bool, changes: Value| json!({"set_encoder": {"token": token, "media2": media2, "changes": changes}});
+    // A viewer may read the options but not set them.
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "view", PASSWORD],
+        &json!([
+            step(
+                "media",
+                "GetVideoEncoderConfigurationOptions",
+                json!({"ProfileToken": "camera1"})
+            ),
+            set("enc_camera1", false, json!({"bitrate": 900})),
+        ]),
+    );
+    let h264 = &ok(&r, 0)["H264"];
+    let sizes: Vec<(i64, i64)> = h264["ResolutionsAvailable"]
+        .as_array()
+        .expect("resolutions")
+        .iter()
+        .filter_map(|s| Some((s["Width"].as_i64()?, s["Height"].as_i64()?)))
+        .collect();
+    assert!(
+        sizes.contains(&(640, 360)) && sizes.contains(&(1920, 1080)),
+        "{sizes:?}"
+    );
+    assert_eq!(
+        (
+            &h264["FrameRateRange"]["Min"],
+            &h264["FrameRateRange"]["Max"]
+        ),
+        (&json!(1), &json!(30)),
+        "{h264}"
+    );
+    assert!(
+        r[1]["fault"].as_str().is_some_and(|f| f.contains("admin")),
+        "{}",
+        r[1]
+    );
+    let before = camera_json(&server, &admin, "camera1").await;
+
+    // An admin, as a recorder does it through Media, then Media2.
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "admin", PASSWORD],
+        &json!([
+            set(
+                "enc_camera1",
+                false,
+                json!({"width": 640, "height": 360, "fps": 15, "bitrate": 800, "gov": 15})
+            ),
+            step(
+                "media",
+                "GetVideoEncoderConfiguration",
+                json!({"ConfigurationToken": "enc_camera1"})
+            ),
+            set("enc_camera1", true, json!({"bitrate": 1200})),
+            // What cannot be done says why, and changes nothing.
+            set("enc_camera0", false, json!({"bitrate": 800})),
+            set("enc_camera1", true, json!({"width": 1000, "height": 1000})),
+            set("enc_camera1", true, json!({"encoding": "H265"})),
+            set("enc_camera1", true, json!({"gov": 500})),
+            set("nope", true, json!({"bitrate": 800})),
+            step(
+                "media",
+                "GetStreamUri",
+                json!({
+                    "ProfileToken": "camera1",
+                    "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+                })
+            ),
+        ]),
+    );
+    assert_eq!(ok(&r, 0), "enc_camera1");
+    let enc = ok(&r, 1);
+    assert_eq!(
+        (&enc["Resolution"]["Width"], &enc["Resolution"]["Height"]),
+        (&json!(640), &json!(360)),
+        "{enc}"
+    );
+    assert_eq!(enc["RateControl"]["FrameRateLimit"], 15, "{enc}");
+    assert_eq!(enc["H264"]["GovLength"], 15, "{enc}");
+    assert_eq!(ok(&r, 2), "enc_camera1");
+    let fault = |i: usize, says: &str| {
+        assert!(
+            r[i]["fault"].as_str().is_some_and(|f| f.contains(says)),
+            "step {i}: {}",
+            r[i]
+        );
+    };
+    fault(3, "relayed");
+    fault(4, "1000x1000");
+    fault(5, "H265");
+    fault(6, "GovLength 500");
+    fault(7, "nope");
+    let cam = camera_json(&server, &admin, "camera1").await;
+    assert_eq!(
+        (
+            &cam["width"],
+            &cam["height"],
+            &cam["fps"],
+            &cam["bitrate_kbps"],
+            &cam["keyframe_ms"]
+        ),
+        (
+            &json!(640),
+            &json!(360),
+            &json!(15),
+            &json!(1200),
+            &json!(1000)
+        ),
+        "{cam}"
+    );
+    assert_ne!(before["updated_at"], cam["updated_at"]);
+    // The relayed camera was not touched.
+    assert!(camera_json(&server, &admin, "camera0").await["bitrate_kbps"].is_null());
+
+    // The stream the recorder gets is the new size.
+    let uri = ok(&r, 8)["Uri"].as_str().expect("uri").to_string();
+    let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let size = stream_size(&uri);
+        if size == Some((640, 360)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "camera1 streams {size:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The changes are in the audit trail with who made them.
+    let audit: Value = client_http()
+        .get(server.url("/api/audit?limit=50"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("audit JSON");
+    let sets: Vec<&Value> = audit["entries"]
+        .as_array()
+        .or(audit.as_array())
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "onvif SetVideoEncoderConfiguration")
+        .collect();
+    assert!(
+        sets.iter()
+            .any(|e| e["actor"] == "admin" && e["target"] == "enc_camera1" && e["result"] == "ok"),
+        "{sets:?}"
+    );
 }

@@ -187,6 +187,37 @@ async def media2_service(cam):
     return service
 
 
+async def set_encoder(service, spec, media2):
+    """What a recorder does to change a camera's encoder: read the configuration, change some
+    fields, send it back whole."""
+    token = spec["token"]
+    if media2:
+        found = await service.GetVideoEncoderConfigurations({"ConfigurationToken": token})
+        config = found[0]
+    else:
+        config = await service.GetVideoEncoderConfiguration({"ConfigurationToken": token})
+    change = spec["changes"]
+    if "width" in change:
+        config.Resolution.Width = change["width"]
+        config.Resolution.Height = change["height"]
+    if "fps" in change:
+        config.RateControl.FrameRateLimit = change["fps"]
+    if "bitrate" in change:
+        config.RateControl.BitrateLimit = change["bitrate"]
+    if "gov" in change:
+        if media2:
+            config.GovLength = change["gov"]
+        else:
+            config.H264.GovLength = change["gov"]
+    if "encoding" in change:
+        config.Encoding = change["encoding"]
+    request = {"Configuration": config}
+    if not media2:
+        request["ForcePersistence"] = True
+    await service.SetVideoEncoderConfiguration(request)
+    return token
+
+
 async def run(args):
     import onvif
     from onvif import ONVIFCamera
@@ -220,6 +251,14 @@ async def run(args):
                 if "snapshot" in step:
                     jpeg = await cam.get_snapshot(step["snapshot"])
                     results.append({"ok": {"bytes": len(jpeg or b""), "jpeg": (jpeg or b"")[:2] == b"\xff\xd8"}})
+                    continue
+                if "set_encoder" in step:
+                    spec = step["set_encoder"]
+                    media2 = bool(spec.get("media2"))
+                    key = "media2" if media2 else "media"
+                    if key not in services:
+                        services[key] = await (media2_service(cam) if media2 else cam.create_media_service())
+                    results.append({"ok": await set_encoder(services[key], spec, media2)})
                     continue
                 if "media2" in step:
                     if "media2" not in services:

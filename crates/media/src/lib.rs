@@ -459,6 +459,11 @@ impl MediaEngine {
         v
     }
 
+    /// The keyframe interval of an encoded camera that sets none (`media.keyframe_interval_ms`).
+    pub fn default_keyframe_ms(&self) -> u32 {
+        self.runner.keyframe_ms
+    }
+
     /// The stream URL for a camera; `request_host` is the host the API client used.
     pub fn stream_url(&self, id: &str, request_host: Option<&str>) -> String {
         let addr = self.rtsp.addr;

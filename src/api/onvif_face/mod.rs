@@ -314,15 +314,15 @@ async fn serve(
         Access::PreAuth => None,
         need => match authenticate(state, &req, authn, headers, uri).await {
             Ok(u) => {
-                let least = if need == Access::Actuate {
-                    Role::Operator
-                } else {
-                    Role::Viewer
+                let (least, who) = match need {
+                    Access::Configure => (Role::Admin, "an admin"),
+                    Access::Actuate => (Role::Operator, "an operator or admin"),
+                    _ => (Role::Viewer, "a user"),
                 };
                 if u.role < least {
                     return fault_response(
                         &Fault::NotAuthorized(format!(
-                            "{} needs an operator or admin; `{}` is a {}",
+                            "{} needs {who}; `{}` is a {}",
                             op.name(),
                             u.username,
                             u.role.as_str()
@@ -352,8 +352,8 @@ async fn serve(
         client: authn.client,
     };
     let result = ops::answer(&ctx, op).await;
-    if op.access() == Access::Actuate {
-        let target = ops::profile_of(op).map(str::to_string);
+    if matches!(op.access(), Access::Actuate | Access::Configure) {
+        let target = ops::target_of(op).map(str::to_string);
         state
             .audit(crate::store::audit::NewAuditEntry {
                 at_ms: state.now_ms(),

@@ -10,11 +10,11 @@ use crate::api::SharedState;
 use crate::api::error::ApiError;
 use crate::api::ptz_ops;
 use crate::onvif::server::answer::{
-    self, AudioInfo, DeviceInfo, Encoding, Endpoints, Fault, InterfaceInfo, Position, PresetInfo,
-    ProfileInfo, PtzInfo,
+    self, AudioInfo, DeviceInfo, EncoderChoices, Encoding, Endpoints, Fault, InterfaceInfo,
+    Position, PresetInfo, ProfileInfo, PtzInfo,
 };
 use crate::onvif::server::media2::ConfigurationKind;
-use crate::onvif::server::{Media2Op, Operation, Service, Vector};
+use crate::onvif::server::{EncoderChange, Media2Op, Operation, Service, Vector};
 use crate::onvif::server::{events, media2};
 use crate::ptz::profile::Profile;
 use crate::store::presets;
@@ -134,7 +134,7 @@ fn one_configuration(
 }
 
 /// A Media2 request: the same profiles as Media (ver10), listed the Media2 way.
-fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
+async fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
     Ok(match m {
         Media2Op::GetProfiles { token, kinds } => {
             let list = match token {
@@ -158,6 +158,10 @@ fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
             media2::stream_uri(&ctx.stream_url(profile)?)
         }
         Media2Op::GetSnapshotUri { profile } => media2::snapshot_uri(&ctx.snapshot_url(profile)?),
+        Media2Op::SetVideoEncoderConfiguration(change) => {
+            set_encoder(ctx, change).await?;
+            media2::video_encoder_configuration_set().to_string()
+        }
     })
 }
 
@@ -224,10 +228,14 @@ fn ptz_fault(e: ptz_ops::PtzOpError) -> Fault {
     ApiError::from(e).into()
 }
 
-/// The camera a PTZ operation names, if it names one.
-pub fn profile_of(op: &Operation) -> Option<&str> {
+/// The camera a PTZ operation names, or the encoder configuration a change names, for the
+/// audit trail.
+pub fn target_of(op: &Operation) -> Option<&str> {
     use Operation::*;
     match op {
+        SetVideoEncoderConfiguration(c) | Media2(Media2Op::SetVideoEncoderConfiguration(c)) => {
+            Some(&c.configuration)
+        }
         ContinuousMove { profile, .. }
         | Stop { profile }
         | AbsoluteMove { profile, .. }
@@ -289,11 +297,22 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
         }
         let st = h.status();
         let source = super::events::source_of(&def.id);
+        // Pinhole runs the encoder of every camera but an RTSP one, whose stream it relays:
+        // what it was set to is what it runs at (also while a rebuild is under way), where a
+        // relayed stream is what the camera sends.
+        let encoded = def.source != pinhole_base::camera::SourceKind::Rtsp;
         let figures = |st: &crate::media::camera::CameraStatus,
                        def: &pinhole_base::camera::Camera| {
+            let size = match (def.width, def.height) {
+                (Some(w), Some(h)) if encoded => (w, h),
+                _ => (
+                    st.width.or(def.width).unwrap_or(0),
+                    st.height.or(def.height).unwrap_or(0),
+                ),
+            };
             (
-                st.width.or(def.width).unwrap_or(0),
-                st.height.or(def.height).unwrap_or(0),
+                size.0,
+                size.1,
                 def.fps.unwrap_or(st.fps.round() as u32),
                 def.bitrate_kbps.unwrap_or(st.bitrate_kbps.round() as u32),
             )
@@ -308,6 +327,12 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
             fps,
             bitrate_kbps,
             encoding: encoding(st.codec),
+            keyframe_ms: match def.keyframe_ms {
+                Some(k) if encoded => k,
+                _ if encoded => e.default_keyframe_ms(),
+                _ => RELAYED_KEYFRAME_MS,
+            },
+            choices: encoded.then(|| encoder_choices(width, height)),
             audio: audio_info(&h),
             ptz: ptz_info(state, &def.id),
         });
@@ -323,12 +348,128 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
                 fps,
                 bitrate_kbps,
                 encoding: encoding(sst.codec),
+                keyframe_ms: RELAYED_KEYFRAME_MS,
+                choices: None,
                 audio: audio_info(&sub),
                 ptz: ptz_info(state, &def.id),
             });
         }
     }
     out
+}
+
+/// What a relayed stream's keyframe interval is taken to be: IP cameras do not say, and most
+/// send one every one or two seconds.
+const RELAYED_KEYFRAME_MS: u32 = 2000;
+
+/// Sizes offered for an encoder Pinhole runs (16:9 and 4:3, the ones NVRs ask for), with the
+/// size it runs at.
+const SIZES: [(u32, u32); 7] = [
+    (1920, 1080),
+    (1280, 960),
+    (1280, 720),
+    (1024, 768),
+    (640, 480),
+    (640, 360),
+    (320, 240),
+];
+
+/// Frame rates offered (encoders accept more, to 120, through Pinhole's own settings).
+const FPS_OFFERED: (u32, u32) = (1, 30);
+
+fn encoder_choices(width: u32, height: u32) -> EncoderChoices {
+    let mut resolutions = SIZES.to_vec();
+    if width > 0 && height > 0 && !resolutions.contains(&(width, height)) {
+        resolutions.insert(0, (width, height));
+    }
+    let b = pinhole_base::camera::BITRATE_KBPS;
+    let k = pinhole_base::camera::KEYFRAME_MS;
+    EncoderChoices {
+        resolutions,
+        fps: FPS_OFFERED,
+        bitrate_kbps: (*b.start(), *b.end()),
+        keyframe_ms: (*k.start(), *k.end()),
+    }
+}
+
+/// `SetVideoEncoderConfiguration`: the camera's own settings changed, as an admin's edit on the
+/// page would (same checks, stored, the pipeline rebuilt, an event). Only encoders Pinhole runs
+/// can be set; a value outside the options is refused and nothing changes.
+async fn set_encoder(ctx: &Context<'_>, change: &EncoderChange) -> Result<(), Fault> {
+    let state = ctx.state;
+    let p = one_configuration(
+        state,
+        ConfigurationKind::VideoEncoder,
+        &change.configuration,
+    )?;
+    let Some(choices) = p.choices.clone() else {
+        return Err(Fault::ConfigModify(format!(
+            "`{}` is relayed from an IP camera: its encoder is the camera's own; set it there",
+            p.token
+        )));
+    };
+    if let Some(e) = change.encoding.as_deref()
+        && e != p.encoding.name()
+    {
+        return Err(Fault::ConfigModify(format!(
+            "Encoding {e}: `{}` can only be encoded as {}",
+            p.token,
+            p.encoding.name()
+        )));
+    }
+    let size = (
+        change.width.unwrap_or(p.width),
+        change.height.unwrap_or(p.height),
+    );
+    if (change.width.is_some() || change.height.is_some()) && !choices.resolutions.contains(&size) {
+        return Err(Fault::ConfigModify(format!(
+            "Resolution {}x{} is not one of the options",
+            size.0, size.1
+        )));
+    }
+    let fps = change.fps.unwrap_or(p.fps);
+    let outside = |name: &str, v: u32, (lo, hi): (u32, u32)| {
+        Fault::ConfigModify(format!("{name} {v} is outside {lo}..={hi}"))
+    };
+    if change.fps.is_some() && !(choices.fps.0..=choices.fps.1).contains(&fps) {
+        return Err(outside("FrameRateLimit", fps, choices.fps));
+    }
+    if let Some(b) = change.bitrate_kbps
+        && !(choices.bitrate_kbps.0..=choices.bitrate_kbps.1).contains(&b)
+    {
+        return Err(outside("BitrateLimit", b, choices.bitrate_kbps));
+    }
+    let keyframe_ms = match change.gov_length {
+        Some(g) => {
+            let range = choices.gov_range(fps);
+            if !(range.0..=range.1).contains(&g) {
+                return Err(outside("GovLength", g, range));
+            }
+            Some(
+                ((u64::from(g) * 1000 / u64::from(fps.max(1))) as u32)
+                    .clamp(choices.keyframe_ms.0, choices.keyframe_ms.1),
+            )
+        }
+        None => None,
+    };
+    let input = pinhole_base::camera::CameraInput {
+        width: change.width.map(|_| size.0),
+        height: change.height.map(|_| size.1),
+        fps: change.fps,
+        bitrate_kbps: change.bitrate_kbps,
+        keyframe_ms,
+        ..Default::default()
+    };
+    let secrets = state.secrets.clone();
+    let now = state.clock.now_secs();
+    let id = p.token.clone();
+    let cam = state
+        .store
+        .call(move |c| crate::store::cameras::update(c, &secrets, &id, &input, now))
+        .await
+        .map_err(ApiError::from)?;
+    state.camera_changed(&cam.id, "updated").await;
+    Ok(())
 }
 
 fn find_profile(state: &SharedState, token: &str) -> Result<ProfileInfo, Fault> {
@@ -583,7 +724,11 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
         }
         O::GetStreamUri { profile } => answer::stream_uri(&ctx.stream_url(profile)?),
         O::GetSnapshotUri { profile } => answer::snapshot_uri(&ctx.snapshot_url(profile)?),
-        O::Media2(m) => media2_answer(ctx, m)?,
+        O::SetVideoEncoderConfiguration(change) => {
+            set_encoder(ctx, change).await?;
+            answer::video_encoder_configuration_set().to_string()
+        }
+        O::Media2(m) => media2_answer(ctx, m).await?,
         O::GetNodes => {
             let list: Vec<(String, PtzInfo)> = profiles(state)
                 .into_iter()

@@ -65,6 +65,9 @@ pub enum Fault {
     NoToken(String),
     /// The configuration token names no configuration of that kind.
     NoConfig(String),
+    /// The configuration cannot be set to what was asked (a relayed camera's encoder, a value
+    /// outside its options).
+    ConfigModify(String),
     /// The subscription addressed does not exist (any more): it ended, or was never made.
     UnknownSubscription(String),
     /// The camera refused or could not be reached: the device's fault, not the client's.
@@ -95,6 +98,7 @@ impl Fault {
             Fault::NoPtzProfile(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoPTZProfile"), r),
             Fault::NoToken(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoToken"), r),
             Fault::NoConfig(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoConfig"), r),
+            Fault::ConfigModify(r) => ("Sender", "ter:InvalidArgVal", Some("ter:ConfigModify"), r),
             Fault::UnknownSubscription(r) => ("Sender", "wsrf-rw:ResourceUnknownFault", None, r),
             Fault::Receiver(r) => ("Receiver", "ter:Action", None, r),
         }
@@ -193,9 +197,42 @@ pub struct ProfileInfo {
     pub fps: u32,
     pub bitrate_kbps: u32,
     pub encoding: Encoding,
+    /// Time from one keyframe to the next.
+    pub keyframe_ms: u32,
+    /// What its encoder can be set to, when Pinhole runs it; `None` for a relayed stream,
+    /// whose encoder is the IP camera's own.
+    pub choices: Option<EncoderChoices>,
     /// The stream's audio, when it carries some (served as AAC beside the video).
     pub audio: Option<AudioInfo>,
     pub ptz: Option<PtzInfo>,
+}
+
+/// What an encoder's options answer offers; ranges are (min, max).
+pub struct Offered {
+    pub resolutions: Vec<(u32, u32)>,
+    pub fps: (u32, u32),
+    pub bitrate_kbps: (u32, u32),
+    /// Frames from one keyframe to the next.
+    pub gov: (u32, u32),
+}
+
+/// The settings an encoder Pinhole runs accepts (Pinhole's own limits for a camera).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderChoices {
+    pub resolutions: Vec<(u32, u32)>,
+    pub fps: (u32, u32),
+    pub bitrate_kbps: (u32, u32),
+    pub keyframe_ms: (u32, u32),
+}
+
+impl EncoderChoices {
+    /// The keyframe interval's bounds in frames at `fps`.
+    pub fn gov_range(&self, fps: u32) -> (u32, u32) {
+        let frames = |ms: u32| u64::from(ms) * u64::from(fps.max(1));
+        let lo = frames(self.keyframe_ms.0).div_ceil(1000).max(1) as u32;
+        let hi = (frames(self.keyframe_ms.1) / 1000).max(u64::from(lo)) as u32;
+        (lo, hi)
+    }
 }
 
 /// The tokens of a profile's configurations, one place for both media services: what is listed
@@ -214,9 +251,29 @@ impl ProfileInfo {
         format!("aenc_{}", self.token)
     }
 
-    /// Frames between keyframes: two seconds' worth, as Pinhole's encoders are set.
+    /// Frames from one keyframe to the next.
     pub fn gov_length(&self) -> u32 {
-        self.fps.max(1) * 2
+        ((u64::from(self.keyframe_ms) * u64::from(self.fps.max(1)) + 500) / 1000).max(1) as u32
+    }
+
+    /// What the options answers offer: the encoder's choices, or what it runs at as the only
+    /// one.
+    pub fn offered(&self) -> Offered {
+        let gov = self.gov_length();
+        match &self.choices {
+            Some(c) => Offered {
+                resolutions: c.resolutions.clone(),
+                fps: c.fps,
+                bitrate_kbps: c.bitrate_kbps,
+                gov: c.gov_range(self.fps),
+            },
+            None => Offered {
+                resolutions: vec![(self.width, self.height)],
+                fps: (self.fps, self.fps),
+                bitrate_kbps: (self.bitrate_kbps, self.bitrate_kbps),
+                gov: (gov, gov),
+            },
+        }
     }
 }
 
@@ -773,29 +830,41 @@ pub(super) fn int_range(lo: u32, hi: u32) -> String {
     format!("<tt:Min>{lo}</tt:Min><tt:Max>{hi}</tt:Max>")
 }
 
-/// `GetVideoEncoderConfigurationOptions`: what the profile's encoder runs at, as the only
-/// choice (Pinhole sets encoders from its own camera settings, not over ONVIF). H.265 has no
-/// options element in Media (ver10): its profile gives the quality range alone.
+/// `<tt:ResolutionsAvailable>` for each size.
+pub(super) fn resolutions(list: &[(u32, u32)]) -> String {
+    list.iter()
+        .map(|(w, h)| {
+            format!("<tt:ResolutionsAvailable><tt:Width>{w}</tt:Width><tt:Height>{h}</tt:Height></tt:ResolutionsAvailable>")
+        })
+        .collect()
+}
+
+/// `GetVideoEncoderConfigurationOptions`: what the profile's encoder can be set to
+/// ([`ProfileInfo::offered`]). H.265 has no options element in Media (ver10): its profile
+/// gives the quality range alone.
 pub fn video_encoder_options(p: &ProfileInfo) -> String {
-    let gov = p.gov_length();
+    let Offered {
+        resolutions: sizes,
+        fps,
+        bitrate_kbps: bitrate,
+        gov,
+    } = p.offered();
     let h264 = match p.encoding {
         Encoding::H264 => {
             let common = format!(
-                "<tt:ResolutionsAvailable><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:ResolutionsAvailable>\
-                 <tt:GovLengthRange>{}</tt:GovLengthRange><tt:FrameRateRange>{}</tt:FrameRateRange>\
+                "{}<tt:GovLengthRange>{}</tt:GovLengthRange><tt:FrameRateRange>{}</tt:FrameRateRange>\
                  <tt:EncodingIntervalRange>{}</tt:EncodingIntervalRange>\
                  <tt:H264ProfilesSupported>{}</tt:H264ProfilesSupported>",
-                p.width,
-                p.height,
-                int_range(gov, gov),
-                int_range(p.fps, p.fps),
+                resolutions(&sizes),
+                int_range(gov.0, gov.1),
+                int_range(fps.0, fps.1),
                 int_range(1, 1),
                 p.encoding.profile()
             );
             format!(
                 "<tt:H264>{common}</tt:H264><tt:Extension><tt:H264>{common}\
                  <tt:BitrateRange>{}</tt:BitrateRange></tt:H264></tt:Extension>",
-                int_range(p.bitrate_kbps, p.bitrate_kbps)
+                int_range(bitrate.0, bitrate.1)
             )
         }
         Encoding::H265 => String::new(),
@@ -806,6 +875,11 @@ pub fn video_encoder_options(p: &ProfileInfo) -> String {
          </trt:GetVideoEncoderConfigurationOptionsResponse>",
         int_range(5, 5)
     )
+}
+
+/// `SetVideoEncoderConfiguration` done.
+pub fn video_encoder_configuration_set() -> &'static str {
+    "<trt:SetVideoEncoderConfigurationResponse/>"
 }
 
 fn media_uri(element: &str, uri: &str) -> String {

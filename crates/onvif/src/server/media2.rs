@@ -3,7 +3,7 @@
 //! stream URIs asked for by protocol. The answers reuse the configuration elements of
 //! [`super::answer`]; only the containers and the encoder types differ.
 
-use super::answer::{self, AudioInfo, NO_MULTICAST, ProfileInfo, int_range};
+use super::answer::{self, AudioInfo, NO_MULTICAST, ProfileInfo, int_range, resolutions};
 use crate::xml::escape;
 
 /// A kind of configuration in a profile, as `GetProfiles`' `Type` names it.
@@ -200,32 +200,43 @@ pub fn configuration_token(p: &ProfileInfo, kind: ConfigurationKind) -> Option<S
     }
 }
 
-/// `GetVideoEncoderConfigurationOptions`: each encoder's current settings as its only choice
-/// (Pinhole sets encoders from its own camera settings, not over ONVIF).
+/// `GetVideoEncoderConfigurationOptions`: what each encoder can be set to
+/// ([`ProfileInfo::offered`]).
 pub fn video_encoder_options(list: &[ProfileInfo]) -> String {
     let all: String = list
         .iter()
         .map(|p| {
+            let answer::Offered {
+                resolutions: sizes,
+                fps,
+                bitrate_kbps: bitrate,
+                gov,
+            } = p.offered();
+            let rates: Vec<String> = (fps.0..=fps.1).rev().map(|f| f.to_string()).collect();
             format!(
-                "<tr2:Options GovLengthRange=\"{gov} {gov}\" FrameRatesSupported=\"{}\" \
+                "<tr2:Options GovLengthRange=\"{} {}\" FrameRatesSupported=\"{}\" \
                  ProfilesSupported=\"{}\" ConstantBitRateSupported=\"false\">\
                  <tt:Encoding>{}</tt:Encoding><tt:QualityRange>{}</tt:QualityRange>\
-                 <tt:ResolutionsAvailable><tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:ResolutionsAvailable>\
-                 <tt:BitrateRange>{}</tt:BitrateRange></tr2:Options>",
-                p.fps,
+                 {}<tt:BitrateRange>{}</tt:BitrateRange></tr2:Options>",
+                gov.0,
+                gov.1,
+                rates.join(" "),
                 p.encoding.profile(),
                 p.encoding.name(),
                 int_range(5, 5),
-                p.width,
-                p.height,
-                int_range(p.bitrate_kbps, p.bitrate_kbps),
-                gov = p.gov_length(),
+                resolutions(&sizes),
+                int_range(bitrate.0, bitrate.1),
             )
         })
         .collect();
     format!(
         "<tr2:GetVideoEncoderConfigurationOptionsResponse>{all}</tr2:GetVideoEncoderConfigurationOptionsResponse>"
     )
+}
+
+/// `SetVideoEncoderConfiguration` done.
+pub fn video_encoder_configuration_set() -> &'static str {
+    "<tr2:SetVideoEncoderConfigurationResponse/>"
 }
 
 pub fn stream_uri(uri: &str) -> String {

@@ -100,6 +100,9 @@ pub enum Operation {
     GetSnapshotUri {
         profile: String,
     },
+    /// A new encoder setting: what recorders send when they add a camera at the resolution or
+    /// rate they want.
+    SetVideoEncoderConfiguration(EncoderChange),
     /// Media2 (ver20).
     Media2(Media2Op),
     // PTZ service (ver20).
@@ -199,6 +202,22 @@ pub enum Media2Op {
     GetVideoEncoderConfigurationOptions {
         filter: media2::ConfigurationFilter,
     },
+    SetVideoEncoderConfiguration(EncoderChange),
+}
+
+/// A `SetVideoEncoderConfiguration` of either media service: the configuration it names and
+/// what it asks that encoder to run at. What the request leaves out stays as it is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EncoderChange {
+    pub configuration: String,
+    /// As sent (`H264`, `H265`): the answer says what Pinhole cannot encode.
+    pub encoding: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fps: Option<u32>,
+    pub bitrate_kbps: Option<u32>,
+    /// Frames from one keyframe to the next.
+    pub gov_length: Option<u32>,
 }
 
 impl Media2Op {
@@ -218,6 +237,7 @@ impl Media2Op {
             Media2Op::GetVideoEncoderConfigurationOptions { .. } => {
                 "GetVideoEncoderConfigurationOptions"
             }
+            Media2Op::SetVideoEncoderConfiguration(_) => "SetVideoEncoderConfiguration",
         }
     }
 }
@@ -232,6 +252,8 @@ pub enum Access {
     Read,
     /// Moving a camera and changing its presets: operators and admins.
     Actuate,
+    /// Changing a camera's settings: admins, as in the REST API.
+    Configure,
 }
 
 impl Operation {
@@ -252,6 +274,9 @@ impl Operation {
             | SetPreset { .. }
             | RemovePreset { .. }
             | GotoHomePosition { .. } => Access::Actuate,
+            SetVideoEncoderConfiguration(_) | Media2(Media2Op::SetVideoEncoderConfiguration(_)) => {
+                Access::Configure
+            }
             // Refused after authentication, so a probe of unknown operations learns nothing.
             _ => Access::Read,
         }
@@ -284,6 +309,7 @@ impl Operation {
             GetVideoEncoderConfigurationOptions { .. } => "GetVideoEncoderConfigurationOptions",
             GetStreamUri { .. } => "GetStreamUri",
             GetSnapshotUri { .. } => "GetSnapshotUri",
+            SetVideoEncoderConfiguration(_) => "SetVideoEncoderConfiguration",
             Media2(m) => m.name(),
             GetNodes => "GetNodes",
             GetNode { .. } => "GetNode",
@@ -519,6 +545,9 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
                 filter: configuration_filter(op)?,
             }))
         }
+        "SetVideoEncoderConfiguration" => Ok(Some(Media2Op::SetVideoEncoderConfiguration(
+            encoder_change(op)?,
+        ))),
         _ => Ok(None),
     }
 }
@@ -530,6 +559,51 @@ fn configuration_filter(
     Ok(media2::ConfigurationFilter {
         configuration: optional_field(op, &["ConfigurationToken"], "ConfigurationToken")?,
         profile: optional_field(op, &["ProfileToken"], "ProfileToken")?,
+    })
+}
+
+/// The `Configuration` of a `SetVideoEncoderConfiguration`, Media's (ver10: `RateControl` with
+/// an integer `FrameRateLimit`, `H264/GovLength`) or Media2's (a decimal `FrameRateLimit`, a
+/// `GovLength` attribute).
+fn encoder_change(op: roxmltree::Node<'_, '_>) -> Result<EncoderChange, OnvifError> {
+    let c = child(op, "Configuration").ok_or(OnvifError::Missing("Configuration"))?;
+    let configuration = c
+        .attribute("token")
+        .ok_or(OnvifError::Missing("Configuration token"))?;
+    if configuration.len() > MAX_FIELD || configuration.chars().any(char::is_control) {
+        return Err(invalid("Configuration token", configuration));
+    }
+    let count = |t: &str| t.trim().parse::<u32>().ok();
+    let size = |name: &'static str| match child(c, "Resolution") {
+        None => Ok(None),
+        Some(r) => optional_parsed(r, name, count),
+    };
+    let rate = child(c, "RateControl");
+    let in_rate = |name: &'static str, parse: fn(&str) -> Option<u32>| match rate {
+        None => Ok(None),
+        Some(r) => optional_parsed(r, name, parse),
+    };
+    // Media2 sends the rate as a float; a whole number of frames per second is what encoders
+    // run at.
+    let fps = |t: &str| {
+        let f = t.trim().parse::<f64>().ok()?;
+        (f.is_finite() && (0.5..=1000.0).contains(&f)).then(|| f.round() as u32)
+    };
+    let gov_length = match c.attribute("GovLength") {
+        Some(g) => Some(count(g).ok_or_else(|| invalid("GovLength", g))?),
+        None => match child(c, "H264").or_else(|| child(c, "H265")) {
+            Some(h) => optional_parsed(h, "GovLength", count)?,
+            None => None,
+        },
+    };
+    Ok(EncoderChange {
+        configuration: configuration.to_string(),
+        encoding: optional_field(c, &["Encoding"], "Encoding")?,
+        width: size("Width")?,
+        height: size("Height")?,
+        fps: in_rate("FrameRateLimit", fps)?,
+        bitrate_kbps: in_rate("BitrateLimit", count)?,
+        gov_length,
     })
 }
 
@@ -672,6 +746,9 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Media, "GetSnapshotUri") => O::GetSnapshotUri {
             profile: profile()?,
         },
+        (Service::Media, "SetVideoEncoderConfiguration") => {
+            O::SetVideoEncoderConfiguration(encoder_change(op)?)
+        }
         (Service::Media2, other) => match media2_operation(op)? {
             Some(m) => O::Media2(m),
             None => O::NotSupported(other.chars().take(64).collect()),

@@ -1,5 +1,6 @@
 use super::answer::{
-    self, AudioInfo, Encoding, Endpoints, Fault, Position, PresetInfo, ProfileInfo, PtzInfo,
+    self, AudioInfo, EncoderChoices, Encoding, Endpoints, Fault, Position, PresetInfo, ProfileInfo,
+    PtzInfo,
 };
 use super::*;
 use crate::soap::{self, UsernameToken};
@@ -242,6 +243,13 @@ pub(super) fn sample_profiles() -> Vec<ProfileInfo> {
             fps: 25,
             bitrate_kbps: 2000,
             encoding: Encoding::H264,
+            keyframe_ms: 2000,
+            choices: Some(EncoderChoices {
+                resolutions: vec![(1920, 1080), (1280, 720), (640, 360)],
+                fps: (1, 30),
+                bitrate_kbps: (100, 20_000),
+                keyframe_ms: (250, 2000),
+            }),
             audio: Some(AudioInfo {
                 sample_rate: 16_000,
                 bitrate_kbps: 32,
@@ -257,6 +265,8 @@ pub(super) fn sample_profiles() -> Vec<ProfileInfo> {
             fps: 25,
             bitrate_kbps: 500,
             encoding: Encoding::H265,
+            keyframe_ms: 2000,
+            choices: None,
             audio: None,
             ptz: None,
         },
@@ -643,7 +653,7 @@ fn configuration_getters_and_options_are_read_for_media_and_media2() {
 }
 
 #[test]
-fn encoder_options_answer_what_the_encoder_runs_at() {
+fn encoder_options_offer_the_choices_of_an_encoder_pinhole_runs() {
     let mut p = sample_profiles().remove(0);
     let text = answer::envelope(&answer::video_encoder_options(&p), false);
     let doc = roxmltree::Document::parse(&text).expect("well-formed");
@@ -657,12 +667,125 @@ fn encoder_options_answer_what_the_encoder_runs_at() {
         .map(|n| n.tag_name().name())
         .collect();
     assert_eq!(order, ["QualityRange", "H264", "Extension"]);
-    assert!(text.contains("<tt:FrameRateRange><tt:Min>25</tt:Min><tt:Max>25</tt:Max>"));
-    assert!(text.contains("<tt:BitrateRange><tt:Min>2000</tt:Min><tt:Max>2000</tt:Max>"));
+    assert_eq!(
+        text.matches("<tt:Width>1920</tt:Width>").count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("<tt:FrameRateRange><tt:Min>1</tt:Min><tt:Max>30</tt:Max>"));
+    assert!(text.contains("<tt:BitrateRange><tt:Min>100</tt:Min><tt:Max>20000</tt:Max>"));
+    // 250..2000 ms at 25 fps: 7..50 frames.
+    assert!(text.contains("<tt:GovLengthRange><tt:Min>7</tt:Min><tt:Max>50</tt:Max>"));
+    let m2 = media2::video_encoder_options(std::slice::from_ref(&p));
+    assert!(m2.contains("GovLengthRange=\"7 50\""), "{m2}");
+    assert!(m2.contains("FrameRatesSupported=\"30 29 "), "{m2}");
+    assert_eq!(m2.matches("<tt:ResolutionsAvailable>").count(), 3);
+
+    // A relayed stream: what it runs at is the only choice.
+    p.choices = None;
     p.encoding = Encoding::H265;
     assert!(!answer::video_encoder_options(&p).contains("H264"));
     let m2 = media2::video_encoder_options(std::slice::from_ref(&p));
     assert!(
-        m2.contains("<tt:Encoding>H265</tt:Encoding>") && m2.contains("FrameRatesSupported=\"25\"")
+        m2.contains("<tt:Encoding>H265</tt:Encoding>")
+            && m2.contains("FrameRatesSupported=\"25\"")
+            && m2.contains("GovLengthRange=\"50 50\"")
+            && m2.contains("<tt:BitrateRange><tt:Min>2000</tt:Min><tt:Max>2000</tt:Max>"),
+        "{m2}"
     );
+}
+
+/// A `SetVideoEncoderConfiguration` as zeep sends it to `service_ns` with `configuration`.
+fn set_encoder(service_ns: &str, configuration: &str) -> String {
+    format!(
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:tt=\"http://www.onvif.org/ver10/schema\"><s:Body>\
+         <SetVideoEncoderConfiguration xmlns=\"{service_ns}\">{configuration}<ForcePersistence>true</ForcePersistence>\
+         </SetVideoEncoderConfiguration></s:Body></s:Envelope>"
+    )
+}
+
+#[test]
+fn encoder_changes_are_read_from_media_and_media2() {
+    let ver10 = set_encoder(
+        "http://www.onvif.org/ver10/media/wsdl",
+        "<Configuration token=\"enc_camera0\"><tt:Name>camera0</tt:Name><tt:UseCount>1</tt:UseCount>\
+         <tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>640</tt:Width><tt:Height>360</tt:Height></tt:Resolution>\
+         <tt:Quality>5</tt:Quality><tt:RateControl><tt:FrameRateLimit>15</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval>\
+         <tt:BitrateLimit>800</tt:BitrateLimit></tt:RateControl><tt:H264><tt:GovLength>15</tt:GovLength><tt:H264Profile>High</tt:H264Profile></tt:H264>\
+         <tt:SessionTimeout>PT60S</tt:SessionTimeout></Configuration>",
+    );
+    let want = EncoderChange {
+        configuration: "enc_camera0".into(),
+        encoding: Some("H264".into()),
+        width: Some(640),
+        height: Some(360),
+        fps: Some(15),
+        bitrate_kbps: Some(800),
+        gov_length: Some(15),
+    };
+    let r = parse_request(Service::Media, &ver10).unwrap();
+    assert_eq!(
+        r.operation,
+        Operation::SetVideoEncoderConfiguration(want.clone())
+    );
+    assert_eq!(r.operation.access(), Access::Configure);
+
+    let ver20 = set_encoder(
+        "http://www.onvif.org/ver20/media/wsdl",
+        "<Configuration token=\"enc_camera0\" GovLength=\"15\" Profile=\"High\"><tt:Name>camera0</tt:Name>\
+         <tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>640</tt:Width><tt:Height>360</tt:Height></tt:Resolution>\
+         <tt:RateControl ConstantBitRate=\"false\"><tt:FrameRateLimit>14.985</tt:FrameRateLimit><tt:BitrateLimit>800</tt:BitrateLimit></tt:RateControl>\
+         <tt:Quality>5</tt:Quality></Configuration>",
+    );
+    let r = parse_request(Service::Media2, &ver20).unwrap();
+    assert_eq!(
+        r.operation,
+        Operation::Media2(Media2Op::SetVideoEncoderConfiguration(want))
+    );
+    assert_eq!(r.operation.access(), Access::Configure);
+
+    // Only what was sent changes.
+    let r = parse_request(
+        Service::Media,
+        &set_encoder(
+            "http://www.onvif.org/ver10/media/wsdl",
+            "<Configuration token=\"enc_camera0\"><tt:RateControl><tt:BitrateLimit>900</tt:BitrateLimit></tt:RateControl></Configuration>",
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        r.operation,
+        Operation::SetVideoEncoderConfiguration(EncoderChange {
+            configuration: "enc_camera0".into(),
+            bitrate_kbps: Some(900),
+            ..EncoderChange::default()
+        })
+    );
+
+    // Hostile or broken values are named.
+    for (configuration, field) in [
+        (
+            "<Configuration><tt:Encoding>H264</tt:Encoding></Configuration>",
+            "Configuration token",
+        ),
+        (
+            "<Configuration token=\"enc_camera0\"><tt:Resolution><tt:Width>-640</tt:Width></tt:Resolution></Configuration>",
+            "Width",
+        ),
+        (
+            "<Configuration token=\"enc_camera0\"><tt:RateControl><tt:FrameRateLimit>NaN</tt:FrameRateLimit></tt:RateControl></Configuration>",
+            "FrameRateLimit",
+        ),
+        (
+            "<Configuration token=\"enc_camera0\" GovLength=\"many\"></Configuration>",
+            "GovLength",
+        ),
+    ] {
+        let e = parse_request(
+            Service::Media2,
+            &set_encoder("http://www.onvif.org/ver20/media/wsdl", configuration),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains(field), "{e} for {configuration}");
+    }
 }
