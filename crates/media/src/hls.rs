@@ -3,19 +3,20 @@
 //! re-muxed only, in H.264 or H.265 as the camera streams, with the camera's AAC audio when it
 //! has a microphone.
 //!
-//! A camera's packager runs only while someone plays: the first request starts a muxing pipeline
-//! on the hub (`appsrc ! parse ! mp4mux ! appsink`, like a live viewer's, plus the audio hub into
-//! the muxer) that cuts one fragment per frame, so segment boundaries can fall exactly on
+//! A camera's packager runs only while someone plays: the first request starts a muxer on the
+//! hub ([`HubMuxer`], like a live viewer's, taking the audio hub too) that cuts one fragment per
+//! frame, so segment boundaries can fall exactly on
 //! keyframes whatever the camera's GOP; the [`Segmenter`] groups fragments into segments that
 //! start at a video keyframe and last at least [`TARGET_SECS`] (timed by the video track), and
 //! the playlist lists the last [`WINDOW`]. Segments live in memory (a few MB per watched camera):
 //! nothing is written to the SD card. A packager nobody asked anything of for [`IDLE`] stops and
 //! leaves the hub.
 //!
-//! Audio comes and goes (a camera's microphone switched off, a reconnect without it), and the
-//! muxer cannot take a track that appears later, nor go on without one that stopped. So each
-//! playlist request looks at the camera: when its audio no longer matches the muxer's, or the
-//! muxer stalled while the camera streams, a new muxer starts — a new *generation* with its own
+//! Audio comes and goes (a camera's microphone switched off, a reconnect without it), and an
+//! init segment cannot take a track that appears later, while players wait for samples of a
+//! track it lists. So each playlist request looks at the camera: when its audio no longer
+//! matches the muxer's, or the muxer stalled while the camera streams (new stream parameters
+//! after a rebuild end a muxer), a new muxer starts — a new *generation* with its own
 //! init segment, behind `EXT-X-DISCONTINUITY` in the playlist. Sequence numbers go on.
 
 use super::camera::CameraHandle;

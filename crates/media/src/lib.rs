@@ -22,6 +22,7 @@ pub mod fmp4;
 pub mod hls;
 pub mod hub;
 pub mod live;
+mod mux;
 pub mod nal;
 pub mod pipeline;
 pub mod preview;

@@ -7,15 +7,17 @@
 //! (~200 ms) plus the browser's buffer, against WebRTC's ~100 ms; MJPEG remains the
 //! works-everywhere fallback.
 //!
-//! Each viewer gets its own tiny muxing pipeline (`appsrc ! parse ! mp4mux ! appsink`) on the
-//! camera's hub, so every viewer starts with an init segment and a keyframe (the hub asks the
-//! encoder for one) and a slow viewer never delays another. Each WebSocket message is the init
+//! Each viewer gets its own muxer on the camera's hub ([`HubMuxer`]: `appsrc ! appsink` into
+//! Pinhole's fMP4 writer), so every viewer starts with an init segment and a keyframe (the hub
+//! asks the encoder for one) and a slow viewer never delays another. Each WebSocket message is the init
 //! segment or one whole fragment ([`super::fmp4::FragmentSplitter`]), appendable on its own.
 //! A viewer that falls more than `QUEUE` fragments behind is disconnected rather than sent a
 //! stream with holes.
 
 use super::camera::CameraHandle;
+use super::fmp4::writer::{Fragment, Fragmenter, init_segment};
 use super::hub::ConsumerId;
+use super::mux::{Frame, hub_branch, is_keyframe, sample as sample_of, track_of};
 use super::pipeline::VideoCodec;
 use bytes::Bytes;
 use gst::prelude::*;
@@ -66,9 +68,10 @@ fn hvc1_codec(hvcc: &[u8]) -> Option<String> {
     Some(name)
 }
 
-/// A muxing pipeline on a camera's hub (`appsrc ! parse ! mp4mux ! appsink`, and the audio
-/// hub's AAC into the muxer when asked for) whose output bytes go to `on_bytes`; what live
-/// viewers and HLS share. Dropping it stops the pipeline and detaches from the hubs.
+/// A muxer on a camera's hubs whose output bytes (the init segment, then one `moof` + `mdat`
+/// per fragment) go to `on_bytes`; what live viewers and HLS share. Frames are taken from the
+/// hub through `appsrc ! appsink` and written by Pinhole's own fMP4 writer on that thread:
+/// no parser, no muxer thread. Dropping it stops the pipeline and detaches from the hubs.
 pub(crate) struct HubMuxer {
     pipeline: gst::Pipeline,
     pub(crate) camera: Arc<CameraHandle>,
@@ -76,70 +79,158 @@ pub(crate) struct HubMuxer {
     audio_consumer: Option<ConsumerId>,
 }
 
+/// Where bytes of a muxer go.
+type OnBytes = Box<dyn FnMut(&[u8]) -> Result<(), gst::FlowError> + Send>;
+
+/// A muxer's state, shared by its video and audio branches.
+struct Muxing {
+    on_bytes: OnBytes,
+    fragment: std::time::Duration,
+    /// Take the camera's audio when it has some.
+    audio: bool,
+    camera: std::sync::Weak<CameraHandle>,
+    /// Once the first keyframe came.
+    stream: Option<MuxedStream>,
+}
+
+struct MuxedStream {
+    caps: gst::Caps,
+    audio_caps: Option<gst::Caps>,
+    origin: gst::ClockTime,
+    fragmenter: Fragmenter<Frame>,
+}
+
+impl Muxing {
+    fn emit(&mut self, fragment: Fragment<Frame>) -> Result<(), gst::FlowError> {
+        let mut bytes = Vec::with_capacity(fragment.len());
+        bytes.extend_from_slice(&fragment.header);
+        for p in &fragment.payloads {
+            bytes.extend_from_slice(p.as_slice());
+        }
+        (self.on_bytes)(&bytes)
+    }
+
+    /// A video frame: the init segment at the first keyframe, then into the fragments.
+    fn video(&mut self, sample: &gst::Sample) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let keyframe = is_keyframe(buffer);
+        match &self.stream {
+            // New stream parameters (a rebuilt capture) cannot follow this init segment: the
+            // consumer starts over with a new muxer.
+            Some(s) if s.caps.as_ref() != caps => return Err(gst::FlowError::NotNegotiated),
+            Some(_) => {}
+            None if !keyframe => return Ok(gst::FlowSuccess::Ok),
+            None => {
+                let Some(origin) = buffer.dts_or_pts() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let mut tracks = vec![track_of(caps).map_err(|e| {
+                    tracing::warn!(error = %e, "cannot mux the camera's video");
+                    gst::FlowError::NotNegotiated
+                })?];
+                let audio_caps = self
+                    .camera
+                    .upgrade()
+                    .filter(|_| self.audio)
+                    .and_then(|c| c.audio_caps())
+                    .and_then(|a| {
+                        let t = track_of(&a).ok()?;
+                        tracks.push(t);
+                        Some(a)
+                    });
+                (self.on_bytes)(&init_segment(&tracks))?;
+                self.stream = Some(MuxedStream {
+                    caps: caps.to_owned(),
+                    audio_caps,
+                    origin,
+                    fragmenter: Fragmenter::new(&tracks, self.fragment),
+                });
+            }
+        }
+        let Some(s) = self.stream.as_mut() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let done = sample_of(s.origin, buffer, keyframe).and_then(|x| s.fragmenter.push(0, x));
+        if let Some(fragment) = done {
+            self.emit(fragment)?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// An audio frame: into the fragment being made, when the stream has the camera's audio.
+    fn audio(&mut self, sample: &gst::Sample) {
+        let (Some(buffer), Some(caps), Some(s)) =
+            (sample.buffer(), sample.caps(), self.stream.as_mut())
+        else {
+            return;
+        };
+        if s.audio_caps.as_ref().is_some_and(|a| a.as_ref() == caps)
+            && buffer.pts().is_some_and(|t| t >= s.origin)
+            && let Some(x) = sample_of(s.origin, buffer, true)
+        {
+            let _ = s.fragmenter.push(1, x);
+        }
+    }
+}
+
 impl HubMuxer {
-    /// `fragment_ms`: mp4mux's fragment duration (1 cuts a fragment per frame). `audio`: the
-    /// camera's AAC goes in as a second track (its audio must be flowing: the muxer waits for
-    /// every track's first buffer before it writes anything).
+    /// `fragment_ms`: the fragment duration (1 cuts a fragment per frame). `audio`: the
+    /// camera's AAC goes in as a second track when its caps are known as the first keyframe
+    /// comes.
     pub(crate) fn start(
         camera: Arc<CameraHandle>,
         name: &str,
         fragment_ms: u32,
         audio: bool,
-        mut on_bytes: impl FnMut(&[u8]) -> Result<(), gst::FlowError> + Send + 'static,
+        on_bytes: impl FnMut(&[u8]) -> Result<(), gst::FlowError> + Send + 'static,
     ) -> Result<Self, String> {
-        let parser = camera
-            .codec()
-            .ok_or("the camera is not streaming")?
-            .parser();
+        if camera.codec().is_none() {
+            return Err("the camera is not streaming".into());
+        }
         let pipeline = gst::Pipeline::with_name(&format!("{name}-{}", camera.id));
-        let appsrc = gst_app::AppSrc::builder().name("src").build();
-        let parse = gst::ElementFactory::make(parser)
-            .build()
-            .map_err(|_| format!("{parser} is missing"))?;
-        let mux = gst::ElementFactory::make("mp4mux")
-            .property("fragment-duration", fragment_ms)
-            .property("streamable", true)
-            .build()
-            .map_err(|_| "mp4mux is missing")?;
-        let sink = gst_app::AppSink::builder().sync(false).build();
-        pipeline
-            .add_many([appsrc.upcast_ref(), &parse, &mux, sink.upcast_ref()])
-            .map_err(|e| e.to_string())?;
-        gst::Element::link_many([appsrc.upcast_ref(), &parse, &mux, sink.upcast_ref()])
-            .map_err(|e| e.to_string())?;
+        let muxing = Arc::new(std::sync::Mutex::new(Muxing {
+            on_bytes: Box::new(on_bytes),
+            fragment: std::time::Duration::from_millis(fragment_ms.max(1).into()),
+            audio,
+            camera: Arc::downgrade(&camera),
+            stream: None,
+        }));
+        let video = {
+            let m = muxing.clone();
+            hub_branch(
+                &pipeline,
+                "src",
+                Box::new(move |s| m.lock().unwrap_or_else(|p| p.into_inner()).video(s)),
+            )?
+        };
         let audio_src = if audio {
-            let asrc = gst_app::AppSrc::builder().name("audiosrc").build();
-            pipeline.add(&asrc).map_err(|e| e.to_string())?;
-            super::link_to_muxer(&asrc, &mux, "audio")?;
-            Some(asrc)
+            let m = muxing.clone();
+            Some(hub_branch(
+                &pipeline,
+                "audiosrc",
+                Box::new(move |s| {
+                    m.lock().unwrap_or_else(|p| p.into_inner()).audio(s);
+                    Ok(gst::FlowSuccess::Ok)
+                }),
+            )?)
         } else {
             None
         };
         super::adopt_shared_clock(&pipeline);
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |s| {
-                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
-                    let Some(buf) = sample.buffer() else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
-                    on_bytes(map.as_slice()).map(|()| gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        let consumer = camera.hub.attach(&appsrc);
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(format!("cannot start the {name} muxer: {e}"));
+        }
+        let consumer = camera.hub.attach(&video);
         let audio_consumer = audio_src.as_ref().map(|a| camera.audio.attach(a));
-        let muxer = HubMuxer {
+        Ok(HubMuxer {
             pipeline,
             camera,
             consumer,
             audio_consumer,
-        };
-        if let Err(e) = muxer.pipeline.set_state(gst::State::Playing) {
-            return Err(format!("cannot start the {name} muxer: {e}"));
-        }
-        Ok(muxer)
+        })
     }
 
     /// Whether the camera's audio goes in too.

@@ -36,8 +36,9 @@
 //! ever overwritten.
 
 use super::camera::CameraHandle;
-use super::fmp4::writer::{Codec, Fragmenter, Sample, TrackConfig, init_segment};
+use super::fmp4::writer::{Fragmenter, Sample, init_segment};
 use super::hub::ConsumerId;
+use super::mux::{Frame, OnSample, hub_branch, is_keyframe, sample, track_of};
 use gst::prelude::*;
 use pinhole_db::{Store, recordings};
 use std::collections::HashMap;
@@ -170,10 +171,6 @@ struct AudioSeen {
 /// it, holding the video back; and the next segment should start without it).
 const AUDIO_SILENT_AFTER: gst::ClockTime = gst::ClockTime::from_seconds(2);
 
-/// A frame as the fragmented MP4 writer keeps it until its fragment is written: the camera's
-/// own buffer, mapped, not copied.
-type Frame = gst::MappedBuffer<gst::buffer::Readable>;
-
 /// Where a segment's frames go.
 enum SegmentSink {
     /// Fragmented MP4, written by [`super::fmp4::writer`] on the recorder's own thread.
@@ -204,41 +201,6 @@ struct SegmentWriter {
     caps: gst::Caps,
     /// Stream time of the segment's first frame: subtracted from every frame's timestamps.
     origin: gst::ClockTime,
-}
-
-/// A track of the fragmented MP4 writer from the caps of the camera's hub.
-fn track_of(caps: &gst::CapsRef) -> Result<TrackConfig, String> {
-    let s = caps
-        .structure(0)
-        .ok_or_else(|| "the stream has empty caps".to_string())?;
-    let config = s
-        .get::<gst::Buffer>("codec_data")
-        .map_err(|_| format!("{} without codec_data", s.name()))?
-        .map_readable()
-        .map_err(|_| "unreadable codec_data".to_string())?
-        .to_vec();
-    let int = |field: &str| s.get::<i32>(field).unwrap_or(0).max(0) as u32;
-    let size = |field: &str| u16::try_from(int(field)).unwrap_or(u16::MAX);
-    match s.name().as_str() {
-        "video/x-h264" => Ok(TrackConfig::video(
-            Codec::H264,
-            size("width"),
-            size("height"),
-            config,
-        )),
-        "video/x-h265" => Ok(TrackConfig::video(
-            Codec::H265,
-            size("width"),
-            size("height"),
-            config,
-        )),
-        "audio/mpeg" if int("mpegversion") == 4 => Ok(TrackConfig::aac(
-            int("rate"),
-            size("channels").max(1),
-            config,
-        )),
-        other => Err(format!("{other} cannot be written to fragmented MP4")),
-    }
 }
 
 /// Writes a fragment: its header and its frames, in as few system calls as they take.
@@ -418,36 +380,16 @@ impl SegmentWriter {
         b
     }
 
-    /// A frame for the fragmented MP4 writer, timed from the segment's start.
-    fn sample(
-        origin: gst::ClockTime,
-        buffer: &gst::BufferRef,
-        sync: bool,
-    ) -> Option<Sample<Frame>> {
-        let dts = buffer.dts_or_pts()?;
-        let since = |t: gst::ClockTime| t.saturating_sub(origin).nseconds();
-        Some(Sample {
-            dts_ns: since(dts),
-            pts_ns: since(buffer.pts().unwrap_or(dts)),
-            sync,
-            duration_ns: buffer.duration().map(|d| d.nseconds()),
-            data: buffer.to_owned().into_mapped_buffer_readable().ok()?,
-        })
-    }
-
     /// Pushes a frame, its timestamps made relative to the segment's start.
     fn push(&mut self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         match &mut self.sink {
             SegmentSink::Muxer { appsrc, .. } => {
                 appsrc.push_buffer(Self::rebase(self.origin, buffer))
             }
-            SegmentSink::Fmp4 { .. } => {
-                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                match Self::sample(self.origin, buffer, keyframe) {
-                    Some(s) => self.write(0, s),
-                    None => Ok(gst::FlowSuccess::Ok),
-                }
-            }
+            SegmentSink::Fmp4 { .. } => match sample(self.origin, buffer, is_keyframe(buffer)) {
+                Some(s) => self.write(0, s),
+                None => Ok(gst::FlowSuccess::Ok),
+            },
         }
     }
 
@@ -506,7 +448,7 @@ impl SegmentWriter {
                 ..
             } => {
                 let track = *track;
-                if let Some(s) = Self::sample(self.origin, buffer, true) {
+                if let Some(s) = sample(self.origin, buffer, true) {
                     let _ = self.write(track, s);
                 }
             }
@@ -678,7 +620,7 @@ impl Shared {
         let Some(t) = buffer.dts_or_pts() else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let keyframe = is_keyframe(buffer);
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let (audio, last_audio) = self.audio_flowing(t, writer.is_none());
         if let Some(w) = writer.as_mut() {
@@ -784,9 +726,6 @@ impl Shared {
     }
 }
 
-/// What a recorder branch's appsink does with each sample.
-type OnSample = Box<dyn Fn(&gst::Sample) -> Result<gst::FlowSuccess, gst::FlowError> + Send + Sync>;
-
 /// A running recorder.
 pub struct Recorder {
     pipeline: gst::Pipeline,
@@ -861,31 +800,8 @@ impl Recorder {
         a.format.muxer()?;
         let pipeline = gst::Pipeline::with_name(&format!("recorder-{}", a.camera.id));
         // One `appsrc ! appsink` per hub: the camera's video, and its audio when it has some.
-        let branch = |name: &str, on_sample: OnSample| -> Result<gst_app::AppSrc, RecorderError> {
-            let appsrc = gst_app::AppSrc::builder().name(name).build();
-            // Not async: a branch with no data yet (a camera without audio) must not hold the
-            // pipeline in PAUSED.
-            let appsink = gst_app::AppSink::builder()
-                .sync(false)
-                .async_(false)
-                .build();
-            appsink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        on_sample(&sample)
-                    })
-                    .build(),
-            );
-            pipeline
-                .add_many([
-                    appsrc.upcast_ref::<gst::Element>(),
-                    appsink.upcast_ref::<gst::Element>(),
-                ])
-                .and_then(|()| appsrc.link(&appsink))
-                .map_err(|e| RecorderError::Assemble(e.to_string()))?;
-            super::hub::Hub::configure_consumer(&appsrc);
-            Ok(appsrc)
+        let branch = |name: &str, on_sample: OnSample| {
+            hub_branch(&pipeline, name, on_sample).map_err(RecorderError::Assemble)
         };
         let appsrc = {
             let shared = shared.clone();
