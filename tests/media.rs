@@ -808,27 +808,8 @@ async fn fmp4_over_websocket_plays_from_a_keyframe() {
 /// at least five fragments that decode; returns the MSE type it announced.
 async fn live_fmp4(server: &Server, token: &str, camera: &str) -> String {
     use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-    let url = format!("ws://{}/api/cameras/{camera}/live", server.addr);
-    let mut req = url.as_str().into_client_request().expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("connect");
-    let first = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("hello in time")
-        .expect("message")
-        .expect("ok");
-    let hello: Value = match first {
-        Message::Text(t) => serde_json::from_str(&t).expect("json"),
-        other => panic!("expected the init text, got {other:?}"),
-    };
-    assert_eq!(hello["type"], "init");
-    let mime = hello["mime"].as_str().expect("mime").to_string();
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, mime) = live_socket(server, token, camera).await;
     let mut data = Vec::new();
     let mut messages = 0;
     let until = Instant::now() + Duration::from_secs(3);
@@ -2092,18 +2073,7 @@ async fn hls_plays_from_the_same_encode_behind_the_same_login() {
     assert!(frames >= 59, "6 s at 10 fps, got {frames} frames");
 
     // And Chromium plays it natively, signed in with its session cookie.
-    let base = server.url("");
-    let context = server.stderr_text();
-    tokio::task::spawn_blocking(move || {
-        run_browser_script(
-            "hls.mjs",
-            &[base, "view".into(), PASSWORD.into(), "camera0".into()],
-            &[],
-            || context,
-        )
-    })
-    .await
-    .expect("browser");
+    viewer_browser(&server, "hls.mjs").await;
 }
 
 /// Reads `secs` of a camera's HLS as a player does (ffmpeg's HLS demuxer, with the viewer's
@@ -2122,37 +2092,14 @@ fn read_hls(url: &str, token: &str, secs: u32, out: &std::path::Path) {
 
 #[tokio::test]
 async fn hls_carries_an_ip_cameras_sound_and_goes_on_when_it_stops() {
-    let ipcam = ipcam::IpCamera::with_aac().await;
-    let (server, admin) = camera0_up(ipcam.beside_a_test_camera("")).await;
-    camera_status_until(&server, &admin, "camera0", "its audio", |st| {
-        st["audio"] == "aac"
-    })
-    .await;
-    let view = server.token("view").await;
+    let (ipcam, server, _admin, view) = camera0_with_sound().await;
     let url = server.url("/api/cameras/camera0/hls/index.m3u8");
     // 6 s through the live playlist: H.264 and AAC, decoding, with the camera's tone.
     let out = server.dir.path().join("hls-audio.mp4");
     read_hls(&url, &view, 6, &out);
-    let path = out.to_string_lossy().to_string();
-    decodes(&out).unwrap_or_else(|e| panic!("what HLS delivered does not decode: {e}"));
-    let mut codecs = stream_codecs(Command::new("ffprobe"), &path, None);
-    codecs.sort();
-    assert_eq!(codecs, ["aac", "h264"]);
-    let db = mean_volume_db(&path, &[], &[]).expect("audio samples");
-    assert!(db > -30.0, "mean volume {db} dB");
+    assert_picture_and_tone(&out, "what HLS delivered");
     // On the camera's page, Chromium offers to listen, and plays the picture with its sound.
-    let base = server.url("");
-    let context = server.stderr_text();
-    tokio::task::spawn_blocking(move || {
-        run_browser_script(
-            "listen.mjs",
-            &[base, "view".into(), PASSWORD.into(), "camera0".into()],
-            &[],
-            || context,
-        )
-    })
-    .await
-    .expect("browser");
+    viewer_browser(&server, "listen.mjs").await;
 
     // The microphone is switched off: the playlist goes on, after a discontinuity, with a new
     // init segment and video alone; once the older segments have left the window a player
@@ -2194,6 +2141,133 @@ async fn hls_carries_an_ip_cameras_sound_and_goes_on_when_it_stops() {
         stream_codecs(Command::new("ffprobe"), &path, None),
         ["h264"]
     );
+}
+
+/// An IP camera sending a tone as AAC as camera0, streaming with its sound: the camera, the
+/// appliance, and admin and viewer tokens.
+async fn camera0_with_sound() -> (ipcam::IpCamera, Server, String, String) {
+    let ipcam = ipcam::IpCamera::with_aac().await;
+    let (server, admin) = camera0_up(ipcam.beside_a_test_camera("")).await;
+    camera_status_until(&server, &admin, "camera0", "its audio", |st| {
+        st["audio"] == "aac"
+    })
+    .await;
+    let view = server.token("view").await;
+    (ipcam, server, admin, view)
+}
+
+/// `out` holds H.264 and AAC that decode, with the test camera's 440 Hz tone.
+fn assert_picture_and_tone(out: &std::path::Path, what: &str) {
+    decodes(out).unwrap_or_else(|e| panic!("{what} does not decode: {e}"));
+    let path = out.to_string_lossy().to_string();
+    let mut codecs = stream_codecs(Command::new("ffprobe"), &path, None);
+    codecs.sort();
+    assert_eq!(codecs, ["aac", "h264"], "{what}");
+    let db = mean_volume_db(&path, &[], &[]).expect("audio samples");
+    assert!(db > -30.0, "{what}: mean volume {db} dB");
+}
+
+/// Runs the browser test `script` as the viewer, on camera0.
+async fn viewer_browser(server: &Server, script: &'static str) {
+    let base = server.url("");
+    let context = server.stderr_text();
+    tokio::task::spawn_blocking(move || {
+        run_browser_script(
+            script,
+            &[base, "view".into(), PASSWORD.into(), "camera0".into()],
+            &[],
+            || context,
+        )
+    })
+    .await
+    .expect("browser");
+}
+
+/// Opens a camera's live WebSocket as `token`; returns the socket and the MIME type it announced.
+async fn live_socket(
+    server: &Server,
+    token: &str,
+    camera: &str,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let url = format!("ws://{}/api/cameras/{camera}/live", server.addr);
+    let mut req = url.as_str().into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
+    match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => {
+            let hello: Value = serde_json::from_str(&t).expect("json");
+            let mime = hello["mime"].as_str().expect("mime").to_string();
+            (ws, mime)
+        }
+        other => panic!("expected the MIME type, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_live_websocket_carries_an_ip_cameras_sound_and_starts_over_when_it_stops() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (ipcam, server, admin, view) = camera0_with_sound().await;
+    let (mut ws, mime) = live_socket(&server, &view, "camera0").await;
+    assert!(
+        mime.starts_with("video/mp4; codecs=\"avc1.") && mime.ends_with(", mp4a.40.2\""),
+        "{mime}"
+    );
+    // 4 s of it: H.264 and AAC that decode, with the camera's tone.
+    let mut data = Vec::new();
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => data.extend_from_slice(&b),
+            other => panic!("live stream ended: {other:?}"),
+        }
+    }
+    let out = server.dir.path().join("live-audio.mp4");
+    std::fs::write(&out, &data).expect("write");
+    assert_picture_and_tone(&out, "the live stream");
+    // Chromium plays it through Media Source Extensions, picture and sound.
+    viewer_browser(&server, "mse.mjs").await;
+
+    // The microphone is switched off: the socket closes, and the viewer reconnecting gets the
+    // picture alone.
+    ipcam.switch(ipcam::IpCodec::H264, None);
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(_))) => continue,
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                other => panic!("the socket ended without a close: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the socket closes once the sound is gone");
+    assert_eq!(closed, Some(1011));
+    camera_status_until(&server, &admin, "camera0", "no audio", |st| {
+        st["audio"].is_null()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_ws, mime) = live_socket(&server, &view, "camera0").await;
+        if !mime.contains("mp4a") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {mime}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mime = live_fmp4(&server, &view, "camera0").await;
+    assert!(!mime.contains("mp4a"), "{mime}");
 }
 
 #[tokio::test]

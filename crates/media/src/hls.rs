@@ -196,6 +196,7 @@ fn start_muxer(
     let mut segmenter: Option<Segmenter> = None;
     camera.keyframe_on_its_way();
     // A fragment per frame: segments can then be cut exactly at keyframes.
+    let audio = audio.then(|| camera.audio_caps()).flatten();
     HubMuxer::start(camera.clone(), "hls", 1, audio, move |bytes| {
         for message in splitter.push(bytes) {
             let mut w = feed.lock().unwrap_or_else(|p| p.into_inner());

@@ -26,19 +26,39 @@ use tokio::sync::mpsc;
 
 /// Fragments buffered per viewer (~6 s at 200 ms) before it counts as too slow.
 const QUEUE: usize = 30;
+/// The camera's sound counts as flowing when a frame of it came this recently.
+const AUDIO_RECENT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The MSE type (`video/mp4; codecs="avc1.PPCCLL"` or `"hvc1.…"`) from the camera's caps.
-pub fn mime_type(cam: &CameraHandle) -> Option<String> {
+/// The MSE type (`video/mp4; codecs="avc1.PPCCLL"` or `"hvc1.…"`, then `mp4a.40.N` with
+/// `audio`) from the camera's caps.
+pub fn mime_type(cam: &CameraHandle, audio: Option<&gst::Caps>) -> Option<String> {
     let caps = cam.video_caps()?;
     let s = caps.structure(0)?;
     let codec = VideoCodec::from_media_type(s.name())?;
     let data = s.get::<gst::Buffer>("codec_data").ok()?;
     let map = data.map_readable().ok()?;
-    let codecs = match codec {
+    let mut codecs = match codec {
         VideoCodec::H264 => avc1_codec(map.as_slice())?,
         VideoCodec::H265 => hvc1_codec(map.as_slice())?,
     };
+    if let Some(a) = audio {
+        let config = a.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
+        let config = config.map_readable().ok()?;
+        codecs.push_str(&format!(", {}", mp4a_codec(config.as_slice())?));
+    }
     Some(format!("video/mp4; codecs=\"{codecs}\""))
+}
+
+/// RFC 6381 name of an AAC stream from its `AudioSpecificConfig`: `mp4a.40.` and the audio
+/// object type (5 bits, or 32 + the next 6 after the escape value 31).
+fn mp4a_codec(config: &[u8]) -> Option<String> {
+    let first = *config.first()?;
+    let mut object_type = first >> 3;
+    if object_type == 31 {
+        let second = *config.get(1)?;
+        object_type = 32 + (((first & 0x07) << 3) | (second >> 5));
+    }
+    (object_type > 0).then(|| format!("mp4a.40.{object_type}"))
 }
 
 /// RFC 6381 name of an H.264 stream from its `avcC` record: `avc1.` profile, constraints, level.
@@ -86,21 +106,32 @@ type OnBytes = Box<dyn FnMut(&[u8]) -> Result<(), gst::FlowError> + Send>;
 struct Muxing {
     on_bytes: OnBytes,
     fragment: std::time::Duration,
-    /// Take the camera's audio when it has some.
-    audio: bool,
-    camera: std::sync::Weak<CameraHandle>,
+    /// The camera's audio, as the stream carries it.
+    audio: Option<gst::Caps>,
     /// Once the first keyframe came.
     stream: Option<MuxedStream>,
 }
 
 struct MuxedStream {
     caps: gst::Caps,
-    audio_caps: Option<gst::Caps>,
     origin: gst::ClockTime,
     fragmenter: Fragmenter<Frame>,
+    /// The time of the last audio frame (or the start), when the stream has audio.
+    heard: Option<gst::ClockTime>,
 }
 
+/// A stream with audio ends when the camera's audio stopped for this long: players wait for
+/// the samples of every track the init segment lists.
+const AUDIO_GONE: gst::ClockTime = gst::ClockTime::from_seconds(3);
+
 impl Muxing {
+    /// No more output: `on_bytes` (and whatever it holds, a viewer's queue) is dropped.
+    fn end(&mut self, why: &str) -> gst::FlowError {
+        tracing::debug!(why, "a live muxer ended");
+        self.on_bytes = Box::new(|_| Err(gst::FlowError::Eos));
+        gst::FlowError::Eos
+    }
+
     fn emit(&mut self, fragment: Fragment<Frame>) -> Result<(), gst::FlowError> {
         let mut bytes = Vec::with_capacity(fragment.len());
         bytes.extend_from_slice(&fragment.header);
@@ -119,7 +150,9 @@ impl Muxing {
         match &self.stream {
             // New stream parameters (a rebuilt capture) cannot follow this init segment: the
             // consumer starts over with a new muxer.
-            Some(s) if s.caps.as_ref() != caps => return Err(gst::FlowError::NotNegotiated),
+            Some(s) if s.caps.as_ref() != caps => {
+                return Err(self.end("new stream parameters"));
+            }
             Some(_) => {}
             None if !keyframe => return Ok(gst::FlowSuccess::Ok),
             None => {
@@ -130,28 +163,32 @@ impl Muxing {
                     tracing::warn!(error = %e, "cannot mux the camera's video");
                     gst::FlowError::NotNegotiated
                 })?];
-                let audio_caps = self
-                    .camera
-                    .upgrade()
-                    .filter(|_| self.audio)
-                    .and_then(|c| c.audio_caps())
-                    .and_then(|a| {
-                        let t = track_of(&a).ok()?;
-                        tracks.push(t);
-                        Some(a)
-                    });
+                if let Some(a) = &self.audio {
+                    match track_of(a) {
+                        Ok(t) => tracks.push(t),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot mux the camera's audio");
+                            self.audio = None;
+                        }
+                    }
+                }
                 (self.on_bytes)(&init_segment(&tracks))?;
                 self.stream = Some(MuxedStream {
                     caps: caps.to_owned(),
-                    audio_caps,
                     origin,
                     fragmenter: Fragmenter::new(&tracks, self.fragment),
+                    heard: self.audio.as_ref().map(|_| origin),
                 });
             }
         }
         let Some(s) = self.stream.as_mut() else {
             return Ok(gst::FlowSuccess::Ok);
         };
+        if let (Some(heard), Some(t)) = (s.heard, buffer.dts_or_pts())
+            && t.saturating_sub(heard) > AUDIO_GONE
+        {
+            return Err(self.end("the camera's audio stopped"));
+        }
         let done = sample_of(s.origin, buffer, keyframe).and_then(|x| s.fragmenter.push(0, x));
         if let Some(fragment) = done {
             self.emit(fragment)?;
@@ -166,24 +203,28 @@ impl Muxing {
         else {
             return;
         };
-        if s.audio_caps.as_ref().is_some_and(|a| a.as_ref() == caps)
-            && buffer.pts().is_some_and(|t| t >= s.origin)
+        let Some(t) = buffer.pts().filter(|&t| t >= s.origin) else {
+            return;
+        };
+        if s.heard.is_some()
+            && self.audio.as_ref().is_some_and(|a| a.as_ref() == caps)
             && let Some(x) = sample_of(s.origin, buffer, true)
         {
+            s.heard = Some(t);
             let _ = s.fragmenter.push(1, x);
         }
     }
 }
 
 impl HubMuxer {
-    /// `fragment_ms`: the fragment duration (1 cuts a fragment per frame). `audio`: the
-    /// camera's AAC goes in as a second track when its caps are known as the first keyframe
-    /// comes.
+    /// `fragment_ms`: the fragment duration (1 cuts a fragment per frame). `audio`: the caps of
+    /// the camera's AAC, which goes in as a second track; the stream ends when that audio stops
+    /// or changes.
     pub(crate) fn start(
         camera: Arc<CameraHandle>,
         name: &str,
         fragment_ms: u32,
-        audio: bool,
+        audio: Option<gst::Caps>,
         on_bytes: impl FnMut(&[u8]) -> Result<(), gst::FlowError> + Send + 'static,
     ) -> Result<Self, String> {
         if camera.codec().is_none() {
@@ -193,8 +234,7 @@ impl HubMuxer {
         let muxing = Arc::new(std::sync::Mutex::new(Muxing {
             on_bytes: Box::new(on_bytes),
             fragment: std::time::Duration::from_millis(fragment_ms.max(1).into()),
-            audio,
-            camera: Arc::downgrade(&camera),
+            audio: audio.clone(),
             stream: None,
         }));
         let video = {
@@ -205,7 +245,7 @@ impl HubMuxer {
                 Box::new(move |s| m.lock().unwrap_or_else(|p| p.into_inner()).video(s)),
             )?
         };
-        let audio_src = if audio {
+        let audio_src = if audio.is_some() {
             let m = muxing.clone();
             Some(hub_branch(
                 &pipeline,
@@ -263,15 +303,23 @@ impl std::fmt::Debug for LiveMp4 {
 }
 
 impl LiveMp4 {
-    /// Starts a muxer for one viewer; fragments (the first one is the init segment) arrive on
-    /// the receiver, which closes if the viewer falls too far behind or the pipeline fails.
+    /// Starts a muxer for one viewer, with the camera's sound when it is flowing; fragments
+    /// (the first one is the init segment) arrive on the receiver, which closes if the viewer
+    /// falls too far behind, the pipeline fails, or the camera's sound stops (the viewer
+    /// reconnects and gets what the camera sends then). Returns the stream's MSE type too.
     pub fn start(
         camera: Arc<CameraHandle>,
         fragment_ms: u32,
-    ) -> Result<(Self, mpsc::Receiver<Bytes>), String> {
+    ) -> Result<(Self, mpsc::Receiver<Bytes>, String), String> {
+        let audio = camera
+            .audio_flowing(AUDIO_RECENT)
+            .then(|| camera.audio_caps())
+            .flatten();
+        let mime =
+            mime_type(&camera, audio.as_ref()).ok_or("the camera is not streaming yet; retry")?;
         let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
         let mut splitter = super::fmp4::FragmentSplitter::default();
-        let muxer = HubMuxer::start(camera, "live", fragment_ms, false, move |bytes| {
+        let muxer = HubMuxer::start(camera, "live", fragment_ms, audio, move |bytes| {
             for m in splitter.push(bytes) {
                 // Too slow or gone: stop feeding this viewer.
                 tx.try_send(Bytes::from(m))
@@ -279,7 +327,7 @@ impl LiveMp4 {
             }
             Ok(())
         })?;
-        Ok((Self { muxer }, rx))
+        Ok((Self { muxer }, rx, mime))
     }
 }
 
@@ -302,13 +350,19 @@ mod tests {
         let main10 = [0x01, 0x22, 0x20, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 153];
         assert_eq!(hvc1_codec(&main10).as_deref(), Some("hvc1.2.4.H153"));
         assert_eq!(hvc1_codec(&main[..12]), None, "too short");
+        // AAC-LC at 16 kHz mono; HE-AAC (5); an escaped object type (31 + 6 bits: 32 + 10).
+        assert_eq!(mp4a_codec(&[0x14, 0x08]).as_deref(), Some("mp4a.40.2"));
+        assert_eq!(mp4a_codec(&[0x2b, 0x88]).as_deref(), Some("mp4a.40.5"));
+        assert_eq!(mp4a_codec(&[0xf9, 0x40]).as_deref(), Some("mp4a.40.42"));
+        assert_eq!(mp4a_codec(&[]), None);
+        assert_eq!(mp4a_codec(&[0xf8]), None, "escape without its bits");
     }
 
     proptest::proptest! {
         /// A camera's `codec_data` is outside input: any bytes give a name or nothing.
         #[test]
         fn any_codec_data_is_named_or_refused(b in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
-            let _ = (avc1_codec(&b), hvc1_codec(&b));
+            let _ = (avc1_codec(&b), hvc1_codec(&b), mp4a_codec(&b));
         }
     }
 }

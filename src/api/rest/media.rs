@@ -503,8 +503,10 @@ pub async fn live_jpeg(state: &SharedState, id: &str) -> Result<bytes::Bytes, Ap
 }
 
 /// `GET /api/cameras/{id}/live` (WebSocket): fragmented MP4 for Media Source Extensions.
-/// First a text message `{"type": "init", "mime": "video/mp4; codecs=\"avc1...\""}`, then
-/// binary messages: the init segment, then ~200 ms fragments. See [`crate::media::live`].
+/// First a text message `{"type": "init", "mime": "video/mp4; codecs=\"avc1...\""}` (with
+/// `, mp4a.40.2` when the camera's sound comes along), then binary messages: the init segment,
+/// then ~200 ms fragments. When the camera's sound stops, the socket is closed (1011): the
+/// viewer reconnects to the stream as it is then. See [`crate::media::live`].
 pub async fn live(
     State(state): State<SharedState>,
     _: AsViewer,
@@ -518,7 +520,7 @@ pub async fn live(
         .ok_or_else(|| ApiError::NotFound(format!("camera `{id}`")))?;
     let shutdown = state.shutdown.clone();
     Ok(ws.on_upgrade(move |mut socket| async move {
-        let Some(mime) = crate::media::live::mime_type(&cam) else {
+        if cam.video_caps().is_none() {
             let _ = socket
                 .send(Message::Close(Some(CloseFrame {
                     code: 1013,
@@ -526,8 +528,8 @@ pub async fn live(
                 })))
                 .await;
             return;
-        };
-        let (live, mut rx) = match crate::media::live::LiveMp4::start(cam.clone(), 200) {
+        }
+        let (live, mut rx, mime) = match crate::media::live::LiveMp4::start(cam.clone(), 200) {
             Ok(v) => v,
             Err(err) => {
                 tracing::warn!(camera = %cam.id, error = %err, "live stream failed");
