@@ -95,3 +95,87 @@ pub(crate) fn hub_branch(
     super::hub::Hub::configure_consumer(&appsrc);
     Ok(appsrc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fmp4::writer::{Fragmenter, init_segment};
+
+    /// An H.264 stream with B-frames, as an RTSP camera's arrives: in decode order, with
+    /// presentation times only (RTP has no decode time). Written as the recorder writes it, it
+    /// plays in presentation order, every frame, by ffprobe's reading.
+    #[test]
+    fn b_frames_from_rtp_play_in_order() {
+        gst::init().expect("GStreamer initialises");
+        let pipeline = gst::parse::launch(
+            "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+             x264enc bframes=2 b-adapt=false key-int-max=30 speed-preset=ultrafast ! h264parse ! \
+             video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false",
+        )
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+        let sink = crate::element::<gst_app::AppSink>(&pipeline, "out").expect("appsink");
+        pipeline.set_state(gst::State::Playing).expect("play");
+        let mut samples = Vec::new();
+        while let Ok(s) = sink.pull_sample() {
+            samples.push(s);
+        }
+        pipeline.set_state(gst::State::Null).expect("stop");
+        assert_eq!(samples.len(), 60);
+        let caps = samples[0].caps().expect("caps").to_owned();
+        let tracks = [track_of(&caps).expect("track")];
+        let mut file = init_segment(&tracks);
+        let mut f = Fragmenter::new(&tracks, std::time::Duration::from_millis(500));
+        let mut reordered = false;
+        let mut last_pts = None;
+        // The recorder's origin: the first frame's decode time, its presentation time here.
+        let origin = samples[0].buffer().and_then(|b| b.pts()).expect("pts");
+        for s in &samples {
+            let mut b = s.buffer().expect("buffer").to_owned();
+            // As RTP gives it: no decode time.
+            b.make_mut().set_dts(gst::ClockTime::NONE);
+            reordered |= last_pts.is_some_and(|l| b.pts() < l);
+            last_pts = Some(b.pts());
+            let x = sample(origin, &b, is_keyframe(&b)).expect("sample");
+            let write = |fr: crate::fmp4::writer::Fragment<Frame>, file: &mut Vec<u8>| {
+                file.extend_from_slice(&fr.header);
+                fr.payloads
+                    .iter()
+                    .for_each(|p| file.extend_from_slice(p.as_slice()));
+            };
+            if let Some(fr) = f.push(0, x) {
+                write(fr, &mut file);
+            }
+            if std::ptr::eq(s, samples.last().expect("last")) {
+                let fr = f.finish().expect("the rest");
+                write(fr, &mut file);
+            }
+        }
+        assert!(reordered, "the encoder made no B-frames");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.mp4");
+        std::fs::write(&path, &file).expect("write");
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+            .args(["frame=pts_time", "-of", "csv=p=0"])
+            .arg(&path)
+            .output()
+            .expect("ffprobe");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            // (A frame with side data gets an empty field after its time.)
+            .filter_map(|l| l.split(',').next()?.trim().parse().ok())
+            .collect();
+        assert_eq!(times.len(), 60, "{times:?}");
+        for (i, w) in times.windows(2).enumerate() {
+            let step = w[1] - w[0];
+            assert!((step - 1.0 / 30.0).abs() < 0.002, "frame {i}: {times:?}");
+        }
+    }
+}

@@ -727,6 +727,43 @@ mod tests {
         assert!(durations.iter().all(|&d| d > 0), "{durations:?}");
     }
 
+    #[test]
+    fn b_frames_without_decode_times_keep_their_presentation_times() {
+        // RTP carries presentation times only: I0 P3 B1 B2 P6 B4 B5 in decode order.
+        let tracks = [h264()];
+        let mut f = Fragmenter::new(&tracks, Duration::from_secs(10));
+        let order = [0u64, 3, 1, 2, 6, 4, 5];
+        for (i, &p) in order.iter().enumerate() {
+            let t = p * 40_000_000;
+            let sample = Sample {
+                dts_ns: t,
+                pts_ns: t,
+                sync: i == 0,
+                duration_ns: None,
+                data: vec![0u8],
+            };
+            assert!(f.push(0, sample).is_none());
+        }
+        let frag = f.finish().expect("fragment");
+        // Each sample's decode time plus its composition offset is its presentation time.
+        let at = frag
+            .header
+            .windows(4)
+            .position(|w| w == b"trun")
+            .expect("trun")
+            + 4;
+        let word = |o: usize| u32::from_be_bytes(frag.header[o..o + 4].try_into().unwrap());
+        let mut dts = 0i64;
+        let mut presented = Vec::new();
+        for i in 0..order.len() {
+            let e = at + 12 + i * 16;
+            presented.push(dts + i64::from(word(e + 12) as i32));
+            dts += i64::from(word(e));
+        }
+        let want: Vec<i64> = order.iter().map(|&p| (p * 3600) as i64).collect();
+        assert_eq!(presented, want);
+    }
+
     /// The sample durations of a fragment's first `trun` (video layout).
     fn trun_durations(moof: &[u8]) -> Vec<u32> {
         let at = moof.windows(4).position(|w| w == b"trun").expect("trun") + 4;
