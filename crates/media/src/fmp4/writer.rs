@@ -776,6 +776,33 @@ mod tests {
             .collect()
     }
 
+    proptest::proptest! {
+        /// Cameras' timestamps are outside input: whatever they do (stand still, go back,
+        /// jump), the writer does not panic and the recovery scanner reads every fragment it
+        /// wrote back as a whole, playable file.
+        #[test]
+        fn any_timing_makes_a_file_the_scanner_reads_whole(
+            steps in proptest::collection::vec((0u8..3, -50_000_000i64..200_000_000, 1usize..300, proptest::bool::ANY), 1..200),
+        ) {
+            let tracks = [h264(), TrackConfig::aac(16_000, 1, vec![0x14, 0x08])];
+            let mut t = [0i64, 0i64];
+            let samples: Vec<(usize, Sample<Vec<u8>>)> = steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, (kind, step, size, sync))| {
+                    let track = usize::from(kind == 2);
+                    t[track] = (t[track] + step).max(0);
+                    let at = t[track] as u64;
+                    (track, Sample { dts_ns: at, pts_ns: at, sync: sync || i == 0, duration_ns: None, data: vec![0u8; size] })
+                })
+                .collect();
+            let bytes = file(&tracks, samples);
+            let report = scan(&bytes);
+            proptest::prop_assert!(report.has_moov && !report.is_truncated(), "{:?}", report);
+            proptest::prop_assert_eq!(report.playable_len, bytes.len() as u64);
+        }
+    }
+
     #[test]
     fn descriptor_lengths_use_seven_bit_groups() {
         let mut b = Vec::new();
