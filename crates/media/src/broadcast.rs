@@ -25,6 +25,7 @@
 
 use crate::camera::CameraHandle;
 use crate::hub::{ConsumerId, Hub};
+use crate::picture_layer::{PictureLayer, Placement, Plane};
 use crate::pipeline::{Decoders, Encoder, aac_decoder, aac_encoder};
 use gst::prelude::*;
 use pinhole_base::broadcast::{OverlayKind, Protocol, TextContext, render_text};
@@ -43,7 +44,7 @@ pub struct Layer {
     /// A text's template, a clock's strftime format.
     pub text: String,
     pub value: String,
-    /// An image layer's checked PNG, written where gdkpixbufoverlay reads it, and its size.
+    /// An image layer's checked PNG, where the output reads it, and its size.
     pub image: Option<(PathBuf, u32, u32)>,
     pub x: f64,
     pub y: f64,
@@ -172,8 +173,8 @@ pub struct Output {
     dropped: AtomicU64,
     started: Instant,
     rebuild: tokio::sync::Notify,
-    /// The running encoder's overlay elements, by layer id, for live changes.
-    elements: Mutex<Vec<(String, gst::Element)>>,
+    /// The running encoder's overlay layers, by layer id, for live changes.
+    elements: Mutex<Vec<(String, LayerHandle)>>,
     /// The running encoder's fader, and how far it is faded (kept across encoder rebuilds).
     fader: Mutex<Option<gst::Element>>,
     fade_depth: Mutex<f64>,
@@ -545,14 +546,14 @@ fn apply_fade(e: &gst::Element, depth: f64) {
 
 /// Sets overlay elements' properties from `plan`, layer by layer (`elements` in the plan's
 /// order); `geometry` also places and sizes them.
-fn apply_layers(plan: &OutputPlan, elements: &[(String, gst::Element)], geometry: bool) {
+fn apply_layers(plan: &OutputPlan, elements: &[(String, LayerHandle)], geometry: bool) {
     let tz = jiff::tz::TimeZone::get(&plan.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let now = jiff::Timestamp::now().to_zoned(tz);
     let time = now.strftime("%H:%M:%S").to_string();
     let date = now.strftime("%Y-%m-%d").to_string();
-    for (layer, (_, element)) in plan.layers.iter().zip(elements.iter()) {
-        match layer.kind {
-            OverlayKind::Text | OverlayKind::Clock => {
+    for (layer, (_, handle)) in plan.layers.iter().zip(elements.iter()) {
+        match (layer.kind, handle) {
+            (OverlayKind::Text | OverlayKind::Clock, LayerHandle::Text(element)) => {
                 let text = if layer.kind == OverlayKind::Clock {
                     let fmt = if layer.text.is_empty() {
                         "%H:%M:%S"
@@ -580,11 +581,10 @@ fn apply_layers(plan: &OutputPlan, elements: &[(String, gst::Element)], geometry
                     set_text_geometry(element, layer, plan);
                 }
             }
-            OverlayKind::Image => {
-                if geometry {
-                    set_image_geometry(element, layer, plan);
-                }
+            (OverlayKind::Image, LayerHandle::Picture(picture)) if geometry => {
+                picture.place(image_placement(layer, plan), plan.height >= 720);
             }
+            _ => {}
         }
     }
 }
@@ -605,7 +605,9 @@ fn set_text_geometry(e: &gst::Element, l: &Layer, plan: &OutputPlan) {
     e.set_property("outline-color", (alpha << 24) & 0xff00_0000);
 }
 
-fn set_image_geometry(e: &gst::Element, l: &Layer, plan: &OutputPlan) {
+/// Where a picture layer goes on the output's frames: its width a share of the frame's, its
+/// height keeping the picture's shape.
+fn image_placement(l: &Layer, plan: &OutputPlan) -> Placement {
     let w = ((l.size * f64::from(plan.width)).round() as i32).max(1);
     let h = match &l.image {
         Some((_, iw, ih)) if *iw > 0 => {
@@ -613,11 +615,63 @@ fn set_image_geometry(e: &gst::Element, l: &Layer, plan: &OutputPlan) {
         }
         _ => w,
     };
-    e.set_property("overlay-width", w);
-    e.set_property("overlay-height", h);
-    e.set_property("offset-x", (l.x * f64::from(plan.width)).round() as i32);
-    e.set_property("offset-y", (l.y * f64::from(plan.height)).round() as i32);
-    e.set_property("alpha", l.opacity.clamp(0.0, 1.0));
+    Placement {
+        x: (l.x * f64::from(plan.width)).round() as i32,
+        y: (l.y * f64::from(plan.height)).round() as i32,
+        width: w.unsigned_abs(),
+        height: h.unsigned_abs(),
+        opacity: l.opacity.clamp(0.0, 1.0),
+    }
+}
+
+/// An overlay layer of a built pipeline: a text element, or a picture Pinhole draws itself on
+/// the frames passing its `identity` ([`crate::picture_layer`]).
+#[derive(Clone)]
+enum LayerHandle {
+    Text(gst::Element),
+    Picture(Arc<PictureLayer>),
+}
+
+/// Draws `picture` on every I420 frame of `info` leaving `element`.
+fn draw_on_frames(element: &gst::Element, picture: Arc<PictureLayer>, info: gst_video::VideoInfo) {
+    use gst_video::prelude::VideoFrameExt;
+    let Some(pad) = element.static_pad("src") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = probe.data.as_mut()
+            && let Ok(mut frame) =
+                gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), &info)
+        {
+            let layout: Vec<(usize, usize, usize)> = (0..3u32)
+                .map(|i| {
+                    let stride = frame.plane_stride()[i as usize].max(0) as usize;
+                    (
+                        stride,
+                        frame.comp_width(i) as usize,
+                        frame.comp_height(i) as usize,
+                    )
+                })
+                .collect();
+            let [y, u, v, _] = frame.planes_data_mut();
+            let mut planes =
+                [y, u, v]
+                    .into_iter()
+                    .zip(layout)
+                    .map(|(data, (stride, width, height))| Plane {
+                        data,
+                        stride,
+                        width,
+                        height,
+                    });
+            if let (Some(mut y), Some(mut u), Some(mut v)) =
+                (planes.next(), planes.next(), planes.next())
+            {
+                picture.draw(&mut y, &mut u, &mut v);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// The overlay elements, bottom first, named `layer0`, `layer1`, ..., each followed by ` ! `.
@@ -628,7 +682,7 @@ fn overlay_chain(plan: &OutputPlan) -> String {
             OverlayKind::Text | OverlayKind::Clock => format!(
                 "textoverlay name=layer{i} halignment=left valignment=top xpad=0 ypad=0 auto-resize=false draw-shadow=false draw-outline=true wait-text=false silent=false ! "
             ),
-            OverlayKind::Image => format!("gdkpixbufoverlay name=layer{i} ! "),
+            OverlayKind::Image => format!("identity name=layer{i} silent=true ! "),
         });
     }
     overlays
@@ -638,7 +692,11 @@ fn overlay_chain(plan: &OutputPlan) -> String {
 fn overlay_elements(
     pipeline: &gst::Pipeline,
     plan: &OutputPlan,
-) -> Result<Vec<(String, gst::Element)>, String> {
+) -> Result<Vec<(String, LayerHandle)>, String> {
+    let frames =
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, plan.width, plan.height)
+            .build()
+            .map_err(|e| format!("no frame layout for {}x{}: {e}", plan.width, plan.height))?;
     let mut elements = Vec::new();
     for (i, l) in plan.layers.iter().enumerate() {
         if l.kind == OverlayKind::Image && l.image.is_none() {
@@ -647,10 +705,15 @@ fn overlay_elements(
         let e = pipeline
             .by_name(&format!("layer{i}"))
             .ok_or("overlay element missing")?;
-        if let Some((path, _, _)) = &l.image {
-            e.set_property("location", path.to_string_lossy().to_string());
-        }
-        elements.push((l.id.clone(), e));
+        let handle = match &l.image {
+            Some((path, _, _)) => {
+                let picture = Arc::new(PictureLayer::open(path)?);
+                draw_on_frames(&e, picture.clone(), frames.clone());
+                LayerHandle::Picture(picture)
+            }
+            None => LayerHandle::Text(e),
+        };
+        elements.push((l.id.clone(), handle));
     }
     Ok(elements)
 }
@@ -1310,13 +1373,12 @@ mod tests {
         );
         assert!(launch.contains("key-int-max=60"), "{launch}");
         assert!(
-            launch.contains("gdkpixbufoverlay name=layer0")
-                && launch.contains("textoverlay name=layer1"),
+            launch.contains("identity name=layer0") && launch.contains("textoverlay name=layer1"),
             "{launch}"
         );
         // The arm64 test sysroot has no gstreamer1.0-x (pango, textoverlay): the pipeline is
         // parsed where all its elements exist (here, and on the appliance).
-        let missing: Vec<_> = ["textoverlay", "gdkpixbufoverlay", "x264enc", "avdec_h265"]
+        let missing: Vec<_> = ["textoverlay", "x264enc", "avdec_h265"]
             .into_iter()
             .filter(|e| gst::ElementFactory::find(e).is_none())
             .collect();

@@ -97,7 +97,6 @@ RDEPENDS:${PN} += "\
     gstreamer1.0-plugins-good-alpha \
     gstreamer1.0-plugins-good-audioparsers \
     gstreamer1.0-plugins-good-flv \
-    gstreamer1.0-plugins-good-gdkpixbuf \
     gstreamer1.0-plugins-good-imagefreeze \
     gstreamer1.0-plugins-good-isomp4 \
     gstreamer1.0-plugins-good-jpeg \
