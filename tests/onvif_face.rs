@@ -993,6 +993,10 @@ async fn a_recorder_sets_an_encoder_pinhole_runs_and_is_told_why_it_cannot_set_a
                 json!({"ConfigurationToken": "enc_camera1"})
             ),
             set("enc_camera1", true, json!({"bitrate": 1200})),
+            // Sent back as read, nothing changes; a new rate with the GOV as read keeps the
+            // keyframe interval.
+            set("enc_camera1", false, json!({})),
+            set("enc_camera1", true, json!({"fps": 10})),
             // What cannot be done says why, and changes nothing.
             set("enc_camera0", false, json!({"bitrate": 800})),
             set("enc_camera1", true, json!({"width": 1000, "height": 1000})),
@@ -1026,11 +1030,13 @@ async fn a_recorder_sets_an_encoder_pinhole_runs_and_is_told_why_it_cannot_set_a
             r[i]
         );
     };
-    fault(3, "relayed");
-    fault(4, "1000x1000");
-    fault(5, "H265");
-    fault(6, "GovLength 500");
-    fault(7, "nope");
+    assert_eq!(ok(&r, 3), "enc_camera1");
+    assert_eq!(ok(&r, 4), "enc_camera1");
+    fault(5, "relayed");
+    fault(6, "1000x1000");
+    fault(7, "H265");
+    fault(8, "GovLength 500");
+    fault(9, "nope");
     let cam = camera_json(&server, &admin, "camera1").await;
     assert_eq!(
         (
@@ -1043,7 +1049,7 @@ async fn a_recorder_sets_an_encoder_pinhole_runs_and_is_told_why_it_cannot_set_a
         (
             &json!(640),
             &json!(360),
-            &json!(15),
+            &json!(10),
             &json!(1200),
             &json!(1000)
         ),
@@ -1054,7 +1060,7 @@ async fn a_recorder_sets_an_encoder_pinhole_runs_and_is_told_why_it_cannot_set_a
     assert!(camera_json(&server, &admin, "camera0").await["bitrate_kbps"].is_null());
 
     // The stream the recorder gets is the new size.
-    let uri = ok(&r, 8)["Uri"].as_str().expect("uri").to_string();
+    let uri = ok(&r, 10)["Uri"].as_str().expect("uri").to_string();
     let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

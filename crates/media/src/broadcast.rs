@@ -615,11 +615,21 @@ fn image_placement(l: &Layer, plan: &OutputPlan) -> Placement {
         }
         _ => w,
     };
+    // A picture much larger than the frame (a very tall one at full width) is scaled down to
+    // twice the frame's size: its planes are made in memory.
+    let (w, h) = (i64::from(w), i64::from(h));
+    let shrink = (i64::from(plan.width) * 2 * 1000 / w.max(1))
+        .min(i64::from(plan.height) * 2 * 1000 / h.max(1))
+        .min(1000);
+    let (w, h) = (
+        (w * shrink / 1000).clamp(1, i64::from(u32::MAX)) as u32,
+        (h * shrink / 1000).clamp(1, i64::from(u32::MAX)) as u32,
+    );
     Placement {
         x: (l.x * f64::from(plan.width)).round() as i32,
         y: (l.y * f64::from(plan.height)).round() as i32,
-        width: w.unsigned_abs(),
-        height: h.unsigned_abs(),
+        width: w,
+        height: h,
         opacity: l.opacity.clamp(0.0, 1.0),
     }
 }

@@ -129,6 +129,9 @@ impl Muxing {
     fn end(&mut self, why: &str) -> gst::FlowError {
         tracing::debug!(why, "a live muxer ended");
         self.on_bytes = Box::new(|_| Err(gst::FlowError::Eos));
+        // Nothing more is taken in (the audio branch stops at once).
+        self.stream = None;
+        self.audio = None;
         gst::FlowError::Eos
     }
 

@@ -23,6 +23,7 @@ pub struct Placement {
 #[derive(Debug)]
 struct Planes {
     at: Placement,
+    hd: bool,
     luma: Vec<u8>,
     alpha: Vec<u8>,
     /// Width and height of the chroma planes.
@@ -112,11 +113,13 @@ impl PictureLayer {
     /// Places the picture; converted again only when the placement changed. `hd`: the frame
     /// is HD (BT.709 colours).
     pub fn place(&self, at: Placement, hd: bool) {
-        let mut planes = self.planes.lock().unwrap_or_else(|p| p.into_inner());
-        if planes.as_ref().is_some_and(|p| p.at == at) {
+        let same = |p: &Option<Arc<Planes>>| p.as_ref().is_some_and(|p| p.at == at && p.hd == hd);
+        if same(&self.planes.lock().unwrap_or_else(|p| p.into_inner())) {
             return;
         }
-        *planes = Some(Arc::new(self.convert(at, hd)));
+        // Converted without the lock: frames go on being drawn meanwhile.
+        let planes = Arc::new(self.convert(at, hd));
+        *self.planes.lock().unwrap_or_else(|p| p.into_inner()) = Some(planes);
     }
 
     fn convert(&self, at: Placement, hd: bool) -> Planes {
@@ -162,6 +165,7 @@ impl PictureLayer {
         }
         Planes {
             at,
+            hd,
             luma,
             alpha,
             chroma_size: (cw, chh),

@@ -519,7 +519,7 @@ impl SegmentWriter {
 const WRITER_QUEUE_BYTES: u64 = 8 * 1024 * 1024;
 
 impl Shared {
-    /// Picks the next segment name and indexes it (runs on the muxer's streaming thread).
+    /// Picks the next segment name and indexes it (runs on the recorder's thread).
     fn open_segment(&self) -> Option<String> {
         let preroll = self
             .preroll_ms
@@ -572,7 +572,7 @@ impl Shared {
         Some(loc)
     }
 
-    /// Finalises the segment at `location` (closed by the muxer, or cut short by an error).
+    /// Finalises the segment at `location` (written to its end, or cut short by an error).
     fn close_segment(&self, location: &str, state: &str) {
         let Some(seg) = self
             .open
@@ -868,7 +868,8 @@ impl Recorder {
         self.task.is_finished()
     }
 
-    /// Stops: the current segment is finalised (EOS through the muxer), then indexed.
+    /// Stops: the current segment is finished (its last fragment, or EOS through its muxer),
+    /// synced and indexed.
     pub async fn stop(self) -> Option<String> {
         self.camera.hub.detach(self.consumer);
         self.camera.audio.detach(self.audio_consumer);

@@ -361,7 +361,7 @@ async fn serve(
                 client: Some(authn.client.to_string()),
                 action: format!("onvif {}", op.name()),
                 target,
-                details: None,
+                details: ops::details_of(op),
                 result: match &result {
                     Ok(_) => "ok".into(),
                     Err(f) => f.reason().chars().take(200).collect(),

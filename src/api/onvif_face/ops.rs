@@ -228,6 +228,24 @@ fn ptz_fault(e: ptz_ops::PtzOpError) -> Fault {
     ApiError::from(e).into()
 }
 
+/// What an encoder change asked for, for the audit trail.
+pub fn details_of(op: &Operation) -> Option<serde_json::Value> {
+    use Operation::*;
+    match op {
+        SetVideoEncoderConfiguration(c) | Media2(Media2Op::SetVideoEncoderConfiguration(c)) => {
+            Some(serde_json::json!({
+                "encoding": c.encoding,
+                "width": c.width,
+                "height": c.height,
+                "fps": c.fps,
+                "bitrate_kbps": c.bitrate_kbps,
+                "gov_length": c.gov_length,
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// The camera a PTZ operation names, or the encoder configuration a change names, for the
 /// audit trail.
 pub fn target_of(op: &Operation) -> Option<&str> {
@@ -332,7 +350,7 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
                 _ if encoded => e.default_keyframe_ms(),
                 _ => RELAYED_KEYFRAME_MS,
             },
-            choices: encoded.then(|| encoder_choices(width, height)),
+            choices: encoded.then(|| encoder_choices(width, height, fps)),
             audio: audio_info(&h),
             ptz: ptz_info(state, &def.id),
         });
@@ -374,10 +392,11 @@ const SIZES: [(u32, u32); 7] = [
     (320, 240),
 ];
 
-/// Frame rates offered (encoders accept more, to 120, through Pinhole's own settings).
+/// Frame rates offered, up to the one the camera runs at when that is more (encoders accept up
+/// to 120 through Pinhole's own settings).
 const FPS_OFFERED: (u32, u32) = (1, 30);
 
-fn encoder_choices(width: u32, height: u32) -> EncoderChoices {
+fn encoder_choices(width: u32, height: u32, fps: u32) -> EncoderChoices {
     let mut resolutions = SIZES.to_vec();
     if width > 0 && height > 0 && !resolutions.contains(&(width, height)) {
         resolutions.insert(0, (width, height));
@@ -386,7 +405,7 @@ fn encoder_choices(width: u32, height: u32) -> EncoderChoices {
     let k = pinhole_base::camera::KEYFRAME_MS;
     EncoderChoices {
         resolutions,
-        fps: FPS_OFFERED,
+        fps: (FPS_OFFERED.0, FPS_OFFERED.1.max(fps)),
         bitrate_kbps: (*b.start(), *b.end()),
         keyframe_ms: (*k.start(), *k.end()),
     }
@@ -417,29 +436,36 @@ async fn set_encoder(ctx: &Context<'_>, change: &EncoderChange) -> Result<(), Fa
             p.encoding.name()
         )));
     }
-    let size = (
-        change.width.unwrap_or(p.width),
-        change.height.unwrap_or(p.height),
+    // Clients send the whole configuration back: what equals the profile's current value is
+    // not a change (and is not stored, so a measured rate never becomes a setting).
+    let changed = |asked: Option<u32>, now: u32| asked.filter(|&v| v != now);
+    let (width, height) = (
+        changed(change.width, p.width),
+        changed(change.height, p.height),
     );
-    if (change.width.is_some() || change.height.is_some()) && !choices.resolutions.contains(&size) {
+    let size = (width.unwrap_or(p.width), height.unwrap_or(p.height));
+    if (width.is_some() || height.is_some()) && !choices.resolutions.contains(&size) {
         return Err(Fault::ConfigModify(format!(
             "Resolution {}x{} is not one of the options",
             size.0, size.1
         )));
     }
-    let fps = change.fps.unwrap_or(p.fps);
+    let asked_fps = changed(change.fps, p.fps);
+    let fps = asked_fps.unwrap_or(p.fps);
     let outside = |name: &str, v: u32, (lo, hi): (u32, u32)| {
         Fault::ConfigModify(format!("{name} {v} is outside {lo}..={hi}"))
     };
-    if change.fps.is_some() && !(choices.fps.0..=choices.fps.1).contains(&fps) {
+    if asked_fps.is_some() && !(choices.fps.0..=choices.fps.1).contains(&fps) {
         return Err(outside("FrameRateLimit", fps, choices.fps));
     }
-    if let Some(b) = change.bitrate_kbps
+    let bitrate = changed(change.bitrate_kbps, p.bitrate_kbps);
+    if let Some(b) = bitrate
         && !(choices.bitrate_kbps.0..=choices.bitrate_kbps.1).contains(&b)
     {
         return Err(outside("BitrateLimit", b, choices.bitrate_kbps));
     }
-    let keyframe_ms = match change.gov_length {
+    // The GOV length as it was, at a new frame rate, keeps the keyframe interval.
+    let keyframe_ms = match changed(change.gov_length, p.gov_length()) {
         Some(g) => {
             let range = choices.gov_range(fps);
             if !(range.0..=range.1).contains(&g) {
@@ -453,13 +479,20 @@ async fn set_encoder(ctx: &Context<'_>, change: &EncoderChange) -> Result<(), Fa
         None => None,
     };
     let input = pinhole_base::camera::CameraInput {
-        width: change.width.map(|_| size.0),
-        height: change.height.map(|_| size.1),
-        fps: change.fps,
-        bitrate_kbps: change.bitrate_kbps,
+        width: width.map(|_| size.0),
+        height: height.map(|_| size.1),
+        fps: asked_fps,
+        bitrate_kbps: bitrate,
         keyframe_ms,
         ..Default::default()
     };
+    if input.width.is_none()
+        && input.fps.is_none()
+        && input.bitrate_kbps.is_none()
+        && input.keyframe_ms.is_none()
+    {
+        return Ok(());
+    }
     let secrets = state.secrets.clone();
     let now = state.clock.now_secs();
     let id = p.token.clone();

@@ -1,5 +1,5 @@
 //! Writes fragmented MP4: an init segment (`ftyp` + `moov`), then one `moof` + `mdat` per
-//! fragment, for the recorder.
+//! fragment, for the recorder, live viewers and HLS.
 //!
 //! Why not GStreamer's `mp4mux`: behind an `appsrc` it costs the recorder two streaming threads
 //! per segment (the source's and the aggregator's) and a copy of every frame through the
@@ -10,8 +10,8 @@
 //!
 //! Pure code (bytes out, no I/O): the recorder owns the file. The layout is the one the
 //! recovery scanner ([`super::scan`]) expects: the video track first, one `traf` per track,
-//! `mdat` right after `moof` with the video's samples first, so a torn fragment keeps its whole
-//! video samples.
+//! `mdat` right after `moof` with the video's samples first, so a torn fragment of a segment
+//! without audio keeps its whole samples.
 //!
 //! Timing: every sample's decode time is converted from nanoseconds since the segment's start
 //! to the track's timescale on its own (never by adding up rounded durations), so long segments
@@ -163,6 +163,9 @@ pub struct Fragmenter<P> {
     sequence: u32,
     /// The fragment duration in track 0's units.
     fragment_units: u64,
+    /// How much another track may hold while track 0 sends nothing (a stalled camera whose
+    /// audio goes on), in nanoseconds.
+    hold_ns: u64,
 }
 
 /// ns → units of `timescale`, rounded down.
@@ -196,6 +199,9 @@ impl<P: AsRef<[u8]>> Fragmenter<P> {
             tracks: states,
             sequence: 1,
             fragment_units,
+            hold_ns: (fragment.as_nanos() as u64)
+                .saturating_mul(4)
+                .max(2_000_000_000),
         }
     }
 
@@ -203,7 +209,7 @@ impl<P: AsRef<[u8]>> Fragmenter<P> {
     /// fragment it completed, if any. Samples of an unknown track are dropped. A decode time
     /// that does not move forward is moved one unit past the previous one.
     pub fn push(&mut self, track: usize, sample: Sample<P>) -> Option<Fragment<P>> {
-        let fragment_units = self.fragment_units;
+        let (fragment_units, hold_ns) = (self.fragment_units, self.hold_ns);
         let t = self.tracks.get_mut(track)?;
         let mut dts = to_units(sample.dts_ns, t.timescale);
         let pts = to_units(sample.pts_ns, t.timescale);
@@ -226,7 +232,12 @@ impl<P: AsRef<[u8]>> Fragmenter<P> {
                 .filter(|&d| d > 0),
             data: sample.data,
         });
-        let due = track == 0 && fragment_units > 0 && t.done_units >= fragment_units;
+        let due = if track == 0 {
+            fragment_units > 0 && t.done_units >= fragment_units
+        } else {
+            // Without video the other tracks are not kept back for good.
+            t.done_units >= to_units(hold_ns, t.timescale)
+        };
         if due { self.fragment() } else { None }
     }
 
@@ -675,6 +686,29 @@ mod tests {
             .map(|f| super::super::fragment_facts(f, Some(2)).map_or(0, |f| f.duration))
             .sum();
         assert!((95_000..=97_000).contains(&audio), "{audio}");
+    }
+
+    #[test]
+    fn audio_is_not_kept_back_for_good_when_the_video_stalls() {
+        let tracks = [h264(), TrackConfig::aac(16_000, 1, vec![0x14, 0x08])];
+        let mut f = Fragmenter::new(&tracks, Duration::from_millis(500));
+        assert!(f.push(0, video(0, 30)).is_none());
+        // The camera's picture stops; its sound goes on, 64 ms a frame.
+        let cut = (0..100u64).find_map(|i| {
+            let t = i * 64_000_000;
+            let sample = Sample {
+                dts_ns: t,
+                pts_ns: t,
+                sync: true,
+                duration_ns: None,
+                data: vec![1u8; 10],
+            };
+            f.push(1, sample).map(|fr| (i, fr))
+        });
+        let (at, fragment) = cut.expect("a fragment without video");
+        // Two seconds of sound, then out.
+        assert!((31..=33).contains(&at), "after {at} frames");
+        assert!(fragment.payloads.len() >= 31);
     }
 
     /// The `moof` + `mdat` pairs of a file.

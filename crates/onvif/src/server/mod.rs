@@ -587,7 +587,7 @@ fn encoder_change(op: roxmltree::Node<'_, '_>) -> Result<EncoderChange, OnvifErr
     // run at.
     let fps = |t: &str| {
         let f = t.trim().parse::<f64>().ok()?;
-        (f.is_finite() && (0.5..=1000.0).contains(&f)).then(|| f.round() as u32)
+        (f.is_finite() && (0.0..=1000.0).contains(&f)).then(|| f.round() as u32)
     };
     let gov_length = match c.attribute("GovLength") {
         Some(g) => Some(count(g).ok_or_else(|| invalid("GovLength", g))?),
