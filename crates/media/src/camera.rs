@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// The camera's sound counts as flowing when a frame of it came this recently (live muxers
+/// take it then).
+pub const AUDIO_RECENT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraState {
@@ -257,6 +261,14 @@ impl CameraHandle {
     /// Whether an audio frame came within `within`.
     pub fn audio_flowing(&self, within: std::time::Duration) -> bool {
         self.recent(&self.last_audio_frame, within)
+    }
+
+    /// The caps of the camera's audio when a frame of it came within [`AUDIO_RECENT`]: the
+    /// audio a live muxer starting now takes.
+    pub fn flowing_audio_caps(&self) -> Option<gst::Caps> {
+        self.audio_flowing(AUDIO_RECENT)
+            .then(|| self.audio_caps())
+            .flatten()
     }
 
     /// Whether a video frame came within `within`.

@@ -35,8 +35,6 @@ pub const WINDOW: usize = 6;
 pub const IDLE: Duration = Duration::from_secs(30);
 /// A muxer that gave nothing for this long while the camera streams is started again.
 const STALL: Duration = Duration::from_secs(3);
-/// The camera's audio counts as flowing when a frame of it came this recently.
-const AUDIO_RECENT: Duration = Duration::from_secs(2);
 /// The least time between two muxer starts.
 const RESTART_GAP: Duration = Duration::from_secs(2);
 
@@ -189,14 +187,13 @@ fn start_muxer(
     camera: &Arc<CameraHandle>,
     window: &Arc<Mutex<Window>>,
     generation: u32,
-    audio: bool,
+    audio: Option<gst::Caps>,
 ) -> Result<HubMuxer, String> {
     let feed = window.clone();
     let mut splitter = FragmentSplitter::default();
     let mut segmenter: Option<Segmenter> = None;
     camera.keyframe_on_its_way();
     // A fragment per frame: segments can then be cut exactly at keyframes.
-    let audio = audio.then(|| camera.audio_caps()).flatten();
     HubMuxer::start(camera.clone(), "hls", 1, audio, move |bytes| {
         for message in splitter.push(bytes) {
             let mut w = feed.lock().unwrap_or_else(|p| p.into_inner());
@@ -229,7 +226,7 @@ fn start_muxer(
 impl Packager {
     pub fn start(camera: Arc<CameraHandle>) -> Result<Self, String> {
         let window = Arc::new(Mutex::new(Window::new()));
-        let audio = camera.audio_flowing(AUDIO_RECENT);
+        let audio = camera.flowing_audio_caps();
         let muxer = start_muxer(&camera, &window, 0, audio)?;
         Ok(Packager {
             camera,
@@ -253,19 +250,19 @@ impl Packager {
         if last_start.elapsed() < RESTART_GAP {
             return;
         }
-        let audio = self.camera.audio_flowing(AUDIO_RECENT);
+        let audio = self.camera.flowing_audio_caps();
         let streaming = self.camera.video_flowing(Duration::from_secs(1));
         let (stalled, failed) = {
             let w = self.window();
             (w.last_output.elapsed() > STALL, w.failed.is_some())
         };
         let has_audio = muxer.as_ref().map(HubMuxer::has_audio);
-        if has_audio == Some(audio) && !((stalled || failed) && streaming) {
+        if has_audio == Some(audio.is_some()) && !((stalled || failed) && streaming) {
             return;
         }
         tracing::info!(
             camera = %self.camera.id,
-            audio, stalled, failed,
+            audio = audio.is_some(), stalled, failed,
             "HLS: starting the muxer again"
         );
         let generation = {

@@ -17,7 +17,7 @@
 use super::camera::CameraHandle;
 use super::fmp4::writer::{Fragment, Fragmenter, init_segment};
 use super::hub::ConsumerId;
-use super::mux::{Frame, hub_branch, is_keyframe, sample as sample_of, track_of};
+use super::mux::{Frame, hub_branch, is_keyframe, sample as sample_of, tracks_of};
 use super::pipeline::VideoCodec;
 use bytes::Bytes;
 use gst::prelude::*;
@@ -26,8 +26,6 @@ use tokio::sync::mpsc;
 
 /// Fragments buffered per viewer (~6 s at 200 ms) before it counts as too slow.
 const QUEUE: usize = 30;
-/// The camera's sound counts as flowing when a frame of it came this recently.
-const AUDIO_RECENT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The MSE type (`video/mp4; codecs="avc1.PPCCLL"` or `"hvc1.…"`, then `mp4a.40.N` with
 /// `audio`) from the camera's caps.
@@ -108,6 +106,8 @@ struct Muxing {
     fragment: std::time::Duration,
     /// The camera's audio, as the stream carries it.
     audio: Option<gst::Caps>,
+    /// The camera's id, for the log.
+    camera: String,
     /// Once the first keyframe came.
     stream: Option<MuxedStream>,
 }
@@ -137,10 +137,9 @@ impl Muxing {
 
     fn emit(&mut self, fragment: Fragment<Frame>) -> Result<(), gst::FlowError> {
         let mut bytes = Vec::with_capacity(fragment.len());
-        bytes.extend_from_slice(&fragment.header);
-        for p in &fragment.payloads {
-            bytes.extend_from_slice(p.as_slice());
-        }
+        fragment
+            .write_to(&mut bytes)
+            .map_err(|_| gst::FlowError::Error)?;
         (self.on_bytes)(&bytes)
     }
 
@@ -162,19 +161,11 @@ impl Muxing {
                 let Some(origin) = buffer.dts_or_pts() else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
-                let mut tracks = vec![track_of(caps).map_err(|e| {
-                    tracing::warn!(error = %e, "cannot mux the camera's video");
+                let (tracks, audio) = tracks_of(&self.camera, caps, self.audio.take()).map_err(|e| {
+                    tracing::warn!(camera = %self.camera, error = %e, "cannot mux the camera's video");
                     gst::FlowError::NotNegotiated
-                })?];
-                if let Some(a) = &self.audio {
-                    match track_of(a) {
-                        Ok(t) => tracks.push(t),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot mux the camera's audio");
-                            self.audio = None;
-                        }
-                    }
-                }
+                })?;
+                self.audio = audio;
                 (self.on_bytes)(&init_segment(&tracks))?;
                 self.stream = Some(MuxedStream {
                     caps: caps.to_owned(),
@@ -238,6 +229,7 @@ impl HubMuxer {
             on_bytes: Box::new(on_bytes),
             fragment: std::time::Duration::from_millis(fragment_ms.max(1).into()),
             audio: audio.clone(),
+            camera: camera.id.clone(),
             stream: None,
         }));
         let video = {
@@ -314,10 +306,7 @@ impl LiveMp4 {
         camera: Arc<CameraHandle>,
         fragment_ms: u32,
     ) -> Result<(Self, mpsc::Receiver<Bytes>, String), String> {
-        let audio = camera
-            .audio_flowing(AUDIO_RECENT)
-            .then(|| camera.audio_caps())
-            .flatten();
+        let audio = camera.flowing_audio_caps();
         let mime =
             mime_type(&camera, audio.as_ref()).ok_or("the camera is not streaming yet; retry")?;
         let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);

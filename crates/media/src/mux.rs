@@ -37,6 +37,28 @@ pub(crate) fn track_of(caps: &gst::CapsRef) -> Result<TrackConfig, String> {
     }
 }
 
+/// The tracks of camera `camera`'s stream of video `video` and, when given, audio `audio`:
+/// audio the writer cannot take is left out (with a warning), and the audio caps kept are
+/// returned with them.
+pub(crate) fn tracks_of(
+    camera: &str,
+    video: &gst::CapsRef,
+    audio: Option<gst::Caps>,
+) -> Result<(Vec<TrackConfig>, Option<gst::Caps>), String> {
+    let mut tracks = vec![track_of(video)?];
+    let audio = audio.and_then(|a| match track_of(&a) {
+        Ok(t) => {
+            tracks.push(t);
+            Some(a)
+        }
+        Err(e) => {
+            tracing::warn!(camera, error = %e, "the camera's audio is left out");
+            None
+        }
+    });
+    Ok((tracks, audio))
+}
+
 /// A frame for the writer, timed from `origin` (the stream time of its segment's first frame).
 pub(crate) fn sample(
     origin: gst::ClockTime,
@@ -139,10 +161,7 @@ mod tests {
             last_pts = Some(b.pts());
             let x = sample(origin, &b, is_keyframe(&b)).expect("sample");
             let write = |fr: crate::fmp4::writer::Fragment<Frame>, file: &mut Vec<u8>| {
-                file.extend_from_slice(&fr.header);
-                fr.payloads
-                    .iter()
-                    .for_each(|p| file.extend_from_slice(p.as_slice()));
+                fr.write_to(file).expect("in memory")
             };
             if let Some(fr) = f.push(0, x) {
                 write(fr, &mut file);

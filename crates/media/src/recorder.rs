@@ -38,7 +38,7 @@
 use super::camera::CameraHandle;
 use super::fmp4::writer::{Fragmenter, Sample, init_segment};
 use super::hub::ConsumerId;
-use super::mux::{Frame, OnSample, hub_branch, is_keyframe, sample, track_of};
+use super::mux::{Frame, OnSample, hub_branch, is_keyframe, sample, tracks_of};
 use gst::prelude::*;
 use pinhole_db::{Store, recordings};
 use std::collections::HashMap;
@@ -203,27 +203,6 @@ struct SegmentWriter {
     origin: gst::ClockTime,
 }
 
-/// Writes a fragment: its header and its frames, in as few system calls as they take.
-fn write_fragment(
-    file: &mut std::fs::File,
-    fragment: &super::fmp4::writer::Fragment<Frame>,
-) -> std::io::Result<()> {
-    use std::io::{IoSlice, Write};
-    let mut slices: Vec<IoSlice> = std::iter::once(&fragment.header[..])
-        .chain(fragment.payloads.iter().map(|p| p.as_slice()))
-        .map(IoSlice::new)
-        .collect();
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        let n = file.write_vectored(rest)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut rest, n);
-    }
-    Ok(())
-}
-
 impl SegmentWriter {
     /// Starts a segment at `origin` with video of `caps` and, when given, audio of
     /// `audio_caps`.
@@ -263,18 +242,7 @@ impl SegmentWriter {
         audio_caps: Option<gst::Caps>,
     ) -> Result<(SegmentSink, Option<gst::Caps>), String> {
         use std::io::Write;
-        let mut tracks = vec![track_of(caps)?];
-        // Audio the writer cannot take is left out: the segment records video alone.
-        let audio = audio_caps.and_then(|a| match track_of(&a) {
-            Ok(t) => {
-                tracks.push(t);
-                Some(a)
-            }
-            Err(e) => {
-                tracing::warn!(camera = %shared.camera, error = %e, "recording without the camera's audio");
-                None
-            }
-        });
+        let (tracks, audio) = tracks_of(&shared.camera, caps, audio_caps)?;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -414,7 +382,7 @@ impl SegmentWriter {
             return Err(gst::FlowError::Error);
         }
         if let Some(fragment) = fragmenter.push(track, sample)
-            && let Err(e) = write_fragment(file, &fragment)
+            && let Err(e) = fragment.write_to(file)
         {
             *failed = true;
             let _ = errors.send(format!("cannot write {}: {e}", self.location));
@@ -489,7 +457,7 @@ impl SegmentWriter {
                 ..
             } => {
                 if let Some(fragment) = fragmenter.finish().filter(|_| !failed)
-                    && let Err(e) = write_fragment(&mut file, &fragment)
+                    && let Err(e) = fragment.write_to(&mut file)
                 {
                     tracing::warn!(camera = %shared.camera, error = %e, location = %self.location, "cannot write a segment's last fragment");
                 }

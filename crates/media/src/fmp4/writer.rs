@@ -103,6 +103,25 @@ pub struct Fragment<P> {
 }
 
 impl<P: AsRef<[u8]>> Fragment<P> {
+    /// Writes the header, then the samples, in as few calls to `out` as they take (one
+    /// `writev` for a file).
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        use std::io::IoSlice;
+        let mut slices: Vec<IoSlice> = std::iter::once(&self.header[..])
+            .chain(self.payloads.iter().map(|p| p.as_ref()))
+            .map(IoSlice::new)
+            .collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = out.write_vectored(rest)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut rest, n);
+        }
+        Ok(())
+    }
+
     /// Its size in bytes.
     pub fn len(&self) -> usize {
         self.header.len()
@@ -604,12 +623,7 @@ mod tests {
     fn file(tracks: &[TrackConfig], samples: Vec<(usize, Sample<Vec<u8>>)>) -> Vec<u8> {
         let mut out = init_segment(tracks);
         let mut f = Fragmenter::new(tracks, Duration::from_millis(500));
-        let mut write = |frag: Fragment<Vec<u8>>| {
-            out.extend_from_slice(&frag.header);
-            for p in &frag.payloads {
-                out.extend_from_slice(p);
-            }
-        };
+        let mut write = |frag: Fragment<Vec<u8>>| frag.write_to(&mut out).expect("in memory");
         for (t, s) in samples {
             if let Some(frag) = f.push(t, s) {
                 write(frag);
