@@ -2073,7 +2073,7 @@ async fn hls_plays_from_the_same_encode_behind_the_same_login() {
     assert!(frames >= 59, "6 s at 10 fps, got {frames} frames");
 
     // And Chromium plays it natively, signed in with its session cookie.
-    viewer_browser(&server, "hls.mjs").await;
+    viewer_browser(&server, "hls.mjs", &[]).await;
 }
 
 /// Reads `secs` of a camera's HLS as a player does (ffmpeg's HLS demuxer, with the viewer's
@@ -2098,8 +2098,9 @@ async fn hls_carries_an_ip_cameras_sound_and_goes_on_when_it_stops() {
     let out = server.dir.path().join("hls-audio.mp4");
     read_hls(&url, &view, 6, &out);
     assert_picture_and_tone(&out, "what HLS delivered");
-    // On the camera's page, Chromium offers to listen, and plays the picture with its sound.
-    viewer_browser(&server, "listen.mjs").await;
+    // On the camera's page, a browser without Media Source Extensions (an iPhone's) offers to
+    // listen through HLS, and plays the picture with its sound.
+    viewer_browser(&server, "listen.mjs", &["hls"]).await;
 
     // The microphone is switched off: the playlist goes on, after a discontinuity, with a new
     // init segment and video alone; once the older segments have left the window a player
@@ -2167,20 +2168,15 @@ fn assert_picture_and_tone(out: &std::path::Path, what: &str) {
     assert!(db > -30.0, "{what}: mean volume {db} dB");
 }
 
-/// Runs the browser test `script` as the viewer, on camera0.
-async fn viewer_browser(server: &Server, script: &'static str) {
+/// Runs the browser test `script` as the viewer, on camera0, with `more` arguments after those.
+async fn viewer_browser(server: &Server, script: &'static str, more: &[&str]) {
     let base = server.url("");
     let context = server.stderr_text();
-    tokio::task::spawn_blocking(move || {
-        run_browser_script(
-            script,
-            &[base, "view".into(), PASSWORD.into(), "camera0".into()],
-            &[],
-            || context,
-        )
-    })
-    .await
-    .expect("browser");
+    let mut args = vec![base, "view".into(), PASSWORD.into(), "camera0".into()];
+    args.extend(more.iter().map(|a| a.to_string()));
+    tokio::task::spawn_blocking(move || run_browser_script(script, &args, &[], || context))
+        .await
+        .expect("browser");
 }
 
 /// Opens a camera's live WebSocket as `token`; returns the socket and the MIME type it announced.
@@ -2235,12 +2231,44 @@ async fn the_live_websocket_carries_an_ip_cameras_sound_and_starts_over_when_it_
     let out = server.dir.path().join("live-audio.mp4");
     std::fs::write(&out, &data).expect("write");
     assert_picture_and_tone(&out, "the live stream");
-    // Chromium plays it through Media Source Extensions, picture and sound.
-    viewer_browser(&server, "mse.mjs").await;
+    // On the camera's page, Listen plays it in Chromium through Media Source Extensions,
+    // picture and sound; when the microphone is switched off the player starts over on the
+    // picture alone by itself.
+    let signals = tempfile::tempdir().expect("tempdir");
+    let base = server.url("");
+    let context = server.stderr_text();
+    let signal_dir = signals.path().to_string_lossy().to_string();
+    let browser = tokio::task::spawn_blocking(move || {
+        let args = [
+            base,
+            "view".into(),
+            PASSWORD.into(),
+            "camera0".into(),
+            "mse".into(),
+        ];
+        run_browser_script("listen.mjs", &args, &[("SIGNAL_DIR", signal_dir)], || {
+            context
+        })
+    });
+    let listening = signals.path().join("listening");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !listening.exists() {
+        assert!(
+            !browser.is_finished(),
+            "the browser ended before it listened"
+        );
+        assert!(Instant::now() < deadline, "the page never played the sound");
+        // The test's own socket is read meanwhile, so it is not closed as a slow viewer.
+        match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+            Err(_) | Ok(Some(Ok(Message::Binary(_)))) => {}
+            other => panic!("the live stream ended with its sound on: {other:?}"),
+        }
+    }
 
     // The microphone is switched off: the socket closes, and the viewer reconnecting gets the
     // picture alone.
     ipcam.switch(ipcam::IpCodec::H264, None);
+    std::fs::write(signals.path().join("switched"), b"").expect("signal");
     let closed = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match ws.next().await {
@@ -2268,6 +2296,7 @@ async fn the_live_websocket_carries_an_ip_cameras_sound_and_starts_over_when_it_
     }
     let mime = live_fmp4(&server, &view, "camera0").await;
     assert!(!mime.contains("mp4a"), "{mime}");
+    browser.await.expect("browser");
 }
 
 #[tokio::test]

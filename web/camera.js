@@ -5,6 +5,7 @@
 import { api } from './api.js';
 import { h, clear, toast, input } from './ui.js';
 import { app, onLeave, preview, statusLine } from './app.js';
+import { mseAvailable, playLive } from './live.js';
 
 export async function cameraView(el, id) {
   let cam;
@@ -23,19 +24,36 @@ export async function cameraView(el, id) {
   clear(el, h('div.camera-head', h('a', { href: '#/' }, '← All cameras'), h('h1', cam.name || cam.id), status),
     h('div.camera-view', live, side));
 
-  // A camera with a microphone can be listened to: its HLS (picture and sound, a few seconds
-  // behind) replaces the MJPEG view, where the browser plays HLS itself (Safari, iOS, Chromium).
+  // A camera with a microphone can be listened to: its picture with sound replaces the MJPEG
+  // view, through Media Source Extensions from the live WebSocket (a fraction of a second
+  // behind), or as HLS (a few seconds behind) where the browser has no MSE but plays HLS itself
+  // (iPhones), or lacks the camera's codec in MSE.
   const canPlayHls = h('video').canPlayType('application/vnd.apple.mpegurl') !== '';
   const listen = h('button.listen', { type: 'button', hidden: true }, 'Listen');
   let player = null;
+  let stopPlayer = null;
   const stopListening = () => {
     if (!player) return;
-    player.pause();
-    player.removeAttribute('src');
-    player.load();
+    stopPlayer();
     player.replaceWith(preview(id, '.big'));
     player = null;
     listen.textContent = 'Listen';
+  };
+  const failed = (message) => {
+    toast(message, true);
+    stopListening();
+  };
+  const playHls = () => {
+    player.dataset.via = 'hls';
+    player.src = `/api/cameras/${encodeURIComponent(id)}/hls/index.m3u8`;
+    player.onerror = () => failed('The stream with sound did not play');
+    player.play().catch(() => {});
+    stopPlayer = () => {
+      player.onerror = null;
+      player.pause();
+      player.removeAttribute('src');
+      player.load();
+    };
   };
   listen.onclick = () => {
     if (player) {
@@ -43,19 +61,19 @@ export async function cameraView(el, id) {
       return;
     }
     player = h('video.preview.big', {
-      src: `/api/cameras/${encodeURIComponent(id)}/hls/index.m3u8`, autoplay: true, playsInline: true,
-      title: `live view of ${id} with sound, a few seconds behind`,
+      autoplay: true, playsInline: true, title: `live view of ${id} with sound`,
     });
-    player.onerror = () => {
-      toast('The stream with sound did not play', true);
-      stopListening();
-    };
     const img = live.querySelector('img.preview');
     if (img) {
       img.removeAttribute('src');
       img.replaceWith(player);
     }
-    player.play().catch(() => {});
+    if (mseAvailable) {
+      player.dataset.via = 'mse';
+      stopPlayer = playLive(player, id, (message) => (canPlayHls ? playHls() : failed(message)));
+    } else {
+      playHls();
+    }
     listen.textContent = 'Stop sound';
   };
   onLeave(stopListening);
@@ -66,7 +84,7 @@ export async function cameraView(el, id) {
       const s = await api('GET', '/api/status/cameras');
       const mine = s.cameras.find((c) => c.device === id);
       clear(status, statusLine(mine));
-      listen.hidden = !(canPlayHls && mine && mine.audio) && !player;
+      listen.hidden = !((mseAvailable || canPlayHls) && mine && mine.audio) && !player;
     } catch {}
   };
   refreshStatus();

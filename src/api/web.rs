@@ -29,13 +29,14 @@ macro_rules! asset {
     };
 }
 
-static ASSETS: [Asset; 9] = [
+static ASSETS: [Asset; 10] = [
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("api.js", "text/javascript; charset=utf-8"),
     asset!("ui.js", "text/javascript; charset=utf-8"),
     asset!("camera.js", "text/javascript; charset=utf-8"),
+    asset!("live.js", "text/javascript; charset=utf-8"),
     asset!("archive.js", "text/javascript; charset=utf-8"),
     asset!("settings.js", "text/javascript; charset=utf-8"),
     asset!("broadcast.js", "text/javascript; charset=utf-8"),
