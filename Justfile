@@ -18,6 +18,8 @@ test:
     cargo fmt --all -- --check
     scripts/check-module-cycles
     cargo clippy --locked --workspace --all-targets -- -D warnings
+    # The test device provider the hot-plug test loads into the appliance (a cdylib: not built by `cargo test`).
+    cargo build --locked -p gst-fake-devices
     cargo test --locked --workspace
     just lint-scripts
     scripts/lint-yocto-buildroot

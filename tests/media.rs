@@ -2485,3 +2485,149 @@ async fn rtspsrc_keeps_an_ip_cameras_g711_audio_too() {
     let db = mean_volume_db(&last.to_string_lossy(), &[], &[]).expect("audio samples");
     assert!(db > -30.0, "mean volume {db} dB");
 }
+
+/// GStreamer's device monitor with the test device provider (`tests/gst-fake-devices`, standing
+/// in for udev and V4L2 devices, which this machine has none of) loaded from a directory of its
+/// own: returns (the plugin directory, the directory whose files are the plugged-in devices).
+fn fake_devices() -> (tempfile::TempDir, tempfile::TempDir) {
+    let exe = std::env::current_exe().expect("test binary");
+    let built = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory")
+        .join("libgstpinholefakedevices.so");
+    assert!(
+        built.exists(),
+        "{} is missing: `cargo build -p gst-fake-devices` (`just test` does)",
+        built.display()
+    );
+    let plugins = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&built, plugins.path().join("libgstpinholefakedevices.so")).expect("copy");
+    (plugins, tempfile::tempdir().expect("tempdir"))
+}
+
+#[tokio::test]
+async fn a_usb_camera_plugged_in_is_announced_listed_added_from_the_page_and_goes_when_pulled_out()
+{
+    let (plugins, plugged) = fake_devices();
+    // camera1 is configured on a device that is not plugged in yet: it fails and waits 30 s
+    // before it tries again.
+    let server = Server::start(Opts {
+        toml: format!(
+            "{}[supervisor]\nrestart_backoff_initial_ms = 30000\nrestart_backoff_max_secs = 30\n",
+            camera_toml("camera1", "v4l2", "/dev/video42", "off")
+        ),
+        env: vec![
+            (
+                "GST_PLUGIN_PATH".into(),
+                plugins.path().to_string_lossy().into(),
+            ),
+            (
+                "GST_REGISTRY".into(),
+                plugins.path().join("registry.bin").to_string_lossy().into(),
+            ),
+            (
+                "PINHOLE_FAKE_DEVICES".into(),
+                plugged.path().to_string_lossy().into(),
+            ),
+        ],
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    let failing = camera_status_until(&server, &admin, "camera1", "camera1 failing", |st| {
+        st["state"] == "reconnecting" || st["state"] == "failed"
+    })
+    .await;
+    let restarts = failing["restarts"].as_u64().expect("restarts");
+    let devices = get_json_as(&server, "/api/devices", &admin).await;
+    assert_eq!(devices["total"], 0, "{devices}");
+    let mut ws = ws(&server).await;
+    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": admin}, "id": 1})).await;
+    assert_eq!(r["result"]["authenticated"], true, "{r}");
+    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "subscribe_events", "params": {"topics": ["camera.device_added", "camera.device_removed"]}, "id": 2})).await;
+    assert_eq!(r["result"]["subscribed"], true, "{r}");
+
+    // Plugged in: announced, listed with what it offers, and camera1 restarted at once.
+    std::fs::write(plugged.path().join("USB Camera"), "/dev/video42").expect("plug");
+    let mut seen = Vec::new();
+    notifications_until(
+        &mut ws,
+        &mut seen,
+        &["camera.device_added"],
+        Duration::from_secs(20),
+    )
+    .await;
+    let added = &seen[0]["params"];
+    assert_eq!(added["url"], "/dev/video42", "{added}");
+    assert_eq!(added["name"], "USB Camera", "{added}");
+    assert_eq!(added["source"], "v4l2", "{added}");
+    let devices = get_json_as(&server, "/api/devices", &admin).await;
+    assert_eq!(devices["total"], 1, "{devices}");
+    assert_eq!(
+        devices["devices"][0]["resolutions"],
+        json!(["1280x720", "640x480"])
+    );
+    assert_eq!(devices["devices"][0]["formats"], json!(["MJPEG", "YUY2"]));
+    // camera1 tries again at once, not after its 30 s (and fails again: the test device's path
+    // is not a V4L2 device).
+    let plugged_at = Instant::now();
+    camera_status_until(&server, &admin, "camera1", "camera1 restarted", |st| {
+        st["restarts"].as_u64() > Some(restarts)
+    })
+    .await;
+    assert!(
+        plugged_at.elapsed() < Duration::from_secs(25),
+        "camera1 waited for its backoff"
+    );
+    let list = server
+        .rpc(Some(&admin), "list_local_devices", json!({}))
+        .await;
+    assert_eq!(
+        list["result"]["devices"][0]["url"], "/dev/video42",
+        "{list}"
+    );
+
+    // Pulled out: announced and gone from the list.
+    std::fs::remove_file(plugged.path().join("USB Camera")).expect("unplug");
+    notifications_until(
+        &mut ws,
+        &mut seen,
+        &["camera.device_removed"],
+        Duration::from_secs(20),
+    )
+    .await;
+    let removed = seen
+        .iter()
+        .find(|n| n["method"] == "camera.device_removed")
+        .expect("removed");
+    assert_eq!(removed["params"]["url"], "/dev/video42", "{removed}");
+    let devices = get_json_as(&server, "/api/devices", &admin).await;
+    assert_eq!(devices["total"], 0, "{devices}");
+
+    // The page: the settings' camera list shows cameras as they are plugged in, adds one in a
+    // click, and drops one pulled out (the script plugs and pulls by the same files).
+    let base = server.url("");
+    let context = server.stderr_text();
+    let dir = plugged.path().to_string_lossy().to_string();
+    tokio::task::spawn_blocking(move || {
+        run_browser_script(
+            "devices.mjs",
+            &[base, "admin".into(), PASSWORD.into(), dir],
+            &[],
+            || context,
+        )
+    })
+    .await
+    .expect("browser");
+    let cams = get_json_as(&server, "/api/cameras", &admin).await;
+    let added = cams
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["url"] == "/dev/video43"))
+        .unwrap_or_else(|| panic!("{cams}"));
+    assert_eq!(added["source"], "v4l2", "{added}");
+    assert_eq!(added["name"], "Desk Camera", "{added}");
+    assert_eq!(
+        (added["width"].as_u64(), added["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+}

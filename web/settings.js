@@ -52,7 +52,56 @@ async function camerasTab(el, parts, params) {
           }
         } } }, 'delete'))));
   }
-  clear(el, table, h('a.button#add-camera', { href: '#/settings/cameras/new' }, 'Add a camera'), discoverCard(() => camerasTab(el, [], params)));
+  const again = () => camerasTab(el, [], params);
+  clear(el, table, h('a.button#add-camera', { href: '#/settings/cameras/new' }, 'Add a camera'), localCard(cams, again), discoverCard(again));
+}
+
+/** The size a plugged-in camera is added at: 1280×720 where it offers it, else the largest it
+ *  offers up to 1920×1080 (resolutions come largest first). */
+function addSize(resolutions) {
+  const sizes = resolutions.map((r) => r.split('x').map(Number)).filter(([w, hh]) => w > 0 && hh > 0);
+  return sizes.find(([w, hh]) => w === 1280 && hh === 720) || sizes.find(([w, hh]) => w <= 1920 && hh <= 1080) || [1280, 720];
+}
+
+/** USB and CSI cameras plugged into the appliance, kept current as they are plugged in and
+ *  pulled out (the server's `camera.device_added` / `camera.device_removed`), each added in one
+ *  click or shown as the camera it already is. */
+function localCard(cams, onAdded) {
+  const list = h('div#local-devices');
+  const show = async () => {
+    let devices;
+    try {
+      devices = (await api('GET', '/api/devices')).devices || [];
+    } catch (e) {
+      clear(list, h('p.notice', e.message));
+      return;
+    }
+    clear(list, devices.length ? null : h('p.meta', 'No USB or CSI camera is plugged in.'), ...devices.map((d) => {
+      const cam = cams.find((c) => c.source === d.source && c.url === d.url);
+      const [width, height] = addSize(d.resolutions || []);
+      const add = cam
+        ? h('p.meta', `Added as ${cam.name || cam.id}`)
+        : h('button.add-local', { type: 'button', on: { click: async () => {
+          try {
+            await api('POST', '/api/cameras', { name: d.name, source: d.source, url: d.url, width, height, recording: 'continuous' });
+            toast('Camera added');
+            onAdded();
+          } catch (err) {
+            toast(err.message, true);
+          }
+        } } }, 'Add this camera');
+      return h('div.device', { 'data-local-device': d.url },
+        h('h3', d.name || d.url),
+        h('p.meta', [d.url, (d.formats || []).join(', '), (d.resolutions || []).slice(0, 4).join(', ')].filter(Boolean).join(' — ')),
+        add);
+    }));
+  };
+  show();
+  onLeave(app.rpc.listen((m) => {
+    if (m === 'camera.device_added' || m === 'camera.device_removed') show();
+  }));
+  return h('section.card#local-card', h('h2', 'USB and CSI cameras'),
+    h('p.meta', 'Cameras plugged into the appliance show here as they are plugged in.'), list);
 }
 
 /** "Discover cameras": ONVIF devices on the network, a connection test with the camera's

@@ -93,6 +93,8 @@ pub struct AppState {
     pub ota: std::sync::OnceLock<Arc<crate::ota::OtaHandle>>,
     /// ONVIF cameras found on the network.
     pub discovery: Arc<crate::discovery::Discovery>,
+    /// Local cameras as they are plugged in and out (while the watch runs).
+    pub local_devices: std::sync::RwLock<Option<Arc<crate::media::devices::DeviceWatch>>>,
     /// Pinhole's own ONVIF face (switched by the `onvif_enabled` setting).
     pub onvif: Arc<crate::api::onvif_face::OnvifFace>,
 }
@@ -171,6 +173,22 @@ impl AppState {
             .await
             .and_then(|v| v.as_u64())
             .unwrap_or(u64::from(self.config.discovery.interval_secs))
+    }
+
+    /// The local cameras plugged in now: from the device watch, or probed when it is not
+    /// running.
+    pub async fn local_devices(&self) -> Vec<crate::media::devices::LocalDevice> {
+        let watch = self
+            .local_devices
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match watch {
+            Some(w) => w.devices(),
+            None => tokio::task::spawn_blocking(crate::media::devices::list)
+                .await
+                .unwrap_or_default(),
+        }
     }
 
     /// Probes for ONVIF cameras and announces the ones never seen before.

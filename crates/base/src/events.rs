@@ -17,6 +17,8 @@ pub const TOPICS: &[&str] = &[
     "camera.disconnected",
     "camera.status_change",
     "camera.discovered",
+    "camera.device_added",
+    "camera.device_removed",
     "recording.start",
     "recording.stop",
     "recording.progress",

@@ -461,6 +461,31 @@ impl MediaEngine {
         v
     }
 
+    /// A local camera was plugged in at `url`: the cameras configured on it that are waiting
+    /// to retry (unplugged, they failed) start again now rather than after their backoff.
+    /// Returns their ids.
+    pub fn device_plugged(&self, url: &str) -> Vec<String> {
+        self.cameras()
+            .into_iter()
+            .filter(|h| {
+                let def = h.definition();
+                matches!(
+                    def.source,
+                    pinhole_base::camera::SourceKind::V4l2
+                        | pinhole_base::camera::SourceKind::Libcamera
+                ) && def.url == url
+                    && matches!(
+                        h.status().state,
+                        CameraState::Reconnecting | CameraState::Failed
+                    )
+            })
+            .map(|h| {
+                h.restart.notify_one();
+                h.id.clone()
+            })
+            .collect()
+    }
+
     /// The keyframe interval of an encoded camera that sets none (`media.keyframe_interval_ms`).
     pub fn default_keyframe_ms(&self) -> u32 {
         self.runner.keyframe_ms

@@ -42,10 +42,11 @@ fn host(req_headers: &axum::http::HeaderMap) -> Option<String> {
 #[utoipa::path(get, path = "/api/devices", tag = "media",
     responses((status = 200, body = DeviceList), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn devices(_: AsOperator) -> Result<Json<DeviceList>, ApiError> {
-    let devices = tokio::task::spawn_blocking(crate::media::devices::list)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+pub async fn devices(
+    State(state): State<SharedState>,
+    _: AsOperator,
+) -> Result<Json<DeviceList>, ApiError> {
+    let devices = state.local_devices().await;
     Ok(Json(DeviceList {
         total: devices.len(),
         devices,

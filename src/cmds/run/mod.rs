@@ -297,6 +297,7 @@ pub async fn serve(
         mqtt: Default::default(),
         ota: Default::default(),
         discovery: Arc::new(crate::discovery::Discovery::new(config.discovery.clone())),
+        local_devices: Default::default(),
         onvif: Arc::new(crate::api::onvif_face::OnvifFace::new(
             false,
             crate::api::onvif_face::endpoint_id(&state_dir),
@@ -356,6 +357,9 @@ pub async fn serve(
     spawn_system_monitor(&supervisor, state.clone());
     spawn_tour_scheduler(&supervisor, state.clone());
     spawn_discovery(&supervisor, state.clone());
+    if state.media.is_some() {
+        spawn_device_watch(&supervisor, state.clone());
+    }
     crate::api::onvif_face::events::spawn(&supervisor, state.clone());
     let ports = crate::api::onvif_face::responder::Ports {
         http: http_addr.port(),

@@ -306,6 +306,64 @@ pub(super) fn spawn_discovery(sup: &Supervisor, state: SharedState) {
     });
 }
 
+/// Follows local cameras being plugged in and pulled out (see
+/// [`crate::media::devices::DeviceWatch`]): announces each as `camera.device_added` or
+/// `camera.device_removed`, keeps the list `/api/devices` answers from, and restarts at once the
+/// cameras configured on a device that comes back.
+pub(super) fn spawn_device_watch(sup: &Supervisor, state: SharedState) {
+    use crate::media::devices::{DeviceChange, DeviceWatch};
+    sup.spawn("devices", STALE_AFTER, move |ctx| {
+        let state = state.clone();
+        async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let watch = tokio::task::spawn_blocking(move || {
+                DeviceWatch::start(move |change| {
+                    let _ = tx.send(change);
+                })
+            })
+            .await?;
+            let watch = match watch {
+                Ok(w) => Arc::new(w),
+                Err(e) => {
+                    // The list is then probed on each request instead.
+                    tracing::warn!(error = %e, "local cameras are not followed as they come and go");
+                    loop {
+                        tokio::select! {
+                            _ = tokio::time::sleep(PROBE_EVERY) => ctx.heartbeat.beat(),
+                            _ = ctx.shutdown.cancelled() => return Ok(()),
+                        }
+                    }
+                }
+            };
+            *state.local_devices.write().unwrap_or_else(|p| p.into_inner()) = Some(watch.clone());
+            let outcome = loop {
+                tokio::select! {
+                    change = rx.recv() => {
+                        let Some(change) = change else { break Err(anyhow::anyhow!("the device watch stopped")) };
+                        let (event, device) = match &change {
+                            DeviceChange::Added(d) => ("camera.device_added", d),
+                            DeviceChange::Removed(d) => ("camera.device_removed", d),
+                        };
+                        tracing::info!(device = %device.url, name = %device.name, "{event}");
+                        state.events.publish(event, serde_json::to_value(device).unwrap_or_default(), state.now_ms());
+                        if let (DeviceChange::Added(d), Some(media)) = (&change, &state.media) {
+                            for id in media.device_plugged(&d.url) {
+                                tracing::info!(camera = %id, device = %d.url, "camera plugged back in: restarting it");
+                            }
+                        }
+                    }
+                    _ = tokio::time::sleep(PROBE_EVERY) => ctx.heartbeat.beat(),
+                    _ = ctx.shutdown.cancelled() => break Ok(()),
+                }
+            };
+            state.local_devices.write().unwrap_or_else(|p| p.into_inner()).take();
+            // The monitor's thread is joined off the runtime.
+            let _ = tokio::task::spawn_blocking(move || drop(watch)).await;
+            outcome
+        }
+    });
+}
+
 pub(super) fn spawn_system_monitor(sup: &Supervisor, state: SharedState) {
     sup.spawn("system", STALE_AFTER, move |ctx| {
         let state = state.clone();

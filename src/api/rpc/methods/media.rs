@@ -438,9 +438,7 @@ async fn list_local_devices(
     _: NoParams,
 ) -> Result<Value, RpcError> {
     engine(state)?;
-    let list = tokio::task::spawn_blocking(crate::media::devices::list)
-        .await
-        .map_err(|e| RpcError::internal(e.to_string()))?;
+    let list = state.local_devices().await;
     Ok(json!({"devices": list, "total": list.len()}))
 }
 
