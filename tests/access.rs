@@ -119,6 +119,7 @@ async fn rpc_role_matrix() {
     assert_eq!(declared, specified);
     let server = Server::start(Opts::with_roles());
     let tokens = server.role_tokens().await;
+    let mut denied = Vec::new();
     for (method, need) in RPC_ROLES {
         for (who, token) in &tokens {
             // Params chosen to be harmless: `{}` is invalid for every state-changing method.
@@ -146,7 +147,8 @@ async fn rpc_role_matrix() {
                         code,
                         Some(-32002),
                         "{method} as {who} must be denied (min {need}): {r}"
-                    )
+                    );
+                    denied.push((*who, *method));
                 }
                 Some(_) => assert!(
                     code != Some(-32001) && code != Some(-32002),
@@ -154,6 +156,35 @@ async fn rpc_role_matrix() {
                 ),
             }
         }
+    }
+    // Each call an account made past its role is in the audit log, reads included.
+    let admin = tokens
+        .iter()
+        .find(|(who, _)| *who == "admin")
+        .and_then(|(_, t)| t.clone())
+        .expect("admin token");
+    let mut rows = Vec::new();
+    loop {
+        let page = get_json_as(
+            &server,
+            &format!("/api/audit?limit=1000&offset={}", rows.len()),
+            &admin,
+        )
+        .await;
+        let page = page.as_array().expect("rows").clone();
+        if page.is_empty() {
+            break;
+        }
+        rows.extend(page);
+    }
+    for (who, method) in denied {
+        let user = if who == "viewer" { "view" } else { "oper" };
+        assert!(
+            rows.iter().any(|r| r["actor"] == user
+                && r["action"] == method
+                && r["result"].as_str().is_some_and(|t| t.contains("-32002"))),
+            "{method} refused to {who} is not in the audit log"
+        );
     }
 }
 

@@ -1094,4 +1094,14 @@ async fn a_recorder_sets_an_encoder_pinhole_runs_and_is_told_why_it_cannot_set_a
             .any(|e| e["actor"] == "admin" && e["target"] == "enc_camera1" && e["result"] == "ok"),
         "{sets:?}"
     );
+    // So is the viewer's refused attempt, with the value it asked for.
+    assert!(
+        sets.iter().any(|e| e["actor"] == "view"
+            && e["target"] == "enc_camera1"
+            && e["result"]
+                .as_str()
+                .is_some_and(|r| r.contains("needs an admin"))
+            && e["details"].to_string().contains("900")),
+        "{sets:?}"
+    );
 }

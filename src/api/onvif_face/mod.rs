@@ -320,15 +320,26 @@ async fn serve(
                     _ => (Role::Viewer, "a user"),
                 };
                 if u.role < least {
-                    return fault_response(
-                        &Fault::NotAuthorized(format!(
-                            "{} needs {who}; `{}` is a {}",
-                            op.name(),
-                            u.username,
-                            u.role.as_str()
-                        )),
-                        req.soap11,
-                    );
+                    let f = Fault::NotAuthorized(format!(
+                        "{} needs {who}; `{}` is a {}",
+                        op.name(),
+                        u.username,
+                        u.role.as_str()
+                    ));
+                    // A signed-in account reaching past its role is on record, as over REST
+                    // and JSON-RPC.
+                    state
+                        .audit(crate::store::audit::NewAuditEntry {
+                            at_ms: state.now_ms(),
+                            actor: Some(u.username.clone()),
+                            client: Some(authn.client.to_string()),
+                            action: format!("onvif {}", op.name()),
+                            target: ops::target_of(op).map(str::to_string),
+                            details: ops::details_of(op),
+                            result: f.reason().chars().take(200).collect(),
+                        })
+                        .await;
+                    return fault_response(&f, req.soap11);
                 }
                 Some(u)
             }

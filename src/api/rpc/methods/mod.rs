@@ -188,6 +188,8 @@ fn audit_as(spec: &Method, session: &Session, outcome: &Result<Value, RpcError>)
     match outcome {
         Err(e) if spec.name == "authenticate" && e.code == envelope::AUTH_FAILED => AuditAs::Row,
         Err(_) if !authenticated => AuditAs::Refusal,
+        // An account reaching past its role is on record, reads included.
+        Err(e) if e.code == envelope::PERMISSION_DENIED => AuditAs::Row,
         _ if spec.audited => AuditAs::Row,
         _ => AuditAs::Nothing,
     }
