@@ -1105,3 +1105,212 @@ async fn a_recorder_sets_an_encoder_pinhole_runs_and_is_told_why_it_cannot_set_a
         "{sets:?}"
     );
 }
+
+/// A recorder makes profiles of its own from Pinhole's configurations (Media one configuration
+/// at a time, Media2 all at once), plays them, is told why a configuration does not fit, and
+/// finds them again after a restart; viewers cannot make them.
+#[tokio::test]
+async fn a_recorder_makes_profiles_of_its_own_and_finds_them_after_a_restart() {
+    let toml = "[onvif]\ndiscovery = false\n\n[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nrecording = \"off\"\nwidth = 640\nheight = 360\n\n[[cameras]]\nid = \"camera1\"\nsource = \"test\"\nrecording = \"off\"\nwidth = 320\nheight = 240\n";
+    let server = Server::start(Opts {
+        toml: toml.into(),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    for cam in ["camera0", "camera1"] {
+        wait_status(&server, &admin, cam, "CONNECTED", Duration::from_secs(20)).await;
+    }
+    set_onvif(&server, &admin, true).await;
+    let port = server.addr.port().to_string();
+    let media2 = |op: &str, params: Value| json!({"media2": op, "params": params});
+    let stream_uri = |profile: &str| {
+        step(
+            "media",
+            "GetStreamUri",
+            json!({
+                "ProfileToken": profile,
+                "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+            }),
+        )
+    };
+
+    // A viewer cannot.
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "view", PASSWORD],
+        &json!([step("media", "CreateProfile", json!({"Name": "Mine"}))]),
+    );
+    assert!(
+        r[0]["fault"].as_str().is_some_and(|f| f.contains("admin")),
+        "{r}"
+    );
+
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "admin", PASSWORD],
+        &json!([
+            // 0-6: Media, as recorders make a profile.
+            step(
+                "media",
+                "CreateProfile",
+                json!({"Name": "Recorder", "Token": "nvr"})
+            ),
+            step(
+                "media",
+                "AddVideoSourceConfiguration",
+                json!({"ProfileToken": "nvr", "ConfigurationToken": "src_camera1"})
+            ),
+            step(
+                "media",
+                "GetCompatibleVideoEncoderConfigurations",
+                json!({"ProfileToken": "nvr"})
+            ),
+            step(
+                "media",
+                "AddVideoEncoderConfiguration",
+                json!({"ProfileToken": "nvr", "ConfigurationToken": "enc_camera0"})
+            ),
+            step(
+                "media",
+                "AddVideoEncoderConfiguration",
+                json!({"ProfileToken": "nvr", "ConfigurationToken": "enc_camera1"})
+            ),
+            step("media", "GetProfile", json!({"ProfileToken": "nvr"})),
+            stream_uri("nvr"),
+            // 7-11: Media2.
+            media2(
+                "CreateProfile",
+                json!({"Name": "Second", "Configuration": [
+                    {"Type": "VideoSource", "Token": "src_camera0"},
+                    {"Type": "VideoEncoder"}
+                ]})
+            ),
+            media2(
+                "GetProfiles",
+                json!({"Token": "profile_0", "Type": ["All"]})
+            ),
+            media2(
+                "RemoveConfiguration",
+                json!({"ProfileToken": "profile_0", "Configuration": [{"Type": "VideoEncoder"}]})
+            ),
+            media2(
+                "GetStreamUri",
+                json!({"ProfileToken": "profile_0", "Protocol": "RtspUnicast"})
+            ),
+            media2("DeleteProfile", json!({"Token": "profile_0"})),
+            // 12-14: Pinhole's own stay; a token in use is refused.
+            step("media", "DeleteProfile", json!({"ProfileToken": "camera0"})),
+            step(
+                "media",
+                "CreateProfile",
+                json!({"Name": "Again", "Token": "nvr"})
+            ),
+            step("media", "GetProfiles", json!({})),
+        ]),
+    );
+    let made = ok(&r, 0);
+    assert_eq!(
+        (&made["token"], &made["fixed"]),
+        (&json!("nvr"), &json!(false)),
+        "{made}"
+    );
+    ok(&r, 1);
+    let compatible: Vec<&Value> = ok(&r, 2)
+        .as_array()
+        .expect("configurations")
+        .iter()
+        .map(|c| &c["token"])
+        .collect();
+    assert_eq!(compatible, [&json!("enc_camera1")], "{}", r[2]);
+    assert!(
+        r[3]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("does not go with")),
+        "{}",
+        r[3]
+    );
+    ok(&r, 4);
+    let p = ok(&r, 5);
+    assert_eq!(p["VideoSourceConfiguration"]["token"], "src_camera1", "{p}");
+    assert_eq!(
+        p["VideoEncoderConfiguration"]["token"], "enc_camera1",
+        "{p}"
+    );
+    assert!(p["PTZConfiguration"].is_null(), "{p}");
+    let uri = ok(&r, 6)["Uri"].as_str().expect("uri").to_string();
+    let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
+    assert_eq!(stream_size(&uri), Some((320, 240)), "{uri}");
+    assert_eq!(ok(&r, 7), "profile_0");
+    let second = &ok(&r, 8)[0];
+    assert_eq!(
+        second["Configurations"]["VideoEncoder"]["token"], "enc_camera0",
+        "{second}"
+    );
+    ok(&r, 9);
+    assert!(
+        r[10]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("no video encoder")),
+        "{}",
+        r[10]
+    );
+    ok(&r, 11);
+    assert!(
+        r[12]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("Pinhole's own")),
+        "{}",
+        r[12]
+    );
+    assert!(
+        r[13]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("already")),
+        "{}",
+        r[13]
+    );
+    let tokens: Vec<&str> = ok(&r, 14)
+        .as_array()
+        .expect("profiles")
+        .iter()
+        .filter_map(|p| p["token"].as_str())
+        .collect();
+    assert_eq!(tokens, ["camera0", "camera1", "nvr"], "{}", r[14]);
+
+    // The audit log says who made what.
+    let audit = get_json_as(&server, "/api/audit?limit=100", &admin).await;
+    assert!(
+        audit.as_array().expect("rows").iter().any(|e| e["action"]
+            == "onvif AddVideoEncoderConfiguration"
+            && e["actor"] == "admin"
+            && e["target"] == "nvr"
+            && e["result"] == "ok"),
+        "{audit}"
+    );
+
+    // After a restart the recorder finds its profile as it left it.
+    let dir = server.kill_keep_dir();
+    let server = Server::start(Opts {
+        toml: toml.into(),
+        reuse_dir: Some(dir),
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera1",
+        "CONNECTED",
+        Duration::from_secs(20),
+    )
+    .await;
+    let port = server.addr.port().to_string();
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "view", PASSWORD],
+        &json!([step("media", "GetProfile", json!({"ProfileToken": "nvr"}))]),
+    );
+    let p = ok(&r, 0);
+    assert_eq!(p["Name"], "Recorder", "{p}");
+    assert_eq!(
+        p["VideoEncoderConfiguration"]["token"], "enc_camera1",
+        "{p}"
+    );
+}

@@ -2,12 +2,38 @@
 //! PTZ and event services and its pull-point subscriptions, and datagrams on its WS-Discovery
 //! port): anyone on the network can send them.
 //! Must never panic; what is accepted keeps its promises (tokens are bounded, answers to a
-//! probe are well-formed and relate to it).
+//! probe are well-formed and relate to it, a profile edit that is accepted stores a profile
+//! that holds one stream's configurations and reads back).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use pinhole_onvif::discovery::{self, Advert};
-use pinhole_onvif::server::{Service, parse_request};
+use pinhole_onvif::server::answer::ProfileInfo;
+use pinhole_onvif::server::media2::ConfigurationKind;
+use pinhole_onvif::server::profiles::{self, Change};
+use pinhole_onvif::server::{Media2Op, Operation, ProfileEdit, Service, parse_request};
+
+/// Two cameras' own profiles, the second with a sub stream.
+fn own() -> Vec<ProfileInfo> {
+    ["camera0", "camera1", "camera1.sub"]
+        .into_iter()
+        .map(|t| ProfileInfo {
+            stream: t.into(),
+            fixed: true,
+            parts: ConfigurationKind::ALL.into_iter().collect(),
+            source: format!("src_{}", t.trim_end_matches(".sub")),
+            ..ProfileInfo::empty(t, t)
+        })
+        .collect()
+}
+
+fn edit_of(op: &Operation) -> Option<&ProfileEdit> {
+    match op {
+        Operation::EditProfile { edit, .. }
+        | Operation::Media2(Media2Op::EditProfile { edit, .. }) => Some(edit),
+        _ => None,
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -24,6 +50,18 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(req) = parse_request(service, text) {
             let _ = req.operation.access();
             assert!(req.operation.name().chars().count() <= 64);
+            if let Some(edit) = edit_of(&req.operation) {
+                let own = own();
+                if let Ok(Change::Put(m)) = profiles::apply(&own, &[], edit) {
+                    assert!(m.validate().is_ok());
+                    let shown = profiles::resolve(&own, &m);
+                    assert_eq!(
+                        shown.parts.len(),
+                        m.parts.len(),
+                        "a part that fits no stream"
+                    );
+                }
+            }
             if let Some(t) = req.token {
                 assert!(t.username.len() <= 256 && t.password.len() <= 256);
                 let _ = t.verify("password", 1_764_806_400);
@@ -39,7 +77,8 @@ fuzz_target!(|data: &[u8]| {
         };
         let _ = probe.matches(&ad);
         let answer = discovery::probe_matches(&probe, "urn:uuid:1", &ad);
-        let (relates, matches) = discovery::parse_probe_matches(&answer).expect("our answer parses");
+        let (relates, matches) =
+            discovery::parse_probe_matches(&answer).expect("our answer parses");
         assert_eq!(relates.as_deref(), Some(probe.message_id.as_str()));
         assert_eq!(matches.len(), 1);
     }

@@ -17,6 +17,7 @@ pub mod detection;
 pub mod events;
 pub mod field;
 pub mod http_auth;
+pub mod media_profile;
 pub mod ota;
 pub mod password;
 pub mod png;

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod broadcast;
 pub mod cameras;
 pub mod events;
+pub mod onvif_profiles;
 pub mod presets;
 pub mod recordings;
 pub mod schema;

@@ -230,7 +230,19 @@ const V10: &str = r#"
 ALTER TABLE users ADD COLUMN onvif_password_sealed BLOB;
 "#;
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+/// Version 11: media profiles ONVIF clients made (`CreateProfile`), by token, with the
+/// configuration tokens they hold as JSON.
+const V11: &str = r#"
+CREATE TABLE onvif_profiles (
+    token TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    parts TEXT NOT NULL,           -- JSON {"VideoSource": token, ...}
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+"#;
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {

@@ -54,6 +54,10 @@ pub struct OnvifFace {
     pub events: events::FaceEvents,
     /// The web listeners' ports, once they listen.
     ports: std::sync::OnceLock<responder::Ports>,
+    /// The profiles clients made, as stored (read at start; written through on each edit).
+    pub made_profiles: std::sync::RwLock<Vec<crate::store::onvif_profiles::MadeProfile>>,
+    /// One profile edit at a time, from reading the list to storing the change.
+    pub profile_edits: tokio::sync::Mutex<()>,
 }
 
 /// The most accepted tokens remembered at once; beyond it, the oldest half is forgotten (they
@@ -73,7 +77,17 @@ impl OnvifFace {
             next_move: AtomicU64::new(1),
             events: Default::default(),
             ports: Default::default(),
+            made_profiles: Default::default(),
+            profile_edits: Default::default(),
         }
+    }
+
+    /// The profiles clients made.
+    pub fn made_profiles(&self) -> Vec<crate::store::onvif_profiles::MadeProfile> {
+        self.made_profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn enabled(&self) -> bool {

@@ -1,5 +1,6 @@
 //! What each ONVIF operation means on the appliance: cameras as media profiles (a camera's main
-//! stream has its id as token, its sub stream `<id>.sub`), PTZ through the same
+//! stream has its id as token, its sub stream `<id>.sub`; clients may make profiles of their
+//! own from their configurations, kept in the store), PTZ through the same
 //! [`crate::api::ptz_ops`] as the REST routes and JSON-RPC (the same checks, tours stopped by a
 //! manual move, events), and Pinhole's named presets as the camera's ONVIF presets.
 //!
@@ -15,7 +16,8 @@ use crate::onvif::server::answer::{
 };
 use crate::onvif::server::media2::ConfigurationKind;
 use crate::onvif::server::{EncoderChange, Media2Op, Operation, Service, Vector};
-use crate::onvif::server::{events, media2};
+use crate::onvif::server::{PartRef, ProfileEdit};
+use crate::onvif::server::{events, media2, profiles};
 use crate::ptz::profile::Profile;
 use crate::store::presets;
 
@@ -43,26 +45,23 @@ impl Context<'_> {
 
     /// The RTSP URL of a profile's stream, at the host the client used.
     fn stream_url(&self, profile: &str) -> Result<String, Fault> {
-        find_profile(self.state, profile)?;
+        let stream = streamed(self.state, profile)?;
         let e = self
             .state
             .media
             .as_ref()
             .ok_or_else(|| Fault::Receiver("the media engine is off".into()))?;
-        let (id, sub) = match profile.strip_suffix(SUB) {
+        let (id, sub) = match stream.strip_suffix(SUB) {
             Some(id) => (id, "/sub"),
-            None => (profile, ""),
+            None => (stream.as_str(), ""),
         };
         Ok(format!("{}{sub}", e.stream_url(id, Some(self.host))))
     }
 
     /// The URL of a profile's live JPEG.
     fn snapshot_url(&self, profile: &str) -> Result<String, Fault> {
-        find_profile(self.state, profile)?;
-        Ok(format!(
-            "{}/onvif/snapshot/{profile}",
-            self.endpoints().base
-        ))
+        let stream = streamed(self.state, profile)?;
+        Ok(format!("{}/onvif/snapshot/{stream}", self.endpoints().base))
     }
 
     /// The address of event subscription `id` (its pull point and subscription manager).
@@ -162,6 +161,9 @@ async fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault>
             set_encoder(ctx, change).await?;
             media2::video_encoder_configuration_set().to_string()
         }
+        Media2Op::EditProfile { name, edit } => {
+            media2::profile_edited(name, edit_profile(ctx.state, edit).await?.as_ref())
+        }
     })
 }
 
@@ -242,6 +244,30 @@ pub fn details_of(op: &Operation) -> Option<serde_json::Value> {
                 "gov_length": c.gov_length,
             }))
         }
+        EditProfile { edit, .. } | Media2(Media2Op::EditProfile { edit, .. }) => {
+            let parts = |parts: &[PartRef]| -> serde_json::Value {
+                parts
+                    .iter()
+                    .map(|p| serde_json::json!({"type": p.kind.as_str(), "token": p.token}))
+                    .collect()
+            };
+            Some(match edit {
+                ProfileEdit::Create {
+                    name,
+                    token,
+                    parts: p,
+                } => {
+                    serde_json::json!({"name": name, "token": token, "configurations": parts(p)})
+                }
+                ProfileEdit::Delete { .. } => serde_json::json!({}),
+                ProfileEdit::Add { name, parts: p, .. } => {
+                    serde_json::json!({"name": name, "configurations": parts(p)})
+                }
+                ProfileEdit::Remove { parts: p, .. } => {
+                    serde_json::json!({"configurations": parts(p)})
+                }
+            })
+        }
         _ => None,
     }
 }
@@ -254,6 +280,7 @@ pub fn target_of(op: &Operation) -> Option<&str> {
         SetVideoEncoderConfiguration(c) | Media2(Media2Op::SetVideoEncoderConfiguration(c)) => {
             Some(&c.configuration)
         }
+        EditProfile { edit, .. } | Media2(Media2Op::EditProfile { edit, .. }) => edit.profile(),
         ContinuousMove { profile, .. }
         | Stop { profile }
         | AbsoluteMove { profile, .. }
@@ -302,8 +329,26 @@ fn audio_info(h: &crate::media::camera::CameraHandle) -> Option<AudioInfo> {
     })
 }
 
-/// Every camera's profiles: main stream (with its PTZ), and sub stream where it has one.
+/// Every profile: Pinhole's own, then those clients made.
 fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
+    let mut all = own_profiles(state);
+    let made: Vec<ProfileInfo> = state
+        .onvif
+        .made_profiles()
+        .iter()
+        .map(|m| profiles::resolve(&all, m))
+        .collect();
+    all.extend(made);
+    all
+}
+
+/// How many profiles the device can hold: its own and as many as clients may make.
+fn profile_room(state: &SharedState) -> usize {
+    own_profiles(state).len() + pinhole_base::media_profile::MAX_MADE_PROFILES
+}
+
+/// Every camera's profiles: main stream (with its PTZ), and sub stream where it has one.
+fn own_profiles(state: &SharedState) -> Vec<ProfileInfo> {
     let Some(e) = &state.media else {
         return Vec::new();
     };
@@ -339,6 +384,9 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
         out.push(ProfileInfo {
             token: def.id.clone(),
             name: def.name.clone(),
+            stream: def.id.clone(),
+            fixed: true,
+            parts: ConfigurationKind::ALL.into_iter().collect(),
             source: source.clone(),
             width,
             height,
@@ -360,6 +408,9 @@ fn profiles(state: &SharedState) -> Vec<ProfileInfo> {
             out.push(ProfileInfo {
                 token: format!("{}{SUB}", def.id),
                 name: format!("{} (sub stream)", def.name),
+                stream: format!("{}{SUB}", def.id),
+                fixed: true,
+                parts: ConfigurationKind::ALL.into_iter().collect(),
                 source,
                 width,
                 height,
@@ -512,11 +563,88 @@ fn find_profile(state: &SharedState, token: &str) -> Result<ProfileInfo, Fault> 
         .ok_or_else(|| Fault::NoProfile(format!("no profile `{token}`")))
 }
 
+/// The stream a profile plays: Pinhole's own profile token of it (a made profile plays the
+/// stream of its video encoder).
+fn streamed(state: &SharedState, token: &str) -> Result<String, Fault> {
+    let p = find_profile(state, token)?;
+    if !p.has(ConfigurationKind::VideoEncoder) {
+        return Err(Fault::NoConfig(format!(
+            "profile `{token}` has no video encoder configuration: add one first"
+        )));
+    }
+    Ok(p.stream)
+}
+
+/// A profile made, changed or deleted by a client: checked against Pinhole's own profiles,
+/// stored, then in effect; the made profile, when one was made.
+async fn edit_profile(
+    state: &SharedState,
+    edit: &ProfileEdit,
+) -> Result<Option<ProfileInfo>, Fault> {
+    let _one = state.onvif.profile_edits.lock().await;
+    let own = own_profiles(state);
+    let change = profiles::apply(&own, &state.onvif.made_profiles(), edit)?;
+    let stored = change.clone();
+    let now = state.clock.now_secs();
+    state
+        .store
+        .call(move |c| match &stored {
+            profiles::Change::Put(m) => crate::store::onvif_profiles::put(c, m, now),
+            profiles::Change::Delete(t) => crate::store::onvif_profiles::delete(c, t).map(|_| ()),
+        })
+        .await
+        .map_err(ApiError::from)?;
+    let mut made = state
+        .onvif
+        .made_profiles
+        .write()
+        .unwrap_or_else(|p| p.into_inner());
+    Ok(match change {
+        profiles::Change::Put(m) => {
+            let shown = profiles::resolve(&own, &m);
+            match made.iter_mut().find(|x| x.token == m.token) {
+                Some(x) => *x = m,
+                None => made.push(m),
+            }
+            matches!(edit, ProfileEdit::Create { .. }).then_some(shown)
+        }
+        profiles::Change::Delete(t) => {
+            made.retain(|x| x.token != t);
+            None
+        }
+    })
+}
+
+/// The configurations of `kind` that could go into `profile`: those of the streams its other
+/// configurations are of (all, for an empty one).
+fn compatible(
+    state: &SharedState,
+    profile: &str,
+    kind: ConfigurationKind,
+) -> Result<Vec<ProfileInfo>, Fault> {
+    let p = find_profile(state, profile)?;
+    let own = own_profiles(state);
+    let others: Vec<ConfigurationKind> = p
+        .parts
+        .iter()
+        .copied()
+        .filter(|k| *k != kind && p.has(*k))
+        .collect();
+    Ok(own
+        .into_iter()
+        .filter(|o| {
+            others
+                .iter()
+                .all(|k| media2::configuration_token(o, *k) == media2::configuration_token(&p, *k))
+        })
+        .collect())
+}
+
 /// The camera of a PTZ request's profile, with its PTZ profile.
 fn ptz_camera(state: &SharedState, token: &str) -> Result<(String, Profile), Fault> {
     let p = find_profile(state, token)?;
-    let id = token.strip_suffix(SUB).unwrap_or(token).to_string();
-    if p.ptz.is_none() {
+    let id = p.stream.strip_suffix(SUB).unwrap_or(&p.stream).to_string();
+    if p.ptz().is_none() {
         return Err(Fault::NoPtzProfile(format!("profile `{token}` has no PTZ")));
     }
     let (_, profile) = ptz_ops::camera(state, &id).map_err(ptz_fault)?;
@@ -683,10 +811,10 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             &ctx.endpoints(),
             any_ptz(state),
             *include_capability,
-            profiles(state).len(),
+            profile_room(state),
         ),
         O::GetServiceCapabilities(service) => {
-            answer::service_capabilities(*service, profiles(state).len())
+            answer::service_capabilities(*service, profile_room(state))
         }
         O::GetDeviceInformation => answer::device_information(&device_info(state)),
         O::GetScopes => answer::scopes(&scopes(
@@ -761,9 +889,17 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             set_encoder(ctx, change).await?;
             answer::video_encoder_configuration_set().to_string()
         }
+        O::EditProfile { name, edit } => {
+            answer::profile_edited(name, edit_profile(state, edit).await?.as_ref())
+        }
+        O::GetCompatibleConfigurations {
+            name,
+            profile,
+            kind,
+        } => answer::compatible_configurations(name, *kind, &compatible(state, profile, *kind)?),
         O::Media2(m) => media2_answer(ctx, m).await?,
         O::GetNodes => {
-            let list: Vec<(String, PtzInfo)> = profiles(state)
+            let list: Vec<(String, PtzInfo)> = own_profiles(state)
                 .into_iter()
                 .filter(|p| !p.token.ends_with(SUB))
                 .filter_map(|p| Some((p.name, p.ptz?)))
@@ -779,7 +915,7 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             answer::one_node(&name, &z)
         }
         O::GetConfigurations => {
-            let list: Vec<PtzInfo> = profiles(state)
+            let list: Vec<PtzInfo> = own_profiles(state)
                 .into_iter()
                 .filter(|p| !p.token.ends_with(SUB))
                 .filter_map(|p| p.ptz)

@@ -310,6 +310,15 @@ pub async fn serve(
     {
         state.onvif.set_enabled(on);
     }
+    let made = state
+        .store
+        .call(|c| crate::store::onvif_profiles::list(c))
+        .await?;
+    *state
+        .onvif
+        .made_profiles
+        .write()
+        .unwrap_or_else(|p| p.into_inner()) = made;
     if let Some(m) = &state.media {
         m.refresh_rtsp_users().await;
         m.set_status_listener(camera_status_listener(events.clone(), clock.clone()));

@@ -3,6 +3,7 @@
 //! envelope around them. Every value from outside (names, tokens, URLs) is escaped.
 
 use super::Service;
+use super::media2::ConfigurationKind;
 use crate::xml::escape;
 
 const NS_SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -72,6 +73,14 @@ pub enum Fault {
     UnknownSubscription(String),
     /// The camera refused or could not be reached: the device's fault, not the client's.
     Receiver(String),
+    /// `CreateProfile` with a token already in use.
+    ProfileExists(String),
+    /// No room for another profile.
+    MaxProfiles(String),
+    /// Pinhole's own profiles are not deleted or changed.
+    FixedProfile(String),
+    /// A configuration that does not go with the profile's others (another camera's).
+    ConfigurationConflict(String),
 }
 
 impl Fault {
@@ -101,6 +110,19 @@ impl Fault {
             Fault::ConfigModify(r) => ("Sender", "ter:InvalidArgVal", Some("ter:ConfigModify"), r),
             Fault::UnknownSubscription(r) => ("Sender", "wsrf-rw:ResourceUnknownFault", None, r),
             Fault::Receiver(r) => ("Receiver", "ter:Action", None, r),
+            Fault::ProfileExists(r) => {
+                ("Sender", "ter:InvalidArgVal", Some("ter:ProfileExists"), r)
+            }
+            Fault::MaxProfiles(r) => ("Receiver", "ter:Action", Some("ter:MaxNVTProfiles"), r),
+            Fault::FixedProfile(r) => (
+                "Sender",
+                "ter:Action",
+                Some("ter:DeletionOfFixedProfile"),
+                r,
+            ),
+            Fault::ConfigurationConflict(r) => {
+                ("Sender", "ter:Action", Some("ter:ConfigurationConflict"), r)
+            }
         }
     }
 
@@ -185,11 +207,20 @@ pub struct PtzInfo {
     pub max_presets: u32,
 }
 
-/// One media profile: one of Pinhole's streams (a camera's main or sub stream).
+/// One media profile: one of Pinhole's streams (a camera's main or sub stream), or a profile a
+/// client made from the configurations of one.
 #[derive(Debug, Clone)]
 pub struct ProfileInfo {
     pub token: String,
     pub name: String,
+    /// The token of Pinhole's own profile whose stream and configurations these are (`token`
+    /// itself for Pinhole's own).
+    pub stream: String,
+    /// Pinhole's own (one per stream, never deleted) rather than made by a client.
+    pub fixed: bool,
+    /// The kinds of configuration it holds: all for Pinhole's own (audio and PTZ where the
+    /// stream has them), those it was given for a client's.
+    pub parts: std::collections::BTreeSet<ConfigurationKind>,
     /// The camera's video source token (main and sub share it).
     pub source: String,
     pub width: u32,
@@ -238,8 +269,49 @@ impl EncoderChoices {
 /// The tokens of a profile's configurations, one place for both media services: what is listed
 /// is what can be asked for.
 impl ProfileInfo {
+    /// A profile with a name and nothing in it (no stream): what a made profile shows when none
+    /// of its configurations is left.
+    pub fn empty(token: &str, name: &str) -> ProfileInfo {
+        ProfileInfo {
+            token: token.into(),
+            name: name.into(),
+            stream: String::new(),
+            fixed: false,
+            parts: Default::default(),
+            source: String::new(),
+            width: 0,
+            height: 0,
+            fps: 0,
+            bitrate_kbps: 0,
+            encoding: Encoding::H264,
+            keyframe_ms: 0,
+            choices: None,
+            audio: None,
+            ptz: None,
+        }
+    }
+
+    /// Whether it has a configuration of `kind` (audio and PTZ only where the stream has them).
+    pub fn has(&self, kind: ConfigurationKind) -> bool {
+        self.parts.contains(&kind)
+            && match kind {
+                ConfigurationKind::AudioSource | ConfigurationKind::AudioEncoder => {
+                    self.audio.is_some()
+                }
+                ConfigurationKind::Ptz => self.ptz.is_some(),
+                ConfigurationKind::VideoSource | ConfigurationKind::VideoEncoder => true,
+            }
+    }
+
+    /// Its PTZ, if it holds the PTZ configuration.
+    pub fn ptz(&self) -> Option<&PtzInfo> {
+        self.ptz
+            .as_ref()
+            .filter(|_| self.has(ConfigurationKind::Ptz))
+    }
+
     pub fn encoder_token(&self) -> String {
-        format!("enc_{}", self.token)
+        format!("enc_{}", self.stream)
     }
 
     /// One audio source per camera, named after its video source.
@@ -248,7 +320,7 @@ impl ProfileInfo {
     }
 
     pub fn audio_encoder_token(&self) -> String {
-        format!("aenc_{}", self.token)
+        format!("aenc_{}", self.stream)
     }
 
     /// Frames from one keyframe to the next.
@@ -719,25 +791,40 @@ pub(super) fn ptz_configuration(z: &PtzInfo, element: &str) -> String {
 }
 
 fn profile(p: &ProfileInfo, element: &str) -> String {
-    let ptz = p
-        .ptz
-        .as_ref()
-        .map(|z| ptz_configuration(z, "tt:PTZConfiguration"))
-        .unwrap_or_default();
-    // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ.
-    let (audio_source, audio_encoder) = match &p.audio {
-        Some(a) => (
-            audio_source_configuration(p, "tt:AudioSourceConfiguration"),
-            audio_encoder_configuration(p, a, "tt:AudioEncoderConfiguration"),
-        ),
-        None => (String::new(), String::new()),
+    use ConfigurationKind as K;
+    let part = |kind, render: &dyn Fn() -> String| {
+        if p.has(kind) { render() } else { String::new() }
     };
+    // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ.
+    let audio = p.audio.unwrap_or(AudioInfo {
+        sample_rate: 0,
+        bitrate_kbps: 0,
+    });
+    let parts = [
+        part(K::VideoSource, &|| {
+            source_configuration(p, "tt:VideoSourceConfiguration")
+        }),
+        part(K::AudioSource, &|| {
+            audio_source_configuration(p, "tt:AudioSourceConfiguration")
+        }),
+        part(K::VideoEncoder, &|| {
+            encoder_configuration(p, "tt:VideoEncoderConfiguration")
+        }),
+        part(K::AudioEncoder, &|| {
+            audio_encoder_configuration(p, &audio, "tt:AudioEncoderConfiguration")
+        }),
+        part(K::Ptz, &|| {
+            p.ptz()
+                .map(|z| ptz_configuration(z, "tt:PTZConfiguration"))
+                .unwrap_or_default()
+        }),
+    ]
+    .concat();
     format!(
-        "<{element} token=\"{}\" fixed=\"true\"><tt:Name>{}</tt:Name>{}{audio_source}{}{audio_encoder}{ptz}</{element}>",
+        "<{element} token=\"{}\" fixed=\"{}\"><tt:Name>{}</tt:Name>{parts}</{element}>",
         escape(&p.token),
+        p.fixed,
         escape(&p.name),
-        source_configuration(p, "tt:VideoSourceConfiguration"),
-        encoder_configuration(p, "tt:VideoEncoderConfiguration"),
     )
 }
 
@@ -766,6 +853,46 @@ pub fn video_sources(list: &[(String, u32, u32, u32)]) -> String {
         })
         .collect();
     format!("<trt:GetVideoSourcesResponse>{all}</trt:GetVideoSourcesResponse>")
+}
+
+/// The answer to a profile edit of Media (ver10): `CreateProfile` gives the new profile back,
+/// the others answer empty.
+pub fn profile_edited(name: &str, made: Option<&ProfileInfo>) -> String {
+    match made {
+        Some(p) => format!(
+            "<trt:CreateProfileResponse>{}</trt:CreateProfileResponse>",
+            profile(p, "trt:Profile")
+        ),
+        None => format!("<trt:{name}Response/>"),
+    }
+}
+
+/// `GetCompatible…Configurations` (Media) and the PTZ service's `GetCompatibleConfigurations`:
+/// the configurations of `kind` that `list`'s profiles hold, each once.
+pub fn compatible_configurations(
+    name: &str,
+    kind: ConfigurationKind,
+    list: &[ProfileInfo],
+) -> String {
+    use ConfigurationKind as K;
+    let mut seen = std::collections::BTreeSet::new();
+    let all: String = list
+        .iter()
+        .filter(|p| p.has(kind))
+        .filter(|p| seen.insert(super::media2::configuration_token(p, kind)))
+        .map(|p| match (kind, p.audio, p.ptz()) {
+            (K::VideoSource, ..) => source_configuration(p, "trt:Configurations"),
+            (K::VideoEncoder, ..) => encoder_configuration(p, "trt:Configurations"),
+            (K::AudioSource, ..) => audio_source_configuration(p, "trt:Configurations"),
+            (K::AudioEncoder, Some(a), _) => {
+                audio_encoder_configuration(p, &a, "trt:Configurations")
+            }
+            (K::Ptz, _, Some(z)) => ptz_configuration(z, "tptz:PTZConfiguration"),
+            _ => String::new(),
+        })
+        .collect();
+    let ns = if kind == K::Ptz { "tptz" } else { "trt" };
+    format!("<{ns}:{name}Response>{all}</{ns}:{name}Response>")
 }
 
 pub fn video_source_configurations(list: &[ProfileInfo]) -> String {

@@ -6,32 +6,22 @@
 use super::answer::{self, AudioInfo, NO_MULTICAST, ProfileInfo, int_range, resolutions};
 use crate::xml::escape;
 
-/// A kind of configuration in a profile, as `GetProfiles`' `Type` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ConfigurationKind {
-    VideoSource,
-    AudioSource,
-    VideoEncoder,
-    AudioEncoder,
-    Ptz,
-}
+pub use pinhole_base::media_profile::ConfigurationKind;
 
-impl ConfigurationKind {
-    /// Reads a `tr2:ConfigurationEnumeration`: `All` gives every kind; kinds Pinhole never has
-    /// (metadata, analytics, audio output...) give none.
-    pub fn parse(s: &str) -> Option<Vec<ConfigurationKind>> {
-        use ConfigurationKind::*;
-        Some(match s.trim() {
-            "All" => vec![VideoSource, AudioSource, VideoEncoder, AudioEncoder, Ptz],
-            "VideoSource" => vec![VideoSource],
-            "AudioSource" => vec![AudioSource],
-            "VideoEncoder" => vec![VideoEncoder],
-            "AudioEncoder" => vec![AudioEncoder],
-            "PTZ" => vec![Ptz],
-            "Metadata" | "Analytics" | "AudioOutput" | "AudioDecoder" | "Receiver" => vec![],
-            _ => return None,
-        })
-    }
+/// Reads a `tr2:ConfigurationEnumeration`: `All` gives every kind; kinds Pinhole never has
+/// (metadata, analytics, audio output...) give none.
+pub fn kinds_of(s: &str) -> Option<Vec<ConfigurationKind>> {
+    use ConfigurationKind::*;
+    Some(match s.trim() {
+        "All" => ConfigurationKind::ALL.to_vec(),
+        "VideoSource" => vec![VideoSource],
+        "AudioSource" => vec![AudioSource],
+        "VideoEncoder" => vec![VideoEncoder],
+        "AudioEncoder" => vec![AudioEncoder],
+        "PTZ" => vec![Ptz],
+        "Metadata" | "Analytics" | "AudioOutput" | "AudioDecoder" | "Receiver" => vec![],
+        _ => return None,
+    })
 }
 
 /// A stream URI's transport, as `GetStreamUri`'s `Protocol` asks for it.
@@ -113,13 +103,13 @@ pub fn audio_encoder(p: &ProfileInfo, a: &AudioInfo, element: &str) -> String {
 
 fn configurations(p: &ProfileInfo, kinds: &[ConfigurationKind]) -> String {
     use ConfigurationKind::*;
-    let has = |k| kinds.contains(&k);
+    let has = |k| kinds.contains(&k) && p.has(k);
     let mut out = String::new();
     // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ.
     if has(VideoSource) {
         out.push_str(&answer::source_configuration(p, "tr2:VideoSource"));
     }
-    if let (true, Some(_)) = (has(AudioSource), &p.audio) {
+    if has(AudioSource) {
         out.push_str(&answer::audio_source_configuration(p, "tr2:AudioSource"));
     }
     if has(VideoEncoder) {
@@ -128,7 +118,7 @@ fn configurations(p: &ProfileInfo, kinds: &[ConfigurationKind]) -> String {
     if let (true, Some(a)) = (has(AudioEncoder), &p.audio) {
         out.push_str(&audio_encoder(p, a, "tr2:AudioEncoder"));
     }
-    if let (true, Some(z)) = (has(Ptz), &p.ptz) {
+    if let (true, Some(z)) = (has(Ptz), p.ptz()) {
         out.push_str(&answer::ptz_configuration(z, "tr2:PTZ"));
     }
     out
@@ -149,8 +139,9 @@ pub fn profiles(list: &[ProfileInfo], kinds: &[ConfigurationKind]) -> String {
                 )
             };
             format!(
-                "<tr2:Profiles token=\"{}\" fixed=\"true\"><tr2:Name>{}</tr2:Name>{configs}</tr2:Profiles>",
+                "<tr2:Profiles token=\"{}\" fixed=\"{}\"><tr2:Name>{}</tr2:Name>{configs}</tr2:Profiles>",
                 escape(&p.token),
+                p.fixed,
                 escape(&p.name)
             )
         })
@@ -188,9 +179,24 @@ pub fn configuration_list(kind: ConfigurationKind, list: &[ProfileInfo]) -> Stri
     format!("<tr2:{operation}Response>{all}</tr2:{operation}Response>")
 }
 
+/// The answer to a profile edit of Media2: `CreateProfile` gives the new profile's token, the
+/// others answer empty.
+pub fn profile_edited(name: &str, made: Option<&ProfileInfo>) -> String {
+    match made {
+        Some(p) => format!(
+            "<tr2:CreateProfileResponse><tr2:Token>{}</tr2:Token></tr2:CreateProfileResponse>",
+            escape(&p.token)
+        ),
+        None => format!("<tr2:{name}Response/>"),
+    }
+}
+
 /// The token of a profile's configuration of `kind`, if it has one.
 pub fn configuration_token(p: &ProfileInfo, kind: ConfigurationKind) -> Option<String> {
     use ConfigurationKind::*;
+    if !p.has(kind) {
+        return None;
+    }
     match kind {
         VideoSource => Some(p.source.clone()),
         AudioSource => p.audio.map(|_| p.audio_source_token()),
@@ -271,7 +277,7 @@ mod tests {
     fn profiles_carry_the_kinds_asked_for_in_the_schemas_order() {
         let list = h265_main_h264_sub();
         let p = &list[..1];
-        let all = profiles(p, &ConfigurationKind::parse("All").unwrap());
+        let all = profiles(p, &kinds_of("All").unwrap());
         let text = answer::envelope(&all, false);
         let doc = roxmltree::Document::parse(&text).expect("well-formed");
         let set = doc
@@ -298,21 +304,18 @@ mod tests {
         assert!(all.contains("Porch &amp; door"));
         // No Type: names and tokens only.
         assert!(!profiles(p, &[]).contains("Configurations"));
-        let video = profiles(
-            &list[1..],
-            &ConfigurationKind::parse("VideoEncoder").unwrap(),
-        );
+        let video = profiles(&list[1..], &kinds_of("VideoEncoder").unwrap());
         assert!(
             video.contains("<tt:Encoding>H264</tt:Encoding>") && !video.contains("VideoSource")
         );
-        assert_eq!(ConfigurationKind::parse("Metadata"), Some(vec![]));
-        assert_eq!(ConfigurationKind::parse("Everything"), None);
+        assert_eq!(kinds_of("Metadata"), Some(vec![]));
+        assert_eq!(kinds_of("Everything"), None);
     }
 
     #[test]
     fn our_own_client_reads_our_profiles_back() {
         let list = h265_main_h264_sub();
-        let kinds = ConfigurationKind::parse("All").unwrap();
+        let kinds = kinds_of("All").unwrap();
         let text = answer::envelope(&profiles(&list, &kinds), false);
         let read = crate::media::parse_profiles2(&text).expect("parses");
         assert_eq!(read.len(), 2);

@@ -14,6 +14,7 @@
 pub mod answer;
 pub mod events;
 pub mod media2;
+pub mod profiles;
 
 use crate::OnvifError;
 use crate::xml::{self, child, text, text_at};
@@ -103,6 +104,19 @@ pub enum Operation {
     /// A new encoder setting: what recorders send when they add a camera at the resolution or
     /// rate they want.
     SetVideoEncoderConfiguration(EncoderChange),
+    /// A profile made, changed or deleted (`CreateProfile`, `Add…Configuration`,
+    /// `Remove…Configuration`, `DeleteProfile`); `name` is the operation's.
+    EditProfile {
+        name: &'static str,
+        edit: ProfileEdit,
+    },
+    /// The configurations of `kind` that could go into a profile (`GetCompatible…`, and the PTZ
+    /// service's `GetCompatibleConfigurations`).
+    GetCompatibleConfigurations {
+        name: &'static str,
+        profile: String,
+        kind: media2::ConfigurationKind,
+    },
     /// Media2 (ver20).
     Media2(Media2Op),
     // PTZ service (ver20).
@@ -181,7 +195,151 @@ pub enum Operation {
     NotSupported(String),
 }
 
-/// A request to Media2 (all reads).
+/// A change to the media profiles, as either media service asks for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfileEdit {
+    /// A new profile, with the configurations given (Media2 only; Media adds them one by one).
+    Create {
+        name: String,
+        token: Option<String>,
+        parts: Vec<PartRef>,
+    },
+    Delete {
+        profile: String,
+    },
+    /// Configurations added (replacing one of the same kind), and a new name (Media2).
+    Add {
+        profile: String,
+        name: Option<String>,
+        parts: Vec<PartRef>,
+    },
+    Remove {
+        profile: String,
+        parts: Vec<PartRef>,
+    },
+}
+
+impl ProfileEdit {
+    /// The profile it changes (none for a new one).
+    pub fn profile(&self) -> Option<&str> {
+        match self {
+            ProfileEdit::Create { .. } => None,
+            ProfileEdit::Delete { profile }
+            | ProfileEdit::Add { profile, .. }
+            | ProfileEdit::Remove { profile, .. } => Some(profile),
+        }
+    }
+}
+
+/// A configuration of a profile edit: its kind, and its token (Media2 may leave the choice to
+/// the device, and removes by kind).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartRef {
+    pub kind: media2::ConfigurationKind,
+    pub token: Option<String>,
+}
+
+/// Media (ver10)'s operations on one kind of configuration of a profile:
+/// (kind, add, remove, list the compatible ones).
+const MEDIA_PART_OPS: [(media2::ConfigurationKind, &str, &str, Option<&str>); 5] = {
+    use media2::ConfigurationKind::*;
+    [
+        (
+            VideoSource,
+            "AddVideoSourceConfiguration",
+            "RemoveVideoSourceConfiguration",
+            Some("GetCompatibleVideoSourceConfigurations"),
+        ),
+        (
+            AudioSource,
+            "AddAudioSourceConfiguration",
+            "RemoveAudioSourceConfiguration",
+            Some("GetCompatibleAudioSourceConfigurations"),
+        ),
+        (
+            VideoEncoder,
+            "AddVideoEncoderConfiguration",
+            "RemoveVideoEncoderConfiguration",
+            Some("GetCompatibleVideoEncoderConfigurations"),
+        ),
+        (
+            AudioEncoder,
+            "AddAudioEncoderConfiguration",
+            "RemoveAudioEncoderConfiguration",
+            Some("GetCompatibleAudioEncoderConfigurations"),
+        ),
+        // The PTZ service lists the compatible PTZ configurations.
+        (Ptz, "AddPTZConfiguration", "RemovePTZConfiguration", None),
+    ]
+};
+
+/// A Media (ver10) request on a profile's configurations, if `name` is one.
+fn media_part_operation(
+    op: roxmltree::Node<'_, '_>,
+    name: &str,
+) -> Result<Option<Operation>, OnvifError> {
+    let profile = || field(op, &["ProfileToken"], "ProfileToken");
+    for (kind, add, remove, compatible) in MEDIA_PART_OPS {
+        if name == add {
+            let token = field(op, &["ConfigurationToken"], "ConfigurationToken")?;
+            return Ok(Some(Operation::EditProfile {
+                name: add,
+                edit: ProfileEdit::Add {
+                    profile: profile()?,
+                    name: None,
+                    parts: vec![PartRef {
+                        kind,
+                        token: Some(token),
+                    }],
+                },
+            }));
+        }
+        if name == remove {
+            return Ok(Some(Operation::EditProfile {
+                name: remove,
+                edit: ProfileEdit::Remove {
+                    profile: profile()?,
+                    parts: vec![PartRef { kind, token: None }],
+                },
+            }));
+        }
+        if let Some(compatible) = compatible.filter(|c| *c == name) {
+            return Ok(Some(Operation::GetCompatibleConfigurations {
+                name: compatible,
+                profile: profile()?,
+                kind,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The `Configuration` elements of a Media2 profile edit: `Type` (`All` stands for every kind)
+/// and an optional `Token`.
+fn media2_parts(op: roxmltree::Node<'_, '_>) -> Result<Vec<PartRef>, OnvifError> {
+    let mut parts = Vec::new();
+    for c in op
+        .children()
+        .filter(|n| n.is_element() && n.tag_name().name() == "Configuration")
+    {
+        let ty = text_at(c, &["Type"]).ok_or(OnvifError::Missing("Configuration Type"))?;
+        let kinds = media2::kinds_of(ty).ok_or_else(|| invalid("Type", ty))?;
+        let token = optional_field(c, &["Token"], "Token")?;
+        if token.is_some() && kinds.len() != 1 {
+            return Err(invalid("Type", ty));
+        }
+        parts.extend(kinds.into_iter().map(|kind| PartRef {
+            kind,
+            token: token.clone(),
+        }));
+        if parts.len() > 16 {
+            return Err(invalid("Configuration", "more than 16"));
+        }
+    }
+    Ok(parts)
+}
+
+/// A request to Media2.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Media2Op {
     GetProfiles {
@@ -203,6 +361,10 @@ pub enum Media2Op {
         filter: media2::ConfigurationFilter,
     },
     SetVideoEncoderConfiguration(EncoderChange),
+    EditProfile {
+        name: &'static str,
+        edit: ProfileEdit,
+    },
 }
 
 /// A `SetVideoEncoderConfiguration` of either media service: the configuration it names and
@@ -238,6 +400,7 @@ impl Media2Op {
                 "GetVideoEncoderConfigurationOptions"
             }
             Media2Op::SetVideoEncoderConfiguration(_) => "SetVideoEncoderConfiguration",
+            Media2Op::EditProfile { name, .. } => name,
         }
     }
 }
@@ -274,9 +437,10 @@ impl Operation {
             | SetPreset { .. }
             | RemovePreset { .. }
             | GotoHomePosition { .. } => Access::Actuate,
-            SetVideoEncoderConfiguration(_) | Media2(Media2Op::SetVideoEncoderConfiguration(_)) => {
-                Access::Configure
-            }
+            SetVideoEncoderConfiguration(_)
+            | Media2(Media2Op::SetVideoEncoderConfiguration(_))
+            | EditProfile { .. }
+            | Media2(Media2Op::EditProfile { .. }) => Access::Configure,
             // Refused after authentication, so a probe of unknown operations learns nothing.
             _ => Access::Read,
         }
@@ -310,6 +474,7 @@ impl Operation {
             GetStreamUri { .. } => "GetStreamUri",
             GetSnapshotUri { .. } => "GetSnapshotUri",
             SetVideoEncoderConfiguration(_) => "SetVideoEncoderConfiguration",
+            EditProfile { name, .. } | GetCompatibleConfigurations { name, .. } => name,
             Media2(m) => m.name(),
             GetNodes => "GetNodes",
             GetNode { .. } => "GetNode",
@@ -517,8 +682,7 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
                 .filter(|n| n.is_element() && n.tag_name().name() == "Type")
             {
                 let t = text(t);
-                kinds
-                    .extend(media2::ConfigurationKind::parse(t).ok_or_else(|| invalid("Type", t))?);
+                kinds.extend(media2::kinds_of(t).ok_or_else(|| invalid("Type", t))?);
             }
             kinds.sort();
             kinds.dedup();
@@ -548,6 +712,35 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
         "SetVideoEncoderConfiguration" => Ok(Some(Media2Op::SetVideoEncoderConfiguration(
             encoder_change(op)?,
         ))),
+        "CreateProfile" => Ok(Some(Media2Op::EditProfile {
+            name: "CreateProfile",
+            edit: ProfileEdit::Create {
+                name: field(op, &["Name"], "Name")?,
+                token: None,
+                parts: media2_parts(op)?,
+            },
+        })),
+        "DeleteProfile" => Ok(Some(Media2Op::EditProfile {
+            name: "DeleteProfile",
+            edit: ProfileEdit::Delete {
+                profile: field(op, &["Token"], "Token")?,
+            },
+        })),
+        "AddConfiguration" => Ok(Some(Media2Op::EditProfile {
+            name: "AddConfiguration",
+            edit: ProfileEdit::Add {
+                profile: field(op, &["ProfileToken"], "ProfileToken")?,
+                name: optional_field(op, &["Name"], "Name")?,
+                parts: media2_parts(op)?,
+            },
+        })),
+        "RemoveConfiguration" => Ok(Some(Media2Op::EditProfile {
+            name: "RemoveConfiguration",
+            edit: ProfileEdit::Remove {
+                profile: field(op, &["ProfileToken"], "ProfileToken")?,
+                parts: media2_parts(op)?,
+            },
+        })),
         _ => Ok(None),
     }
 }
@@ -749,6 +942,25 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Media, "SetVideoEncoderConfiguration") => {
             O::SetVideoEncoderConfiguration(encoder_change(op)?)
         }
+        (Service::Media, "CreateProfile") => O::EditProfile {
+            name: "CreateProfile",
+            edit: ProfileEdit::Create {
+                name: field(op, &["Name"], "Name")?,
+                token: optional_field(op, &["Token"], "Token")?,
+                parts: Vec::new(),
+            },
+        },
+        (Service::Media, "DeleteProfile") => O::EditProfile {
+            name: "DeleteProfile",
+            edit: ProfileEdit::Delete {
+                profile: profile()?,
+            },
+        },
+        (Service::Ptz, "GetCompatibleConfigurations") => O::GetCompatibleConfigurations {
+            name: "GetCompatibleConfigurations",
+            profile: profile()?,
+            kind: media2::ConfigurationKind::Ptz,
+        },
         (Service::Media2, other) => match media2_operation(op)? {
             Some(m) => O::Media2(m),
             None => O::NotSupported(other.chars().take(64).collect()),
@@ -824,6 +1036,10 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         },
         (Service::Subscription, "Unsubscribe") => O::Unsubscribe,
         (Service::Subscription, "SetSynchronizationPoint") => O::SetSynchronizationPoint,
+        (Service::Media, other) => match media_part_operation(op, other)? {
+            Some(o) => o,
+            None => O::NotSupported(other.chars().take(64).collect()),
+        },
         (_, other) => O::NotSupported(other.chars().take(64).collect()),
     };
     // A header the client marked mustUnderstand that is not WS-Security or WS-Addressing would

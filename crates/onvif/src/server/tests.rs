@@ -2,6 +2,7 @@ use super::answer::{
     self, AudioInfo, EncoderChoices, Encoding, Endpoints, Fault, Position, PresetInfo, ProfileInfo,
     PtzInfo,
 };
+use super::media2::ConfigurationKind;
 use super::*;
 use crate::soap::{self, UsernameToken};
 
@@ -236,6 +237,9 @@ pub(super) fn sample_profiles() -> Vec<ProfileInfo> {
     vec![
         ProfileInfo {
             token: "cam<1>".into(),
+            stream: "cam<1>".into(),
+            fixed: true,
+            parts: ConfigurationKind::ALL.into_iter().collect(),
             name: "Porch & door".into(),
             source: "src_cam<1>".into(),
             width: 1280,
@@ -258,6 +262,9 @@ pub(super) fn sample_profiles() -> Vec<ProfileInfo> {
         },
         ProfileInfo {
             token: "cam<1>_sub".into(),
+            stream: "cam<1>_sub".into(),
+            fixed: true,
+            parts: ConfigurationKind::ALL.into_iter().collect(),
             name: "Porch & door (sub)".into(),
             source: "src_cam<1>".into(),
             width: 640,
@@ -788,4 +795,174 @@ fn encoder_changes_are_read_from_media_and_media2() {
         .unwrap_err();
         assert!(e.to_string().contains(field), "{e} for {configuration}");
     }
+}
+
+#[test]
+fn profile_edits_read_as_both_media_services_send_them() {
+    let body = |service: Service, inner: &str| {
+        parse_request(service, &soap::envelope(inner, None)).map(|r| r.operation)
+    };
+    let media = |inner: &str| body(Service::Media, inner);
+    let m10 = "xmlns=\"http://www.onvif.org/ver10/media/wsdl\"";
+    assert_eq!(
+        media(&format!(
+            "<CreateProfile {m10}><Name>Recorder</Name><Token>nvr</Token></CreateProfile>"
+        )),
+        Ok(Operation::EditProfile {
+            name: "CreateProfile",
+            edit: ProfileEdit::Create {
+                name: "Recorder".into(),
+                token: Some("nvr".into()),
+                parts: vec![],
+            },
+        })
+    );
+    assert_eq!(
+        media(&format!(
+            "<AddPTZConfiguration {m10}><ProfileToken>nvr</ProfileToken>\
+             <ConfigurationToken>ptzcfg_camera0</ConfigurationToken></AddPTZConfiguration>"
+        )),
+        Ok(Operation::EditProfile {
+            name: "AddPTZConfiguration",
+            edit: ProfileEdit::Add {
+                profile: "nvr".into(),
+                name: None,
+                parts: vec![PartRef {
+                    kind: ConfigurationKind::Ptz,
+                    token: Some("ptzcfg_camera0".into()),
+                }],
+            },
+        })
+    );
+    assert_eq!(
+        media(&format!(
+            "<RemoveVideoEncoderConfiguration {m10}><ProfileToken>nvr</ProfileToken>\
+             </RemoveVideoEncoderConfiguration>"
+        ))
+        .map(|o| o.name().to_string()),
+        Ok("RemoveVideoEncoderConfiguration".into())
+    );
+    assert_eq!(
+        media(&format!(
+            "<GetCompatibleVideoEncoderConfigurations {m10}><ProfileToken>nvr</ProfileToken>\
+             </GetCompatibleVideoEncoderConfigurations>"
+        )),
+        Ok(Operation::GetCompatibleConfigurations {
+            name: "GetCompatibleVideoEncoderConfigurations",
+            profile: "nvr".into(),
+            kind: ConfigurationKind::VideoEncoder,
+        })
+    );
+    // Adding needs the configuration's token; profile edits are for admins, listing for all.
+    assert!(media(&format!(
+        "<AddVideoSourceConfiguration {m10}><ProfileToken>nvr</ProfileToken></AddVideoSourceConfiguration>"
+    ))
+    .is_err());
+    let add = media(&format!(
+        "<DeleteProfile {m10}><ProfileToken>nvr</ProfileToken></DeleteProfile>"
+    ))
+    .unwrap();
+    assert_eq!(add.access(), Access::Configure);
+
+    let m20 = "xmlns=\"http://www.onvif.org/ver20/media/wsdl\"";
+    let create = body(
+        Service::Media2,
+        &format!(
+            "<CreateProfile {m20}><Name>Second</Name>\
+             <Configuration><Type>VideoSource</Type><Token>src_camera0</Token></Configuration>\
+             <Configuration><Type>VideoEncoder</Type></Configuration></CreateProfile>"
+        ),
+    );
+    assert_eq!(
+        create,
+        Ok(Operation::Media2(Media2Op::EditProfile {
+            name: "CreateProfile",
+            edit: ProfileEdit::Create {
+                name: "Second".into(),
+                token: None,
+                parts: vec![
+                    PartRef {
+                        kind: ConfigurationKind::VideoSource,
+                        token: Some("src_camera0".into()),
+                    },
+                    PartRef {
+                        kind: ConfigurationKind::VideoEncoder,
+                        token: None,
+                    },
+                ],
+            },
+        }))
+    );
+    // `All` without a token stands for every kind; with one it names nothing, and a flood of
+    // configurations is refused.
+    let all = body(
+        Service::Media2,
+        &format!(
+            "<RemoveConfiguration {m20}><ProfileToken>p</ProfileToken>\
+             <Configuration><Type>All</Type></Configuration></RemoveConfiguration>"
+        ),
+    );
+    match all {
+        Ok(Operation::Media2(Media2Op::EditProfile {
+            edit: ProfileEdit::Remove { parts, .. },
+            ..
+        })) => assert_eq!(parts.len(), ConfigurationKind::ALL.len()),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        body(
+            Service::Media2,
+            &format!(
+                "<AddConfiguration {m20}><ProfileToken>p</ProfileToken>\
+                 <Configuration><Type>All</Type><Token>x</Token></Configuration></AddConfiguration>"
+            ),
+        )
+        .is_err()
+    );
+    let many = "<Configuration><Type>VideoSource</Type><Token>s</Token></Configuration>".repeat(17);
+    assert!(
+        body(
+            Service::Media2,
+            &format!(
+                "<AddConfiguration {m20}><ProfileToken>p</ProfileToken>{many}</AddConfiguration>"
+            ),
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn a_made_profile_shows_what_it_holds_and_says_it_is_not_fixed() {
+    let own = sample_profiles();
+    let mut made = own[0].clone();
+    made.token = "nvr".into();
+    made.fixed = false;
+    made.parts = [
+        ConfigurationKind::VideoSource,
+        ConfigurationKind::VideoEncoder,
+    ]
+    .into();
+    let xml = answer::profile_edited("CreateProfile", Some(&made));
+    assert!(xml.contains("token=\"nvr\" fixed=\"false\""), "{xml}");
+    assert!(xml.contains("enc_cam&lt;1&gt;"), "{xml}");
+    assert!(
+        !xml.contains("PTZConfiguration") && !xml.contains("Audio"),
+        "{xml}"
+    );
+    assert_eq!(
+        answer::profile_edited("DeleteProfile", None),
+        "<trt:DeleteProfileResponse/>"
+    );
+    assert!(
+        media2::profile_edited("CreateProfile", Some(&made)).contains("<tr2:Token>nvr</tr2:Token>")
+    );
+    let ptz = answer::compatible_configurations(
+        "GetCompatibleConfigurations",
+        ConfigurationKind::Ptz,
+        &own,
+    );
+    assert_eq!(ptz.matches("<tptz:PTZConfiguration ").count(), 1, "{ptz}");
+    // Faults carry ONVIF's subcodes.
+    let f = Fault::FixedProfile("own".into()).body(false);
+    assert!(f.contains("ter:DeletionOfFixedProfile"), "{f}");
 }
