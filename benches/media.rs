@@ -555,6 +555,7 @@ fn print_broadcast(window: Duration, settle: Duration) {
     wait_live(&a, &token, "show");
     std::thread::sleep(settle);
     let (one_cpu, one_rss) = measure(a.child.id(), window);
+    let before = support::threads(a.child.id());
     api(
         &a,
         &token,
@@ -564,7 +565,17 @@ fn print_broadcast(window: Duration, settle: Duration) {
     );
     wait_live(&a, &token, "show");
     std::thread::sleep(settle);
+    // The second destination's own threads (those that came with it), measured apart from the
+    // encoder's, whose load moves by more than a destination costs from one window to the next.
+    let added: std::collections::HashMap<u32, String> = support::threads(a.child.id())
+        .into_iter()
+        .filter(|(tid, _)| !before.contains_key(tid))
+        .collect();
+    let (two_own_cpu, _) =
+        support::measure_threads(a.child.id(), window, |tid| added.contains_key(&tid));
     let (two_cpu, two_rss) = measure(a.child.id(), window);
+    let mut added_names: Vec<&str> = added.values().map(String::as_str).collect();
+    added_names.sort_unstable();
     // RSS after each of five start/stop cycles: the first maps the decoder's, encoder's and
     // fonts' libraries once; the others must not grow.
     let mut after = Vec::new();
@@ -608,7 +619,8 @@ fn print_broadcast(window: Duration, settle: Duration) {
         one_cpu / ff_cpu.max(0.1)
     );
     println!(
-        "   a second destination: CPU {two_cpu:5.1} %  RSS {two_rss:5.1} MB: {:+.2} % of a core (goal < 1 %)",
+        "   a second destination: its own threads ({}) {two_own_cpu:.2} % of a core (goal < 1 %); the whole appliance then CPU {two_cpu:5.1} %  RSS {two_rss:5.1} MB ({:+.2} % against one destination, windows apart)",
+        added_names.join(", "),
         two_cpu - one_cpu
     );
     let cycles: Vec<String> = after.iter().map(|r| format!("{r:.1}")).collect();

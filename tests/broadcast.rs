@@ -185,6 +185,19 @@ fn dest_state<'a>(v: &'a Value, id: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
+/// Waits (30 s at most) until destination `dest` of stream `id` is live; returns the stream.
+async fn dest_live(server: &Server, token: &str, id: &str, dest: &str) -> Value {
+    stream_until(
+        server,
+        token,
+        id,
+        &format!("{dest} live"),
+        Duration::from_secs(30),
+        |v| dest_state(v, dest)["state"] == "live",
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_restart() {
     use reqwest::Method as M;
@@ -295,15 +308,7 @@ async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_rest
         .rpc(Some(&oper), "start_stream", json!({"stream": "show"}))
         .await;
     assert_eq!(r["result"]["running"], true, "{r}");
-    stream_until(
-        &server,
-        &view,
-        "show",
-        "the stream goes live",
-        Duration::from_secs(30),
-        |v| dest_state(v, "local")["state"] == "live",
-    )
-    .await;
+    dest_live(&server, &view, "show", "local").await;
 
     let metrics = metrics_text(&server).await;
     assert!(
@@ -582,15 +587,7 @@ async fn start_program(server: &Server, oper: &str, rtmp: u16) -> String {
     )
     .await;
     assert_eq!(s, 200);
-    stream_until(
-        server,
-        oper,
-        "program",
-        "live",
-        Duration::from_secs(30),
-        |v| dest_state(v, "local")["state"] == "live",
-    )
-    .await;
+    dest_live(server, oper, "program", "local").await;
     format!("rtmp://127.0.0.1:{rtmp}/live/{}", rtmp::KEY)
 }
 
@@ -680,6 +677,76 @@ async fn a_program_cut_switches_the_camera_without_reconnecting() {
     }
     let v = stream_now(&server, &oper, "program").await;
     assert_eq!(dest_state(&v, "local")["attempts"], 1, "{v}");
+
+    // A second destination added to the running stream connects and plays; one removed
+    // disconnects; the first stays on its connection through both.
+    let (s, _) = call(
+        M::POST,
+        &server,
+        &admin,
+        "/api/destinations",
+        Some(json!({
+            "id": "second", "name": "second", "url": format!("rtmp://127.0.0.1:{rtmp}/live"),
+            "stream_key": format!("{}2", rtmp::KEY)
+        })),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let up = stream_now(&server, &oper, "program").await["status"]["uptime_s"]
+        .as_u64()
+        .expect("uptime");
+    let with = |dests: Value| {
+        json!({"camera": "camera0", "destinations": dests, "width": 640, "height": 360,
+            "fps": 15, "bitrate_kbps": 800})
+    };
+    let (s, v) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/streams/program",
+        Some(with(json!(["local", "second"]))),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    dest_live(&server, &oper, "program", "second").await;
+    let second_url = format!("rtmp://127.0.0.1:{rtmp}/live/{}2", rtmp::KEY);
+    let centre = mean(&frame(&second_url, dir.path()), 320, 200);
+    assert!(
+        !is_blue(centre),
+        "camera0 on the second destination: {centre:?}"
+    );
+    let (s, v) = call(
+        M::PUT,
+        &server,
+        &oper,
+        "/api/streams/program",
+        Some(with(json!(["local"]))),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let v = stream_until(
+        &server,
+        &oper,
+        "program",
+        "the second destination gone",
+        Duration::from_secs(10),
+        |v| {
+            v["status"]["destinations"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1)
+        },
+    )
+    .await;
+    assert_eq!(dest_state(&v, "local")["state"], "live", "{v}");
+    assert_eq!(
+        dest_state(&v, "local")["attempts"],
+        1,
+        "adding or removing a destination reconnected the first: {v}"
+    );
+    assert!(
+        v["status"]["uptime_s"].as_u64() > Some(up),
+        "the stream restarted: {v}"
+    );
 
     // A program: camera1 for 2 s, camera0 for 2 s, in a loop, while the stream runs.
     let spec = |program: Value| {

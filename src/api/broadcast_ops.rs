@@ -85,22 +85,72 @@ pub async fn create_stream(
     Ok(view(state, s))
 }
 
-/// Replaces a stream's spec; a running stream restarts with it.
+/// Replaces a stream's spec. A running stream takes it live where it can: destinations added
+/// connect and removed ones disconnect while the others stay connected, and a new size, rate,
+/// bitrate or overlay set rebuilds the encoder under the same connections. A new camera, preset
+/// or program restarts the stream.
 pub async fn update_stream(
     state: &SharedState,
     id: &str,
     spec: StreamSpec,
 ) -> Result<StreamView, ApiError> {
+    let before = stored_stream(state, id).await?.spec;
     let now = state.clock.now_secs();
     let key = id.to_string();
     let s = state
         .store
         .call(move |c| db::update_stream(c, &key, &spec, now))
         .await?;
-    if state.media.as_ref().is_some_and(|m| m.output(id).is_some()) {
-        start_stream(state, id).await?;
+    let running = state.media.as_ref().and_then(|m| m.output(id));
+    if let Some(out) = running {
+        let restart = (&before.camera, &before.preset, &before.program)
+            != (&s.spec.camera, &s.spec.preset, &s.spec.program);
+        if restart {
+            start_stream(state, id).await?;
+        } else {
+            let targets = targets_of(state, &s.spec.destinations).await?;
+            for t in &targets {
+                crate::media::broadcast::protocol_available(t.protocol)
+                    .map_err(|e| ApiError::from(crate::media::MediaError::InvalidState(e)))?;
+            }
+            let picture =
+                |x: &StreamSpec| (x.width, x.height, x.fps, x.bitrate_kbps, x.overlays.clone());
+            // Left alone otherwise: a running program's entry may have its own overlays on.
+            if picture(&before) != picture(&s.spec) {
+                out.update(plan(state, &s).await?);
+            }
+            out.set_targets(targets);
+        }
     }
     Ok(view(state, s))
+}
+
+/// The destinations `ids` as an output sends to them, stream keys opened.
+async fn targets_of(state: &SharedState, ids: &[String]) -> Result<Vec<Target>, ApiError> {
+    let ids = ids.to_vec();
+    let secrets = state.secrets.clone();
+    Ok(state
+        .store
+        .call(move |c| {
+            ids.iter()
+                .map(|d| {
+                    let dest = db::destination(c, d)?.ok_or_else(|| {
+                        crate::store::StoreError::NotFound(format!("destination `{d}`"))
+                    })?;
+                    let key = db::stream_key(c, &secrets, d)?;
+                    Ok(Target {
+                        publish_url: publish_url(
+                            &dest.url,
+                            dest.protocol,
+                            key.as_ref().map(|k| k.expose()),
+                        ),
+                        id: dest.id,
+                        protocol: dest.protocol,
+                    })
+                })
+                .collect()
+        })
+        .await?)
 }
 
 pub async fn delete_stream(state: &SharedState, id: &str) -> Result<(), ApiError> {
@@ -232,30 +282,7 @@ pub async fn preview(state: &SharedState, id: &str) -> Result<bytes::Bytes, ApiE
 pub async fn start_stream(state: &SharedState, id: &str) -> Result<StreamView, ApiError> {
     let media = engine(state)?.clone();
     let s = stored_stream(state, id).await?;
-    let ids = s.spec.destinations.clone();
-    let secrets = state.secrets.clone();
-    let targets: Vec<Target> = state
-        .store
-        .call(move |c| {
-            ids.iter()
-                .map(|d| {
-                    let dest = db::destination(c, d)?.ok_or_else(|| {
-                        crate::store::StoreError::NotFound(format!("destination `{d}`"))
-                    })?;
-                    let key = db::stream_key(c, &secrets, d)?;
-                    Ok(Target {
-                        publish_url: publish_url(
-                            &dest.url,
-                            dest.protocol,
-                            key.as_ref().map(|k| k.expose()),
-                        ),
-                        id: dest.id,
-                        protocol: dest.protocol,
-                    })
-                })
-                .collect()
-        })
-        .await?;
+    let targets = targets_of(state, &s.spec.destinations).await?;
     if let Some(name) = &s.spec.preset {
         recall_preset(state, &s.spec.camera, name).await?;
     }

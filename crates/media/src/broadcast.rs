@@ -78,7 +78,7 @@ impl OutputPlan {
 }
 
 /// Where an output goes.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Target {
     pub id: String,
     pub protocol: Protocol,
@@ -126,6 +126,28 @@ pub struct DestinationStatus {
     pub bytes_sent: u64,
     pub last_error: Option<String>,
     pub retry_in_s: Option<u64>,
+}
+
+impl DestinationStatus {
+    fn connecting(id: &str) -> DestinationStatus {
+        DestinationStatus {
+            id: id.to_string(),
+            state: DestinationState::Connecting,
+            uptime_s: 0,
+            attempts: 0,
+            bitrate_kbps: 0,
+            bytes_sent: 0,
+            last_error: None,
+            retry_in_s: None,
+        }
+    }
+}
+
+/// A destination's running connection task.
+struct Connection {
+    target: Target,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -182,6 +204,9 @@ pub struct Output {
     dissolve: Arc<Mutex<Dissolve>>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Each destination's connection task, by destination id, with what it connects to and the
+    /// token that ends it alone.
+    connections: Mutex<Vec<Connection>>,
     listener: OutputListener,
 }
 
@@ -238,16 +263,7 @@ impl Output {
                 last_error: None,
                 destinations: targets
                     .iter()
-                    .map(|t| DestinationStatus {
-                        id: t.id.clone(),
-                        state: DestinationState::Connecting,
-                        uptime_s: 0,
-                        attempts: 0,
-                        bitrate_kbps: 0,
-                        bytes_sent: 0,
-                        last_error: None,
-                        retry_in_s: None,
-                    })
+                    .map(|t| DestinationStatus::connecting(&t.id))
                     .collect(),
             }),
             frames: AtomicU64::new(0),
@@ -260,14 +276,72 @@ impl Output {
             dissolve: Arc::default(),
             cancel: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
+            connections: Mutex::new(Vec::new()),
             listener,
         });
-        let mut tasks = vec![tokio::spawn(run_encoder(out.clone()))];
-        for (i, t) in targets.into_iter().enumerate() {
-            tasks.push(tokio::spawn(run_destination(out.clone(), i, t)));
-        }
-        *lock(&out.tasks) = tasks;
+        *lock(&out.tasks) = vec![tokio::spawn(run_encoder(out.clone()))];
+        let started: Vec<Connection> = targets.into_iter().map(|t| out.connect(t)).collect();
+        *lock(&out.connections) = started;
         out
+    }
+
+    /// Starts one destination's connection task.
+    fn connect(self: &Arc<Self>, target: Target) -> Connection {
+        let cancel = self.cancel.child_token();
+        let task = tokio::spawn(run_destination(
+            self.clone(),
+            target.clone(),
+            cancel.clone(),
+        ));
+        Connection {
+            target,
+            cancel,
+            task,
+        }
+    }
+
+    /// Makes `targets` the destinations it sends to, while it runs: a destination added
+    /// connects, one removed disconnects, one whose address or key changed reconnects; the
+    /// others, and the encoder, carry on untouched.
+    pub fn set_targets(self: &Arc<Self>, targets: Vec<Target>) {
+        let mut ended = Vec::new();
+        {
+            let mut conns = lock(&self.connections);
+            let mut kept = Vec::new();
+            for c in conns.drain(..) {
+                if targets.iter().any(|t| t == &c.target) {
+                    kept.push(c);
+                } else {
+                    c.cancel.cancel();
+                    ended.push(c);
+                }
+            }
+            let mut next = Vec::new();
+            for t in targets {
+                match kept.iter().position(|c| c.target == t) {
+                    Some(i) => next.push(kept.remove(i)),
+                    None => next.push(self.connect(t)),
+                }
+            }
+            self.set_state(|s| {
+                let before = s.destinations.len();
+                let mut statuses = Vec::new();
+                for c in &next {
+                    let st = s
+                        .destinations
+                        .iter()
+                        .find(|d| d.id == c.target.id)
+                        .cloned()
+                        .unwrap_or_else(|| DestinationStatus::connecting(&c.target.id));
+                    statuses.push(st);
+                }
+                s.destinations = statuses;
+                before != s.destinations.len() || !ended.is_empty()
+            });
+            *conns = next;
+        }
+        // Their pipelines go down on their own tasks.
+        drop(ended);
     }
 
     /// Stops every pipeline; returns when they are down.
@@ -276,6 +350,10 @@ impl Output {
         let tasks = std::mem::take(&mut *lock(&self.tasks));
         for t in tasks {
             let _ = t.await;
+        }
+        let conns = std::mem::take(&mut *lock(&self.connections));
+        for c in conns {
+            let _ = c.task.await;
         }
         let mux = lock(&self.flv_mux).take();
         if let Some(m) = mux {
@@ -431,8 +509,13 @@ impl Output {
         });
     }
 
-    fn with_destination(&self, i: usize, f: impl FnOnce(&mut DestinationStatus) -> bool) {
-        self.set_state(|s| s.destinations.get_mut(i).is_some_and(f));
+    fn with_destination(&self, id: &str, f: impl FnOnce(&mut DestinationStatus) -> bool) {
+        self.set_state(|s| {
+            s.destinations
+                .iter_mut()
+                .find(|d| d.id == id)
+                .is_some_and(f)
+        });
     }
 
     /// Sets every overlay element's properties from the plan; `geometry` also repositions.
@@ -1252,7 +1335,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Keeps one destination connected: on an error, waits (1 s, doubling up to 30 s) and
 /// connects again; the other destinations and the encoder are not touched.
-async fn run_destination(out: Arc<Output>, index: usize, target: Target) {
+async fn run_destination(out: Arc<Output>, target: Target, cancel: CancellationToken) {
+    let index = target.id.as_str();
     use futures_util::StreamExt;
     let mut backoff = Duration::from_secs(1);
     let bytes = Arc::new(AtomicU64::new(0));
@@ -1277,7 +1361,7 @@ async fn run_destination(out: Arc<Output>, index: usize, target: Target) {
                 let connected_at = Instant::now();
                 loop {
                     tokio::select! {
-                        _ = out.cancel.cancelled() => return,
+                        _ = cancel.cancelled() => return,
                         msg = messages.next() => match msg {
                             None => break "the connection's bus closed".to_string(),
                             Some(m) => match m.view() {
@@ -1324,7 +1408,7 @@ async fn run_destination(out: Arc<Output>, index: usize, target: Target) {
             true
         });
         tokio::select! {
-            _ = out.cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
