@@ -372,6 +372,7 @@ async fn metrics_pass_promtool_and_health_reports_subsystems() {
         names,
         [
             "api",
+            "devices",
             "discovery",
             "onvif-discovery",
             "onvif-events",
