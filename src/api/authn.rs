@@ -182,21 +182,24 @@ pub async fn audit_mutations(
         state.refused(client.unwrap_or(IpAddr::from([0, 0, 0, 0])), &action);
         return response;
     }
-    state
-        .audit(NewAuditEntry {
-            at_ms: state.now_ms(),
-            actor,
-            client: client.map(|a| a.to_string()),
-            action,
-            target: Some(path),
-            details: None,
-            result: if status.is_success() {
-                "ok".into()
-            } else {
-                format!("error {}", status.as_u16())
-            },
-        })
-        .await;
+    let entry = NewAuditEntry {
+        at_ms: state.now_ms(),
+        actor,
+        client: client.map(|a| a.to_string()),
+        action,
+        target: Some(path),
+        details: None,
+        result: if status.is_success() {
+            "ok".into()
+        } else {
+            format!("error {}", status.as_u16())
+        },
+    };
+    if status == StatusCode::FORBIDDEN {
+        state.audit_role_refusal(entry).await;
+    } else {
+        state.audit(entry).await;
+    }
     response
 }
 

@@ -58,6 +58,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// Requests refused before authentication, summed into one audit row a minute.
     pub refusals: refusals::RefusalTally,
+    /// When each account's refused requests were last written (see [`refusals::RoleRefusals`]).
+    pub role_refusals: refusals::RoleRefusals,
     pub events: EventBus,
     pub health: HealthRegistry,
     pub monitor: SystemMonitor,
@@ -112,6 +114,18 @@ impl AppState {
             .await
         {
             tracing::error!(%action, error = %e, "could not write the audit log");
+        }
+    }
+
+    /// Writes the row of a request an account made past its role, at most one a minute per
+    /// account and action (see [`refusals::RoleRefusals`]).
+    pub async fn audit_role_refusal(&self, entry: audit::NewAuditEntry) {
+        let actor = entry.actor.clone().unwrap_or_default();
+        if self
+            .role_refusals
+            .first_in_a_minute(&actor, &entry.action, entry.at_ms)
+        {
+            self.audit(entry).await;
         }
     }
 

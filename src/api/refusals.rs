@@ -94,9 +94,58 @@ impl RefusalTally {
     }
 }
 
+/// Requests an account made past its role: each is on record, but one account repeating the
+/// same refused request (a script, a page polling what it may not read) writes one row a
+/// minute, not one per request, so it cannot push the rest of the log out of its budget.
+#[derive(Debug, Default)]
+pub struct RoleRefusals {
+    last: Mutex<HashMap<(String, String), i64>>,
+}
+
+/// Accounts and actions remembered at once; beyond it the oldest are forgotten.
+const MAX_ROLE_KEYS: usize = 256;
+
+impl RoleRefusals {
+    /// Whether `actor`'s refusal of `action` at `now_ms` gets a row: the first in a minute does.
+    pub fn first_in_a_minute(&self, actor: &str, action: &str, now_ms: i64) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (
+            actor.to_string(),
+            action.chars().take(64).collect::<String>(),
+        );
+        if last.get(&key).is_some_and(|t| now_ms - t < 60_000) {
+            return false;
+        }
+        if last.len() >= MAX_ROLE_KEYS && !last.contains_key(&key) {
+            last.retain(|_, t| now_ms - *t < 60_000);
+            if last.len() >= MAX_ROLE_KEYS
+                && let Some(oldest) = last.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
+            {
+                last.remove(&oldest);
+            }
+        }
+        last.insert(key, now_ms);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_repeating_a_refused_request_gets_a_row_a_minute() {
+        let r = RoleRefusals::default();
+        assert!(r.first_in_a_minute("view", "create_user", 0));
+        assert!(!r.first_in_a_minute("view", "create_user", 59_999));
+        assert!(r.first_in_a_minute("view", "delete_user", 1));
+        assert!(r.first_in_a_minute("oper", "create_user", 2));
+        assert!(r.first_in_a_minute("view", "create_user", 60_000));
+        for i in 0..10_000 {
+            r.first_in_a_minute("view", &format!("m{i}"), 70_000);
+        }
+        assert!(r.last.lock().expect("lock").len() <= MAX_ROLE_KEYS);
+    }
 
     #[test]
     fn a_flood_becomes_one_bounded_row() {

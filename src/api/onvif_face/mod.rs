@@ -343,7 +343,7 @@ async fn serve(
                     // A signed-in account reaching past its role is on record, as over REST
                     // and JSON-RPC.
                     state
-                        .audit(crate::store::audit::NewAuditEntry {
+                        .audit_role_refusal(crate::store::audit::NewAuditEntry {
                             at_ms: state.now_ms(),
                             actor: Some(u.username.clone()),
                             client: Some(authn.client.to_string()),

@@ -273,6 +273,7 @@ pub async fn serve(
         secrets,
         login_limiter,
         refusals: Default::default(),
+        role_refusals: Default::default(),
         events: events.clone(),
         health: supervisor.registry.clone(),
         monitor: SystemMonitor::new(120),

@@ -144,29 +144,32 @@ pub async fn dispatch(
     match audit_as(spec, session, &outcome) {
         AuditAs::Nothing => {}
         AuditAs::Refusal => state.refused(session.client, spec.name),
-        AuditAs::Row => {
-            state
-                .audit(NewAuditEntry {
-                    at_ms: state.now_ms(),
-                    actor: session.principal.as_ref().map(|p| p.username.clone()),
-                    client: Some(session.client.to_string()),
-                    action: spec.name.to_string(),
-                    target: None,
-                    details: req.params.as_ref().map(audit_details),
-                    result: match &outcome {
-                        Ok(_) => "ok".into(),
-                        Err(e) => format!(
-                            "error {} {}",
-                            e.code,
-                            e.data
-                                .as_ref()
-                                .and_then(|d| d.get("details"))
-                                .and_then(Value::as_str)
-                                .unwrap_or(&e.message)
-                        ),
-                    },
-                })
-                .await
+        how @ (AuditAs::Row | AuditAs::RoleRefusal) => {
+            let entry = NewAuditEntry {
+                at_ms: state.now_ms(),
+                actor: session.principal.as_ref().map(|p| p.username.clone()),
+                client: Some(session.client.to_string()),
+                action: spec.name.to_string(),
+                target: None,
+                details: req.params.as_ref().map(audit_details),
+                result: match &outcome {
+                    Ok(_) => "ok".into(),
+                    Err(e) => format!(
+                        "error {} {}",
+                        e.code,
+                        e.data
+                            .as_ref()
+                            .and_then(|d| d.get("details"))
+                            .and_then(Value::as_str)
+                            .unwrap_or(&e.message)
+                    ),
+                },
+            };
+            if how == AuditAs::RoleRefusal {
+                state.audit_role_refusal(entry).await;
+            } else {
+                state.audit(entry).await;
+            }
         }
     }
     outcome
@@ -178,6 +181,8 @@ enum AuditAs {
     /// Refused before anyone authenticated: counted, not a row each.
     Refusal,
     Row,
+    /// Refused by role: a row, at most one a minute per account and method.
+    RoleRefusal,
 }
 
 /// Which calls the audit log records: every audited call of an authenticated session, and each
@@ -189,7 +194,7 @@ fn audit_as(spec: &Method, session: &Session, outcome: &Result<Value, RpcError>)
         Err(e) if spec.name == "authenticate" && e.code == envelope::AUTH_FAILED => AuditAs::Row,
         Err(_) if !authenticated => AuditAs::Refusal,
         // An account reaching past its role is on record, reads included.
-        Err(e) if e.code == envelope::PERMISSION_DENIED => AuditAs::Row,
+        Err(e) if e.code == envelope::PERMISSION_DENIED => AuditAs::RoleRefusal,
         _ if spec.audited => AuditAs::Row,
         _ => AuditAs::Nothing,
     }
