@@ -1185,17 +1185,17 @@ async fn a_recorder_makes_profiles_of_its_own_and_finds_them_after_a_restart() {
             ),
             media2(
                 "GetProfiles",
-                json!({"Token": "profile_0", "Type": ["All"]})
+                json!({"Token": "profile.0", "Type": ["All"]})
             ),
             media2(
                 "RemoveConfiguration",
-                json!({"ProfileToken": "profile_0", "Configuration": [{"Type": "VideoEncoder"}]})
+                json!({"ProfileToken": "profile.0", "Configuration": [{"Type": "VideoEncoder"}]})
             ),
             media2(
                 "GetStreamUri",
-                json!({"ProfileToken": "profile_0", "Protocol": "RtspUnicast"})
+                json!({"ProfileToken": "profile.0", "Protocol": "RtspUnicast"})
             ),
-            media2("DeleteProfile", json!({"Token": "profile_0"})),
+            media2("DeleteProfile", json!({"Token": "profile.0"})),
             // 12-14: Pinhole's own stay; a token in use is refused.
             step("media", "DeleteProfile", json!({"ProfileToken": "camera0"})),
             step(
@@ -1238,7 +1238,7 @@ async fn a_recorder_makes_profiles_of_its_own_and_finds_them_after_a_restart() {
     let uri = ok(&r, 6)["Uri"].as_str().expect("uri").to_string();
     let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
     assert_eq!(stream_size(&uri), Some((320, 240)), "{uri}");
-    assert_eq!(ok(&r, 7), "profile_0");
+    assert_eq!(ok(&r, 7), "profile.0");
     let second = &ok(&r, 8)[0];
     assert_eq!(
         second["Configurations"]["VideoEncoder"]["token"], "enc_camera0",

@@ -14,14 +14,19 @@ export const mseAvailable = typeof window !== 'undefined' && typeof window.Media
 const MAX_LAG_S = 2;
 const KEEP_S = 10;
 
+// Attempts in a row that end before the picture moves on, after which the player gives up.
+const MAX_FAILED_ATTEMPTS = 6;
+
 // Plays camera `id` in `video` until the returned function is called. `onFatal(message)` is
-// called, once, when the stream cannot be played in this browser (a codec it lacks); everything
-// else (the camera restarting, the network dropping) is retried with backoff.
+// called, once, when the stream cannot be played in this browser (a codec it lacks, or attempt
+// after attempt ending before the picture moves); the rest (the camera restarting, the network
+// dropping) is retried with backoff.
 export function playLive(video, id, onFatal) {
   let stopped = false;
   let socket = null;
   let retry = null;
   let backoff = 500;
+  let failed = 0;
   let objectUrl = null;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/cameras/${encodeURIComponent(id)}/live`;
 
@@ -38,9 +43,20 @@ export function playLive(video, id, onFatal) {
     }
   };
 
+  const fatal = (message) => {
+    stopped = true;
+    release();
+    onFatal(message);
+  };
+
   const again = () => {
     release();
     if (stopped) return;
+    failed += 1;
+    if (failed >= MAX_FAILED_ATTEMPTS) {
+      fatal('The live stream did not play');
+      return;
+    }
     retry = setTimeout(connect, backoff);
     backoff = Math.min(backoff * 2, 10000);
   };
@@ -52,8 +68,11 @@ export function playLive(video, id, onFatal) {
     ws.binaryType = 'arraybuffer';
     const queue = [];
     let buffer = null;
+    let playedTo = -1;
+    // Handlers of an earlier connection do nothing once a new one took over.
+    const current = () => socket === ws;
     const pump = () => {
-      if (!buffer || buffer.updating || !queue.length) return;
+      if (!current() || !buffer || buffer.updating || !queue.length) return;
       try {
         buffer.appendBuffer(queue.shift());
       } catch {
@@ -62,8 +81,17 @@ export function playLive(video, id, onFatal) {
       }
     };
     const keepLive = () => {
+      if (!current()) return;
       const b = buffer.buffered;
       if (!b.length) return;
+      // The picture moved on: this connection works.
+      if (!video.paused && video.currentTime > playedTo) {
+        if (playedTo >= 0) {
+          failed = 0;
+          backoff = 500;
+        }
+        playedTo = video.currentTime;
+      }
       const end = b.end(b.length - 1);
       if (video.paused || video.currentTime < b.start(0) || end - video.currentTime > MAX_LAG_S) {
         video.currentTime = Math.max(b.start(b.length - 1), end - 0.3);
@@ -83,9 +111,7 @@ export function playLive(video, id, onFatal) {
         }
         if (!hello.mime) return;
         if (!MediaSource.isTypeSupported(hello.mime)) {
-          stopped = true;
-          release();
-          onFatal(`This browser cannot play ${hello.mime}`);
+          fatal(`This browser cannot play ${hello.mime}`);
           return;
         }
         const source = new MediaSource();
@@ -103,16 +129,22 @@ export function playLive(video, id, onFatal) {
         }, { once: true });
         return;
       }
-      backoff = 500;
       queue.push(m.data);
       pump();
     };
     ws.onclose = again;
   }
 
+  // A decode error ends the element's playback while the socket stays open: start over.
+  const onError = () => {
+    if (!stopped && socket) again();
+  };
+  video.addEventListener('error', onError);
+
   connect();
   return () => {
     stopped = true;
+    video.removeEventListener('error', onError);
     if (retry) clearTimeout(retry);
     release();
     video.pause();

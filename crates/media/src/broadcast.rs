@@ -207,6 +207,8 @@ pub struct Output {
     /// Each destination's connection task, by destination id, with what it connects to and the
     /// token that ends it alone.
     connections: Mutex<Vec<Connection>>,
+    /// Connections of destinations taken out, going down.
+    ended: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     listener: OutputListener,
 }
 
@@ -277,6 +279,7 @@ impl Output {
             cancel: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             connections: Mutex::new(Vec::new()),
+            ended: Mutex::new(Vec::new()),
             listener,
         });
         *lock(&out.tasks) = vec![tokio::spawn(run_encoder(out.clone()))];
@@ -307,6 +310,10 @@ impl Output {
         let mut ended = Vec::new();
         {
             let mut conns = lock(&self.connections);
+            // Stopped meanwhile: nothing to connect (stop() holds no more tasks to await).
+            if self.cancel.is_cancelled() {
+                return;
+            }
             let mut kept = Vec::new();
             for c in conns.drain(..) {
                 if targets.iter().any(|t| t == &c.target) {
@@ -317,20 +324,27 @@ impl Output {
                 }
             }
             let mut next = Vec::new();
+            let mut started = Vec::new();
             for t in targets {
                 match kept.iter().position(|c| c.target == t) {
                     Some(i) => next.push(kept.remove(i)),
-                    None => next.push(self.connect(t)),
+                    None => {
+                        started.push(t.id.clone());
+                        next.push(self.connect(t));
+                    }
                 }
             }
             self.set_state(|s| {
                 let before = s.destinations.len();
                 let mut statuses = Vec::new();
                 for c in &next {
+                    // A connection kept keeps its status; a new one (a new address or key
+                    // under the same id included) starts as connecting.
+                    let kept = !started.contains(&c.target.id);
                     let st = s
                         .destinations
                         .iter()
-                        .find(|d| d.id == c.target.id)
+                        .find(|d| d.id == c.target.id && kept)
                         .cloned()
                         .unwrap_or_else(|| DestinationStatus::connecting(&c.target.id));
                     statuses.push(st);
@@ -340,8 +354,8 @@ impl Output {
             });
             *conns = next;
         }
-        // Their pipelines go down on their own tasks.
-        drop(ended);
+        // Their pipelines go down on their own tasks; stop() waits for them.
+        lock(&self.ended).extend(ended.into_iter().map(|c| c.task));
     }
 
     /// Stops every pipeline; returns when they are down.
@@ -354,6 +368,10 @@ impl Output {
         let conns = std::mem::take(&mut *lock(&self.connections));
         for c in conns {
             let _ = c.task.await;
+        }
+        let ended = std::mem::take(&mut *lock(&self.ended));
+        for t in ended {
+            let _ = t.await;
         }
         let mux = lock(&self.flv_mux).take();
         if let Some(m) = mux {
@@ -1342,6 +1360,9 @@ async fn run_destination(out: Arc<Output>, target: Target, cancel: CancellationT
     let bytes = Arc::new(AtomicU64::new(0));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
+        if cancel.is_cancelled() {
+            return;
+        }
         out.with_destination(index, |d| {
             d.attempts += 1;
             d.retry_in_s = None;
@@ -1361,6 +1382,7 @@ async fn run_destination(out: Arc<Output>, target: Target, cancel: CancellationT
                 let connected_at = Instant::now();
                 loop {
                     tokio::select! {
+                        biased;
                         _ = cancel.cancelled() => return,
                         msg = messages.next() => match msg {
                             None => break "the connection's bus closed".to_string(),

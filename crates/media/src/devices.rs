@@ -161,18 +161,28 @@ impl DeviceWatch {
                         _ => None,
                     };
                     let Some(change) = change else { continue };
-                    {
+                    let news = {
                         let mut l = list.lock().unwrap_or_else(|p| p.into_inner());
                         match &change {
+                            // Providers announce what is there when they start, too: a device
+                            // already listed as it is is no news.
+                            DeviceChange::Added(d) if l.contains(d) => false,
                             DeviceChange::Added(d) => {
                                 l.retain(|x| x.url != d.url);
                                 l.push(d.clone());
                                 l.sort_by(|a, b| a.url.cmp(&b.url));
+                                true
                             }
-                            DeviceChange::Removed(d) => l.retain(|x| x.url != d.url),
+                            DeviceChange::Removed(d) => {
+                                let before = l.len();
+                                l.retain(|x| x.url != d.url);
+                                l.len() != before
+                            }
                         }
+                    };
+                    if news {
+                        on_change(change);
                     }
-                    on_change(change);
                 }
             })
             .map_err(|e| format!("the device watch thread: {e}"))?;

@@ -96,7 +96,12 @@ fn configurations_of(
     kind: ConfigurationKind,
     filter: &media2::ConfigurationFilter,
 ) -> Result<Vec<ProfileInfo>, Fault> {
-    let mut list = profiles(state);
+    // Configurations are Pinhole's own; a made profile only refers to some of them.
+    let mut list = if filter.profile.is_some() {
+        profiles(state)
+    } else {
+        own_profiles(state)
+    };
     if let Some(p) = &filter.profile {
         list.retain(|x| &x.token == p);
         if list.is_empty() {
@@ -206,7 +211,7 @@ async fn subscribe(
 /// Every camera's video source token, in profile order.
 fn sources(state: &SharedState) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
-    profiles(state)
+    own_profiles(state)
         .into_iter()
         .map(|p| p.source)
         .filter(|s| seen.insert(s.clone()))
@@ -759,7 +764,7 @@ pub fn mac_for(addr: Option<std::net::Ipv4Addr>) -> Option<String> {
 
 /// Whether any camera has PTZ (then the PTZ service is listed).
 pub fn any_ptz(state: &SharedState) -> bool {
-    profiles(state).iter().any(|p| p.ptz.is_some())
+    own_profiles(state).iter().any(|p| p.ptz.is_some())
 }
 
 pub async fn device_name(state: &SharedState) -> String {
@@ -846,15 +851,19 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
         O::GetProfile { profile } => answer::one_profile(&find_profile(state, profile)?),
         O::GetVideoSources => {
             let mut seen = std::collections::BTreeSet::new();
-            let list: Vec<_> = profiles(state)
+            let list: Vec<_> = own_profiles(state)
                 .into_iter()
                 .filter(|p| seen.insert(p.source.clone()))
                 .map(|p| (p.source, p.width, p.height, p.fps))
                 .collect();
             answer::video_sources(&list)
         }
-        O::GetVideoSourceConfigurations => answer::video_source_configurations(&profiles(state)),
-        O::GetVideoEncoderConfigurations => answer::video_encoder_configurations(&profiles(state)),
+        O::GetVideoSourceConfigurations => {
+            answer::video_source_configurations(&own_profiles(state))
+        }
+        O::GetVideoEncoderConfigurations => {
+            answer::video_encoder_configurations(&own_profiles(state))
+        }
         O::GetVideoSourceConfiguration { configuration } => answer::one_video_source_configuration(
             &one_configuration(state, ConfigurationKind::VideoSource, configuration)?,
         ),
@@ -907,7 +916,7 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             answer::nodes(&list)
         }
         O::GetNode { node } => {
-            let (name, z) = profiles(state)
+            let (name, z) = own_profiles(state)
                 .into_iter()
                 .filter_map(|p| Some((p.name, p.ptz?)))
                 .find(|(_, z)| &z.node == node)
@@ -923,7 +932,7 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             answer::configurations(&list)
         }
         O::GetConfiguration { configuration } | O::GetConfigurationOptions { configuration } => {
-            let z = profiles(state)
+            let z = own_profiles(state)
                 .into_iter()
                 .filter_map(|p| p.ptz)
                 .find(|z| &z.configuration == configuration)

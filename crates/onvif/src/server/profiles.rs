@@ -70,13 +70,14 @@ pub fn resolve(own: &[ProfileInfo], m: &MadeProfile) -> ProfileInfo {
     }
 }
 
-/// The configuration of `kind` a part names, or the one Pinhole picks when it names none: the
-/// one of the own profile the profile's other parts are of, else the first there is.
+/// The configuration of `kind` a part names; or, when it names none, the one Pinhole picks: the
+/// stream's the profile's other parts are of (none when that stream has no such kind, as a
+/// camera without a microphone has no audio), else the first there is.
 fn pick(
     own: &[ProfileInfo],
     current: &BTreeMap<ConfigurationKind, String>,
     part: &PartRef,
-) -> Result<String, Fault> {
+) -> Result<Option<String>, Fault> {
     let kind = part.kind;
     match &part.token {
         Some(t) => {
@@ -84,7 +85,7 @@ fn pick(
                 .iter()
                 .any(|p| configuration_token(p, kind).as_deref() == Some(t.as_str()))
             {
-                Ok(t.clone())
+                Ok(Some(t.clone()))
             } else {
                 Err(Fault::NoConfig(format!(
                     "no {} configuration `{t}`",
@@ -92,18 +93,32 @@ fn pick(
                 )))
             }
         }
-        None => base_of(own, current)
-            .and_then(|p| configuration_token(p, kind))
-            .or_else(|| own.iter().find_map(|p| configuration_token(p, kind)))
+        None if !current.is_empty() => {
+            Ok(base_of(own, current).and_then(|p| configuration_token(p, kind)))
+        }
+        None => own
+            .iter()
+            .find_map(|p| configuration_token(p, kind))
+            .map(Some)
             .ok_or_else(|| Fault::NoConfig(format!("no {} configuration", kind.as_str()))),
     }
 }
 
 /// `parts` added to profile `m` (each replacing the one of its kind), checked to be of one of
-/// Pinhole's own profiles.
+/// Pinhole's own profiles. Those naming a token go first, so the ones left to the device are
+/// chosen from their stream; one of a kind that stream has not is left out.
 fn add(own: &[ProfileInfo], m: &mut MadeProfile, parts: &[PartRef]) -> Result<(), Fault> {
-    for part in parts {
-        let token = pick(own, &m.parts, part)?;
+    // Configurations gone with a removed camera do not stand in the way.
+    m.parts.retain(|k, t| {
+        own.iter()
+            .any(|p| configuration_token(p, *k).as_deref() == Some(t.as_str()))
+    });
+    let (named, left): (Vec<&PartRef>, Vec<&PartRef>) =
+        parts.iter().partition(|p| p.token.is_some());
+    for part in named.into_iter().chain(left) {
+        let Some(token) = pick(own, &m.parts, part)? else {
+            continue;
+        };
         let mut next = m.parts.clone();
         next.insert(part.kind, token.clone());
         if base_of(own, &next).is_none() {
@@ -131,15 +146,17 @@ fn made<'a>(
     made: &'a [MadeProfile],
     token: &str,
 ) -> Result<&'a MadeProfile, Fault> {
+    // A made profile first: a camera added later with its token must not make it undeletable.
+    if let Some(m) = made.iter().find(|m| m.token == token) {
+        return Ok(m);
+    }
     if own.iter().any(|p| p.token == token) {
         return Err(Fault::FixedProfile(format!(
             "`{token}` is one of Pinhole's own profiles (one per stream): it is not deleted or \
              changed; make a profile of your own with CreateProfile"
         )));
     }
-    made.iter()
-        .find(|m| m.token == token)
-        .ok_or_else(|| Fault::NoProfile(format!("no profile `{token}`")))
+    Err(Fault::NoProfile(format!("no profile `{token}`")))
 }
 
 /// What `edit` does to the made profiles `existing`, given Pinhole's own `own`.
@@ -165,7 +182,8 @@ pub fn apply(
                 }
                 Some(t) => t.clone(),
                 None => (0..)
-                    .map(|n| format!("profile_{n}"))
+                    // Camera ids hold no dot, so a camera added later cannot take it.
+                    .map(|n| format!("profile.{n}"))
                     .find(|t| !taken(t))
                     .unwrap_or_default(),
             };
@@ -279,7 +297,7 @@ mod tests {
             parts: vec![],
         };
         let mut m = put(apply(&own, &[], &create));
-        assert_eq!(m.token, "profile_0");
+        assert_eq!(m.token, "profile.0");
         assert!(m.parts.is_empty());
         // Media's way: one configuration at a time.
         for p in [
@@ -313,7 +331,7 @@ mod tests {
                 ],
             },
         ));
-        assert_eq!(m2.token, "profile_1");
+        assert_eq!(m2.token, "profile.1");
         assert_eq!(m2.parts[&K::VideoEncoder], "enc_camera1");
         assert_eq!(resolve(&own, &m2).stream, "camera1");
     }
@@ -406,6 +424,45 @@ mod tests {
             parts: vec![part(K::VideoSource, None)],
         };
         assert!(put(apply(&own, existing, &rm)).parts.is_empty());
+    }
+
+    #[test]
+    fn every_kind_left_to_the_device_takes_what_the_stream_has() {
+        let own = own();
+        let all = |token: Option<&str>| {
+            let mut parts: Vec<PartRef> = K::ALL.into_iter().map(|k| part(k, None)).collect();
+            if let Some(t) = token {
+                parts.push(part(K::VideoSource, Some(t)));
+            }
+            parts
+        };
+        // camera1 has neither audio nor PTZ: its profile gets its video alone.
+        let m = put(apply(
+            &own,
+            &[],
+            &ProfileEdit::Create {
+                name: "All".into(),
+                token: None,
+                parts: all(Some("src_camera1")),
+            },
+        ));
+        let kinds: Vec<K> = m.parts.keys().copied().collect();
+        assert_eq!(kinds, [K::VideoSource, K::VideoEncoder]);
+        assert_eq!(m.parts[&K::VideoEncoder], "enc_camera1");
+        // camera0 has PTZ: it comes along.
+        let m = put(apply(
+            &own,
+            &[],
+            &ProfileEdit::Create {
+                name: "All".into(),
+                token: None,
+                parts: all(None),
+            },
+        ));
+        assert_eq!(
+            m.parts.get(&K::Ptz).map(String::as_str),
+            Some("ptzcfg_camera0")
+        );
     }
 
     #[test]
