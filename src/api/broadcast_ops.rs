@@ -94,7 +94,27 @@ pub async fn update_stream(
     id: &str,
     spec: StreamSpec,
 ) -> Result<StreamView, ApiError> {
+    // One change at a time, so what runs is what was stored last.
+    let _one = state.stream_edits.lock().await;
     let before = stored_stream(state, id).await?.spec;
+    if state.media.as_ref().is_some_and(|m| m.output(id).is_some()) {
+        // A destination the running stream could not send to is refused before it is stored.
+        let ids = spec.destinations.clone();
+        let protocols: Vec<_> = state
+            .store
+            .call(move |c| {
+                let mut out = Vec::new();
+                for d in &ids {
+                    out.extend(db::destination(c, d)?.map(|d| d.protocol));
+                }
+                Ok(out)
+            })
+            .await?;
+        for p in protocols {
+            crate::media::broadcast::protocol_available(p)
+                .map_err(|e| ApiError::from(crate::media::MediaError::InvalidState(e)))?;
+        }
+    }
     let now = state.clock.now_secs();
     let key = id.to_string();
     let s = state
@@ -109,10 +129,6 @@ pub async fn update_stream(
             start_stream(state, id).await?;
         } else {
             let targets = targets_of(state, &s.spec.destinations).await?;
-            for t in &targets {
-                crate::media::broadcast::protocol_available(t.protocol)
-                    .map_err(|e| ApiError::from(crate::media::MediaError::InvalidState(e)))?;
-            }
             let picture =
                 |x: &StreamSpec| (x.width, x.height, x.fps, x.bitrate_kbps, x.overlays.clone());
             // Left alone otherwise: a running program's entry may have its own overlays on.

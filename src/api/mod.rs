@@ -95,6 +95,8 @@ pub struct AppState {
     pub ota: std::sync::OnceLock<Arc<crate::ota::OtaHandle>>,
     /// ONVIF cameras found on the network.
     pub discovery: Arc<crate::discovery::Discovery>,
+    /// One change of a stream's spec at a time (a running stream takes it live).
+    pub stream_edits: tokio::sync::Mutex<()>,
     /// Local cameras as they are plugged in and out (while the watch runs).
     pub local_devices: std::sync::RwLock<Option<Arc<crate::media::devices::DeviceWatch>>>,
     /// Pinhole's own ONVIF face (switched by the `onvif_enabled` setting).

@@ -299,6 +299,7 @@ pub async fn serve(
         ota: Default::default(),
         discovery: Arc::new(crate::discovery::Discovery::new(config.discovery.clone())),
         local_devices: Default::default(),
+        stream_edits: Default::default(),
         onvif: Arc::new(crate::api::onvif_face::OnvifFace::new(
             false,
             crate::api::onvif_face::endpoint_id(&state_dir),
