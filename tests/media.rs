@@ -1528,6 +1528,16 @@ async fn notifications_until(ws: &mut Ws, seen: &mut Vec<Value>, want: &[&str], 
     }
 }
 
+/// A WebSocket signed in as `token` and subscribed to `topics`.
+async fn subscribed(server: &Server, token: &str, topics: &[&str]) -> Ws {
+    let mut ws = ws(server).await;
+    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": token}, "id": 1})).await;
+    assert_eq!(r["result"]["authenticated"], true, "{r}");
+    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "subscribe_events", "params": {"topics": topics}, "id": 2})).await;
+    assert_eq!(r["result"]["subscribed"], true, "{r}");
+    ws
+}
+
 /// Every notification a camera-service client can subscribe to, triggered through the real
 /// appliance and received over one WebSocket subscribed to `*`. (`ptz.position` is in
 /// ptz_api.rs, detection in detect.rs, `system.error` from a failing subsystem is the
@@ -1535,11 +1545,7 @@ async fn notifications_until(ws: &mut Ws, seen: &mut Vec<Value>, want: &[&str], 
 #[tokio::test]
 async fn every_notification_a_client_subscribes_to_arrives() {
     let (server, admin) = camera0_up(camera_toml("camera0", "test", "", "off")).await;
-    let mut ws = ws(&server).await;
-    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": admin}, "id": 1})).await;
-    assert_eq!(r["result"]["authenticated"], true, "{r}");
-    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "subscribe_events", "params": {"topics": ["*"]}, "id": 2})).await;
-    assert_eq!(r["result"]["subscribed"], true, "{r}");
+    let mut ws = subscribed(&server, &admin, &["*"]).await;
 
     // A camera whose device is missing, with a PTZ link nobody answers: camera, PTZ and
     // snapshot errors, and the camera list change.
@@ -2541,11 +2547,12 @@ async fn a_usb_camera_plugged_in_is_announced_listed_added_from_the_page_and_goe
     let restarts = failing["restarts"].as_u64().expect("restarts");
     let devices = get_json_as(&server, "/api/devices", &admin).await;
     assert_eq!(devices["total"], 0, "{devices}");
-    let mut ws = ws(&server).await;
-    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "authenticate", "params": {"auth_token": admin}, "id": 1})).await;
-    assert_eq!(r["result"]["authenticated"], true, "{r}");
-    let r = ws_call(&mut ws, json!({"jsonrpc": "2.0", "method": "subscribe_events", "params": {"topics": ["camera.device_added", "camera.device_removed"]}, "id": 2})).await;
-    assert_eq!(r["result"]["subscribed"], true, "{r}");
+    let mut ws = subscribed(
+        &server,
+        &admin,
+        &["camera.device_added", "camera.device_removed"],
+    )
+    .await;
 
     // Plugged in: announced, listed with what it offers, and camera1 restarted at once.
     std::fs::write(plugged.path().join("USB Camera"), "/dev/video42").expect("plug");

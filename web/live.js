@@ -119,7 +119,7 @@ export function playLive(video, id, onFatal) {
         video.src = objectUrl;
         video.dataset.mime = hello.mime;
         source.addEventListener('sourceopen', () => {
-          if (socket !== ws) return;
+          if (!current()) return;
           buffer = source.addSourceBuffer(hello.mime);
           buffer.addEventListener('updateend', () => {
             keepLive();

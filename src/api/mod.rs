@@ -194,13 +194,14 @@ impl AppState {
     /// The local cameras plugged in now: from the device watch, or probed when it is not
     /// running.
     pub async fn local_devices(&self) -> Vec<crate::media::devices::LocalDevice> {
-        let watch = self
+        let listed = self
             .local_devices
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        match watch {
-            Some(w) => w.devices(),
+            .as_ref()
+            .map(|w| w.devices());
+        match listed {
+            Some(devices) => devices,
             None => tokio::task::spawn_blocking(crate::media::devices::list)
                 .await
                 .unwrap_or_default(),

@@ -263,10 +263,7 @@ impl Output {
             shared: Mutex::new(Shared {
                 encoder: EncoderState::Starting,
                 last_error: None,
-                destinations: targets
-                    .iter()
-                    .map(|t| DestinationStatus::connecting(&t.id))
-                    .collect(),
+                destinations: Vec::new(),
             }),
             frames: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -283,8 +280,7 @@ impl Output {
             listener,
         });
         *lock(&out.tasks) = vec![tokio::spawn(run_encoder(out.clone()))];
-        let started: Vec<Connection> = targets.into_iter().map(|t| out.connect(t)).collect();
-        *lock(&out.connections) = started;
+        out.set_targets(targets);
         out
     }
 
@@ -307,55 +303,45 @@ impl Output {
     /// connects, one removed disconnects, one whose address or key changed reconnects; the
     /// others, and the encoder, carry on untouched.
     pub fn set_targets(self: &Arc<Self>, targets: Vec<Target>) {
-        let mut ended = Vec::new();
-        {
-            let mut conns = lock(&self.connections);
-            // Stopped meanwhile: nothing to connect (stop() holds no more tasks to await).
-            if self.cancel.is_cancelled() {
-                return;
-            }
-            let mut kept = Vec::new();
-            for c in conns.drain(..) {
-                if targets.iter().any(|t| t == &c.target) {
-                    kept.push(c);
-                } else {
-                    c.cancel.cancel();
-                    ended.push(c);
-                }
-            }
-            let mut next = Vec::new();
-            let mut started = Vec::new();
-            for t in targets {
-                match kept.iter().position(|c| c.target == t) {
-                    Some(i) => next.push(kept.remove(i)),
-                    None => {
-                        started.push(t.id.clone());
-                        next.push(self.connect(t));
-                    }
-                }
-            }
-            self.set_state(|s| {
-                let before = s.destinations.len();
-                let mut statuses = Vec::new();
-                for c in &next {
+        let mut conns = lock(&self.connections);
+        // Stopped meanwhile: nothing to connect (stop() holds no more tasks to await).
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        let mut old = std::mem::take(&mut *conns);
+        // Each target with its connection: the one it had, or a new one (`true`).
+        let next: Vec<(Connection, bool)> = targets
+            .into_iter()
+            .map(|t| match old.iter().position(|c| c.target == t) {
+                Some(i) => (old.swap_remove(i), false),
+                None => (self.connect(t), true),
+            })
+            .collect();
+        self.set_state(|s| {
+            let before = s.destinations.len();
+            s.destinations = next
+                .iter()
+                .map(|(c, new)| {
                     // A connection kept keeps its status; a new one (a new address or key
                     // under the same id included) starts as connecting.
-                    let kept = !started.contains(&c.target.id);
-                    let st = s
-                        .destinations
+                    s.destinations
                         .iter()
-                        .find(|d| d.id == c.target.id && kept)
+                        .find(|d| d.id == c.target.id && !new)
                         .cloned()
-                        .unwrap_or_else(|| DestinationStatus::connecting(&c.target.id));
-                    statuses.push(st);
-                }
-                s.destinations = statuses;
-                before != s.destinations.len() || !ended.is_empty()
-            });
-            *conns = next;
+                        .unwrap_or_else(|| DestinationStatus::connecting(&c.target.id))
+                })
+                .collect();
+            before != s.destinations.len() || !old.is_empty()
+        });
+        *conns = next.into_iter().map(|(c, _)| c).collect();
+        drop(conns);
+        // What is left of the old ones was taken out: their pipelines go down on their own
+        // tasks, and stop() waits for them.
+        let mut ended = lock(&self.ended);
+        for c in old {
+            c.cancel.cancel();
+            ended.push(c.task);
         }
-        // Their pipelines go down on their own tasks; stop() waits for them.
-        lock(&self.ended).extend(ended.into_iter().map(|c| c.task));
     }
 
     /// Stops every pipeline; returns when they are down.
@@ -1354,7 +1340,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Keeps one destination connected: on an error, waits (1 s, doubling up to 30 s) and
 /// connects again; the other destinations and the encoder are not touched.
 async fn run_destination(out: Arc<Output>, target: Target, cancel: CancellationToken) {
-    let index = target.id.as_str();
+    let id = target.id.as_str();
     use futures_util::StreamExt;
     let mut backoff = Duration::from_secs(1);
     let bytes = Arc::new(AtomicU64::new(0));
@@ -1363,7 +1349,7 @@ async fn run_destination(out: Arc<Output>, target: Target, cancel: CancellationT
         if cancel.is_cancelled() {
             return;
         }
-        out.with_destination(index, |d| {
+        out.with_destination(id, |d| {
             d.attempts += 1;
             d.retry_in_s = None;
             let changed = d.state != DestinationState::Connecting;
@@ -1404,7 +1390,7 @@ async fn run_destination(out: Arc<Output>, target: Target, cancel: CancellationT
                             if live_since.is_some_and(|t| t.elapsed() >= STABLE) {
                                 backoff = Duration::from_secs(1);
                             }
-                            out.with_destination(index, |d| {
+                            out.with_destination(id, |d| {
                                 let changed = live_since.is_some() && d.state != DestinationState::Live;
                                 if live_since.is_some() {
                                     d.state = DestinationState::Live;
@@ -1421,7 +1407,7 @@ async fn run_destination(out: Arc<Output>, target: Target, cancel: CancellationT
         };
         let error = explain(&error);
         tracing::warn!(stream = %out.stream_id, destination = %target.id, error = %error, retry_in_s = backoff.as_secs(), "destination dropped");
-        out.with_destination(index, |d| {
+        out.with_destination(id, |d| {
             d.state = DestinationState::Retrying;
             d.last_error = Some(error);
             d.retry_in_s = Some(backoff.as_secs());

@@ -25,7 +25,7 @@ use crate::api::authn::Authn;
 use crate::auth::Role;
 use crate::media::rtsp_auth::{self, Credentials, Nonces};
 use crate::onvif::server::answer::{self, Fault};
-use crate::onvif::server::{Access, Request, Service, TokenRefusal, parse_request};
+use crate::onvif::server::{Access, Operation, Request, Service, TokenRefusal, parse_request};
 use crate::store::users;
 use axum::Router;
 use axum::body::Bytes;
@@ -342,17 +342,8 @@ async fn serve(
                     ));
                     // A signed-in account reaching past its role is on record, as over REST
                     // and JSON-RPC.
-                    state
-                        .audit_role_refusal(crate::store::audit::NewAuditEntry {
-                            at_ms: state.now_ms(),
-                            actor: Some(u.username.clone()),
-                            client: Some(authn.client.to_string()),
-                            action: format!("onvif {}", op.name()),
-                            target: ops::target_of(op).map(str::to_string),
-                            details: ops::details_of(op),
-                            result: f.reason().chars().take(200).collect(),
-                        })
-                        .await;
+                    let entry = audit_entry(state, Some(&u), authn.client, op, Err(&f));
+                    state.audit_role_refusal(entry).await;
                     return fault_response(&f, req.soap11);
                 }
                 Some(u)
@@ -378,25 +369,35 @@ async fn serve(
     };
     let result = ops::answer(&ctx, op).await;
     if matches!(op.access(), Access::Actuate | Access::Configure) {
-        let target = ops::target_of(op).map(str::to_string);
-        state
-            .audit(crate::store::audit::NewAuditEntry {
-                at_ms: state.now_ms(),
-                actor: user.as_ref().map(|u| u.username.clone()),
-                client: Some(authn.client.to_string()),
-                action: format!("onvif {}", op.name()),
-                target,
-                details: ops::details_of(op),
-                result: match &result {
-                    Ok(_) => "ok".into(),
-                    Err(f) => f.reason().chars().take(200).collect(),
-                },
-            })
-            .await;
+        let outcome = result.as_ref().map(|_| ());
+        let entry = audit_entry(state, user.as_ref(), authn.client, op, outcome);
+        state.audit(entry).await;
     }
     match result {
         Ok(body) => soap_response(StatusCode::OK, &body, req.soap11),
         Err(f) => fault_response(&f, req.soap11),
+    }
+}
+
+/// The audit row of an ONVIF operation: who, from where, what it asked, and how it went.
+fn audit_entry(
+    state: &SharedState,
+    user: Option<&OnvifUser>,
+    client: std::net::IpAddr,
+    op: &Operation,
+    outcome: Result<(), &Fault>,
+) -> crate::store::audit::NewAuditEntry {
+    crate::store::audit::NewAuditEntry {
+        at_ms: state.now_ms(),
+        actor: user.map(|u| u.username.clone()),
+        client: Some(client.to_string()),
+        action: format!("onvif {}", op.name()),
+        target: ops::target_of(op).map(str::to_string),
+        details: ops::details_of(op),
+        result: match outcome {
+            Ok(()) => "ok".into(),
+            Err(f) => f.reason().chars().take(200).collect(),
+        },
     }
 }
 

@@ -629,19 +629,9 @@ fn compatible(
 ) -> Result<Vec<ProfileInfo>, Fault> {
     let p = find_profile(state, profile)?;
     let own = own_profiles(state);
-    let others: Vec<ConfigurationKind> = p
-        .parts
-        .iter()
-        .copied()
-        .filter(|k| *k != kind && p.has(*k))
-        .collect();
-    Ok(own
+    Ok(profiles::compatible(&own, &p, kind)
         .into_iter()
-        .filter(|o| {
-            others
-                .iter()
-                .all(|k| media2::configuration_token(o, *k) == media2::configuration_token(&p, *k))
-        })
+        .cloned()
         .collect())
 }
 

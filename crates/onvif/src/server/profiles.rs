@@ -21,33 +21,47 @@ pub enum Change {
     Delete(String),
 }
 
+/// Whether profile `p` holds configuration `token` of `kind`.
+fn holds(p: &ProfileInfo, kind: ConfigurationKind, token: &str) -> bool {
+    configuration_token(p, kind).as_deref() == Some(token)
+}
+
 /// Pinhole's own profile that holds every one of `parts`, if one does.
 fn base_of<'a>(
     own: &'a [ProfileInfo],
     parts: &BTreeMap<ConfigurationKind, String>,
 ) -> Option<&'a ProfileInfo> {
-    own.iter().find(|p| {
-        parts
-            .iter()
-            .all(|(k, t)| configuration_token(p, *k).as_deref() == Some(t.as_str()))
-    })
+    own.iter()
+        .find(|p| parts.iter().all(|(k, t)| holds(p, *k, t)))
+}
+
+/// Pinhole's own profiles whose configuration of `kind` could go into profile `p`: those that
+/// hold its other configurations (all of them, for an empty profile).
+pub fn compatible<'a>(
+    own: &'a [ProfileInfo],
+    p: &ProfileInfo,
+    kind: ConfigurationKind,
+) -> Vec<&'a ProfileInfo> {
+    let others: Vec<(ConfigurationKind, String)> = ConfigurationKind::ALL
+        .into_iter()
+        .filter(|k| *k != kind)
+        .filter_map(|k| Some((k, configuration_token(p, k)?)))
+        .collect();
+    own.iter()
+        .filter(|o| others.iter().all(|(k, t)| holds(o, *k, t)))
+        .collect()
 }
 
 /// How made profile `m` shows: its name and token, with the configurations it holds that are
 /// still there (those of the own profile holding the most of them).
 pub fn resolve(own: &[ProfileInfo], m: &MadeProfile) -> ProfileInfo {
-    let holds = |p: &ProfileInfo| {
-        m.parts
-            .iter()
-            .filter(|(k, t)| configuration_token(p, **k).as_deref() == Some(t.as_str()))
-            .count()
-    };
+    let held = |p: &ProfileInfo| m.parts.iter().filter(|(k, t)| holds(p, **k, t)).count();
     // The first of the best, so main streams win over their sub streams for shared parts.
     let best =
         own.iter()
-            .filter(|p| holds(p) > 0)
+            .filter(|p| held(p) > 0)
             .fold(None::<&ProfileInfo>, |best, p| match best {
-                Some(b) if holds(b) >= holds(p) => Some(b),
+                Some(b) if held(b) >= held(p) => Some(b),
                 _ => Some(p),
             });
     match best {
@@ -55,7 +69,7 @@ pub fn resolve(own: &[ProfileInfo], m: &MadeProfile) -> ProfileInfo {
             let parts = m
                 .parts
                 .iter()
-                .filter(|(k, t)| configuration_token(base, **k).as_deref() == Some(t.as_str()))
+                .filter(|(k, t)| holds(base, **k, t))
                 .map(|(k, _)| *k)
                 .collect();
             ProfileInfo {
@@ -81,10 +95,7 @@ fn pick(
     let kind = part.kind;
     match &part.token {
         Some(t) => {
-            if own
-                .iter()
-                .any(|p| configuration_token(p, kind).as_deref() == Some(t.as_str()))
-            {
+            if own.iter().any(|p| holds(p, kind, t)) {
                 Ok(Some(t.clone()))
             } else {
                 Err(Fault::NoConfig(format!(
@@ -109,10 +120,7 @@ fn pick(
 /// chosen from their stream; one of a kind that stream has not is left out.
 fn add(own: &[ProfileInfo], m: &mut MadeProfile, parts: &[PartRef]) -> Result<(), Fault> {
     // Configurations gone with a removed camera do not stand in the way.
-    m.parts.retain(|k, t| {
-        own.iter()
-            .any(|p| configuration_token(p, *k).as_deref() == Some(t.as_str()))
-    });
+    m.parts.retain(|k, t| own.iter().any(|p| holds(p, *k, t)));
     let (named, left): (Vec<&PartRef>, Vec<&PartRef>) =
         parts.iter().partition(|p| p.token.is_some());
     for part in named.into_iter().chain(left) {
