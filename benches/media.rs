@@ -279,7 +279,8 @@ fn ffmpeg_clients(url: &str, n: usize) -> Vec<Child> {
 }
 
 /// CPU and RSS of `ffmpeg -c copy -f segment` recording `url`: the baseline of a relay.
-fn ffmpeg_record(url: &str, window: Duration, settle: Duration) -> (f64, f64) {
+/// ffmpeg recording `url` into one-minute MP4 segments without transcoding, and where to.
+fn ffmpeg_recorder(url: &str) -> (Child, tempfile::TempDir) {
     let seg_dir = tempfile::tempdir().expect("tempdir");
     let ff = Command::new("ffmpeg")
         .args(["-v", "quiet", "-rtsp_transport", "tcp", "-i", url])
@@ -290,10 +291,7 @@ fn ffmpeg_record(url: &str, window: Duration, settle: Duration) -> (f64, f64) {
         .stderr(Stdio::null())
         .spawn()
         .expect("ffmpeg");
-    std::thread::sleep(settle);
-    let measured = measure(ff.id(), window);
-    stop(vec![ff]);
-    measured
+    (ff, seg_dir)
 }
 
 /// Where the benchmark's clips are kept between runs (encoding them takes a while).
@@ -302,7 +300,8 @@ fn clips_dir() -> std::path::PathBuf {
 }
 
 /// Figure 5: relay + record of a replayed 1080p30 4 Mbit/s camera in each codec, Pinhole against
-/// ffmpeg in the same run: the sources cost no encoder, so the machine is otherwise idle.
+/// ffmpeg, both over the same window: the sources cost no encoder, so the machine is otherwise
+/// idle.
 fn print_relay_per_codec(window: Duration, settle: Duration) {
     println!(
         "\n5. relay + record of a 1080p30 4 Mbit/s camera (a clip replayed by gst-rtsp-server, no encoder running)"
@@ -310,8 +309,7 @@ fn print_relay_per_codec(window: Duration, settle: Duration) {
     for codec in [ipcam::IpCodec::H264, ipcam::IpCodec::H265] {
         let clip = ipcam::clip(&clips_dir(), codec, 1920, 1080, 4000, 10);
         let cam = ipcam::IpCamera::replay(&clip);
-        let (f_cpu, f_rss) = ffmpeg_record(&cam.url(), window, settle);
-        // Pinhole's own RTSP client (the default) and rtspsrc, each against the same ffmpeg.
+        // Pinhole's own RTSP client (the default) and rtspsrc, each beside ffmpeg.
         for client in ["retina", "gstreamer"] {
             let (relay, _) = start_with(
                 &camera(
@@ -328,8 +326,11 @@ fn print_relay_per_codec(window: Duration, settle: Duration) {
                 &[("PINHOLE_MEDIA__RTSP_CLIENT", client)],
             );
             let _ = first_rtp_packet(relay.rtsp, "camera0", Duration::from_secs(30));
+            let (ff, _segments) = ffmpeg_recorder(&cam.url());
             std::thread::sleep(settle);
-            let (p_cpu, p_rss) = measure(relay.child.id(), window);
+            let (p, f) = support::measure_pair(relay.child.id(), ff.id(), window);
+            let (p_cpu, p_rss, f_cpu, f_rss) = (p.cpu, p.rss, f.cpu, f.rss);
+            stop(vec![ff]);
             drop(relay);
             println!(
                 "   {codec:?} via {client:<9}: pinhole CPU {p_cpu:5.1} %  RSS {p_rss:5.1} MB | ffmpeg -c copy -f segment CPU {f_cpu:5.1} %  RSS {f_rss:5.1} MB | {:.2}× ffmpeg's CPU (goal ≤ 1×)",
@@ -489,7 +490,8 @@ fn wait_live(a: &support::Appliance, token: &str, stream: &str) {
 
 /// Figure 7: one 720p30 output with a text overlay and a PNG logo, Pinhole against ffmpeg doing
 /// the same (pull the camera, decode, overlay, x264 ultrafast/zerolatency in CBR at 2.5 Mbit/s,
-/// AAC, FLV to the same RTMP server), then a second destination on the same output.
+/// AAC, FLV to the same RTMP server), both measured over the same window, then a second
+/// destination on the same output.
 fn print_broadcast(window: Duration, settle: Duration) {
     println!(
         "\n7. going out: 720p30 2.5 Mbit/s with a text overlay and a PNG logo to nginx-rtmp (source: a 720p30 H.264 clip replayed by gst-rtsp-server)"
@@ -553,8 +555,28 @@ fn print_broadcast(window: Duration, settle: Duration) {
     api(&a, &token, "PUT", "/api/streams/show", &spec(&["one"]));
     api(&a, &token, "POST", "/api/streams/show/start", "");
     wait_live(&a, &token, "show");
-    std::thread::sleep(settle);
-    let (one_cpu, one_rss) = measure(a.child.id(), window);
+    let ff = Command::new("ffmpeg")
+        .args(["-v", "quiet", "-rtsp_transport", "tcp", "-i", &cam.url(), "-i"])
+        .arg(&logo)
+        .args(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-filter_complex"])
+        .arg("[0:v]scale=1280:720,fps=30[v0];[1:v]scale=192:-1[l];[v0][l]overlay=960:72,drawtext=text='camera0 %{localtime}':fontsize=43:fontcolor=white:x=64:y=576[v]")
+        .args(["-map", "[v]", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        // The same rate control as x264enc's (CBR: the bitrate as the VBV's rate, a 600 ms
+        // buffer), as live platforms ask for.
+        .args(["-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "1500k", "-g", "60", "-threads", "2"])
+        .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv"])
+        .arg(format!("{rtmp_url}/secretkey3"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    std::thread::sleep(settle + Duration::from_secs(2));
+    // Both measured over the same window: the load of this shared machine moves from one window
+    // to the next by more than their difference.
+    let (one, ff_usage) = support::measure_pair(a.child.id(), ff.id(), window);
+    let (one_cpu, one_rss, ff_cpu, ff_rss) = (one.cpu, one.rss, ff_usage.cpu, ff_usage.rss);
+    stop(vec![ff]);
     let before = support::threads(a.child.id());
     api(
         &a,
@@ -591,32 +613,18 @@ fn print_broadcast(window: Duration, settle: Duration) {
     let (after_cpu, after_rss) = measure(a.child.id(), window);
     drop(a);
 
-    let ff = Command::new("ffmpeg")
-        .args(["-v", "quiet", "-rtsp_transport", "tcp", "-i", &cam.url(), "-i"])
-        .arg(&logo)
-        .args(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-filter_complex"])
-        .arg("[0:v]scale=1280:720,fps=30[v0];[1:v]scale=192:-1[l];[v0][l]overlay=960:72,drawtext=text='camera0 %{localtime}':fontsize=43:fontcolor=white:x=64:y=576[v]")
-        .args(["-map", "[v]", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
-        // The same rate control as x264enc's (CBR: the bitrate as the VBV's rate, a 600 ms
-        // buffer), as live platforms ask for.
-        .args(["-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "1500k", "-g", "60", "-threads", "2"])
-        .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv"])
-        .arg(format!("{rtmp_url}/secretkey3"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg");
-    std::thread::sleep(settle + Duration::from_secs(2));
-    let (ff_cpu, ff_rss) = measure(ff.id(), window);
-    stop(vec![ff]);
     let output_cpu = one_cpu - relay_cpu;
     println!(
         "   pinhole relaying the camera, no stream: CPU {relay_cpu:5.1} %  RSS {relay_rss:5.1} MB"
     );
     println!(
-        "   pinhole + one destination: CPU {one_cpu:5.1} %  RSS {one_rss:5.1} MB (the output alone {output_cpu:5.1} %) | ffmpeg CPU {ff_cpu:5.1} %  RSS {ff_rss:5.1} MB | pinhole in all {:.2}× ffmpeg's CPU (goal ≤ 1×)",
+        "   pinhole + one destination: CPU {one_cpu:5.1} %  RSS {one_rss:5.1} MB (less the relay's figure from its own window: {output_cpu:5.1} %) | ffmpeg CPU {ff_cpu:5.1} %  RSS {ff_rss:5.1} MB | pinhole in all {:.2}× ffmpeg's CPU (goal ≤ 1×)",
         one_cpu / ff_cpu.max(0.1)
+    );
+    println!(
+        "   busiest threads, % of a core: pinhole {}; ffmpeg {}",
+        support::busiest(&one.threads, 10),
+        support::busiest(&ff_usage.threads, 6)
     );
     println!(
         "   a second destination: its own threads ({}) {two_own_cpu:.2} % of a core (goal < 1 %); the whole appliance then CPU {two_cpu:5.1} %  RSS {two_rss:5.1} MB ({:+.2} % against one destination, windows apart)",
@@ -741,10 +749,12 @@ fn main() {
         relay_port,
     );
     let _ = first_rtp_packet(relay.rtsp, "camera0", Duration::from_secs(30));
+    let (ff, _segments) = ffmpeg_recorder(&src_url);
     std::thread::sleep(settle);
-    let (p_cpu, p_rss) = measure(relay.child.id(), window);
+    let (p, f) = support::measure_pair(relay.child.id(), ff.id(), window);
+    let (p_cpu, p_rss, f_cpu, f_rss) = (p.cpu, p.rss, f.cpu, f.rss);
+    stop(vec![ff]);
     drop(relay);
-    let (f_cpu, f_rss) = ffmpeg_record(&src_url, window, settle);
     println!(
         "   pinhole (whole appliance, relay + fMP4 record): CPU {p_cpu:5.1} %  RSS {p_rss:5.1} MB"
     );

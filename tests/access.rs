@@ -72,6 +72,8 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("update_settings", Some("admin")),
     ("get_audit_log", Some("admin")),
     ("list_local_devices", Some("operator")),
+    ("get_camera_picture", Some("viewer")),
+    ("set_camera_picture", Some("operator")),
     ("list_events", Some("viewer")),
     ("get_event", Some("viewer")),
     ("delete_event", Some("admin")),

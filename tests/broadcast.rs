@@ -141,16 +141,8 @@ async fn stream_now(server: &Server, token: &str, id: &str) -> Value {
 
 /// The overlay editor's preview of stream `id`.
 async fn preview(server: &Server, token: &str, id: &str) -> image::RgbImage {
-    let r = client()
-        .get(server.url(&format!("/api/streams/{id}/preview.jpg")))
-        .bearer_auth(token)
-        .send()
+    get_jpeg_as(server, &format!("/api/streams/{id}/preview.jpg"), token)
         .await
-        .expect("preview");
-    assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let body = r.bytes().await.expect("body");
-    image::load_from_memory_with_format(&body, image::ImageFormat::Jpeg)
-        .expect("a JPEG")
         .to_rgb8()
 }
 

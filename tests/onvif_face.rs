@@ -1314,3 +1314,130 @@ async fn a_recorder_makes_profiles_of_its_own_and_finds_them_after_a_restart() {
         "{p}"
     );
 }
+
+/// Mean luma (0-255) of camera `id`'s live JPEG.
+async fn picture_luma(server: &Server, token: &str, id: &str) -> f64 {
+    let img = get_jpeg_as(server, &format!("/api/cameras/{id}/preview.jpg"), token)
+        .await
+        .to_luma8();
+    img.pixels().map(|p| f64::from(p.0[0])).sum::<f64>() / f64::from(img.width() * img.height())
+}
+
+#[tokio::test]
+async fn a_recorder_brightens_a_cameras_picture_through_onvif_imaging() {
+    // camera0 is relayed from an IP camera, camera1 encoded by Pinhole.
+    let ipcam = ipcam::IpCamera::started(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Aac)).await;
+    let (server, port) = face_beside(&ipcam, "aac").await;
+    let view = server.token("view").await;
+    let before = picture_luma(&server, &view, "camera1").await;
+    let settings = |source: &str, values: Value| {
+        step(
+            "imaging",
+            "SetImagingSettings",
+            json!({"VideoSourceToken": source, "ImagingSettings": values}),
+        )
+    };
+    let get = |source: &str| {
+        step(
+            "imaging",
+            "GetImagingSettings",
+            json!({"VideoSourceToken": source}),
+        )
+    };
+    // A viewer reads the options and settings, and may not change them.
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "view", PASSWORD],
+        &json!([
+            step(
+                "imaging",
+                "GetOptions",
+                json!({"VideoSourceToken": "src_camera1"})
+            ),
+            get("src_camera1"),
+            settings("src_camera1", json!({"Brightness": 90})),
+        ]),
+    );
+    let options = ok(&r, 0);
+    for name in ["Brightness", "ColorSaturation", "Contrast"] {
+        assert_eq!(
+            (&options[name]["Min"], &options[name]["Max"]),
+            (&json!(0.0), &json!(100.0)),
+            "{options}"
+        );
+    }
+    assert!(near(&ok(&r, 1)["Brightness"], 50.0), "{}", r[1]);
+    assert!(
+        r[2]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("operator")),
+        "{}",
+        r[2]
+    );
+
+    // An operator brightens camera1; camera0's picture is the IP camera's own, and a setting
+    // Pinhole has not is named back.
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "oper", PASSWORD],
+        &json!([
+            settings("src_camera1", json!({"Brightness": 90, "Contrast": 60})),
+            get("src_camera1"),
+            settings("src_camera0", json!({"Brightness": 90})),
+            settings("src_camera1", json!({"Sharpness": 80})),
+            settings("src_camera1", json!({"Brightness": 140})),
+            get("src_nothing"),
+        ]),
+    );
+    ok(&r, 0);
+    let now = ok(&r, 1);
+    assert!(
+        near(&now["Brightness"], 90.0) && near(&now["Contrast"], 60.0),
+        "{now}"
+    );
+    assert!(
+        r[2]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("relayed")),
+        "{}",
+        r[2]
+    );
+    assert!(
+        r[3]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("Sharpness")),
+        "{}",
+        r[3]
+    );
+    assert!(
+        r[4]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("0 to 100")),
+        "{}",
+        r[4]
+    );
+    assert!(r[5]["fault"].is_string(), "{}", r[5]);
+
+    // The same picture over REST, and in the frames.
+    let p = get_json_as(&server, "/api/cameras/camera1/picture", &view).await;
+    assert_eq!(
+        (&p["brightness"], &p["contrast"], &p["adjustable"]),
+        (&json!(90), &json!(60), &json!(true)),
+        "{p}"
+    );
+    let relayed = get_json_as(&server, "/api/cameras/camera0/picture", &view).await;
+    assert_eq!(relayed["adjustable"], false, "{relayed}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let after = picture_luma(&server, &view, "camera1").await;
+        if after > before + 25.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the picture did not brighten: {before:.0} then {after:.0}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let admin = server.token("admin").await;
+    let audit = get_json_as(&server, "/api/audit?limit=50", &admin).await;
+    assert!(audit.to_string().contains("SetImagingSettings"), "{audit}");
+}

@@ -159,6 +159,7 @@ export async function cameraView(el, id) {
     side.append(h('section.card', h('h2', 'Capture'), recState));
   }
   side.append(h('section.card', h('h2', 'Streams'), streams));
+  side.append(pictureCard(id, operator));
   async function record(what) {
     try {
       await api('POST', `/api/cameras/${encodeURIComponent(id)}/recording/${what}`, what === 'start' ? {} : undefined);
@@ -211,6 +212,54 @@ export async function cameraView(el, id) {
     return;
   }
   side.append(ptzPad(id, position), presetsCard(id, true), toursCard(id));
+}
+
+// Brightness, contrast and saturation (0-100, 50 as the camera gives it), applied live when a
+// slider is let go. A relayed IP camera's picture is set on the camera, so it gets no sliders.
+function pictureCard(id, operator) {
+  const card = h('section.card#picture', h('h2', 'Picture'));
+  const path = `/api/cameras/${encodeURIComponent(id)}/picture`;
+  const sliders = {};
+  const show = (p) => {
+    for (const [k, s] of Object.entries(sliders)) {
+      if (document.activeElement !== s) s.value = p[k];
+      s.nextSibling.textContent = ` ${p[k]}`;
+    }
+  };
+  onLeave(app.rpc.listen((m, ev) => {
+    if (m === 'camera.picture_changed' && ev && ev.device === id) show(ev);
+  }));
+  api('GET', path).then((p) => {
+    if (!p.adjustable) {
+      card.append(h('p.meta', 'This camera sends its picture as it is: adjust it on the camera.'));
+      return;
+    }
+    for (const [k, label] of [['brightness', 'Brightness'], ['contrast', 'Contrast'], ['saturation', 'Saturation']]) {
+      const s = input({
+        type: 'range', min: 0, max: 100, step: 1, value: p[k], id: `picture-${k}`, disabled: !operator,
+        'aria-label': label,
+      });
+      s.addEventListener('change', async () => {
+        try {
+          show(await api('PUT', path, { [k]: Number(s.value) }));
+        } catch (e) {
+          toast(e.message, true);
+        }
+      });
+      sliders[k] = s;
+      card.append(h('label.row', h('span', label), s, h('span.meta', ` ${p[k]}`)));
+    }
+    if (operator) {
+      card.append(h('button#picture-reset', { type: 'button', on: { click: async () => {
+        try {
+          show(await api('PUT', path, { brightness: 50, contrast: 50, saturation: 50 }));
+        } catch (e) {
+          toast(e.message, true);
+        }
+      } } }, 'As the camera gives it'));
+    }
+  }).catch((e) => card.append(h('p.meta', e.message)));
+  return card;
 }
 
 function ptzPad(id, position) {

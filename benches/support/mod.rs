@@ -88,31 +88,122 @@ pub fn threads(pid: u32) -> HashMap<u32, String> {
 /// [`measure`] of the threads `counted` picks (by thread id); RSS is the process's.
 pub fn measure_threads(pid: u32, window: Duration, counted: impl Fn(u32) -> bool) -> (f64, f64) {
     let c0 = cpu_secs(pid);
-    let start = thread_runtimes(pid);
-    let mut last = start.clone();
-    let mut ran_ns = 0u64;
-    let t0 = Instant::now();
-    let mut peak = 0f64;
-    let mut sample = |last: &mut HashMap<u32, u64>| {
-        let now = thread_runtimes(pid);
-        for (tid, ns) in now.iter().filter(|(tid, _)| counted(**tid)) {
-            let before = last.get(tid).copied().unwrap_or(0);
-            ran_ns += ns.saturating_sub(before);
-        }
-        *last = now;
+    let Some(w) = sample(&[pid], window, counted).pop() else {
+        return (0.0, 0.0);
     };
+    let cpu = if !w.schedstat {
+        (cpu_secs(pid) - c0) / w.secs
+    } else {
+        w.ran.values().sum::<u64>() as f64 / 1e9 / w.secs
+    };
+    (cpu * 100.0, w.peak_rss)
+}
+
+/// What a process used over a window.
+#[derive(Debug, Default)]
+pub struct Usage {
+    /// % of one core.
+    pub cpu: f64,
+    /// Peak RSS, MB.
+    pub rss: f64,
+    /// % of a core by thread name (threads of one name summed), most first.
+    pub threads: Vec<(String, f64)>,
+}
+
+/// Where the CPU of each of `pids` went over the same window, thread by thread, so that what
+/// else the machine does in it weighs on each alike.
+pub fn measure_together(pids: &[u32], window: Duration) -> Vec<Usage> {
+    let ticks_before: Vec<f64> = pids.iter().map(|&p| cpu_secs(p)).collect();
+    let windows = sample(pids, window, |_| true);
+    pids.iter()
+        .zip(windows)
+        .zip(ticks_before)
+        .map(|((&pid, w), c0)| {
+            if !w.schedstat {
+                // No schedstat here: the process's ticks, with no breakdown by thread.
+                return Usage {
+                    cpu: (cpu_secs(pid) - c0) / w.secs * 100.0,
+                    rss: w.peak_rss,
+                    threads: Vec::new(),
+                };
+            }
+            let names = threads(pid);
+            let mut by_name: HashMap<String, f64> = HashMap::new();
+            for (tid, ns) in &w.ran {
+                let name = names.get(tid).cloned().unwrap_or_else(|| "(ended)".into());
+                *by_name.entry(name).or_default() += *ns as f64 / 1e9 / w.secs * 100.0;
+            }
+            let mut threads: Vec<(String, f64)> = by_name.into_iter().collect();
+            threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+            Usage {
+                cpu: threads.iter().map(|(_, c)| c).sum(),
+                rss: w.peak_rss,
+                threads,
+            }
+        })
+        .collect()
+}
+
+/// [`measure_together`] of two processes (Pinhole and its baseline).
+pub fn measure_pair(a: u32, b: u32, window: Duration) -> (Usage, Usage) {
+    let mut both = measure_together(&[a, b], window).into_iter();
+    (
+        both.next().unwrap_or_default(),
+        both.next().unwrap_or_default(),
+    )
+}
+
+/// The `top` busiest entries of a [`Usage`]'s threads, as `name 1.23, ...`.
+pub fn busiest(list: &[(String, f64)], top: usize) -> String {
+    let shown: Vec<String> = list
+        .iter()
+        .take(top)
+        .map(|(n, c)| format!("{n} {c:.2}"))
+        .collect();
+    shown.join(", ")
+}
+
+struct Window {
+    /// Nanoseconds run in the window, by thread id (threads `counted` picks).
+    ran: HashMap<u32, u64>,
+    /// The kernel gives schedstat (else `ran` is empty).
+    schedstat: bool,
+    secs: f64,
+    peak_rss: f64,
+}
+
+/// Samples the threads of each of `pids` every 250 ms over `window`.
+fn sample(pids: &[u32], window: Duration, counted: impl Fn(u32) -> bool) -> Vec<Window> {
+    let mut last: Vec<HashMap<u32, u64>> = pids.iter().map(|&p| thread_runtimes(p)).collect();
+    let mut out: Vec<Window> = last
+        .iter()
+        .map(|l| Window {
+            ran: HashMap::new(),
+            schedstat: !l.is_empty(),
+            secs: 0.0,
+            peak_rss: 0.0,
+        })
+        .collect();
+    let t0 = Instant::now();
     while t0.elapsed() < window {
-        peak = peak.max(rss_mb(pid));
+        for (&pid, w) in pids.iter().zip(out.iter_mut()) {
+            w.peak_rss = w.peak_rss.max(rss_mb(pid));
+        }
         std::thread::sleep(Duration::from_millis(250));
-        sample(&mut last);
+        for ((&pid, w), last) in pids.iter().zip(out.iter_mut()).zip(last.iter_mut()) {
+            let now = thread_runtimes(pid);
+            for (tid, ns) in now.iter().filter(|(tid, _)| counted(**tid)) {
+                let before = last.get(tid).copied().unwrap_or(0);
+                *w.ran.entry(*tid).or_default() += ns.saturating_sub(before);
+            }
+            *last = now;
+        }
     }
     let secs = t0.elapsed().as_secs_f64();
-    let cpu = if start.is_empty() {
-        (cpu_secs(pid) - c0) / secs
-    } else {
-        ran_ns as f64 / 1e9 / secs
-    };
-    (cpu * 100.0, peak)
+    for w in &mut out {
+        w.secs = secs;
+    }
+    out
 }
 
 /// A foreign RTSP client: ffmpeg reading `url` over `transport` ("tcp" or "udp") and throwing

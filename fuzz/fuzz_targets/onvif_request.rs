@@ -9,6 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use pinhole_onvif::discovery::{self, Advert};
 use pinhole_onvif::server::answer::ProfileInfo;
+use pinhole_onvif::server::imaging::{self, ImagingOp};
 use pinhole_onvif::server::media2::ConfigurationKind;
 use pinhole_onvif::server::profiles::{self, Change};
 use pinhole_onvif::server::{Media2Op, Operation, ProfileEdit, Service, parse_request};
@@ -44,12 +45,25 @@ fuzz_target!(|data: &[u8]| {
         Service::Media,
         Service::Media2,
         Service::Ptz,
+        Service::Imaging,
         Service::Events,
         Service::Subscription,
     ] {
         if let Ok(req) = parse_request(service, text) {
             let _ = req.operation.access();
             assert!(req.operation.name().chars().count() <= 64);
+            if let Operation::Imaging(ImagingOp::SetImagingSettings { change, .. }) = &req.operation
+            {
+                // Values as read are numbers; what Pinhole has not is named, a bounded few.
+                for v in [change.brightness, change.contrast, change.color_saturation]
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(v.is_finite());
+                }
+                assert!(change.unsupported.len() <= 12);
+                let _ = imaging::unsupported_reason(&change.unsupported);
+            }
             if let Some(edit) = edit_of(&req.operation) {
                 let own = own();
                 if let Ok(Change::Put(m)) = profiles::apply(&own, &[], edit) {

@@ -18,6 +18,7 @@ pub mod health;
 pub mod metrics;
 pub mod onvif_face;
 pub mod openapi;
+pub mod picture_ops;
 pub mod ptz_ops;
 pub mod refusals;
 pub mod rest;
@@ -97,6 +98,9 @@ pub struct AppState {
     pub discovery: Arc<crate::discovery::Discovery>,
     /// One change of a stream's spec at a time (a running stream takes it live).
     pub stream_edits: tokio::sync::Mutex<()>,
+    /// Held across a camera's picture change (read, store, apply) and while stored pictures
+    /// are applied to new cameras, so the running pipelines end with what the store holds.
+    pub picture_edits: tokio::sync::Mutex<()>,
     /// Local cameras as they are plugged in and out (while the watch runs).
     pub local_devices: std::sync::RwLock<Option<Arc<crate::media::devices::DeviceWatch>>>,
     /// Pinhole's own ONVIF face (switched by the `onvif_enabled` setting).
@@ -304,6 +308,22 @@ impl AppState {
                 self.ptz.sync(&list, &onvif);
                 if let Some(m) = &self.media {
                     m.sync(&list, passwords).await;
+                    // Every camera takes its stored picture adjustments: new ones need them, the
+                    // others already have them (read and applied between two changes, never
+                    // across one).
+                    let _no_change_meanwhile = self.picture_edits.lock().await;
+                    match self.store.call(|c| crate::store::pictures::all(c)).await {
+                        Ok(all) => {
+                            for (id, picture) in all {
+                                if let Some(h) = m.camera(&id) {
+                                    h.set_picture(picture);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not read the cameras' pictures")
+                        }
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not reload cameras"),

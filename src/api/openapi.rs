@@ -61,6 +61,7 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         .routes(routes!(users::update, users::delete))
         .routes(routes!(cameras::list, cameras::create))
         .routes(routes!(cameras::get, cameras::update, cameras::delete))
+        .routes(routes!(cameras::picture, cameras::set_picture))
         .routes(routes!(ptz::continuous))
         .routes(routes!(ptz::stop))
         .routes(routes!(ptz::absolute))

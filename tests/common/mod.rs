@@ -358,6 +358,19 @@ pub async fn get_json(url: &str) -> Value {
         .expect("json body")
 }
 
+/// GET `path` with a bearer token: a JPEG (status 200), decoded.
+pub async fn get_jpeg_as(server: &Server, path: &str, token: &str) -> image::DynamicImage {
+    let r = client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200, "{path}: {:?}", r.text().await);
+    let body = r.bytes().await.expect("body");
+    image::load_from_memory_with_format(&body, image::ImageFormat::Jpeg).expect("a JPEG")
+}
+
 /// GET `path` with a bearer token; the JSON body.
 pub async fn get_json_as(server: &Server, path: &str, token: &str) -> Value {
     client()

@@ -142,6 +142,21 @@ await runBrowserTest(base, 'web page end to end', async ({ log, newPage, login }
   await page.click('#snapshot');
   await page.waitForSelector('.toast:has-text("Snapshot")');
 
+  log('the picture brightened from its slider, then reset');
+  const picture = async () => (await page.request.get(`${base}/api/cameras/camera0/picture`)).json();
+  await page.waitForSelector('#picture-brightness');
+  await page.locator('#picture-brightness').evaluate((s) => {
+    s.value = '80';
+    s.dispatchEvent(new Event('change'));
+  });
+  await until('the brightness stored', async () => (await picture()).brightness === 80);
+  await until('the slider\'s figure', async () => (await page.textContent('#picture')).includes('80'));
+  await page.click('#picture-reset');
+  await until('the picture as the camera gives it', async () => {
+    const p = await picture();
+    return p.brightness === 50 && p.contrast === 50 && p.saturation === 50;
+  });
+
   log('play back a recording');
   await page.goto(`${base}/#/recordings?camera=camera0`);
   await page.waitForSelector('#timeline .segment');
@@ -241,6 +256,9 @@ await runBrowserTest(base, 'web page end to end', async ({ log, newPage, login }
   assert.equal(await vp.locator('#snapshot').count(), 0, 'the snapshot button is shown to a viewer');
   assert.equal(await vp.locator('#rec-start').count(), 0, 'the record button is shown to a viewer');
   assert.ok(await vp.locator('[data-preset=door] .recall').isDisabled(), 'a viewer can recall presets');
+  await vp.waitForSelector('#picture-brightness');
+  assert.ok(await vp.locator('#picture-brightness').isDisabled(), 'a viewer can move the picture sliders');
+  assert.equal(await vp.locator('#picture-reset').count(), 0, 'the picture reset is shown to a viewer');
   const tabs = await vp.locator('.tabs a').allTextContents();
   await vp.goto(`${base}/#/settings`);
   await vp.waitForSelector('.tabs');

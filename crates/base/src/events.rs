@@ -19,6 +19,7 @@ pub const TOPICS: &[&str] = &[
     "camera.discovered",
     "camera.device_added",
     "camera.device_removed",
+    "camera.picture_changed",
     "recording.start",
     "recording.stop",
     "recording.progress",

@@ -20,6 +20,7 @@ pub mod http_auth;
 pub mod media_profile;
 pub mod ota;
 pub mod password;
+pub mod picture;
 pub mod png;
 pub mod ptz;
 pub mod retention;

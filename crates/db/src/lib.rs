@@ -17,6 +17,7 @@ pub mod broadcast;
 pub mod cameras;
 pub mod events;
 pub mod onvif_profiles;
+pub mod pictures;
 pub mod presets;
 pub mod recordings;
 pub mod schema;

@@ -242,7 +242,19 @@ CREATE TABLE onvif_profiles (
 ) STRICT;
 "#;
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+/// Version 12: each camera's picture adjustments (brightness, contrast, saturation, 0..=100),
+/// for the cameras whose picture was changed from the camera's own.
+const V12: &str = r#"
+CREATE TABLE camera_pictures (
+    camera_id TEXT PRIMARY KEY REFERENCES cameras (id) ON DELETE CASCADE,
+    brightness INTEGER NOT NULL CHECK (brightness BETWEEN 0 AND 100),
+    contrast INTEGER NOT NULL CHECK (contrast BETWEEN 0 AND 100),
+    saturation INTEGER NOT NULL CHECK (saturation BETWEEN 0 AND 100),
+    updated_at INTEGER NOT NULL
+) STRICT;
+"#;
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {

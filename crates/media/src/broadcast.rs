@@ -25,7 +25,8 @@
 
 use crate::camera::CameraHandle;
 use crate::hub::{ConsumerId, Hub};
-use crate::picture_layer::{PictureLayer, Placement, Plane};
+use crate::overlay_draw;
+use crate::picture_layer::{PictureLayer, Placement};
 use crate::pipeline::{Decoders, Encoder, aac_decoder, aac_encoder};
 use gst::prelude::*;
 use pinhole_base::broadcast::{OverlayKind, Protocol, TextContext, render_text};
@@ -729,48 +730,6 @@ enum LayerHandle {
     Picture(Arc<PictureLayer>),
 }
 
-/// Draws `picture` on every I420 frame of `info` leaving `element`.
-fn draw_on_frames(element: &gst::Element, picture: Arc<PictureLayer>, info: gst_video::VideoInfo) {
-    use gst_video::prelude::VideoFrameExt;
-    let Some(pad) = element.static_pad("src") else {
-        return;
-    };
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
-        if let Some(gst::PadProbeData::Buffer(buffer)) = probe.data.as_mut()
-            && let Ok(mut frame) =
-                gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), &info)
-        {
-            let layout: Vec<(usize, usize, usize)> = (0..3u32)
-                .map(|i| {
-                    let stride = frame.plane_stride()[i as usize].max(0) as usize;
-                    (
-                        stride,
-                        frame.comp_width(i) as usize,
-                        frame.comp_height(i) as usize,
-                    )
-                })
-                .collect();
-            let [y, u, v, _] = frame.planes_data_mut();
-            let mut planes =
-                [y, u, v]
-                    .into_iter()
-                    .zip(layout)
-                    .map(|(data, (stride, width, height))| Plane {
-                        data,
-                        stride,
-                        width,
-                        height,
-                    });
-            if let (Some(mut y), Some(mut u), Some(mut v)) =
-                (planes.next(), planes.next(), planes.next())
-            {
-                picture.draw(&mut y, &mut u, &mut v);
-            }
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
 /// The overlay elements, bottom first, named `layer0`, `layer1`, ..., each followed by ` ! `.
 fn overlay_chain(plan: &OutputPlan) -> String {
     let mut overlays = String::new();
@@ -805,10 +764,13 @@ fn overlay_elements(
         let handle = match &l.image {
             Some((path, _, _)) => {
                 let picture = Arc::new(PictureLayer::open(path)?);
-                draw_on_frames(&e, picture.clone(), frames.clone());
+                overlay_draw::draw_picture(&e, picture.clone(), frames.clone());
                 LayerHandle::Picture(picture)
             }
-            None => LayerHandle::Text(e),
+            None => {
+                overlay_draw::draw_rendered_text(&e, frames.clone(), plan.height >= 720);
+                LayerHandle::Text(e)
+            }
         };
         elements.push((l.id.clone(), handle));
     }

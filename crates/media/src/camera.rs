@@ -18,6 +18,7 @@ use super::preview::Preview;
 use gst::prelude::*;
 use pinhole_base::camera::Camera;
 use pinhole_base::config::{RtspClient, SourceKind};
+use pinhole_base::picture::Picture;
 use serde::Serialize;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -153,6 +154,9 @@ pub struct CameraHandle {
     pub rtsp_serving: std::sync::atomic::AtomicBool,
     /// The camera's sub stream, run like a camera of its own (`<id>/sub`), when it has one.
     pub(crate) sub: RwLock<Option<Arc<CameraHandle>>>,
+    /// The picture adjustments, and the running pipeline's `videobalance` that applies them
+    /// (where Pinhole encodes the picture).
+    picture: Mutex<(Picture, Option<gst::Element>)>,
 }
 
 /// Called on every state change (publishes events, updates metrics).
@@ -199,6 +203,7 @@ impl CameraHandle {
             last_audio_frame: AtomicI64::new(-1),
             epoch: Instant::now(),
             video_pad: Mutex::new(None),
+            picture: Mutex::new((Picture::default(), None)),
             last_codec: Mutex::new(None),
             audio_in: Mutex::new(None),
             last_audio: Mutex::new(None),
@@ -269,6 +274,41 @@ impl CameraHandle {
         self.audio_flowing(AUDIO_RECENT)
             .then(|| self.audio_caps())
             .flatten()
+    }
+
+    /// Sets the picture adjustments; the running pipeline takes them at once, a pipeline built
+    /// later at its start.
+    pub fn set_picture(&self, picture: Picture) {
+        let mut p = self.picture.lock().unwrap_or_else(|p| p.into_inner());
+        p.0 = picture;
+        if let Some(e) = &p.1 {
+            apply_picture(e, &picture);
+        }
+    }
+
+    /// Whether Pinhole makes this camera's picture (and so can adjust it): every source but an
+    /// IP camera's stream and a V4L2 device's own H.264, which are relayed as they come.
+    pub fn adjusts_picture(&self) -> bool {
+        let has_element = self
+            .picture
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .is_some();
+        if self.status().state == CameraState::Streaming {
+            has_element
+        } else {
+            // Not running: what its kind says (a V4L2 device's format is known once it runs).
+            self.definition().source != SourceKind::Rtsp
+        }
+    }
+
+    fn attach_picture(&self, element: Option<gst::Element>) {
+        let mut p = self.picture.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = &element {
+            apply_picture(e, &p.0);
+        }
+        p.1 = element;
     }
 
     /// Whether a video frame came within `within`.
@@ -469,6 +509,7 @@ pub async fn run(
                 }
                 cam.preview.set_valve(None);
                 cam.detect.set_valve(None);
+                cam.attach_picture(None);
                 *cam.video_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 let pipeline = running.pipeline.clone();
                 let _ = tokio::task::spawn_blocking(move || {
@@ -900,6 +941,7 @@ fn build(
         cam.detect.set_valve(pipeline.by_name("detectgate"));
         connect_tap(&appsink(&pipeline, "detect")?, cam.detect.clone(), true);
     }
+    cam.attach_picture(pipeline.by_name("picture"));
 
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         let detail = pipeline
@@ -1078,9 +1120,44 @@ async fn supervise(
     }
 }
 
+/// `videobalance`'s settings for `p`: brightness -0.5..0.5, contrast and saturation 0..2, each
+/// neutral at 50 (where the element passes frames through untouched).
+pub fn balance_of(p: &Picture) -> (f64, f64, f64) {
+    let scale = |v: u8| f64::from(v) / f64::from(pinhole_base::picture::NEUTRAL);
+    (
+        (f64::from(p.brightness) - f64::from(pinhole_base::picture::NEUTRAL)) / 100.0,
+        scale(p.contrast),
+        scale(p.saturation),
+    )
+}
+
+fn apply_picture(e: &gst::Element, p: &Picture) {
+    let (brightness, contrast, saturation) = balance_of(p);
+    e.set_property("brightness", brightness);
+    e.set_property("contrast", contrast);
+    e.set_property("saturation", saturation);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_neutral_picture_leaves_the_balance_untouched_and_the_ends_reach_its_range() {
+        assert_eq!(balance_of(&Picture::default()), (0.0, 1.0, 1.0));
+        let low = Picture {
+            brightness: 0,
+            contrast: 0,
+            saturation: 0,
+        };
+        assert_eq!(balance_of(&low), (-0.5, 0.0, 0.0));
+        let high = Picture {
+            brightness: 100,
+            contrast: 100,
+            saturation: 100,
+        };
+        assert_eq!(balance_of(&high), (0.5, 2.0, 2.0));
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

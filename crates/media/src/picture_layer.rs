@@ -1,10 +1,13 @@
-//! Picture overlays (a PNG logo) drawn onto an output's I420 frames by Pinhole itself.
+//! Picture overlays (a PNG logo, and the text `textoverlay` renders) drawn onto an output's
+//! I420 frames by Pinhole itself.
 //!
 //! Why not `gdkpixbufoverlay`: GStreamer's generic blend unpacks every line under the picture to
 //! ARGB and packs it back, frame after frame (1.6 % of a core for a 192-pixel logo at 720p30 on
 //! the 2-core test machine). Here the picture is converted once, when its size or opacity
 //! changes, into luma, chroma and alpha planes laid out as the frame's; a frame then costs one
-//! multiply-add per covered byte. Pure code over plane slices, apart from the PNG decoding.
+//! multiply-add per covered byte. Text is laid out and rendered by `textoverlay` (pango), once
+//! per change, and blended here the same way. Pure code over plane slices, apart from the PNG
+//! decoding.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +24,7 @@ pub struct Placement {
 /// A picture converted for blending: luma and its alpha at full resolution, chroma (Cb, Cr)
 /// and its alpha at half resolution in both directions, as I420 has them.
 #[derive(Debug)]
-struct Planes {
+pub struct ConvertedPicture {
     at: Placement,
     hd: bool,
     luma: Vec<u8>,
@@ -37,7 +40,7 @@ struct Planes {
 #[derive(Debug)]
 pub struct PictureLayer {
     rgba: image::RgbaImage,
-    planes: Mutex<Option<Arc<Planes>>>,
+    planes: Mutex<Option<Arc<ConvertedPicture>>>,
 }
 
 /// A frame's plane to draw on: its bytes, row stride, width and height.
@@ -66,6 +69,41 @@ fn ycbcr(rgb: [u8; 3], hd: bool) -> [u8; 3] {
     };
     let to = |v: i32, base: i32| ((v + 128) >> 8).saturating_add(base).clamp(0, 255) as u8;
     [to(y, 16), to(cb, 128), to(cr, 128)]
+}
+
+/// Where R, G, B and A sit in a packed 4-byte pixel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PackedOrder {
+    /// Bytes B, G, R, A: GStreamer's overlay `ARGB` on little-endian machines.
+    Bgra,
+    /// Bytes A, R, G, B.
+    Argb,
+}
+
+/// A `width`×`height` picture of packed 4-byte pixels, rows `stride` bytes apart, as RGBA; None
+/// where `data` is too short for it.
+pub fn rgba_of_packed(
+    data: &[u8],
+    stride: usize,
+    width: u32,
+    height: u32,
+    order: PackedOrder,
+) -> Option<image::RgbaImage> {
+    let (w, h) = (width as usize, height as usize);
+    let row_len = w.checked_mul(4)?;
+    if h > 0 && (stride < row_len || data.len() < stride * (h - 1) + row_len) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(row_len * h);
+    for row in 0..h {
+        for p in data[row * stride..row * stride + row_len].chunks_exact(4) {
+            out.extend_from_slice(&match order {
+                PackedOrder::Bgra => [p[2], p[1], p[0], p[3]],
+                PackedOrder::Argb => [p[1], p[2], p[3], p[0]],
+            });
+        }
+    }
+    image::RgbaImage::from_raw(width, height, out)
 }
 
 /// `dst = dst × (255 - a)/255 + src × a/255`, row by row over the covered part of `plane`.
@@ -98,34 +136,18 @@ fn blend_plane(plane: &mut Plane<'_>, x: i64, y: i64, w: usize, src: &[u8], alph
     }
 }
 
-impl PictureLayer {
-    /// Decodes a PNG (already checked when it was uploaded).
-    pub fn open(path: &std::path::Path) -> Result<Self, String> {
-        let rgba = image::open(path)
-            .map_err(|e| format!("cannot read the overlay picture {}: {e}", path.display()))?
-            .into_rgba8();
-        Ok(Self {
-            rgba,
-            planes: Mutex::new(None),
-        })
-    }
-
-    /// Places the picture; converted again only when the placement changed. `hd`: the frame
-    /// is HD (BT.709 colours).
-    pub fn place(&self, at: Placement, hd: bool) {
-        let same = |p: &Option<Arc<Planes>>| p.as_ref().is_some_and(|p| p.at == at && p.hd == hd);
-        if same(&self.planes.lock().unwrap_or_else(|p| p.into_inner())) {
-            return;
-        }
-        // Converted without the lock: frames go on being drawn meanwhile.
-        let planes = Arc::new(self.convert(at, hd));
-        *self.planes.lock().unwrap_or_else(|p| p.into_inner()) = Some(planes);
-    }
-
-    fn convert(&self, at: Placement, hd: bool) -> Planes {
+impl ConvertedPicture {
+    /// `rgba` converted for blending at `at` (scaled to its size first where it differs).
+    /// `hd`: the frame is HD (BT.709 colours).
+    pub fn new(rgba: &image::RgbaImage, at: Placement, hd: bool) -> Self {
         let (w, h) = (at.width.max(1), at.height.max(1));
-        let scaled =
-            image::imageops::resize(&self.rgba, w, h, image::imageops::FilterType::Triangle);
+        let resized;
+        let scaled = if rgba.dimensions() == (w, h) {
+            rgba
+        } else {
+            resized = image::imageops::resize(rgba, w, h, image::imageops::FilterType::Triangle);
+            &resized
+        };
         let opacity = at.opacity.clamp(0.0, 1.0);
         let (w, h) = (w as usize, h as usize);
         let mut luma = Vec::with_capacity(w * h);
@@ -163,7 +185,7 @@ impl PictureLayer {
             cr.push(sr.checked_div(a).map_or(128, |c| c as u8));
             chroma_alpha.push((a / 4) as u8);
         }
-        Planes {
+        Self {
             at,
             hd,
             luma,
@@ -175,26 +197,57 @@ impl PictureLayer {
         }
     }
 
+    /// Draws the picture on a frame's Y, U and V planes.
+    pub fn draw(&self, y: &mut Plane<'_>, u: &mut Plane<'_>, v: &mut Plane<'_>) {
+        if self.at.opacity <= 0.0 {
+            return;
+        }
+        let (x, top) = (i64::from(self.at.x), i64::from(self.at.y));
+        let w = self.at.width.max(1) as usize;
+        blend_plane(y, x, top, w, &self.luma, &self.alpha);
+        let (cx, cy) = (x.div_euclid(2), top.div_euclid(2));
+        let cw = self.chroma_size.0;
+        blend_plane(u, cx, cy, cw, &self.cb, &self.chroma_alpha);
+        blend_plane(v, cx, cy, cw, &self.cr, &self.chroma_alpha);
+    }
+}
+
+impl PictureLayer {
+    /// Decodes a PNG (already checked when it was uploaded).
+    pub fn open(path: &std::path::Path) -> Result<Self, String> {
+        let rgba = image::open(path)
+            .map_err(|e| format!("cannot read the overlay picture {}: {e}", path.display()))?
+            .into_rgba8();
+        Ok(Self {
+            rgba,
+            planes: Mutex::new(None),
+        })
+    }
+
+    /// Places the picture; converted again only when the placement changed. `hd`: the frame
+    /// is HD (BT.709 colours).
+    pub fn place(&self, at: Placement, hd: bool) {
+        let same = |p: &Option<Arc<ConvertedPicture>>| {
+            p.as_ref().is_some_and(|p| p.at == at && p.hd == hd)
+        };
+        if same(&self.planes.lock().unwrap_or_else(|p| p.into_inner())) {
+            return;
+        }
+        // Converted without the lock: frames go on being drawn meanwhile.
+        let planes = Arc::new(ConvertedPicture::new(&self.rgba, at, hd));
+        *self.planes.lock().unwrap_or_else(|p| p.into_inner()) = Some(planes);
+    }
+
     /// Draws the picture on a frame's Y, U and V planes (nothing until it is placed).
     pub fn draw(&self, y: &mut Plane<'_>, u: &mut Plane<'_>, v: &mut Plane<'_>) {
-        let Some(p) = self
+        let planes = self
             .planes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        else {
-            return;
-        };
-        if p.at.opacity <= 0.0 {
-            return;
+            .clone();
+        if let Some(p) = planes {
+            p.draw(y, u, v);
         }
-        let (x, top) = (i64::from(p.at.x), i64::from(p.at.y));
-        let w = p.at.width.max(1) as usize;
-        blend_plane(y, x, top, w, &p.luma, &p.alpha);
-        let (cx, cy) = (x.div_euclid(2), top.div_euclid(2));
-        let cw = p.chroma_size.0;
-        blend_plane(u, cx, cy, cw, &p.cb, &p.chroma_alpha);
-        blend_plane(v, cx, cy, cw, &p.cr, &p.chroma_alpha);
     }
 }
 
@@ -297,6 +350,31 @@ mod tests {
             let inside = |a: i32| (a.max(0)..(a + 6).min(16)).len();
             assert_eq!(covered, inside(x) * inside(y), "at {x},{y}");
         }
+    }
+
+    #[test]
+    fn packed_pixels_are_read_in_their_order_and_short_data_refused() {
+        // Two pixels a row, two rows, a stride of 12 (4 bytes of padding).
+        let mut data = Vec::new();
+        for (b, g, r, a) in [
+            (1, 2, 3, 4),
+            (5, 6, 7, 8),
+            (9, 10, 11, 12),
+            (13, 14, 15, 16),
+        ] {
+            data.extend_from_slice(&[b, g, r, a]);
+            if data.len() % 12 == 8 {
+                data.extend_from_slice(&[0; 4]);
+            }
+        }
+        let bgra = rgba_of_packed(&data, 12, 2, 2, PackedOrder::Bgra).expect("fits");
+        assert_eq!(bgra.get_pixel(0, 0).0, [3, 2, 1, 4]);
+        assert_eq!(bgra.get_pixel(1, 1).0, [15, 14, 13, 16]);
+        let argb = rgba_of_packed(&data, 12, 2, 2, PackedOrder::Argb).expect("fits");
+        assert_eq!(argb.get_pixel(1, 0).0, [6, 7, 8, 5]);
+        assert!(rgba_of_packed(&data[..19], 12, 2, 2, PackedOrder::Bgra).is_none());
+        assert!(rgba_of_packed(&data, 4, 2, 2, PackedOrder::Bgra).is_none());
+        assert!(rgba_of_packed(&[], 0, 0, 0, PackedOrder::Bgra).is_some());
     }
 
     #[test]

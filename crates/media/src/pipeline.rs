@@ -2,7 +2,9 @@
 //! definition. Pure, so every source kind and encoder can be unit tested without GStreamer.
 //!
 //! Shape (the design is in `docs/media.md`):
-//! - raw sources (test, v4l2 raw/MJPEG, libcamera): `source ! tee name=raw`, then
+//! - raw sources (test, v4l2 raw/MJPEG, libcamera, HTTP MJPEG): `source ! videobalance
+//!   name=picture ! tee name=raw` (the balance passes frames through untouched until the
+//!   picture is adjusted), then
 //!   `raw. ! queue(leaky) ! encoder ! h264parse config-interval=-1 ! avc/au ! appsink name=h264`
 //!   and a low-fps JPEG branch `raw. ! gate ! queue(leaky) ! videorate ! videoscale ! jpegenc !
 //!   appsink name=jpeg`;
@@ -412,7 +414,7 @@ impl CaptureSpec {
             format!("{src} ! {h264_out}", src = self.source())
         } else {
             format!(
-                "{src} ! tee name=raw \
+                "{src} ! videobalance name=picture ! tee name=raw \
                  raw. ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream ! videoconvert ! {enc} ! {h264_out} \
                  raw. ! valve name=previewgate drop=true ! {jpeg} \
                  raw. ! {detect}",
@@ -547,6 +549,11 @@ mod tests {
         assert!(l.contains("bitrate=2000 key-int-max=30"));
         assert!(l.contains("appsink name=video"));
         assert!(l.contains("appsink name=jpeg"));
+        // The picture is adjusted once, before the encoder, the preview and the detector.
+        assert!(
+            l.contains("videobalance name=picture ! tee name=raw"),
+            "{l}"
+        );
         assert!(l.contains("raw. ! valve name=detectgate drop=true"));
         assert!(l.contains("video/x-raw,format=RGB,width=320"));
         assert!(!l.contains("avdec_h264"));

@@ -185,6 +185,7 @@ pub fn router() -> Router<SharedState> {
         .route(Service::Media.path(), service(Service::Media))
         .route(Service::Media2.path(), service(Service::Media2))
         .route(Service::Ptz.path(), service(Service::Ptz))
+        .route(Service::Imaging.path(), service(Service::Imaging))
         .route(Service::Events.path(), service(Service::Events))
         .route(
             &format!("{}/{{id}}", Service::Subscription.path()),

@@ -14,12 +14,14 @@ use crate::onvif::server::answer::{
     self, AudioInfo, DeviceInfo, EncoderChoices, Encoding, Endpoints, Fault, InterfaceInfo,
     Position, PresetInfo, ProfileInfo, PtzInfo,
 };
+use crate::onvif::server::imaging::{self, ImagingOp, ImagingValues};
 use crate::onvif::server::media2::ConfigurationKind;
 use crate::onvif::server::{EncoderChange, Media2Op, Operation, Service, Vector};
 use crate::onvif::server::{PartRef, ProfileEdit};
 use crate::onvif::server::{events, media2, profiles};
 use crate::ptz::profile::Profile;
 use crate::store::presets;
+use pinhole_base::picture::PictureChange;
 
 /// The request a ONVIF operation is answered for.
 pub struct Context<'a> {
@@ -235,10 +237,69 @@ fn ptz_fault(e: ptz_ops::PtzOpError) -> Fault {
     ApiError::from(e).into()
 }
 
+/// The camera whose video source `token` is.
+fn camera_of_source(state: &SharedState, token: &str) -> Result<String, Fault> {
+    own_profiles(state)
+        .into_iter()
+        .find(|p| p.source == token && !p.stream.ends_with(SUB))
+        .map(|p| p.stream)
+        .ok_or_else(|| Fault::NoSource(format!("no video source `{token}`")))
+}
+
+/// An imaging request: the picture of the source's camera, through the same
+/// [`crate::api::picture_ops`] as the REST routes and JSON-RPC.
+async fn imaging(state: &SharedState, op: &ImagingOp) -> Result<String, Fault> {
+    let camera = camera_of_source(state, op.source())?;
+    let view = crate::api::picture_ops::get(state, &camera).await?;
+    Ok(match op {
+        ImagingOp::GetMoveOptions { .. } => imaging::move_options().to_string(),
+        ImagingOp::GetStatus { .. } => imaging::status().to_string(),
+        _ if !view.adjustable => {
+            return Err(Fault::NoImagingForSource(
+                crate::api::picture_ops::not_adjustable_reason(&camera),
+            ));
+        }
+        ImagingOp::GetImagingSettings { .. } => imaging::settings(&ImagingValues {
+            brightness: f64::from(view.picture.brightness),
+            color_saturation: f64::from(view.picture.saturation),
+            contrast: f64::from(view.picture.contrast),
+        }),
+        ImagingOp::GetOptions { .. } => imaging::options(),
+        ImagingOp::SetImagingSettings { change, .. } => {
+            if !change.unsupported.is_empty() {
+                return Err(Fault::SettingsInvalid(imaging::unsupported_reason(
+                    &change.unsupported,
+                )));
+            }
+            let scale = |name: &str, v: Option<f64>| -> Result<Option<u8>, Fault> {
+                match v {
+                    Some(v) if (0.0..=100.0).contains(&v) => Ok(Some(v.round() as u8)),
+                    Some(v) => Err(Fault::SettingsInvalid(format!(
+                        "{name} {v} is outside 0 to 100 (GetOptions)"
+                    ))),
+                    None => Ok(None),
+                }
+            };
+            let change = PictureChange {
+                brightness: scale("Brightness", change.brightness)?,
+                contrast: scale("Contrast", change.contrast)?,
+                saturation: scale("ColorSaturation", change.color_saturation)?,
+            };
+            crate::api::picture_ops::set(state, &camera, &change).await?;
+            imaging::set_done().to_string()
+        }
+    })
+}
+
 /// What an encoder change asked for, for the audit trail.
 pub fn details_of(op: &Operation) -> Option<serde_json::Value> {
     use Operation::*;
     match op {
+        Imaging(ImagingOp::SetImagingSettings { change, .. }) => Some(serde_json::json!({
+            "brightness": change.brightness,
+            "contrast": change.contrast,
+            "saturation": change.color_saturation,
+        })),
         SetVideoEncoderConfiguration(c) | Media2(Media2Op::SetVideoEncoderConfiguration(c)) => {
             Some(serde_json::json!({
                 "encoding": c.encoding,
@@ -1097,6 +1158,7 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             ptz_ops::home(state, &id).await.map_err(ptz_fault)?;
             answer::empty("tptz", "GotoHomePosition")
         }
+        O::Imaging(i) => imaging(state, i).await?,
         O::GetEventProperties => events::event_properties(),
         O::CreatePullPointSubscription {
             filter,

@@ -2,7 +2,7 @@
 //! Passwords go in, never come out (`has_password`).
 
 use crate::api::SharedState;
-use crate::api::authn::{AsAdmin, AsViewer};
+use crate::api::authn::{AsAdmin, AsOperator, AsViewer};
 use crate::api::error::{ApiError, ErrorBody, JsonBody};
 use crate::store::cameras::{self, Camera, CameraInput};
 use axum::Json;
@@ -86,4 +86,34 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     state.remove_camera(&id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A camera's picture adjustments (0-100, 50 leaves the picture as the camera gives it).
+#[utoipa::path(get, path = "/api/cameras/{id}/picture", tag = "cameras", params(("id" = String, Path)),
+    responses((status = 200, body = crate::api::picture_ops::PictureView), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn picture(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+) -> Result<Json<crate::api::picture_ops::PictureView>, ApiError> {
+    Ok(Json(crate::api::picture_ops::get(&state, &id).await?))
+}
+
+/// Adjusts a camera's picture; what the body leaves out stays. Applied at once, without a
+/// restart. A relayed IP camera's picture is set on the camera (409).
+#[utoipa::path(put, path = "/api/cameras/{id}/picture", tag = "cameras", params(("id" = String, Path)),
+    request_body = pinhole_base::picture::PictureChange,
+    responses((status = 200, body = crate::api::picture_ops::PictureView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_picture(
+    State(state): State<SharedState>,
+    _: AsOperator,
+    Path(id): Path<String>,
+    JsonBody(change): JsonBody<pinhole_base::picture::PictureChange>,
+) -> Result<Json<crate::api::picture_ops::PictureView>, ApiError> {
+    Ok(Json(
+        crate::api::picture_ops::set(&state, &id, &change).await?,
+    ))
 }

@@ -336,6 +336,7 @@ pub(super) fn spawn_device_watch(sup: &Supervisor, state: SharedState) {
                 }
             };
             *state.local_devices.write().unwrap_or_else(|p| p.into_inner()) = Some(watch.clone());
+            let mut published = Unpublish(Some(state.clone()));
             let outcome = loop {
                 tokio::select! {
                     change = rx.recv() => {
@@ -356,12 +357,36 @@ pub(super) fn spawn_device_watch(sup: &Supervisor, state: SharedState) {
                     _ = ctx.shutdown.cancelled() => break Ok(()),
                 }
             };
+            published.0 = None;
             state.local_devices.write().unwrap_or_else(|p| p.into_inner()).take();
             // The monitor's thread is joined off the runtime.
             let _ = tokio::task::spawn_blocking(move || drop(watch)).await;
             outcome
         }
     });
+}
+
+/// Takes the device watch out of the shared state if its task ends without doing so itself (a
+/// panic), so the list is not answered from a watch nobody reads; the watch is dropped on a
+/// thread of its own, which joins the monitor's thread off the runtime.
+struct Unpublish(Option<SharedState>);
+
+impl Drop for Unpublish {
+    fn drop(&mut self) {
+        let Some(state) = self.0.take() else {
+            return;
+        };
+        let watch = state
+            .local_devices
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(watch) = watch {
+            let _ = std::thread::Builder::new()
+                .name("device-watch-end".into())
+                .spawn(move || drop(watch));
+        }
+    }
 }
 
 pub(super) fn spawn_system_monitor(sup: &Supervisor, state: SharedState) {

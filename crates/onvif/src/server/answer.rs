@@ -12,6 +12,7 @@ const NS_DEVICE: &str = "http://www.onvif.org/ver10/device/wsdl";
 const NS_MEDIA: &str = "http://www.onvif.org/ver10/media/wsdl";
 const NS_MEDIA2: &str = "http://www.onvif.org/ver20/media/wsdl";
 const NS_PTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
+const NS_IMAGING: &str = "http://www.onvif.org/ver20/imaging/wsdl";
 const NS_SCHEMA: &str = "http://www.onvif.org/ver10/schema";
 const NS_ERROR: &str = "http://www.onvif.org/ver10/error";
 const NS_EVENTS: &str = "http://www.onvif.org/ver10/events/wsdl";
@@ -41,7 +42,7 @@ pub fn envelope(body: &str, soap11: bool) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
          <s:Envelope xmlns:s=\"{ns}\" xmlns:tds=\"{NS_DEVICE}\" xmlns:trt=\"{NS_MEDIA}\" \
-         xmlns:tr2=\"{NS_MEDIA2}\" xmlns:tptz=\"{NS_PTZ}\" xmlns:tt=\"{NS_SCHEMA}\" xmlns:ter=\"{NS_ERROR}\" \
+         xmlns:tr2=\"{NS_MEDIA2}\" xmlns:tptz=\"{NS_PTZ}\" xmlns:timg=\"{NS_IMAGING}\" xmlns:tt=\"{NS_SCHEMA}\" xmlns:ter=\"{NS_ERROR}\" \
          xmlns:tev=\"{NS_EVENTS}\" xmlns:wsnt=\"{NS_WSNT}\" xmlns:wsa=\"{NS_WSA}\" \
          xmlns:tns1=\"{NS_TOPICS}\" xmlns:wstop=\"{NS_WSTOP}\" xmlns:wsrf-rw=\"{NS_WSRF_RW}\" \
          xmlns:xs=\"{NS_XS}\">\
@@ -81,6 +82,12 @@ pub enum Fault {
     FixedProfile(String),
     /// A configuration that does not go with the profile's others (another camera's).
     ConfigurationConflict(String),
+    /// The video source token names no source.
+    NoSource(String),
+    /// The source's picture is not Pinhole's to set (a relayed IP camera's).
+    NoImagingForSource(String),
+    /// An imaging setting Pinhole has not, or a value outside its options.
+    SettingsInvalid(String),
 }
 
 impl Fault {
@@ -88,7 +95,7 @@ impl Fault {
     /// (SOAP 1.2 over HTTP).
     pub fn http_status(&self) -> u16 {
         match self {
-            Fault::Receiver(_) => 500,
+            Fault::Receiver(_) | Fault::NoImagingForSource(_) => 500,
             _ => 400,
         }
     }
@@ -123,6 +130,19 @@ impl Fault {
             Fault::ConfigurationConflict(r) => {
                 ("Sender", "ter:Action", Some("ter:ConfigurationConflict"), r)
             }
+            Fault::NoSource(r) => ("Sender", "ter:InvalidArgVal", Some("ter:NoSource"), r),
+            Fault::NoImagingForSource(r) => (
+                "Receiver",
+                "ter:ActionNotSupported",
+                Some("ter:NoImagingForSource"),
+                r,
+            ),
+            Fault::SettingsInvalid(r) => (
+                "Sender",
+                "ter:InvalidArgVal",
+                Some("ter:SettingsInvalid"),
+                r,
+            ),
         }
     }
 
@@ -470,12 +490,14 @@ pub fn capabilities(e: &Endpoints, ptz: bool) -> String {
          <tt:Events><tt:XAddr>{}</tt:XAddr><tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>\
          <tt:WSPullPointSupport>true</tt:WSPullPointSupport>\
          <tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>\
+         <tt:Imaging><tt:XAddr>{}</tt:XAddr></tt:Imaging>\
          <tt:Media><tt:XAddr>{}</tt:XAddr><tt:StreamingCapabilities>\
          <tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP>\
          </tt:StreamingCapabilities></tt:Media>{ptz}\
          </tds:Capabilities></tds:GetCapabilitiesResponse>",
         escape(&e.url(Service::Device)),
         escape(&e.url(Service::Events)),
+        escape(&e.url(Service::Imaging)),
         escape(&e.url(Service::Media)),
     )
 }
@@ -518,12 +540,13 @@ pub fn service_capabilities(service: Service, profiles: usize) -> String {
             "<tptz:GetServiceCapabilitiesResponse><tptz:Capabilities {PTZ_SERVICE_CAPABILITIES}/></tptz:GetServiceCapabilitiesResponse>"
         ),
         Service::Media2 => super::media2::service_capabilities(profiles),
+        Service::Imaging => super::imaging::service_capabilities(),
         Service::Events | Service::Subscription => super::events::service_capabilities(),
     }
 }
 
-/// `GetServices`: the device, media (ver10 and Media2) and event services, and PTZ when a camera
-/// has it.
+/// `GetServices`: the device, media (ver10 and Media2), event and imaging services, and PTZ
+/// when a camera has it.
 pub fn services(e: &Endpoints, ptz: bool, include_capability: bool, profiles: usize) -> String {
     let mut out = String::from("<tds:GetServicesResponse>");
     let mut one = |ns: &str, service: Service, caps: String, major: u32, minor: u32| {
@@ -569,6 +592,13 @@ pub fn services(e: &Endpoints, ptz: bool, include_capability: bool, profiles: us
         NS_EVENTS,
         Service::Events,
         super::events::capabilities(),
+        2,
+        60,
+    );
+    one(
+        NS_IMAGING,
+        Service::Imaging,
+        super::imaging::capabilities().to_string(),
         2,
         60,
     );

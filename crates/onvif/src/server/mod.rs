@@ -13,6 +13,7 @@
 
 pub mod answer;
 pub mod events;
+pub mod imaging;
 pub mod media2;
 pub mod profiles;
 
@@ -30,6 +31,8 @@ pub enum Service {
     /// Media2 (ver20).
     Media2,
     Ptz,
+    /// Imaging (ver20): a video source's picture settings.
+    Imaging,
     Events,
     /// One pull-point subscription (its address is [`Service::path`] and the subscription's id).
     Subscription,
@@ -43,6 +46,7 @@ impl Service {
             Service::Media => "/onvif/media_service",
             Service::Media2 => "/onvif/media2_service",
             Service::Ptz => "/onvif/ptz_service",
+            Service::Imaging => "/onvif/imaging_service",
             Service::Events => "/onvif/event_service",
             Service::Subscription => "/onvif/subscription",
         }
@@ -169,6 +173,8 @@ pub enum Operation {
     GotoHomePosition {
         profile: String,
     },
+    /// Imaging (ver20).
+    Imaging(imaging::ImagingOp),
     // Event service (ver10).
     GetEventProperties,
     CreatePullPointSubscription {
@@ -436,7 +442,8 @@ impl Operation {
             | GotoPreset { .. }
             | SetPreset { .. }
             | RemovePreset { .. }
-            | GotoHomePosition { .. } => Access::Actuate,
+            | GotoHomePosition { .. }
+            | Imaging(imaging::ImagingOp::SetImagingSettings { .. }) => Access::Actuate,
             SetVideoEncoderConfiguration(_)
             | Media2(Media2Op::SetVideoEncoderConfiguration(_))
             | EditProfile { .. }
@@ -491,6 +498,7 @@ impl Operation {
             SetPreset { .. } => "SetPreset",
             RemovePreset { .. } => "RemovePreset",
             GotoHomePosition { .. } => "GotoHomePosition",
+            Imaging(i) => i.name(),
             GetEventProperties => "GetEventProperties",
             CreatePullPointSubscription { .. } => "CreatePullPointSubscription",
             Subscribe { .. } => "Subscribe",
@@ -1013,6 +1021,10 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         },
         (Service::Ptz, "GotoHomePosition") => O::GotoHomePosition {
             profile: profile()?,
+        },
+        (Service::Imaging, other) => match imaging::parse(op, other)? {
+            Some(i) => O::Imaging(i),
+            None => O::NotSupported(other.chars().take(64).collect()),
         },
         (Service::Events, "GetEventProperties") => O::GetEventProperties,
         (Service::Events, "CreatePullPointSubscription") => O::CreatePullPointSubscription {

@@ -427,6 +427,19 @@ fn every_answer_is_well_formed_xml() {
         answer::configuration_options(&z),
         answer::set_preset("3"),
         answer::empty("tptz", "Stop"),
+        answer::service_capabilities(Service::Imaging, 2),
+        imaging::settings(&imaging::ImagingValues {
+            brightness: 90.0,
+            color_saturation: 50.0,
+            contrast: 12.5,
+        }),
+        imaging::options(),
+        imaging::move_options().to_string(),
+        imaging::status().to_string(),
+        imaging::set_done().to_string(),
+        Fault::NoImagingForSource("a<b".into()).body(false),
+        Fault::NoSource("x".into()).body(true),
+        Fault::SettingsInvalid("Sharpness".into()).body(false),
     ];
     for (i, body) in bodies.iter().enumerate() {
         for soap11 in [false, true] {
@@ -965,4 +978,79 @@ fn a_made_profile_shows_what_it_holds_and_says_it_is_not_fixed() {
     // Faults carry ONVIF's subcodes.
     let f = Fault::FixedProfile("own".into()).body(false);
     assert!(f.contains("ter:DeletionOfFixedProfile"), "{f}");
+}
+
+#[test]
+fn imaging_requests_read_as_recorders_send_them() {
+    let req = |body: &str| {
+        format!(
+            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>\
+             <timg:{body}</s:Body></s:Envelope>"
+        )
+    };
+    let ns = "xmlns:timg=\"http://www.onvif.org/ver20/imaging/wsdl\" xmlns:tt=\"http://www.onvif.org/ver10/schema\"";
+    let r = parse_request(
+        Service::Imaging,
+        &req(&format!(
+            "SetImagingSettings {ns}><timg:VideoSourceToken>src_camera1</timg:VideoSourceToken>\
+             <timg:ImagingSettings><tt:Brightness>90</tt:Brightness><tt:Contrast>12.5</tt:Contrast>\
+             <tt:Sharpness>3</tt:Sharpness></timg:ImagingSettings>\
+             <timg:ForcePersistence>true</timg:ForcePersistence></timg:SetImagingSettings>"
+        )),
+    )
+    .unwrap();
+    let Operation::Imaging(imaging::ImagingOp::SetImagingSettings { source, change }) =
+        &r.operation
+    else {
+        panic!("{:?}", r.operation);
+    };
+    assert_eq!(source, "src_camera1");
+    assert_eq!(
+        (change.brightness, change.contrast, change.color_saturation),
+        (Some(90.0), Some(12.5), None)
+    );
+    assert_eq!(change.unsupported, vec!["Sharpness".to_string()]);
+    assert_eq!(r.operation.access(), Access::Actuate);
+    assert_eq!(r.operation.name(), "SetImagingSettings");
+    // The imaging service's GetStatus is not PTZ's.
+    let r = parse_request(
+        Service::Imaging,
+        &req(&format!(
+            "GetStatus {ns}><timg:VideoSourceToken>src_camera1</timg:VideoSourceToken></timg:GetStatus>"
+        )),
+    )
+    .unwrap();
+    assert_eq!(r.operation.access(), Access::Read);
+    assert!(matches!(
+        r.operation,
+        Operation::Imaging(imaging::ImagingOp::GetStatus { .. })
+    ));
+    // Not a number, not finite, no source: refused.
+    for bad in [
+        "<tt:Brightness>bright</tt:Brightness>",
+        "<tt:Contrast>NaN</tt:Contrast>",
+        "<tt:ColorSaturation>inf</tt:ColorSaturation>",
+    ] {
+        let body = format!(
+            "SetImagingSettings {ns}><timg:VideoSourceToken>s</timg:VideoSourceToken>\
+             <timg:ImagingSettings>{bad}</timg:ImagingSettings></timg:SetImagingSettings>"
+        );
+        assert!(
+            parse_request(Service::Imaging, &req(&body)).is_err(),
+            "{bad}"
+        );
+    }
+    let body = format!("GetOptions {ns}/>");
+    assert!(parse_request(Service::Imaging, &req(&body)).is_err());
+    // The device says where the service is.
+    let e = Endpoints {
+        base: "http://h".into(),
+    };
+    assert!(
+        answer::capabilities(&e, false)
+            .contains("<tt:Imaging><tt:XAddr>http://h/onvif/imaging_service</tt:XAddr>")
+    );
+    assert!(
+        answer::services(&e, false, true, 2).contains("http://www.onvif.org/ver20/imaging/wsdl")
+    );
 }

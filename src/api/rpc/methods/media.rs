@@ -49,7 +49,44 @@ pub(super) fn methods() -> Vec<Method> {
         method!("set_retention_policy", ADMIN, AUDITED, set_retention_policy),
         method!("cleanup_old_files", ADMIN, AUDITED, cleanup_old_files),
         method!("list_local_devices", OPERATOR, READ, list_local_devices),
+        method!("get_camera_picture", VIEWER, READ, get_camera_picture),
+        method!("set_camera_picture", OPERATOR, AUDITED, set_camera_picture),
     ]
+}
+
+async fn get_camera_picture(
+    state: &SharedState,
+    _session: &mut Session,
+    DeviceParams { device }: DeviceParams,
+) -> Result<Value, RpcError> {
+    let v = crate::api::picture_ops::get(state, &device).await?;
+    serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PictureParams {
+    device: String,
+    #[serde(default)]
+    brightness: Option<u8>,
+    #[serde(default)]
+    contrast: Option<u8>,
+    #[serde(default)]
+    saturation: Option<u8>,
+}
+
+async fn set_camera_picture(
+    state: &SharedState,
+    _session: &mut Session,
+    p: PictureParams,
+) -> Result<Value, RpcError> {
+    let change = pinhole_base::picture::PictureChange {
+        brightness: p.brightness,
+        contrast: p.contrast,
+        saturation: p.saturation,
+    };
+    let v = crate::api::picture_ops::set(state, &p.device, &change).await?;
+    serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
 }
 
 async fn get_camera_list(
