@@ -23,7 +23,7 @@ pub mod supervisor;
 pub mod tls;
 
 // The layers below, under the names the application uses for them.
-pub use pinhole_base::{VERSION, broadcast, clock, events, hex, http_auth, png};
+pub use pinhole_base::{VERSION, broadcast, clock, events, hex, http_auth, osd, png};
 pub use pinhole_db as store;
 pub use pinhole_db::secrets;
 pub use pinhole_detect as detect;

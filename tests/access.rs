@@ -74,6 +74,8 @@ const RPC_ROLES: &[(&str, Option<&str>)] = &[
     ("list_local_devices", Some("operator")),
     ("get_camera_picture", Some("viewer")),
     ("set_camera_picture", Some("operator")),
+    ("get_camera_osd", Some("viewer")),
+    ("set_camera_osd", Some("admin")),
     ("list_events", Some("viewer")),
     ("get_event", Some("viewer")),
     ("delete_event", Some("admin")),

@@ -1323,8 +1323,29 @@ async fn picture_luma(server: &Server, token: &str, id: &str) -> f64 {
     img.pixels().map(|p| f64::from(p.0[0])).sum::<f64>() / f64::from(img.width() * img.height())
 }
 
+/// The share of the lower left of camera `id`'s picture (rows 88-97 %, left half) unlike the
+/// same column at 78 % of its height: in the test pattern's bottom section every row is alike,
+/// so only something drawn there differs.
+async fn drawn_in_lower_left(server: &Server, token: &str, id: &str) -> f64 {
+    let img = get_jpeg_as(server, &format!("/api/cameras/{id}/preview.jpg"), token)
+        .await
+        .to_luma8();
+    let (w, h) = img.dimensions();
+    let reference = h * 78 / 100;
+    let (mut unlike, mut all) = (0u32, 0u32);
+    for y in h * 88 / 100..h * 97 / 100 {
+        for x in 0..w / 2 {
+            let d =
+                i32::from(img.get_pixel(x, y).0[0]) - i32::from(img.get_pixel(x, reference).0[0]);
+            all += 1;
+            unlike += u32::from(d.abs() > 80);
+        }
+    }
+    f64::from(unlike) / f64::from(all.max(1))
+}
+
 #[tokio::test]
-async fn a_recorder_brightens_a_cameras_picture_through_onvif_imaging() {
+async fn a_recorder_brightens_a_cameras_picture_and_dates_it_through_onvif() {
     // camera0 is relayed from an IP camera, camera1 encoded by Pinhole.
     let ipcam = ipcam::IpCamera::started(ipcam::IpCodec::H264, Some(ipcam::IpAudio::Aac)).await;
     let (server, port) = face_beside(&ipcam, "aac").await;
@@ -1437,7 +1458,104 @@ async fn a_recorder_brightens_a_cameras_picture_through_onvif_imaging() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+
+    // Texts on the picture (OSD): an admin puts a name and the date on camera1 through Media2,
+    // reads them through Media, changes one and deletes the other; an operator may not, and
+    // camera0's picture is the IP camera's.
+    let bare = drawn_in_lower_left(&server, &view, "camera1").await;
+    assert!(bare < 0.01, "{bare} of the corner differs before any text");
+    let text = |source: &str, position: &str, string: Value| {
+        json!({"OSD": {"token": "", "VideoSourceConfigurationToken": source, "Type": "Text",
+            "Position": {"Type": position}, "TextString": string}})
+    };
+    let name = text(
+        "src_camera1",
+        "LowerLeft",
+        json!({"Type": "Plain", "FontSize": 72, "PlainText": "PINHOLE"}),
+    );
+    let date = text(
+        "src_camera1",
+        "UpperRight",
+        json!({"Type": "DateAndTime", "DateFormat": "dd.MM.yyyy", "TimeFormat": "HH:mm:ss", "FontSize": 24}),
+    );
+    let media2 = |op: &str, params: Value| json!({"media2": op, "params": params});
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "oper", PASSWORD],
+        &json!([media2("CreateOSD", name.clone())]),
+    );
+    assert!(
+        r[0]["fault"].as_str().is_some_and(|f| f.contains("admin")),
+        "{}",
+        r[0]
+    );
+    let r = host_client(
+        &["run", "127.0.0.1", &port, "admin", PASSWORD],
+        &json!([
+            media2(
+                "GetOSDOptions",
+                json!({"ConfigurationToken": "src_camera1"})
+            ),
+            media2("CreateOSD", name),
+            media2("CreateOSD", date),
+            step(
+                "media",
+                "GetOSDs",
+                json!({"ConfigurationToken": "src_camera1"})
+            ),
+            media2(
+                "CreateOSD",
+                text("src_camera0", "LowerLeft", json!({"Type": "Date"}))
+            ),
+            media2("DeleteOSD", json!({"OSDToken": "camera1.osd2"})),
+            media2("GetOSDs", json!({})),
+        ]),
+    );
+    let options = ok(&r, 0);
+    assert_eq!(options["MaximumNumberOfOSDs"]["Total"], 4, "{options}");
+    assert!(
+        options["TextOption"]["DateFormat"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("dd.MM.yyyy"))),
+        "{options}"
+    );
+    assert_eq!(ok(&r, 1), "camera1.osd1");
+    assert_eq!(ok(&r, 2), "camera1.osd2");
+    let listed = ok(&r, 3).as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 2, "{}", r[3]);
+    assert_eq!(
+        listed[1]["TextString"]["DateFormat"], "dd.MM.yyyy",
+        "{}",
+        r[3]
+    );
+    assert_eq!(listed[0]["TextString"]["PlainText"], "PINHOLE", "{}", r[3]);
+    assert!(
+        r[4]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("relayed")),
+        "{}",
+        r[4]
+    );
+    ok(&r, 5);
+    let after = ok(&r, 6).as_array().cloned().unwrap_or_default();
+    assert_eq!(after.len(), 1, "{}", r[6]);
+    // The same texts over REST, and the name in the frames (after the camera's one restart).
+    let osd = get_json_as(&server, "/api/cameras/camera1/osd", &view).await;
+    assert_eq!(osd["texts"][0]["text"], "PINHOLE", "{osd}");
+    assert_eq!(osd["texts"][0]["position"], "lower_left", "{osd}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let drawn = drawn_in_lower_left(&server, &view, "camera1").await;
+        if drawn > 0.03 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the name is not on the picture: {drawn} of the corner differs"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let admin = server.token("admin").await;
     let audit = get_json_as(&server, "/api/audit?limit=50", &admin).await;
     assert!(audit.to_string().contains("SetImagingSettings"), "{audit}");
+    assert!(audit.to_string().contains("CreateOSD"), "{audit}");
 }

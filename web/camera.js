@@ -3,7 +3,7 @@
 // are offered only to operators and admins; the server enforces the same rule.
 
 import { api } from './api.js';
-import { h, clear, toast, input } from './ui.js';
+import { h, clear, toast, input, select } from './ui.js';
 import { app, onLeave, preview, statusLine } from './app.js';
 import { mseAvailable, playLive } from './live.js';
 
@@ -160,6 +160,8 @@ export async function cameraView(el, id) {
   }
   side.append(h('section.card', h('h2', 'Streams'), streams));
   side.append(pictureCard(id, operator));
+  // Texts on the picture are set once at installation: last in the panel, below PTZ.
+  const osd = osdCard(id, cam.name, app.can('admin'));
   async function record(what) {
     try {
       await api('POST', `/api/cameras/${encodeURIComponent(id)}/recording/${what}`, what === 'start' ? {} : undefined);
@@ -195,7 +197,7 @@ export async function cameraView(el, id) {
     if (p && p.pan !== undefined) position.textContent = `pan ${p.pan} · tilt ${p.tilt} · zoom ${p.zoom}`;
   }
   if (!cam.ptz) {
-    side.append(h('section.card', h('h2', 'PTZ'), h('p.meta', 'This camera has no PTZ link.')));
+    side.append(h('section.card', h('h2', 'PTZ'), h('p.meta', 'This camera has no PTZ link.')), osd);
     return;
   }
   // Offer only what the camera's PTZ can do (an ONVIF camera has no focus or power here).
@@ -208,10 +210,10 @@ export async function cameraView(el, id) {
     }
   }).catch(() => {});
   if (!operator) {
-    side.append(h('section.card', h('h2', 'PTZ'), position, presetsCard(id, false)));
+    side.append(h('section.card', h('h2', 'PTZ'), position, presetsCard(id, false)), osd);
     return;
   }
-  side.append(ptzPad(id, position), presetsCard(id, true), toursCard(id));
+  side.append(ptzPad(id, position), presetsCard(id, true), toursCard(id), osd);
 }
 
 // Brightness, contrast and saturation (0-100, 50 as the camera gives it), applied live when a
@@ -257,6 +259,71 @@ function pictureCard(id, operator) {
           toast(e.message, true);
         }
       } } }, 'As the camera gives it'));
+    }
+  }).catch((e) => card.append(h('p.meta', e.message)));
+  return card;
+}
+
+const OSD_KINDS = [['date_and_time', 'Date and time'], ['date', 'Date'], ['time', 'Time'], ['plain', 'Text']];
+const OSD_PLACES = [['upper_left', 'Upper left'], ['upper_right', 'Upper right'], ['lower_left', 'Lower left'], ['lower_right', 'Lower right']];
+
+/** The texts a camera draws on its picture (name, date, time): in its recordings, stream and snapshots. */
+function osdCard(id, name, admin) {
+  const card = h('section.card#osd', h('h2', 'Text on the picture'));
+  const path = `/api/cameras/${encodeURIComponent(id)}/osd`;
+  const list = h('div#osd-list');
+  let texts = [];
+  const label = (pairs, v) => (pairs.find(([k]) => k === v) || [v, v])[1];
+  const save = async (next) => {
+    try {
+      texts = (await api('PUT', path, { texts: next })).texts;
+    } catch (e) {
+      toast(e.message, true);
+    }
+    render();
+  };
+  const row = (t, i) => {
+    const what = t.kind === 'plain' ? `“${t.text}”` : label(OSD_KINDS, t.kind);
+    if (!admin) return h('p.osd', `${what}, ${label(OSD_PLACES, t.position).toLowerCase()}, ${t.font_size} px`);
+    const places = t.position === 'custom' ? [...OSD_PLACES, ['custom', 'Where the API put it']] : OSD_PLACES;
+    const kind = select(OSD_KINDS, t.kind, { id: `osd-kind-${i}`, 'aria-label': 'What it shows' });
+    const text = input({ value: t.text, maxLength: 64, placeholder: 'Text', id: `osd-text-${i}`, 'aria-label': 'Text', hidden: t.kind !== 'plain' });
+    const place = select(places, t.position, { id: `osd-place-${i}`, 'aria-label': 'Where' });
+    const size = input({ type: 'number', min: 8, max: 160, step: 1, value: t.font_size, id: `osd-size-${i}`, 'aria-label': 'Size in pixels' });
+    const apply = () => {
+      text.hidden = kind.value !== 'plain';
+      if (kind.value === 'plain' && !text.value.trim()) return text.focus();
+      save(texts.map((o, j) => (j === i
+        ? { ...o, kind: kind.value, text: kind.value === 'plain' ? text.value : '', position: place.value, font_size: Number(size.value) }
+        : o)));
+    };
+    for (const el of [kind, text, place, size]) el.addEventListener('change', apply);
+    return h('div.row.osd', kind, text, place, size,
+      h('button.link', { type: 'button', id: `osd-remove-${i}`, on: { click: () => save(texts.filter((_, j) => j !== i)) } }, 'Remove'));
+  };
+  const render = () => {
+    clear(list, ...(texts.length ? texts.map(row) : [h('p.meta', 'No text on this camera’s picture.')]));
+  };
+  onLeave(app.rpc.listen((m, ev) => {
+    if (m === 'camera.osd_changed' && ev && ev.device === id && !card.contains(document.activeElement)) {
+      texts = ev.texts;
+      render();
+    }
+  }));
+  api('GET', path).then((v) => {
+    if (!v.drawable) {
+      card.append(h('p.meta', 'This camera sends its picture as it is: set its texts on the camera.'));
+      return;
+    }
+    texts = v.texts;
+    card.append(list);
+    render();
+    if (admin) {
+      const add = (t) => (texts.length >= 4 ? toast('A camera shows at most four texts', true) : save([...texts, t]));
+      card.append(h('div.row',
+        h('button#osd-add-clock', { type: 'button', on: { click: () => add({ kind: 'date_and_time', position: 'upper_right' }) } }, 'Add date and time'),
+        h('button#osd-add-name', { type: 'button', on: { click: () => add({ kind: 'plain', text: name || id, position: 'lower_left' }) } }, 'Add its name')));
+      card.append(h('p.meta', 'In recordings, the stream and snapshots, in the device’s time zone; not seen by detection.'));
     }
   }).catch((e) => card.append(h('p.meta', e.message)));
   return card;

@@ -3,7 +3,8 @@
 //! port): anyone on the network can send them.
 //! Must never panic; what is accepted keeps its promises (tokens are bounded, answers to a
 //! probe are well-formed and relate to it, a profile edit that is accepted stores a profile
-//! that holds one stream's configurations and reads back).
+//! that holds one stream's configurations and reads back, an OSD as read lies on the picture
+//! and is listed back as well-formed XML).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,7 @@ use pinhole_onvif::discovery::{self, Advert};
 use pinhole_onvif::server::answer::ProfileInfo;
 use pinhole_onvif::server::imaging::{self, ImagingOp};
 use pinhole_onvif::server::media2::ConfigurationKind;
+use pinhole_onvif::server::osd::{self, MediaVersion, OsdOp};
 use pinhole_onvif::server::profiles::{self, Change};
 use pinhole_onvif::server::{Media2Op, Operation, ProfileEdit, Service, parse_request};
 
@@ -63,6 +65,17 @@ fuzz_target!(|data: &[u8]| {
                 }
                 assert!(change.unsupported.len() <= 12);
                 let _ = imaging::unsupported_reason(&change.unsupported);
+            }
+            if let Operation::Osd(OsdOp::CreateOsd(i) | OsdOp::SetOsd(i))
+            | Operation::Media2(Media2Op::Osd(OsdOp::CreateOsd(i) | OsdOp::SetOsd(i))) =
+                &req.operation
+            {
+                let t = &i.text;
+                assert!((0.0..=1.0).contains(&t.x) && (0.0..=1.0).contains(&t.y));
+                assert!(pinhole::osd::FONT_SIZES.contains(&t.font_size));
+                let listed = osd::list(MediaVersion::V20, &[(i.source.clone(), t.clone())]);
+                let wrapped = format!("<r xmlns:tr2=\"urn:a\" xmlns:tt=\"urn:b\">{listed}</r>");
+                pinhole_onvif::xml::parse(&wrapped).expect("an OSD lists as well-formed XML");
             }
             if let Some(edit) = edit_of(&req.operation) {
                 let own = own();

@@ -198,6 +198,9 @@ pub async fn update_settings(
     if keys.iter().any(|k| k == "discovery_interval_secs") {
         state.discovery.interval_changed.notify_one();
     }
+    if keys.iter().any(|k| k == "timezone") {
+        crate::api::osd_ops::apply_stored(state).await;
+    }
     if keys.iter().any(|k| k == "onvif_enabled")
         && let Some(on) = state
             .setting("onvif_enabled")

@@ -18,6 +18,7 @@ pub mod health;
 pub mod metrics;
 pub mod onvif_face;
 pub mod openapi;
+pub mod osd_ops;
 pub mod picture_ops;
 pub mod ptz_ops;
 pub mod refusals;
@@ -101,6 +102,8 @@ pub struct AppState {
     /// Held across a camera's picture change (read, store, apply) and while stored pictures
     /// are applied to new cameras, so the running pipelines end with what the store holds.
     pub picture_edits: tokio::sync::Mutex<()>,
+    /// The same for the texts cameras draw on their pictures.
+    pub osd_edits: tokio::sync::Mutex<()>,
     /// Local cameras as they are plugged in and out (while the watch runs).
     pub local_devices: std::sync::RwLock<Option<Arc<crate::media::devices::DeviceWatch>>>,
     /// Pinhole's own ONVIF face (switched by the `onvif_enabled` setting).
@@ -324,6 +327,8 @@ impl AppState {
                             tracing::error!(error = %e, "could not read the cameras' pictures")
                         }
                     }
+                    drop(_no_change_meanwhile);
+                    osd_ops::apply_stored(self).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not reload cameras"),

@@ -62,6 +62,7 @@ pub fn api_router() -> OpenApiRouter<SharedState> {
         .routes(routes!(cameras::list, cameras::create))
         .routes(routes!(cameras::get, cameras::update, cameras::delete))
         .routes(routes!(cameras::picture, cameras::set_picture))
+        .routes(routes!(cameras::osd, cameras::set_osd))
         .routes(routes!(ptz::continuous))
         .routes(routes!(ptz::stop))
         .routes(routes!(ptz::absolute))

@@ -25,6 +25,8 @@ async function ptzStatus(page) {
 
 async function hold(page, selector, ms) {
   const b = page.locator(selector);
+  // The mouse goes by coordinates: the button must be on screen, wherever the page was scrolled.
+  await b.scrollIntoViewIfNeeded();
   const box = await b.boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await page.mouse.down();
@@ -157,6 +159,26 @@ await runBrowserTest(base, 'web page end to end', async ({ log, newPage, login }
     return p.brightness === 50 && p.contrast === 50 && p.saturation === 50;
   });
 
+  log('the date and time and the camera\'s name put on its picture, moved, one removed');
+  const osd = async () => (await page.request.get(`${base}/api/cameras/camera0/osd`)).json();
+  await page.click('#osd-add-clock');
+  await until('the clock stored', async () => (await osd()).texts.length === 1);
+  await page.selectOption('#osd-place-0', 'lower_right');
+  await until('the clock moved', async () => (await osd()).texts[0].position === 'lower_right');
+  await page.click('#osd-add-name');
+  await until('the name stored', async () => {
+    const t = (await osd()).texts;
+    return t.length === 2 && t[1].kind === 'plain' && t[1].text.length > 0;
+  });
+  await page.click('#osd-remove-0');
+  await until('the clock gone, the name kept under its token', async () => {
+    const t = (await osd()).texts;
+    return t.length === 1 && t[0].kind === 'plain' && t[0].token === 'camera0.osd2';
+  });
+  await until('the page showing one text', async () => (await page.locator('#osd-list .row.osd').count()) === 1);
+  await page.locator('#osd').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${shots}/05-camera-texts.png` });
+
   log('play back a recording');
   await page.goto(`${base}/#/recordings?camera=camera0`);
   await page.waitForSelector('#timeline .segment');
@@ -259,6 +281,8 @@ await runBrowserTest(base, 'web page end to end', async ({ log, newPage, login }
   await vp.waitForSelector('#picture-brightness');
   assert.ok(await vp.locator('#picture-brightness').isDisabled(), 'a viewer can move the picture sliders');
   assert.equal(await vp.locator('#picture-reset').count(), 0, 'the picture reset is shown to a viewer');
+  await vp.waitForSelector('#osd p.osd');
+  assert.equal(await vp.locator('#osd-add-clock').count(), 0, 'a viewer is offered to add texts');
   const tabs = await vp.locator('.tabs a').allTextContents();
   await vp.goto(`${base}/#/settings`);
   await vp.waitForSelector('.tabs');

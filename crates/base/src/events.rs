@@ -20,6 +20,7 @@ pub const TOPICS: &[&str] = &[
     "camera.device_added",
     "camera.device_removed",
     "camera.picture_changed",
+    "camera.osd_changed",
     "recording.start",
     "recording.stop",
     "recording.progress",

@@ -18,6 +18,7 @@ pub mod events;
 pub mod field;
 pub mod http_auth;
 pub mod media_profile;
+pub mod osd;
 pub mod ota;
 pub mod password;
 pub mod picture;

@@ -66,14 +66,7 @@ mod tests {
 
     #[test]
     fn keeps_a_changed_picture_and_forgets_it_with_its_camera() {
-        let mut conn = Connection::open_in_memory().expect("db");
-        crate::schema::upgrade(&mut conn, std::path::Path::new(":memory:")).expect("schema");
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON;
-             INSERT INTO cameras (id, name, source_kind, created_at, updated_at)
-             VALUES ('porch', 'Porch', 'test', 0, 0);",
-        )
-        .expect("camera");
+        let conn = crate::test_db_with_camera("porch");
         assert!(get(&conn, "porch").expect("get").is_neutral());
         let bright = Picture {
             brightness: 80,

@@ -254,7 +254,17 @@ CREATE TABLE camera_pictures (
 ) STRICT;
 "#;
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
+/// Version 13: the texts each camera draws on its picture (on-screen display), one JSON list
+/// per camera with texts.
+const V13: &str = r#"
+CREATE TABLE camera_osd (
+    camera_id TEXT PRIMARY KEY REFERENCES cameras (id) ON DELETE CASCADE,
+    texts TEXT NOT NULL CHECK (json_valid(texts) AND json_type(texts) = 'array'),
+    updated_at INTEGER NOT NULL
+) STRICT;
+"#;
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {

@@ -768,7 +768,13 @@ fn overlay_elements(
                 LayerHandle::Picture(picture)
             }
             None => {
-                overlay_draw::draw_rendered_text(&e, frames.clone(), plan.height >= 720);
+                overlay_draw::draw_rendered_text(
+                    &e,
+                    overlay_draw::Frames::Known {
+                        info: frames.clone(),
+                        hd: plan.height >= 720,
+                    },
+                );
                 LayerHandle::Text(e)
             }
         };

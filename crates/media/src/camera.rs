@@ -157,6 +157,8 @@ pub struct CameraHandle {
     /// The picture adjustments, and the running pipeline's `videobalance` that applies them
     /// (where Pinhole encodes the picture).
     picture: Mutex<(Picture, Option<gst::Element>)>,
+    /// The texts drawn on the picture, and the running pipeline's slots that draw them.
+    osd: Arc<crate::osd::CameraOsd>,
 }
 
 /// Called on every state change (publishes events, updates metrics).
@@ -204,6 +206,7 @@ impl CameraHandle {
             epoch: Instant::now(),
             video_pad: Mutex::new(None),
             picture: Mutex::new((Picture::default(), None)),
+            osd: Arc::default(),
             last_codec: Mutex::new(None),
             audio_in: Mutex::new(None),
             last_audio: Mutex::new(None),
@@ -300,6 +303,21 @@ impl CameraHandle {
         } else {
             // Not running: what its kind says (a V4L2 device's format is known once it runs).
             self.definition().source != SourceKind::Rtsp
+        }
+    }
+
+    /// Sets the texts drawn on the picture, in the device's time zone `tz`. The running
+    /// pipeline shows them from its next frame; one built without texts is rebuilt with them
+    /// (a camera's first text).
+    pub fn set_osd(&self, texts: Vec<pinhole_base::osd::OsdText>, tz: jiff::tz::TimeZone) {
+        let draws = self
+            .picture
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .is_some();
+        if self.osd.set(texts, tz) && draws && crate::osd::available() {
+            self.restart.notify_one();
         }
     }
 
@@ -510,6 +528,7 @@ pub async fn run(
                 cam.preview.set_valve(None);
                 cam.detect.set_valve(None);
                 cam.attach_picture(None);
+                cam.osd.detach();
                 *cam.video_pad.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 let pipeline = running.pipeline.clone();
                 let _ = tokio::task::spawn_blocking(move || {
@@ -699,6 +718,7 @@ fn spec_for(def: &Camera, s: &RunnerSettings) -> Result<CaptureSpec, BuildError>
         connected: false,
         test_image: source == SourceKind::Test && !def.url.is_empty(),
         source_size: source == SourceKind::Mjpeg && (def.width.is_none() || def.height.is_none()),
+        osd: false,
     })
 }
 
@@ -829,6 +849,7 @@ fn build(
     let def = cam.definition();
     let mut spec = spec_for(&def, settings)?;
     spec.connected = connected;
+    spec.osd = cam.osd.wants_slots() && crate::osd::available();
     let launch = spec.launch();
     tracing::debug!(camera = %cam.id, %launch, "building capture pipeline");
     let pipeline = match gst::parse::launch(&launch)
@@ -942,6 +963,7 @@ fn build(
         connect_tap(&appsink(&pipeline, "detect")?, cam.detect.clone(), true);
     }
     cam.attach_picture(pipeline.by_name("picture"));
+    cam.osd.attach(&pipeline);
 
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         let detail = pipeline

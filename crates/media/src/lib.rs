@@ -24,6 +24,7 @@ pub mod hub;
 pub mod live;
 mod mux;
 pub mod nal;
+pub mod osd;
 mod overlay_draw;
 pub mod picture_layer;
 pub mod pipeline;

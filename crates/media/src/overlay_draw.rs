@@ -48,27 +48,49 @@ impl TakenRenderings {
     }
 }
 
-/// Has `element` (a `textoverlay`) hand its rendered text over on the I420 frames of `info`,
-/// and draws it on them. `hd`: the frames are HD (BT.709 colours).
-pub fn draw_rendered_text(
-    element: &gst::Element,
-    info: gst_video::VideoInfo,
-    hd: bool,
-) -> TakenRenderings {
+/// The I420 frames a `textoverlay` draws on.
+#[derive(Debug, Clone)]
+pub enum Frames {
+    /// Known when the pipeline is built; `hd`: BT.709 colours.
+    Known {
+        info: gst_video::VideoInfo,
+        hd: bool,
+    },
+    /// As negotiated (a camera's size may be the source's own); colours by the caps' matrix.
+    FromCaps,
+}
+
+/// Has `element` (a `textoverlay`) hand its rendered text over on its I420 `frames`, and draws
+/// it on them.
+pub fn draw_rendered_text(element: &gst::Element, frames: Frames) -> TakenRenderings {
     let taken = TakenRenderings::default();
     let Some(pad) = element.static_pad("src") else {
         return taken;
     };
+    let from_caps = matches!(frames, Frames::FromCaps);
+    let shape = Arc::new(Mutex::new(match frames {
+        Frames::Known { info, hd } => Some((info, hd)),
+        Frames::FromCaps => None,
+    }));
+    let negotiated = from_caps.then(|| shape.clone());
     pad.add_probe(
         gst::PadProbeType::QUERY_DOWNSTREAM | gst::PadProbeType::PUSH,
         offer_composition_meta,
     );
-    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, probe| {
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, probe| {
         if let Some(gst::PadProbeData::Event(event)) = probe.data.as_mut()
             && let gst::EventView::Caps(c) = event.view()
-            && c.caps().iter_with_features().any(|(_, f)| has_feature(f))
         {
-            *event = gst::event::Caps::new(&without_composition_feature(c.caps()));
+            let plain = without_composition_feature(c.caps());
+            if let Some(shape) = &negotiated
+                && let Ok(info) = gst_video::VideoInfo::from_caps(&plain)
+            {
+                let hd = info.colorimetry().matrix() == gst_video::VideoColorMatrix::Bt709;
+                *shape.lock().unwrap_or_else(|p| p.into_inner()) = Some((info, hd));
+            }
+            if c.caps().iter_with_features().any(|(_, f)| has_feature(f)) {
+                *event = gst::event::Caps::new(&plain);
+            }
         }
         gst::PadProbeReturn::Ok
     });
@@ -82,6 +104,9 @@ pub fn draw_rendered_text(
             .meta::<gst_video::VideoOverlayCompositionMeta>()
             .map(|m| m.overlay_owned())
         else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some((info, hd)) = shape.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
             return gst::PadProbeReturn::Ok;
         };
         if let Some(meta) = buffer
@@ -277,8 +302,12 @@ mod tests {
         let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 320, 240)
             .build()
             .expect("info");
-        let taken = take_over
-            .then(|| draw_rendered_text(&pipeline.by_name("text").expect("text"), info, false));
+        let taken = take_over.then(|| {
+            draw_rendered_text(
+                &pipeline.by_name("text").expect("text"),
+                Frames::Known { info, hd: false },
+            )
+        });
         let sink = pipeline
             .by_name("out")
             .expect("sink")

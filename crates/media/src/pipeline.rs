@@ -300,6 +300,8 @@ pub struct CaptureSpec {
     /// Keep the source's own picture size (an MJPEG camera whose size was not configured)
     /// rather than scaling to `width`×`height`.
     pub source_size: bool,
+    /// Draw the camera's texts ([`crate::osd`]): a raw source gets the slots.
+    pub osd: bool,
 }
 
 impl CaptureSpec {
@@ -412,6 +414,21 @@ impl CaptureSpec {
             // Nothing else: preview and detection decode in their own on-demand pipelines on
             // the hub ([`DecodeSpec`]), so a relay-only appliance never even loads a decoder.
             format!("{src} ! {h264_out}", src = self.source())
+        } else if self.osd {
+            // The detector taps the picture before the texts (a ticking clock is not motion);
+            // the encoder and the JPEG branch take it after them.
+            format!(
+                "{src} ! videobalance name=picture ! tee name=raw \
+                 raw. ! {detect} \
+                 raw. ! queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream ! {osd} ! tee name=shown \
+                 shown. ! {enc} ! {h264_out} \
+                 shown. ! valve name=previewgate drop=true ! {jpeg}",
+                src = self.source(),
+                osd = crate::osd::chain(),
+                enc = self.encoder.launch(self.bitrate_kbps, self.gop()),
+                jpeg = self.jpeg_tail(),
+                detect = self.detect_tail()
+            )
         } else {
             format!(
                 "{src} ! videobalance name=picture ! tee name=raw \
@@ -514,6 +531,7 @@ mod tests {
             connected: false,
             test_image: false,
             source_size: false,
+            osd: false,
         }
     }
 
@@ -561,6 +579,26 @@ mod tests {
         s.test_image = true;
         assert!(s.launch().starts_with("filesrc name=src ! decodebin"));
         assert!(s.launch().contains("imagefreeze is-live=true"));
+    }
+
+    #[test]
+    fn texts_are_drawn_after_the_detectors_tap_for_the_encoder_and_the_jpegs() {
+        let mut s = spec(SourceKind::Test);
+        s.osd = true;
+        let l = s.launch();
+        let at = |what: &str| l.find(what).unwrap_or_else(|| panic!("no {what} in {l}"));
+        assert!(at("raw. ! valve name=detectgate") < at("textoverlay name=osd0"));
+        assert!(at("textoverlay name=osd3") < at("tee name=shown"));
+        assert!(at("shown. ! x264enc") > at("tee name=shown"));
+        assert!(l.contains("shown. ! valve name=previewgate"));
+        assert_eq!(l.matches("textoverlay").count(), crate::osd::SLOTS);
+        // An encoded source has no picture of Pinhole's to draw on.
+        let mut relayed = spec(SourceKind::Rtsp);
+        relayed.osd = true;
+        assert!(!relayed.launch().contains("textoverlay"));
+        if gst::init().is_ok() && crate::osd::available() {
+            gst::parse::launch(&l).expect("the description parses");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::onvif::server::answer::{
 };
 use crate::onvif::server::imaging::{self, ImagingOp, ImagingValues};
 use crate::onvif::server::media2::ConfigurationKind;
+use crate::onvif::server::osd::{self, MediaVersion, OsdOp};
 use crate::onvif::server::{EncoderChange, Media2Op, Operation, Service, Vector};
 use crate::onvif::server::{PartRef, ProfileEdit};
 use crate::onvif::server::{events, media2, profiles};
@@ -142,6 +143,7 @@ fn one_configuration(
 /// A Media2 request: the same profiles as Media (ver10), listed the Media2 way.
 async fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
     Ok(match m {
+        Media2Op::Osd(o) => on_screen(ctx.state, MediaVersion::V20, o).await?,
         Media2Op::GetProfiles { token, kinds } => {
             let list = match token {
                 Some(t) => vec![find_profile(ctx.state, t)?],
@@ -291,6 +293,79 @@ async fn imaging(state: &SharedState, op: &ImagingOp) -> Result<String, Fault> {
     })
 }
 
+/// The texts on the pictures of every camera, or of the one whose video source `configuration`
+/// is, each with its camera's video source token.
+async fn listed_osds(
+    state: &SharedState,
+    configuration: Option<String>,
+) -> Result<Vec<(String, pinhole_base::osd::OsdText)>, Fault> {
+    let camera = configuration
+        .map(|c| camera_of_source(state, &c))
+        .transpose()?;
+    let all = crate::api::osd_ops::all(state).await?;
+    Ok(all
+        .into_iter()
+        .filter(|(id, _)| camera.as_ref().is_none_or(|c| c == id))
+        .flat_map(|(id, texts)| {
+            let source = super::events::source_of(&id);
+            texts.into_iter().map(move |t| (source.clone(), t))
+        })
+        .collect())
+}
+
+/// An OSD request of either media service: a camera's texts on its picture, through the same
+/// [`crate::api::osd_ops`] as the REST routes and JSON-RPC.
+async fn on_screen(state: &SharedState, v: MediaVersion, op: &OsdOp) -> Result<String, Fault> {
+    use crate::api::osd_ops;
+    let listed =
+        |configuration: Option<&str>| listed_osds(state, configuration.map(str::to_string));
+    let one = |token: &str, texts: Vec<(String, pinhole_base::osd::OsdText)>| {
+        texts
+            .into_iter()
+            .find(|(_, t)| t.token == token)
+            .ok_or_else(|| Fault::NoConfig(format!("no OSD `{token}`")))
+    };
+    Ok(match op {
+        OsdOp::GetOsds { configuration, osd } => {
+            let mut texts = listed(configuration.as_deref()).await?;
+            if let Some(token) = osd {
+                texts = vec![one(token, texts)?];
+            }
+            osd::list(v, &texts)
+        }
+        OsdOp::GetOsd { osd } => {
+            let (source, t) = one(osd, listed(None).await?)?;
+            osd::one(&source, &t)
+        }
+        OsdOp::GetOsdOptions { configuration } => {
+            if let Some(c) = configuration {
+                camera_of_source(state, c)?;
+            }
+            osd::options(v)
+        }
+        OsdOp::CreateOsd(i) => {
+            let camera = camera_of_source(state, &i.source)?;
+            let token = osd_ops::create(state, &camera, i.text.clone()).await?;
+            osd::created(v, &token)
+        }
+        OsdOp::SetOsd(i) => {
+            let camera = camera_of_source(state, &i.source)?;
+            if pinhole_base::osd::camera_of(&i.token) != Some(camera.as_str()) {
+                return Err(Fault::InvalidArgs(format!(
+                    "OSD `{}` is not on video source `{}`",
+                    i.token, i.source
+                )));
+            }
+            osd_ops::replace(state, i.text.clone()).await?;
+            osd::done(v, op)
+        }
+        OsdOp::DeleteOsd { osd } => {
+            osd_ops::delete(state, osd).await?;
+            osd::done(v, op)
+        }
+    })
+}
+
 /// What an encoder change asked for, for the audit trail.
 pub fn details_of(op: &Operation) -> Option<serde_json::Value> {
     use Operation::*;
@@ -334,6 +409,14 @@ pub fn details_of(op: &Operation) -> Option<serde_json::Value> {
                 }
             })
         }
+        Osd(o) | Media2(Media2Op::Osd(o)) => match o {
+            OsdOp::CreateOsd(i) | OsdOp::SetOsd(i) => Some(serde_json::json!({
+                "configuration": i.source,
+                "text": i.text,
+            })),
+            OsdOp::DeleteOsd { osd } => Some(serde_json::json!({"token": osd})),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -1159,6 +1242,7 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             answer::empty("tptz", "GotoHomePosition")
         }
         O::Imaging(i) => imaging(state, i).await?,
+        O::Osd(o) => on_screen(state, MediaVersion::V10, o).await?,
         O::GetEventProperties => events::event_properties(),
         O::CreatePullPointSubscription {
             filter,

@@ -88,6 +88,37 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The texts a camera draws on its picture (its name, the date, the time), in drawing order.
+#[utoipa::path(get, path = "/api/cameras/{id}/osd", tag = "cameras", params(("id" = String, Path)),
+    responses((status = 200, body = crate::api::osd_ops::OsdView), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn osd(
+    State(state): State<SharedState>,
+    _: AsViewer,
+    Path(id): Path<String>,
+) -> Result<Json<crate::api::osd_ops::OsdView>, ApiError> {
+    Ok(Json(crate::api::osd_ops::get(&state, &id).await?))
+}
+
+/// Sets a camera's texts: texts with a token it has are changed, texts without one are new,
+/// the ones left out go (at most four). Shown from the next frame; a camera's first text
+/// restarts its pipeline once. A relayed IP camera's texts are set on the camera (409).
+#[utoipa::path(put, path = "/api/cameras/{id}/osd", tag = "cameras", params(("id" = String, Path)),
+    request_body = crate::api::osd_ops::OsdChange,
+    responses((status = 200, body = crate::api::osd_ops::OsdView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_osd(
+    State(state): State<SharedState>,
+    _: AsAdmin,
+    Path(id): Path<String>,
+    JsonBody(change): JsonBody<crate::api::osd_ops::OsdChange>,
+) -> Result<Json<crate::api::osd_ops::OsdView>, ApiError> {
+    Ok(Json(
+        crate::api::osd_ops::set(&state, &id, change.texts).await?,
+    ))
+}
+
 /// A camera's picture adjustments (0-100, 50 leaves the picture as the camera gives it).
 #[utoipa::path(get, path = "/api/cameras/{id}/picture", tag = "cameras", params(("id" = String, Path)),
     responses((status = 200, body = crate::api::picture_ops::PictureView), (status = 404, body = ErrorBody)),

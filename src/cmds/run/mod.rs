@@ -301,6 +301,7 @@ pub async fn serve(
         local_devices: Default::default(),
         stream_edits: Default::default(),
         picture_edits: Default::default(),
+        osd_edits: Default::default(),
         onvif: Arc::new(crate::api::onvif_face::OnvifFace::new(
             false,
             crate::api::onvif_face::endpoint_id(&state_dir),

@@ -533,7 +533,7 @@ pub fn service_capabilities(service: Service, profiles: usize) -> String {
         ),
         Service::Media => format!(
             "<trt:GetServiceCapabilitiesResponse><trt:Capabilities SnapshotUri=\"true\" Rotation=\"false\" \
-             VideoSourceMode=\"false\" OSD=\"false\">{}</trt:Capabilities></trt:GetServiceCapabilitiesResponse>",
+             VideoSourceMode=\"false\" OSD=\"true\">{}</trt:Capabilities></trt:GetServiceCapabilitiesResponse>",
             media_service_capabilities(profiles)
         ),
         Service::Ptz => format!(
@@ -575,7 +575,7 @@ pub fn services(e: &Endpoints, ptz: bool, include_capability: bool, profiles: us
         NS_MEDIA,
         Service::Media,
         format!(
-            "<trt:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\">{}</trt:Capabilities>",
+            "<trt:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"true\">{}</trt:Capabilities>",
             media_service_capabilities(profiles)
         ),
         2,

@@ -52,7 +52,7 @@ pub struct ConfigurationFilter {
 /// The media service's `Capabilities` element (for `GetServices` and `GetServiceCapabilities`).
 pub fn capabilities(profiles: usize) -> String {
     format!(
-        "<tr2:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\" \
+        "<tr2:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"true\" \
          TemporaryOSDText=\"false\" Mask=\"false\" SourceMask=\"false\">\
          <tr2:ProfileCapabilities MaximumNumberOfProfiles=\"{profiles}\" \
          ConfigurationsSupported=\"VideoSource VideoEncoder AudioSource AudioEncoder PTZ\"/>\

@@ -15,6 +15,7 @@ pub mod answer;
 pub mod events;
 pub mod imaging;
 pub mod media2;
+pub mod osd;
 pub mod profiles;
 
 use crate::OnvifError;
@@ -175,6 +176,8 @@ pub enum Operation {
     },
     /// Imaging (ver20).
     Imaging(imaging::ImagingOp),
+    /// On-screen display in Media (ver10).
+    Osd(osd::OsdOp),
     // Event service (ver10).
     GetEventProperties,
     CreatePullPointSubscription {
@@ -371,6 +374,7 @@ pub enum Media2Op {
         name: &'static str,
         edit: ProfileEdit,
     },
+    Osd(osd::OsdOp),
 }
 
 /// A `SetVideoEncoderConfiguration` of either media service: the configuration it names and
@@ -407,6 +411,7 @@ impl Media2Op {
             }
             Media2Op::SetVideoEncoderConfiguration(_) => "SetVideoEncoderConfiguration",
             Media2Op::EditProfile { name, .. } => name,
+            Media2Op::Osd(o) => o.name(),
         }
     }
 }
@@ -448,6 +453,7 @@ impl Operation {
             | Media2(Media2Op::SetVideoEncoderConfiguration(_))
             | EditProfile { .. }
             | Media2(Media2Op::EditProfile { .. }) => Access::Configure,
+            Osd(o) | Media2(Media2Op::Osd(o)) if o.changes() => Access::Configure,
             // Refused after authentication, so a probe of unknown operations learns nothing.
             _ => Access::Read,
         }
@@ -499,6 +505,7 @@ impl Operation {
             RemovePreset { .. } => "RemovePreset",
             GotoHomePosition { .. } => "GotoHomePosition",
             Imaging(i) => i.name(),
+            Osd(o) => o.name(),
             GetEventProperties => "GetEventProperties",
             CreatePullPointSubscription { .. } => "CreatePullPointSubscription",
             Subscribe { .. } => "Subscribe",
@@ -749,7 +756,7 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
                 parts: media2_parts(op)?,
             },
         })),
-        _ => Ok(None),
+        other => Ok(osd::parse(op, other)?.map(Media2Op::Osd)),
     }
 }
 
@@ -1048,9 +1055,12 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         },
         (Service::Subscription, "Unsubscribe") => O::Unsubscribe,
         (Service::Subscription, "SetSynchronizationPoint") => O::SetSynchronizationPoint,
-        (Service::Media, other) => match media_part_operation(op, other)? {
-            Some(o) => o,
-            None => O::NotSupported(other.chars().take(64).collect()),
+        (Service::Media, other) => match osd::parse(op, other)? {
+            Some(o) => O::Osd(o),
+            None => match media_part_operation(op, other)? {
+                Some(o) => o,
+                None => O::NotSupported(other.chars().take(64).collect()),
+            },
         },
         (_, other) => O::NotSupported(other.chars().take(64).collect()),
     };

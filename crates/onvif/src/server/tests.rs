@@ -1054,3 +1054,151 @@ fn imaging_requests_read_as_recorders_send_them() {
         answer::services(&e, false, true, 2).contains("http://www.onvif.org/ver20/imaging/wsdl")
     );
 }
+
+#[test]
+fn osd_requests_read_as_both_media_services_send_them_and_answers_read_back() {
+    use osd::{MediaVersion, OsdOp};
+    use pinhole_base::osd::{DateFormat, OsdKind, OsdPosition, TimeFormat};
+    let req = |service: &str, body: &str| {
+        format!(
+            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" \
+             xmlns:m=\"http://www.onvif.org/{service}/wsdl\" xmlns:tt=\"http://www.onvif.org/ver10/schema\">\
+             <s:Body>{body}</s:Body></s:Envelope>"
+        )
+    };
+    let create = |service: &str, osd: &str| {
+        req(
+            service,
+            &format!("<m:CreateOSD><m:OSD token=\"\">{osd}</m:OSD></m:CreateOSD>"),
+        )
+    };
+    let clock = "<tt:VideoSourceConfigurationToken>src_camera1</tt:VideoSourceConfigurationToken>\
+         <tt:Type>Text</tt:Type><tt:Position><tt:Type>Custom</tt:Type><tt:Pos x=\"0\" y=\"-0.5\"/></tt:Position>\
+         <tt:TextString><tt:Type>DateAndTime</tt:Type><tt:DateFormat>dd.MM.yyyy</tt:DateFormat>\
+         <tt:TimeFormat>hh:mm:ss tt</tt:TimeFormat><tt:FontSize>40</tt:FontSize>\
+         <tt:FontColor><tt:Color X=\"1\" Y=\"1\" Z=\"1\"/></tt:FontColor></tt:TextString>";
+    for (service, ver) in [
+        (Service::Media2, "ver20/media"),
+        (Service::Media, "ver10/media"),
+    ] {
+        let r = parse_request(service, &create(ver, clock)).unwrap();
+        let op = match &r.operation {
+            Operation::Osd(o) | Operation::Media2(Media2Op::Osd(o)) => o,
+            other => panic!("{other:?}"),
+        };
+        let OsdOp::CreateOsd(i) = op else {
+            panic!("{op:?}")
+        };
+        assert_eq!(i.source, "src_camera1");
+        let t = &i.text;
+        assert_eq!(
+            (
+                t.kind,
+                t.position,
+                t.date_format,
+                t.time_format,
+                t.font_size
+            ),
+            (
+                OsdKind::DateAndTime,
+                OsdPosition::Custom,
+                DateFormat::DayMonthYearDotted,
+                TimeFormat::TwelveHour,
+                40
+            )
+        );
+        // ONVIF's (0, -0.5), y up, is the middle across and three quarters down.
+        assert_eq!((t.x, t.y), (0.5, 0.75));
+        assert_eq!(r.operation.access(), Access::Configure);
+        assert_eq!(r.operation.name(), "CreateOSD");
+    }
+    let r = parse_request(
+        Service::Media2,
+        &req(
+            "ver20/media",
+            "<m:GetOSDs><m:ConfigurationToken>src_camera1</m:ConfigurationToken></m:GetOSDs>",
+        ),
+    )
+    .unwrap();
+    assert_eq!(r.operation.access(), Access::Read);
+    assert_eq!(
+        r.operation,
+        Operation::Media2(Media2Op::Osd(OsdOp::GetOsds {
+            configuration: Some("src_camera1".into()),
+            osd: None
+        }))
+    );
+    // What Pinhole does not draw is refused by name.
+    let text = |inner: &str| {
+        format!(
+            "<tt:VideoSourceConfigurationToken>s</tt:VideoSourceConfigurationToken><tt:Type>Text</tt:Type>\
+             <tt:TextString>{inner}</tt:TextString>"
+        )
+    };
+    for (bad, named) in [
+        (
+            "<tt:VideoSourceConfigurationToken>s</tt:VideoSourceConfigurationToken><tt:Type>Image</tt:Type>"
+                .to_string(),
+            "Type",
+        ),
+        (text("<tt:Type>Weather</tt:Type>"), "TextString/Type"),
+        (
+            text("<tt:Type>Date</tt:Type><tt:DateFormat>yyyy/MM/dd</tt:DateFormat>"),
+            "DateFormat",
+        ),
+        (
+            text("<tt:Type>Plain</tt:Type><tt:FontSize>900</tt:FontSize>"),
+            "FontSize",
+        ),
+    ] {
+        let e = parse_request(Service::Media2, &create("ver20/media", &bad)).unwrap_err();
+        assert!(e.to_string().contains(named), "{named}: {e}");
+    }
+    // Answers: the listed OSD reads back as it was made, options list exactly what is drawn.
+    let mut t = pinhole_base::osd::OsdText::new(OsdKind::Plain);
+    t.token = "camera1.osd1".into();
+    t.text = "Porch & <gate>".into();
+    t.position = OsdPosition::Custom;
+    t.x = 0.25;
+    t.y = 0.5;
+    let listed = osd::list(MediaVersion::V20, &[("src_camera1".into(), t.clone())]);
+    let wrapped = format!(
+        "<r xmlns:tr2=\"http://www.onvif.org/ver20/media/wsdl\" xmlns:tt=\"http://www.onvif.org/ver10/schema\">{listed}</r>"
+    );
+    let doc = roxmltree::Document::parse(&wrapped).expect("well-formed");
+    let osds = doc
+        .descendants()
+        .find(|n| n.has_tag_name("OSDs"))
+        .expect("an OSD");
+    assert_eq!(osds.attribute("token"), Some("camera1.osd1"));
+    let back = parse_request(
+        Service::Media2,
+        &req(
+            "ver20/media",
+            &format!(
+                "<m:SetOSD><m:OSD token=\"camera1.osd1\">{}</m:OSD></m:SetOSD>",
+                &listed[listed.find('>').unwrap() + 1..]
+                    .split("</tr2:OSDs>")
+                    .next()
+                    .unwrap()
+                    .split_once('>')
+                    .unwrap()
+                    .1
+            ),
+        ),
+    )
+    .unwrap();
+    let Operation::Media2(Media2Op::Osd(OsdOp::SetOsd(i))) = back.operation else {
+        panic!("{:?}", back.operation)
+    };
+    assert_eq!(i.text, t);
+    let options = osd::options(MediaVersion::V10);
+    assert!(
+        options.starts_with("<trt:GetOSDOptionsResponse>"),
+        "{options}"
+    );
+    for f in DateFormat::ALL {
+        assert!(options.contains(f.pattern()), "{options}");
+    }
+    assert!(options.contains("Total=\"4\" Image=\"0\""), "{options}");
+}

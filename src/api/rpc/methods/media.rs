@@ -51,7 +51,34 @@ pub(super) fn methods() -> Vec<Method> {
         method!("list_local_devices", OPERATOR, READ, list_local_devices),
         method!("get_camera_picture", VIEWER, READ, get_camera_picture),
         method!("set_camera_picture", OPERATOR, AUDITED, set_camera_picture),
+        method!("get_camera_osd", VIEWER, READ, get_camera_osd),
+        method!("set_camera_osd", ADMIN, AUDITED, set_camera_osd),
     ]
+}
+
+async fn get_camera_osd(
+    state: &SharedState,
+    _session: &mut Session,
+    DeviceParams { device }: DeviceParams,
+) -> Result<Value, RpcError> {
+    let v = crate::api::osd_ops::get(state, &device).await?;
+    serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OsdParams {
+    device: String,
+    texts: Vec<pinhole_base::osd::OsdText>,
+}
+
+async fn set_camera_osd(
+    state: &SharedState,
+    _session: &mut Session,
+    p: OsdParams,
+) -> Result<Value, RpcError> {
+    let v = crate::api::osd_ops::set(state, &p.device, p.texts).await?;
+    serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
 }
 
 async fn get_camera_picture(
