@@ -213,6 +213,22 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A database at the latest schema, with foreign keys on and one test camera `id`.
+#[cfg(test)]
+pub(crate) fn test_db_with_camera(id: &str) -> Connection {
+    let mut conn = Connection::open_in_memory().expect("db");
+    schema::upgrade(&mut conn, Path::new(":memory:")).expect("schema");
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+        .expect("foreign keys");
+    conn.execute(
+        "INSERT INTO cameras (id, name, source_kind, created_at, updated_at)
+         VALUES (?1, ?1, 'test', 0, 0)",
+        [id],
+    )
+    .expect("camera");
+    conn
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,20 +260,4 @@ mod tests {
         assert_eq!(mode, "wal");
         assert_eq!(fk, 1);
     }
-}
-
-/// A database at the latest schema, with foreign keys on and one test camera `id`.
-#[cfg(test)]
-pub(crate) fn test_db_with_camera(id: &str) -> Connection {
-    let mut conn = Connection::open_in_memory().expect("db");
-    schema::upgrade(&mut conn, Path::new(":memory:")).expect("schema");
-    conn.execute_batch("PRAGMA foreign_keys = ON;")
-        .expect("foreign keys");
-    conn.execute(
-        "INSERT INTO cameras (id, name, source_kind, created_at, updated_at)
-         VALUES (?1, ?1, 'test', 0, 0)",
-        [id],
-    )
-    .expect("camera");
-    conn
 }

@@ -964,6 +964,10 @@ fn build(
     }
     cam.attach_picture(pipeline.by_name("picture"));
     cam.osd.attach(&pipeline);
+    // Texts set while this pipeline was being built without slots: build it again with them.
+    if !spec.osd && !encoded && cam.osd.wants_slots() && crate::osd::available() {
+        cam.restart.notify_one();
+    }
 
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         let detail = pipeline
