@@ -200,6 +200,7 @@ pub async fn update_settings(
     }
     if keys.iter().any(|k| k == "timezone") {
         crate::api::osd_ops::apply_stored(state).await;
+        crate::api::broadcast_ops::retime_outputs(state).await;
     }
     if keys.iter().any(|k| k == "onvif_enabled")
         && let Some(on) = state

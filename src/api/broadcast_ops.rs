@@ -271,7 +271,7 @@ async fn plan(state: &SharedState, s: &Stream) -> Result<OutputPlan, ApiError> {
         layers: layers(state, &s.spec.overlays).await?,
         camera_name: camera.name,
         preset: s.spec.preset.clone().unwrap_or_default(),
-        timezone: state.config.general.timezone.clone(),
+        timezone: state.timezone_name().await,
     })
 }
 
@@ -368,8 +368,7 @@ async fn run_program(
             still_running(&state)
         }
     };
-    let tz =
-        jiff::tz::TimeZone::get(&state.config.general.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = state.timezone().await;
     for entry in spec.program.iter().cycle() {
         if let Some(at) = entry.at.as_deref().and_then(TimeOfDay::parse) {
             let now = jiff::Timestamp::now();
@@ -503,6 +502,21 @@ pub async fn autostart(state: &SharedState) {
 }
 
 // ---- overlays
+
+/// Running outputs take the device's time zone (after it changed) for their clocks.
+pub async fn retime_outputs(state: &SharedState) {
+    let Some(media) = state.media.as_ref() else {
+        return;
+    };
+    let tz = state.timezone_name().await;
+    for out in media.outputs() {
+        let mut plan = out.plan();
+        if plan.timezone != tz {
+            plan.timezone = tz.clone();
+            out.update(plan);
+        }
+    }
+}
 
 /// Redraws every running output that uses `overlay_id` (live when only properties changed).
 async fn refresh_outputs(state: &SharedState, overlay_id: &str) -> Result<(), ApiError> {

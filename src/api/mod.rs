@@ -190,6 +190,20 @@ impl AppState {
             .and_then(|mut s| s.remove(key))
     }
 
+    /// The device's time zone by name (the `timezone` setting, as changed on the page, or the
+    /// configuration's): clocks on pictures and streams, and program schedules, go by it.
+    pub async fn timezone_name(&self) -> String {
+        self.setting("timezone")
+            .await
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| self.config.general.timezone.clone())
+    }
+
+    /// The device's time zone ([`Self::timezone_name`]); UTC if it is not known here.
+    pub async fn timezone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.timezone_name().await).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
     /// The discovery interval in seconds: the setting, or the configuration's default.
     pub async fn discovery_interval_secs(&self) -> u64 {
         self.setting("discovery_interval_secs")

@@ -47,15 +47,6 @@ fn drawable(state: &SharedState, id: &str) -> bool {
             .is_some_and(|h| h.adjusts_picture())
 }
 
-/// The device's time zone (the `timezone` setting), which dates and times are shown in.
-async fn device_timezone(state: &AppState) -> jiff::tz::TimeZone {
-    state
-        .setting("timezone")
-        .await
-        .and_then(|v| v.as_str().and_then(|tz| jiff::tz::TimeZone::get(tz).ok()))
-        .unwrap_or(jiff::tz::TimeZone::UTC)
-}
-
 /// Camera `id`'s texts.
 pub async fn get(state: &SharedState, id: &str) -> Result<OsdView, ApiError> {
     let owned = id.to_string();
@@ -172,7 +163,7 @@ async fn edit(
         .call(move |c| osds::put(c, &owned, &stored, at))
         .await?;
     if let Some(h) = state.media.as_ref().and_then(|m| m.camera(id)) {
-        h.set_osd(next.clone(), device_timezone(state).await);
+        h.set_osd(next.clone(), state.timezone().await);
     }
     if next != now.texts {
         state.events.publish(
@@ -189,7 +180,7 @@ async fn edit(
 pub async fn apply_stored(state: &AppState) {
     let Some(m) = &state.media else { return };
     let _no_change_meanwhile = state.osd_edits.lock().await;
-    let tz = device_timezone(state).await;
+    let tz = state.timezone().await;
     match state.store.call(|c| osds::all(c)).await {
         Ok(all) => {
             for (id, texts) in all {
