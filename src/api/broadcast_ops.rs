@@ -368,9 +368,10 @@ async fn run_program(
             still_running(&state)
         }
     };
-    let tz = state.timezone().await;
     for entry in spec.program.iter().cycle() {
         if let Some(at) = entry.at.as_deref().and_then(TimeOfDay::parse) {
+            // Read each time: the time zone may have been changed on the page meanwhile.
+            let tz = state.timezone().await;
             let now = jiff::Timestamp::now();
             let until = at.next_after(now, &tz);
             let ms = until.duration_since(now).as_millis().max(0) as u64;

@@ -159,6 +159,8 @@ pub struct CameraHandle {
     picture: Mutex<(Picture, Option<gst::Element>)>,
     /// The texts drawn on the picture, and the running pipeline's slots that draw them.
     osd: Arc<crate::osd::CameraOsd>,
+    /// A V4L2 device was last found to give H.264 itself (known once a pipeline was built).
+    v4l2_encodes: std::sync::atomic::AtomicBool,
 }
 
 /// Called on every state change (publishes events, updates metrics).
@@ -207,6 +209,7 @@ impl CameraHandle {
             video_pad: Mutex::new(None),
             picture: Mutex::new((Picture::default(), None)),
             osd: Arc::default(),
+            v4l2_encodes: std::sync::atomic::AtomicBool::new(false),
             last_codec: Mutex::new(None),
             audio_in: Mutex::new(None),
             last_audio: Mutex::new(None),
@@ -301,8 +304,12 @@ impl CameraHandle {
         if self.status().state == CameraState::Streaming {
             has_element
         } else {
-            // Not running: what its kind says (a V4L2 device's format is known once it runs).
-            self.definition().source != SourceKind::Rtsp
+            // Not running: what its kind says, and for a V4L2 device what it gave last time.
+            match self.definition().source {
+                SourceKind::Rtsp => false,
+                SourceKind::V4l2 => !self.v4l2_encodes.load(Ordering::Relaxed),
+                _ => true,
+            }
         }
     }
 
@@ -924,6 +931,9 @@ fn build(
     }
 
     let encoded = spec.is_encoded();
+    if spec.source == SourceKind::V4l2 {
+        cam.v4l2_encodes.store(encoded, Ordering::Relaxed);
+    }
     if encoded {
         // Preview and detector frames come from decoders started on demand on the hub.
         cam.preview.set_valve(None);
