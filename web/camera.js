@@ -266,6 +266,8 @@ function pictureCard(id, operator) {
 
 const OSD_KINDS = [['date_and_time', 'Date and time'], ['date', 'Date'], ['time', 'Time'], ['plain', 'Text']];
 const OSD_PLACES = [['upper_left', 'Upper left'], ['upper_right', 'Upper right'], ['lower_left', 'Lower left'], ['lower_right', 'Lower right']];
+const OSD_DATES = [['yyyy-MM-dd', '2026-12-31'], ['dd/MM/yyyy', '31/12/2026'], ['MM/dd/yyyy', '12/31/2026'], ['dd.MM.yyyy', '31.12.2026']];
+const OSD_TIMES = [['HH:mm:ss', '23:59:59'], ['hh:mm:ss tt', '11:59:59 PM']];
 
 /** The texts a camera draws on its picture (name, date, time): in its recordings, stream and snapshots. */
 function osdCard(id, name, admin) {
@@ -289,16 +291,32 @@ function osdCard(id, name, admin) {
     const kind = select(OSD_KINDS, t.kind, { id: `osd-kind-${i}`, 'aria-label': 'What it shows' });
     const text = input({ value: t.text, maxLength: 64, placeholder: 'Text', id: `osd-text-${i}`, 'aria-label': 'Text', hidden: t.kind !== 'plain' });
     const place = select(places, t.position, { id: `osd-place-${i}`, 'aria-label': 'Where' });
+    const dateFormat = select(OSD_DATES, t.date_format, { id: `osd-date-${i}`, 'aria-label': 'Date format' });
+    const timeFormat = select(OSD_TIMES, t.time_format, { id: `osd-time-${i}`, 'aria-label': 'Time format' });
+    const showFormats = () => {
+      dateFormat.hidden = !['date', 'date_and_time'].includes(kind.value);
+      timeFormat.hidden = !['time', 'date_and_time'].includes(kind.value);
+    };
+    showFormats();
     const size = input({ type: 'number', min: 8, max: 160, step: 1, value: t.font_size, id: `osd-size-${i}`, 'aria-label': 'Size in pixels' });
     const apply = () => {
       text.hidden = kind.value !== 'plain';
+      showFormats();
       if (kind.value === 'plain' && !text.value.trim()) return text.focus();
       save(texts.map((o, j) => (j === i
-        ? { ...o, kind: kind.value, text: kind.value === 'plain' ? text.value : '', position: place.value, font_size: Number(size.value) }
+        ? {
+          ...o,
+          kind: kind.value,
+          text: kind.value === 'plain' ? text.value : '',
+          date_format: dateFormat.value,
+          time_format: timeFormat.value,
+          position: place.value,
+          font_size: Number(size.value),
+        }
         : o)));
     };
-    for (const el of [kind, text, place, size]) el.addEventListener('change', apply);
-    return h('div.row.osd', kind, text, place, size,
+    for (const el of [kind, text, dateFormat, timeFormat, place, size]) el.addEventListener('change', apply);
+    return h('div.row.osd', kind, text, dateFormat, timeFormat, place, size,
       h('button.link', { type: 'button', id: `osd-remove-${i}`, on: { click: () => save(texts.filter((_, j) => j !== i)) } }, 'Remove'));
   };
   const render = () => {

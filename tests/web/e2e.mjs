@@ -165,6 +165,8 @@ await runBrowserTest(base, 'web page end to end', async ({ log, newPage, login }
   await until('the clock stored', async () => (await osd()).texts.length === 1);
   await page.selectOption('#osd-place-0', 'lower_right');
   await until('the clock moved', async () => (await osd()).texts[0].position === 'lower_right');
+  await page.selectOption('#osd-date-0', 'dd.MM.yyyy');
+  await until('the date written the European way', async () => (await osd()).texts[0].date_format === 'dd.MM.yyyy');
   await page.click('#osd-add-name');
   await until('the name stored', async () => {
     const t = (await osd()).texts;
