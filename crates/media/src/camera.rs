@@ -159,6 +159,8 @@ pub struct CameraHandle {
     picture: Mutex<(Picture, Option<gst::Element>)>,
     /// The texts drawn on the picture, and the running pipeline's slots that draw them.
     osd: Arc<crate::osd::CameraOsd>,
+    /// What Pinhole's RTSP client got from the camera before its first frame to start on.
+    before_start: Arc<ingest::BeforeStart>,
     /// A V4L2 device was last found to give H.264 itself (known once a pipeline was built).
     v4l2_encodes: std::sync::atomic::AtomicBool,
 }
@@ -210,6 +212,7 @@ impl CameraHandle {
             picture: Mutex::new((Picture::default(), None)),
             osd: Arc::default(),
             v4l2_encodes: std::sync::atomic::AtomicBool::new(false),
+            before_start: Arc::default(),
             last_codec: Mutex::new(None),
             audio_in: Mutex::new(None),
             last_audio: Mutex::new(None),
@@ -639,7 +642,12 @@ async fn open(cam: &Arc<CameraHandle>, settings: &RunnerSettings) -> Result<Runn
                 .inspect_err(|e| tracing::warn!(camera = %cam.id, error = %e, "the camera's audio is left out"))
                 .ok()
         });
-        running.feeder = Some(tokio::spawn(ingest::feed(playing, sink, audio)));
+        running.feeder = Some(tokio::spawn(ingest::feed(
+            playing,
+            sink,
+            audio,
+            cam.before_start.clone(),
+        )));
     }
     Ok(running)
 }
@@ -1117,7 +1125,11 @@ async fn supervise(
                 let got_frames = cam.frames.load(Ordering::Relaxed) > frames_at_start;
                 // The first frame may take longer (RTSP connection, sensor start).
                 if !got_frames && now - started > stall_ms * 2 {
-                    return Ended::Failed(format!("no frame within {} s of starting", stall_ms * 2 / 1000));
+                    let mut reason = format!("no frame within {} s of starting", stall_ms * 2 / 1000);
+                    if running.feeder.is_some() {
+                        reason = format!("{reason}: {}", cam.before_start.explain());
+                    }
+                    return Ended::Failed(reason);
                 }
                 if got_frames && now - last > stall_ms {
                     return Ended::Failed(format!("no frame for {} s (stalled)", (now - last) / 1000));

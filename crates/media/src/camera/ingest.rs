@@ -159,7 +159,52 @@ fn announce(src: &gst::Pad, caps: &gst::Caps) -> Result<(), String> {
 /// pipeline ends; returns why. Frames go as the hub carries them: whole access units of
 /// length-prefixed NAL units, from the first keyframe on, with the parameter sets before every
 /// keyframe and in the caps' `codec_data`. Audio starts with the video.
-pub(super) async fn feed(playing: Playing, sink: gst::Pad, audio_sink: Option<gst::Pad>) -> String {
+/// What came from the camera before the first frame Pinhole could start on: what the camera's
+/// "no frame" failure says, so a camera sending no keyframe is told from one sending nothing.
+#[derive(Debug, Default)]
+pub(crate) struct BeforeStart {
+    /// Access units received.
+    pub frames: std::sync::atomic::AtomicU64,
+    /// Keyframes received before the parameter sets were known.
+    pub keyframes_without_parameters: std::sync::atomic::AtomicU64,
+    /// Access units that could not be read.
+    pub malformed: std::sync::atomic::AtomicU64,
+}
+
+impl BeforeStart {
+    pub(crate) fn reset(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.frames.store(0, Relaxed);
+        self.keyframes_without_parameters.store(0, Relaxed);
+        self.malformed.store(0, Relaxed);
+    }
+
+    /// Why no frame came, as far as the ingest knows.
+    pub(crate) fn explain(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (frames, bare, bad) = (
+            self.frames.load(Relaxed),
+            self.keyframes_without_parameters.load(Relaxed),
+            self.malformed.load(Relaxed),
+        );
+        if frames == 0 {
+            "the camera sent no video".into()
+        } else {
+            format!(
+                "{frames} video frames came, none a keyframe to start on ({bare} keyframes before the parameter sets, {bad} unreadable)"
+            )
+        }
+    }
+}
+
+pub(super) async fn feed(
+    playing: Playing,
+    sink: gst::Pad,
+    audio_sink: Option<gst::Pad>,
+    before_start: std::sync::Arc<BeforeStart>,
+) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    before_start.reset();
     let Playing {
         codec,
         index,
@@ -213,13 +258,24 @@ pub(super) async fn feed(playing: Playing, sink: gst::Pad, audio_sink: Option<gs
         }
         let (ts, received) = (frame.timestamp(), frame.end_ctx().received());
         let mut data = frame.into_data();
+        if !started {
+            before_start.frames.fetch_add(1, Relaxed);
+        }
         let keyframe = match nal::keyframe(codec, &data) {
             Ok(k) => k,
             Err(e) => {
                 tracing::debug!(error = %e, "dropped a malformed access unit");
+                if !started {
+                    before_start.malformed.fetch_add(1, Relaxed);
+                }
                 continue;
             }
         };
+        if keyframe && params.is_none() {
+            before_start
+                .keyframes_without_parameters
+                .fetch_add(1, Relaxed);
+        }
         // Consumers start on a keyframe, once the caps are known.
         started |= keyframe && params.is_some();
         let Some(p) = params.as_ref().filter(|_| started) else {
@@ -414,6 +470,21 @@ mod tests {
     use super::*;
 
     const FRAME: i64 = 33_333_333;
+
+    #[test]
+    fn a_camera_without_a_keyframe_is_told_from_one_sending_nothing() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let b = BeforeStart::default();
+        assert_eq!(b.explain(), "the camera sent no video");
+        b.frames.store(40, Relaxed);
+        b.keyframes_without_parameters.store(2, Relaxed);
+        assert_eq!(
+            b.explain(),
+            "40 video frames came, none a keyframe to start on (2 keyframes before the parameter sets, 0 unreadable)"
+        );
+        b.reset();
+        assert_eq!(b.explain(), "the camera sent no video");
+    }
 
     #[test]
     fn jitter_does_not_reach_the_timestamps() {
