@@ -325,23 +325,7 @@ impl AppState {
                 self.ptz.sync(&list, &onvif);
                 if let Some(m) = &self.media {
                     m.sync(&list, passwords).await;
-                    // Every camera takes its stored picture adjustments: new ones need them, the
-                    // others already have them (read and applied between two changes, never
-                    // across one).
-                    let _no_change_meanwhile = self.picture_edits.lock().await;
-                    match self.store.call(|c| crate::store::pictures::all(c)).await {
-                        Ok(all) => {
-                            for (id, picture) in all {
-                                if let Some(h) = m.camera(&id) {
-                                    h.set_picture(picture);
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "could not read the cameras' pictures")
-                        }
-                    }
-                    drop(_no_change_meanwhile);
+                    picture_ops::apply_stored(self).await;
                     osd_ops::apply_stored(self).await;
                 }
             }

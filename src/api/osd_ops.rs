@@ -39,12 +39,7 @@ pub fn not_drawable_reason(id: &str) -> String {
 }
 
 fn drawable(state: &SharedState, id: &str) -> bool {
-    pinhole_media::osd::available()
-        && state
-            .media
-            .as_ref()
-            .and_then(|m| m.camera(id))
-            .is_some_and(|h| h.adjusts_picture())
+    pinhole_media::osd::available() && super::picture_ops::adjustable(state, id)
 }
 
 /// Camera `id`'s texts.
@@ -93,13 +88,13 @@ pub async fn create(state: &SharedState, id: &str, mut text: OsdText) -> Result<
         .ok_or_else(|| ApiError::Internal("the new text was not kept".into()))
 }
 
-/// The camera whose text `token` names.
-fn camera_of_token(token: &str) -> Result<&str, ApiError> {
-    osd::camera_of(token).ok_or_else(|| ApiError::NotFound(format!("no text `{token}`")))
-}
-
 fn missing(token: &str) -> ApiError {
     ApiError::NotFound(format!("no text `{token}`"))
+}
+
+/// The camera whose text `token` names.
+fn camera_of_token(token: &str) -> Result<&str, ApiError> {
+    osd::camera_of(token).ok_or_else(|| missing(token))
 }
 
 /// Replaces the text `text.token` names.
@@ -141,17 +136,7 @@ async fn edit(
     // ends with what the store holds.
     let _one_at_a_time = state.osd_edits.lock().await;
     let now = get(state, id).await?;
-    if state.media.is_none() {
-        return Err(ApiError::Unavailable(
-            "the media engine is off (media.enabled = false)".into(),
-        ));
-    }
-    if !now.drawable {
-        return Err(ApiError::Conflict {
-            reason: "not_supported_by_camera",
-            detail: not_drawable_reason(id),
-        });
-    }
+    super::picture_ops::ensure_changeable(state, now.drawable, || not_drawable_reason(id))?;
     let next =
         osd::settle(id, &now.texts, change(&now.texts)?).map_err(|fields| ApiError::Invalid {
             detail: "a text on the picture is not right".into(),

@@ -2,8 +2,8 @@
 //! routes, JSON-RPC, the ONVIF imaging service and the web page: checked, stored, applied to the
 //! running pipeline at once, and announced (`camera.picture_changed`).
 
-use super::SharedState;
 use super::error::ApiError;
+use super::{AppState, SharedState};
 use crate::store::{cameras, pictures};
 use pinhole_base::picture::{Picture, PictureChange};
 use serde::Serialize;
@@ -34,7 +34,46 @@ async fn exists(state: &SharedState, id: &str) -> Result<(), ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no camera `{id}`")))
 }
 
-fn adjustable(state: &SharedState, id: &str) -> bool {
+/// Refuses a change to a camera's picture while the media engine is off, or when the picture
+/// is not Pinhole's to change (`ours` false, `why` says so).
+pub(crate) fn ensure_changeable(
+    state: &SharedState,
+    ours: bool,
+    why: impl FnOnce() -> String,
+) -> Result<(), ApiError> {
+    if state.media.is_none() {
+        return Err(ApiError::Unavailable(
+            "the media engine is off (media.enabled = false)".into(),
+        ));
+    }
+    if !ours {
+        return Err(ApiError::Conflict {
+            reason: "not_supported_by_camera",
+            detail: why(),
+        });
+    }
+    Ok(())
+}
+
+/// Every running camera takes its stored picture adjustments (new ones need them; the others
+/// already have them, read and applied between two changes, never across one).
+pub async fn apply_stored(state: &AppState) {
+    let Some(m) = &state.media else { return };
+    let _no_change_meanwhile = state.picture_edits.lock().await;
+    match state.store.call(|c| pictures::all(c)).await {
+        Ok(all) => {
+            for (id, picture) in all {
+                if let Some(h) = m.camera(&id) {
+                    h.set_picture(picture);
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not read the cameras' pictures"),
+    }
+}
+
+/// Whether Pinhole makes camera `id`'s picture (and so can adjust or draw on it).
+pub(crate) fn adjustable(state: &SharedState, id: &str) -> bool {
     state
         .media
         .as_ref()
@@ -64,17 +103,7 @@ pub async fn set(
     // ends with what the store holds.
     let _one_at_a_time = state.picture_edits.lock().await;
     let now = get(state, id).await?;
-    if state.media.is_none() {
-        return Err(ApiError::Unavailable(
-            "the media engine is off (media.enabled = false)".into(),
-        ));
-    }
-    if !now.adjustable {
-        return Err(ApiError::Conflict {
-            reason: "not_supported_by_camera",
-            detail: not_adjustable_reason(id),
-        });
-    }
+    ensure_changeable(state, now.adjustable, || not_adjustable_reason(id))?;
     let next = now
         .picture
         .changed(change)

@@ -298,14 +298,8 @@ impl CameraHandle {
     /// Whether Pinhole makes this camera's picture (and so can adjust it): every source but an
     /// IP camera's stream and a V4L2 device's own H.264, which are relayed as they come.
     pub fn adjusts_picture(&self) -> bool {
-        let has_element = self
-            .picture
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .1
-            .is_some();
         if self.status().state == CameraState::Streaming {
-            has_element
+            self.draws_picture()
         } else {
             // Not running: what its kind says, and for a V4L2 device what it gave last time.
             match self.definition().source {
@@ -320,15 +314,25 @@ impl CameraHandle {
     /// pipeline shows them from its next frame; one built without texts is rebuilt with them
     /// (a camera's first text).
     pub fn set_osd(&self, texts: Vec<pinhole_base::osd::OsdText>, tz: jiff::tz::TimeZone) {
-        let draws = self
-            .picture
+        self.osd.set(texts, tz);
+        self.rebuild_for_texts();
+    }
+
+    /// A pipeline of Pinhole's own picture without the slots its texts need is built again
+    /// with them.
+    fn rebuild_for_texts(&self) {
+        if self.osd.lacks_slots() && self.draws_picture() && crate::osd::available() {
+            self.restart.notify_one();
+        }
+    }
+
+    /// Whether the running pipeline makes the picture (its `videobalance` is attached).
+    fn draws_picture(&self) -> bool {
+        self.picture
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .1
-            .is_some();
-        if self.osd.set(texts, tz) && draws && crate::osd::available() {
-            self.restart.notify_one();
-        }
+            .is_some()
     }
 
     fn attach_picture(&self, element: Option<gst::Element>) {
@@ -983,9 +987,7 @@ fn build(
     cam.attach_picture(pipeline.by_name("picture"));
     cam.osd.attach(&pipeline);
     // Texts set while this pipeline was being built without slots: build it again with them.
-    if !spec.osd && !encoded && cam.osd.wants_slots() && crate::osd::available() {
-        cam.restart.notify_one();
-    }
+    cam.rebuild_for_texts();
 
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         let detail = pipeline

@@ -97,6 +97,12 @@ struct Inner {
     taken: Vec<overlay_draw::TakenRenderings>,
 }
 
+impl Inner {
+    fn lacks_slots(&self) -> bool {
+        !self.texts.is_empty() && self.slots.is_empty()
+    }
+}
+
 /// A camera's texts and the slots of its running pipeline that draw them.
 #[derive(Debug)]
 pub struct CameraOsd {
@@ -132,7 +138,12 @@ impl CameraOsd {
         inner.texts = texts;
         inner.tz = tz;
         inner.changed = true;
-        !inner.texts.is_empty() && inner.slots.is_empty()
+        inner.lacks_slots()
+    }
+
+    /// Whether there are texts and no slots to draw them.
+    pub(crate) fn lacks_slots(&self) -> bool {
+        self.lock().lacks_slots()
     }
 
     /// Whether the camera has texts (a pipeline built now gets slots).

@@ -297,10 +297,10 @@ async fn imaging(state: &SharedState, op: &ImagingOp) -> Result<String, Fault> {
 /// is, each with its camera's video source token.
 async fn listed_osds(
     state: &SharedState,
-    configuration: Option<String>,
+    configuration: Option<&str>,
 ) -> Result<Vec<(String, pinhole_base::osd::OsdText)>, Fault> {
     let camera = configuration
-        .map(|c| camera_of_source(state, &c))
+        .map(|c| camera_of_source(state, c))
         .transpose()?;
     let all = crate::api::osd_ops::all(state).await?;
     Ok(all
@@ -317,8 +317,6 @@ async fn listed_osds(
 /// [`crate::api::osd_ops`] as the REST routes and JSON-RPC.
 async fn on_screen(state: &SharedState, v: MediaVersion, op: &OsdOp) -> Result<String, Fault> {
     use crate::api::osd_ops;
-    let listed =
-        |configuration: Option<&str>| listed_osds(state, configuration.map(str::to_string));
     let one = |token: &str, texts: Vec<(String, pinhole_base::osd::OsdText)>| {
         texts
             .into_iter()
@@ -327,14 +325,14 @@ async fn on_screen(state: &SharedState, v: MediaVersion, op: &OsdOp) -> Result<S
     };
     Ok(match op {
         OsdOp::GetOsds { configuration, osd } => {
-            let mut texts = listed(configuration.as_deref()).await?;
+            let mut texts = listed_osds(state, configuration.as_deref()).await?;
             if let Some(token) = osd {
                 texts = vec![one(token, texts)?];
             }
             osd::list(v, &texts)
         }
         OsdOp::GetOsd { osd } => {
-            let (source, t) = one(osd, listed(None).await?)?;
+            let (source, t) = one(osd, listed_osds(state, None).await?)?;
             osd::one(&source, &t)
         }
         OsdOp::GetOsdOptions { configuration } => {

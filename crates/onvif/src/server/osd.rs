@@ -15,6 +15,29 @@ use pinhole_base::osd::{
     DateFormat, FONT_SIZES, MAX_TEXTS, OsdKind, OsdPosition, OsdText, TimeFormat,
 };
 
+/// ONVIF's names of the positions and text kinds: what is read, written back and offered.
+const POSITIONS: [(OsdPosition, &str); 5] = [
+    (OsdPosition::UpperLeft, "UpperLeft"),
+    (OsdPosition::UpperRight, "UpperRight"),
+    (OsdPosition::LowerLeft, "LowerLeft"),
+    (OsdPosition::LowerRight, "LowerRight"),
+    (OsdPosition::Custom, "Custom"),
+];
+const KINDS: [(OsdKind, &str); 4] = [
+    (OsdKind::Plain, "Plain"),
+    (OsdKind::Date, "Date"),
+    (OsdKind::Time, "Time"),
+    (OsdKind::DateAndTime, "DateAndTime"),
+];
+
+fn name_of<T: PartialEq + Copy>(table: &[(T, &'static str)], v: T) -> &'static str {
+    table.iter().find(|(t, _)| *t == v).map_or("", |(_, n)| n)
+}
+
+fn by_name<T: Copy>(table: &[(T, &str)], name: &str) -> Option<T> {
+    table.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
+}
+
 /// Which media service a request came to: the answer's namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaVersion {
@@ -124,14 +147,7 @@ fn osd_in(op: roxmltree::Node<'_, '_>) -> Result<OsdIn, OnvifError> {
     t.token = token.to_string();
     if let Some(position) = child(osd, "Position") {
         let kind = field(position, &["Type"], "Position/Type")?;
-        t.position = match kind.as_str() {
-            "UpperLeft" => OsdPosition::UpperLeft,
-            "UpperRight" => OsdPosition::UpperRight,
-            "LowerLeft" => OsdPosition::LowerLeft,
-            "LowerRight" => OsdPosition::LowerRight,
-            "Custom" => OsdPosition::Custom,
-            other => return Err(invalid("Position/Type", other)),
-        };
+        t.position = by_name(&POSITIONS, &kind).ok_or_else(|| invalid("Position/Type", &kind))?;
         if t.position == OsdPosition::Custom {
             let pos = child(position, "Pos").ok_or(OnvifError::Missing("Pos"))?;
             let coordinate = |name: &'static str| -> Result<f64, OnvifError> {
@@ -150,13 +166,7 @@ fn osd_in(op: roxmltree::Node<'_, '_>) -> Result<OsdIn, OnvifError> {
     }
     let s = child(osd, "TextString").ok_or(OnvifError::Missing("TextString"))?;
     let kind = field(s, &["Type"], "TextString/Type")?;
-    t.kind = match kind.as_str() {
-        "Plain" => OsdKind::Plain,
-        "Date" => OsdKind::Date,
-        "Time" => OsdKind::Time,
-        "DateAndTime" => OsdKind::DateAndTime,
-        other => return Err(invalid("TextString/Type", other)),
-    };
+    t.kind = by_name(&KINDS, &kind).ok_or_else(|| invalid("TextString/Type", &kind))?;
     if let Some(p) = optional_field(s, &["DateFormat"], "DateFormat")? {
         t.date_format = DateFormat::from_pattern(&p).ok_or_else(|| invalid("DateFormat", &p))?;
     }
@@ -183,23 +193,17 @@ fn osd_in(op: roxmltree::Node<'_, '_>) -> Result<OsdIn, OnvifError> {
 
 /// One `OSDConfiguration`'s content (the element is the caller's: `OSD` or `OSDs`).
 fn configuration(source: &str, t: &OsdText) -> String {
-    let position = match t.position {
-        OsdPosition::UpperLeft => "<tt:Type>UpperLeft</tt:Type>".to_string(),
-        OsdPosition::UpperRight => "<tt:Type>UpperRight</tt:Type>".to_string(),
-        OsdPosition::LowerLeft => "<tt:Type>LowerLeft</tt:Type>".to_string(),
-        OsdPosition::LowerRight => "<tt:Type>LowerRight</tt:Type>".to_string(),
-        OsdPosition::Custom => format!(
-            "<tt:Type>Custom</tt:Type><tt:Pos x=\"{}\" y=\"{}\"/>",
+    let mut position = format!("<tt:Type>{}</tt:Type>", name_of(&POSITIONS, t.position));
+    if t.position == OsdPosition::Custom {
+        position.push_str(&format!(
+            "<tt:Pos x=\"{}\" y=\"{}\"/>",
             t.x * 2.0 - 1.0,
             1.0 - t.y * 2.0
-        ),
-    };
-    let (kind, date, time) = match t.kind {
-        OsdKind::Plain => ("Plain", false, false),
-        OsdKind::Date => ("Date", true, false),
-        OsdKind::Time => ("Time", false, true),
-        OsdKind::DateAndTime => ("DateAndTime", true, true),
-    };
+        ));
+    }
+    let kind = name_of(&KINDS, t.kind);
+    let date = matches!(t.kind, OsdKind::Date | OsdKind::DateAndTime);
+    let time = matches!(t.kind, OsdKind::Time | OsdKind::DateAndTime);
     let mut s = format!(
         "<tt:VideoSourceConfigurationToken>{}</tt:VideoSourceConfigurationToken>\
          <tt:Type>Text</tt:Type><tt:Position>{position}</tt:Position>\
@@ -259,19 +263,13 @@ pub fn options(v: MediaVersion) -> String {
          <tt:MaximumNumberOfOSDs Total=\"{n}\" Image=\"0\" PlainText=\"{n}\" Date=\"{n}\" Time=\"{n}\" DateAndTime=\"{n}\"/>\
          <tt:Type>Text</tt:Type>"
     );
-    for position in [
-        "UpperLeft",
-        "UpperRight",
-        "LowerLeft",
-        "LowerRight",
-        "Custom",
-    ] {
+    for (_, position) in POSITIONS {
         s.push_str(&format!(
             "<tt:PositionOption>{position}</tt:PositionOption>"
         ));
     }
     s.push_str("<tt:TextOption>");
-    for kind in ["Plain", "Date", "Time", "DateAndTime"] {
+    for (_, kind) in KINDS {
         s.push_str(&format!("<tt:Type>{kind}</tt:Type>"));
     }
     s.push_str(&format!(
