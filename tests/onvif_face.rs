@@ -660,12 +660,110 @@ async fn a_foreign_client_takes_motion_and_people_as_onvif_events() {
     }
     assert!(got.iter().any(|m| m["op"] == "Initialized"), "{pushed}");
     assert_eq!(pushed["renewed"], true, "{pushed}");
+    // And in the RTSP metadata stream beside camera1's video, as GStreamer's client takes it:
+    // the camera's state when it starts playing.
+    let rtsp = server.rtsp.expect("RTSP server");
+    let url = format!(
+        "rtsp://view:{PASSWORD}@127.0.0.1:{}/camera1/metadata",
+        rtsp.port()
+    );
+    let (encoding, doc) = tokio::task::spawn_blocking(move || first_metadata_document(&url))
+        .await
+        .expect("metadata reader");
+    assert_eq!(encoding, "VND.ONVIF.METADATA");
+    assert!(doc.contains("<tt:MetadataStream"), "{doc}");
+    for (topic, item) in [
+        ("tns1:VideoSource/MotionAlarm", "State"),
+        ("tns1:RuleEngine/CellMotionDetector/Motion", "IsMotion"),
+    ] {
+        let at = doc
+            .find(topic)
+            .unwrap_or_else(|| panic!("no {topic}: {doc}"));
+        let message = &doc[at..];
+        let message = &message[..message
+            .find("</wsnt:NotificationMessage>")
+            .unwrap_or(message.len())];
+        assert!(
+            message.contains("PropertyOperation=\"Initialized\""),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("Name=\"{item}\" Value=\"true\"")),
+            "the pattern moves: {message}"
+        );
+        assert!(message.contains("Value=\"src_camera1\""), "{message}");
+    }
     // Both ended with Unsubscribe: nothing is left open.
     let text = metrics_text(&server).await;
     assert!(
         text.contains("pinhole_onvif_event_subscriptions 0"),
         "{text}"
     );
+}
+
+/// The encoding name and first document of `url`'s ONVIF metadata stream as GStreamer's RTSP
+/// client (rtspsrc) receives it: the payloads of the application stream's RTP packets up to
+/// the first marked one.
+fn first_metadata_document(url: &str) -> (String, String) {
+    use gst::prelude::*;
+    gst::init().expect("GStreamer");
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("rtspsrc")
+        .property("location", url)
+        .property("latency", 0u32)
+        .build()
+        .expect("rtspsrc");
+    src.set_property_from_str("protocols", "tcp");
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    pipeline.add(&src).expect("add");
+    pipeline.add(&sink).expect("add");
+    let (weak, sink_pad) = (pipeline.downgrade(), sink.static_pad("sink").expect("pad"));
+    src.connect_pad_added(move |_, pad| {
+        let application = pad.current_caps().is_some_and(|c| {
+            c.structure(0)
+                .is_some_and(|s| s.get::<&str>("media") == Ok("application"))
+        });
+        if application && !sink_pad.is_linked() {
+            let _ = pad.link(&sink_pad);
+        } else if let Some(p) = weak.upgrade() {
+            // The video (and any audio) goes nowhere.
+            let fake = gst::ElementFactory::make("fakesink")
+                .build()
+                .expect("fakesink");
+            let _ = p.add(&fake);
+            let _ = fake.sync_state_with_parent();
+            let _ = pad.link(&fake.static_pad("sink").expect("pad"));
+        }
+    });
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut encoding, mut doc) = (String::new(), Vec::new());
+    while Instant::now() < deadline {
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(1)) else {
+            continue;
+        };
+        if let Some(s) = sample.caps().and_then(|c| c.structure(0)) {
+            encoding = s
+                .get::<&str>("encoding-name")
+                .unwrap_or_default()
+                .to_string();
+        }
+        let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
+            continue;
+        };
+        let packet = map.as_slice();
+        // The RTP header: 12 bytes, the CSRCs, then any extension.
+        let mut at = 12 + 4 * usize::from(packet[0] & 0x0f);
+        if packet[0] & 0x10 != 0 {
+            at += 4 + 4 * usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]]));
+        }
+        doc.extend_from_slice(&packet[at..]);
+        if packet[1] & 0x80 != 0 {
+            break;
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    (encoding, String::from_utf8_lossy(&doc).into_owned())
 }
 
 #[tokio::test]

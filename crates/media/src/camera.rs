@@ -123,6 +123,8 @@ pub struct CameraHandle {
     /// Packed RGB frames at `media.detect_fps` and `media.detect_width` for the detector;
     /// leaky, so detection can never slow capture or recording.
     pub detect: Arc<Preview>,
+    /// Its events as ONVIF metadata, for the RTSP media playing `/<id>/metadata`.
+    pub metadata: crate::metadata::MetadataFeed,
     status: Mutex<CameraStatus>,
     pub frames: AtomicU64,
     pub bytes: AtomicU64,
@@ -188,6 +190,7 @@ impl CameraHandle {
             audio: Hub::default(),
             preview: Arc::new(Preview::default()),
             detect: Arc::new(Preview::default()),
+            metadata: Default::default(),
             status: Mutex::new(CameraStatus {
                 state,
                 since_ms: now_ms,

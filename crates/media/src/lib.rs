@@ -22,6 +22,7 @@ pub mod fmp4;
 pub mod hls;
 pub mod hub;
 pub mod live;
+pub mod metadata;
 mod mux;
 pub mod nal;
 pub mod osd;
@@ -185,11 +186,15 @@ pub const SUB_SUFFIX: &str = "/sub";
 struct Hooks(OnceLock<std::sync::Weak<MediaEngine>>);
 
 impl rtsp::RtspHooks for Hooks {
-    fn on_play(&self, camera_id: &str) {
+    fn on_play(&self, camera_id: &str, metadata: bool) {
         if let Some(e) = self.0.get().and_then(|w| w.upgrade())
             && let Some(c) = e.camera(camera_id)
         {
             c.request_keyframe();
+            if metadata {
+                // The new client starts with the camera's whole event state.
+                c.metadata.repeat_state();
+            }
         }
     }
 }
@@ -211,6 +216,8 @@ impl MediaEngine {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
         gst::init().map_err(|e| anyhow::anyhow!("cannot initialise GStreamer: {e}"))?;
+        metadata::register()
+            .map_err(|e| anyhow::anyhow!("cannot register the ONVIF metadata payloader: {e}"))?;
         let m = &config.media;
         let encoder = pipeline::choose_encoder(&m.encoder, |name| {
             gst::ElementFactory::find(name).is_some()

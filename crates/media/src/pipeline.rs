@@ -166,17 +166,30 @@ impl VideoCodec {
     /// that consumes the hub (already parsed, parameter sets in band: no parser on the way out),
     /// and with `audio` a second one for the camera's AAC (`pay1`, MPEG4-GENERIC as cameras
     /// send it).
-    pub fn rtsp_factory_launch(self, audio: bool) -> String {
+    pub fn rtsp_factory_launch(self, audio: bool, metadata: bool) -> String {
         let pay = match self {
             Self::H264 => "rtph264pay",
             Self::H265 => "rtph265pay",
         };
-        let audio = if audio {
+        let audio_branch = if audio {
             " appsrc name=audiosrc ! rtpmp4gpay name=pay1 pt=97"
         } else {
             ""
         };
-        format!("( appsrc name=src ! {pay} name=pay0 pt=96 config-interval=0{audio} )")
+        // ONVIF metadata (events) as the last stream, when asked for.
+        let metadata = if metadata {
+            format!(
+                " appsrc name=metasrc is-live=true format=time do-timestamp=true caps={} ! {} name=pay{} pt=107",
+                crate::metadata::DOCUMENT_CAPS,
+                crate::metadata::PAYLOADER,
+                1 + usize::from(audio)
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "( appsrc name=src ! {pay} name=pay0 pt=96 config-interval=0{audio_branch}{metadata} )"
+        )
     }
 }
 
@@ -638,7 +651,7 @@ mod tests {
         );
         assert!(
             VideoCodec::H265
-                .rtsp_factory_launch(false)
+                .rtsp_factory_launch(false, false)
                 .contains("rtph265pay name=pay0")
         );
         let d = DecodeSpec {
@@ -734,10 +747,25 @@ mod tests {
         for codec in [VideoCodec::H264, VideoCodec::H265] {
             gst::parse::bin_from_description(&codec.depay_chain(), true)
                 .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
-            for audio in [false, true] {
-                let launch = codec.rtsp_factory_launch(audio);
-                gst::parse::launch(launch.trim_matches(|c| c == '(' || c == ')' || c == ' '))
-                    .expect("factory launch parses");
+            crate::metadata::register().expect("the metadata payloader");
+            for (audio, metadata) in [(false, false), (true, false), (false, true), (true, true)] {
+                let launch = codec.rtsp_factory_launch(audio, metadata);
+                let bin = gst::parse::bin_from_description(
+                    launch.trim_matches(|c| c == '(' || c == ')' || c == ' '),
+                    false,
+                )
+                .expect("factory launch parses");
+                // The RTSP server takes pay0, pay1... as its streams, in order.
+                let streams = 1 + usize::from(audio) + usize::from(metadata);
+                assert!(
+                    gst::prelude::GstBinExt::by_name(&bin, &format!("pay{}", streams - 1))
+                        .is_some(),
+                    "{launch}"
+                );
+                assert!(
+                    gst::prelude::GstBinExt::by_name(&bin, &format!("pay{streams}")).is_none(),
+                    "{launch}"
+                );
             }
         }
         let aac = aac_encoder().expect("an AAC encoder");

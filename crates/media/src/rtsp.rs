@@ -407,8 +407,8 @@ impl PinholeAuth {
 
 /// Keyframe requests and client counts go through this (the engine implements it).
 pub trait RtspHooks: Send + Sync + 'static {
-    /// A client asked to PLAY `camera_id`.
-    fn on_play(&self, camera_id: &str);
+    /// A client was answered its PLAY of `camera_id` (of its metadata mount when `metadata`).
+    fn on_play(&self, camera_id: &str, metadata: bool);
 }
 
 /// The running server.
@@ -428,6 +428,18 @@ impl std::fmt::Debug for RtspServer {
             .field("addr", &self.addr)
             .finish()
     }
+}
+
+/// Where a camera's video comes with its events as ONVIF metadata.
+pub fn metadata_path(id: &str) -> String {
+    format!("/{id}/metadata")
+}
+
+/// Whether a request URI is of camera `id`'s metadata mount (or one of its streams).
+fn is_metadata_uri(uri: &str, id: &str) -> bool {
+    let path = metadata_path(id);
+    uri.split_once(&path)
+        .is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The camera id in a request URI (`rtsp://host:port/<id>[/stream=0]`).
@@ -460,7 +472,7 @@ impl RtspServer {
                     && let Some(id) = camera_from_uri(&uri)
                 {
                     played.client_plays(key, id);
-                    hooks.on_play(id);
+                    hooks.on_play(id, is_metadata_uri(&uri, id));
                 }
             });
         });
@@ -488,11 +500,22 @@ impl RtspServer {
     }
 
     /// Mounts `/<id>` for a camera, with the payloader of the codec it streamed last, and its
-    /// audio when it had audio.
+    /// audio when it had audio; and `/<id>/metadata`, the same with its events as ONVIF
+    /// metadata (a separate media, so the camera's own mount stays what every player expects).
     pub fn mount(&self, id: &str, cam: Arc<super::camera::CameraHandle>) {
+        if let Some(m) = self.server.mount_points() {
+            m.add_factory(&format!("/{id}"), Self::factory(cam.clone(), false));
+            m.add_factory(&metadata_path(id), Self::factory(cam, true));
+        }
+    }
+
+    fn factory(
+        cam: Arc<super::camera::CameraHandle>,
+        metadata: bool,
+    ) -> gst_rtsp_server::RTSPMediaFactory {
         let factory = gst_rtsp_server::RTSPMediaFactory::new();
         let codec = cam.last_codec().unwrap_or(DEFAULT_CODEC);
-        factory.set_launch(&codec.rtsp_factory_launch(cam.last_audio().is_some()));
+        factory.set_launch(&codec.rtsp_factory_launch(cam.last_audio().is_some(), metadata));
         factory.set_shared(true);
         factory.set_suspend_mode(gst_rtsp_server::RTSPSuspendMode::None);
         factory.add_role_from_structure(
@@ -522,21 +545,24 @@ impl RtspServer {
             let id = cam.hub.attach(&appsrc);
             cam.keyframe_on_its_way();
             let audio = appsrc_named("audiosrc").map(|a| cam.audio.attach(&a));
+            let metadata = appsrc_named("metasrc").map(|m| cam.metadata.attach(&m));
             media.connect_unprepared(move |_| {
                 cam.hub.detach(id);
                 if let Some(a) = audio {
                     cam.audio.detach(a);
                 }
+                if let Some(m) = metadata {
+                    cam.metadata.detach(m);
+                }
             });
         });
-        if let Some(m) = self.server.mount_points() {
-            m.add_factory(&format!("/{id}"), factory);
-        }
+        factory
     }
 
     pub fn unmount(&self, id: &str) {
         if let Some(m) = self.server.mount_points() {
             m.remove_factory(&format!("/{id}"));
+            m.remove_factory(&metadata_path(id));
         }
     }
 
@@ -605,6 +631,17 @@ mod tests {
             Some("camera0")
         );
         assert_eq!(camera_from_uri("rtsp://h:1/porch/stream=0"), Some("porch"));
+        assert_eq!(
+            camera_from_uri(&format!("rtsp://h:1{}/stream=2", metadata_path("porch"))),
+            Some("porch")
+        );
+        assert!(is_metadata_uri("rtsp://h:1/porch/metadata", "porch"));
+        assert!(is_metadata_uri(
+            "rtsp://h:1/porch/metadata/stream=2",
+            "porch"
+        ));
+        assert!(!is_metadata_uri("rtsp://h:1/porch/metadatax", "porch"));
+        assert!(!is_metadata_uri("rtsp://h:1/porch", "porch"));
         assert_eq!(camera_from_uri("rtsp://h:1/"), None);
         assert_eq!(camera_from_uri("rtsp://h:1"), None);
         assert_eq!(camera_from_uri("*"), None);

@@ -95,6 +95,8 @@ struct Inner {
     subscriptions: HashMap<String, Subscription>,
     /// By video source token (`src_<camera>`).
     sources: BTreeMap<String, SourceState>,
+    /// Changes not yet sent down the cameras' RTSP metadata streams.
+    streamed: Vec<Notification>,
 }
 
 /// What an open detection event means here.
@@ -162,6 +164,31 @@ impl FaceEvents {
 
     pub fn subscriptions(&self) -> usize {
         self.lock().subscriptions.len()
+    }
+
+    /// The changes since the last call, by source, each with the source's whole state, for
+    /// the cameras' RTSP metadata streams.
+    pub fn take_streamed(
+        &self,
+        now_ms: i64,
+    ) -> Vec<(String, Vec<Notification>, Vec<Notification>)> {
+        let mut inner = self.lock();
+        let mut by_source: BTreeMap<String, Vec<Notification>> = BTreeMap::new();
+        for n in inner.streamed.drain(..) {
+            by_source.entry(n.source.clone()).or_default().push(n);
+        }
+        by_source
+            .into_iter()
+            .map(|(source, changes)| {
+                let state = Self::initial(&inner.sources, std::slice::from_ref(&source), now_ms);
+                (source, changes, state)
+            })
+            .collect()
+    }
+
+    /// The state of `source` as `Initialized` messages.
+    pub fn state_of(&self, source: &str, now_ms: i64) -> Vec<Notification> {
+        Self::initial(&self.lock().sources, &[source.to_string()], now_ms)
     }
 
     /// The state of each of `sources` as `Initialized` messages.
@@ -244,6 +271,7 @@ impl FaceEvents {
         let Inner {
             subscriptions,
             sources,
+            ..
         } = &mut *inner;
         let sub = subscriptions
             .get_mut(id)
@@ -399,6 +427,7 @@ impl FaceEvents {
                 });
             }
         }
+        inner.streamed.extend(flipped.iter().cloned());
         for s in inner.subscriptions.values_mut() {
             for n in &flipped {
                 s.push(n.clone());
@@ -570,7 +599,28 @@ async fn open_events(state: &SharedState) -> Option<Vec<pinhole_db::events::Open
     }
 }
 
-/// Follows the bus into the face's event state, and drops subscriptions that ended.
+/// Sends the changes of the event state down the cameras' RTSP metadata streams, and gives
+/// each camera without one yet its state (so a client starting to play gets every topic).
+fn stream_metadata(state: &SharedState, face: &FaceEvents) {
+    use crate::onvif::server::events::metadata_stream;
+    let Some(media) = &state.media else { return };
+    let now_ms = state.now_ms();
+    for (source, changes, whole) in face.take_streamed(now_ms) {
+        if let Some(cam) = source.strip_prefix("src_").and_then(|id| media.camera(id)) {
+            cam.metadata
+                .publish(Some(&metadata_stream(&changes)), metadata_stream(&whole));
+        }
+    }
+    for cam in media.cameras() {
+        if !cam.metadata.has_state() {
+            let whole = face.state_of(&source_of(&cam.id), now_ms);
+            cam.metadata.publish(None, metadata_stream(&whole));
+        }
+    }
+}
+
+/// Follows the bus into the face's event state and the cameras' metadata streams, and drops
+/// subscriptions that ended.
 pub fn spawn(sup: &Supervisor, state: SharedState) {
     sup.spawn("onvif-events", SWEEP_EVERY * 3, move |ctx| {
         let state = state.clone();
@@ -580,21 +630,27 @@ pub fn spawn(sup: &Supervisor, state: SharedState) {
             if let Some(open) = open_events(&state).await {
                 face.reload(&open, state.now_ms());
             }
+            stream_metadata(&state, face);
             let mut sweep = tokio::time::interval(SWEEP_EVERY);
             loop {
                 ctx.heartbeat.beat();
                 tokio::select! {
                     r = bus.recv() => match r {
-                        Ok(e) => face.observe(&e.topic, &e.params, state.now_ms()),
+                        Ok(e) => {
+                            face.observe(&e.topic, &e.params, state.now_ms());
+                            stream_metadata(&state, face);
+                        }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                             tracing::info!(missed = n, "ONVIF events: the bus ran ahead; reading the open events again");
                             if let Some(open) = open_events(&state).await {
                                 face.reload(&open, state.now_ms());
                             }
+                            stream_metadata(&state, face);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                     },
                     _ = sweep.tick() => {
+                        stream_metadata(&state, face);
                         let mut inner = face.lock();
                         let before = inner.subscriptions.len();
                         FaceEvents::sweep(&mut inner, state.clock.now_secs());

@@ -169,6 +169,10 @@ pub(crate) struct BeforeStart {
     pub keyframes_without_parameters: std::sync::atomic::AtomicU64,
     /// Access units that could not be read.
     pub malformed: std::sync::atomic::AtomicU64,
+    /// RTCP compound packets received: a camera that sends them and no video is alive.
+    pub rtcp: std::sync::atomic::AtomicU64,
+    /// The RTP packet count of the camera's last sender report (what it says it has sent).
+    pub reported_sent: std::sync::atomic::AtomicU64,
 }
 
 impl BeforeStart {
@@ -177,6 +181,23 @@ impl BeforeStart {
         self.frames.store(0, Relaxed);
         self.keyframes_without_parameters.store(0, Relaxed);
         self.malformed.store(0, Relaxed);
+        self.rtcp.store(0, Relaxed);
+        self.reported_sent.store(0, Relaxed);
+    }
+
+    /// Counts an RTCP compound packet and notes what its sender report says was sent.
+    fn rtcp_received(&self, packet: &retina::rtcp::ReceivedCompoundPacket) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.rtcp.fetch_add(1, Relaxed);
+        for p in packet.pkts() {
+            // A sender report: header, SSRC, NTP and RTP times, then the packet count.
+            if let Ok(Some(_)) = p.as_sender_report()
+                && let Some(count) = p.raw().get(20..24)
+            {
+                let count = u32::from_be_bytes([count[0], count[1], count[2], count[3]]);
+                self.reported_sent.store(u64::from(count), Relaxed);
+            }
+        }
     }
 
     /// Why no frame came, as far as the ingest knows.
@@ -187,8 +208,13 @@ impl BeforeStart {
             self.keyframes_without_parameters.load(Relaxed),
             self.malformed.load(Relaxed),
         );
-        if frames == 0 {
+        let (rtcp, sent) = (self.rtcp.load(Relaxed), self.reported_sent.load(Relaxed));
+        if frames == 0 && rtcp == 0 {
             "the camera sent no video".into()
+        } else if frames == 0 {
+            format!(
+                "the camera sent no video, only {rtcp} RTCP reports (the last saying {sent} RTP packets sent)"
+            )
         } else {
             format!(
                 "{frames} video frames came, none a keyframe to start on ({bare} keyframes before the parameter sets, {bad} unreadable)"
@@ -247,6 +273,12 @@ pub(super) async fn feed(
                     if let Err(e) = a.push(&demuxed, f, now) {
                         return e;
                     }
+                }
+                continue;
+            }
+            Some(Ok(CodecItem::Rtcp(r))) => {
+                if !started {
+                    before_start.rtcp_received(&r);
                 }
                 continue;
             }
@@ -484,6 +516,16 @@ mod tests {
         );
         b.reset();
         assert_eq!(b.explain(), "the camera sent no video");
+        // A sender report (SSRC 1, 900 packets sent) and no video: the camera is alive.
+        let mut sr = vec![0x80, 200, 0, 6, 0, 0, 0, 1];
+        sr.extend_from_slice(&[0; 12]);
+        sr.extend_from_slice(&900u32.to_be_bytes());
+        sr.extend_from_slice(&[0; 4]);
+        b.rtcp_received(&retina::rtcp::ReceivedCompoundPacket::dummy(None, &sr));
+        assert_eq!(
+            b.explain(),
+            "the camera sent no video, only 1 RTCP reports (the last saying 900 RTP packets sent)"
+        );
     }
 
     #[test]

@@ -342,6 +342,19 @@ fn notification_message(n: &Notification) -> String {
     )
 }
 
+/// A document of a camera's RTSP metadata stream (`tt:MetadataStream`, ONVIF's streaming
+/// specification) carrying `messages` as events, each a `wsnt:NotificationMessage` as a pull
+/// point gives it (none names a subscription: the stream is not one).
+pub fn metadata_stream(messages: &[Notification]) -> String {
+    use super::answer::{NS_SCHEMA, NS_TOPICS, NS_WSNT};
+    let body: String = messages.iter().map(notification_message).collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <tt:MetadataStream xmlns:tt=\"{NS_SCHEMA}\" xmlns:wsnt=\"{NS_WSNT}\" xmlns:tns1=\"{NS_TOPICS}\">\
+         <tt:Event>{body}</tt:Event></tt:MetadataStream>"
+    )
+}
+
 /// `PullMessages`: the messages taken, with the subscription's times.
 pub fn pulled(now_secs: i64, termination_secs: i64, messages: &[Notification]) -> String {
     let body: String = messages.iter().map(notification_message).collect();
@@ -541,5 +554,63 @@ mod tests {
                     .any(|e| e.attribute("Name") == Some(t.data_item()))
             );
         }
+    }
+
+    #[test]
+    fn a_metadata_stream_document_carries_the_events_in_onvifs_namespaces() {
+        let n = |topic, active, operation| Notification {
+            topic,
+            source: "src_porch".into(),
+            active,
+            operation,
+            at_ms: 1_764_806_400_250,
+        };
+        let text = metadata_stream(&[
+            n(Topic::MotionAlarm, true, PropertyOperation::Initialized),
+            n(Topic::People, false, PropertyOperation::Changed),
+        ]);
+        let doc = roxmltree::Document::parse(&text).expect("well-formed");
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "MetadataStream");
+        assert_eq!(
+            root.tag_name().namespace(),
+            Some("http://www.onvif.org/ver10/schema")
+        );
+        let messages: Vec<_> = root
+            .descendants()
+            .filter(|e| {
+                e.tag_name().name() == "NotificationMessage"
+                    && e.tag_name().namespace() == Some("http://docs.oasis-open.org/wsn/b-2")
+            })
+            .collect();
+        assert_eq!(messages.len(), 2);
+        let first = messages[0];
+        let topic = first
+            .descendants()
+            .find(|e| e.tag_name().name() == "Topic")
+            .and_then(|t| t.text());
+        assert_eq!(topic, Some("tns1:VideoSource/MotionAlarm"));
+        let message = first
+            .descendants()
+            .find(|e| e.tag_name().name() == "Message" && e.attribute("UtcTime").is_some())
+            .expect("tt:Message");
+        assert_eq!(
+            message.attribute("UtcTime"),
+            Some("2025-12-04T00:00:00.250Z")
+        );
+        assert_eq!(message.attribute("PropertyOperation"), Some("Initialized"));
+        assert!(
+            first
+                .descendants()
+                .any(|e| e.attribute("Name") == Some("State")
+                    && e.attribute("Value") == Some("true"))
+        );
+        assert!(
+            messages[1]
+                .descendants()
+                .any(|e| e.attribute("Name") == Some("IsPeople")
+                    && e.attribute("Value") == Some("false"))
+        );
+        assert!(!text.contains("SubscriptionReference"));
     }
 }
