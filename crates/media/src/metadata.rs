@@ -159,6 +159,16 @@ struct FeedInner {
     state: Option<String>,
 }
 
+impl FeedInner {
+    /// Hands `doc` to every media playing the metadata.
+    fn send(&self, doc: &str) {
+        let buffer = document(doc);
+        for (_, src) in &self.sinks {
+            let _ = src.push_buffer(buffer.clone());
+        }
+    }
+}
+
 fn document(doc: &str) -> gst::Buffer {
     gst::Buffer::from_slice(doc.as_bytes().to_vec())
 }
@@ -185,10 +195,7 @@ impl MetadataFeed {
     pub fn repeat_state(&self) {
         let inner = self.lock();
         if let Some(state) = &inner.state {
-            let buffer = document(state);
-            for (_, src) in &inner.sinks {
-                let _ = src.push_buffer(buffer.clone());
-            }
+            inner.send(state);
         }
     }
 
@@ -211,10 +218,7 @@ impl MetadataFeed {
     pub fn publish(&self, changes: Option<&str>, state: String) {
         let mut inner = self.lock();
         if let Some(changes) = changes {
-            let buffer = document(changes);
-            for (_, src) in &inner.sinks {
-                let _ = src.push_buffer(buffer.clone());
-            }
+            inner.send(changes);
         }
         inner.state = Some(state);
     }

@@ -165,7 +165,8 @@ impl VideoCodec {
     /// The RTSP media factory's description: one shared media per camera, fed by an appsrc
     /// that consumes the hub (already parsed, parameter sets in band: no parser on the way out),
     /// and with `audio` a second one for the camera's AAC (`pay1`, MPEG4-GENERIC as cameras
-    /// send it).
+    /// send it); with `metadata` a last one for its ONVIF metadata (`metasrc`, see
+    /// [`crate::metadata`]).
     pub fn rtsp_factory_launch(self, audio: bool, metadata: bool) -> String {
         let pay = match self {
             Self::H264 => "rtph264pay",

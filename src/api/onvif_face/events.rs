@@ -599,21 +599,28 @@ async fn open_events(state: &SharedState) -> Option<Vec<pinhole_db::events::Open
     }
 }
 
-/// Sends the changes of the event state down the cameras' RTSP metadata streams, and gives
-/// each camera without one yet its state (so a client starting to play gets every topic).
-fn stream_metadata(state: &SharedState, face: &FaceEvents) {
+/// Sends the changes of the event state down the cameras' RTSP metadata streams (taken even
+/// when the media engine is off, so they never pile up).
+fn stream_changes(state: &SharedState, face: &FaceEvents) {
     use crate::onvif::server::events::metadata_stream;
+    let changed = face.take_streamed(state.now_ms());
     let Some(media) = &state.media else { return };
-    let now_ms = state.now_ms();
-    for (source, changes, whole) in face.take_streamed(now_ms) {
+    for (source, changes, whole) in changed {
         if let Some(cam) = source.strip_prefix("src_").and_then(|id| media.camera(id)) {
             cam.metadata
                 .publish(Some(&metadata_stream(&changes)), metadata_stream(&whole));
         }
     }
+}
+
+/// Gives each camera whose metadata has no state yet (new, or none changed) its state, so a
+/// client starting to play gets every topic: at start and on each sweep, not per bus event.
+fn stream_states(state: &SharedState, face: &FaceEvents) {
+    use crate::onvif::server::events::metadata_stream;
+    let Some(media) = &state.media else { return };
     for cam in media.cameras() {
         if !cam.metadata.has_state() {
-            let whole = face.state_of(&source_of(&cam.id), now_ms);
+            let whole = face.state_of(&source_of(&cam.id), state.now_ms());
             cam.metadata.publish(None, metadata_stream(&whole));
         }
     }
@@ -630,7 +637,8 @@ pub fn spawn(sup: &Supervisor, state: SharedState) {
             if let Some(open) = open_events(&state).await {
                 face.reload(&open, state.now_ms());
             }
-            stream_metadata(&state, face);
+            stream_changes(&state, face);
+            stream_states(&state, face);
             let mut sweep = tokio::time::interval(SWEEP_EVERY);
             loop {
                 ctx.heartbeat.beat();
@@ -638,19 +646,19 @@ pub fn spawn(sup: &Supervisor, state: SharedState) {
                     r = bus.recv() => match r {
                         Ok(e) => {
                             face.observe(&e.topic, &e.params, state.now_ms());
-                            stream_metadata(&state, face);
+                            stream_changes(&state, face);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                             tracing::info!(missed = n, "ONVIF events: the bus ran ahead; reading the open events again");
                             if let Some(open) = open_events(&state).await {
                                 face.reload(&open, state.now_ms());
                             }
-                            stream_metadata(&state, face);
+                            stream_changes(&state, face);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                     },
                     _ = sweep.tick() => {
-                        stream_metadata(&state, face);
+                        stream_states(&state, face);
                         let mut inner = face.lock();
                         let before = inner.subscriptions.len();
                         FaceEvents::sweep(&mut inner, state.clock.now_secs());
