@@ -1302,6 +1302,42 @@ async fn a_recorder_makes_profiles_of_its_own_and_finds_them_after_a_restart() {
                 json!({"Name": "Again", "Token": "nvr"})
             ),
             step("media", "GetProfiles", json!({})),
+            // 15-23: the camera's events in the made profile's stream (Profile T metadata).
+            step(
+                "media",
+                "GetCompatibleMetadataConfigurations",
+                json!({"ProfileToken": "nvr"})
+            ),
+            step(
+                "media",
+                "AddMetadataConfiguration",
+                json!({"ProfileToken": "nvr", "ConfigurationToken": "msrc_camera1"})
+            ),
+            step("media", "GetProfile", json!({"ProfileToken": "nvr"})),
+            stream_uri("nvr"),
+            media2("GetMetadataConfigurations", json!({})),
+            media2(
+                "GetMetadataConfigurationOptions",
+                json!({"ProfileToken": "nvr"})
+            ),
+            step(
+                "media",
+                "GetMetadataConfiguration",
+                json!({"ConfigurationToken": "msrc_camera1"})
+            ),
+            step(
+                "media",
+                "SetMetadataConfiguration",
+                json!({"Configuration": {
+                    "token": "msrc_camera1", "Name": "msrc_camera1", "UseCount": 1,
+                    "Analytics": true,
+                    "Multicast": {"Address": {"Type": "IPv4", "IPv4Address": "0.0.0.0"},
+                                  "Port": 0, "TTL": 1, "AutoStart": false},
+                    "SessionTimeout": "PT60S"
+                }, "ForcePersistence": true})
+            ),
+            // 23: what it reads, sent back as it is, is taken.
+            {"set_metadata": "msrc_camera1"},
         ]),
     );
     let made = ok(&r, 0);
@@ -1372,6 +1408,55 @@ async fn a_recorder_makes_profiles_of_its_own_and_finds_them_after_a_restart() {
         .filter_map(|p| p["token"].as_str())
         .collect();
     assert_eq!(tokens, ["camera0", "camera1", "nvr"], "{}", r[14]);
+    // The profile's camera's events, and only those, go with it.
+    let compatible: Vec<&Value> = ok(&r, 15)
+        .as_array()
+        .expect("configurations")
+        .iter()
+        .map(|c| &c["token"])
+        .collect();
+    assert_eq!(compatible, [&json!("msrc_camera1")], "{}", r[15]);
+    ok(&r, 16);
+    let p = ok(&r, 17);
+    assert_eq!(p["MetadataConfiguration"]["token"], "msrc_camera1", "{p}");
+    assert!(!p["MetadataConfiguration"]["Events"].is_null(), "{p}");
+    let uri = ok(&r, 18)["Uri"].as_str().expect("uri").to_string();
+    assert!(uri.ends_with("/camera1/metadata"), "{uri}");
+    let listed: Vec<&Value> = ok(&r, 19)
+        .as_array()
+        .expect("configurations")
+        .iter()
+        .map(|c| &c["token"])
+        .collect();
+    assert_eq!(
+        listed,
+        [&json!("msrc_camera0"), &json!("msrc_camera1")],
+        "{}",
+        r[19]
+    );
+    assert_eq!(
+        ok(&r, 20)["PTZStatusFilterOptions"]["PanTiltStatusSupported"],
+        false,
+        "{}",
+        r[20]
+    );
+    assert_eq!(ok(&r, 21)["token"], "msrc_camera1", "{}", r[21]);
+    assert!(
+        r[22]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("no analytics")),
+        "{}",
+        r[22]
+    );
+    assert_eq!(ok(&r, 23), "msrc_camera1", "{}", r[23]);
+    // The URI plays camera1's video with its events beside it.
+    let uri = uri.replacen("rtsp://", &format!("rtsp://view:{PASSWORD}@"), 1);
+    assert_eq!(stream_size(&uri), Some((320, 240)), "{uri}");
+    let (encoding, doc) = tokio::task::spawn_blocking(move || first_metadata_document(&uri))
+        .await
+        .expect("metadata reader");
+    assert_eq!(encoding, "VND.ONVIF.METADATA");
+    assert!(doc.contains("Value=\"src_camera1\""), "{doc}");
 
     // The audit log says who made what.
     let audit = get_json_as(&server, "/api/audit?limit=100", &admin).await;
@@ -1411,6 +1496,7 @@ async fn a_recorder_makes_profiles_of_its_own_and_finds_them_after_a_restart() {
         p["VideoEncoderConfiguration"]["token"], "enc_camera1",
         "{p}"
     );
+    assert_eq!(p["MetadataConfiguration"]["token"], "msrc_camera1", "{p}");
 }
 
 /// Mean luma (0-255) of camera `id`'s live JPEG.

@@ -12,6 +12,7 @@ use pinhole_onvif::discovery::{self, Advert};
 use pinhole_onvif::server::answer::ProfileInfo;
 use pinhole_onvif::server::imaging::{self, ImagingOp};
 use pinhole_onvif::server::media2::ConfigurationKind;
+use pinhole_onvif::server::metadata::MetadataOp;
 use pinhole_onvif::server::osd::{self, MediaVersion, OsdOp};
 use pinhole_onvif::server::profiles::{self, Change};
 use pinhole_onvif::server::{Media2Op, Operation, ProfileEdit, Service, parse_request};
@@ -23,7 +24,7 @@ fn own() -> Vec<ProfileInfo> {
         .map(|t| ProfileInfo {
             stream: t.into(),
             fixed: true,
-            parts: ConfigurationKind::ALL.into_iter().collect(),
+            parts: ConfigurationKind::OWN.into_iter().collect(),
             source: format!("src_{}", t.trim_end_matches(".sub")),
             ..ProfileInfo::empty(t, t)
         })
@@ -76,6 +77,14 @@ fuzz_target!(|data: &[u8]| {
                 let listed = osd::list(MediaVersion::V20, &[(i.source.clone(), t.clone())]);
                 let wrapped = format!("<r xmlns:tr2=\"urn:a\" xmlns:tt=\"urn:b\">{listed}</r>");
                 pinhole_onvif::xml::parse(&wrapped).expect("an OSD lists as well-formed XML");
+            }
+            if let Operation::Metadata(MetadataOp::Set(c))
+            | Operation::Media2(Media2Op::Metadata(MetadataOp::Set(c))) = &req.operation
+            {
+                // Taken or refused, naming the configuration.
+                if let Err(why) = c.check() {
+                    assert!(why.contains(&c.configuration));
+                }
             }
             if let Some(edit) = edit_of(&req.operation) {
                 let own = own();

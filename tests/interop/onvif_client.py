@@ -260,6 +260,15 @@ async def run(args):
                         services[key] = await (media2_service(cam) if media2 else cam.create_media_service())
                     results.append({"ok": await set_encoder(services[key], spec, media2)})
                     continue
+                if "set_metadata" in step:
+                    # A recorder's way: read the configuration, send it back whole.
+                    if "media" not in services:
+                        services["media"] = await cam.create_media_service()
+                    token = step["set_metadata"]
+                    config = await services["media"].GetMetadataConfiguration({"ConfigurationToken": token})
+                    await services["media"].SetMetadataConfiguration({"Configuration": config, "ForcePersistence": True})
+                    results.append({"ok": token})
+                    continue
                 if "media2" in step:
                     if "media2" not in services:
                         services["media2"] = await media2_service(cam)

@@ -17,10 +17,25 @@ pub enum ConfigurationKind {
     AudioEncoder,
     #[serde(rename = "PTZ")]
     Ptz,
+    /// The camera's events as ONVIF metadata: a profile holding it streams them beside the
+    /// video.
+    Metadata,
 }
 
 impl ConfigurationKind {
-    pub const ALL: [ConfigurationKind; 5] = [
+    pub const ALL: [ConfigurationKind; 6] = [
+        ConfigurationKind::VideoSource,
+        ConfigurationKind::AudioSource,
+        ConfigurationKind::VideoEncoder,
+        ConfigurationKind::AudioEncoder,
+        ConfigurationKind::Ptz,
+        ConfigurationKind::Metadata,
+    ];
+
+    /// What each of Pinhole's own profiles holds: every kind but metadata, so their stream
+    /// URIs stay the plain video every player expects. A client that wants the events in the
+    /// stream adds the metadata configuration to a profile of its own.
+    pub const OWN: [ConfigurationKind; 5] = [
         ConfigurationKind::VideoSource,
         ConfigurationKind::AudioSource,
         ConfigurationKind::VideoEncoder,
@@ -36,6 +51,7 @@ impl ConfigurationKind {
             ConfigurationKind::VideoEncoder => "VideoEncoder",
             ConfigurationKind::AudioEncoder => "AudioEncoder",
             ConfigurationKind::Ptz => "PTZ",
+            ConfigurationKind::Metadata => "Metadata",
         }
     }
 }

@@ -186,15 +186,22 @@ pub const SUB_SUFFIX: &str = "/sub";
 struct Hooks(OnceLock<std::sync::Weak<MediaEngine>>);
 
 impl rtsp::RtspHooks for Hooks {
-    fn on_play(&self, camera_id: &str, metadata: bool) {
-        if let Some(e) = self.0.get().and_then(|w| w.upgrade())
-            && let Some(c) = e.camera(camera_id)
-        {
-            c.request_keyframe();
-            if metadata {
-                // The new client starts with the camera's whole event state.
-                c.metadata.repeat_state();
-            }
+    fn on_play(&self, camera_id: &str, mount: rtsp::Mount) {
+        let Some(c) = self
+            .0
+            .get()
+            .and_then(|w| w.upgrade())
+            .and_then(|e| e.camera(camera_id))
+        else {
+            return;
+        };
+        let Some(h) = (if mount.sub { c.sub_stream() } else { Some(c) }) else {
+            return;
+        };
+        h.request_keyframe();
+        if mount.metadata {
+            // The new client starts with the camera's whole event state.
+            h.metadata.repeat_state();
         }
     }
 }
@@ -513,6 +520,13 @@ impl MediaEngine {
             (None, None) => "localhost".into(),
         };
         format!("rtsp://{host}:{}/{id}", addr.port())
+    }
+
+    /// The URL of a camera's (or sub stream's, `<camera>/sub`) video with its events as ONVIF
+    /// metadata.
+    pub fn metadata_url(&self, id: &str, request_host: Option<&str>) -> String {
+        let path = rtsp::metadata_path(id);
+        self.stream_url(path.trim_start_matches('/'), request_host)
     }
 
     /// Starts or stops serving a camera over RTSP (`start_streaming` / `stop_streaming`);

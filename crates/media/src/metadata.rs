@@ -214,11 +214,14 @@ impl MetadataFeed {
     }
 
     /// Sends `changes` (a document of the topics that changed) to every media playing the
-    /// metadata, and keeps `state` for those that start later.
+    /// metadata, and keeps `state` for those that start later. The first state given goes to
+    /// those already playing too (they started on an empty document).
     pub fn publish(&self, changes: Option<&str>, state: String) {
         let mut inner = self.lock();
-        if let Some(changes) = changes {
-            inner.send(changes);
+        match changes {
+            Some(changes) => inner.send(changes),
+            None if inner.state.is_none() => inner.send(&state),
+            None => {}
         }
         inner.state = Some(state);
     }
@@ -329,5 +332,16 @@ mod tests {
         feed.detach(ia);
         feed.publish(None, "<state2/>".into());
         assert_eq!((level(&a), level(&b), feed.listeners()), (3, 2, 1));
+        // A client that started before the camera's state was known gets it when it is.
+        let late = MetadataFeed::default();
+        let c = make();
+        late.attach(&c);
+        late.publish(None, "<first/>".into());
+        late.publish(None, "<again/>".into());
+        assert_eq!(
+            level(&c),
+            2,
+            "the empty document, then the first state only"
+        );
     }
 }

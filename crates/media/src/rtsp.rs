@@ -407,8 +407,8 @@ impl PinholeAuth {
 
 /// Keyframe requests and client counts go through this (the engine implements it).
 pub trait RtspHooks: Send + Sync + 'static {
-    /// A client was answered its PLAY of `camera_id` (of its metadata mount when `metadata`).
-    fn on_play(&self, camera_id: &str, metadata: bool);
+    /// A client was answered its PLAY of `camera_id`'s mount `mount`.
+    fn on_play(&self, camera_id: &str, mount: Mount);
 }
 
 /// The running server.
@@ -430,16 +430,44 @@ impl std::fmt::Debug for RtspServer {
     }
 }
 
-/// Where a camera's video comes with its events as ONVIF metadata.
+/// The path after a camera's (or sub stream's) own where its video comes with its events as
+/// ONVIF metadata.
+const METADATA_SUFFIX: &str = "/metadata";
+
+/// Where a camera's (or sub stream's, `<camera>/sub`) video comes with its events as ONVIF
+/// metadata.
 pub fn metadata_path(id: &str) -> String {
-    format!("/{id}/metadata")
+    format!("/{id}{METADATA_SUFFIX}")
 }
 
-/// Whether a request URI is of camera `id`'s metadata mount (or one of its streams).
-fn is_metadata_uri(uri: &str, id: &str) -> bool {
-    let path = metadata_path(id);
-    uri.split_once(&path)
-        .is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with('/'))
+/// Which of a camera's mounts a request plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mount {
+    /// Its sub stream's (`/<id>/sub`).
+    pub sub: bool,
+    /// With the events as ONVIF metadata (`…/metadata`).
+    pub metadata: bool,
+}
+
+/// `rest` after path segment `name`, if it starts with that segment.
+fn after_segment<'a>(rest: &'a str, name: &str) -> Option<&'a str> {
+    let r = rest.strip_prefix(name)?;
+    (r.is_empty() || r.starts_with(['/', '?'])).then_some(r)
+}
+
+/// The mount of camera `id` a request URI names (or one of its streams, `…/stream=N`).
+fn mount_of(uri: &str, id: &str) -> Mount {
+    let after = uri
+        .split_once(&format!("/{id}"))
+        .map_or("", |(_, rest)| rest);
+    let (sub, rest) = match after_segment(after, crate::SUB_SUFFIX) {
+        Some(r) => (true, r),
+        None => (false, after),
+    };
+    Mount {
+        sub,
+        metadata: after_segment(rest, METADATA_SUFFIX).is_some(),
+    }
 }
 
 /// The camera id in a request URI (`rtsp://host:port/<id>[/stream=0]`).
@@ -472,7 +500,7 @@ impl RtspServer {
                     && let Some(id) = camera_from_uri(&uri)
                 {
                     played.client_plays(key, id);
-                    hooks.on_play(id, is_metadata_uri(&uri, id));
+                    hooks.on_play(id, mount_of(&uri, id));
                 }
             });
         });
@@ -635,13 +663,21 @@ mod tests {
             camera_from_uri(&format!("rtsp://h:1{}/stream=2", metadata_path("porch"))),
             Some("porch")
         );
-        assert!(is_metadata_uri("rtsp://h:1/porch/metadata", "porch"));
-        assert!(is_metadata_uri(
-            "rtsp://h:1/porch/metadata/stream=2",
-            "porch"
-        ));
-        assert!(!is_metadata_uri("rtsp://h:1/porch/metadatax", "porch"));
-        assert!(!is_metadata_uri("rtsp://h:1/porch", "porch"));
+        let mount = |sub, metadata| Mount { sub, metadata };
+        for (uri, m) in [
+            ("rtsp://h:1/porch", mount(false, false)),
+            ("rtsp://h:1/porch/stream=0", mount(false, false)),
+            ("rtsp://h:1/porch/metadata", mount(false, true)),
+            ("rtsp://h:1/porch/metadata/stream=2", mount(false, true)),
+            ("rtsp://h:1/porch/metadatax", mount(false, false)),
+            ("rtsp://h:1/porch/sub", mount(true, false)),
+            ("rtsp://h:1/porch/sub/stream=1", mount(true, false)),
+            ("rtsp://h:1/porch/sub/metadata", mount(true, true)),
+            ("rtsp://h:1/porch/subway", mount(false, false)),
+        ] {
+            assert_eq!(mount_of(uri, "porch"), m, "{uri}");
+        }
+        assert_eq!(metadata_path("porch/sub"), "/porch/sub/metadata");
         assert_eq!(camera_from_uri("rtsp://h:1/"), None);
         assert_eq!(camera_from_uri("rtsp://h:1"), None);
         assert_eq!(camera_from_uri("*"), None);

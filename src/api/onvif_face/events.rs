@@ -607,8 +607,11 @@ fn stream_changes(state: &SharedState, face: &FaceEvents) {
     let Some(media) = &state.media else { return };
     for (source, changes, whole) in changed {
         if let Some(cam) = source.strip_prefix("src_").and_then(|id| media.camera(id)) {
-            cam.metadata
-                .publish(Some(&metadata_stream(&changes)), metadata_stream(&whole));
+            let (changes, whole) = (metadata_stream(&changes), metadata_stream(&whole));
+            // The sub stream's metadata mount carries the camera's events too.
+            for h in std::iter::once(cam.clone()).chain(cam.sub_stream()) {
+                h.metadata.publish(Some(&changes), whole.clone());
+            }
         }
     }
 }
@@ -619,9 +622,11 @@ fn stream_states(state: &SharedState, face: &FaceEvents) {
     use crate::onvif::server::events::metadata_stream;
     let Some(media) = &state.media else { return };
     for cam in media.cameras() {
-        if !cam.metadata.has_state() {
-            let whole = face.state_of(&source_of(&cam.id), state.now_ms());
-            cam.metadata.publish(None, metadata_stream(&whole));
+        for h in std::iter::once(cam.clone()).chain(cam.sub_stream()) {
+            if !h.metadata.has_state() {
+                let whole = face.state_of(&source_of(&cam.id), state.now_ms());
+                h.metadata.publish(None, metadata_stream(&whole));
+            }
         }
     }
 }
@@ -647,6 +652,10 @@ pub fn spawn(sup: &Supervisor, state: SharedState) {
                         Ok(e) => {
                             face.observe(&e.topic, &e.params, state.now_ms());
                             stream_changes(&state, face);
+                            if e.topic == "camera.connected" {
+                                // A new camera's metadata starts with its state.
+                                stream_states(&state, face);
+                            }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                             tracing::info!(missed = n, "ONVIF events: the bus ran ahead; reading the open events again");

@@ -16,6 +16,7 @@ use crate::onvif::server::answer::{
 };
 use crate::onvif::server::imaging::{self, ImagingOp, ImagingValues};
 use crate::onvif::server::media2::ConfigurationKind;
+use crate::onvif::server::metadata::{self, MetadataOp};
 use crate::onvif::server::osd::{self, MediaVersion, OsdOp};
 use crate::onvif::server::{EncoderChange, Media2Op, Operation, Service, Vector};
 use crate::onvif::server::{PartRef, ProfileEdit};
@@ -48,22 +49,26 @@ impl Context<'_> {
 
     /// The RTSP URL of a profile's stream, at the host the client used.
     fn stream_url(&self, profile: &str) -> Result<String, Fault> {
-        let stream = streamed(self.state, profile)?;
+        let p = streamed(self.state, profile)?;
         let e = self
             .state
             .media
             .as_ref()
             .ok_or_else(|| Fault::Receiver("the media engine is off".into()))?;
-        let (id, sub) = match stream.strip_suffix(SUB) {
-            Some(id) => (id, "/sub"),
-            None => (stream.as_str(), ""),
+        let handle = match p.stream.strip_suffix(SUB) {
+            Some(id) => format!("{id}{}", crate::media::SUB_SUFFIX),
+            None => p.stream.clone(),
         };
-        Ok(format!("{}{sub}", e.stream_url(id, Some(self.host))))
+        Ok(if p.has(ConfigurationKind::Metadata) {
+            e.metadata_url(&handle, Some(self.host))
+        } else {
+            e.stream_url(&handle, Some(self.host))
+        })
     }
 
     /// The URL of a profile's live JPEG.
     fn snapshot_url(&self, profile: &str) -> Result<String, Fault> {
-        let stream = streamed(self.state, profile)?;
+        let stream = streamed(self.state, profile)?.stream;
         Ok(format!("{}/onvif/snapshot/{stream}", self.endpoints().base))
     }
 
@@ -111,7 +116,13 @@ fn configurations_of(
             return Err(Fault::NoProfile(format!("no profile `{p}`")));
         }
     }
-    let token = |p: &ProfileInfo| media2::configuration_token(p, kind);
+    // A profile's own, or what Pinhole's own profiles offer (their metadata, which they do not
+    // hold).
+    let by_profile = filter.profile.is_some();
+    let token = |p: &ProfileInfo| match by_profile {
+        true => media2::configuration_token(p, kind),
+        false => media2::offered_token(p, kind),
+    };
     list.retain(|p| token(p).is_some());
     if let Some(c) = &filter.configuration {
         list.retain(|p| token(p).as_deref() == Some(c.as_str()));
@@ -144,6 +155,7 @@ fn one_configuration(
 async fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault> {
     Ok(match m {
         Media2Op::Osd(o) => on_screen(ctx.state, MediaVersion::V20, o).await?,
+        Media2Op::Metadata(m) => metadata_configurations(ctx.state, MediaVersion::V20, m)?,
         Media2Op::GetProfiles { token, kinds } => {
             let list = match token {
                 Some(t) => vec![find_profile(ctx.state, t)?],
@@ -364,6 +376,36 @@ async fn on_screen(state: &SharedState, v: MediaVersion, op: &OsdOp) -> Result<S
     })
 }
 
+/// A metadata configuration request of either media service: one configuration per camera,
+/// what Pinhole's own profiles offer.
+fn metadata_configurations(
+    state: &SharedState,
+    v: MediaVersion,
+    op: &MetadataOp,
+) -> Result<String, Fault> {
+    let kind = ConfigurationKind::Metadata;
+    let one = |configuration: &str| one_configuration(state, kind, configuration);
+    Ok(match op {
+        MetadataOp::List { filter } => metadata::list(v, &configurations_of(state, kind, filter)?),
+        MetadataOp::One { configuration } => metadata::one(&one(configuration)?),
+        MetadataOp::Options { filter } => {
+            // The same for every camera: the tokens are only checked.
+            if let Some(c) = &filter.configuration {
+                one(c)?;
+            }
+            if let Some(p) = &filter.profile {
+                find_profile(state, p)?;
+            }
+            metadata::options(v)
+        }
+        MetadataOp::Set(change) => {
+            one(&change.configuration)?;
+            change.check().map_err(Fault::ConfigModify)?;
+            metadata::set(v)
+        }
+    })
+}
+
 /// What an encoder change asked for, for the audit trail.
 pub fn details_of(op: &Operation) -> Option<serde_json::Value> {
     use Operation::*;
@@ -533,7 +575,7 @@ fn own_profiles(state: &SharedState) -> Vec<ProfileInfo> {
             name: def.name.clone(),
             stream: def.id.clone(),
             fixed: true,
-            parts: ConfigurationKind::ALL.into_iter().collect(),
+            parts: ConfigurationKind::OWN.into_iter().collect(),
             source: source.clone(),
             width,
             height,
@@ -557,7 +599,7 @@ fn own_profiles(state: &SharedState) -> Vec<ProfileInfo> {
                 name: format!("{} (sub stream)", def.name),
                 stream: format!("{}{SUB}", def.id),
                 fixed: true,
-                parts: ConfigurationKind::ALL.into_iter().collect(),
+                parts: ConfigurationKind::OWN.into_iter().collect(),
                 source,
                 width,
                 height,
@@ -712,14 +754,14 @@ fn find_profile(state: &SharedState, token: &str) -> Result<ProfileInfo, Fault> 
 
 /// The stream a profile plays: Pinhole's own profile token of it (a made profile plays the
 /// stream of its video encoder).
-fn streamed(state: &SharedState, token: &str) -> Result<String, Fault> {
+fn streamed(state: &SharedState, token: &str) -> Result<ProfileInfo, Fault> {
     let p = find_profile(state, token)?;
     if !p.has(ConfigurationKind::VideoEncoder) {
         return Err(Fault::NoConfig(format!(
             "profile `{token}` has no video encoder configuration: add one first"
         )));
     }
-    Ok(p.stream)
+    Ok(p)
 }
 
 /// A profile made, changed or deleted by a client: checked against Pinhole's own profiles,
@@ -1241,6 +1283,7 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
         }
         O::Imaging(i) => imaging(state, i).await?,
         O::Osd(o) => on_screen(state, MediaVersion::V10, o).await?,
+        O::Metadata(m) => metadata_configurations(state, MediaVersion::V10, m)?,
         O::GetEventProperties => events::event_properties(),
         O::CreatePullPointSubscription {
             filter,

@@ -319,7 +319,9 @@ impl ProfileInfo {
                     self.audio.is_some()
                 }
                 ConfigurationKind::Ptz => self.ptz.is_some(),
-                ConfigurationKind::VideoSource | ConfigurationKind::VideoEncoder => true,
+                ConfigurationKind::VideoSource
+                | ConfigurationKind::VideoEncoder
+                | ConfigurationKind::Metadata => true,
             }
     }
 
@@ -341,6 +343,11 @@ impl ProfileInfo {
 
     pub fn audio_encoder_token(&self) -> String {
         format!("aenc_{}", self.stream)
+    }
+
+    /// One metadata configuration per camera (its events), named after its video source.
+    pub fn metadata_token(&self) -> String {
+        format!("m{}", self.source)
     }
 
     /// Frames from one keyframe to the next.
@@ -825,7 +832,8 @@ fn profile(p: &ProfileInfo, element: &str) -> String {
     let part = |kind, render: &dyn Fn() -> String| {
         if p.has(kind) { render() } else { String::new() }
     };
-    // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ.
+    // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ,
+    // metadata.
     let audio = p.audio.unwrap_or(AudioInfo {
         sample_rate: 0,
         bitrate_kbps: 0,
@@ -847,6 +855,9 @@ fn profile(p: &ProfileInfo, element: &str) -> String {
             p.ptz()
                 .map(|z| ptz_configuration(z, "tt:PTZConfiguration"))
                 .unwrap_or_default()
+        }),
+        part(K::Metadata, &|| {
+            super::metadata::configuration(p, "tt:MetadataConfiguration")
         }),
     ]
     .concat();
@@ -898,7 +909,8 @@ pub fn profile_edited(name: &str, made: Option<&ProfileInfo>) -> String {
 }
 
 /// `GetCompatible…Configurations` (Media) and the PTZ service's `GetCompatibleConfigurations`:
-/// the configurations of `kind` that `list`'s profiles hold, each once.
+/// the configurations of `kind` that the streams of `list` (Pinhole's own profiles) have, each
+/// once.
 pub fn compatible_configurations(
     name: &str,
     kind: ConfigurationKind,
@@ -908,8 +920,9 @@ pub fn compatible_configurations(
     let mut seen = std::collections::BTreeSet::new();
     let all: String = list
         .iter()
-        .filter(|p| p.has(kind))
-        .filter(|p| seen.insert(super::media2::configuration_token(p, kind)))
+        .filter_map(|p| Some((p, super::media2::offered_token(p, kind)?)))
+        .filter(|(_, token)| seen.insert(token.clone()))
+        .map(|(p, _)| p)
         .map(|p| match (kind, p.audio, p.ptz()) {
             (K::VideoSource, ..) => source_configuration(p, "trt:Configurations"),
             (K::VideoEncoder, ..) => encoder_configuration(p, "trt:Configurations"),
@@ -918,6 +931,7 @@ pub fn compatible_configurations(
                 audio_encoder_configuration(p, &a, "trt:Configurations")
             }
             (K::Ptz, _, Some(z)) => ptz_configuration(z, "tptz:PTZConfiguration"),
+            (K::Metadata, ..) => super::metadata::configuration(p, "trt:Configurations"),
             _ => String::new(),
         })
         .collect();

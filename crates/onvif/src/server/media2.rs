@@ -9,7 +9,7 @@ use crate::xml::escape;
 pub use pinhole_base::media_profile::ConfigurationKind;
 
 /// Reads a `tr2:ConfigurationEnumeration`: `All` gives every kind; kinds Pinhole never has
-/// (metadata, analytics, audio output...) give none.
+/// (analytics, audio output...) give none.
 pub fn kinds_of(s: &str) -> Option<Vec<ConfigurationKind>> {
     use ConfigurationKind::*;
     Some(match s.trim() {
@@ -19,7 +19,8 @@ pub fn kinds_of(s: &str) -> Option<Vec<ConfigurationKind>> {
         "VideoEncoder" => vec![VideoEncoder],
         "AudioEncoder" => vec![AudioEncoder],
         "PTZ" => vec![Ptz],
-        "Metadata" | "Analytics" | "AudioOutput" | "AudioDecoder" | "Receiver" => vec![],
+        "Metadata" => vec![Metadata],
+        "Analytics" | "AudioOutput" | "AudioDecoder" | "Receiver" => vec![],
         _ => return None,
     })
 }
@@ -55,7 +56,7 @@ pub fn capabilities(profiles: usize) -> String {
         "<tr2:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"true\" \
          TemporaryOSDText=\"false\" Mask=\"false\" SourceMask=\"false\">\
          <tr2:ProfileCapabilities MaximumNumberOfProfiles=\"{profiles}\" \
-         ConfigurationsSupported=\"VideoSource VideoEncoder AudioSource AudioEncoder PTZ\"/>\
+         ConfigurationsSupported=\"VideoSource VideoEncoder AudioSource AudioEncoder PTZ Metadata\"/>\
          <tr2:StreamingCapabilities RTSPStreaming=\"true\" RTPMulticast=\"false\" RTP_RTSP_TCP=\"true\" \
          NonAggregateControl=\"false\" AutoStartMulticast=\"false\"/></tr2:Capabilities>"
     )
@@ -105,7 +106,8 @@ fn configurations(p: &ProfileInfo, kinds: &[ConfigurationKind]) -> String {
     use ConfigurationKind::*;
     let has = |k| kinds.contains(&k) && p.has(k);
     let mut out = String::new();
-    // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ.
+    // The schema's order: video source, audio source, video encoder, audio encoder, ..., PTZ,
+    // metadata.
     if has(VideoSource) {
         out.push_str(&answer::source_configuration(p, "tr2:VideoSource"));
     }
@@ -120,6 +122,9 @@ fn configurations(p: &ProfileInfo, kinds: &[ConfigurationKind]) -> String {
     }
     if let (true, Some(z)) = (has(Ptz), p.ptz()) {
         out.push_str(&answer::ptz_configuration(z, "tr2:PTZ"));
+    }
+    if has(Metadata) {
+        out.push_str(&super::metadata::configuration(p, "tr2:Metadata"));
     }
     out
 }
@@ -174,6 +179,9 @@ pub fn configuration_list(kind: ConfigurationKind, list: &[ProfileInfo]) -> Stri
                 .map(|z| answer::ptz_configuration(z, "tr2:Configurations"))
                 .unwrap_or_default()
         }),
+        Metadata => ("GetMetadataConfigurations", &|p| {
+            super::metadata::configuration(p, "tr2:Configurations")
+        }),
     };
     let all: String = list.iter().map(one).collect();
     format!("<tr2:{operation}Response>{all}</tr2:{operation}Response>")
@@ -191,18 +199,23 @@ pub fn profile_edited(name: &str, made: Option<&ProfileInfo>) -> String {
     }
 }
 
-/// The token of a profile's configuration of `kind`, if it has one.
+/// The token of a profile's configuration of `kind`, if it holds one.
 pub fn configuration_token(p: &ProfileInfo, kind: ConfigurationKind) -> Option<String> {
+    p.has(kind).then(|| offered_token(p, kind)).flatten()
+}
+
+/// The token of the configuration of `kind` that profile `p`'s stream has, whether `p` holds
+/// it or not: what one of Pinhole's own profiles offers to the profiles clients make (its
+/// metadata, which it does not hold itself).
+pub fn offered_token(p: &ProfileInfo, kind: ConfigurationKind) -> Option<String> {
     use ConfigurationKind::*;
-    if !p.has(kind) {
-        return None;
-    }
     match kind {
         VideoSource => Some(p.source.clone()),
         AudioSource => p.audio.map(|_| p.audio_source_token()),
         VideoEncoder => Some(p.encoder_token()),
         AudioEncoder => p.audio.map(|_| p.audio_encoder_token()),
         Ptz => p.ptz.as_ref().map(|z| z.configuration.clone()),
+        Metadata => Some(p.metadata_token()),
     }
 }
 
@@ -275,7 +288,9 @@ mod tests {
 
     #[test]
     fn profiles_carry_the_kinds_asked_for_in_the_schemas_order() {
-        let list = h265_main_h264_sub();
+        let mut list = h265_main_h264_sub();
+        // As a profile a client made with every kind.
+        list[0].parts.insert(ConfigurationKind::Metadata);
         let p = &list[..1];
         let all = profiles(p, &kinds_of("All").unwrap());
         let text = answer::envelope(&all, false);
@@ -296,7 +311,8 @@ mod tests {
                 "AudioSource",
                 "VideoEncoder",
                 "AudioEncoder",
-                "PTZ"
+                "PTZ",
+                "Metadata"
             ]
         );
         assert!(all.contains("<tt:Encoding>H265</tt:Encoding>"));
@@ -308,7 +324,11 @@ mod tests {
         assert!(
             video.contains("<tt:Encoding>H264</tt:Encoding>") && !video.contains("VideoSource")
         );
-        assert_eq!(kinds_of("Metadata"), Some(vec![]));
+        assert_eq!(
+            kinds_of("Metadata"),
+            Some(vec![ConfigurationKind::Metadata])
+        );
+        assert_eq!(kinds_of("Analytics"), Some(vec![]));
         assert_eq!(kinds_of("Everything"), None);
     }
 

@@ -15,6 +15,7 @@ pub mod answer;
 pub mod events;
 pub mod imaging;
 pub mod media2;
+pub mod metadata;
 pub mod osd;
 pub mod profiles;
 
@@ -50,6 +51,24 @@ impl Service {
             Service::Imaging => "/onvif/imaging_service",
             Service::Events => "/onvif/event_service",
             Service::Subscription => "/onvif/subscription",
+        }
+    }
+}
+
+/// Which media service a request came to: the answer's namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaVersion {
+    /// Media (ver10), `trt`.
+    V10,
+    /// Media2 (ver20), `tr2`.
+    V20,
+}
+
+impl MediaVersion {
+    fn prefix(self) -> &'static str {
+        match self {
+            MediaVersion::V10 => "trt",
+            MediaVersion::V20 => "tr2",
         }
     }
 }
@@ -178,6 +197,8 @@ pub enum Operation {
     Imaging(imaging::ImagingOp),
     /// On-screen display in Media (ver10).
     Osd(osd::OsdOp),
+    /// Metadata configurations in Media (ver10).
+    Metadata(metadata::MetadataOp),
     // Event service (ver10).
     GetEventProperties,
     CreatePullPointSubscription {
@@ -250,7 +271,7 @@ pub struct PartRef {
 
 /// Media (ver10)'s operations on one kind of configuration of a profile:
 /// (kind, add, remove, list the compatible ones).
-const MEDIA_PART_OPS: [(media2::ConfigurationKind, &str, &str, Option<&str>); 5] = {
+const MEDIA_PART_OPS: [(media2::ConfigurationKind, &str, &str, Option<&str>); 6] = {
     use media2::ConfigurationKind::*;
     [
         (
@@ -279,6 +300,12 @@ const MEDIA_PART_OPS: [(media2::ConfigurationKind, &str, &str, Option<&str>); 5]
         ),
         // The PTZ service lists the compatible PTZ configurations.
         (Ptz, "AddPTZConfiguration", "RemovePTZConfiguration", None),
+        (
+            Metadata,
+            "AddMetadataConfiguration",
+            "RemoveMetadataConfiguration",
+            Some("GetCompatibleMetadataConfigurations"),
+        ),
     ]
 };
 
@@ -375,6 +402,8 @@ pub enum Media2Op {
         edit: ProfileEdit,
     },
     Osd(osd::OsdOp),
+    /// Metadata configurations' options and changes (they are listed as every kind).
+    Metadata(metadata::MetadataOp),
 }
 
 /// A `SetVideoEncoderConfiguration` of either media service: the configuration it names and
@@ -403,6 +432,7 @@ impl Media2Op {
                 K::VideoEncoder => "GetVideoEncoderConfigurations",
                 K::AudioEncoder => "GetAudioEncoderConfigurations",
                 K::Ptz => "GetPTZConfigurations",
+                K::Metadata => "GetMetadataConfigurations",
             },
             Media2Op::GetStreamUri { .. } => "GetStreamUri",
             Media2Op::GetSnapshotUri { .. } => "GetSnapshotUri",
@@ -412,6 +442,7 @@ impl Media2Op {
             Media2Op::SetVideoEncoderConfiguration(_) => "SetVideoEncoderConfiguration",
             Media2Op::EditProfile { name, .. } => name,
             Media2Op::Osd(o) => o.name(),
+            Media2Op::Metadata(m) => m.name(),
         }
     }
 }
@@ -452,7 +483,9 @@ impl Operation {
             SetVideoEncoderConfiguration(_)
             | Media2(Media2Op::SetVideoEncoderConfiguration(_))
             | EditProfile { .. }
-            | Media2(Media2Op::EditProfile { .. }) => Access::Configure,
+            | Media2(Media2Op::EditProfile { .. })
+            | Metadata(metadata::MetadataOp::Set(_))
+            | Media2(Media2Op::Metadata(metadata::MetadataOp::Set(_))) => Access::Configure,
             Osd(o) | Media2(Media2Op::Osd(o)) if o.changes() => Access::Configure,
             // Refused after authentication, so a probe of unknown operations learns nothing.
             _ => Access::Read,
@@ -506,6 +539,7 @@ impl Operation {
             GotoHomePosition { .. } => "GotoHomePosition",
             Imaging(i) => i.name(),
             Osd(o) => o.name(),
+            Metadata(m) => m.name(),
             GetEventProperties => "GetEventProperties",
             CreatePullPointSubscription { .. } => "CreatePullPointSubscription",
             Subscribe { .. } => "Subscribe",
@@ -710,6 +744,7 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
         "GetAudioSourceConfigurations" => list(K::AudioSource),
         "GetVideoEncoderConfigurations" => list(K::VideoEncoder),
         "GetAudioEncoderConfigurations" => list(K::AudioEncoder),
+        "GetMetadataConfigurations" => list(K::Metadata),
         "GetStreamUri" => Ok(Some(Media2Op::GetStreamUri {
             profile: field(op, &["ProfileToken"], "ProfileToken")?,
             protocol: media2::StreamProtocol::parse(
@@ -756,7 +791,10 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
                 parts: media2_parts(op)?,
             },
         })),
-        other => Ok(osd::parse(op, other)?.map(Media2Op::Osd)),
+        other => match osd::parse(op, other)? {
+            Some(o) => Ok(Some(Media2Op::Osd(o))),
+            None => Ok(metadata::parse(op, other)?.map(Media2Op::Metadata)),
+        },
     }
 }
 
@@ -1057,9 +1095,12 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Subscription, "SetSynchronizationPoint") => O::SetSynchronizationPoint,
         (Service::Media, other) => match osd::parse(op, other)? {
             Some(o) => O::Osd(o),
-            None => match media_part_operation(op, other)? {
-                Some(o) => o,
-                None => O::NotSupported(other.chars().take(64).collect()),
+            None => match metadata::parse(op, other)? {
+                Some(m) => O::Metadata(m),
+                None => match media_part_operation(op, other)? {
+                    Some(o) => o,
+                    None => O::NotSupported(other.chars().take(64).collect()),
+                },
             },
         },
         (_, other) => O::NotSupported(other.chars().take(64).collect()),

@@ -38,23 +38,7 @@ fn by_name<T: Copy>(table: &[(T, &str)], name: &str) -> Option<T> {
     table.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
 }
 
-/// Which media service a request came to: the answer's namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaVersion {
-    /// Media (ver10), `trt`.
-    V10,
-    /// Media2 (ver20), `tr2`.
-    V20,
-}
-
-impl MediaVersion {
-    fn prefix(self) -> &'static str {
-        match self {
-            MediaVersion::V10 => "trt",
-            MediaVersion::V20 => "tr2",
-        }
-    }
-}
+pub use super::MediaVersion;
 
 /// An OSD request.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@
 //! exist (a camera removed) drop out of it rather than make it fail.
 
 use super::answer::{Fault, ProfileInfo};
-use super::media2::{ConfigurationKind, configuration_token};
+use super::media2::{ConfigurationKind, configuration_token, offered_token};
 use super::{PartRef, ProfileEdit};
 use pinhole_base::media_profile::{MAX_MADE_PROFILES, MadeProfile};
 use std::collections::BTreeMap;
@@ -21,9 +21,9 @@ pub enum Change {
     Delete(String),
 }
 
-/// Whether profile `p` holds configuration `token` of `kind`.
+/// Whether Pinhole's own profile `p` offers configuration `token` of `kind` (its stream has it).
 fn holds(p: &ProfileInfo, kind: ConfigurationKind, token: &str) -> bool {
-    configuration_token(p, kind).as_deref() == Some(token)
+    offered_token(p, kind).as_deref() == Some(token)
 }
 
 /// Pinhole's own profile that holds every one of `parts`, if one does.
@@ -105,11 +105,11 @@ fn pick(
             }
         }
         None if !current.is_empty() => {
-            Ok(base_of(own, current).and_then(|p| configuration_token(p, kind)))
+            Ok(base_of(own, current).and_then(|p| offered_token(p, kind)))
         }
         None => own
             .iter()
-            .find_map(|p| configuration_token(p, kind))
+            .find_map(|p| offered_token(p, kind))
             .map(Some)
             .ok_or_else(|| Fault::NoConfig(format!("no {} configuration", kind.as_str()))),
     }
@@ -256,7 +256,7 @@ mod tests {
         ProfileInfo {
             stream: token.into(),
             fixed: true,
-            parts: K::ALL.into_iter().collect(),
+            parts: K::OWN.into_iter().collect(),
             source: format!("src_{camera}"),
             width: 640,
             height: 360,
@@ -455,8 +455,10 @@ mod tests {
             },
         ));
         let kinds: Vec<K> = m.parts.keys().copied().collect();
-        assert_eq!(kinds, [K::VideoSource, K::VideoEncoder]);
+        assert_eq!(kinds, [K::VideoSource, K::VideoEncoder, K::Metadata]);
         assert_eq!(m.parts[&K::VideoEncoder], "enc_camera1");
+        // The camera's events come too, though its own profiles do not hold them.
+        assert_eq!(m.parts[&K::Metadata], "msrc_camera1");
         // camera0 has PTZ: it comes along.
         let m = put(apply(
             &own,
@@ -471,6 +473,49 @@ mod tests {
             m.parts.get(&K::Ptz).map(String::as_str),
             Some("ptzcfg_camera0")
         );
+    }
+
+    #[test]
+    fn a_cameras_metadata_goes_into_a_made_profile_of_its_main_or_sub_stream() {
+        let own = own();
+        // Pinhole's own profiles offer it without holding it.
+        assert!(own.iter().all(|p| !p.has(K::Metadata)));
+        let mut m = MadeProfile {
+            token: "nvr".into(),
+            name: "NVR".into(),
+            parts: [
+                (K::VideoSource, "src_camera0".to_string()),
+                (K::VideoEncoder, "enc_camera0.sub".to_string()),
+            ]
+            .into(),
+        };
+        let listed: Vec<&str> = compatible(&own, &resolve(&own, &m), K::Metadata)
+            .iter()
+            .map(|p| p.token.as_str())
+            .collect();
+        assert_eq!(listed, ["camera0.sub"]);
+        let add = |m: &MadeProfile, token: &str| {
+            apply(
+                &own,
+                std::slice::from_ref(m),
+                &ProfileEdit::Add {
+                    profile: "nvr".into(),
+                    name: None,
+                    parts: vec![part(K::Metadata, Some(token))],
+                },
+            )
+        };
+        m = put(add(&m, "msrc_camera0"));
+        let shown = resolve(&own, &m);
+        assert_eq!(shown.stream, "camera0.sub");
+        assert!(shown.has(K::Metadata));
+        assert_eq!(shown.metadata_token(), "msrc_camera0");
+        // Another camera's events do not go with camera0's video.
+        assert!(matches!(
+            add(&m, "msrc_camera1"),
+            Err(Fault::ConfigurationConflict(_))
+        ));
+        assert!(matches!(add(&m, "msrc_camera9"), Err(Fault::NoConfig(_))));
     }
 
     #[test]

@@ -239,7 +239,7 @@ pub(super) fn sample_profiles() -> Vec<ProfileInfo> {
             token: "cam<1>".into(),
             stream: "cam<1>".into(),
             fixed: true,
-            parts: ConfigurationKind::ALL.into_iter().collect(),
+            parts: ConfigurationKind::OWN.into_iter().collect(),
             name: "Porch & door".into(),
             source: "src_cam<1>".into(),
             width: 1280,
@@ -264,7 +264,7 @@ pub(super) fn sample_profiles() -> Vec<ProfileInfo> {
             token: "cam<1>_sub".into(),
             stream: "cam<1>_sub".into(),
             fixed: true,
-            parts: ConfigurationKind::ALL.into_iter().collect(),
+            parts: ConfigurationKind::OWN.into_iter().collect(),
             name: "Porch & door (sub)".into(),
             source: "src_cam<1>".into(),
             width: 640,
@@ -670,6 +670,89 @@ fn configuration_getters_and_options_are_read_for_media_and_media2() {
         parse_request(Service::Media, single),
         Err(OnvifError::Missing("ConfigurationToken"))
     ));
+}
+
+#[test]
+fn metadata_requests_are_read_for_media_and_media2() {
+    use metadata::MetadataOp;
+    let request = |service: Service, ns: &str, op: &str, inner: &str| {
+        let body = format!(
+            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>\
+             <{op} xmlns=\"{ns}\" xmlns:tt=\"http://www.onvif.org/ver10/schema\">{inner}</{op}>\
+             </s:Body></s:Envelope>"
+        );
+        parse_request(service, &body).map(|r| r.operation)
+    };
+    let (m10, m20) = (
+        "http://www.onvif.org/ver10/media/wsdl",
+        "http://www.onvif.org/ver20/media/wsdl",
+    );
+    let token = "<ConfigurationToken>msrc_camera0</ConfigurationToken>";
+    let filter = media2::ConfigurationFilter {
+        configuration: Some("msrc_camera0".into()),
+        profile: None,
+    };
+    assert_eq!(
+        request(Service::Media, m10, "GetMetadataConfiguration", token).unwrap(),
+        Operation::Metadata(MetadataOp::One {
+            configuration: "msrc_camera0".into()
+        })
+    );
+    assert_eq!(
+        request(
+            Service::Media2,
+            m20,
+            "GetMetadataConfigurationOptions",
+            token
+        )
+        .unwrap(),
+        Operation::Media2(Media2Op::Metadata(MetadataOp::Options {
+            filter: filter.clone()
+        }))
+    );
+    // Media2 lists metadata as it lists every kind.
+    assert_eq!(
+        request(Service::Media2, m20, "GetMetadataConfigurations", token).unwrap(),
+        Operation::Media2(Media2Op::GetConfigurations {
+            kind: ConfigurationKind::Metadata,
+            filter
+        })
+    );
+    let add = request(
+        Service::Media,
+        m10,
+        "AddMetadataConfiguration",
+        &format!("<ProfileToken>nvr</ProfileToken>{token}"),
+    )
+    .unwrap();
+    assert_eq!(add.name(), "AddMetadataConfiguration");
+    assert_eq!(add.access(), Access::Configure);
+    let compatible = request(
+        Service::Media,
+        m10,
+        "GetCompatibleMetadataConfigurations",
+        "<ProfileToken>nvr</ProfileToken>",
+    )
+    .unwrap();
+    assert_eq!(compatible.access(), Access::Read);
+    let set = request(
+        Service::Media2,
+        m20,
+        "SetMetadataConfiguration",
+        "<Configuration token=\"msrc_camera0\"><tt:Events/></Configuration>",
+    )
+    .unwrap();
+    assert_eq!(set.access(), Access::Configure);
+    assert_eq!(set.name(), "SetMetadataConfiguration");
+    // A made profile holding it shows it last, as the schema orders it.
+    let mut made = sample_profiles()[0].clone();
+    made.parts = [ConfigurationKind::VideoSource, ConfigurationKind::Metadata].into();
+    let xml = answer::one_profile(&made);
+    assert!(
+        xml.contains("</tt:VideoSourceConfiguration><tt:MetadataConfiguration token=\"m"),
+        "{xml}"
+    );
+    crate::xml::parse(&answer::envelope(&xml, false)).expect("well-formed");
 }
 
 #[test]
