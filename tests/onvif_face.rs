@@ -825,6 +825,23 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
             ),
             // Where recorders look for the RTSP port.
             step("devicemgmt", "GetNetworkProtocols", json!({})),
+            // 17-21: sources and their encoders, as recorders size their forms.
+            step("media", "GetAudioSources", json!({})),
+            step(
+                "media",
+                "GetVideoSourceConfigurationOptions",
+                json!({"ConfigurationToken": "src_camera1"})
+            ),
+            step(
+                "media",
+                "GetGuaranteedNumberOfVideoEncoderInstances",
+                json!({"ConfigurationToken": "src_camera1"})
+            ),
+            media2(
+                "GetVideoEncoderInstances",
+                json!({"ConfigurationToken": "src_camera0"})
+            ),
+            media2("GetVideoSourceConfigurationOptions", json!({})),
         ]),
     );
     let profiles = ok(&r, 0).as_array().expect("profiles").clone();
@@ -919,6 +936,44 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
         r[15]["fault"].as_str().is_some_and(|f| f.contains("nope")),
         "{}",
         r[15]
+    );
+    // camera0's microphone (the IP camera's AAC, mono), camera1 has none.
+    let sources = ok(&r, 17).as_array().expect("audio sources").clone();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert_eq!(
+        (&sources[0]["token"], &sources[0]["Channels"]),
+        (&json!("asrc_camera0"), &json!(1)),
+        "{sources:?}"
+    );
+    // camera1's bounds are its whole picture; one H.264 encoder.
+    let opts = ok(&r, 18);
+    let bounds = &cam1["VideoSource"]["Bounds"];
+    for (range, size) in [("WidthRange", "width"), ("HeightRange", "height")] {
+        for end in ["Min", "Max"] {
+            assert_eq!(
+                opts["BoundsRange"][range][end], bounds[size],
+                "{opts} {bounds}"
+            );
+        }
+    }
+    assert_eq!(
+        opts["VideoSourceTokensAvailable"][0], "src_camera1",
+        "{opts}"
+    );
+    assert_eq!(
+        (&ok(&r, 19)["TotalNumber"], &ok(&r, 19)["H264"]),
+        (&json!(1), &json!(1)),
+        "{}",
+        r[19]
+    );
+    let instances = ok(&r, 20);
+    assert_eq!(instances["Total"], 1, "{instances}");
+    assert_eq!(instances["Codec"][0]["Encoding"], "H265", "{instances}");
+    let all = ok(&r, 21);
+    assert_eq!(
+        all["VideoSourceTokensAvailable"].as_array().map(Vec::len),
+        Some(2),
+        "{all}"
     );
     let protocols = ok(&r, 16).as_array().expect("protocols").clone();
     let port_of = |name: &str| {

@@ -301,16 +301,15 @@ impl CameraHandle {
     /// Whether Pinhole makes this camera's picture (and so can adjust it): every source but an
     /// IP camera's stream and a V4L2 device's own H.264, which are relayed as they come.
     pub fn adjusts_picture(&self) -> bool {
-        if self.status().state == CameraState::Streaming {
-            self.draws_picture()
-        } else {
-            // Not running: what its kind says, and for a V4L2 device what it gave last time.
-            match self.definition().source {
+        // A pipeline making the picture says so. Without one (not running, a relay, or between
+        // two pipelines while one is rebuilt for its first text, its status still streaming):
+        // what its kind says, and for a V4L2 device what it gave last time.
+        self.draws_picture()
+            || match self.definition().source {
                 SourceKind::Rtsp => false,
                 SourceKind::V4l2 => !self.v4l2_encodes.load(Ordering::Relaxed),
                 _ => true,
             }
-        }
     }
 
     /// Sets the texts drawn on the picture, in the device's time zone `tz`. The running
@@ -396,16 +395,27 @@ impl CameraHandle {
             .and_then(|(_, p)| p.current_caps())
     }
 
-    /// The sample rate of the camera's audio on its hub: as it flows, else as it last flowed.
-    pub fn audio_rate(&self) -> Option<u32> {
+    /// A number in the caps of the camera's audio on its hub: as it flows, else as it last
+    /// flowed.
+    fn audio_caps_number(&self, field: &str) -> Option<u32> {
         let caps = self.audio_caps().or_else(|| {
             self.last_audio_caps
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone()
         })?;
-        let rate = caps.structure(0)?.get::<i32>("rate").ok()?;
-        u32::try_from(rate).ok()
+        let n = caps.structure(0)?.get::<i32>(field).ok()?;
+        u32::try_from(n).ok()
+    }
+
+    /// The sample rate of the camera's audio.
+    pub fn audio_rate(&self) -> Option<u32> {
+        self.audio_caps_number("rate")
+    }
+
+    /// The channels of the camera's audio.
+    pub fn audio_channels(&self) -> Option<u32> {
+        self.audio_caps_number("channels")
     }
 
     /// The audio the running pipeline receives from the camera.

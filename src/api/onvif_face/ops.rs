@@ -135,6 +135,40 @@ fn configurations_of(
     Ok(list)
 }
 
+/// Pinhole's own profiles (one per stream) of video source configuration `source`: the
+/// encoders it feeds at once.
+fn streams_of_source(state: &SharedState, source: &str) -> Result<Vec<ProfileInfo>, Fault> {
+    let streams: Vec<ProfileInfo> = own_profiles(state)
+        .into_iter()
+        .filter(|p| p.source == source)
+        .collect();
+    if streams.is_empty() {
+        return Err(Fault::NoConfig(format!(
+            "no video source configuration `{source}`"
+        )));
+    }
+    Ok(streams)
+}
+
+/// `GetVideoSourceConfigurationOptions` of either media service: the sources the filter
+/// names (all without one), each with its picture's size.
+fn video_source_options(
+    state: &SharedState,
+    v: MediaVersion,
+    filter: &media2::ConfigurationFilter,
+) -> Result<String, Fault> {
+    let sources: Vec<(String, u32, u32)> =
+        configurations_of(state, ConfigurationKind::VideoSource, filter)?
+            .into_iter()
+            .map(|p| (p.source, p.width, p.height))
+            .collect();
+    Ok(answer::video_source_options(
+        v,
+        &sources,
+        profile_room(state),
+    ))
+}
+
 /// The one configuration of `kind` with token `configuration`.
 fn one_configuration(
     state: &SharedState,
@@ -169,6 +203,17 @@ async fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault>
         Media2Op::GetVideoEncoderConfigurationOptions { filter } => media2::video_encoder_options(
             &configurations_of(ctx.state, ConfigurationKind::VideoEncoder, filter)?,
         ),
+        Media2Op::GetVideoSourceConfigurationOptions { filter } => {
+            video_source_options(ctx.state, MediaVersion::V20, filter)?
+        }
+        Media2Op::GetVideoEncoderInstances { configuration } => {
+            let streams = streams_of_source(ctx.state, configuration)?;
+            let count = |e: Encoding| streams.iter().filter(|p| p.encoding == e).count();
+            media2::video_encoder_instances(&[
+                (Encoding::H264, count(Encoding::H264)),
+                (Encoding::H265, count(Encoding::H265)),
+            ])
+        }
         Media2Op::GetStreamUri { profile, protocol } => {
             if *protocol != media2::StreamProtocol::Rtsp {
                 return Err(Fault::InvalidArgs(
@@ -515,6 +560,7 @@ fn audio_info(h: &crate::media::camera::CameraHandle) -> Option<AudioInfo> {
     Some(AudioInfo {
         sample_rate: rate,
         bitrate_kbps: h.status().audio_bitrate_kbps.round() as u32,
+        channels: h.audio_channels().unwrap_or(1),
     })
 }
 
@@ -1057,6 +1103,26 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             };
             let all = media2::ConfigurationFilter::default();
             answer::audio_configurations(&configurations_of(state, kind, &all)?, encoders)
+        }
+        O::GetAudioSources => {
+            let mut seen = std::collections::BTreeSet::new();
+            let list: Vec<(String, u32)> = own_profiles(state)
+                .into_iter()
+                .filter_map(|p| Some((p.audio_source_token(), p.audio?.channels)))
+                .filter(|(token, _)| seen.insert(token.clone()))
+                .collect();
+            answer::audio_sources(&list)
+        }
+        O::GetVideoSourceConfigurationOptions { filter } => {
+            video_source_options(state, MediaVersion::V10, filter)?
+        }
+        O::GetGuaranteedNumberOfVideoEncoderInstances { configuration } => {
+            let streams = streams_of_source(state, configuration)?;
+            let h264 = streams
+                .iter()
+                .filter(|p| p.encoding == Encoding::H264)
+                .count();
+            answer::guaranteed_encoders(streams.len(), h264)
         }
         O::GetVideoEncoderConfigurationOptions { filter } => {
             // Without a token: the first encoder's (every one is fixed at what it runs).

@@ -382,6 +382,7 @@ pub struct AudioInfo {
     /// Sample rate in Hz.
     pub sample_rate: u32,
     pub bitrate_kbps: u32,
+    pub channels: u32,
 }
 
 impl AudioInfo {
@@ -837,6 +838,7 @@ fn profile(p: &ProfileInfo, element: &str) -> String {
     let audio = p.audio.unwrap_or(AudioInfo {
         sample_rate: 0,
         bitrate_kbps: 0,
+        channels: 0,
     });
     let parts = [
         part(K::VideoSource, &|| {
@@ -995,6 +997,64 @@ pub fn audio_configurations(list: &[ProfileInfo], encoders: bool) -> String {
         "GetAudioSourceConfigurations"
     };
     format!("<trt:{op}Response>{all}</trt:{op}Response>")
+}
+
+/// `GetAudioSources`: one per camera with audio (`(token, channels)`).
+pub fn audio_sources(list: &[(String, u32)]) -> String {
+    let all: String = list
+        .iter()
+        .map(|(token, channels)| {
+            format!(
+                "<trt:AudioSources token=\"{}\"><tt:Channels>{channels}</tt:Channels></trt:AudioSources>",
+                escape(token)
+            )
+        })
+        .collect();
+    format!("<trt:GetAudioSourcesResponse>{all}</trt:GetAudioSourcesResponse>")
+}
+
+/// `GetVideoSourceConfigurationOptions` (either media service): a source's bounds are its whole
+/// picture, so the range is the sizes of `sources` (`(token, width, height)`), each listed as
+/// available.
+pub fn video_source_options(
+    v: super::MediaVersion,
+    sources: &[(String, u32, u32)],
+    max_profiles: usize,
+) -> String {
+    let p = v.prefix();
+    let span = |f: fn(&(String, u32, u32)) -> u32| {
+        let lo = sources.iter().map(f).min().unwrap_or(0);
+        let hi = sources.iter().map(f).max().unwrap_or(0);
+        int_range(lo, hi)
+    };
+    let tokens: String = sources
+        .iter()
+        .map(|(t, ..)| {
+            format!(
+                "<tt:VideoSourceTokensAvailable>{}</tt:VideoSourceTokensAvailable>",
+                escape(t)
+            )
+        })
+        .collect();
+    format!(
+        "<{p}:GetVideoSourceConfigurationOptionsResponse>\
+         <{p}:Options MaximumNumberOfProfiles=\"{max_profiles}\"><tt:BoundsRange>\
+         <tt:XRange>{zero}</tt:XRange><tt:YRange>{zero}</tt:YRange>\
+         <tt:WidthRange>{}</tt:WidthRange><tt:HeightRange>{}</tt:HeightRange></tt:BoundsRange>\
+         {tokens}</{p}:Options></{p}:GetVideoSourceConfigurationOptionsResponse>",
+        span(|s| s.1),
+        span(|s| s.2),
+        zero = int_range(0, 0),
+    )
+}
+
+/// `GetGuaranteedNumberOfVideoEncoderInstances`: the streams a source's encoders give at once
+/// (`total`), `h264` of them H.264 (Media ver10 has no name for H.265).
+pub fn guaranteed_encoders(total: usize, h264: usize) -> String {
+    format!(
+        "<trt:GetGuaranteedNumberOfVideoEncoderInstancesResponse><trt:TotalNumber>{total}</trt:TotalNumber>\
+         <trt:H264>{h264}</trt:H264></trt:GetGuaranteedNumberOfVideoEncoderInstancesResponse>"
+    )
 }
 
 pub(super) fn int_range(lo: u32, hi: u32) -> String {

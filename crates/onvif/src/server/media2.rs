@@ -3,7 +3,7 @@
 //! stream URIs asked for by protocol. The answers reuse the configuration elements of
 //! [`super::answer`]; only the containers and the encoder types differ.
 
-use super::answer::{self, AudioInfo, NO_MULTICAST, ProfileInfo, int_range, resolutions};
+use super::answer::{self, AudioInfo, Encoding, NO_MULTICAST, ProfileInfo, int_range, resolutions};
 use crate::xml::escape;
 
 pub use pinhole_base::media_profile::ConfigurationKind;
@@ -197,6 +197,26 @@ pub fn profile_edited(name: &str, made: Option<&ProfileInfo>) -> String {
         ),
         None => format!("<tr2:{name}Response/>"),
     }
+}
+
+/// `GetVideoEncoderInstances`: the streams a source's encoders give at once, by codec
+/// (`(encoding, number)`, the codecs with none left out).
+pub fn video_encoder_instances(codecs: &[(Encoding, usize)]) -> String {
+    let total: usize = codecs.iter().map(|(_, n)| n).sum();
+    let each: String = codecs
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(e, n)| {
+            format!(
+                "<tr2:Codec><tr2:Encoding>{}</tr2:Encoding><tr2:Number>{n}</tr2:Number></tr2:Codec>",
+                e.name()
+            )
+        })
+        .collect();
+    format!(
+        "<tr2:GetVideoEncoderInstancesResponse><tr2:Info>{each}<tr2:Total>{total}</tr2:Total>\
+         </tr2:Info></tr2:GetVideoEncoderInstancesResponse>"
+    )
 }
 
 /// The token of a profile's configuration of `kind`, if it holds one.

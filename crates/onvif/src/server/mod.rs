@@ -114,6 +114,16 @@ pub enum Operation {
     },
     GetAudioSourceConfigurations,
     GetAudioEncoderConfigurations,
+    /// The cameras' microphones.
+    GetAudioSources,
+    /// What a video source configuration can be set to (its bounds: the whole picture).
+    GetVideoSourceConfigurationOptions {
+        filter: media2::ConfigurationFilter,
+    },
+    /// How many encoders a video source configuration feeds at once (main and sub stream).
+    GetGuaranteedNumberOfVideoEncoderInstances {
+        configuration: String,
+    },
     /// What the encoder of a profile or configuration can be set to (the ranges NVRs build
     /// their forms from).
     GetVideoEncoderConfigurationOptions {
@@ -396,6 +406,13 @@ pub enum Media2Op {
     GetVideoEncoderConfigurationOptions {
         filter: media2::ConfigurationFilter,
     },
+    GetVideoSourceConfigurationOptions {
+        filter: media2::ConfigurationFilter,
+    },
+    /// How many encoders of each codec a video source configuration feeds at once.
+    GetVideoEncoderInstances {
+        configuration: String,
+    },
     SetVideoEncoderConfiguration(EncoderChange),
     EditProfile {
         name: &'static str,
@@ -439,6 +456,10 @@ impl Media2Op {
             Media2Op::GetVideoEncoderConfigurationOptions { .. } => {
                 "GetVideoEncoderConfigurationOptions"
             }
+            Media2Op::GetVideoSourceConfigurationOptions { .. } => {
+                "GetVideoSourceConfigurationOptions"
+            }
+            Media2Op::GetVideoEncoderInstances { .. } => "GetVideoEncoderInstances",
             Media2Op::SetVideoEncoderConfiguration(_) => "SetVideoEncoderConfiguration",
             Media2Op::EditProfile { name, .. } => name,
             Media2Op::Osd(o) => o.name(),
@@ -516,6 +537,11 @@ impl Operation {
             GetVideoEncoderConfiguration { .. } => "GetVideoEncoderConfiguration",
             GetAudioSourceConfigurations => "GetAudioSourceConfigurations",
             GetAudioEncoderConfigurations => "GetAudioEncoderConfigurations",
+            GetAudioSources => "GetAudioSources",
+            GetVideoSourceConfigurationOptions { .. } => "GetVideoSourceConfigurationOptions",
+            GetGuaranteedNumberOfVideoEncoderInstances { .. } => {
+                "GetGuaranteedNumberOfVideoEncoderInstances"
+            }
             GetVideoEncoderConfigurationOptions { .. } => "GetVideoEncoderConfigurationOptions",
             GetStreamUri { .. } => "GetStreamUri",
             GetSnapshotUri { .. } => "GetSnapshotUri",
@@ -759,6 +785,14 @@ fn media2_operation(op: roxmltree::Node<'_, '_>) -> Result<Option<Media2Op>, Onv
                 filter: configuration_filter(op)?,
             }))
         }
+        "GetVideoSourceConfigurationOptions" => {
+            Ok(Some(Media2Op::GetVideoSourceConfigurationOptions {
+                filter: configuration_filter(op)?,
+            }))
+        }
+        "GetVideoEncoderInstances" => Ok(Some(Media2Op::GetVideoEncoderInstances {
+            configuration: field(op, &["ConfigurationToken"], "ConfigurationToken")?,
+        })),
         "SetVideoEncoderConfiguration" => Ok(Some(Media2Op::SetVideoEncoderConfiguration(
             encoder_change(op)?,
         ))),
@@ -981,6 +1015,17 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         },
         (Service::Media, "GetAudioSourceConfigurations") => O::GetAudioSourceConfigurations,
         (Service::Media, "GetAudioEncoderConfigurations") => O::GetAudioEncoderConfigurations,
+        (Service::Media, "GetAudioSources") => O::GetAudioSources,
+        (Service::Media, "GetVideoSourceConfigurationOptions") => {
+            O::GetVideoSourceConfigurationOptions {
+                filter: configuration_filter(op)?,
+            }
+        }
+        (Service::Media, "GetGuaranteedNumberOfVideoEncoderInstances") => {
+            O::GetGuaranteedNumberOfVideoEncoderInstances {
+                configuration: field(op, &["ConfigurationToken"], "ConfigurationToken")?,
+            }
+        }
         (Service::Media, "GetVideoEncoderConfigurationOptions") => {
             O::GetVideoEncoderConfigurationOptions {
                 filter: configuration_filter(op)?,

@@ -255,6 +255,7 @@ pub(super) fn sample_profiles() -> Vec<ProfileInfo> {
                 keyframe_ms: (250, 2000),
             }),
             audio: Some(AudioInfo {
+                channels: 2,
                 sample_rate: 16_000,
                 bitrate_kbps: 32,
             }),
@@ -440,6 +441,11 @@ fn every_answer_is_well_formed_xml() {
         Fault::NoImagingForSource("a<b".into()).body(false),
         Fault::NoSource("x".into()).body(true),
         Fault::SettingsInvalid("Sharpness".into()).body(false),
+        answer::audio_sources(&[("asrc_<a>".into(), 2)]),
+        answer::video_source_options(MediaVersion::V10, &[("src_a".into(), 640, 360)], 20),
+        answer::video_source_options(MediaVersion::V20, &[], 20),
+        answer::guaranteed_encoders(2, 1),
+        media2::video_encoder_instances(&[(Encoding::H264, 1), (Encoding::H265, 0)]),
     ];
     for (i, body) in bodies.iter().enumerate() {
         for soap11 in [false, true] {
@@ -672,72 +678,120 @@ fn configuration_getters_and_options_are_read_for_media_and_media2() {
     ));
 }
 
+/// Request `op` to `service` (Media or Media2, in its namespace) with `inner` as its content.
+fn media_request(service: Service, op: &str, inner: &str) -> Result<Operation, OnvifError> {
+    let ns = match service {
+        Service::Media2 => "http://www.onvif.org/ver20/media/wsdl",
+        _ => "http://www.onvif.org/ver10/media/wsdl",
+    };
+    let body = format!(
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>\
+         <{op} xmlns=\"{ns}\" xmlns:tt=\"http://www.onvif.org/ver10/schema\">{inner}</{op}>\
+         </s:Body></s:Envelope>"
+    );
+    parse_request(service, &body).map(|r| r.operation)
+}
+
+#[test]
+fn source_and_encoder_counts_are_read_and_answered_for_media_and_media2() {
+    let token = "<ConfigurationToken>src_camera0</ConfigurationToken>";
+    assert_eq!(
+        media_request(
+            Service::Media,
+            "GetGuaranteedNumberOfVideoEncoderInstances",
+            token
+        )
+        .unwrap(),
+        Operation::GetGuaranteedNumberOfVideoEncoderInstances {
+            configuration: "src_camera0".into()
+        }
+    );
+    assert!(matches!(
+        media_request(
+            Service::Media,
+            "GetGuaranteedNumberOfVideoEncoderInstances",
+            ""
+        ),
+        Err(OnvifError::Missing("ConfigurationToken"))
+    ));
+    assert_eq!(
+        media_request(Service::Media2, "GetVideoEncoderInstances", token).unwrap(),
+        Operation::Media2(Media2Op::GetVideoEncoderInstances {
+            configuration: "src_camera0".into()
+        })
+    );
+    let options = media_request(Service::Media, "GetVideoSourceConfigurationOptions", "").unwrap();
+    assert_eq!(options.access(), Access::Read);
+    assert_eq!(options.name(), "GetVideoSourceConfigurationOptions");
+    assert_eq!(
+        media_request(Service::Media, "GetAudioSources", "").unwrap(),
+        Operation::GetAudioSources
+    );
+    // The range spans the sources' sizes; the H.265 count is Media2's alone.
+    let both = answer::video_source_options(
+        MediaVersion::V10,
+        &[("src_a".into(), 640, 360), ("src_b".into(), 1920, 1080)],
+        20,
+    );
+    assert!(
+        both.contains("<tt:WidthRange><tt:Min>640</tt:Min><tt:Max>1920</tt:Max></tt:WidthRange>")
+            && both.contains("MaximumNumberOfProfiles=\"20\""),
+        "{both}"
+    );
+    let counts = media2::video_encoder_instances(&[(Encoding::H264, 0), (Encoding::H265, 2)]);
+    assert!(
+        !counts.contains("H264")
+            && counts.contains("<tr2:Encoding>H265</tr2:Encoding><tr2:Number>2</tr2:Number>")
+            && counts.contains("<tr2:Total>2</tr2:Total>"),
+        "{counts}"
+    );
+}
+
 #[test]
 fn metadata_requests_are_read_for_media_and_media2() {
     use metadata::MetadataOp;
-    let request = |service: Service, ns: &str, op: &str, inner: &str| {
-        let body = format!(
-            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>\
-             <{op} xmlns=\"{ns}\" xmlns:tt=\"http://www.onvif.org/ver10/schema\">{inner}</{op}>\
-             </s:Body></s:Envelope>"
-        );
-        parse_request(service, &body).map(|r| r.operation)
-    };
-    let (m10, m20) = (
-        "http://www.onvif.org/ver10/media/wsdl",
-        "http://www.onvif.org/ver20/media/wsdl",
-    );
     let token = "<ConfigurationToken>msrc_camera0</ConfigurationToken>";
     let filter = media2::ConfigurationFilter {
         configuration: Some("msrc_camera0".into()),
         profile: None,
     };
     assert_eq!(
-        request(Service::Media, m10, "GetMetadataConfiguration", token).unwrap(),
+        media_request(Service::Media, "GetMetadataConfiguration", token).unwrap(),
         Operation::Metadata(MetadataOp::One {
             configuration: "msrc_camera0".into()
         })
     );
     assert_eq!(
-        request(
-            Service::Media2,
-            m20,
-            "GetMetadataConfigurationOptions",
-            token
-        )
-        .unwrap(),
+        media_request(Service::Media2, "GetMetadataConfigurationOptions", token).unwrap(),
         Operation::Media2(Media2Op::Metadata(MetadataOp::Options {
             filter: filter.clone()
         }))
     );
     // Media2 lists metadata as it lists every kind.
     assert_eq!(
-        request(Service::Media2, m20, "GetMetadataConfigurations", token).unwrap(),
+        media_request(Service::Media2, "GetMetadataConfigurations", token).unwrap(),
         Operation::Media2(Media2Op::GetConfigurations {
             kind: ConfigurationKind::Metadata,
             filter
         })
     );
-    let add = request(
+    let add = media_request(
         Service::Media,
-        m10,
         "AddMetadataConfiguration",
         &format!("<ProfileToken>nvr</ProfileToken>{token}"),
     )
     .unwrap();
     assert_eq!(add.name(), "AddMetadataConfiguration");
     assert_eq!(add.access(), Access::Configure);
-    let compatible = request(
+    let compatible = media_request(
         Service::Media,
-        m10,
         "GetCompatibleMetadataConfigurations",
         "<ProfileToken>nvr</ProfileToken>",
     )
     .unwrap();
     assert_eq!(compatible.access(), Access::Read);
-    let set = request(
+    let set = media_request(
         Service::Media2,
-        m20,
         "SetMetadataConfiguration",
         "<Configuration token=\"msrc_camera0\"><tt:Events/></Configuration>",
     )
