@@ -842,6 +842,9 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
                 json!({"ConfigurationToken": "src_camera0"})
             ),
             media2("GetVideoSourceConfigurationOptions", json!({})),
+            // 22-23: the network settings device tools show.
+            step("devicemgmt", "GetNetworkDefaultGateway", json!({})),
+            step("devicemgmt", "GetDNS", json!({})),
         ]),
     );
     let profiles = ok(&r, 0).as_array().expect("profiles").clone();
@@ -975,6 +978,37 @@ async fn media2_names_h265_and_aac_and_its_uris_play() {
         Some(2),
         "{all}"
     );
+    // This machine's default route's gateway, as `ip route` gives it.
+    let route = std::process::Command::new("ip")
+        .args(["-4", "route", "show", "default"])
+        .output()
+        .expect("ip route");
+    let route = String::from_utf8_lossy(&route.stdout).to_string();
+    let gateway = ok(&r, 22);
+    if let Some(via) = route.split_whitespace().skip_while(|w| *w != "via").nth(1) {
+        assert!(
+            gateway["IPv4Address"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|a| a == via)),
+            "{gateway} {route}"
+        );
+    }
+    let dns = ok(&r, 23);
+    assert!(dns["FromDHCP"].is_boolean(), "{dns}");
+    let servers = dns["DNSManual"]
+        .as_array()
+        .or(dns["DNSFromDHCP"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    for s in &servers {
+        assert!(
+            s["IPv4Address"]
+                .as_str()
+                .or(s["IPv6Address"].as_str())
+                .is_some_and(|a| a.parse::<std::net::IpAddr>().is_ok()),
+            "{dns}"
+        );
+    }
     let protocols = ok(&r, 16).as_array().expect("protocols").clone();
     let port_of = |name: &str| {
         protocols

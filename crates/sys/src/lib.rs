@@ -325,3 +325,188 @@ mod interface_tests {
         assert_eq!(lo.prefix_len, 8);
     }
 }
+
+/// Where the machine routes what is not on its own networks: the gateways of its default
+/// routes (`/proc/net/route` and `/proc/net/ipv6_route`).
+pub fn default_gateways() -> Vec<std::net::IpAddr> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let mut out: Vec<std::net::IpAddr> = parse_ipv4_default_gateways(&read("/proc/net/route"))
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    out.extend(
+        parse_ipv6_default_gateways(&read("/proc/net/ipv6_route"))
+            .into_iter()
+            .map(std::net::IpAddr::from),
+    );
+    out.dedup();
+    out
+}
+
+/// The gateways of the default routes in `/proc/net/route` (addresses in the kernel's
+/// little-endian hex).
+pub fn parse_ipv4_default_gateways(text: &str) -> Vec<std::net::Ipv4Addr> {
+    const RTF_GATEWAY: u32 = 0x2;
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(dest), Some(gw), Some(flags)) = (f.get(1), f.get(2), f.get(3)) else {
+            continue;
+        };
+        let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+        if let (Some(0), Some(gw), Some(flags)) = (hex(dest), hex(gw), hex(flags))
+            && flags & RTF_GATEWAY != 0
+            && gw != 0
+        {
+            let ip = std::net::Ipv4Addr::from(gw.to_le_bytes());
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+/// The next hops of the default routes (`::/0`) in `/proc/net/ipv6_route`.
+pub fn parse_ipv6_default_gateways(text: &str) -> Vec<std::net::Ipv6Addr> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(dest), Some(len), Some(hop)) = (f.first(), f.get(1), f.get(4)) else {
+            continue;
+        };
+        let Some(hop) = u128::from_str_radix(hop, 16).ok().filter(|h| *h != 0) else {
+            continue;
+        };
+        if dest.len() == 32 && dest.bytes().all(|b| b == b'0') && *len == "00" {
+            let ip = std::net::Ipv6Addr::from(hop);
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+/// The name servers the machine asks, and its search domains.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameServers {
+    pub servers: Vec<std::net::IpAddr>,
+    pub search: Vec<String>,
+    /// The servers came with a DHCP lease (systemd-networkd's, as the appliance image runs).
+    pub from_dhcp: bool,
+}
+
+/// The name servers of `/etc/resolv.conf`; when it points at systemd-resolved's local stub,
+/// those resolved forwards to. They count as from DHCP when a lease of systemd-networkd gave
+/// them.
+pub fn name_servers() -> NameServers {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let mut found = parse_resolv_conf(&read("/etc/resolv.conf"));
+    let stub = std::net::IpAddr::from([127, 0, 0, 53]);
+    if found.servers == [stub] {
+        let upstream = parse_resolv_conf(&read("/run/systemd/resolve/resolv.conf"));
+        if !upstream.servers.is_empty() {
+            found = upstream;
+        }
+    }
+    let leased: Vec<std::net::IpAddr> = std::fs::read_dir("/run/systemd/netif/leases")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|e| {
+            parse_lease_name_servers(&std::fs::read_to_string(e.path()).unwrap_or_default())
+        })
+        .collect();
+    found.from_dhcp = !found.servers.is_empty() && found.servers.iter().all(|s| leased.contains(s));
+    found
+}
+
+/// `nameserver` and `search` (or `domain`) lines of a resolv.conf.
+pub fn parse_resolv_conf(text: &str) -> NameServers {
+    let mut out = NameServers::default();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => {
+                // A link-local IPv6 server may carry its interface (`fe80::1%eth0`).
+                if let Some(ip) = words
+                    .next()
+                    .and_then(|w| w.split('%').next())
+                    .and_then(|w| w.parse().ok())
+                    && !out.servers.contains(&ip)
+                {
+                    out.servers.push(ip);
+                }
+            }
+            Some("search" | "domain") => {
+                out.search = words.map(str::to_string).collect();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The `DNS=` servers of a systemd-networkd DHCP lease file.
+pub fn parse_lease_name_servers(text: &str) -> Vec<std::net::IpAddr> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("DNS="))
+        .flat_map(|v| v.split_whitespace())
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod network_settings_tests {
+    use super::*;
+
+    #[test]
+    fn default_gateways_are_read_from_the_kernels_route_tables() {
+        // A Pi on DHCP: the default route via 192.168.1.1, its own network without a gateway.
+        let v4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                  eth0\t00000000\t0101A8C0\t0003\t0\t0\t1024\t00000000\t0\t0\t0\n\
+                  eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                  short line\n";
+        assert_eq!(
+            parse_ipv4_default_gateways(v4),
+            [std::net::Ipv4Addr::new(192, 168, 1, 1)]
+        );
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000000 00000000 00000003 eth0\n\
+                  fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
+        assert_eq!(
+            parse_ipv6_default_gateways(v6),
+            ["fe80::1".parse::<std::net::Ipv6Addr>().expect("ip")]
+        );
+        assert!(parse_ipv4_default_gateways("").is_empty());
+        assert!(parse_ipv6_default_gateways("zz 00 zz").is_empty());
+        // This machine's own tables read without a panic.
+        let _ = default_gateways();
+    }
+
+    #[test]
+    fn name_servers_are_read_from_resolv_conf_and_a_lease() {
+        let r = parse_resolv_conf(
+            "# Generated\nnameserver 192.168.1.1\nnameserver fe80::1%eth0\nnameserver nonsense\n\
+             nameserver 192.168.1.1\nsearch lan home.arpa\noptions edns0\n",
+        );
+        assert_eq!(
+            r.servers,
+            [
+                "192.168.1.1".parse::<std::net::IpAddr>().expect("ip"),
+                "fe80::1".parse().expect("ip")
+            ]
+        );
+        assert_eq!(r.search, ["lan", "home.arpa"]);
+        assert!(!r.from_dhcp);
+        assert_eq!(
+            parse_lease_name_servers("# lease\nADDRESS=192.168.1.20\nDNS=192.168.1.1 1.1.1.1\n"),
+            [
+                "192.168.1.1".parse::<std::net::IpAddr>().expect("ip"),
+                "1.1.1.1".parse().expect("ip")
+            ]
+        );
+        let _ = name_servers();
+    }
+}

@@ -1055,6 +1055,11 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
         O::GetNetworkInterfaces => answer::network_interfaces(&interfaces()),
         O::GetWsdlUrl => answer::wsdl_url().to_string(),
         O::GetDiscoveryMode => answer::discovery_mode().to_string(),
+        O::GetNetworkDefaultGateway => answer::default_gateway(&pinhole_sys::default_gateways()),
+        O::GetDNS => {
+            let found = pinhole_sys::name_servers();
+            answer::dns(&found.servers, &found.search, found.from_dhcp)
+        }
         O::GetNetworkProtocols => {
             use answer::NetworkProtocol as P;
             let mut list = Vec::new();

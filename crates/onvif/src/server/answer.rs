@@ -667,6 +667,50 @@ pub fn network_interfaces(list: &[InterfaceInfo]) -> String {
     out
 }
 
+/// A `tt:IPAddress` (`DNSManual`, `DNSFromDHCP`...) named `element`.
+fn ip_address(element: &str, ip: &std::net::IpAddr) -> String {
+    let (kind, field) = match ip {
+        std::net::IpAddr::V4(_) => ("IPv4", "IPv4Address"),
+        std::net::IpAddr::V6(_) => ("IPv6", "IPv6Address"),
+    };
+    format!("<tt:{element}><tt:Type>{kind}</tt:Type><tt:{field}>{ip}</tt:{field}></tt:{element}>")
+}
+
+/// `GetNetworkDefaultGateway`: the gateways of the machine's default routes.
+pub fn default_gateway(gateways: &[std::net::IpAddr]) -> String {
+    let (v4, v6): (Vec<_>, Vec<_>) = gateways.iter().partition(|ip| ip.is_ipv4());
+    let list = |ips: Vec<&std::net::IpAddr>, field: &str| -> String {
+        ips.iter()
+            .map(|ip| format!("<tt:{field}>{ip}</tt:{field}>"))
+            .collect()
+    };
+    format!(
+        "<tds:GetNetworkDefaultGatewayResponse><tds:NetworkGateway>{}{}</tds:NetworkGateway>\
+         </tds:GetNetworkDefaultGatewayResponse>",
+        list(v4, "IPv4Address"),
+        list(v6, "IPv6Address")
+    )
+}
+
+/// `GetDNS`: the name servers the machine asks (from DHCP or set by hand) and its search
+/// domains.
+pub fn dns(servers: &[std::net::IpAddr], search: &[String], from_dhcp: bool) -> String {
+    let element = if from_dhcp {
+        "DNSFromDHCP"
+    } else {
+        "DNSManual"
+    };
+    let domains: String = search
+        .iter()
+        .map(|d| format!("<tt:SearchDomain>{}</tt:SearchDomain>", escape(d)))
+        .collect();
+    let servers: String = servers.iter().map(|ip| ip_address(element, ip)).collect();
+    format!(
+        "<tds:GetDNSResponse><tds:DNSInformation><tt:FromDHCP>{from_dhcp}</tt:FromDHCP>\
+         {domains}{servers}</tds:DNSInformation></tds:GetDNSResponse>"
+    )
+}
+
 pub fn wsdl_url() -> &'static str {
     "<tds:GetWsdlUrlResponse><tds:WsdlUrl>http://www.onvif.org/ver10/device/wsdl/devicemgmt.wsdl</tds:WsdlUrl></tds:GetWsdlUrlResponse>"
 }

@@ -98,6 +98,8 @@ pub enum Operation {
     GetWsdlUrl,
     GetDiscoveryMode,
     GetNetworkProtocols,
+    GetNetworkDefaultGateway,
+    GetDNS,
     // Media service (ver10).
     GetProfiles,
     GetProfile {
@@ -528,6 +530,8 @@ impl Operation {
             GetWsdlUrl => "GetWsdlUrl",
             GetDiscoveryMode => "GetDiscoveryMode",
             GetNetworkProtocols => "GetNetworkProtocols",
+            GetNetworkDefaultGateway => "GetNetworkDefaultGateway",
+            GetDNS => "GetDNS",
             GetProfiles => "GetProfiles",
             GetProfile { .. } => "GetProfile",
             GetVideoSources => "GetVideoSources",
@@ -1000,6 +1004,8 @@ pub fn parse_request(service: Service, body: &str) -> Result<Request, OnvifError
         (Service::Device, "GetWsdlUrl") => O::GetWsdlUrl,
         (Service::Device, "GetDiscoveryMode") => O::GetDiscoveryMode,
         (Service::Device, "GetNetworkProtocols") => O::GetNetworkProtocols,
+        (Service::Device, "GetNetworkDefaultGateway") => O::GetNetworkDefaultGateway,
+        (Service::Device, "GetDNS") => O::GetDNS,
         (Service::Media, "GetProfiles") => O::GetProfiles,
         (Service::Media, "GetProfile") => O::GetProfile {
             profile: profile()?,

@@ -446,6 +446,9 @@ fn every_answer_is_well_formed_xml() {
         answer::video_source_options(MediaVersion::V20, &[], 20),
         answer::guaranteed_encoders(2, 1),
         media2::video_encoder_instances(&[(Encoding::H264, 1), (Encoding::H265, 0)]),
+        answer::default_gateway(&["192.168.1.1".parse().unwrap(), "fe80::1".parse().unwrap()]),
+        answer::dns(&["192.168.1.1".parse().unwrap()], &["a<b".into()], true),
+        answer::dns(&[], &[], false),
     ];
     for (i, body) in bodies.iter().enumerate() {
         for soap11 in [false, true] {
@@ -745,6 +748,31 @@ fn source_and_encoder_counts_are_read_and_answered_for_media_and_media2() {
             && counts.contains("<tr2:Total>2</tr2:Total>"),
         "{counts}"
     );
+}
+
+#[test]
+fn network_settings_are_answered_in_the_schemas_elements() {
+    let g = answer::default_gateway(&["10.0.0.1".parse().unwrap(), "fe80::1".parse().unwrap()]);
+    assert!(
+        g.contains("<tds:NetworkGateway><tt:IPv4Address>10.0.0.1</tt:IPv4Address><tt:IPv6Address>fe80::1</tt:IPv6Address></tds:NetworkGateway>"),
+        "{g}"
+    );
+    let leased = answer::dns(&["10.0.0.1".parse().unwrap()], &["lan".into()], true);
+    assert!(
+        leased.contains("<tt:FromDHCP>true</tt:FromDHCP><tt:SearchDomain>lan</tt:SearchDomain><tt:DNSFromDHCP><tt:Type>IPv4</tt:Type><tt:IPv4Address>10.0.0.1</tt:IPv4Address></tt:DNSFromDHCP>"),
+        "{leased}"
+    );
+    let set = answer::dns(&["fe80::1".parse().unwrap()], &[], false);
+    assert!(
+        set.contains(
+            "<tt:DNSManual><tt:Type>IPv6</tt:Type><tt:IPv6Address>fe80::1</tt:IPv6Address>"
+        ),
+        "{set}"
+    );
+    let body = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>\
+        <GetDNS xmlns=\"http://www.onvif.org/ver10/device/wsdl\"/></s:Body></s:Envelope>";
+    let op = parse_request(Service::Device, body).unwrap().operation;
+    assert_eq!((op.name(), op.access()), ("GetDNS", Access::Read));
 }
 
 #[test]
