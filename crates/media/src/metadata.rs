@@ -209,7 +209,8 @@ impl MetadataFeed {
     }
 
     /// Media now playing the metadata.
-    pub fn listeners(&self) -> usize {
+    #[cfg(test)]
+    fn listeners(&self) -> usize {
         self.lock().sinks.len()
     }
 

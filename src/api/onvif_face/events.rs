@@ -116,8 +116,15 @@ fn cause(kind: &str, label: Option<&str>) -> Option<Cause> {
 
 /// The video source token of a camera.
 pub fn source_of(camera: &str) -> String {
-    format!("src_{camera}")
+    format!("{SOURCE_PREFIX}{camera}")
 }
+
+/// The camera of a video source token ([`source_of`]'s inverse).
+fn camera_of(source: &str) -> Option<&str> {
+    source.strip_prefix(SOURCE_PREFIX)
+}
+
+const SOURCE_PREFIX: &str = "src_";
 
 #[derive(Debug)]
 pub struct FaceEvents {
@@ -606,7 +613,7 @@ fn stream_changes(state: &SharedState, face: &FaceEvents) {
     let changed = face.take_streamed(state.now_ms());
     let Some(media) = &state.media else { return };
     for (source, changes, whole) in changed {
-        if let Some(cam) = source.strip_prefix("src_").and_then(|id| media.camera(id)) {
+        if let Some(cam) = camera_of(&source).and_then(|id| media.camera(id)) {
             let (changes, whole) = (metadata_stream(&changes), metadata_stream(&whole));
             // The sub stream's metadata mount carries the camera's events too.
             for h in std::iter::once(cam.clone()).chain(cam.sub_stream()) {
@@ -622,11 +629,16 @@ fn stream_states(state: &SharedState, face: &FaceEvents) {
     use crate::onvif::server::events::metadata_stream;
     let Some(media) = &state.media else { return };
     for cam in media.cameras() {
-        for h in std::iter::once(cam.clone()).chain(cam.sub_stream()) {
-            if !h.metadata.has_state() {
-                let whole = face.state_of(&source_of(&cam.id), state.now_ms());
-                h.metadata.publish(None, metadata_stream(&whole));
-            }
+        let waiting: Vec<_> = std::iter::once(cam.clone())
+            .chain(cam.sub_stream())
+            .filter(|h| !h.metadata.has_state())
+            .collect();
+        if waiting.is_empty() {
+            continue;
+        }
+        let whole = metadata_stream(&face.state_of(&source_of(&cam.id), state.now_ms()));
+        for h in waiting {
+            h.metadata.publish(None, whole.clone());
         }
     }
 }

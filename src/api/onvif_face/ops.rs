@@ -135,19 +135,24 @@ fn configurations_of(
     Ok(list)
 }
 
-/// Pinhole's own profiles (one per stream) of video source configuration `source`: the
-/// encoders it feeds at once.
-fn streams_of_source(state: &SharedState, source: &str) -> Result<Vec<ProfileInfo>, Fault> {
-    let streams: Vec<ProfileInfo> = own_profiles(state)
+/// How many streams of each codec video source configuration `source` gives at once (its
+/// main stream, and its sub stream when it has one).
+fn encoders_of_source(state: &SharedState, source: &str) -> Result<[(Encoding, usize); 2], Fault> {
+    let streams: Vec<Encoding> = own_profiles(state)
         .into_iter()
         .filter(|p| p.source == source)
+        .map(|p| p.encoding)
         .collect();
     if streams.is_empty() {
         return Err(Fault::NoConfig(format!(
             "no video source configuration `{source}`"
         )));
     }
-    Ok(streams)
+    let count = |e: Encoding| streams.iter().filter(|s| **s == e).count();
+    Ok([
+        (Encoding::H264, count(Encoding::H264)),
+        (Encoding::H265, count(Encoding::H265)),
+    ])
 }
 
 /// `GetVideoSourceConfigurationOptions` of either media service: the sources the filter
@@ -207,12 +212,7 @@ async fn media2_answer(ctx: &Context<'_>, m: &Media2Op) -> Result<String, Fault>
             video_source_options(ctx.state, MediaVersion::V20, filter)?
         }
         Media2Op::GetVideoEncoderInstances { configuration } => {
-            let streams = streams_of_source(ctx.state, configuration)?;
-            let count = |e: Encoding| streams.iter().filter(|p| p.encoding == e).count();
-            media2::video_encoder_instances(&[
-                (Encoding::H264, count(Encoding::H264)),
-                (Encoding::H265, count(Encoding::H265)),
-            ])
+            media2::video_encoder_instances(&encoders_of_source(ctx.state, configuration)?)
         }
         Media2Op::GetStreamUri { profile, protocol } => {
             if *protocol != media2::StreamProtocol::Rtsp {
@@ -1110,24 +1110,20 @@ pub async fn answer(ctx: &Context<'_>, op: &Operation) -> Result<String, Fault> 
             answer::audio_configurations(&configurations_of(state, kind, &all)?, encoders)
         }
         O::GetAudioSources => {
-            let mut seen = std::collections::BTreeSet::new();
-            let list: Vec<(String, u32)> = own_profiles(state)
-                .into_iter()
-                .filter_map(|p| Some((p.audio_source_token(), p.audio?.channels)))
-                .filter(|(token, _)| seen.insert(token.clone()))
-                .collect();
+            let all = media2::ConfigurationFilter::default();
+            let list: Vec<(String, u32)> =
+                configurations_of(state, ConfigurationKind::AudioSource, &all)?
+                    .into_iter()
+                    .filter_map(|p| Some((p.audio_source_token(), p.audio?.channels)))
+                    .collect();
             answer::audio_sources(&list)
         }
         O::GetVideoSourceConfigurationOptions { filter } => {
             video_source_options(state, MediaVersion::V10, filter)?
         }
         O::GetGuaranteedNumberOfVideoEncoderInstances { configuration } => {
-            let streams = streams_of_source(state, configuration)?;
-            let h264 = streams
-                .iter()
-                .filter(|p| p.encoding == Encoding::H264)
-                .count();
-            answer::guaranteed_encoders(streams.len(), h264)
+            let [(_, h264), (_, h265)] = encoders_of_source(state, configuration)?;
+            answer::guaranteed_encoders(h264 + h265, h264)
         }
         O::GetVideoEncoderConfigurationOptions { filter } => {
             // Without a token: the first encoder's (every one is fixed at what it runs).

@@ -11,7 +11,7 @@
 use super::MediaVersion;
 use super::answer::{NO_MULTICAST, ProfileInfo};
 use super::media2::ConfigurationFilter;
-use super::{configuration_filter, field, invalid};
+use super::{configuration_filter, configuration_token, field, invalid};
 use crate::OnvifError;
 use crate::xml::{child, escape, text};
 
@@ -104,12 +104,8 @@ pub fn parse(op: roxmltree::Node<'_, '_>, name: &str) -> Result<Option<MetadataO
 
 fn change(op: roxmltree::Node<'_, '_>) -> Result<MetadataChange, OnvifError> {
     let c = child(op, "Configuration").ok_or(OnvifError::Missing("Configuration"))?;
-    let configuration = c
-        .attribute("token")
-        .ok_or(OnvifError::Missing("Configuration token"))?;
-    if configuration.len() > 64 || configuration.chars().any(char::is_control) {
-        return Err(invalid("Configuration token", configuration));
-    }
+    // A `tt:ReferenceToken`: at most 64 characters.
+    let configuration = configuration_token(c, 64)?;
     let flag = |node: Option<roxmltree::Node<'_, '_>>, name: &'static str| match node {
         None => Ok(false),
         Some(n) => match text(n).trim() {
@@ -126,7 +122,7 @@ fn change(op: roxmltree::Node<'_, '_>) -> Result<MetadataChange, OnvifError> {
         .and_then(|e| child(e, "Filter"))
         .is_some_and(|f| f.children().any(|n| n.is_element()));
     Ok(MetadataChange {
-        configuration: configuration.to_string(),
+        configuration,
         events: events.is_some(),
         event_filter,
         ptz_status,

@@ -851,12 +851,7 @@ fn configuration_filter(
 /// `GovLength` attribute).
 fn encoder_change(op: roxmltree::Node<'_, '_>) -> Result<EncoderChange, OnvifError> {
     let c = child(op, "Configuration").ok_or(OnvifError::Missing("Configuration"))?;
-    let configuration = c
-        .attribute("token")
-        .ok_or(OnvifError::Missing("Configuration token"))?;
-    if configuration.len() > MAX_FIELD || configuration.chars().any(char::is_control) {
-        return Err(invalid("Configuration token", configuration));
-    }
+    let configuration = configuration_token(c, MAX_FIELD)?;
     let count = |t: &str| t.trim().parse::<u32>().ok();
     let size = |name: &'static str| match child(c, "Resolution") {
         None => Ok(None),
@@ -881,7 +876,7 @@ fn encoder_change(op: roxmltree::Node<'_, '_>) -> Result<EncoderChange, OnvifErr
         },
     };
     Ok(EncoderChange {
-        configuration: configuration.to_string(),
+        configuration,
         encoding: optional_field(c, &["Encoding"], "Encoding")?,
         width: size("Width")?,
         height: size("Height")?,
@@ -889,6 +884,18 @@ fn encoder_change(op: roxmltree::Node<'_, '_>) -> Result<EncoderChange, OnvifErr
         bitrate_kbps: in_rate("BitrateLimit", count)?,
         gov_length,
     })
+}
+
+/// The `token` attribute of a `Configuration` being set: at most `max` bytes, no control
+/// characters.
+fn configuration_token(c: roxmltree::Node<'_, '_>, max: usize) -> Result<String, OnvifError> {
+    let token = c
+        .attribute("token")
+        .ok_or(OnvifError::Missing("Configuration token"))?;
+    if token.len() > max || token.chars().any(char::is_control) {
+        return Err(invalid("Configuration token", token));
+    }
+    Ok(token.to_string())
 }
 
 /// A request's field that must be refused, with the start of what was sent.
