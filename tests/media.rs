@@ -965,7 +965,8 @@ async fn rtsp_clients_and_the_recording_survive_a_pipeline_rebuild() {
     assert!(ok, "{err}");
     let secs: f64 = dur.trim().parse().expect("duration");
     assert!(secs >= 7.0, "the client got {secs} s of 8");
-    decodes(&out).unwrap_or_else(|e| panic!("client recording across the rebuild: {e}"));
+    decodes(&out)
+        .unwrap_or_else(|e| panic!("client recording across the rebuild: {e}; RTP: {trace:?}"));
     // The recording went on; a new encoder brings new stream parameters, so it continues in a
     // new segment from the new encoder's first keyframe, and the one before it is complete and
     // decodes.

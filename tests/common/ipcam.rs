@@ -177,8 +177,21 @@ impl IpCamera {
                 return;
             };
             src.set_caps(Some(&caps));
+            // Paced from the source's first request for data, once its pipeline streams: a
+            // pacer started with the media's configuration, before its pipeline started, now
+            // and then sent nothing at all on a busy machine (the H.265 relay test's failures).
             let frames = frames.clone();
-            std::thread::spawn(move || pace(&src, &frames));
+            let started = std::sync::Once::new();
+            src.set_callbacks(
+                gst_app::AppSrcCallbacks::builder()
+                    .need_data(move |src, _| {
+                        started.call_once(|| {
+                            let (src, frames) = (src.clone(), frames.clone());
+                            std::thread::spawn(move || pace(&src, &frames));
+                        });
+                    })
+                    .build(),
+            );
         });
         cam.server
             .mount_points()
@@ -301,7 +314,7 @@ fn load_clip(path: &Path) -> (gst::Caps, Vec<gst::Buffer>) {
     (caps.expect("the clip has video"), frames)
 }
 
-/// Sends the frames in a loop, one every 1/30 s, until the media stops taking them.
+/// Sends the frames in a loop, one every 1/30 s, until the media stops.
 fn pace(src: &gst_app::AppSrc, frames: &[gst::Buffer]) {
     let period = Duration::from_secs(1) / 30;
     let start = Instant::now();
@@ -317,7 +330,9 @@ fn pace(src: &gst_app::AppSrc, frames: &[gst::Buffer]) {
             b.set_dts(gst::ClockTime::NONE);
             b.set_duration(gst::ClockTime::from_nseconds(period.as_nanos() as u64));
         }
-        if src.push_buffer(b).is_err() {
+        // A live source refuses buffers (flushing) for a moment whenever its pipeline leaves
+        // PLAYING: only a stopped source ends the stream.
+        if src.push_buffer(b).is_err() && src.current_state() < gst::State::Paused {
             return;
         }
     }
