@@ -366,7 +366,7 @@ impl CameraHandle {
     }
 
     /// The picture size of the running pipeline's video, once negotiated.
-    fn video_size(&self) -> Option<(u32, u32)> {
+    pub(crate) fn video_size(&self) -> Option<(u32, u32)> {
         let caps = self.video_caps()?;
         let s = caps.structure(0)?;
         let dim = |k: &str| s.get::<i32>(k).ok().and_then(|v| u32::try_from(v).ok());

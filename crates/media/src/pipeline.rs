@@ -458,6 +458,23 @@ impl CaptureSpec {
     }
 }
 
+/// The largest picture (in pixels) libav decodes on one thread. A live stream up to 1080p
+/// decodes in a fraction of a frame's time on one core, and one thread costs less CPU than
+/// libav's default frame threads, which hand every frame between threads (0.17 ms a 720p frame
+/// less on the benchmark machine, `docs/benchmarks.md`) and hold frames back.
+const ONE_THREAD_MAX_PIXELS: u32 = 1920 * 1088;
+
+/// A decoder element as pipelines run it, for pictures of `size` when known: libav's on one
+/// thread up to 1080p; larger or unknown pictures keep libav's threads.
+pub fn decoder_launch(element: &str, size: Option<(u32, u32)>) -> String {
+    match size {
+        Some((w, h)) if element.starts_with("avdec_") && w * h <= ONE_THREAD_MAX_PIXELS => {
+            format!("{element} max-threads=1")
+        }
+        _ => element.to_string(),
+    }
+}
+
 /// What an on-demand decoding pipeline produces (previews and detector frames of cameras
 /// that deliver H.264 or H.265).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -465,6 +482,8 @@ pub struct DecodeSpec {
     pub codec: VideoCodec,
     /// The decoder element (v4l2h264dec on a Pi, avdec_h264 elsewhere).
     pub decoder: &'static str,
+    /// The size of the camera's pictures, when known.
+    pub source_size: Option<(u32, u32)>,
     pub fps: u32,
     pub width: u32,
     /// JPEG (preview) or packed RGB (detector).
@@ -488,7 +507,7 @@ impl DecodeSpec {
         format!(
             "appsrc name=src ! {} ! {} ! videorate drop-only=true max-rate={} ! videoscale ! videoconvert ! {tail} ! appsink name=out sync=false async=false max-buffers=1 drop=true",
             self.codec.parser(),
-            self.decoder,
+            decoder_launch(self.decoder, self.source_size),
             self.fps.max(1)
         )
     }
@@ -658,6 +677,7 @@ mod tests {
         let d = DecodeSpec {
             codec: VideoCodec::H264,
             decoder: "avdec_h264",
+            source_size: None,
             fps: 2,
             width: 320,
             jpeg: false,
@@ -666,7 +686,26 @@ mod tests {
             d.launch()
                 .contains("avdec_h264 ! videorate drop-only=true max-rate=2")
         );
+        let hd = DecodeSpec {
+            source_size: Some((1920, 1080)),
+            ..d
+        };
+        assert!(hd.launch().contains("avdec_h264 max-threads=1 ! videorate"));
         assert!(d.launch().contains("format=RGB,width=320"));
+        // libav on one thread up to 1080p; hardware decoders and larger pictures as they are.
+        assert_eq!(
+            decoder_launch("avdec_h265", Some((1280, 720))),
+            "avdec_h265 max-threads=1"
+        );
+        assert_eq!(
+            decoder_launch("avdec_h264", Some((3840, 2160))),
+            "avdec_h264"
+        );
+        assert_eq!(decoder_launch("avdec_h264", None), "avdec_h264");
+        assert_eq!(
+            decoder_launch("v4l2h264dec", Some((1280, 720))),
+            "v4l2h264dec"
+        );
         let soft = choose_decoders(|d| !d.starts_with("v4l2"));
         assert_eq!((soft.h264, soft.h265), ("avdec_h264", "avdec_h265"));
         let pi = choose_decoders(|_| true);
@@ -782,6 +821,7 @@ mod tests {
             let d = DecodeSpec {
                 codec: VideoCodec::H264,
                 decoder: "avdec_h264",
+                source_size: None,
                 fps: 5,
                 width: 320,
                 jpeg,

@@ -52,6 +52,7 @@ fn start(
     let spec = DecodeSpec {
         codec,
         decoder: decoders.of(codec),
+        source_size: camera.video_size(),
         fps: out.fps,
         width: out.width,
         jpeg: out.jpeg,
