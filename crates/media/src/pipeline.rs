@@ -468,7 +468,10 @@ const ONE_THREAD_MAX_PIXELS: u32 = 1920 * 1088;
 /// thread up to 1080p; larger or unknown pictures keep libav's threads.
 pub fn decoder_launch(element: &str, size: Option<(u32, u32)>) -> String {
     match size {
-        Some((w, h)) if element.starts_with("avdec_") && w * h <= ONE_THREAD_MAX_PIXELS => {
+        Some((w, h))
+            if element.starts_with("avdec_")
+                && w.checked_mul(h).is_some_and(|p| p <= ONE_THREAD_MAX_PIXELS) =>
+        {
             format!("{element} max-threads=1")
         }
         _ => element.to_string(),
@@ -702,6 +705,10 @@ mod tests {
             "avdec_h264"
         );
         assert_eq!(decoder_launch("avdec_h264", None), "avdec_h264");
+        assert_eq!(
+            decoder_launch("avdec_h264", Some((1 << 20, 1 << 20))),
+            "avdec_h264"
+        );
         assert_eq!(
             decoder_launch("v4l2h264dec", Some((1280, 720))),
             "v4l2h264dec"
