@@ -148,7 +148,8 @@ pub fn process_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-fn read(path: &str) -> Option<String> {
+/// A system file's text; none when it is not there (another kind of system).
+fn read(path: impl AsRef<Path>) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
@@ -329,17 +330,12 @@ mod interface_tests {
 /// Where the machine routes what is not on its own networks: the gateways of its default
 /// routes (`/proc/net/route` and `/proc/net/ipv6_route`).
 pub fn default_gateways() -> Vec<std::net::IpAddr> {
-    let v4 = parse_ipv4_default_gateways(&read_or_empty("/proc/net/route"));
-    let v6 = parse_ipv6_default_gateways(&read_or_empty("/proc/net/ipv6_route"));
+    let v4 = parse_ipv4_default_gateways(&read("/proc/net/route").unwrap_or_default());
+    let v6 = parse_ipv6_default_gateways(&read("/proc/net/ipv6_route").unwrap_or_default());
     v4.into_iter()
         .map(std::net::IpAddr::from)
         .chain(v6.into_iter().map(std::net::IpAddr::from))
         .collect()
-}
-
-/// A system file's text; none when it is not there (another kind of system).
-fn read_or_empty(path: impl AsRef<Path>) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// The gateways of the default routes in `/proc/net/route` (addresses in the kernel's
@@ -400,10 +396,11 @@ pub struct NameServers {
 /// those resolved forwards to. They count as from DHCP when a lease of systemd-networkd gave
 /// them.
 pub fn name_servers() -> NameServers {
-    let mut found = parse_resolv_conf(&read_or_empty("/etc/resolv.conf"));
+    let mut found = parse_resolv_conf(&read("/etc/resolv.conf").unwrap_or_default());
     let stub = std::net::IpAddr::from([127, 0, 0, 53]);
     if found.servers == [stub] {
-        let upstream = parse_resolv_conf(&read_or_empty("/run/systemd/resolve/resolv.conf"));
+        let upstream =
+            parse_resolv_conf(&read("/run/systemd/resolve/resolv.conf").unwrap_or_default());
         if !upstream.servers.is_empty() {
             found = upstream;
         }
@@ -412,7 +409,7 @@ pub fn name_servers() -> NameServers {
         .into_iter()
         .flatten()
         .flatten()
-        .flat_map(|e| parse_lease_name_servers(&read_or_empty(e.path())))
+        .flat_map(|e| parse_lease_name_servers(&read(e.path()).unwrap_or_default()))
         .collect();
     found.from_dhcp = !found.servers.is_empty() && found.servers.iter().all(|s| leased.contains(s));
     found
