@@ -97,8 +97,8 @@ soak MINUTES="120" CAMERAS="16":
 # Fuzz every parser of outside input for SECONDS each (needs cargo-fuzz): the VISCA decoders,
 # the JSON-RPC envelope, the config loader, the fMP4 recovery scanner, RTSP Authorization headers,
 # hawkBit's DDI answers, camera URLs (credentials taken out), ONVIF and WS-Discovery answers,
-# requests to Pinhole's ONVIF face, overlay inputs, RTSP cameras' H.264/H.265 access units, and
-# cameras' HTTP Digest challenges.
+# requests to Pinhole's ONVIF face, overlay inputs, RTSP cameras' H.264/H.265 access units,
+# cameras' HTTP Digest challenges, and what RTMP servers send a publisher (chunks, AMF0).
 fuzz SECONDS="60":
     RUSTC_BOOTSTRAP=1 cargo fuzz run visca_decoders -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run jsonrpc_envelope -- -max_total_time={{SECONDS}}
@@ -112,6 +112,7 @@ fuzz SECONDS="60":
     RUSTC_BOOTSTRAP=1 cargo fuzz run overlay_input -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run nal_framing -- -max_total_time={{SECONDS}}
     RUSTC_BOOTSTRAP=1 cargo fuzz run www_authenticate -- -max_total_time={{SECONDS}}
+    RUSTC_BOOTSTRAP=1 cargo fuzz run rtmp_server -- -max_total_time={{SECONDS}}
 
 # Cross-build for aarch64 with Debian's Rust (no containers), run the unit tests and a smoke test under qemu-user.
 arm64 *ARGS:

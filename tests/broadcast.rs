@@ -6,6 +6,8 @@ mod common;
 
 #[path = "common/rtmp.rs"]
 mod rtmp;
+#[path = "common/tls_proxy.rs"]
+mod tls_proxy;
 
 use common::*;
 use rtmp::nginx;
@@ -462,6 +464,84 @@ async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_rest
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// RTMPS: the destination speaks TLS to a terminator in front of nginx, trusting the test's CA
+/// through `SSL_CERT_FILE` as it would a platform's through the built-in roots; an address
+/// the certificate does not name is refused with a TLS error, not sent the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rtmps_destination_goes_out_over_tls_and_checks_the_certificate() {
+    use reqwest::Method as M;
+    let (rtmp, http) = (free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _rtmp = nginx(dir.path(), rtmp, http);
+    let proxy = tls_proxy::start(dir.path(), rtmp).await;
+    let server = Server::start(Opts {
+        toml: "[[cameras]]\nid = \"camera0\"\nsource = \"test\"\nrecording = \"off\"\n".into(),
+        env: vec![("SSL_CERT_FILE".into(), proxy.ca.display().to_string())],
+        ..Opts::with_roles()
+    });
+    let admin = server.token("admin").await;
+    wait_status(
+        &server,
+        &admin,
+        "camera0",
+        "CONNECTED",
+        Duration::from_secs(30),
+    )
+    .await;
+    let key = format!("{}-tls", rtmp::KEY);
+    for (id, host) in [("tls", "localhost"), ("unnamed", "127.0.0.1")] {
+        let (s, v) = call(
+            M::POST,
+            &server,
+            &admin,
+            "/api/destinations",
+            Some(json!({
+                "id": id, "name": id, "url": format!("rtmps://{host}:{}/live", proxy.port),
+                "stream_key": key
+            })),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, v) = call(
+        M::PUT,
+        &server,
+        &admin,
+        "/api/streams/secure",
+        Some(json!({
+            "camera": "camera0", "destinations": ["tls", "unnamed"], "width": 640, "height": 360,
+            "fps": 15, "bitrate_kbps": 800
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = call(M::POST, &server, &admin, "/api/streams/secure/start", None).await;
+    assert_eq!(s, 200, "{v}");
+    let v = stream_until(
+        &server,
+        &admin,
+        "secure",
+        "the TLS destination live, the unnamed one refused",
+        Duration::from_secs(30),
+        |v| {
+            dest_state(v, "tls")["state"] == "live"
+                && dest_state(v, "unnamed")["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("TLS"))
+        },
+    )
+    .await;
+    assert_eq!(dest_state(&v, "unnamed")["state"], "retrying", "{v}");
+    let streams = probe(&format!("rtmp://127.0.0.1:{rtmp}/live/{key}"));
+    assert!(
+        streams
+            .iter()
+            .any(|s| s.0 == "h264" && s.1 == 640 && s.2 == 360)
+            && streams.iter().any(|s| s.0 == "aac"),
+        "{streams:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,9 +15,12 @@
 //! `v4l` crate's bindings are generated with bindgen/libclang at build time, a burden for the
 //! ARM64 cross build.
 
+pub mod amf0;
 pub mod broadcast;
 pub mod camera;
 pub mod devices;
+pub mod flv;
+mod flv_feed;
 pub mod fmp4;
 pub mod hls;
 pub mod hub;
@@ -32,6 +35,8 @@ pub mod pipeline;
 pub mod preview;
 pub mod recorder;
 pub mod retention;
+pub mod rtmp;
+mod rtmp_publish;
 pub mod rtsp;
 pub mod rtsp_auth;
 

@@ -76,12 +76,11 @@ FILES:${PN} += "${nonarch_libdir}/sysusers.d/pinhole.conf"
 
 # GStreamer elements pinhole builds pipelines from (capture, parse, mux, RTP/RTSP, encode; HTTP
 # MJPEG cameras; IP cameras' AAC and G.711 audio; streams to live platforms: overlays, the
-# camera's audio or silence as AAC, FLV and RTMP), the LiteRT runtime, the /data bind mount and
-# RAUC (pinhole is the update agent). The AAC encoder and decoder are gstreamer1.0-libav's
+# camera's audio or silence as AAC; FLV and RTMP are pinhole's own), the LiteRT runtime, the
+# /data bind mount and RAUC (pinhole is the update agent). The AAC encoder and decoder are gstreamer1.0-libav's
 # avenc_aac and avdec_aac (recommended below) where voaacenc and faad are not built.
 RDEPENDS:${PN} += "\
     gstreamer1.0 \
-    gstreamer1.0-plugins-bad-rtmp2 \
     gstreamer1.0-plugins-bad-videoparsersbad \
     gstreamer1.0-plugins-base-app \
     gstreamer1.0-plugins-base-audioconvert \
@@ -96,7 +95,6 @@ RDEPENDS:${PN} += "\
     gstreamer1.0-plugins-good-alaw \
     gstreamer1.0-plugins-good-alpha \
     gstreamer1.0-plugins-good-audioparsers \
-    gstreamer1.0-plugins-good-flv \
     gstreamer1.0-plugins-good-imagefreeze \
     gstreamer1.0-plugins-good-isomp4 \
     gstreamer1.0-plugins-good-jpeg \
