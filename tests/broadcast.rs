@@ -311,6 +311,12 @@ async fn a_camera_goes_out_to_an_rtmp_server_with_overlays_and_survives_its_rest
         ),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(
+            "pinhole_stream_destination_dropped_frames{destination=\"local\",stream=\"show\"} 0"
+        ),
+        "{metrics}"
+    );
     promtool_check(&metrics);
 
     // What the server received: H.264 at the chosen size, and AAC.

@@ -40,6 +40,7 @@ pub struct Metrics {
     /// Per outgoing stream and destination: 1 for the current state.
     destination_state: IntGaugeVec,
     destination_bytes: IntGaugeVec,
+    destination_dropped: IntGaugeVec,
     rtsp_sessions: IntGauge,
     onvif_subscriptions: IntGauge,
     detection: IntGaugeVec,
@@ -171,6 +172,13 @@ impl Metrics {
             ),
             &["stream", "destination"],
         ));
+        let destination_dropped = must(IntGaugeVec::new(
+            Opts::new(
+                "pinhole_stream_destination_dropped_frames",
+                "Video frames and audio blocks a stream destination lost because its server took them slower than they came.",
+            ),
+            &["stream", "destination"],
+        ));
         let camera_encoder = must(IntGaugeVec::new(
             Opts::new(
                 "pinhole_camera_encoder_info",
@@ -236,6 +244,7 @@ impl Metrics {
             Box::new(camera_encoder.clone()),
             Box::new(destination_state.clone()),
             Box::new(destination_bytes.clone()),
+            Box::new(destination_dropped.clone()),
             Box::new(rtsp_sessions.clone()),
             Box::new(onvif_subscriptions.clone()),
             Box::new(detection.clone()),
@@ -281,6 +290,7 @@ impl Metrics {
             camera_encoder,
             destination_state,
             destination_bytes,
+            destination_dropped,
             rtsp_sessions,
             onvif_subscriptions,
             detection,
@@ -383,6 +393,7 @@ pub async fn scrape(State(state): State<SharedState>) -> Response {
         m.rtsp_sessions.set(media.rtsp_sessions() as i64);
         m.destination_state.reset();
         m.destination_bytes.reset();
+        m.destination_dropped.reset();
         for out in media.outputs() {
             for d in out.status().destinations {
                 let state = serde_json::to_value(d.state).unwrap_or_default();
@@ -392,6 +403,9 @@ pub async fn scrape(State(state): State<SharedState>) -> Response {
                 m.destination_bytes
                     .with_label_values(&[&out.stream_id, &d.id])
                     .set(i64::try_from(d.bytes_sent).unwrap_or(i64::MAX));
+                m.destination_dropped
+                    .with_label_values(&[&out.stream_id, &d.id])
+                    .set(i64::try_from(d.dropped_frames).unwrap_or(i64::MAX));
             }
         }
     }
