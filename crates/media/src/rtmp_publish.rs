@@ -422,3 +422,120 @@ fn closed(e: &std::io::Error) -> String {
         _ => format!("the connection failed: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(out: &[u8]) -> Vec<Message> {
+        let mut r = ChunkReader::default();
+        r.push(out);
+        let mut m = Vec::new();
+        while let Some(x) = r.next_message().unwrap() {
+            // What Pinhole sends is in its own chunk size.
+            if x.kind == kind::SET_CHUNK_SIZE {
+                continue;
+            }
+            m.push(x);
+        }
+        m
+    }
+
+    fn connection() -> Connection {
+        let (io, _peer) = tokio::io::duplex(64);
+        Connection::new(Box::new(io))
+    }
+
+    #[test]
+    fn pings_are_answered_with_their_time() {
+        let mut c = connection();
+        c.handle(Message {
+            kind: kind::USER_CONTROL,
+            timestamp: 0,
+            stream_id: 0,
+            payload: bytes::Bytes::from_static(&[0, 6, 0, 0, 0x30, 0x39]),
+        })
+        .unwrap();
+        let m = messages(&c.out);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            (m[0].kind, &m[0].payload[..]),
+            (kind::USER_CONTROL, &[0, 7, 0, 0, 0x30, 0x39][..])
+        );
+        // Other user control events (stream begin) need no answer.
+        c.out.clear();
+        c.handle(Message {
+            kind: kind::USER_CONTROL,
+            timestamp: 0,
+            stream_id: 0,
+            payload: bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 1]),
+        })
+        .unwrap();
+        assert!(c.out.is_empty());
+    }
+
+    #[test]
+    fn what_was_read_is_acknowledged_each_window() {
+        let mut c = connection();
+        let window = |n: u32| Message {
+            kind: kind::WINDOW_ACK_SIZE,
+            timestamp: 0,
+            stream_id: 0,
+            payload: bytes::Bytes::copy_from_slice(&n.to_be_bytes()),
+        };
+        c.handle(window(1000)).unwrap();
+        c.received = 999;
+        c.handle(window(1000)).unwrap();
+        assert!(c.out.is_empty(), "not a window yet");
+        c.received = 2500;
+        c.handle(window(1000)).unwrap();
+        let m = messages(&c.out);
+        assert_eq!(
+            (m[0].kind, &m[0].payload[..]),
+            (kind::ACKNOWLEDGEMENT, &2500u32.to_be_bytes()[..])
+        );
+    }
+
+    #[test]
+    fn a_stream_the_server_ends_is_an_error() {
+        let mut c = connection();
+        let mut payload = Vec::new();
+        for v in [
+            crate::amf0::string("onStatus"),
+            crate::amf0::Value::Number(0.0),
+            crate::amf0::Value::Null,
+            crate::amf0::object([
+                ("level", crate::amf0::string("error")),
+                ("code", crate::amf0::string("NetStream.Publish.Denied")),
+            ]),
+        ] {
+            crate::amf0::encode(&v, &mut payload);
+        }
+        let e = c
+            .handle(Message {
+                kind: kind::COMMAND_AMF0,
+                timestamp: 0,
+                stream_id: 1,
+                payload: payload.into(),
+            })
+            .unwrap_err();
+        assert!(e.contains("NetStream.Publish.Denied"), "{e}");
+    }
+
+    #[test]
+    fn connection_errors_say_what_to_do() {
+        use std::io::{Error, ErrorKind};
+        assert!(
+            connect_error(&Error::from(ErrorKind::ConnectionRefused))
+                .starts_with("nothing listens")
+        );
+        assert!(
+            connect_error(&Error::other(
+                "failed to lookup address information: Name or service not known"
+            ))
+            .starts_with("the host name does not resolve")
+        );
+        assert!(refused("x").contains("stream key"));
+        assert!(closed(&Error::from(ErrorKind::UnexpectedEof)).starts_with("the server closed"));
+    }
+}
