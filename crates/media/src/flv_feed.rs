@@ -135,11 +135,11 @@ impl FlvFeed {
         let (Some(ts), Ok(map)) = (dts.or(pts), buffer.map_readable()) else {
             return;
         };
-        // A new codec configuration goes to every destination at once, ahead of the media.
+        // A new codec configuration goes to every destination in its place among the tags: after
+        // the pictures of the old one that still wait, before the first of its own.
         if let Some(config) = Self::config_change(kind, pad, s, Some(ts)) {
-            s.sinks.retain(|k| !k.tx.is_closed());
-            for k in &s.sinks {
-                let _ = k.tx.try_send(config.clone());
+            for tag in s.interleave.push(config) {
+                Self::send(&mut s.sinks, tag);
             }
         }
         let ts = ts.nseconds();
@@ -215,15 +215,17 @@ impl FlvFeed {
         Some(tag)
     }
 
+    /// Hands `tag` to every destination that takes it: configurations to all, media to those
+    /// that have had a keyframe, and keyframes to all.
     fn send(sinks: &mut Vec<Sink>, tag: Tag) {
-        let key = tag.is_keyframe();
+        let (key, config) = (tag.is_keyframe(), tag.is_config());
         sinks.retain_mut(|k| {
-            if !k.started && !key {
+            if !k.started && !key && !config {
                 return !k.tx.is_closed();
             }
             match k.tx.try_send(tag.clone()) {
                 Ok(()) => {
-                    k.started = true;
+                    k.started |= key;
                     true
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -319,10 +321,10 @@ mod tests {
     }
 
     #[test]
-    fn codec_configurations_reach_every_destination_once() {
+    fn codec_configurations_come_in_their_place_once() {
         gst::init().unwrap();
         let feed = FlvFeed::new(info());
-        let (v, _) = pads();
+        let (v, a) = pads();
         let caps = |record: &[u8]| {
             gst::Caps::builder("video/x-h264")
                 .field("codec_data", gst::Buffer::from_slice(record.to_vec()))
@@ -331,27 +333,52 @@ mod tests {
         v.set_active(true).unwrap();
         v.store_sticky_event(&gst::event::StreamStart::new("s"))
             .ok();
-        v.store_sticky_event(&gst::event::Caps::new(&caps(&[1, 2])))
-            .ok();
-        let mut a = feed.subscribe(Arc::default());
-        feed.push(TagKind::Video, &v, &buffer(0, true, &[3]));
-        feed.push(TagKind::Video, &v, &buffer(33, false, &[4]));
-        let got: Vec<Tag> = std::iter::from_fn(|| a.tags.try_recv().ok()).collect();
-        assert!(got[0].is_config(), "{got:?}");
-        assert_eq!(&got[0].body[5..], &[1, 2]);
-        let b = feed.subscribe(Arc::default());
-        assert_eq!(b.configs.len(), 1, "a later destination gets it at once");
-        // The same configuration in new caps is not sent again; a new one is.
-        v.store_sticky_event(&gst::event::Caps::new(&caps(&[1, 2])))
-            .ok();
-        feed.push(TagKind::Video, &v, &buffer(66, false, &[5]));
-        v.store_sticky_event(&gst::event::Caps::new(&caps(&[7, 7])))
-            .ok();
-        feed.push(TagKind::Video, &v, &buffer(100, true, &[6]));
-        let configs = std::iter::from_fn(|| a.tags.try_recv().ok())
-            .filter(Tag::is_config)
-            .count();
-        assert_eq!(configs, 1);
+        let set_caps = |record: &[u8]| {
+            v.store_sticky_event(&gst::event::Caps::new(&caps(record)))
+                .ok()
+        };
+        // A picture, then the audio just after it (which lets the picture go).
+        let step = |ms: u64, key: bool| {
+            feed.push(TagKind::Video, &v, &buffer(ms, key, &[ms as u8]));
+            feed.push(TagKind::Audio, &a, &buffer(ms + 1, true, &[0]));
+        };
+        set_caps(&[1, 2]);
+        let mut early = feed.subscribe(Arc::default());
+        step(0, true);
+        step(33, false);
+        let mut late = feed.subscribe(Arc::default());
+        assert_eq!(late.configs.len(), 1, "a later destination gets it at once");
+        // The same configuration in new caps is not news; a new one is, before its pictures.
+        set_caps(&[1, 2]);
+        step(66, false);
+        set_caps(&[7, 7]);
+        step(100, true);
+        step(133, false);
+        let video = |rx: &mut mpsc::Receiver<Tag>| {
+            std::iter::from_fn(|| rx.try_recv().ok())
+                .filter(|t| t.kind == TagKind::Video)
+                .map(|t| {
+                    if t.is_config() {
+                        format!("config {:?}", &t.body[5..])
+                    } else {
+                        format!("{}", t.ms)
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            video(&mut early.tags),
+            [
+                "config [1, 2]",
+                "0",
+                "33",
+                "66",
+                "config [7, 7]",
+                "100",
+                "133"
+            ]
+        );
+        assert_eq!(video(&mut late.tags), ["config [7, 7]", "100", "133"]);
     }
 
     #[test]
