@@ -600,9 +600,9 @@ fn print_broadcast(window: Duration, settle: Duration) {
     // encoder's, whose load moves by more than a destination costs from one window to the next.
     let after_names = support::threads(a.child.id());
     let added: std::collections::HashMap<u32, String> = after_names
-        .clone()
-        .into_iter()
+        .iter()
         .filter(|(tid, _)| !before.contains_key(tid))
+        .map(|(tid, name)| (*tid, name.clone()))
         .collect();
     let (two_runtime, _) = support::measure_threads(a.child.id(), window, |tid| {
         runtime(&after_names, tid) || added.contains_key(&tid)

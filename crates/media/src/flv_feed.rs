@@ -137,7 +137,7 @@ impl FlvFeed {
         };
         // A new codec configuration goes to every destination in its place among the tags: after
         // the pictures of the old one that still wait, before the first of its own.
-        if let Some(config) = Self::config_change(kind, pad, s, Some(ts)) {
+        if let Some(config) = Self::config_change(kind, pad, s, ts) {
             for tag in s.interleave.push(config) {
                 Self::send(&mut s.sinks, tag);
             }
@@ -152,7 +152,7 @@ impl FlvFeed {
         let Some(since) = ts.checked_sub(base) else {
             return;
         };
-        let ms = u32::try_from(since / 1_000_000).unwrap_or(u32::MAX);
+        let ms = millis(since);
         let tag = match kind {
             TagKind::Video => {
                 let cts = match (pts, dts) {
@@ -176,7 +176,7 @@ impl FlvFeed {
         kind: TagKind,
         pad: &gst::Pad,
         s: &mut State,
-        ts: Option<gst::ClockTime>,
+        ts: gst::ClockTime,
     ) -> Option<Tag> {
         let caps = pad.current_caps()?;
         let track = match kind {
@@ -197,12 +197,10 @@ impl FlvFeed {
             .get::<gst::Buffer>("codec_data")
             .ok()?;
         let data = data.map_readable().ok()?;
-        let ms = match (s.base, ts) {
-            (Some(b), Some(t)) => {
-                u32::try_from(t.nseconds().saturating_sub(b) / 1_000_000).unwrap_or(u32::MAX)
-            }
-            _ => 0,
-        };
+        // Before the first keyframe, time 0.
+        let ms = s
+            .base
+            .map_or(0, |b| millis(ts.nseconds().saturating_sub(b)));
         let tag = match kind {
             TagKind::Video => Tag::avc_config(ms, &data),
             TagKind::Audio => Tag::aac_config(ms, &data),
@@ -238,6 +236,11 @@ impl FlvFeed {
             }
         });
     }
+}
+
+/// Nanoseconds as an FLV tag's milliseconds.
+fn millis(ns: u64) -> u32 {
+    u32::try_from(ns / 1_000_000).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -135,6 +135,15 @@ pub struct Message {
     pub payload: Bytes,
 }
 
+impl Message {
+    /// The 4-byte value that protocol control messages carry (a chunk size, a chunk stream,
+    /// a window), if the payload holds one.
+    pub fn value(&self) -> Option<u32> {
+        let b: [u8; 4] = self.payload.get(..4)?.try_into().ok()?;
+        Some(u32::from_be_bytes(b))
+    }
+}
+
 /// Appends `payload` as one message of `kind` on chunk stream `csid` (2 to 63), cut into chunks
 /// of `chunk_size`: a full (type 0) header, then continuation headers.
 pub fn write_message(
@@ -339,14 +348,21 @@ impl fmt::Display for ChunkError {
 
 impl std::error::Error for ChunkError {}
 
-#[derive(Debug, Default, Clone)]
-struct StreamState {
+/// A chunk stream's last header, which the next chunks' compressed headers continue.
+#[derive(Debug, Default, Clone, Copy)]
+struct Header {
     timestamp: u32,
     delta: u32,
     length: usize,
     kind: u8,
     stream_id: u32,
     extended: bool,
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    header: Header,
+    /// The message read so far, when it spans chunks.
     partial: Option<BytesMut>,
 }
 
@@ -383,44 +399,35 @@ impl ChunkReader {
     /// The next whole message, if the bytes held complete one.
     pub fn next_message(&mut self) -> Result<Option<Message>, ChunkError> {
         loop {
-            let Some((consumed, csid, message)) = self.chunk()? else {
+            let Some((consumed, message)) = self.chunk()? else {
                 return Ok(None);
             };
             self.buf.advance(consumed);
+            // Else a chunk of a message not yet whole: keep reading.
             if let Some(m) = message {
-                if m.kind == kind::SET_CHUNK_SIZE && m.payload.len() >= 4 {
-                    let n = u32::from_be_bytes([
-                        m.payload[0],
-                        m.payload[1],
-                        m.payload[2],
-                        m.payload[3],
-                    ]) & 0x7fff_ffff;
-                    if n == 0 {
-                        return Err(ChunkError::BadChunkSize(n));
+                match (m.kind, m.value()) {
+                    (kind::SET_CHUNK_SIZE, Some(n)) => {
+                        let n = n & 0x7fff_ffff;
+                        if n == 0 {
+                            return Err(ChunkError::BadChunkSize(n));
+                        }
+                        self.chunk_size = (n as usize).min(MAX_INCOMING);
                     }
-                    self.chunk_size = (n as usize).min(MAX_INCOMING);
-                }
-                if m.kind == kind::ABORT && m.payload.len() >= 4 {
-                    let c = u32::from_be_bytes([
-                        m.payload[0],
-                        m.payload[1],
-                        m.payload[2],
-                        m.payload[3],
-                    ]);
-                    if let Some(s) = self.streams.get_mut(&c) {
-                        s.partial = None;
+                    (kind::ABORT, Some(c)) => {
+                        if let Some(s) = self.streams.get_mut(&c) {
+                            s.partial = None;
+                        }
                     }
+                    _ => {}
                 }
                 return Ok(Some(m));
             }
-            // A chunk of a message not yet whole: keep reading.
-            let _ = csid;
         }
     }
 
-    /// Parses one chunk from the front of the buffer without consuming it: how many bytes it
-    /// takes, its chunk stream, and the message it completes.
-    fn chunk(&mut self) -> Result<Option<(usize, u32, Option<Message>)>, ChunkError> {
+    /// Reads one chunk from the front of the buffer, without consuming it: how many bytes it
+    /// takes, and the message it completes. Nothing changes until the whole chunk is there.
+    fn chunk(&mut self) -> Result<Option<(usize, Option<Message>)>, ChunkError> {
         let b = &self.buf[..];
         let Some(&first) = b.first() else {
             return Ok(None);
@@ -456,8 +463,10 @@ impl ChunkReader {
                 }
             }
         }
-        let mut s = self.streams.get(&csid).cloned().unwrap_or_default();
-        let starts = s.partial.is_none();
+        let known = self.streams.get(&csid);
+        let mut s = known.map(|k| k.header).unwrap_or_default();
+        let have = known.and_then(|k| k.partial.as_ref()).map(BytesMut::len);
+        let starts = have.is_none();
         let mut field = 0u32;
         if fmt <= 2 {
             field = u24(&h[0..3]);
@@ -495,12 +504,14 @@ impl ChunkReader {
                 _ => s.timestamp = s.timestamp.wrapping_add(s.delta),
             }
         }
-        let have = s.partial.as_ref().map_or(0, BytesMut::len);
+        let have = have.unwrap_or(0);
         let take = (s.length - have.min(s.length)).min(self.chunk_size);
         if b.len() < at + take {
             return Ok(None);
         }
-        let mut partial = s.partial.take().unwrap_or_default();
+        let state = self.streams.entry(csid).or_default();
+        state.header = s;
+        let mut partial = state.partial.take().unwrap_or_default();
         partial.extend_from_slice(&b[at..at + take]);
         at += take;
         let message = if partial.len() >= s.length {
@@ -511,11 +522,10 @@ impl ChunkReader {
                 payload: partial.freeze(),
             })
         } else {
-            s.partial = Some(partial);
+            state.partial = Some(partial);
             None
         };
-        self.streams.insert(csid, s);
-        Ok(Some((at, csid, message)))
+        Ok(Some((at, message)))
     }
 }
 

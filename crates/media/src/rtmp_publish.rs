@@ -356,10 +356,10 @@ impl Connection {
     /// under it.
     fn handle(&mut self, m: Message) -> Result<(), String> {
         match m.kind {
-            kind::WINDOW_ACK_SIZE if m.payload.len() >= 4 => {
-                let w =
-                    u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
-                self.window = Some(w).filter(|w| *w > 0);
+            kind::WINDOW_ACK_SIZE => {
+                if let Some(w) = m.value() {
+                    self.window = Some(w).filter(|w| *w > 0);
+                }
             }
             kind::USER_CONTROL if m.payload.len() >= 6 && m.payload[..2] == [0, 6] => {
                 // Ping request: answer with the same time.
